@@ -1,0 +1,30 @@
+/*
+ * common_int.h: small helpers shared by every module of the runtime (internal, dt__ prefix).
+ */
+#ifndef DT_COMMON_INT_H
+#define DT_COMMON_INT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "durabletask/alloc.h"
+#include "durabletask/status.h"
+
+#define DT__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t dt__now_ms(void);
+/* Monotonic time in milliseconds (CLOCK_MONOTONIC), for deadlines and durations. */
+int64_t dt__mono_ms(void);
+
+/* A ProtobufCAllocator that routes protobuf-c's heap traffic through dt_alloc/dt_free. */
+ProtobufCAllocator *dt__pb_allocator(void);
+
+/*
+ * Formats into buf (always NUL-terminated when len > 0), truncating silently: for error texts,
+ * where a cut message beats none.
+ */
+void dt__errf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

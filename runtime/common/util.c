@@ -1,0 +1,50 @@
+/* Clock, protobuf-c allocator bridge and error formatting shared by all modules. */
+#include "common_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+int64_t dt__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t dt__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *pb_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return dt_alloc(size);
+}
+
+static void pb_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    dt_free(ptr);
+}
+
+static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
+
+ProtobufCAllocator *dt__pb_allocator(void)
+{
+    return &pb_allocator;
+}
+
+void dt__errf(char *buf, size_t len, const char *fmt, ...)
+{
+    if (buf == NULL || len == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,30 @@
+/*
+ * test_support.h: helpers shared by the test executables.
+ */
+#ifndef DT_TEST_SUPPORT_H
+#define DT_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path the caller frees. */
+char *dt_test_mkdtemp(const char *prefix);
+/* Removes a directory tree (best effort). */
+void dt_test_rmtree(const char *path);
+
+/*
+ * Installs a counting allocator over malloc. dt_test_alloc_outstanding() is the number of live
+ * dt_alloc blocks; dt_test_alloc_fail_after(n) makes the (n+1)th allocation from now fail
+ * (n < 0 disables failure injection).
+ */
+void dt_test_alloc_install(void);
+long dt_test_alloc_outstanding(void);
+void dt_test_alloc_fail_after(long n);
+
+/*
+ * The URL of the nats-server started by scripts/test (DT_TEST_NATS_URL), or NULL when unset; tests
+ * that need a broker fail when it is NULL rather than pass silently.
+ */
+const char *dt_test_nats_url(void);
+
+#endif
