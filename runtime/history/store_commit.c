@@ -1,0 +1,342 @@
+/*
+ * Fenced writes: the batch commit of episodes, and deletes of outbox rows and timers by id.
+ *
+ * A batch is validated completely before the transaction starts, so that the common rejections
+ * (oversized payload, missing field) cost no I/O; what only the database can tell (duplicate
+ * identities, history bound, fencing) is checked inside the transaction, and any failure rolls
+ * the whole batch back.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "common_int.h"
+#include "store_db_int.h"
+
+/* ---- validation (no database access) ---- */
+
+static dt_status check_str(dt__store *s, const char *v, bool required, const char *what)
+{
+    if (v == NULL) {
+        return required ? dt__store_failf(s, DT_EINVAL, "commit to %s: %s missing", s->path, what)
+                        : DT_OK;
+    }
+    size_t n = strlen(v);
+    if (required && n == 0) {
+        return dt__store_failf(s, DT_EINVAL, "commit to %s: %s empty", s->path, what);
+    }
+    if (n > DT__STORE_MAX_ID_LEN) {
+        return dt__store_failf(s, DT_ETOOLARGE, "commit to %s: %s is %zu bytes (max %d)", s->path,
+                               what, n, DT__STORE_MAX_ID_LEN);
+    }
+    return DT_OK;
+}
+
+static dt_status check_blob(dt__store *s, dt__blob b, bool required, const char *what)
+{
+    if (b.data == NULL) {
+        return required ? dt__store_failf(s, DT_EINVAL, "commit to %s: %s missing", s->path, what)
+                        : DT_OK;
+    }
+    if (b.len > s->opts.max_blob_bytes) {
+        return dt__store_failf(s, DT_ETOOLARGE, "commit to %s: %s is %zu bytes (max %zu)", s->path,
+                               what, b.len, s->opts.max_blob_bytes);
+    }
+    return DT_OK;
+}
+
+static dt_status check_instance(dt__store *s, const dt__instance_row *r)
+{
+    if (r == NULL) {
+        return dt__store_failf(s, DT_EINVAL, "commit to %s: episode without instance", s->path);
+    }
+    dt_status st = check_str(s, r->instance_id, true, "instance_id");
+    st = st != DT_OK ? st : check_str(s, r->execution_id, true, "execution_id");
+    st = st != DT_OK ? st : check_str(s, r->name, true, "name");
+    st = st != DT_OK ? st : check_str(s, r->version, false, "version");
+    st = st != DT_OK ? st : check_str(s, r->parent_instance_id, false, "parent_instance_id");
+    st = st != DT_OK ? st : check_blob(s, r->input, false, "input");
+    st = st != DT_OK ? st : check_blob(s, r->output, false, "output");
+    st = st != DT_OK ? st : check_blob(s, r->custom_status, false, "custom_status");
+    st = st != DT_OK ? st : check_blob(s, r->failure_details, false, "failure_details");
+    st = st != DT_OK ? st : check_blob(s, r->tags, false, "tags");
+    if (st == DT_OK && (r->runtime_status < 0 || r->runtime_status > 31)) {
+        st = dt__store_failf(s, DT_EINVAL, "commit to %s: runtime status %" PRId32 " invalid",
+                             s->path, r->runtime_status);
+    }
+    return st;
+}
+
+static dt_status check_rows(dt__store *s, const dt__episode_commit *e)
+{
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < e->n_new_events; i++) {
+        st = check_blob(s, e->new_events[i], true, "history event");
+    }
+    for (size_t i = 0; st == DT_OK && i < e->n_applied; i++) {
+        st = check_str(s, e->applied_ids[i], true, "applied id");
+    }
+    for (size_t i = 0; st == DT_OK && i < e->n_new_timers; i++) {
+        st = check_str(s, e->new_timers[i].dedupe_id, true, "timer dedupe_id");
+        st = st != DT_OK ? st : check_blob(s, e->new_timers[i].payload, true, "timer payload");
+    }
+    for (size_t i = 0; st == DT_OK && i < e->n_outbox; i++) {
+        const dt__outbox_msg *m = &e->outbox[i];
+        st = check_str(s, m->subject, true, "outbox subject");
+        st = st != DT_OK ? st : check_str(s, m->msg_id, true, "outbox msg_id");
+        st = st != DT_OK ? st : check_blob(s, m->payload, true, "outbox payload");
+        st = st != DT_OK ? st : check_blob(s, m->headers, false, "outbox headers");
+    }
+    return st;
+}
+
+static bool arrays_present(const dt__episode_commit *e)
+{
+    return (e->n_new_events == 0 || e->new_events != NULL) &&
+           (e->n_applied == 0 || e->applied_ids != NULL) &&
+           (e->n_delete_timers == 0 || e->delete_timer_ids != NULL) &&
+           (e->n_new_timers == 0 || e->new_timers != NULL) &&
+           (e->n_outbox == 0 || e->outbox != NULL);
+}
+
+static dt_status validate(dt__store *s, const dt__episode_commit *eps, size_t n)
+{
+    if (eps == NULL || n == 0) {
+        return dt__store_failf(s, DT_EINVAL, "commit to %s: no episodes", s->path);
+    }
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        if (!arrays_present(&eps[i])) {
+            return dt__store_failf(s, DT_EINVAL, "commit to %s: episode %zu has a NULL array",
+                                   s->path, i);
+        }
+        st = check_instance(s, eps[i].instance);
+        st = st != DT_OK ? st : check_rows(s, &eps[i]);
+    }
+    return st;
+}
+
+/* ---- one episode, inside the transaction ---- */
+
+/* Runs `id` with the instance id as its only parameter. */
+static dt_status exec_by_instance(dt__store *s, dt__store_sql id, const char *instance_id,
+                                  const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status = dt__store_stmt(s, id, &st);
+    if (status != DT_OK) {
+        return status;
+    }
+    int rc = SQLITE_OK;
+    dt__store_bind_text(st, 1, instance_id, &rc);
+    return dt__store_exec(s, st, rc, what);
+}
+
+static dt_status stored_history_len(dt__store *s, const char *instance_id, uint64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    dt_status status = dt__store_stmt(s, DT__SQL_INST_LEN, &st);
+    if (status != DT_OK) {
+        return status;
+    }
+    int rc = SQLITE_OK;
+    dt__store_bind_text(st, 1, instance_id, &rc);
+    status = dt__store_step_row(s, st, rc, "read history length", &row);
+    if (status == DT_OK) {
+        *out = row ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+    }
+    return status;
+}
+
+static dt_status delete_timers(dt__store *s, const dt__episode_commit *e)
+{
+    const char *id = e->instance->instance_id;
+    dt_status status = DT_OK;
+    if (e->delete_all_timers) {
+        status = exec_by_instance(s, DT__SQL_TIMER_DEL_INST, id, "delete instance timers");
+    }
+    sqlite3_stmt *st = NULL;
+    if (status == DT_OK && e->n_delete_timers > 0) {
+        status = dt__store_stmt(s, DT__SQL_TIMER_DEL_OF_INST, &st);
+    }
+    for (size_t i = 0; status == DT_OK && i < e->n_delete_timers; i++) {
+        int rc = SQLITE_OK;
+        dt__store_bind_i64(st, 1, e->delete_timer_ids[i], &rc);
+        dt__store_bind_text(st, 2, id, &rc);
+        status = dt__store_exec(s, st, rc, "delete timer");
+    }
+    return status;
+}
+
+static dt_status upsert_instance(dt__store *s, const dt__instance_row *r, uint64_t history_len)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status = dt__store_stmt(s, DT__SQL_INST_UPSERT, &st);
+    if (status != DT_OK) {
+        return status;
+    }
+    int rc = SQLITE_OK;
+    dt__store_bind_text(st, 1, r->instance_id, &rc);
+    dt__store_bind_text(st, 2, r->execution_id, &rc);
+    dt__store_bind_text(st, 3, r->name, &rc);
+    dt__store_bind_text(st, 4, r->version, &rc);
+    dt__store_bind_i64(st, 5, r->runtime_status, &rc);
+    dt__store_bind_i64(st, 6, r->created_ms, &rc);
+    dt__store_bind_i64(st, 7, r->last_updated_ms, &rc);
+    dt__store_bind_i64(st, 8, r->completed_ms, &rc);
+    dt__store_bind_text(st, 9, r->parent_instance_id, &rc);
+    dt__store_bind_i64(st, 10, (int64_t)history_len, &rc);
+    dt__store_bind_blob(st, 11, r->input, &rc);
+    dt__store_bind_blob(st, 12, r->output, &rc);
+    dt__store_bind_blob(st, 13, r->custom_status, &rc);
+    dt__store_bind_blob(st, 14, r->failure_details, &rc);
+    dt__store_bind_blob(st, 15, r->tags, &rc);
+    return dt__store_exec(s, st, rc, "write instance");
+}
+
+static dt_status append_events(dt__store *s, const dt__episode_commit *e, uint64_t first_seq)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status = e->n_new_events > 0 ? dt__store_stmt(s, DT__SQL_HIST_APPEND, &st) : DT_OK;
+    for (size_t i = 0; status == DT_OK && i < e->n_new_events; i++) {
+        int rc = SQLITE_OK;
+        dt__store_bind_text(st, 1, e->instance->instance_id, &rc);
+        dt__store_bind_i64(st, 2, (int64_t)(first_seq + i), &rc);
+        dt__store_bind_blob(st, 3, e->new_events[i], &rc);
+        status = dt__store_exec(s, st, rc, "append history");
+    }
+    return status;
+}
+
+static dt_status record_applied(dt__store *s, const dt__episode_commit *e)
+{
+    sqlite3_stmt *st = NULL;
+    const char *id = e->instance->instance_id;
+    dt_status status = e->n_applied > 0 ? dt__store_stmt(s, DT__SQL_APPLIED_ADD, &st) : DT_OK;
+    for (size_t i = 0; status == DT_OK && i < e->n_applied; i++) {
+        int rc = SQLITE_OK;
+        dt__store_bind_text(st, 1, id, &rc);
+        dt__store_bind_text(st, 2, e->applied_ids[i], &rc);
+        status = dt__store_exec(s, st, rc, "record applied message");
+    }
+    if (status == DT_OK && e->prune_applied) {
+        status = exec_by_instance(s, DT__SQL_APPLIED_PRUNE, id, "prune applied messages");
+    }
+    return status;
+}
+
+static dt_status add_timers(dt__store *s, const dt__episode_commit *e)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status = e->n_new_timers > 0 ? dt__store_stmt(s, DT__SQL_TIMER_ADD, &st) : DT_OK;
+    for (size_t i = 0; status == DT_OK && i < e->n_new_timers; i++) {
+        const dt__timer_new *t = &e->new_timers[i];
+        int rc = SQLITE_OK;
+        dt__store_bind_text(st, 1, e->instance->instance_id, &rc);
+        dt__store_bind_i64(st, 2, t->fire_at_ms, &rc);
+        dt__store_bind_text(st, 3, t->dedupe_id, &rc);
+        dt__store_bind_blob(st, 4, t->payload, &rc);
+        status = dt__store_exec(s, st, rc, "add timer");
+    }
+    return status;
+}
+
+static dt_status add_outbox(dt__store *s, const dt__episode_commit *e)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status = e->n_outbox > 0 ? dt__store_stmt(s, DT__SQL_OUTBOX_ADD, &st) : DT_OK;
+    for (size_t i = 0; status == DT_OK && i < e->n_outbox; i++) {
+        const dt__outbox_msg *m = &e->outbox[i];
+        int rc = SQLITE_OK;
+        dt__store_bind_text(st, 1, m->subject, &rc);
+        dt__store_bind_text(st, 2, m->msg_id, &rc);
+        dt__store_bind_blob(st, 3, m->payload, &rc);
+        dt__store_bind_blob(st, 4, m->headers, &rc);
+        status = dt__store_exec(s, st, rc, "add outbox message");
+    }
+    return status;
+}
+
+static dt_status apply_history(dt__store *s, const dt__episode_commit *e)
+{
+    const char *id = e->instance->instance_id;
+    uint64_t len = 0;
+    dt_status status = e->reset_history
+                           ? exec_by_instance(s, DT__SQL_HIST_RESET, id, "reset history")
+                           : stored_history_len(s, id, &len);
+    uint64_t max = s->opts.max_history_len;
+    if (status == DT_OK && (len > max || e->n_new_events > max - len)) {
+        return dt__store_failf(s, DT_ETOOLARGE,
+                               "commit to %s: history of '%s' would exceed %" PRIu64 " events",
+                               s->path, id, max);
+    }
+    if (status == DT_OK) {
+        status = upsert_instance(s, e->instance, len + e->n_new_events);
+    }
+    return status == DT_OK ? append_events(s, e, len) : status;
+}
+
+static dt_status apply_episode(dt__store *s, const dt__episode_commit *e)
+{
+    dt_status status = delete_timers(s, e);
+    status = status != DT_OK ? status : apply_history(s, e);
+    status = status != DT_OK ? status : record_applied(s, e);
+    status = status != DT_OK ? status : add_timers(s, e);
+    return status != DT_OK ? status : add_outbox(s, e);
+}
+
+dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__episode_commit *eps,
+                           size_t n)
+{
+    dt_status status = validate(s, eps, n);
+    if (status == DT_OK) {
+        status = dt__store_begin_write(s, expected_epoch);
+    }
+    if (status != DT_OK) {
+        return status;
+    }
+    for (size_t i = 0; status == DT_OK && i < n; i++) {
+        status = apply_episode(s, &eps[i]);
+    }
+    return dt__store_end_write(s, status);
+}
+
+/* ---- deletes by id ---- */
+
+static dt_status delete_ids(dt__store *s, uint64_t expected_epoch, dt__store_sql id,
+                            const int64_t *ids, size_t n, const char *what)
+{
+    if (n == 0) {
+        return DT_OK;
+    }
+    if (ids == NULL) {
+        return dt__store_failf(s, DT_EINVAL, "%s in %s: NULL id array", what, s->path);
+    }
+    sqlite3_stmt *st = NULL;
+    dt_status status = dt__store_stmt(s, id, &st);
+    if (status == DT_OK) {
+        status = dt__store_begin_write(s, expected_epoch);
+    }
+    if (status != DT_OK) {
+        return status;
+    }
+    for (size_t i = 0; status == DT_OK && i < n; i++) {
+        int rc = SQLITE_OK;
+        dt__store_bind_i64(st, 1, ids[i], &rc);
+        status = dt__store_exec(s, st, rc, what);
+    }
+    return dt__store_end_write(s, status);
+}
+
+dt_status dt__store_outbox_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
+                                  size_t n)
+{
+    return delete_ids(s, expected_epoch, DT__SQL_OUTBOX_DEL, ids, n, "delete outbox rows");
+}
+
+dt_status dt__store_timers_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
+                                  size_t n)
+{
+    return delete_ids(s, expected_epoch, DT__SQL_TIMER_DEL, ids, n, "delete timers");
+}

@@ -1,0 +1,201 @@
+/*
+ * Schema identity and numbered migrations.
+ *
+ * A store file is recognised by PRAGMA application_id == DT__STORE_APPLICATION_ID; its schema
+ * version is PRAGMA user_version. Both live in the database header and change transactionally,
+ * so a migration and its version bump commit together or not at all. Migration N (1-based) is
+ * migrations[N - 1]; a file at version V gets migrations V+1..latest in one transaction.
+ *
+ * PERSISTED: a released migration is never edited; schema changes append a new one.
+ * Tables:
+ *   partition  single row (id 1): owner id and fencing epoch
+ *   instances  one row per instance (current execution); history_len = rows in history
+ *   history    (instance_id, seq) -> serialized HistoryEvent, current execution only
+ *   applied    (instance_id, dedupe_id) message identities already applied
+ *   timers     id (AUTOINCREMENT: never reused while a reader may hold it) -> due message
+ *   outbox     id (AUTOINCREMENT: publish order) -> message to publish
+ * history and applied are WITHOUT ROWID so that an instance's rows are stored together.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "common_int.h"
+#include "store_db_int.h"
+
+static const char *const migrations[] = {
+    /* 1: everything */
+    "CREATE TABLE partition ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  owner TEXT NOT NULL DEFAULT '',"
+    "  epoch INTEGER NOT NULL DEFAULT 0,"
+    "  claimed_ms INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO partition (id) VALUES (1);"
+    "CREATE TABLE instances ("
+    "  instance_id TEXT PRIMARY KEY NOT NULL,"
+    "  execution_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  version TEXT,"
+    "  status INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  last_updated_ms INTEGER NOT NULL,"
+    "  completed_ms INTEGER NOT NULL DEFAULT 0,"
+    "  parent_instance_id TEXT,"
+    "  history_len INTEGER NOT NULL DEFAULT 0,"
+    "  input BLOB, output BLOB, custom_status BLOB, failure_details BLOB, tags BLOB);"
+    "CREATE TABLE history ("
+    "  instance_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  event BLOB NOT NULL,"
+    "  PRIMARY KEY (instance_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE applied ("
+    "  instance_id TEXT NOT NULL,"
+    "  dedupe_id TEXT NOT NULL,"
+    "  PRIMARY KEY (instance_id, dedupe_id)) WITHOUT ROWID;"
+    "CREATE TABLE timers ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  instance_id TEXT NOT NULL,"
+    "  fire_at_ms INTEGER NOT NULL,"
+    "  dedupe_id TEXT NOT NULL UNIQUE,"
+    "  payload BLOB NOT NULL);"
+    "CREATE INDEX timers_due ON timers (fire_at_ms, id);"
+    "CREATE INDEX timers_instance ON timers (instance_id);"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  subject TEXT NOT NULL,"
+    "  msg_id TEXT NOT NULL,"
+    "  payload BLOB NOT NULL,"
+    "  headers BLOB);",
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DT__STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+/* What the file header and catalog say about a file. */
+typedef struct schema_state {
+    int64_t application_id;
+    int64_t version;
+    int64_t objects; /* rows in sqlite_schema */
+} schema_state;
+
+static dt_status read_int(dt__store *s, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+    }
+    dt_status status = DT_OK;
+    if (rc == SQLITE_ROW) {
+        *out = (int64_t)sqlite3_column_int64(st, 0);
+    } else {
+        status = dt__store_fail(s, rc, "read schema");
+        if (status == DT_ECORRUPT) {
+            dt__store_failf(s, status,
+                            "%s is not a valid SQLite database (damaged, truncated or another kind "
+                            "of file: %s)",
+                            s->path, sqlite3_errstr(rc));
+        }
+    }
+    sqlite3_finalize(st);
+    return status;
+}
+
+static dt_status read_state(dt__store *s, schema_state *out)
+{
+    dt_status status = read_int(s, "PRAGMA application_id", &out->application_id);
+    if (status == DT_OK) {
+        status = read_int(s, "PRAGMA user_version", &out->version);
+    }
+    if (status == DT_OK) {
+        status = read_int(s, "SELECT count(*) FROM sqlite_master", &out->objects);
+    }
+    return status;
+}
+
+/* DT_OK when the file is empty or ours at a version this build understands. */
+static dt_status judge(dt__store *s, const schema_state *st)
+{
+    if (st->application_id == 0 && st->objects == 0) {
+        return DT_OK; /* a new (or zero-length) file */
+    }
+    if (st->application_id != DT__STORE_APPLICATION_ID) {
+        return dt__store_failf(s, DT_ECORRUPT,
+                               "%s is a SQLite database but not a durabletask store "
+                               "(application_id 0x%08" PRIx64 ", %" PRId64 " schema objects)",
+                               s->path, (uint64_t)st->application_id, st->objects);
+    }
+    if (st->version > DT__STORE_SCHEMA_VERSION) {
+        return dt__store_failf(s, DT_EVERSION,
+                               "%s has schema version %" PRId64
+                               ", newer than this build's %d; upgrade the runtime",
+                               s->path, st->version, DT__STORE_SCHEMA_VERSION);
+    }
+    if (st->version < 1) {
+        return dt__store_failf(s, DT_ECORRUPT, "%s has our application_id but no schema version",
+                               s->path);
+    }
+    return DT_OK;
+}
+
+dt_status dt__store_check_schema(dt__store *s)
+{
+    schema_state st = {0};
+    dt_status status = read_state(s, &st);
+    return status == DT_OK ? judge(s, &st) : status;
+}
+
+static dt_status apply_migration(dt__store *s, int64_t version)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(s->db, migrations[version - 1], NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        dt_status status =
+            dt__store_failf(s, dt__store_map_rc(rc), "%s: migration %" PRId64 " failed: %s",
+                            s->path, version, err ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        return status;
+    }
+    char sql[96];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64 "; PRAGMA application_id = %d",
+             version, DT__STORE_APPLICATION_ID);
+    rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DT_OK : dt__store_fail(s, rc, "set schema version");
+}
+
+static dt_status migrate_locked(dt__store *s)
+{
+    /* Re-read inside the write lock: another process may have migrated since the first look. */
+    schema_state st = {0};
+    dt_status status = read_state(s, &st);
+    if (status == DT_OK) {
+        status = judge(s, &st);
+    }
+    int64_t from = st.application_id == 0 ? 0 : st.version;
+    for (int64_t v = from + 1; status == DT_OK && v <= DT__STORE_SCHEMA_VERSION; v++) {
+        status = apply_migration(s, v);
+    }
+    return status;
+}
+
+dt_status dt__store_migrate(dt__store *s)
+{
+    int64_t version = 0;
+    dt_status status = read_int(s, "PRAGMA user_version", &version);
+    int64_t app = 0;
+    if (status == DT_OK) {
+        status = read_int(s, "PRAGMA application_id", &app);
+    }
+    if (status != DT_OK ||
+        (app == DT__STORE_APPLICATION_ID && version == DT__STORE_SCHEMA_VERSION)) {
+        return status;
+    }
+    sqlite3_stmt *begin = NULL;
+    status = dt__store_stmt(s, DT__SQL_BEGIN_WRITE, &begin);
+    if (status == DT_OK) {
+        status = dt__store_exec(s, begin, SQLITE_OK, "begin migration");
+    }
+    if (status != DT_OK) {
+        return status;
+    }
+    return dt__store_end_write(s, migrate_locked(s));
+}

@@ -1,0 +1,2 @@
+# Tests of runtime/history: the SQLite store of a partition, on real files in temp directories.
+dt_add_test(NAME test_store_open SOURCES test_store_open.c LABELS unit)
