@@ -1,7 +1,8 @@
 /*
  * Tests of the store's writes and reads: instance round trip (absent vs empty payloads), history
- * appends and continue-as-new resets, applied identities, timers, the outbox, fencing between two
- * handles, batch atomicity and limits, and allocation failures while reading.
+ * appends and continue-as-new resets, applied identities, fencing between two handles, batch
+ * atomicity and limits, and allocation failures while reading. Timers and the outbox are in
+ * test_store_timers_outbox.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,14 +25,6 @@ static size_t history_len(dt__store *s, const char *id, dt__arena *a)
     dt__blob *ev = NULL;
     size_t n = 99;
     assert_int_equal(dt__store_load_history(s, id, a, &ev, &n), DT_OK);
-    return n;
-}
-
-static size_t outbox_len(dt__store *s, dt__arena *a)
-{
-    dt__outbox_row *rows = NULL;
-    size_t n = 99;
-    assert_int_equal(dt__store_outbox_list(s, 0, DT__STORE_MAX_PAGE, a, &rows, &n), DT_OK);
     return n;
 }
 
@@ -173,136 +166,48 @@ static void applied_ids_dedupe_and_prune(void **state)
     dt__store_close(s);
 }
 
-static dt__timer_new timer(int64_t at, const char *dedupe, const char *payload)
+/* An episode that touches every table: instance "x", one event, applied, timer and outbox. */
+typedef struct full_episode {
+    dt__instance_row row;
+    dt__blob ev;
+    dt__outbox_msg m;
+    const char *ids[1];
+    dt__timer_new t;
+    dt__episode_commit e;
+} full_episode;
+
+static void full_episode_init(full_episode *fe)
 {
-    return (dt__timer_new){.fire_at_ms = at, .dedupe_id = dedupe, .payload = blob_str(payload)};
+    fe->row = instance_row("x", "O", 0, 1);
+    fe->ev = blob_str("ev");
+    fe->m = out_msg("s", "x/1", "p", NULL);
+    fe->ids[0] = "m1";
+    fe->t = timer(10, "x/t", "tp");
+    fe->e = (dt__episode_commit){.instance = &fe->row,
+                                 .new_events = &fe->ev,
+                                 .n_new_events = 1,
+                                 .applied_ids = fe->ids,
+                                 .n_applied = 1,
+                                 .new_timers = &fe->t,
+                                 .n_new_timers = 1,
+                                 .outbox = &fe->m,
+                                 .n_outbox = 1};
 }
 
-static void timers_come_due_in_order(void **state)
+/* Fails the test unless nothing of full_episode is in the store. */
+static void assert_full_episode_absent(dt__store *s, dt__arena *a)
 {
-    store_fixture *f = *state;
-    uint64_t epoch = 0;
-    dt__store *s = open_claimed(f->path, &epoch);
+    assert_no_instance(s, "x", a);
+    assert_int_equal(history_len(s, "x", a), 0);
+    assert_int_equal(outbox_len(s, a), 0);
     int64_t next = 0;
     assert_int_equal(dt__store_next_timer_ms(s, &next), DT_ENOTFOUND);
-
-    dt__instance_row a = instance_row("a", "O", 0, 1);
-    dt__instance_row b = instance_row("b", "O", 0, 1);
-    dt__timer_new ta[] = {timer(300, "a/t1", "pa1"), timer(100, "a/t2", "pa2")};
-    dt__timer_new tb[] = {timer(200, "b/t1", "pb1"), timer(100, "b/t2", "pb2"),
-                          timer(900, "b/t3", "pb3")};
-    dt__episode_commit eps[] = {
-        {.instance = &a, .new_timers = ta, .n_new_timers = 2},
-        {.instance = &b, .new_timers = tb, .n_new_timers = 3},
-    };
-    assert_int_equal(dt__store_commit(s, epoch, eps, 2), DT_OK);
-    assert_int_equal(dt__store_next_timer_ms(s, &next), DT_OK);
-    assert_int_equal(next, 100);
-
-    dt__timer_row *due = NULL;
-    size_t n = 0;
-    assert_int_equal(dt__store_due_timers(s, 300, 10, f->arena, &due, &n), DT_OK);
-    assert_int_equal(n, 4);
-    const char *order[] = {"a/t2", "b/t2", "b/t1", "a/t1"}; /* by time, ties by creation */
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(due[i].dedupe_id, order[i]);
-    }
-    assert_string_equal(due[0].instance_id, "a");
-    assert_blob_equal(due[0].payload, "pa2");
-    assert_int_equal(due[2].fire_at_ms, 200);
-    assert_int_equal(dt__store_due_timers(s, 150, 1, f->arena, &due, &n), DT_OK);
-    assert_int_equal(n, 1);
-    assert_string_equal(due[0].dedupe_id, "a/t2");
-    assert_int_equal(dt__store_due_timers(s, 99, 10, f->arena, &due, &n), DT_OK);
-    assert_int_equal(n, 0);
-    assert_null(due);
-    assert_int_equal(dt__store_due_timers(s, 99, 0, f->arena, &due, &n), DT_EINVAL);
-
-    /* An episode deletes its own fired timer; an id of another instance is not touched. */
-    assert_int_equal(dt__store_due_timers(s, 1000, 10, f->arena, &due, &n), DT_OK);
-    int64_t del[] = {due[0].id /* a/t2 */, due[1].id /* b/t2: not a's */};
-    dt__episode_commit fire = {.instance = &a, .delete_timer_ids = del, .n_delete_timers = 2};
-    assert_int_equal(dt__store_commit(s, epoch, &fire, 1), DT_OK);
-    assert_int_equal(dt__store_due_timers(s, 1000, 10, f->arena, &due, &n), DT_OK);
-    assert_int_equal(n, 4);
-    assert_string_equal(due[0].dedupe_id, "b/t2");
-
-    /* A duplicate timer identity fails the commit. */
-    dt__timer_new dupt = timer(5, "b/t3", "again");
-    dt__episode_commit dup = {.instance = &a, .new_timers = &dupt, .n_new_timers = 1};
-    assert_int_equal(dt__store_commit(s, epoch, &dup, 1), DT_EEXIST);
-
-    /* b completes: all its timers go; a's last one is deleted by id outside an episode. */
-    dt__episode_commit drop = {.instance = &b, .delete_all_timers = true};
-    assert_int_equal(dt__store_commit(s, epoch, &drop, 1), DT_OK);
-    assert_int_equal(dt__store_due_timers(s, 1000, 10, f->arena, &due, &n), DT_OK);
-    assert_int_equal(n, 1);
-    assert_string_equal(due[0].dedupe_id, "a/t1");
-    assert_int_equal(dt__store_timers_delete(s, epoch, &due[0].id, 1), DT_OK);
-    assert_int_equal(dt__store_next_timer_ms(s, &next), DT_ENOTFOUND);
-    dt__store_close(s);
+    bool applied = true;
+    assert_int_equal(dt__store_is_applied(s, "x", "m1", &applied), DT_OK);
+    assert_false(applied);
 }
 
-static dt__outbox_msg out_msg(const char *subject, const char *msg_id, const char *payload,
-                              const char *headers)
-{
-    return (dt__outbox_msg){.subject = subject,
-                            .msg_id = msg_id,
-                            .payload = blob_str(payload),
-                            .headers = blob_str(headers)};
-}
-
-static void outbox_keeps_order_and_deletes(void **state)
-{
-    store_fixture *f = *state;
-    uint64_t epoch = 0;
-    dt__store *s = open_claimed(f->path, &epoch);
-    dt__instance_row a = instance_row("a", "O", 0, 1);
-    dt__instance_row b = instance_row("b", "O", 0, 1);
-    dt__outbox_msg oa[] = {out_msg("dt.h.act.q", "a/1", "p1", NULL),
-                           out_msg("dt.h.act.q", "a/2", "p2", "H: v")};
-    dt__outbox_msg ob[] = {out_msg("dt.h.orch.3", "b/1", "p3", NULL)};
-    dt__episode_commit eps[] = {
-        {.instance = &a, .outbox = oa, .n_outbox = 2},
-        {.instance = &b, .outbox = ob, .n_outbox = 1},
-    };
-    assert_int_equal(dt__store_commit(s, epoch, eps, 2), DT_OK);
-    dt__outbox_msg oc = out_msg("dt.h.orch.1", "a/3", "p4", NULL);
-    dt__episode_commit later = {.instance = &a, .outbox = &oc, .n_outbox = 1};
-    assert_int_equal(dt__store_commit(s, epoch, &later, 1), DT_OK);
-
-    dt__outbox_row *rows = NULL;
-    size_t n = 0;
-    assert_int_equal(dt__store_outbox_list(s, 0, 10, f->arena, &rows, &n), DT_OK);
-    assert_int_equal(n, 4);
-    const char *ids[] = {"a/1", "a/2", "b/1", "a/3"};
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(rows[i].msg.msg_id, ids[i]);
-        if (i > 0) {
-            assert_true(rows[i].id > rows[i - 1].id);
-        }
-    }
-    assert_string_equal(rows[2].msg.subject, "dt.h.orch.3");
-    assert_blob_equal(rows[1].msg.payload, "p2");
-    assert_blob_equal(rows[1].msg.headers, "H: v");
-    assert_null(rows[0].msg.headers.data);
-
-    dt__outbox_row *page = NULL;
-    assert_int_equal(dt__store_outbox_list(s, rows[1].id, 1, f->arena, &page, &n), DT_OK);
-    assert_int_equal(n, 1);
-    assert_string_equal(page[0].msg.msg_id, "b/1");
-
-    int64_t del[] = {rows[0].id, rows[2].id, 424242};
-    assert_int_equal(dt__store_outbox_delete(s, epoch, del, 3), DT_OK);
-    assert_int_equal(dt__store_outbox_list(s, 0, 10, f->arena, &rows, &n), DT_OK);
-    assert_int_equal(n, 2);
-    assert_string_equal(rows[0].msg.msg_id, "a/2");
-    assert_string_equal(rows[1].msg.msg_id, "a/3");
-    assert_int_equal(dt__store_outbox_delete(s, epoch, NULL, 0), DT_OK);
-    dt__store_close(s);
-}
-
-static void stale_epoch_is_fenced_and_writes_nothing(void **state)
+static void stale_epoch_commit_is_fenced_and_writes_nothing(void **state)
 {
     store_fixture *f = *state;
     uint64_t ea = 0;
@@ -313,74 +218,93 @@ static void stale_epoch_is_fenced_and_writes_nothing(void **state)
     assert_int_equal(ea, 1);
     assert_int_equal(eb, 2);
 
-    /* A prior commit by the old owner, to be left alone by what follows. */
-    dt__instance_row row = instance_row("x", "O", 0, 1);
-    dt__blob ev = blob_str("ev");
-    dt__outbox_msg m = out_msg("s", "x/1", "p", NULL);
-    const char *ids[] = {"m1"};
-    dt__timer_new t = timer(10, "x/t", "tp");
-    dt__episode_commit e = {.instance = &row,
-                            .new_events = &ev,
-                            .n_new_events = 1,
-                            .applied_ids = ids,
-                            .n_applied = 1,
-                            .new_timers = &t,
-                            .n_new_timers = 1,
-                            .outbox = &m,
-                            .n_outbox = 1};
-    assert_int_equal(dt__store_commit(a, ea, &e, 1), DT_EFENCED);
+    full_episode fe;
+    full_episode_init(&fe);
+    assert_int_equal(dt__store_commit(a, ea, &fe.e, 1), DT_EFENCED);
     assert_non_null(strstr(dt__store_errmsg(a), "fenced"));
     assert_non_null(strstr(dt__store_errmsg(a), "worker-b"));
+    assert_full_episode_absent(b, f->arena);
+    assert_int_equal(dt__store_commit(a, 0, &fe.e, 1), DT_EFENCED);
+    assert_int_equal(dt__store_commit(a, eb + 1, &fe.e, 1), DT_EFENCED);
+    assert_full_episode_absent(a, f->arena);
 
-    assert_no_instance(b, "x", f->arena);
-    assert_int_equal(history_len(b, "x", f->arena), 0);
-    assert_int_equal(outbox_len(b, f->arena), 0);
-    int64_t next = 0;
-    assert_int_equal(dt__store_next_timer_ms(b, &next), DT_ENOTFOUND);
-    bool applied = true;
-    assert_int_equal(dt__store_is_applied(b, "x", "m1", &applied), DT_OK);
-    assert_false(applied);
+    assert_int_equal(dt__store_commit(b, eb, &fe.e, 1), DT_OK);
+    assert_int_equal(history_len(a, "x", f->arena), 1);
+    dt__store_close(a);
+    dt__store_close(b);
+}
 
-    /* The new owner writes; the old one can neither delete nor purge. */
-    assert_int_equal(dt__store_commit(b, eb, &e, 1), DT_OK);
+static void stale_epoch_cannot_delete_or_purge(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t ea = 0;
+    uint64_t eb = 0;
+    dt__store *a = open_claimed(f->path, &ea);
+    full_episode fe;
+    full_episode_init(&fe);
+    assert_int_equal(dt__store_commit(a, ea, &fe.e, 1), DT_OK);
+    dt__store *b = open_store(f->path, NULL);
+    assert_int_equal(dt__store_claim(b, "worker-b", &eb), DT_OK);
+
     dt__outbox_row *rows = NULL;
     size_t n = 0;
     assert_int_equal(dt__store_outbox_list(a, 0, 10, f->arena, &rows, &n), DT_OK);
     assert_int_equal(n, 1);
+    dt__timer_row *due = NULL;
+    assert_int_equal(dt__store_due_timers(a, 10, 10, f->arena, &due, &n), DT_OK);
+    assert_int_equal(n, 1);
     assert_int_equal(dt__store_outbox_delete(a, ea, &rows[0].id, 1), DT_EFENCED);
-    assert_int_equal(dt__store_timers_delete(a, ea, &rows[0].id, 1), DT_EFENCED);
+    assert_int_equal(dt__store_timers_delete(a, ea, &due[0].id, 1), DT_EFENCED);
     assert_int_equal(dt__store_purge(a, ea, "x"), DT_EFENCED);
     assert_int_equal(outbox_len(b, f->arena), 1);
+    assert_int_equal(history_len(b, "x", f->arena), 1);
 
-    /* Ownership moves back: now b is the stale one, and a's handle is usable again. */
+    /* Ownership moves back: now b is the stale one, and a's handle works again. */
     assert_int_equal(dt__store_claim(a, "worker-a", &ea), DT_OK);
     assert_int_equal(ea, 3);
-    assert_int_equal(dt__store_commit(b, eb, &e, 1), DT_EFENCED);
+    assert_int_equal(dt__store_commit(b, eb, &fe.e, 1), DT_EFENCED);
     assert_int_equal(dt__store_outbox_delete(a, ea, &rows[0].id, 1), DT_OK);
     assert_int_equal(outbox_len(b, f->arena), 0);
     dt__store_close(a);
     dt__store_close(b);
 }
 
-static void failing_episode_rolls_back_the_whole_batch(void **state)
+/* A store with small limits (64-byte blobs, 3-event histories) where "c" applied m1. */
+static dt__store *open_limited(store_fixture *f, uint64_t *epoch)
 {
-    store_fixture *f = *state;
-    uint64_t epoch = 0;
     dt__store_options o = {.max_blob_bytes = 64, .max_history_len = 3};
     dt__store *s = open_store(f->path, &o);
-    assert_int_equal(dt__store_claim(s, "w", &epoch), DT_OK);
-
-    /* "c" already applied m1. */
+    assert_int_equal(dt__store_claim(s, "w", epoch), DT_OK);
     dt__instance_row c = instance_row("c", "O", 0, 1);
     const char *m1[] = {"m1"};
     dt__episode_commit seed = {.instance = &c, .applied_ids = m1, .n_applied = 1};
-    assert_int_equal(dt__store_commit(s, epoch, &seed, 1), DT_OK);
+    assert_int_equal(dt__store_commit(s, *epoch, &seed, 1), DT_OK);
+    return s;
+}
 
+/* Fails the test if anything of the a/b episodes of a rolled-back batch is visible. */
+static void assert_batch_absent(dt__store *s, dt__arena *a)
+{
+    assert_no_instance(s, "a", a);
+    assert_no_instance(s, "b", a);
+    assert_int_equal(history_len(s, "c", a), 0);
+    assert_int_equal(outbox_len(s, a), 0);
+    int64_t next = 0;
+    assert_int_equal(dt__store_next_timer_ms(s, &next), DT_ENOTFOUND);
+}
+
+static void constraint_violation_rolls_back_the_whole_batch(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_limited(f, &epoch);
     dt__instance_row a = instance_row("a", "O", 0, 1);
     dt__instance_row b = instance_row("b", "O", 0, 1);
+    dt__instance_row c = instance_row("c", "O", 0, 1);
     dt__blob ev = blob_str("ev");
     dt__outbox_msg m = out_msg("s", "id", "p", NULL);
     dt__timer_new t = timer(1, "a/t", "p");
+    const char *m1[] = {"m1"};
     dt__episode_commit eps[3] = {
         {.instance = &a,
          .new_events = &ev,
@@ -394,42 +318,55 @@ static void failing_episode_rolls_back_the_whole_batch(void **state)
          .new_events = &ev,
          .n_new_events = 1,
          .applied_ids = m1,
-         .n_applied = 1}, /* constraint violation, found inside the transaction */
+         .n_applied = 1}, /* duplicate identity, found inside the transaction */
     };
     assert_int_equal(dt__store_commit(s, epoch, eps, 3), DT_EEXIST);
-    assert_no_instance(s, "a", f->arena);
-    assert_no_instance(s, "b", f->arena);
-    assert_int_equal(history_len(s, "c", f->arena), 0);
-    assert_int_equal(outbox_len(s, f->arena), 0);
-    int64_t next = 0;
-    assert_int_equal(dt__store_next_timer_ms(s, &next), DT_ENOTFOUND);
+    assert_batch_absent(s, f->arena);
 
-    /* Too large, found before the transaction. */
+    /* The handle is still usable and the batch, corrected, goes through. */
+    eps[2].n_applied = 0;
+    assert_int_equal(dt__store_commit(s, epoch, eps, 3), DT_OK);
+    assert_int_equal(history_len(s, "a", f->arena), 1);
+    assert_int_equal(history_len(s, "c", f->arena), 1);
+    assert_int_equal(outbox_len(s, f->arena), 1);
+    dt__store_close(s);
+}
+
+static void oversized_rows_roll_back_the_whole_batch(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_limited(f, &epoch);
+    dt__instance_row a = instance_row("a", "O", 0, 1);
+    dt__instance_row b = instance_row("b", "O", 0, 1);
+    dt__instance_row c = instance_row("c", "O", 0, 1);
     char big[66];
     memset(big, 'b', 65);
     big[65] = '\0';
+    dt__blob ev = blob_str("ev");
     dt__blob huge = blob_str(big);
-    eps[2] = (dt__episode_commit){.instance = &c, .new_events = &huge, .n_new_events = 1};
+    dt__blob four[] = {ev, ev, ev, ev};
+    dt__episode_commit eps[3] = {
+        {.instance = &a, .new_events = &ev, .n_new_events = 1},
+        {.instance = &b, .new_events = &ev, .n_new_events = 1},
+        {.instance = &c, .new_events = &huge, .n_new_events = 1}, /* found before the tx */
+    };
     assert_int_equal(dt__store_commit(s, epoch, eps, 3), DT_ETOOLARGE);
     assert_non_null(strstr(dt__store_errmsg(s), "65 bytes"));
-    assert_no_instance(s, "a", f->arena);
+    assert_batch_absent(s, f->arena);
     eps[2].new_events = &ev;
     b.input = huge;
     assert_int_equal(dt__store_commit(s, epoch, eps, 3), DT_ETOOLARGE);
+    assert_batch_absent(s, f->arena);
     b.input = (dt__blob){0};
 
-    /* History over its bound, found inside the transaction. */
-    dt__blob four[] = {ev, ev, ev, ev};
+    /* History over its bound, found inside the transaction after a and b were written. */
     eps[2] = (dt__episode_commit){.instance = &c, .new_events = four, .n_new_events = 4};
     assert_int_equal(dt__store_commit(s, epoch, eps, 3), DT_ETOOLARGE);
-    assert_no_instance(s, "a", f->arena);
-
-    /* The handle is still usable and the same batch, corrected, goes through. */
+    assert_batch_absent(s, f->arena);
     eps[2].n_new_events = 3;
     assert_int_equal(dt__store_commit(s, epoch, eps, 3), DT_OK);
-    assert_int_equal(history_len(s, "a", f->arena), 1);
     assert_int_equal(history_len(s, "c", f->arena), 3);
-    assert_int_equal(outbox_len(s, f->arena), 1);
     dt__store_close(s);
 }
 
@@ -519,10 +456,10 @@ int main(void)
         T(instance_row_round_trips),
         T(history_appends_and_resets),
         T(applied_ids_dedupe_and_prune),
-        T(timers_come_due_in_order),
-        T(outbox_keeps_order_and_deletes),
-        T(stale_epoch_is_fenced_and_writes_nothing),
-        T(failing_episode_rolls_back_the_whole_batch),
+        T(stale_epoch_commit_is_fenced_and_writes_nothing),
+        T(stale_epoch_cannot_delete_or_purge),
+        T(constraint_violation_rolls_back_the_whole_batch),
+        T(oversized_rows_roll_back_the_whole_batch),
         T(invalid_episodes_are_rejected),
         T(reads_fail_cleanly_when_memory_runs_out),
     };

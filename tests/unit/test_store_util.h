@@ -116,6 +116,29 @@ static inline void commit_simple(dt__store *s, uint64_t epoch, const dt__instanc
     }
 }
 
+static inline dt__timer_new timer(int64_t at, const char *dedupe, const char *payload)
+{
+    return (dt__timer_new){.fire_at_ms = at, .dedupe_id = dedupe, .payload = blob_str(payload)};
+}
+
+static inline dt__outbox_msg out_msg(const char *subject, const char *msg_id, const char *payload,
+                                     const char *headers)
+{
+    return (dt__outbox_msg){.subject = subject,
+                            .msg_id = msg_id,
+                            .payload = blob_str(payload),
+                            .headers = blob_str(headers)};
+}
+
+/* Number of outbox rows (up to DT__STORE_MAX_PAGE). */
+static inline size_t outbox_len(dt__store *s, dt__arena *a)
+{
+    dt__outbox_row *rows = NULL;
+    size_t n = 99;
+    assert_int_equal(dt__store_outbox_list(s, 0, DT__STORE_MAX_PAGE, a, &rows, &n), DT_OK);
+    return n;
+}
+
 /* Runs a query returning one integer on a separate raw connection to the file. */
 static inline int64_t raw_int(const char *path, const char *sql)
 {
