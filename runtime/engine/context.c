@@ -1,0 +1,285 @@
+/*
+ * The orchestration context: what user code asks of its instance (input, time, IDs, logging,
+ * memory, output, failure, continue-as-new) and the switches between the engine and the
+ * orchestrator's coroutine (start, await, drive, end).
+ *
+ * Control flow: the engine applies one history event at a time; after each, dt__instance_drive()
+ * resumes the coroutine if the task it awaits is done. The coroutine runs until it awaits an
+ * unfinished task (yield) or the function returns. An execution that ends from inside the code
+ * (dt_orch_fail, dt_continue_as_new, an uncaught task failure) parks its coroutine for good; the
+ * engine never resumes it and frees it with the instance, which is why orchestration memory lives
+ * in the arena.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "instance_int.h"
+
+const void *dt_orch_input(dt_orch_ctx *in, size_t *len)
+{
+    if (len != NULL) {
+        *len = in->input_len;
+    }
+    return in->has_input ? in->input : NULL;
+}
+
+const char *dt_orch_instance_id(dt_orch_ctx *in)
+{
+    return in->instance_id;
+}
+
+const char *dt_orch_execution_id(dt_orch_ctx *in)
+{
+    return in->execution_id;
+}
+
+const char *dt_orch_name(dt_orch_ctx *in)
+{
+    return in->name;
+}
+
+const char *dt_orch_version(dt_orch_ctx *in)
+{
+    return in->version;
+}
+
+bool dt_orch_is_replaying(dt_orch_ctx *in)
+{
+    return in->replaying;
+}
+
+int64_t dt_now(dt_orch_ctx *in)
+{
+    return in->now_ms;
+}
+
+void *dt_orch_alloc(dt_orch_ctx *in, size_t size)
+{
+    return dt__arena_alloc(in->arena, size);
+}
+
+/* FNV-1a, 64 bit: a fixed, portable hash so GUIDs are the same on every machine and build. */
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* splitmix64 finalizer: spreads the bits of a counter-derived seed. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static void format_guid(uint64_t seed, uint64_t c, char out[37])
+{
+    uint64_t hi = mix(seed ^ mix(c)), lo = mix(hi ^ c ^ 0x5851f42d4c957f2dULL);
+    hi = (hi & ~0xf000ULL) | 0x5000ULL;                        /* version 5 (name-based) */
+    lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; /* RFC 4122 variant */
+    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32),
+             (unsigned)((hi >> 16) & 0xffff), (unsigned)(hi & 0xffff), (unsigned)(lo >> 48),
+             (unsigned long long)(lo & 0xffffffffffffULL));
+}
+
+void dt_new_guid(dt_orch_ctx *in, char out[37])
+{
+    uint64_t seed = fnv1a(fnv1a(0xcbf29ce484222325ULL, in->instance_id), in->execution_id);
+    format_guid(seed, in->guid_counter++, out);
+}
+
+void dt__instance_next_execution_id(dt__instance *in, char out[37])
+{
+    /* Seeded apart from dt_new_guid (the "can" salt) so the two streams never collide. */
+    uint64_t seed =
+        fnv1a(fnv1a(fnv1a(0xcbf29ce484222325ULL, "can"), in->instance_id), in->execution_id);
+    format_guid(seed, UINT64_MAX, out);
+}
+
+void dt_log(dt_orch_ctx *in, dt_log_level level, const char *fmt, ...)
+{
+    const dt__engine_config *cfg = dt__engine_cfg(in->engine);
+    if (in->replaying || cfg->log == NULL) {
+        return;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cfg->log(in->instance_id, level, msg, cfg->log_ctx);
+}
+
+void dt_orch_set_output(dt_orch_ctx *in, const void *data, size_t len)
+{
+    in->has_end_data = data != NULL;
+    in->end_data = data != NULL ? dt__inst_copy(in, data, len) : NULL;
+    in->end_len = data != NULL ? len : 0;
+}
+
+void dt_set_custom_status(dt_orch_ctx *in, const void *data, size_t len)
+{
+    in->has_custom_status = data != NULL;
+    in->custom_status = data != NULL ? dt__inst_copy(in, data, len) : NULL;
+    in->custom_status_len = data != NULL ? len : 0;
+}
+
+/* Parks the coroutine for good: the execution has ended from inside the code. */
+_Noreturn static void park(dt__instance *in)
+{
+    for (;;) {
+        dt__coro_yield(in->coro);
+    }
+}
+
+void dt__instance_end(dt__instance *in, inst_end end, const uint8_t *data, size_t len,
+                      bool has_data, const dt_failure *failure)
+{
+    if (in->end != END_NONE) {
+        return;
+    }
+    in->end = end;
+    in->end_data = has_data ? data : NULL;
+    in->end_len = has_data ? len : 0;
+    in->has_end_data = has_data;
+    in->end_failure = failure;
+}
+
+_Noreturn void dt_orch_fail(dt_orch_ctx *in, const char *type, const char *message,
+                            const dt_failure *inner)
+{
+    const dt_failure *f = dt__failure_make(in, type != NULL ? type : "dt.Failed", inner, "%s",
+                                           message != NULL ? message : "");
+    dt__instance_end(in, END_FAILED, NULL, 0, false, f);
+    park(in);
+}
+
+_Noreturn void dt_continue_as_new(dt_orch_ctx *in, const void *input, size_t len, bool keep_events)
+{
+    const uint8_t *copy = input != NULL ? dt__inst_copy(in, input, len) : NULL;
+    in->keep_events = keep_events;
+    dt__instance_end(in, END_CONTINUED, copy, input != NULL ? len : 0, input != NULL, NULL);
+    park(in);
+}
+
+/* Waits until `t` is done; the engine resumes the coroutine only then. */
+static void wait_for(dt__instance *in, dt_task *t)
+{
+    if (!in->in_coro) {
+        fprintf(stderr, "durabletask: dt_await called outside the orchestrator function\n");
+        abort();
+    }
+    while (t->state == TASK_PENDING) {
+        in->awaiting = t;
+        dt__coro_yield(in->coro);
+    }
+    in->awaiting = NULL;
+}
+
+static const char *task_label(const dt_task *t)
+{
+    switch (t->kind) {
+    case TASK_ACTIVITY:
+        return "activity";
+    case TASK_SUB_ORCH:
+        return "sub-orchestration";
+    case TASK_RETRY:
+        return t->u.retry.call.is_sub_orch ? "sub-orchestration" : "activity";
+    case TASK_TIMER:
+        return "timer";
+    case TASK_EVENT:
+    case TASK_EVENT_TIMEOUT:
+        return "event wait";
+    default:
+        return "task";
+    }
+}
+
+static const char *task_name(const dt_task *t)
+{
+    switch (t->kind) {
+    case TASK_ACTIVITY:
+    case TASK_SUB_ORCH:
+        return t->u.action.name;
+    case TASK_RETRY:
+        return t->u.retry.call.name;
+    case TASK_EVENT:
+        return t->u.event.name;
+    case TASK_EVENT_TIMEOUT:
+        return t->u.race.wait->u.event.name;
+    default:
+        return "";
+    }
+}
+
+const void *dt_await(dt_orch_ctx *in, dt_task *t, size_t *len)
+{
+    wait_for(in, t);
+    if (t->state == TASK_FAILED) {
+        bool sub =
+            t->kind == TASK_SUB_ORCH || (t->kind == TASK_RETRY && t->u.retry.call.is_sub_orch);
+        const dt_failure *f =
+            dt__failure_make(in, sub ? DT_FAILURE_SUB_ORCH_FAILED : DT_FAILURE_TASK_FAILED,
+                             t->failure, "%s '%s' failed: %s", task_label(t), task_name(t),
+                             t->failure != NULL ? t->failure->message : "");
+        dt__instance_end(in, END_FAILED, NULL, 0, false, f);
+        park(in);
+    }
+    return dt_task_output(t, len);
+}
+
+dt_status dt_try_await(dt_orch_ctx *in, dt_task *t)
+{
+    wait_for(in, t);
+    if (t->state == TASK_OK) {
+        return DT_OK;
+    }
+    if (t->failure != NULL && strcmp(t->failure->type, DT_FAILURE_TIMEOUT) == 0 &&
+        t->kind == TASK_EVENT_TIMEOUT) {
+        return DT_ETIMEOUT;
+    }
+    return DT_ETASKFAILED;
+}
+
+/* ---- the engine side of the switch ---- */
+
+static void trampoline(void *arg)
+{
+    dt__instance *in = arg;
+    in->fn(in, in->fn_data);
+    if (in->end == END_NONE) {
+        dt__instance_end(in, END_RETURNED, in->end_data, in->end_len, in->has_end_data, NULL);
+    }
+}
+
+static void resume(dt__instance *in)
+{
+    in->in_coro = true;
+    dt__coro_resume(in->coro);
+    in->in_coro = false;
+}
+
+dt_status dt__instance_start(dt__instance *in)
+{
+    const dt__engine_config *cfg = dt__engine_cfg(in->engine);
+    dt_status st = dt__coro_create(trampoline, in, cfg->stack_size, &in->coro);
+    if (st != DT_OK) {
+        return st;
+    }
+    resume(in);
+    return DT_OK;
+}
+
+void dt__instance_drive(dt__instance *in)
+{
+    while (in->coro != NULL && in->end == END_NONE && !in->oom && in->awaiting != NULL &&
+           in->awaiting->state != TASK_PENDING) {
+        resume(in);
+    }
+}
