@@ -1,0 +1,105 @@
+/*
+ * broker_int.h: what the files of the NATS broker adapter share (internal, dt__broker_ prefix).
+ * Only the .c files of broker-adapter/ include it; it is the one place that sees both dt_broker.h
+ * and nats.c.
+ */
+#ifndef DT_BROKER_INT_H
+#define DT_BROKER_INT_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdarg.h>
+
+#include "common_int.h"
+#include "dt_broker.h"
+
+#define DT__BROKER_ERR_LEN 256
+
+/* Header names JetStream interprets. */
+#define DT__HDR_MSG_ID "Nats-Msg-Id"
+
+struct dt_broker {
+    natsConnection *nc;
+    natsOptions *opts;
+    jsCtx *js; /* shared: management, sync publish, KV; thread-safe in nats.c */
+    dt_broker_options o;
+    char *urls; /* copies owned by the handle (o.urls / o.name point here) */
+    char *name;
+    pthread_mutex_t mu; /* guards err and closed_done */
+    pthread_cond_t cond;
+    bool closed_done;
+    char err[DT__BROKER_ERR_LEN];
+};
+
+/* Kinds of received message: only JetStream ones may be acknowledged (NATS-NOTES fact 9). */
+typedef enum { DT__MSG_JS = 0, DT__MSG_CORE = 1 } dt__msg_kind;
+
+struct dt_broker_msg {
+    natsMsg *nm;
+    dt__msg_kind kind;
+    dt_broker *b;          /* for respond() */
+    dt_broker_consumer *c; /* JetStream messages hold a reference on their consumer */
+    bool meta_done;
+    dt_broker_msg_meta meta;
+};
+
+/* Opens nats.c's library state once per process. */
+dt_status dt__broker_global_init(void);
+
+/*
+ * Maps a nats.c status (plus the JetStream error code when there is one) to a dt_status:
+ * timeouts, not-found, closed, payload and JetStream codes get their own status, the rest
+ * DT_EBROKER.
+ */
+dt_status dt__broker_map(natsStatus s, jsErrCode jerr);
+
+/*
+ * Formats "<what>: <nats.c text> (<detail>)" into buf from the calling thread's nats.c error
+ * state, and returns dt__broker_map(s, jerr). `fmt` describes the operation.
+ */
+dt_status dt__broker_nerr(char *buf, size_t len, natsStatus s, jsErrCode jerr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Same, into the connection's error text (thread-safe). */
+dt_status dt__broker_fail_nats(dt_broker *b, natsStatus s, jsErrCode jerr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sets the connection's error text and returns st (thread-safe). */
+dt_status dt__broker_fail(dt_broker *b, dt_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Same on a plain per-handle buffer (handles confined to one thread). */
+dt_status dt__broker_errbuf(char *buf, size_t len, dt_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Checks an outgoing message (subject, headers, size) against nats.c's int-sized API. */
+dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t err_len);
+
+/*
+ * Builds a natsMsg from `m`: subject, data, headers; when with_js, the JetStream publish options
+ * (msg id, expectations) go into *po. The caller destroys *out.
+ */
+natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, natsMsg **out);
+void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po);
+
+/* Wraps a received natsMsg (ownership transferred on success; on failure the caller keeps it). */
+dt_broker_msg *dt__broker_msg_wrap(natsMsg *nm, dt__msg_kind kind, dt_broker *b,
+                                   dt_broker_consumer *c);
+
+/* Consumer reference counting (messages keep their consumer's subscription alive). */
+void dt__broker_consumer_release(dt_broker_consumer *c);
+
+/* Hub config record (hub_config.c). check: DT_EINVAL with a reason for out-of-range settings.
+ * diff: true and a text naming the first difference when the hub-level settings differ. */
+dt_status dt__broker_hub_config_check(const dt_broker_hub_config *c, char *err, size_t len);
+bool dt__broker_hub_config_diff(const dt_broker_hub_config *have, const dt_broker_hub_config *want,
+                                char *buf, size_t len);
+dt_status dt__broker_hub_config_encode(const dt_broker_hub_config *c, char *buf, size_t len,
+                                       size_t *out_len);
+dt_status dt__broker_hub_config_decode(const char *data, size_t len, dt_broker_hub_config *out,
+                                       char *err, size_t err_len);
+
+/* Milliseconds as nanoseconds, saturating. */
+int64_t dt__broker_ms_to_ns(int64_t ms);
+
+#endif

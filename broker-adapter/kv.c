@@ -1,0 +1,412 @@
+/*
+ * Key-value buckets: reads and watches through nats.c's kvStore, writes as JetStream publishes
+ * to "$KV.<bucket>.<key>" done here.
+ *
+ * Why writes bypass kvStore_Create/_Update: those report a revision mismatch as a bare NATS_ERR,
+ * indistinguishable from other failures. Publishing with the expected-last-subject-sequence
+ * header ourselves returns JetStream error 10071 (wrong last sequence), which maps exactly to
+ * DT_EEXIST (create) and DT_ECONFLICT (update, conditional delete). The wire format is the KV
+ * protocol's: a delete is an empty message with header "KV-Operation: DEL".
+ */
+#include "broker_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define KV_OP_HDR "KV-Operation"
+
+struct dt_broker_kv {
+    dt_broker *b;
+    kvStore *kv;
+    char *stream;   /* "KV_<bucket>" */
+    char *subj_pre; /* "$KV.<bucket>." */
+    char err[DT__BROKER_ERR_LEN];
+};
+
+struct dt_broker_kv_watcher {
+    kvWatcher *w;
+    bool updates_only;
+    bool initial_done;
+    int stopped; /* atomic */
+    char err[DT__BROKER_ERR_LEN];
+};
+
+void dt_broker_kv_entry_clear(dt_broker_kv_entry *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    dt_free(e->key);
+    dt_free(e->value);
+    memset(e, 0, sizeof(*e));
+}
+
+/* dt_alloc'd "<pre><a><post>", or NULL when longer than a name may be. */
+static char *name_dup(const char *pre, const char *a, const char *post)
+{
+    char buf[DT_BROKER_NAME_BUF];
+    int n = snprintf(buf, sizeof(buf), "%s%s%s", pre, a, post);
+    return (n < 0 || (size_t)n >= sizeof(buf)) ? NULL : dt_strdup(buf);
+}
+
+dt_status dt_broker_kv_open(dt_broker *b, const char *bucket, dt_broker_kv **out)
+{
+    if (bucket == NULL || out == NULL) {
+        return dt__broker_fail(b, DT_EINVAL, "kv open: bucket and out are required");
+    }
+    dt_broker_kv *kv = dt_calloc(1, sizeof(*kv));
+    if (kv == NULL) {
+        return dt__broker_fail(b, DT_ENOMEM, "kv open %s: out of memory", bucket);
+    }
+    kv->b = b;
+    kv->stream = name_dup("KV_", bucket, "");
+    kv->subj_pre = name_dup("$KV.", bucket, ".");
+    natsStatus s = (kv->stream == NULL || kv->subj_pre == NULL) ? NATS_INVALID_ARG : NATS_OK;
+    if (s == NATS_OK) {
+        s = js_KeyValue(&kv->kv, b->js, bucket);
+    }
+    if (s != NATS_OK) {
+        dt_status st = dt__broker_fail_nats(b, s, 0, "kv open %s", bucket);
+        dt_broker_kv_close(kv);
+        return st;
+    }
+    *out = kv;
+    return DT_OK;
+}
+
+void dt_broker_kv_close(dt_broker_kv *kv)
+{
+    if (kv == NULL) {
+        return;
+    }
+    kvStore_Destroy(kv->kv);
+    dt_free(kv->stream);
+    dt_free(kv->subj_pre);
+    dt_free(kv);
+}
+
+const char *dt_broker_kv_errmsg(const dt_broker_kv *kv)
+{
+    return kv == NULL ? "" : kv->err;
+}
+
+static dt_broker_kv_op map_op(kvOperation op)
+{
+    switch (op) {
+    case kvOp_Delete:
+        return DT_BROKER_KV_DELETE;
+    case kvOp_Purge:
+        return DT_BROKER_KV_PURGE;
+    default:
+        return DT_BROKER_KV_PUT;
+    }
+}
+
+/* Copies a nats.c entry into `out` (all or nothing). */
+static dt_status entry_copy(kvEntry *e, dt_broker_kv_entry *out)
+{
+    dt_broker_kv_entry r;
+    memset(&r, 0, sizeof(r));
+    int len = kvEntry_ValueLen(e);
+    r.key = dt_strdup(kvEntry_Key(e));
+    r.len = len > 0 ? (size_t)len : 0;
+    r.value = r.len > 0 ? dt_memdup(kvEntry_Value(e), r.len) : NULL;
+    if (r.key == NULL || (r.len > 0 && r.value == NULL)) {
+        dt_broker_kv_entry_clear(&r);
+        return DT_ENOMEM;
+    }
+    r.revision = kvEntry_Revision(e);
+    r.op = map_op(kvEntry_Operation(e));
+    r.created_ns = kvEntry_Created(e);
+    *out = r;
+    return DT_OK;
+}
+
+dt_status dt_broker_kv_get(dt_broker_kv *kv, const char *key, dt_broker_kv_entry *out)
+{
+    if (!dt_broker_kv_key_valid(key) || out == NULL) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_EINVAL, "kv get: invalid key");
+    }
+    kvEntry *e = NULL;
+    natsStatus s = kvStore_Get(&e, kv->kv, key);
+    if (s == NATS_NOT_FOUND) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_ENOTFOUND, "kv get %s: not found",
+                                 key);
+    }
+    if (s != NATS_OK) {
+        return dt__broker_nerr(kv->err, sizeof(kv->err), s, 0, "kv get %s", key);
+    }
+    dt_status st = entry_copy(e, out);
+    kvEntry_Destroy(e);
+    return st;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Writes                                                                                      */
+
+typedef struct write_req {
+    const char *key;
+    const void *data;
+    size_t len;
+    const char *op; /* NULL: put; "DEL": delete marker */
+    uint64_t expect_rev;
+    bool expect_none;
+} write_req;
+
+/* Publishes one KV write; *jerr receives the JetStream error code. */
+static natsStatus kv_write(dt_broker_kv *kv, const write_req *w, uint64_t *out_rev, jsErrCode *jerr)
+{
+    char subject[DT_BROKER_NAME_BUF + 64];
+    int n = snprintf(subject, sizeof(subject), "%s%s", kv->subj_pre, w->key);
+    if (n < 0 || (size_t)n >= sizeof(subject)) {
+        return NATS_INVALID_ARG;
+    }
+    dt_broker_header h = {KV_OP_HDR, w->op};
+    dt_broker_outmsg m = {.subject = subject,
+                          .headers = &h,
+                          .nheaders = w->op != NULL ? 1 : 0,
+                          .data = w->data,
+                          .len = w->len,
+                          .expect_last_subject_seq = w->expect_rev,
+                          .expect_no_message = w->expect_none};
+    natsMsg *nm = NULL;
+    jsPubAck *pa = NULL;
+    jsPubOptions po;
+    dt__broker_pubopts(&m, &po);
+    *jerr = 0;
+    natsStatus s = dt__broker_natsmsg(&m, NULL, &nm);
+    if (s == NATS_OK) {
+        s = js_PublishMsg(&pa, kv->b->js, nm, &po, jerr);
+    }
+    if (s == NATS_OK && out_rev != NULL) {
+        *out_rev = pa->Sequence;
+    }
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(nm);
+    return s;
+}
+
+static dt_status write_check(dt_broker_kv *kv, const char *what, const char *key, const void *data,
+                             size_t len)
+{
+    if (!dt_broker_kv_key_valid(key)) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_EINVAL, "kv %s: invalid key '%s'",
+                                 what, key != NULL ? key : "(null)");
+    }
+    if (len > (size_t)INT32_MAX || (len > 0 && data == NULL)) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_EINVAL, "kv %s %s: bad value", what,
+                                 key);
+    }
+    return DT_OK;
+}
+
+dt_status dt_broker_kv_put(dt_broker_kv *kv, const char *key, const void *data, size_t len,
+                           uint64_t *out_rev)
+{
+    dt_status st = write_check(kv, "put", key, data, len);
+    if (st != DT_OK) {
+        return st;
+    }
+    write_req w = {.key = key, .data = data, .len = len};
+    jsErrCode jerr = 0;
+    natsStatus s = kv_write(kv, &w, out_rev, &jerr);
+    return s == NATS_OK ? DT_OK
+                        : dt__broker_nerr(kv->err, sizeof(kv->err), s, jerr, "kv put %s", key);
+}
+
+/* Revision of the last message on `key` if it is a delete/purge marker, else 0. */
+static uint64_t tombstone_rev(dt_broker_kv *kv, const char *key)
+{
+    char subject[DT_BROKER_NAME_BUF + 64];
+    snprintf(subject, sizeof(subject), "%s%s", kv->subj_pre, key);
+    natsMsg *m = NULL;
+    if (js_GetLastMsg(&m, kv->b->js, kv->stream, subject, NULL, NULL) != NATS_OK) {
+        return 0;
+    }
+    const char *op = NULL;
+    uint64_t rev = 0;
+    if (natsMsgHeader_Get(m, KV_OP_HDR, &op) == NATS_OK && op != NULL &&
+        (strcmp(op, "DEL") == 0 || strcmp(op, "PURGE") == 0)) {
+        rev = natsMsg_GetSequence(m);
+    }
+    natsMsg_Destroy(m);
+    return rev;
+}
+
+dt_status dt_broker_kv_create(dt_broker_kv *kv, const char *key, const void *data, size_t len,
+                              uint64_t *out_rev)
+{
+    dt_status st = write_check(kv, "create", key, data, len);
+    if (st != DT_OK) {
+        return st;
+    }
+    write_req w = {.key = key, .data = data, .len = len, .expect_none = true};
+    jsErrCode jerr = 0;
+    natsStatus s = kv_write(kv, &w, out_rev, &jerr);
+    if (s != NATS_OK && jerr == JSStreamWrongLastSequenceErr) {
+        /* The key has history: a deleted key may be created again over its marker. */
+        uint64_t rev = tombstone_rev(kv, key);
+        if (rev == 0) {
+            return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_EEXIST,
+                                     "kv create %s: key exists", key);
+        }
+        w.expect_none = false;
+        w.expect_rev = rev;
+        s = kv_write(kv, &w, out_rev, &jerr);
+        if (s != NATS_OK && jerr == JSStreamWrongLastSequenceErr) {
+            return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_EEXIST,
+                                     "kv create %s: key was created concurrently", key);
+        }
+    }
+    return s == NATS_OK ? DT_OK
+                        : dt__broker_nerr(kv->err, sizeof(kv->err), s, jerr, "kv create %s", key);
+}
+
+dt_status dt_broker_kv_update(dt_broker_kv *kv, const char *key, const void *data, size_t len,
+                              uint64_t expected_rev, uint64_t *out_rev)
+{
+    dt_status st = write_check(kv, "update", key, data, len);
+    if (st != DT_OK) {
+        return st;
+    }
+    if (expected_rev == 0) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_EINVAL,
+                                 "kv update %s: expected revision must be > 0", key);
+    }
+    write_req w = {.key = key, .data = data, .len = len, .expect_rev = expected_rev};
+    jsErrCode jerr = 0;
+    natsStatus s = kv_write(kv, &w, out_rev, &jerr);
+    if (s != NATS_OK && jerr == JSStreamWrongLastSequenceErr) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_ECONFLICT,
+                                 "kv update %s: revision is not %llu", key,
+                                 (unsigned long long)expected_rev);
+    }
+    return s == NATS_OK ? DT_OK
+                        : dt__broker_nerr(kv->err, sizeof(kv->err), s, jerr, "kv update %s", key);
+}
+
+dt_status dt_broker_kv_delete(dt_broker_kv *kv, const char *key, uint64_t expected_rev)
+{
+    dt_status st = write_check(kv, "delete", key, NULL, 0);
+    if (st != DT_OK) {
+        return st;
+    }
+    write_req w = {.key = key, .op = "DEL", .expect_rev = expected_rev};
+    jsErrCode jerr = 0;
+    natsStatus s = kv_write(kv, &w, NULL, &jerr);
+    if (s != NATS_OK && jerr == JSStreamWrongLastSequenceErr) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_ECONFLICT,
+                                 "kv delete %s: revision is not %llu", key,
+                                 (unsigned long long)expected_rev);
+    }
+    return s == NATS_OK ? DT_OK
+                        : dt__broker_nerr(kv->err, sizeof(kv->err), s, jerr, "kv delete %s", key);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Watches                                                                                     */
+
+static bool pattern_valid(const char *p)
+{
+    if (p == NULL || p[0] == '\0' || p[0] == '.' || p[strlen(p) - 1] == '.') {
+        return false;
+    }
+    for (const char *c = p; *c != '\0'; c++) {
+        bool wild = (*c == '*' || *c == '>') && (c == p || c[-1] == '.') &&
+                    (c[1] == '\0' || (c[1] == '.' && *c == '*'));
+        bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '/' || *c == '=' ||
+                     (*c == '.' && c[1] != '.');
+        if (!wild && !plain) {
+            return false;
+        }
+    }
+    return true;
+}
+
+dt_status dt_broker_kv_watch(dt_broker_kv *kv, const char *pattern,
+                             const dt_broker_kv_watch_options *o, dt_broker_kv_watcher **out)
+{
+    if (!pattern_valid(pattern) || out == NULL) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_EINVAL,
+                                 "kv watch: invalid pattern '%s'", pattern != NULL ? pattern : "");
+    }
+    dt_broker_kv_watcher *w = dt_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_ENOMEM, "kv watch: out of memory");
+    }
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    if (o != NULL) {
+        wo.IgnoreDeletes = o->ignore_deletes;
+        wo.IncludeHistory = o->include_history;
+        w->updates_only = o->updates_only;
+    }
+    natsStatus s = kvStore_Watch(&w->w, kv->kv, pattern, &wo);
+    if (s != NATS_OK) {
+        dt_free(w);
+        return dt__broker_nerr(kv->err, sizeof(kv->err), s, 0, "kv watch %s", pattern);
+    }
+    *out = w;
+    return DT_OK;
+}
+
+dt_status dt_broker_kv_watcher_next(dt_broker_kv_watcher *w, int64_t timeout_ms,
+                                    dt_broker_kv_entry *out)
+{
+    int64_t deadline = dt__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        if (__atomic_load_n(&w->stopped, __ATOMIC_ACQUIRE)) {
+            return dt__broker_errbuf(w->err, sizeof(w->err), DT_ECLOSED, "watch stopped");
+        }
+        int64_t left = deadline - dt__mono_ms();
+        kvEntry *e = NULL;
+        natsStatus s = kvWatcher_Next(&e, w->w, left > 0 ? left : 1);
+        if (s == NATS_TIMEOUT) {
+            return dt__broker_errbuf(w->err, sizeof(w->err), DT_ETIMEOUT, "watch: no update");
+        }
+        if (s != NATS_OK) {
+            if (__atomic_load_n(&w->stopped, __ATOMIC_ACQUIRE)) {
+                return dt__broker_errbuf(w->err, sizeof(w->err), DT_ECLOSED, "watch stopped");
+            }
+            return dt__broker_nerr(w->err, sizeof(w->err), s, 0, "watch");
+        }
+        if (e == NULL) {
+            w->initial_done = true; /* nats.c's "initial values delivered" marker */
+            continue;
+        }
+        if (w->updates_only && !w->initial_done) {
+            kvEntry_Destroy(e);
+            continue;
+        }
+        dt_status st = entry_copy(e, out);
+        kvEntry_Destroy(e);
+        return st;
+    }
+}
+
+bool dt_broker_kv_watcher_initial_done(const dt_broker_kv_watcher *w)
+{
+    return w->initial_done;
+}
+
+void dt_broker_kv_watcher_stop(dt_broker_kv_watcher *w)
+{
+    if (w != NULL && __atomic_exchange_n(&w->stopped, 1, __ATOMIC_ACQ_REL) == 0) {
+        (void)kvWatcher_Stop(w->w);
+    }
+}
+
+const char *dt_broker_kv_watcher_errmsg(const dt_broker_kv_watcher *w)
+{
+    return w == NULL ? "" : w->err;
+}
+
+void dt_broker_kv_watcher_destroy(dt_broker_kv_watcher *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    kvWatcher_Destroy(w->w);
+    dt_free(w);
+}

@@ -1,0 +1,132 @@
+/*
+ * Outgoing messages: building nats.c messages from dt_broker_outmsg, the synchronous JetStream
+ * publish (one PubAck per call, ~10k/s: management and client paths only), and core-NATS
+ * publish and request/reply.
+ */
+#include "broker_int.h"
+
+#include <limits.h>
+#include <string.h>
+
+dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t err_len)
+{
+    if (m == NULL || m->subject == NULL || m->subject[0] == '\0') {
+        return dt__broker_errbuf(err, err_len, DT_EINVAL, "publish: no subject");
+    }
+    if (m->len > (size_t)INT_MAX || (m->len > 0 && m->data == NULL)) {
+        return dt__broker_errbuf(err, err_len, DT_EINVAL, "publish to %s: bad payload", m->subject);
+    }
+    if (m->nheaders > 0 && m->headers == NULL) {
+        return dt__broker_errbuf(err, err_len, DT_EINVAL, "publish to %s: headers is NULL",
+                                 m->subject);
+    }
+    for (size_t i = 0; i < m->nheaders; i++) {
+        if (m->headers[i].name == NULL || m->headers[i].name[0] == '\0') {
+            return dt__broker_errbuf(err, err_len, DT_EINVAL, "publish to %s: header %zu unnamed",
+                                     m->subject, i);
+        }
+    }
+    return DT_OK;
+}
+
+natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, natsMsg **out)
+{
+    natsMsg *nm = NULL;
+    natsStatus s = natsMsg_Create(&nm, m->subject, reply, (const char *)m->data, (int)m->len);
+    for (size_t i = 0; s == NATS_OK && i < m->nheaders; i++) {
+        s = natsMsgHeader_Add(nm, m->headers[i].name, m->headers[i].value);
+    }
+    if (s != NATS_OK) {
+        natsMsg_Destroy(nm);
+        return s;
+    }
+    *out = nm;
+    return NATS_OK;
+}
+
+void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po)
+{
+    jsPubOptions_Init(po);
+    po->MsgId = m->msg_id;
+    po->ExpectLastSubjectSeq = m->expect_last_subject_seq;
+    po->ExpectNoMessage = m->expect_no_message;
+}
+
+dt_status dt_broker_publish(dt_broker *b, const dt_broker_outmsg *m, dt_broker_puback *out_ack)
+{
+    char err[DT__BROKER_ERR_LEN];
+    dt_status st = dt__broker_outmsg_check(m, err, sizeof(err));
+    if (st != DT_OK) {
+        return dt__broker_fail(b, st, "%s", err);
+    }
+    natsMsg *nm = NULL;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    jsPubOptions po;
+    dt__broker_pubopts(m, &po);
+    natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
+    if (s == NATS_OK) {
+        s = js_PublishMsg(&pa, b->js, nm, &po, &jerr);
+    }
+    if (s == NATS_OK) {
+        if (out_ack != NULL) {
+            out_ack->stream_seq = pa->Sequence;
+            out_ack->duplicate = pa->Duplicate;
+        }
+    } else {
+        st = dt__broker_fail_nats(b, s, jerr, "publish to %s", m->subject);
+    }
+    jsPubAck_Destroy(pa);
+    natsMsg_Destroy(nm);
+    return st;
+}
+
+dt_status dt_broker_publish_core(dt_broker *b, const dt_broker_outmsg *m)
+{
+    char err[DT__BROKER_ERR_LEN];
+    dt_status st = dt__broker_outmsg_check(m, err, sizeof(err));
+    if (st != DT_OK) {
+        return dt__broker_fail(b, st, "%s", err);
+    }
+    natsMsg *nm = NULL;
+    natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
+    if (s == NATS_OK) {
+        s = natsConnection_PublishMsg(b->nc, nm);
+    }
+    natsMsg_Destroy(nm);
+    if (s != NATS_OK) {
+        return dt__broker_fail_nats(b, s, 0, "publish to %s", m->subject);
+    }
+    return DT_OK;
+}
+
+dt_status dt_broker_request(dt_broker *b, const dt_broker_outmsg *m, int64_t timeout_ms,
+                            dt_broker_msg **out_reply)
+{
+    char err[DT__BROKER_ERR_LEN];
+    dt_status st = dt__broker_outmsg_check(m, err, sizeof(err));
+    if (st != DT_OK || timeout_ms <= 0 || out_reply == NULL) {
+        return dt__broker_fail(b, DT_EINVAL, "request: %s",
+                               st != DT_OK ? err : "timeout must be > 0 and out_reply set");
+    }
+    natsMsg *nm = NULL;
+    natsMsg *reply = NULL;
+    natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
+    if (s == NATS_OK) {
+        s = natsConnection_RequestMsg(&reply, b->nc, nm, timeout_ms);
+    }
+    natsMsg_Destroy(nm);
+    if (s == NATS_NO_RESPONDERS) {
+        return dt__broker_fail(b, DT_ENOTFOUND, "request to %s: no responders", m->subject);
+    }
+    if (s != NATS_OK) {
+        return dt__broker_fail_nats(b, s, 0, "request to %s", m->subject);
+    }
+    dt_broker_msg *w = dt__broker_msg_wrap(reply, DT__MSG_CORE, b, NULL);
+    if (w == NULL) {
+        natsMsg_Destroy(reply);
+        return dt__broker_fail(b, DT_ENOMEM, "request to %s: out of memory", m->subject);
+    }
+    *out_reply = w;
+    return DT_OK;
+}

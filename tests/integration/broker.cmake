@@ -1,0 +1,5 @@
+# Integration tests of the broker adapter (broker-adapter/), against the nats-server that
+# scripts/test starts (DT_TEST_NATS_URL). dt_add_test runs in tests/CMakeLists.txt's function
+# scope but add_executable() resolves relative sources against this directory's
+# CMAKE_CURRENT_SOURCE_DIR (tests/integration), hence the plain file names.
+dt_add_test(NAME test_broker_hub SOURCES test_broker_hub.c LABELS integration)
