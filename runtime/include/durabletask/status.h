@@ -24,7 +24,7 @@ extern "C" {
     XX(EEXIST, 5, "already exists")                                                                \
     XX(EIO, 6, "I/O error")                                                                        \
     XX(ECORRUPT, 7, "stored data is corrupt or not a durabletask store")                           \
-    XX(EVERSION, 8, "stored data has a newer format version than this build understands")         \
+    XX(EVERSION, 8, "stored data has a newer format version than this build understands")          \
     XX(EFENCED, 9, "partition ownership was lost (fencing epoch changed)")                         \
     XX(ETIMEOUT, 10, "timed out")                                                                  \
     XX(EBROKER, 11, "message broker error")                                                        \
