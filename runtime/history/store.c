@@ -280,11 +280,7 @@ dt_status dt__store_claim(dt__store *s, const char *owner_id, uint64_t *out_epoc
     if (owner_id == NULL || strlen(owner_id) > DT__STORE_MAX_ID_LEN) {
         return dt__store_failf(s, DT_EINVAL, "claim %s: owner id missing or too long", s->path);
     }
-    sqlite3_stmt *begin = NULL;
-    dt_status status = dt__store_stmt(s, DT__SQL_BEGIN_WRITE, &begin);
-    if (status == DT_OK) {
-        status = dt__store_exec(s, begin, SQLITE_OK, "begin claim");
-    }
+    dt_status status = dt__store_begin_immediate(s);
     if (status != DT_OK) {
         return status;
     }

@@ -244,13 +244,24 @@ static dt_status check_epoch(dt__store *s, uint64_t expected_epoch)
     return status;
 }
 
+dt_status dt__store_begin_immediate(dt__store *s)
+{
+    /* COMMIT and ROLLBACK are prepared before the transaction starts, so that ending it can
+     * never fail for want of a statement. */
+    sqlite3_stmt *st = NULL;
+    dt_status status = dt__store_stmt(s, DT__SQL_COMMIT, &st);
+    if (status == DT_OK) {
+        status = dt__store_stmt(s, DT__SQL_ROLLBACK, &st);
+    }
+    if (status == DT_OK) {
+        status = dt__store_stmt(s, DT__SQL_BEGIN_WRITE, &st);
+    }
+    return status == DT_OK ? dt__store_exec(s, st, SQLITE_OK, "begin write transaction") : status;
+}
+
 dt_status dt__store_begin_write(dt__store *s, uint64_t expected_epoch)
 {
-    sqlite3_stmt *st = NULL;
-    dt_status status = dt__store_stmt(s, DT__SQL_BEGIN_WRITE, &st);
-    if (status == DT_OK) {
-        status = dt__store_exec(s, st, SQLITE_OK, "begin write transaction");
-    }
+    dt_status status = dt__store_begin_immediate(s);
     if (status != DT_OK) {
         return status;
     }
@@ -263,15 +274,13 @@ dt_status dt__store_begin_write(dt__store *s, uint64_t expected_epoch)
 
 static void rollback(dt__store *s)
 {
-    sqlite3_stmt *st = NULL;
     if (sqlite3_get_autocommit(s->db)) {
         return; /* SQLite already rolled back (some I/O and memory errors do) */
     }
-    if (dt__store_stmt(s, DT__SQL_ROLLBACK, &st) == DT_OK) {
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        (void)rc;
-    }
+    sqlite3_stmt *st = s->stmts[DT__SQL_ROLLBACK]; /* prepared by dt__store_begin_immediate */
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    (void)rc; /* a failed ROLLBACK leaves nothing more to try; the next BEGIN will report it */
 }
 
 dt_status dt__store_end_write(dt__store *s, dt_status st)

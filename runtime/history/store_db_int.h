@@ -128,6 +128,10 @@ dt_status dt__store_col_blob(dt__store *s, sqlite3_stmt *st, int col, dt__arena 
 dt_status dt__store_read_instance(dt__store *s, sqlite3_stmt *st, dt__arena *a, bool with_payloads,
                                   dt__instance_row *row);
 
+/* Starts a write transaction (BEGIN IMMEDIATE) without an epoch check (claim, migrations). End
+ * it with dt__store_end_write. */
+dt_status dt__store_begin_immediate(dt__store *s);
+
 /*
  * Starts a write transaction (BEGIN IMMEDIATE) and checks the partition epoch inside it:
  * DT_EFENCED (transaction already rolled back) when it differs from expected_epoch.

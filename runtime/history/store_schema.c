@@ -189,11 +189,7 @@ dt_status dt__store_migrate(dt__store *s)
         (app == DT__STORE_APPLICATION_ID && version == DT__STORE_SCHEMA_VERSION)) {
         return status;
     }
-    sqlite3_stmt *begin = NULL;
-    status = dt__store_stmt(s, DT__SQL_BEGIN_WRITE, &begin);
-    if (status == DT_OK) {
-        status = dt__store_exec(s, begin, SQLITE_OK, "begin migration");
-    }
+    status = dt__store_begin_immediate(s);
     if (status != DT_OK) {
         return status;
     }
