@@ -93,11 +93,11 @@ static dt_status configure(dt__store *s)
                           "set synchronous");
     }
     if (status == DT_OK && s->opts.cache_size_kib > 0) {
-        snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", s->opts.cache_size_kib);
+        (void)snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", s->opts.cache_size_kib);
         status = exec_sql(s, sql, "set cache_size");
     }
     if (status == DT_OK) {
-        snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d", JOURNAL_SIZE_LIMIT);
+        (void)snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d", JOURNAL_SIZE_LIMIT);
         status = exec_sql(s, sql, "set journal_size_limit");
     }
     return status;
@@ -211,7 +211,7 @@ dt_status dt__store_pragma_int(dt__store *s, const char *name, int64_t *out_valu
         return dt__store_failf(s, DT_EINVAL, "pragma name '%s' rejected", name ? name : "");
     }
     char sql[96];
-    snprintf(sql, sizeof(sql), "PRAGMA %s", name);
+    (void)snprintf(sql, sizeof(sql), "PRAGMA %s", name);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {

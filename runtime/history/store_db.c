@@ -11,7 +11,7 @@
 #include "store_db_int.h"
 
 static const char *const sql_text[DT__SQL_COUNT] = {
-#define DT__STORE_SQL_TEXT_(name, text) [DT__SQL_##name] = text,
+#define DT__STORE_SQL_TEXT_(name, text) [DT__SQL_##name] = (text),
     DT__STORE_SQL_MAP(DT__STORE_SQL_TEXT_)
 #undef DT__STORE_SQL_TEXT_
 };
@@ -53,7 +53,7 @@ dt_status dt__store_failf(dt__store *s, dt_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    (void)vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
     va_end(ap);
     return st;
 }

@@ -146,6 +146,10 @@ dt_status dt__store_check_schema(dt__store *s)
 
 static dt_status apply_migration(dt__store *s, int64_t version)
 {
+    if (version < 1 || version > DT__STORE_SCHEMA_VERSION) {
+        return dt__store_failf(s, DT_ECORRUPT, "%s: no migration to version %" PRId64, s->path,
+                               version);
+    }
     char *err = NULL;
     int rc = sqlite3_exec(s->db, migrations[version - 1], NULL, NULL, &err);
     if (rc != SQLITE_OK) {
@@ -156,8 +160,9 @@ static dt_status apply_migration(dt__store *s, int64_t version)
         return status;
     }
     char sql[96];
-    snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64 "; PRAGMA application_id = %d",
-             version, DT__STORE_APPLICATION_ID);
+    (void)snprintf(sql, sizeof(sql),
+                   "PRAGMA user_version = %" PRId64 "; PRAGMA application_id = %d", version,
+                   DT__STORE_APPLICATION_ID);
     rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? DT_OK : dt__store_fail(s, rc, "set schema version");
 }
