@@ -1,0 +1,112 @@
+/*
+ * durabletask/worker.h: a worker process's runtime.
+ *
+ * A worker connects to NATS, joins the fleet of workers of one task hub, takes a share of the
+ * hub's partitions (each owned by one worker at a time, through leases with a fencing epoch) and
+ * runs the orchestrations of its partitions and the activities of the task queues it serves. Any
+ * number of workers, in any number of processes, share a hub; a killed worker's partitions are
+ * taken over by the others once its leases expire.
+ *
+ * Layer: sits on the replay engine (runtime/engine), the SQLite store (runtime/history) and the
+ * broker adapter (broker-adapter).
+ *
+ * Threads: create, register and start from one thread; dt_worker_stop may be called from any
+ * thread (including a signal-handling thread, not a signal handler). Orchestrators run on the
+ * partition threads, activities on the activity threads.
+ */
+#ifndef DURABLETASK_WORKER_H
+#define DURABLETASK_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "durabletask/activity.h"
+#include "durabletask/orchestration.h"
+#include "durabletask/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dt_worker dt_worker;
+
+/* Which orchestration versions this worker runs (compared as dot-separated numbers). */
+typedef enum dt_version_match {
+    DT_VERSION_MATCH_ANY = 0,              /* every version */
+    DT_VERSION_MATCH_STRICT = 1,           /* only its own version */
+    DT_VERSION_MATCH_CURRENT_OR_OLDER = 2, /* its own version and older ones */
+} dt_version_match;
+
+/* What to do with an instance whose version does not match. */
+typedef enum dt_version_failure {
+    /* Leave it untouched (its messages are redelivered later), for a worker of the right version
+     * to pick up once it owns the partition. */
+    DT_VERSION_FAILURE_LEAVE = 0,
+    /* Fail the instance with a clear message. */
+    DT_VERSION_FAILURE_FAIL = 1,
+} dt_version_failure;
+
+/* Receives the worker's own log lines and the orchestrations' dt_log lines (instance_id NULL for
+ * the former). Called on worker threads; must be thread-safe. */
+typedef void (*dt_worker_log_fn)(dt_log_level level, const char *instance_id, const char *msg,
+                                 void *ctx);
+
+typedef struct dt_worker_options {
+    const char *nats_url;    /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
+    const char *hub;         /* required: the task hub (created with defaults when missing) */
+    const char *data_dir;    /* required: partition databases go in <data_dir>/<hub>/ */
+    const char *worker_id;   /* NULL: generated (host, process, random) */
+    size_t activity_threads; /* activities run at once per task queue; 0: 4 */
+    size_t cache_capacity;   /* suspended orchestrations kept in memory per partition; 0: 1000 */
+    size_t fetch_batch;      /* messages fetched at once per partition; 0: 256 */
+    bool sqlite_full_sync;   /* SQLite synchronous=FULL (default NORMAL) */
+    int64_t activity_max_deliveries; /* an activity redelivered this often (it crashed or hung its
+                                        worker each time) fails; 0: 5 */
+    int64_t activity_timeout_ms;     /* without result or heartbeat, redelivered; 0: 60000 */
+    const char *version;             /* this worker's version; NULL: none */
+    dt_version_match version_match;
+    dt_version_failure version_failure;
+    dt_worker_log_fn log;
+    void *log_ctx;
+} dt_worker_options;
+
+/*
+ * Creates a worker (nothing runs until dt_worker_start). `o` and its strings are copied. On DT_OK
+ * *out is the worker; free with dt_worker_destroy. On failure errbuf (may be NULL) says why.
+ */
+dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *errbuf,
+                           size_t errlen);
+
+/* Registers an orchestrator (name copied; `fn` and `user_data` borrowed for the worker's life).
+ * DT_EEXIST when the name is taken, DT_EINVAL for a bad name, DT_ESTATE after start. */
+dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestrator_fn fn,
+                                     void *user_data);
+
+/* Registers an activity served on `task_queue` (NULL: "default"). Same rules as above. */
+dt_status dt_worker_add_activity(dt_worker *w, const char *name, const char *task_queue,
+                                 dt_activity_fn fn, void *user_data);
+
+/* Connects, joins the fleet and starts the threads. Returns once running. */
+dt_status dt_worker_start(dt_worker *w);
+
+/*
+ * Stops gracefully: no new work is taken, running episodes and activities finish, leases are
+ * released so other workers take over at once. Waits up to timeout_ms for activities (those still
+ * running are abandoned and will be redelivered). Idempotent.
+ */
+void dt_worker_stop(dt_worker *w, int64_t timeout_ms);
+
+/* Stops (if running) and frees. Accepts NULL. */
+void dt_worker_destroy(dt_worker *w);
+
+/* Text of the last failure of a call on `w`. */
+const char *dt_worker_errmsg(const dt_worker *w);
+
+/* The worker's ID (as in the leases bucket). */
+const char *dt_worker_id(const dt_worker *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
