@@ -25,7 +25,8 @@ struct dt_broker {
     dt_broker_options o;
     char *urls; /* copies owned by the handle (o.urls / o.name point here) */
     char *name;
-    pthread_mutex_t mu; /* guards err and closed_done */
+    unsigned reconnects; /* atomic: bumped on every reconnection (consumers re-check then) */
+    pthread_mutex_t mu;  /* guards err and closed_done */
     pthread_cond_t cond;
     bool closed_done;
     char err[DT__BROKER_ERR_LEN];

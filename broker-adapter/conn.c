@@ -76,7 +76,7 @@ dt_status dt__broker_map(natsStatus s, jsErrCode jerr)
     if (s == NATS_OK) {
         return DT_OK;
     }
-    if (jerr != 0) {
+    if (jerr != 0 && s != NATS_NO_RESPONDERS) {
         return map_js(jerr);
     }
     switch (s) {
@@ -108,10 +108,12 @@ static void vnerr(char *buf, size_t len, natsStatus s, jsErrCode jerr, const cha
     if (detail == NULL || detail[0] == '\0' || last != s) {
         detail = natsStatus_GetText(s);
     }
-    if (jerr != 0) {
-        dt__errf(buf, len, "%s: %s (JetStream error %d)", what, detail, (int)jerr);
-    } else if (s == NATS_NO_RESPONDERS) {
+    /* nats.c reports a publish nobody takes as NATS_NO_RESPONDERS *with* JetStream error
+     * 10076 ("JetStream not enabled"), which would mislead: the status decides. */
+    if (s == NATS_NO_RESPONDERS) {
         dt__errf(buf, len, "%s: no responders (no stream or subscriber takes the subject)", what);
+    } else if (jerr != 0) {
+        dt__errf(buf, len, "%s: %s (JetStream error %d)", what, detail, (int)jerr);
     } else {
         dt__errf(buf, len, "%s: %s", what, detail);
     }
@@ -240,6 +242,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
     dt_broker *b = closure;
+    __atomic_add_fetch(&b->reconnects, 1, __ATOMIC_ACQ_REL);
     if (b->o.on_reconnected != NULL) {
         b->o.on_reconnected(b, b->o.cb_ctx);
     }

@@ -380,6 +380,10 @@ typedef struct dt_broker_consumer_config {
     int64_t ack_wait_ms;        /* redelivery after this without ack (default 30000) */
     int64_t max_deliver;        /* deliveries at most; <= 0: unlimited (default) */
     int64_t max_ack_pending;    /* unacknowledged messages at most (default 10000) */
+    /* An empty fetch cannot tell "no messages" from "the durable is gone" (nats.c returns a
+     * plain timeout for both), so after a reconnection, and at most this often while idle, an
+     * empty fetch checks that the durable still exists (default 5000). */
+    int64_t liveness_check_ms;
 } dt_broker_consumer_config;
 
 void dt_broker_consumer_config_init(dt_broker_consumer_config *c);
@@ -397,9 +401,11 @@ dt_status dt_broker_consumer_open(dt_broker *b, const dt_broker_consumer_config 
  * Fetches up to `max` (1..DT_BROKER_FETCH_MAX) messages, waiting up to timeout_ms (> 0) for the
  * first; returns as soon as some are there. An empty batch is DT_OK with *out_n = 0. Each
  * message in out_msgs[0..*out_n) is owned by the caller (dt_broker_msg_destroy). If the durable
- * consumer has disappeared (server restarted without its state, or deleted) it is re-created
- * from the config once and the fetch retried. DT_EBROKER while disconnected; DT_ECLOSED after
- * the connection was closed.
+ * consumer has disappeared (server restarted without its state, or deleted) an empty fetch
+ * notices it (see liveness_check_ms) and re-creates it from the config; the next fetch gets
+ * its messages. DT_EBROKER while disconnected; DT_ECLOSED after the connection was closed.
+ * A fetch that returned early leaves its pull request open on the server until timeout_ms:
+ * messages arriving meanwhile wait, ack timer running, for this handle's next fetch.
  */
 dt_status dt_broker_consumer_fetch(dt_broker_consumer *c, size_t max, int64_t timeout_ms,
                                    dt_broker_msg **out_msgs, size_t *out_n);

@@ -3,3 +3,5 @@
 # scope but add_executable() resolves relative sources against this directory's
 # CMAKE_CURRENT_SOURCE_DIR (tests/integration), hence the plain file names.
 dt_add_test(NAME test_broker_hub SOURCES test_broker_hub.c LABELS integration)
+dt_add_test(NAME test_broker_publish SOURCES test_broker_publish.c LABELS integration)
+dt_add_test(NAME test_broker_consume SOURCES test_broker_consume.c LABELS integration)
