@@ -77,8 +77,13 @@ typedef struct schema_state {
     int64_t objects; /* rows in sqlite_schema */
 } schema_state;
 
-static dt_status read_int(dt__store *s, const char *sql, int64_t *out)
+/* Reads the header fields and the catalog size in ONE statement, i.e. one snapshot: separate
+ * reads could see a concurrent migration half-way (tables without the application_id). */
+static dt_status read_state(dt__store *s, schema_state *out)
 {
+    static const char sql[] = "SELECT (SELECT application_id FROM pragma_application_id), "
+                              "(SELECT user_version FROM pragma_user_version), "
+                              "(SELECT count(*) FROM sqlite_master)";
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
@@ -86,7 +91,9 @@ static dt_status read_int(dt__store *s, const char *sql, int64_t *out)
     }
     dt_status status = DT_OK;
     if (rc == SQLITE_ROW) {
-        *out = (int64_t)sqlite3_column_int64(st, 0);
+        out->application_id = (int64_t)sqlite3_column_int64(st, 0);
+        out->version = (int64_t)sqlite3_column_int64(st, 1);
+        out->objects = (int64_t)sqlite3_column_int64(st, 2);
     } else {
         status = dt__store_fail(s, rc, "read schema");
         if (status == DT_ECORRUPT) {
@@ -97,18 +104,6 @@ static dt_status read_int(dt__store *s, const char *sql, int64_t *out)
         }
     }
     sqlite3_finalize(st);
-    return status;
-}
-
-static dt_status read_state(dt__store *s, schema_state *out)
-{
-    dt_status status = read_int(s, "PRAGMA application_id", &out->application_id);
-    if (status == DT_OK) {
-        status = read_int(s, "PRAGMA user_version", &out->version);
-    }
-    if (status == DT_OK) {
-        status = read_int(s, "SELECT count(*) FROM sqlite_master", &out->objects);
-    }
     return status;
 }
 
@@ -184,14 +179,10 @@ static dt_status migrate_locked(dt__store *s)
 
 dt_status dt__store_migrate(dt__store *s)
 {
-    int64_t version = 0;
-    dt_status status = read_int(s, "PRAGMA user_version", &version);
-    int64_t app = 0;
-    if (status == DT_OK) {
-        status = read_int(s, "PRAGMA application_id", &app);
-    }
+    schema_state st = {0};
+    dt_status status = read_state(s, &st);
     if (status != DT_OK ||
-        (app == DT__STORE_APPLICATION_ID && version == DT__STORE_SCHEMA_VERSION)) {
+        (st.application_id == DT__STORE_APPLICATION_ID && st.version == DT__STORE_SCHEMA_VERSION)) {
         return status;
     }
     status = dt__store_begin_immediate(s);

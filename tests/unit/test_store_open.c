@@ -10,6 +10,9 @@
 
 #include <cmocka.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "test_store_util.h"
 
 static void create_and_reopen_keeps_data(void **state)
@@ -258,6 +261,69 @@ static void open_survives_allocation_failures(void **state)
     dt_set_allocator(NULL);
 }
 
+static void concurrent_opens_migrate_once(void **state)
+{
+    store_fixture *f = *state;
+    enum { N = 4 };
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            dt__store *s = NULL;
+            uint64_t epoch = 0;
+            char err[512] = "";
+            dt_status st = dt__store_open(f->path, NULL, &s, err, sizeof(err));
+            if (st == DT_OK) {
+                st = dt__store_claim(s, "racer", &epoch);
+                snprintf(err, sizeof(err), "%s", dt__store_errmsg(s));
+            }
+            int ok = st == DT_OK;
+            if (!ok) {
+                fprintf(stderr, "racer: %s: %s\n", dt_status_name(st), err);
+            }
+            dt__store_close(s);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM partition"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT epoch FROM partition"), N);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), DT__STORE_SCHEMA_VERSION);
+}
+
+static void busy_writer_gives_ebusy_then_recovers(void **state)
+{
+    store_fixture *f = *state;
+    dt__store_options o = {.busy_timeout_ms = 50};
+    dt__store *s = open_store(f->path, &o);
+    uint64_t epoch = 0;
+    assert_int_equal(dt__store_claim(s, "w", &epoch), DT_OK);
+
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    dt__instance_row row = instance_row("a", "O", 0, 1);
+    dt__episode_commit e = {.instance = &row};
+    assert_int_equal(dt__store_commit(s, epoch, &e, 1), DT_EBUSY);
+    uint64_t e2 = 0;
+    assert_int_equal(dt__store_claim(s, "w", &e2), DT_EBUSY);
+    dt__instance_row got;
+    assert_int_equal(dt__store_get_instance(s, "a", f->arena, &got),
+                     DT_ENOTFOUND); /* reads go on */
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+
+    assert_int_equal(dt__store_commit(s, epoch, &e, 1), DT_OK);
+    assert_int_equal(dt__store_get_instance(s, "a", f->arena, &got), DT_OK);
+    dt__store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +344,9 @@ int main(void)
                                         store_teardown),
         cmocka_unit_test_setup_teardown(bad_arguments_and_paths, store_setup, store_teardown),
         cmocka_unit_test_setup_teardown(open_survives_allocation_failures, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(concurrent_opens_migrate_once, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(busy_writer_gives_ebusy_then_recovers, store_setup,
                                         store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
