@@ -5,3 +5,5 @@
 dt_add_test(NAME test_broker_hub SOURCES test_broker_hub.c LABELS integration)
 dt_add_test(NAME test_broker_publish SOURCES test_broker_publish.c LABELS integration)
 dt_add_test(NAME test_broker_consume SOURCES test_broker_consume.c LABELS integration)
+dt_add_test(NAME test_broker_kv SOURCES test_broker_kv.c LABELS integration)
+dt_add_test(NAME test_broker_core SOURCES test_broker_core.c LABELS integration)
