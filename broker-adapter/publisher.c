@@ -42,6 +42,7 @@ struct dt_broker_publisher {
     map_entry *map; /* power-of-two capacity > 2 * window */
     size_t map_mask;
     size_t inflight;
+    int waiters;     /* threads blocked on cond (add() on a full window, wait()) */
     bool batch_done; /* wait() finished: the next add() starts a new batch */
     char err[DT__BROKER_ERR_LEN];
 };
@@ -119,7 +120,9 @@ static void resolve(dt_broker_publisher *p, size_t ix, dt_status st, const jsPub
         r->error = p->errors[ix] != NULL ? p->errors[ix] : dt_status_str(st);
     }
     p->inflight--;
-    pthread_cond_broadcast(&p->cond);
+    if (p->waiters > 0) {
+        pthread_cond_broadcast(&p->cond);
+    }
 }
 
 static dt_status pae_status(const jsPubAckErr *pae)
@@ -283,6 +286,7 @@ static void take_back(dt_broker_publisher *p)
 static bool wait_drained(dt_broker_publisher *p, const struct timespec *ts)
 {
     pthread_mutex_lock(&p->mu);
+    p->waiters++;
     while (p->inflight > 0) {
         if (ts == NULL) {
             pthread_cond_wait(&p->cond, &p->mu);
@@ -290,6 +294,7 @@ static bool wait_drained(dt_broker_publisher *p, const struct timespec *ts)
             break;
         }
     }
+    p->waiters--;
     bool drained = p->inflight == 0;
     pthread_mutex_unlock(&p->mu);
     return drained;
@@ -361,35 +366,52 @@ static dt_status grow(dt_broker_publisher *p)
     return DT_OK;
 }
 
-/* Reserves a slot for `tag` once the window has room; returns its index or SIZE_MAX. */
-static size_t reserve_slot(dt_broker_publisher *p, uint64_t tag, dt_status *st)
+/* Waits until the window has room (caller holds mu); DT_ETIMEOUT after the stall timeout. */
+static dt_status wait_for_room(dt_broker_publisher *p)
 {
+    if (p->inflight < p->o.window) {
+        return DT_OK;
+    }
     struct timespec ts = deadline_in(p->o.stall_timeout_ms);
-    pthread_mutex_lock(&p->mu);
-    maybe_new_batch(p);
-    size_t ix = SIZE_MAX;
-    *st = DT_OK;
-    while (p->inflight >= p->o.window && *st == DT_OK) {
+    dt_status st = DT_OK;
+    p->waiters++;
+    while (p->inflight >= p->o.window && st == DT_OK) {
         if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) != 0) {
-            *st = DT_ETIMEOUT;
+            st = DT_ETIMEOUT;
         }
     }
-    if (*st == DT_OK && p->nslots >= p->o.max_batch) {
-        *st = DT_EBUSY;
+    p->waiters--;
+    return st;
+}
+
+/*
+ * Reserves a result slot for `tag` and maps `nm` to it, once the window has room. The map entry
+ * exists before the message is sent: its PubAck may arrive before js_PublishMsgAsync returns.
+ */
+static dt_status reserve_slot(dt_broker_publisher *p, uint64_t tag, const natsMsg *nm,
+                              size_t *out_ix)
+{
+    pthread_mutex_lock(&p->mu);
+    maybe_new_batch(p);
+    dt_status st = wait_for_room(p);
+    if (st == DT_OK && p->nslots >= p->o.max_batch) {
+        st = DT_EBUSY;
     }
-    if (*st == DT_OK && p->nslots == p->cap) {
-        *st = grow(p);
+    if (st == DT_OK && p->nslots == p->cap) {
+        st = grow(p);
     }
-    if (*st == DT_OK) {
-        ix = p->nslots++;
+    if (st == DT_OK) {
+        size_t ix = p->nslots++;
         memset(&p->slots[ix], 0, sizeof(p->slots[ix]));
         p->slots[ix].tag = tag;
         p->slots[ix].status = PENDING_STATUS;
         p->errors[ix] = NULL;
         p->inflight++;
+        map_put(p, nm, ix);
+        *out_ix = ix;
     }
     pthread_mutex_unlock(&p->mu);
-    return ix;
+    return st;
 }
 
 /* Undoes reserve_slot() after a failed send (only the last slot can be undone). */
@@ -403,7 +425,9 @@ static void unreserve(dt_broker_publisher *p, size_t ix, const natsMsg *nm)
         p->nslots--;
     }
     p->inflight--;
-    pthread_cond_broadcast(&p->cond);
+    if (p->waiters > 0) {
+        pthread_cond_broadcast(&p->cond);
+    }
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -435,14 +459,12 @@ dt_status dt_broker_publisher_add(dt_broker_publisher *p, const dt_broker_outmsg
     if (s != NATS_OK) {
         return dt__broker_nerr(p->err, sizeof(p->err), s, 0, "publish to %s", m->subject);
     }
-    size_t ix = reserve_slot(p, tag, &st);
-    if (ix == SIZE_MAX) {
+    size_t ix = 0;
+    st = reserve_slot(p, tag, nm, &ix);
+    if (st != DT_OK) {
         natsMsg_Destroy(nm);
         return add_fail(p, st, m);
     }
-    pthread_mutex_lock(&p->mu);
-    map_put(p, nm, ix); /* before sending: the PubAck may arrive before the call returns */
-    pthread_mutex_unlock(&p->mu);
     jsPubOptions po;
     dt__broker_pubopts(m, &po);
     po.MaxWait = p->o.ack_timeout_ms;
