@@ -156,6 +156,9 @@ dt_status dt__broker_fail(dt_broker *b, dt_status st, const char *fmt, ...)
 
 dt_status dt__broker_errbuf(char *buf, size_t len, dt_status st, const char *fmt, ...)
 {
+    if (buf == NULL || len == 0) {
+        return st;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, len, fmt, ap);
