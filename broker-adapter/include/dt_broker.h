@@ -404,8 +404,8 @@ dt_status dt_broker_consumer_open(dt_broker *b, const dt_broker_consumer_config 
  * consumer has disappeared (server restarted without its state, or deleted) an empty fetch
  * notices it (see liveness_check_ms) and re-creates it from the config; the next fetch gets
  * its messages. DT_EBROKER while disconnected; DT_ECLOSED after the connection was closed.
- * A fetch that returned early leaves its pull request open on the server until timeout_ms:
- * messages arriving meanwhile wait, ack timer running, for this handle's next fetch.
+ * Measured: a fetch that returned early leaves no pull request behind, so messages published
+ * after it stay on the server for whichever handle of the consumer fetches next.
  */
 dt_status dt_broker_consumer_fetch(dt_broker_consumer *c, size_t max, int64_t timeout_ms,
                                    dt_broker_msg **out_msgs, size_t *out_n);
