@@ -73,14 +73,13 @@ dt_status dt__broker_fail(dt_broker *b, dt_status st, const char *fmt, ...)
 dt_status dt__broker_errbuf(char *buf, size_t len, dt_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Checks an outgoing message (subject, headers, size) against nats.c's int-sized API. */
+/* Checks an outgoing message: a subject, named headers, a payload that fits nats.c's int. */
 dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t err_len);
 
-/*
- * Builds a natsMsg from `m`: subject, data, headers; when with_js, the JetStream publish options
- * (msg id, expectations) go into *po. The caller destroys *out.
- */
+/* Builds a natsMsg from `m` (subject, data, headers; `reply` may be NULL). The caller destroys
+ * *out. The JetStream parts of `m` (msg id, expectations) go through dt__broker_pubopts. */
 natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, natsMsg **out);
+/* Fills *po from `m`: msg id and expectations; MaxWait 0 (the context's wait). */
 void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po);
 
 /* Wraps a received natsMsg (ownership transferred on success; on failure the caller keeps it). */
