@@ -14,43 +14,6 @@ bool dt__name_eq(const char *a, const char *b)
     return *a == *b;
 }
 
-int64_t dt__ts_to_ms(const Dt__Timestamp *ts)
-{
-    if (ts == NULL) {
-        return 0;
-    }
-    return ts->seconds * 1000 + ts->nanos / 1000000;
-}
-
-Dt__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms)
-{
-    Dt__Timestamp *ts = dt__arena_alloc(arena, sizeof(*ts));
-    if (ts == NULL) {
-        return NULL;
-    }
-    dt__timestamp__init(ts);
-    int64_t sec = ms / 1000, rem = ms % 1000;
-    if (rem < 0) { /* floor division so nanos stays in [0, 1e9) as protobuf requires */
-        sec -= 1;
-        rem += 1000;
-    }
-    ts->seconds = sec;
-    ts->nanos = (int32_t)(rem * 1000000);
-    return ts;
-}
-
-Dt__Payload *dt__emit_payload(dt__arena *arena, const uint8_t *data, size_t len)
-{
-    Dt__Payload *p = dt__arena_alloc(arena, sizeof(*p));
-    if (p == NULL) {
-        return NULL;
-    }
-    dt__payload__init(p);
-    p->value.len = len;
-    p->value.data = dt__arena_memdup(arena, data != NULL ? data : (const uint8_t *)"", len);
-    return p->value.data != NULL ? p : NULL;
-}
-
 static Dt__Payload *opt_payload(dt__arena *a, bool has, const uint8_t *data, size_t len, bool *ok)
 {
     if (!has) {
@@ -79,18 +42,6 @@ static char *str(dt__arena *a, const char *s, bool *ok)
 static Dt__Payload *opt_string(dt__arena *a, const char *s, bool *ok)
 {
     return opt_payload(a, s != NULL, (const uint8_t *)s, s != NULL ? strlen(s) : 0, ok);
-}
-
-Dt__HistoryEvent *dt__emit_new(dt__arena *arena, int32_t event_id, int64_t now_ms)
-{
-    Dt__HistoryEvent *ev = dt__arena_alloc(arena, sizeof(*ev));
-    if (ev == NULL) {
-        return NULL;
-    }
-    dt__history_event__init(ev);
-    ev->event_id = event_id;
-    ev->timestamp = dt__ts_from_ms(arena, now_ms);
-    return ev->timestamp != NULL ? ev : NULL;
 }
 
 /* The protobuf-c message for each variant has its own init; allocate and init it. */

@@ -17,6 +17,7 @@
 #include "coro_int.h"
 #include "dt_history.pb-c.h"
 #include "engine_int.h"
+#include "pb_int.h"
 
 typedef enum task_kind {
     TASK_ACTIVITY,
@@ -226,13 +227,6 @@ void dt__instance_next_execution_id(dt__instance *in, char out[37]);
 /* ---- emit.c ---- */
 /* Builds the history event for action task `t` at time now_ms, in `arena`. NULL on OOM. */
 Dt__HistoryEvent *dt__emit_action(dt__arena *arena, const dt_task *t, int64_t now_ms);
-/* Builds an event with the timestamp set and no payload chosen yet. */
-Dt__HistoryEvent *dt__emit_new(dt__arena *arena, int32_t event_id, int64_t now_ms);
-/* Copies bytes into a Payload in `arena`. */
-Dt__Payload *dt__emit_payload(dt__arena *arena, const uint8_t *data, size_t len);
-/* Time conversions. */
-int64_t dt__ts_to_ms(const Dt__Timestamp *ts);
-Dt__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms);
 /* ASCII case-insensitive string equality. */
 bool dt__name_eq(const char *a, const char *b);
 

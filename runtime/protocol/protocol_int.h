@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "arena_int.h"
+#include "pb_int.h"
 #include "dt_history.pb-c.h"
 #include "dt_work.pb-c.h"
 #include "durabletask/status.h"
@@ -58,6 +59,12 @@ uint32_t dt__partition_of(const char *id, uint32_t partitions);
 dt_status dt__status_key(const char *id, char *buf, size_t len);
 /* The inverse of dt__status_key; DT_EINVAL on a malformed key. */
 dt_status dt__status_key_decode(const char *key, char *buf, size_t len);
+
+/* A UUID (36 chars + NUL) derived from two strings by a fixed hash: the same inputs give the
+ * same ID on every machine (for IDs that must survive a redelivery, e.g. of an ingress start). */
+void dt__derived_uuid(const char *a, const char *b, char out[37]);
+/* A random UUID v4 (from the OS's random source). */
+void dt__random_uuid(char out[37]);
 
 /* Formats a message identity "<a>/<b>/<kind>/<n>" into buf (truncation is an error). */
 dt_status dt__msg_id(char *buf, size_t len, const char *instance_id, const char *execution_id,
