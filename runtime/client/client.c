@@ -1,0 +1,354 @@
+/*
+ * The client handle: connection, errors, the hub's config (read once, on first use), hub
+ * management, validation of IDs and names, random IDs, and the one publish path of every
+ * OrchestrationMessage the client sends.
+ */
+#include "client_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define DEFAULT_TIMEOUT_MS 5000
+
+dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+void dt_client_options_init(dt_client_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->request_timeout_ms = DEFAULT_TIMEOUT_MS;
+}
+
+dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *errbuf, size_t errlen)
+{
+    if (o == NULL || out == NULL || o->hub == NULL || !dt_broker_hub_name_valid(o->hub)) {
+        dt__errf(errbuf, errlen, "client: a hub name of 1..%d characters [A-Za-z0-9_-] is required",
+                 DT_BROKER_HUB_NAME_MAX);
+        return DT_EINVAL;
+    }
+    if (o->request_timeout_ms < 0) {
+        dt__errf(errbuf, errlen, "client: request_timeout_ms must be >= 0");
+        return DT_EINVAL;
+    }
+    dt_client *c = dt_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        dt__errf(errbuf, errlen, "client: out of memory");
+        return DT_ENOMEM;
+    }
+    memcpy(c->hub, o->hub, strlen(o->hub) + 1);
+    c->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : DEFAULT_TIMEOUT_MS;
+    dt_broker_options bo;
+    dt_broker_options_init(&bo);
+    bo.urls = o->nats_url;
+    bo.name = o->connection_name != NULL ? o->connection_name : "dt-client";
+    bo.request_timeout_ms = c->request_timeout_ms;
+    dt_status st = dt_broker_connect(&bo, &c->b, errbuf, errlen);
+    if (st != DT_OK) {
+        dt_free(c);
+        return st;
+    }
+    *out = c;
+    return DT_OK;
+}
+
+void dt_client_destroy(dt_client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    dt_broker_kv_close(c->status_kv);
+    dt_broker_close(c->b);
+    dt_free(c);
+}
+
+const char *dt_client_errmsg(const dt_client *c)
+{
+    return c == NULL ? "no client" : c->err;
+}
+
+const char *dt_client_hub(const dt_client *c)
+{
+    return c->hub;
+}
+
+static void forget_hub(dt_client *c)
+{
+    dt_broker_kv_close(c->status_kv);
+    c->status_kv = NULL;
+    c->have_cfg = false;
+}
+
+dt_status dt__client_ensure_hub(dt_client *c)
+{
+    if (c->have_cfg) {
+        return DT_OK;
+    }
+    dt_status st = dt_broker_hub_get(c->b, c->hub, &c->cfg);
+    if (st == DT_ENOTFOUND) {
+        return dt__client_fail(c, st, "no task hub '%s' (create it with `dtctl hub create`)",
+                               c->hub);
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+    }
+    char bucket[DT_BROKER_NAME_BUF];
+    st = dt_broker_bucket_name(c->hub, DT_BROKER_BUCKET_STATUS, bucket, sizeof(bucket));
+    if (st == DT_OK) {
+        st = dt_broker_kv_open(c->b, bucket, &c->status_kv);
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "hub %s: status bucket: %s", c->hub, dt_broker_errmsg(c->b));
+    }
+    c->have_cfg = true;
+    return DT_OK;
+}
+
+/* ---- hubs ---- */
+
+static void info_from_cfg(const dt_broker_hub_config *h, dt_client_hub_info *out)
+{
+    out->partitions = h->partitions;
+    out->replicas = h->replicas;
+    out->max_msg_size = h->max_msg_size;
+    out->duplicate_window_ms = h->duplicate_window_ms;
+    out->lease_ttl_ms = h->lease_ttl_ms;
+    out->memory_storage = h->storage == DT_BROKER_STORAGE_MEMORY;
+    out->created_at_ms = h->created_at_ms;
+    out->format_version = h->format_version;
+}
+
+void dt_client_hub_info_init(dt_client_hub_info *h)
+{
+    dt_broker_hub_config d;
+    dt_broker_hub_config_init(&d);
+    memset(h, 0, sizeof(*h));
+    info_from_cfg(&d, h);
+}
+
+dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
+                               dt_client_hub_info *out)
+{
+    dt_broker_hub_config in, got;
+    dt_broker_hub_config_init(&in);
+    if (settings != NULL) {
+        in.partitions = settings->partitions;
+        in.replicas = settings->replicas;
+        in.max_msg_size = settings->max_msg_size;
+        in.duplicate_window_ms = settings->duplicate_window_ms;
+        in.lease_ttl_ms = settings->lease_ttl_ms;
+        in.storage = settings->memory_storage ? DT_BROKER_STORAGE_MEMORY : DT_BROKER_STORAGE_FILE;
+    }
+    dt_status st = dt_broker_hub_create(c->b, c->hub, &in, &got);
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "create hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+    }
+    forget_hub(c);
+    if (out != NULL) {
+        info_from_cfg(&got, out);
+    }
+    return DT_OK;
+}
+
+dt_status dt_client_hub_get(dt_client *c, dt_client_hub_info *out)
+{
+    dt_broker_hub_config got;
+    dt_status st = dt_broker_hub_get(c->b, c->hub, &got);
+    if (st == DT_ENOTFOUND) {
+        return dt__client_fail(c, st, "no task hub '%s'", c->hub);
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+    }
+    info_from_cfg(&got, out);
+    return DT_OK;
+}
+
+dt_status dt_client_hub_stats_get(dt_client *c, dt_client_hub_stats *out)
+{
+    static const dt_broker_stream streams[] = {DT_BROKER_STREAM_ORCH, DT_BROKER_STREAM_ACT,
+                                               DT_BROKER_STREAM_IN, DT_BROKER_STREAM_DEAD};
+    uint64_t counts[DT__ARRAY_LEN(streams)];
+    for (size_t i = 0; i < DT__ARRAY_LEN(streams); i++) {
+        char name[DT_BROKER_NAME_BUF];
+        dt_broker_stream_info si;
+        dt_status st = dt_broker_stream_name(c->hub, streams[i], name, sizeof(name));
+        if (st == DT_OK) {
+            st = dt_broker_stream_info_get(c->b, name, &si);
+        }
+        if (st != DT_OK) {
+            return dt__client_fail(c, st, "hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+        }
+        counts[i] = si.msgs;
+    }
+    out->orchestration_msgs = counts[0];
+    out->activity_msgs = counts[1];
+    out->ingress_msgs = counts[2];
+    out->dead_msgs = counts[3];
+    return DT_OK;
+}
+
+dt_status dt_client_hub_delete(dt_client *c)
+{
+    forget_hub(c);
+    dt_status st = dt_broker_hub_delete(c->b, c->hub);
+    if (st == DT_ENOTFOUND) {
+        return dt__client_fail(c, st, "no task hub '%s'", c->hub);
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "delete hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+    }
+    return DT_OK;
+}
+
+/* ---- validation and IDs ---- */
+
+dt_status dt__client_check_id(dt_client *c, const char *what, const char *id)
+{
+    if (!dt__instance_id_valid(id)) {
+        return dt__client_fail(c, DT_EINVAL,
+                               "invalid %s '%.64s%s': use 1..%d printable ASCII characters "
+                               "without spaces",
+                               what, id != NULL ? id : "(null)",
+                               id != NULL && strlen(id) > 64 ? "..." : "", DT_INSTANCE_ID_MAX);
+    }
+    return DT_OK;
+}
+
+dt_status dt__client_check_name(dt_client *c, const char *what, const char *name)
+{
+    if (name == NULL || !dt_broker_token_valid(name) || strlen(name) > DT_NAME_MAX) {
+        return dt__client_fail(c, DT_EINVAL,
+                               "invalid %s '%.64s': use 1..%d printable ASCII characters without "
+                               "spaces, '.', '*' or '>'",
+                               what, name != NULL ? name : "(null)", DT_NAME_MAX);
+    }
+    return DT_OK;
+}
+
+static dt_status random_bytes(dt_client *c, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return dt__client_fail(c, DT_EIO, "getrandom: %s", strerror(errno));
+        }
+        got += (size_t)r;
+    }
+    return DT_OK;
+}
+
+dt_status dt__client_uuid(dt_client *c, char *out)
+{
+    uint8_t u[16];
+    dt_status st = random_bytes(c, u, sizeof(u));
+    if (st != DT_OK) {
+        return st;
+    }
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof(u); i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[u[i] >> 4];
+        out[o++] = hex[u[i] & 15];
+    }
+    out[o] = '\0';
+    return DT_OK;
+}
+
+dt_status dt__client_rand63(dt_client *c, int64_t *out)
+{
+    uint64_t v = 0;
+    dt_status st = random_bytes(c, (uint8_t *)&v, sizeof(v));
+    if (st == DT_OK) {
+        *out = (int64_t)(v >> 1);
+    }
+    return st;
+}
+
+/* ---- publishing ---- */
+
+dt_status dt__client_partition_subject(dt_client *c, dt_broker_family f, uint32_t p, char *buf,
+                                       size_t len)
+{
+    char tail[16];
+    snprintf(tail, sizeof(tail), "%u", p);
+    dt_status st = dt_broker_subject(c->hub, f, tail, buf, len);
+    return st == DT_OK ? DT_OK : dt__client_fail(c, st, "subject of partition %u", p);
+}
+
+dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMessage *m,
+                                  const char *what, uint8_t **out, size_t *out_len)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    size_t limit =
+        c->cfg.max_msg_size > DT__CLIENT_HEADROOM ? c->cfg.max_msg_size - DT__CLIENT_HEADROOM : 0;
+    if (n > limit) {
+        return dt__client_fail(c, DT_ETOOLARGE,
+                               "%s message of %zu bytes exceeds the hub's limit of %zu bytes "
+                               "(max_msg_size %u less %d bytes for headers)",
+                               what, n, limit, c->cfg.max_msg_size, DT__CLIENT_HEADROOM);
+    }
+    uint8_t *buf = dt__pack(a, m, out_len);
+    if (buf == NULL) {
+        return dt__client_fail(c, DT_ENOMEM, "%s: out of memory", what);
+    }
+    *out = buf;
+    return DT_OK;
+}
+
+dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+                                  dt_broker_puback *out_ack)
+{
+    char subject[DT_BROKER_NAME_BUF];
+    uint32_t p = dt__partition_of(m->instance_id, c->cfg.partitions);
+    dt_status st =
+        dt__client_partition_subject(c, DT_BROKER_SUBJ_ORCH, p, subject, sizeof(subject));
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (st == DT_OK) {
+        st = dt__client_pack_checked(c, a, &m->base, "orchestration", &data, &len);
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    dt_broker_outmsg om = {.subject = subject, .msg_id = m->dedupe_id, .data = data, .len = len};
+    st = dt_broker_publish(c->b, &om, out_ack);
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "publish to %s: %s", subject, dt_broker_errmsg(c->b));
+    }
+    return DT_OK;
+}
+
+void dt__client_ts_set(Dt__Timestamp *ts, int64_t ms)
+{
+    dt__timestamp__init(ts);
+    int64_t s = ms / 1000, r = ms % 1000;
+    if (r < 0) {
+        s -= 1;
+        r += 1000;
+    }
+    ts->seconds = s;
+    ts->nanos = (int32_t)(r * 1000000);
+}
+
+int64_t dt__client_ts_ms(const Dt__Timestamp *ts)
+{
+    return ts == NULL ? 0 : ts->seconds * 1000 + ts->nanos / 1000000;
+}

@@ -1,0 +1,220 @@
+/*
+ * Status reads and waits, served by the hub's status bucket (DT_<hub>_STATUS), which the worker
+ * owning an instance writes on every status change. Waiting is a KV watch on the instance's key:
+ * the watch reports the current value first and then every change, so a change between the
+ * first read and the start of the watch is never missed and nothing polls.
+ */
+#include "client_int.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* The longest a single watch wait runs when the caller gave no bound (it is then renewed). */
+#define UNBOUNDED_SLICE_MS 3600000
+
+static const char *const status_names[] = {"RUNNING", "COMPLETED", "CONTINUED_AS_NEW",
+                                           "FAILED",  "CANCELED",  "TERMINATED",
+                                           "PENDING", "SUSPENDED"};
+
+const char *dt_client_runtime_status_name(dt_client_runtime_status s)
+{
+    return ((unsigned)s < DT__ARRAY_LEN(status_names)) ? status_names[s] : "UNKNOWN";
+}
+
+dt_status dt_client_runtime_status_parse(const char *name, dt_client_runtime_status *out)
+{
+    for (size_t i = 0; name != NULL && i < DT__ARRAY_LEN(status_names); i++) {
+        if (strcasecmp(name, status_names[i]) == 0) {
+            *out = (dt_client_runtime_status)i;
+            return DT_OK;
+        }
+    }
+    return DT_EINVAL;
+}
+
+bool dt__client_status_finished(int32_t s)
+{
+    return s == DT_CLIENT_COMPLETED || s == DT_CLIENT_FAILED || s == DT_CLIENT_CANCELED ||
+           s == DT_CLIENT_TERMINATED;
+}
+
+bool dt_client_runtime_status_finished(dt_client_runtime_status s)
+{
+    return dt__client_status_finished((int32_t)s);
+}
+
+static dt_status decode_record(dt_client *c, dt__arena *a, const char *id,
+                               const dt_broker_kv_entry *e, Dt__InstanceStatus **out)
+{
+    Dt__InstanceStatus *s =
+        dt__instance_status__unpack(dt__arena_pb_allocator(a), e->len, (const uint8_t *)e->value);
+    if (s == NULL) {
+        return dt__client_fail(c, DT_ECORRUPT, "the status record of '%s' is malformed", id);
+    }
+    *out = s;
+    return DT_OK;
+}
+
+dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
+                                 Dt__InstanceStatus **out, uint64_t *out_rev)
+{
+    char key[DT__CLIENT_KEY_BUF];
+    dt_status st = dt__status_key(id, key, sizeof(key));
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "no status key for '%s'", id);
+    }
+    dt_broker_kv_entry e = {0};
+    st = dt_broker_kv_get(c->status_kv, key, &e);
+    if (st == DT_ENOTFOUND) {
+        return dt__client_fail(c, st, "no instance '%s'", id);
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "read status of '%s': %s", id,
+                               dt_broker_kv_errmsg(c->status_kv));
+    }
+    st = decode_record(c, a, id, &e, out);
+    if (st == DT_OK && out_rev != NULL) {
+        *out_rev = e.revision;
+    }
+    dt_broker_kv_entry_clear(&e);
+    return st;
+}
+
+/* Builds the public object from a decoded record; takes `a` (destroyed on failure). */
+static dt_status make_instance(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
+                               bool with_payloads, dt_client_instance **out)
+{
+    dt_client_instance *inst = dt__client_instance_new(a);
+    if (inst == NULL || dt__client_instance_from_pb(a, s, with_payloads, inst) != DT_OK) {
+        dt__arena_destroy(a);
+        return dt__client_fail(c, DT_ENOMEM, "status: out of memory");
+    }
+    *out = inst;
+    return DT_OK;
+}
+
+static dt_status begin(dt_client *c, const char *id, dt__arena **out_a)
+{
+    dt_status st = dt__client_check_id(c, "instance ID", id);
+    if (st == DT_OK) {
+        st = dt__client_ensure_hub(c);
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    *out_a = dt__arena_create(0);
+    return *out_a != NULL ? DT_OK : dt__client_fail(c, DT_ENOMEM, "out of memory");
+}
+
+dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_payloads,
+                               dt_client_instance **out)
+{
+    dt__arena *a = NULL;
+    Dt__InstanceStatus *s = NULL;
+    dt_status st = begin(c, instance_id, &a);
+    if (st == DT_OK) {
+        st = dt__client_status_read(c, a, instance_id, &s, NULL);
+    }
+    if (st != DT_OK) {
+        dt__arena_destroy(a);
+        return st;
+    }
+    return make_instance(c, a, s, with_payloads, out);
+}
+
+typedef bool (*wait_pred)(int32_t status);
+
+static bool started(int32_t s)
+{
+    return s != DT_CLIENT_PENDING;
+}
+
+/* Waits on a watch of the instance's key until pred holds for a record, into *out_rec. */
+static dt_status watch_until(dt_client *c, dt__arena *a, const char *id, wait_pred pred,
+                             int64_t timeout_ms, const char *what, Dt__InstanceStatus **io_rec)
+{
+    char key[DT__CLIENT_KEY_BUF];
+    dt_broker_kv_watcher *w = NULL;
+    dt_status st = dt__status_key(id, key, sizeof(key));
+    if (st == DT_OK) {
+        st = dt_broker_kv_watch(c->status_kv, key, NULL, &w);
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "watch status of '%s': %s", id,
+                               dt_broker_kv_errmsg(c->status_kv));
+    }
+    int64_t deadline = dt__mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = timeout_ms < 0 ? UNBOUNDED_SLICE_MS : deadline - dt__mono_ms();
+        dt_broker_kv_entry e = {0};
+        st = left > 0 ? dt_broker_kv_watcher_next(w, left, &e) : DT_ETIMEOUT;
+        if (st == DT_ETIMEOUT && timeout_ms < 0) {
+            continue;
+        }
+        if (st == DT_ETIMEOUT) {
+            st = dt__client_fail(
+                c, st, "instance '%s' did not %s within %lld ms (status %s)", id, what,
+                (long long)timeout_ms,
+                dt_client_runtime_status_name((dt_client_runtime_status)(*io_rec)->runtime_status));
+            break;
+        }
+        if (st != DT_OK) {
+            st = dt__client_fail(c, st, "watch status of '%s': %s", id,
+                                 dt_broker_kv_watcher_errmsg(w));
+            break;
+        }
+        if (e.op != DT_BROKER_KV_PUT) {
+            dt_broker_kv_entry_clear(&e);
+            st = dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", id);
+            break;
+        }
+        Dt__InstanceStatus *s = NULL;
+        st = decode_record(c, a, id, &e, &s);
+        dt_broker_kv_entry_clear(&e);
+        if (st != DT_OK) {
+            break;
+        }
+        *io_rec = s;
+        if (pred(s->runtime_status)) {
+            break;
+        }
+    }
+    dt_broker_kv_watcher_destroy(w);
+    return st;
+}
+
+static dt_status wait_for(dt_client *c, const char *id, int64_t timeout_ms, bool with_payloads,
+                          wait_pred pred, const char *what, dt_client_instance **out)
+{
+    dt__arena *a = NULL;
+    Dt__InstanceStatus *s = NULL;
+    dt_status st = begin(c, id, &a);
+    if (st == DT_OK) {
+        st = dt__client_status_read(c, a, id, &s, NULL);
+    }
+    if (st == DT_OK && !pred(s->runtime_status)) {
+        st = timeout_ms == 0
+                 ? dt__client_fail(
+                       c, DT_ETIMEOUT, "instance '%s' did not %s yet (status %s)", id, what,
+                       dt_client_runtime_status_name((dt_client_runtime_status)s->runtime_status))
+                 : watch_until(c, a, id, pred, timeout_ms, what, &s);
+    }
+    if (st != DT_OK || out == NULL) {
+        dt__arena_destroy(a);
+        return st;
+    }
+    return make_instance(c, a, s, with_payloads, out);
+}
+
+dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
+                                   bool with_payloads, dt_client_instance **out)
+{
+    return wait_for(c, instance_id, timeout_ms, with_payloads, started, "start", out);
+}
+
+dt_status dt_client_wait_for_completion(dt_client *c, const char *instance_id, int64_t timeout_ms,
+                                        bool with_payloads, dt_client_instance **out)
+{
+    return wait_for(c, instance_id, timeout_ms, with_payloads, dt__client_status_finished,
+                    "complete", out);
+}

@@ -1,0 +1,364 @@
+/*
+ * durabletask/client.h: the client API of a task hub.
+ *
+ * A client starts orchestration instances, raises events to them, terminates, suspends and
+ * resumes them, reads their status (and waits for them to start or finish), lists and queries
+ * instances, reads their history and purges finished ones. It also creates, inspects and deletes
+ * task hubs. It needs no worker of its own and runs on any host that reaches the NATS servers.
+ *
+ * Layer: sits on the broker adapter (NATS JetStream) and the wire protocol (docs/protocol.md).
+ *  - start, raise, terminate, suspend and resume publish one message each to the instance's
+ *    partition stream and return once JetStream has stored it (PubAck): an accepted request is
+ *    never lost, and the worker that owns the partition applies it exactly once;
+ *  - status and wait read the hub's status bucket, which workers write on every status change
+ *    (waiting is a KV watch: it wakes when the record changes, with no polling);
+ *  - list, history and purge ask the workers that own the partitions (NATS request/reply), so
+ *    they need a running worker for every partition they touch (DT_EBUSY otherwise).
+ *
+ * Conventions: fallible functions return dt_status (DT_OK = 0) and write out_* parameters only
+ * on DT_OK; after a failure dt_client_errmsg() says what went wrong. Pointer parameters are
+ * borrowed for the duration of the call unless the declaration says otherwise. Times are
+ * milliseconds since the Unix epoch; durations are milliseconds. Payloads (inputs, outputs,
+ * event data, custom status) are opaque byte strings, UTF-8 JSON by convention; every payload
+ * the client hands out is followed by a NUL byte that its length does not count.
+ *
+ * Threads: a dt_client is confined to one thread at a time (the caller serializes); create one
+ * client per thread that needs one. Result objects (dt_client_instance, dt_client_page,
+ * dt_client_history) are independent of the client: they may be read on any thread and outlive
+ * it.
+ */
+#ifndef DURABLETASK_CLIENT_H
+#define DURABLETASK_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "durabletask/orchestration.h"
+#include "durabletask/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest instance ID: 1..256 printable ASCII characters other than space. */
+#define DT_CLIENT_ID_MAX 256
+/* A buffer of this size holds any instance ID and its NUL. */
+#define DT_CLIENT_ID_BUF (DT_CLIENT_ID_MAX + 1)
+/* Longest orchestration or event name; names are also NATS subject tokens (printable ASCII
+ * without space, '.', '*' or '>'). */
+#define DT_CLIENT_NAME_MAX 128
+/* Most tags one instance may carry. */
+#define DT_CLIENT_TAGS_MAX 64
+/* Page size of dt_client_list when the caller gives 0, and the largest accepted. */
+#define DT_CLIENT_PAGE_DEFAULT 100
+#define DT_CLIENT_PAGE_MAX     10000
+
+typedef struct dt_client dt_client;
+
+/* ---------------------------------------------------------------------------------------------
+ * Client handle
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct dt_client_options {
+    const char *nats_url;        /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
+    const char *hub;             /* required: the task hub's name ([A-Za-z0-9_-], <= 48) */
+    const char *connection_name; /* shown by the server's monitoring; NULL: "dt-client" */
+    int64_t request_timeout_ms;  /* JetStream requests and partition queries; 0: 5000 */
+} dt_client_options;
+
+/* Fills `o` (borrowed) with the defaults above (hub NULL). */
+void dt_client_options_init(dt_client_options *o);
+
+/*
+ * Connects to NATS. `o` and its strings are copied. The hub need not exist yet (see
+ * dt_client_hub_create); its settings are read on first use and kept for the client's life.
+ * On DT_OK *out is a new client, freed with dt_client_destroy. On failure *out is untouched and
+ * errbuf (may be NULL) receives the reason: DT_EINVAL (bad options), DT_EBROKER (no server).
+ */
+dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *errbuf,
+                           size_t errlen);
+
+/* Closes the connection and frees `c`. Accepts NULL. Result objects stay valid. */
+void dt_client_destroy(dt_client *c);
+
+/* Text of the most recent failure of a call on `c` ("" if none). Owned by `c`; valid until the
+ * next call on `c`. */
+const char *dt_client_errmsg(const dt_client *c);
+
+/* The hub's name (owned by `c`). */
+const char *dt_client_hub(const dt_client *c);
+
+/* ---------------------------------------------------------------------------------------------
+ * Task hubs
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct dt_client_hub_info {
+    uint32_t partitions;         /* P, 1..1024 (default 4) */
+    uint32_t replicas;           /* of streams and buckets, 1..5 (default 1) */
+    uint32_t max_msg_size;       /* bytes per message, headers included (default 1 MiB) */
+    int64_t duplicate_window_ms; /* JetStream's dedupe window (default 120000) */
+    int64_t lease_ttl_ms;        /* partition lease TTL (default 10000) */
+    bool memory_storage;         /* default false: file storage */
+    /* Output only. */
+    int64_t created_at_ms;
+    uint32_t format_version;
+} dt_client_hub_info;
+
+/* Fills `h` (borrowed) with the default settings. */
+void dt_client_hub_info_init(dt_client_hub_info *h);
+
+/*
+ * Creates the client's hub with `settings` (NULL: defaults). Idempotent: a hub that exists with
+ * the same settings is DT_OK (and completed if a creation was interrupted); different settings
+ * are DT_ECONFLICT naming the first difference. On DT_OK out (may be NULL) receives the stored
+ * settings.
+ */
+dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
+                               dt_client_hub_info *out);
+
+/* Reads the hub's settings. DT_ENOTFOUND when there is no such hub. */
+dt_status dt_client_hub_get(dt_client *c, dt_client_hub_info *out);
+
+/* Messages waiting in the hub's streams. */
+typedef struct dt_client_hub_stats {
+    uint64_t orchestration_msgs; /* DT_<hub>_ORCH: events not yet applied by a worker */
+    uint64_t activity_msgs;      /* DT_<hub>_ACT: activity work items not yet done */
+    uint64_t ingress_msgs;       /* DT_<hub>_IN: publish-to-start requests not yet routed */
+    uint64_t dead_msgs;          /* DT_<hub>_DEAD: dead letters kept */
+} dt_client_hub_stats;
+
+dt_status dt_client_hub_stats_get(dt_client *c, dt_client_hub_stats *out);
+
+/* Deletes the hub: every stream, consumer and bucket, with all instances' messages and status
+ * records (workers' SQLite files are not touched). DT_ENOTFOUND when there was none. */
+dt_status dt_client_hub_delete(dt_client *c);
+
+/* ---------------------------------------------------------------------------------------------
+ * Starting instances
+ * ------------------------------------------------------------------------------------------- */
+
+/* What to do when the instance ID is taken. PERSISTED: values of InstanceIdReusePolicy. */
+typedef enum dt_client_reuse_policy {
+    DT_CLIENT_REUSE_ERROR = 0,                /* DT_EEXIST, whatever its status (default) */
+    DT_CLIENT_REUSE_REPLACE_IF_FINISHED = 1,  /* replace a finished instance; running: EEXIST */
+    DT_CLIENT_REUSE_TERMINATE_AND_REPLACE = 2 /* terminate a running instance and replace it */
+} dt_client_reuse_policy;
+
+typedef struct dt_client_tag {
+    const char *key;
+    const char *value;
+} dt_client_tag;
+
+/* Options of dt_client_schedule. Zero-initialise, then set what differs. */
+typedef struct dt_client_start_options {
+    const char *instance_id; /* NULL: a random UUID v4 */
+    /* NULL: a random UUID. Giving the instance and execution ID of an earlier call makes a
+     * retried schedule (after DT_ETIMEOUT, say) idempotent: DT_OK, and the repeat is dropped by
+     * JetStream's duplicate window and by the worker. */
+    const char *execution_id;
+    const void *input; /* NULL: no input (differs from an empty one) */
+    size_t input_len;
+    const char *version; /* NULL: none; at most DT_CLIENT_NAME_MAX bytes */
+    int64_t start_at_ms; /* scheduled start; 0: now */
+    const dt_client_tag *tags;
+    size_t ntags; /* at most DT_CLIENT_TAGS_MAX */
+    dt_client_reuse_policy reuse_policy;
+    /* NATS subject to which the worker publishes the final status (an InstanceStatus message)
+     * when the instance completes, fails or is terminated. NULL: none. */
+    const char *result_subject;
+} dt_client_start_options;
+
+/*
+ * Starts orchestration `name` (o may be NULL for the defaults). Returns once JetStream stored the
+ * start message, after which the start is never lost; the instance is PENDING until a worker
+ * picks it up. On DT_OK the instance ID is written to out_id (may be NULL; else out_len must be
+ * >= DT_CLIENT_ID_BUF).
+ * Errors: DT_EINVAL (bad name, ID, option; the message names it), DT_ETOOLARGE (the start
+ * message would exceed the hub's max_msg_size less 1 KiB of headroom), DT_EEXIST (the ID is
+ * taken, per the reuse policy), DT_ENOTFOUND (no such hub), DT_EBROKER, DT_ETIMEOUT (no PubAck:
+ * the start may or may not be stored; retry with the same instance and execution IDs).
+ */
+dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_start_options *o,
+                             char *out_id, size_t out_len);
+
+/* ---------------------------------------------------------------------------------------------
+ * Events and control. Each checks the status record first: DT_ENOTFOUND for an unknown instance,
+ * DT_ESTATE for a finished one (completed, failed, terminated or canceled). Each returns once
+ * JetStream stored the message; the worker applies it later (it is buffered while the instance
+ * is pending or suspended).
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * Raises event `event_name` with `data` (NULL: none) to the instance. idempotency_key (NULL:
+ * none; printable ASCII without space, <= DT_CLIENT_NAME_MAX) makes repeats of the same call
+ * for the same instance count once; without it every call is a new event.
+ */
+dt_status dt_client_raise_event(dt_client *c, const char *instance_id, const char *event_name,
+                                const void *data, size_t len, const char *idempotency_key);
+
+/* Terminates the instance; `reason` (NULL: none) becomes its output verbatim. recursive also
+ * terminates its sub-orchestrations. */
+dt_status dt_client_terminate(dt_client *c, const char *instance_id, const char *reason,
+                              bool recursive);
+
+/* Suspends the instance: events are held back until it is resumed. `reason` may be NULL. */
+dt_status dt_client_suspend(dt_client *c, const char *instance_id, const char *reason);
+
+/* Resumes a suspended instance. `reason` may be NULL. */
+dt_status dt_client_resume(dt_client *c, const char *instance_id, const char *reason);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status
+ * ------------------------------------------------------------------------------------------- */
+
+/* PERSISTED: the values of OrchestrationStatus (schema/dt_history.proto). */
+typedef enum dt_client_runtime_status {
+    DT_CLIENT_RUNNING = 0,
+    DT_CLIENT_COMPLETED = 1,
+    DT_CLIENT_CONTINUED_AS_NEW = 2,
+    DT_CLIENT_FAILED = 3,
+    DT_CLIENT_CANCELED = 4,
+    DT_CLIENT_TERMINATED = 5,
+    DT_CLIENT_PENDING = 6,
+    DT_CLIENT_SUSPENDED = 7
+} dt_client_runtime_status;
+
+/* "RUNNING", "COMPLETED", ...; "UNKNOWN" for other values. Static. */
+const char *dt_client_runtime_status_name(dt_client_runtime_status s);
+/* Parses a name as above, ASCII case-insensitive. DT_EINVAL if unknown. */
+dt_status dt_client_runtime_status_parse(const char *name, dt_client_runtime_status *out);
+/* True for COMPLETED, FAILED, CANCELED and TERMINATED. */
+bool dt_client_runtime_status_finished(dt_client_runtime_status s);
+
+/* One instance's status. All pointers live as long as the object that holds the struct. */
+typedef struct dt_client_instance {
+    const char *instance_id;
+    const char *execution_id;
+    const char *name;
+    const char *version; /* NULL: none */
+    dt_client_runtime_status runtime_status;
+    int64_t created_at_ms;
+    int64_t last_updated_at_ms;
+    const char *parent_instance_id; /* NULL: not a sub-orchestration */
+    /* NULL when absent, or when the call did not ask for payloads. */
+    const void *input;
+    size_t input_len;
+    const void *output;
+    size_t output_len;
+    const void *custom_status;
+    size_t custom_status_len;
+    const dt_failure *failure; /* NULL unless the instance failed */
+    const dt_client_tag *tags; /* NULL when ntags is 0 */
+    size_t ntags;
+} dt_client_instance;
+
+/*
+ * Reads the instance's status record (from any host, without asking a worker). With
+ * with_payloads false, input, output and custom status are left out. On DT_OK *out is a new
+ * object the caller frees with dt_client_instance_free. DT_ENOTFOUND for an unknown instance.
+ */
+dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_payloads,
+                               dt_client_instance **out);
+
+/*
+ * Waits until the instance has started (any status but PENDING) or has finished (COMPLETED,
+ * FAILED, CANCELED, TERMINATED). timeout_ms > 0 bounds the wait, 0 checks once, < 0 waits without
+ * bound. It wakes as soon as the status record changes (a KV watch, no polling). On DT_OK, out
+ * (may be NULL) receives a new object as for dt_client_get_status. DT_ETIMEOUT when the time
+ * ran out (the message gives the last status seen), DT_ENOTFOUND for an unknown instance or one
+ * purged meanwhile.
+ */
+dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
+                                   bool with_payloads, dt_client_instance **out);
+dt_status dt_client_wait_for_completion(dt_client *c, const char *instance_id, int64_t timeout_ms,
+                                        bool with_payloads, dt_client_instance **out);
+
+/* Frees an object returned by get_status / wait_for_*. Accepts NULL. */
+void dt_client_instance_free(dt_client_instance *inst);
+
+/* ---------------------------------------------------------------------------------------------
+ * Queries, answered by the workers that own the partitions. A partition without a running
+ * worker fails the call with DT_EBUSY naming it; one that does not answer in the request
+ * timeout with DT_ETIMEOUT.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Which instances a list or purge applies to. Zero-initialised: all. */
+typedef struct dt_client_filter {
+    const dt_client_runtime_status *statuses; /* any of these; NULL or nstatuses 0: any */
+    size_t nstatuses;
+    const char *name;               /* exact orchestration name; NULL: any */
+    const char *instance_id_prefix; /* NULL or "": any */
+    int64_t created_from_ms;        /* created at or after (inclusive); 0: no bound */
+    int64_t created_to_ms;          /* created before (exclusive); 0: no bound */
+} dt_client_filter;
+
+/* A page of instances. Everything lives until dt_client_page_free. */
+typedef struct dt_client_page {
+    dt_client_instance *instances; /* NULL when n is 0 */
+    size_t n;
+    /* Pass to the next dt_client_list with the same filter; NULL: this was the last page. A page
+     * may be short, even empty, while a token is returned. */
+    const char *next_page_token;
+} dt_client_page;
+
+/*
+ * Lists instances matching `filter` (NULL: all), at most `limit` (0: DT_CLIENT_PAGE_DEFAULT;
+ * <= DT_CLIENT_PAGE_MAX), starting at `page_token` (NULL: the beginning). Instances come
+ * partition by partition, in instance ID order within a partition. Payloads only with
+ * with_payloads. On DT_OK *out is a new page (dt_client_page_free). DT_EINVAL for a bad filter
+ * or token.
+ */
+dt_status dt_client_list(dt_client *c, const dt_client_filter *filter, const char *page_token,
+                         size_t limit, bool with_payloads, dt_client_page **out);
+
+void dt_client_page_free(dt_client_page *page);
+
+/* One history event. The typed fields are a convenience; `raw` is the full event. */
+typedef struct dt_client_event {
+    int32_t event_id;     /* the task's sequence number for action events; -1 for others */
+    int64_t timestamp_ms; /* when it was recorded */
+    const char *type;     /* "ExecutionStarted", "TaskScheduled", ... (static) */
+    const char *name;     /* orchestration, activity or event name, or publish subject; or NULL */
+    const char *instance_id; /* the other instance (sub-orchestration created, event sent) */
+    int32_t task_id;     /* the task an outcome refers to (task_scheduled_id, timer_id); -1: none */
+    int64_t fire_at_ms;  /* timers; 0 otherwise */
+    const void *payload; /* input, result, event data or reason; NULL: none */
+    size_t payload_len;
+    const dt_failure *failure; /* task / execution failures; NULL otherwise */
+    const void *raw;           /* the packed HistoryEvent message (schema/dt_history.proto) */
+    size_t raw_len;
+} dt_client_event;
+
+typedef struct dt_client_history {
+    dt_client_event *events; /* NULL when n is 0 */
+    size_t n;
+} dt_client_history;
+
+/*
+ * The history of the instance's current execution, in order. On DT_OK *out is a new object
+ * (dt_client_history_free). DT_ENOTFOUND for an instance its partition does not know,
+ * DT_ETOOLARGE when the history is larger than one NATS message can carry.
+ */
+dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client_history **out);
+
+void dt_client_history_free(dt_client_history *h);
+
+/*
+ * Deletes a finished instance: its history and state in its partition's store and its status
+ * record. DT_ESTATE when it is not finished, DT_ENOTFOUND when unknown.
+ */
+dt_status dt_client_purge(dt_client *c, const char *instance_id);
+
+/*
+ * Deletes every finished instance matching `filter` (NULL: all finished ones; statuses that are
+ * not finished are ignored), partition by partition. On DT_OK *out_deleted (may be NULL) is the
+ * number deleted. On failure the message says how many were deleted before it.
+ */
+dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *filter,
+                                uint64_t *out_deleted);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
