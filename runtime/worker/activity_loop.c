@@ -1,0 +1,517 @@
+/*
+ * The loop of one activity thread: fetch a batch of work items from the queue's durable
+ * consumer, classify each (malformed -> dead letter; unknown name -> nak with delay, or a
+ * dt.UnknownActivity failure at the bound; delivered too often -> dt.ActivityCrashed; else run),
+ * run them one after the other, publish the results through the thread's async publisher and ack
+ * each work item once its result's PubAck arrived.
+ *
+ * Results are held only briefly: they are published and acked when the batch ends, when the
+ * oldest held result waited DT__ACT_FLUSH_AFTER_MS, or right after an activity that itself took
+ * that long. A result whose publish fails is retried once; then its work item is nak'd with a
+ * delay (not acked), so it is redelivered and the activity runs again (at least once).
+ *
+ * The batch size follows an EWMA of the activities' durations (DT__ACT_BATCH_TARGET_US of work
+ * per fetch, 1..DT__ACT_BATCH_MAX), starting at 1: slow activities are fetched one at a time so
+ * they spread over all threads and workers; fast ones share round trips.
+ *
+ * Every operation on a held work item (settle, in-progress, metadata) happens under the slot's
+ * mutex, so the ticker can send in-progress acks for the whole batch while an activity runs.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+
+#include "activity_int.h"
+#include "common_int.h"
+#include "protocol_int.h"
+
+#define UNKNOWN_TYPE "dt.UnknownActivity"
+#define CRASHED_TYPE "dt.ActivityCrashed"
+
+typedef enum item_kind {
+    ITEM_RUN = 0,    /* run the activity */
+    ITEM_RESULT = 1, /* publish the failure already packed in res */
+    ITEM_DEAD = 2,   /* malformed: dead letter, then term */
+    ITEM_NAK = 3     /* not for this worker now: nak with delay */
+} item_kind;
+
+typedef enum item_pub {
+    PUB_NONE = 0,   /* no result in the publisher */
+    PUB_ADDED = 1,  /* sent, waiting for its PubAck */
+    PUB_FAILED = 2, /* send or PubAck failed: retry, then nak */
+} item_pub;
+
+typedef struct item {
+    size_t ix; /* index in slot->held (and publisher tag) */
+    item_kind kind;
+    item_pub pub;
+    uint64_t seq;
+    uint64_t deliveries;
+    Dt__ActivityRequest *req; /* batch arena; NULL when it did not decode */
+    const dt__activity_def *def;
+    const char *why; /* ITEM_DEAD / ITEM_NAK: the reason (static or arena) */
+    const char *pub_error;
+    dt__act_result res;
+} item;
+
+typedef struct batch {
+    dt__act_slot *s;
+    dt__activity_pool *p;
+    dt__arena *a;
+    item it[DT__ACT_BATCH_MAX];
+    size_t n;
+    size_t npending;       /* items with a result in the publisher (added or failed) */
+    size_t nadded;         /* of which added since the last wait */
+    int64_t pending_since; /* monotonic ms of the oldest pending result */
+} batch;
+
+typedef enum settle_how { SETTLE_ACK, SETTLE_NAK, SETTLE_NAK_DELAY, SETTLE_TERM } settle_how;
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Settling held work items                                                                    */
+
+static void settle(batch *b, item *it, settle_how how)
+{
+    dt__act_slot *s = b->s;
+    dt_status st = DT_OK;
+    pthread_mutex_lock(&s->mu);
+    dt_broker_msg *m = s->held[it->ix];
+    s->held[it->ix] = NULL;
+    if (m != NULL) {
+        switch (how) {
+        case SETTLE_ACK:
+            st = dt_broker_msg_ack(m);
+            break;
+        case SETTLE_NAK:
+            st = dt_broker_msg_nak(m);
+            break;
+        case SETTLE_NAK_DELAY:
+            st = dt_broker_msg_nak_delay(m, DT__ACT_NAK_UNKNOWN_MS);
+            break;
+        case SETTLE_TERM:
+            st = dt_broker_msg_term(m);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    dt_broker_msg_destroy(m);
+    if (st != DT_OK) {
+        dt__act_log(b->p, DT_LOG_WARN, it->req != NULL ? it->req->instance_id : NULL,
+                    "work item %" PRIu64 " on task queue '%s': settling failed (%s); it will be "
+                    "redelivered",
+                    it->seq, s->queue->name, dt_status_name(st));
+    }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Publishing results                                                                          */
+
+/* The thread's publisher, created on first use: destroying a publisher that never published
+ * crashes nats.c 3.4.1 (js_PublishAsyncGetPendingList without a pending map). */
+static dt_broker_publisher *publisher(batch *b)
+{
+    dt__act_slot *s = b->s;
+    if (s->pub == NULL) {
+        dt_broker_publisher_options po;
+        dt_broker_publisher_options_init(&po);
+        po.window = DT__ACT_PUB_WINDOW;
+        (void)dt_broker_publisher_create(b->p->b, &po, &s->pub);
+    }
+    return s->pub;
+}
+
+static void add_result(batch *b, item *it)
+{
+    dt_broker_outmsg m = {
+        .subject = it->res.subject,
+        .msg_id = it->res.msg_id,
+        .data = it->res.data,
+        .len = it->res.len,
+    };
+    if (b->npending == 0) {
+        b->pending_since = dt__mono_ms();
+    }
+    if (it->pub == PUB_NONE) {
+        b->npending++;
+    }
+    dt_broker_publisher *pub = publisher(b);
+    if (pub != NULL && dt_broker_publisher_add(pub, &m, it->ix) == DT_OK) {
+        it->pub = PUB_ADDED;
+        b->nadded++;
+    } else {
+        it->pub = PUB_FAILED;
+        it->pub_error = dt__arena_strdup(b->a, pub != NULL ? dt_broker_publisher_errmsg(pub)
+                                                           : "cannot create a publisher");
+    }
+}
+
+/* Waits for the PubAcks of the added results and acks the work items whose result is stored. */
+static void collect(batch *b)
+{
+    if (b->nadded == 0) {
+        return;
+    }
+    b->nadded = 0;
+    (void)dt_broker_publisher_wait(b->s->pub, DT__ACT_PUB_WAIT_MS);
+    size_t n = 0;
+    const dt_broker_pub_result *r = dt_broker_publisher_results(b->s->pub, &n);
+    for (size_t i = 0; i < n; i++) {
+        item *it = &b->it[r[i].tag];
+        if (r[i].status == DT_OK) {
+            it->pub = PUB_NONE;
+            b->npending--;
+            settle(b, it, SETTLE_ACK);
+        } else {
+            it->pub = PUB_FAILED;
+            it->pub_error = dt__arena_strdup(b->a, r[i].error);
+        }
+    }
+}
+
+/* Publishes every pending result and acks its work item; a result that fails twice leaves its
+ * work item nak'd for redelivery. */
+static void flush(batch *b)
+{
+    collect(b);
+    for (size_t i = 0; b->npending > 0 && i < b->n; i++) {
+        if (b->it[i].pub == PUB_FAILED) {
+            add_result(b, &b->it[i]);
+        }
+    }
+    collect(b);
+    for (size_t i = 0; b->npending > 0 && i < b->n; i++) {
+        item *it = &b->it[i];
+        if (it->pub != PUB_FAILED) {
+            continue;
+        }
+        dt__act_log(b->p, DT_LOG_WARN, it->req->instance_id,
+                    "result of activity '%s' (task %d) not published: %s; the work item will be "
+                    "redelivered",
+                    it->req->name, (int)it->req->task_id,
+                    it->pub_error != NULL ? it->pub_error : "unknown error");
+        it->pub = PUB_NONE;
+        b->npending--;
+        settle(b, it, SETTLE_NAK_DELAY);
+    }
+}
+
+static void maybe_flush(batch *b, int64_t last_run_ms)
+{
+    if (b->npending > 0 && (last_run_ms >= DT__ACT_FLUSH_AFTER_MS ||
+                            dt__mono_ms() - b->pending_since >= DT__ACT_FLUSH_AFTER_MS)) {
+        flush(b);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Classifying work items                                                                      */
+
+/* Why `req` cannot be run, or NULL. */
+static const char *request_problem(batch *b, const Dt__ActivityRequest *req)
+{
+    if (req == NULL) {
+        return "body is not an ActivityRequest (protobuf decoding failed)";
+    }
+    if (!dt__instance_id_valid(req->instance_id)) {
+        return "instance_id missing or invalid (1..256 printable ASCII characters, no spaces)";
+    }
+    if (req->name == NULL || req->name[0] == '\0') {
+        return "name missing";
+    }
+    const char *r = req->reply_subject;
+    size_t pl = strlen(b->p->orch_prefix);
+    if (r == NULL || strncmp(r, b->p->orch_prefix, pl) != 0 || !dt_broker_token_valid(r + pl)) {
+        return "reply_subject missing or not a partition subject (dt.<hub>.orch.<p>) of this hub";
+    }
+    if (dt__act_result_id(b->a, req) == NULL) {
+        return "instance_id and execution_id too long for a result identity";
+    }
+    return NULL;
+}
+
+/* Packs a failure result for `it` without running it. */
+static void fail_without_run(batch *b, item *it, dt__act_outcome *o)
+{
+    dt_status st = dt__act_result_pack(b->a, it->req, o, b->p->max_msg, &it->res);
+    if (st != DT_OK) {
+        it->kind = ITEM_NAK;
+        it->why = "out of memory packing the result";
+        return;
+    }
+    it->kind = ITEM_RESULT;
+    dt__act_log(b->p, DT_LOG_ERROR, it->req->instance_id, "activity '%s' (task %d): %s: %s",
+                it->req->name, (int)it->req->task_id, o->type, o->message);
+}
+
+static void classify(batch *b, item *it)
+{
+    dt__act_slot *s = b->s;
+    dt_broker_msg *m = s->held[it->ix]; /* only this thread changes held[] entries */
+    dt_broker_msg_meta meta;
+    pthread_mutex_lock(&s->mu);
+    dt_status st = dt_broker_msg_meta_get(m, &meta);
+    pthread_mutex_unlock(&s->mu);
+    it->seq = st == DT_OK ? meta.stream_seq : 0;
+    it->deliveries = st == DT_OK ? meta.deliveries : 1;
+    it->req = dt__activity_request__unpack(dt__arena_pb_allocator(b->a), dt_broker_msg_len(m),
+                                           dt_broker_msg_data(m));
+    it->why = request_problem(b, it->req);
+    if (it->why != NULL) {
+        /* protobuf-c returns NULL for out of memory too: never dead-letter a good item for it. */
+        bool oom = it->req == NULL && dt__arena_alloc(b->a, dt_broker_msg_len(m) + 4096) == NULL;
+        it->kind = oom ? ITEM_NAK : ITEM_DEAD;
+        it->why = oom ? "out of memory decoding it" : it->why;
+        return;
+    }
+    const Dt__ActivityRequest *req = it->req;
+    int64_t max = b->p->cfg.max_deliveries;
+    dt__act_outcome o;
+    it->def = dt__act_queue_find(s->queue, req->name);
+    if (it->def == NULL && (int64_t)it->deliveries < max) {
+        it->kind = ITEM_NAK;
+        it->why = NULL;
+    } else if (it->def == NULL) {
+        dt__act_failure(b->a, &o, UNKNOWN_TYPE, false,
+                        "no worker serves activity '%s' on task queue '%s'", req->name,
+                        s->queue->name);
+        fail_without_run(b, it, &o);
+    } else if ((int64_t)it->deliveries > max) {
+        dt__act_failure(b->a, &o, CRASHED_TYPE, false,
+                        "activity '%s' was delivered %" PRIu64
+                        " times without completing: it crashed or hung its worker",
+                        req->name, it->deliveries);
+        fail_without_run(b, it, &o);
+    } else {
+        it->kind = ITEM_RUN;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Running                                                                                     */
+
+/* RUN phase entry: false when stopping (the item must not start). */
+static bool enter_run(batch *b)
+{
+    pthread_mutex_lock(&b->s->mu);
+    bool ok = !dt__act_stopping(b->p);
+    if (ok) {
+        b->s->phase = DT__ACT_PHASE_RUN;
+    }
+    pthread_mutex_unlock(&b->s->mu);
+    return ok;
+}
+
+/* RUN phase exit: false when stop() abandoned the slot meanwhile. */
+static bool leave_run(dt__act_slot *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool ok = !s->abandoned;
+    if (ok) {
+        s->phase = DT__ACT_PHASE_BROKER;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static void note_duration(dt__act_slot *s, int64_t us)
+{
+    us = us > 0 ? us : 1;
+    s->avg_us = s->avg_us == 0 ? us : (7 * s->avg_us + us) / 8;
+}
+
+/* Runs `it`; returns false when the slot was abandoned meanwhile (touch nothing but `b->a`). */
+static bool run_item(batch *b, item *it, int64_t *out_ms)
+{
+    dt__act_slot *s = b->s;
+    *out_ms = 0;
+    int64_t hb_min = b->p->cfg.timeout_ms / 20;
+    hb_min = hb_min < 1 ? 1 : (hb_min > 1000 ? 1000 : hb_min);
+    dt_activity_ctx ctx;
+    int delivery = it->deliveries > INT_MAX ? INT_MAX : (int)it->deliveries;
+    if (dt__act_ctx_init(&ctx, s, it->ix, it->req, delivery, hb_min, b->a) != DT_OK) {
+        settle(b, it, SETTLE_NAK_DELAY);
+        return true;
+    }
+    dt_activity_fn fn = it->def->fn;
+    void *user_data = it->def->user_data;
+    if (!enter_run(b)) {
+        settle(b, it, SETTLE_NAK); /* stopping: let another worker take it now */
+        return true;
+    }
+    int64_t t0 = mono_us();
+    fn(&ctx, user_data);
+    int64_t us = mono_us() - t0;
+    if (!leave_run(s)) {
+        dt__act_ctx_clear(&ctx);
+        return false;
+    }
+    note_duration(s, us);
+    *out_ms = us / 1000;
+    dt__act_outcome o;
+    dt__act_ctx_outcome(&ctx, &o);
+    dt_status st = dt__act_result_pack(b->a, it->req, &o, b->p->max_msg, &it->res);
+    dt__act_ctx_clear(&ctx);
+    if (st != DT_OK) {
+        dt__act_log(b->p, DT_LOG_ERROR, it->req->instance_id,
+                    "activity '%s' (task %d): cannot pack its result (%s); redelivering",
+                    it->req->name, (int)it->req->task_id, dt_status_name(st));
+        settle(b, it, SETTLE_NAK_DELAY);
+        return true;
+    }
+    add_result(b, it);
+    return true;
+}
+
+static void dead_letter(batch *b, item *it)
+{
+    dt_status st = dt__act_dead_letter(b->p, b->s->held[it->ix], it->seq, it->why);
+    if (st == DT_OK) {
+        dt__act_log(b->p, DT_LOG_WARN, NULL,
+                    "malformed work item %" PRIu64 " on task queue '%s' moved to %s: %s", it->seq,
+                    b->s->queue->name, b->p->dead_subject, it->why);
+        settle(b, it, SETTLE_TERM);
+        return;
+    }
+    char why[256];
+    dt_broker_errmsg_copy(b->p->b, why, sizeof(why));
+    dt__act_log(b->p, DT_LOG_ERROR, NULL,
+                "malformed work item %" PRIu64 " on task queue '%s' (%s): dead letter failed: %s",
+                it->seq, b->s->queue->name, it->why, why);
+    settle(b, it, SETTLE_NAK_DELAY);
+}
+
+/* Processes the batch; returns false when the slot was abandoned (touch nothing but b->a). */
+static bool run_batch(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        b->it[i].ix = i;
+        classify(b, &b->it[i]);
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->it[i];
+        int64_t ran_ms = 0;
+        switch (it->kind) {
+        case ITEM_RUN:
+            if (!run_item(b, it, &ran_ms)) {
+                return false;
+            }
+            break;
+        case ITEM_RESULT:
+            add_result(b, it);
+            break;
+        case ITEM_DEAD:
+            dead_letter(b, it);
+            break;
+        case ITEM_NAK:
+            if (it->why != NULL) {
+                dt__act_log(b->p, DT_LOG_WARN, NULL, "work item %" PRIu64 ": %s; redelivering",
+                            it->seq, it->why);
+            } else {
+                dt__act_log(b->p, DT_LOG_DEBUG, it->req->instance_id,
+                            "activity '%s' is not served here (delivery %" PRIu64
+                            "); left for another worker of task queue '%s'",
+                            it->req->name, it->deliveries, b->s->queue->name);
+            }
+            settle(b, it, SETTLE_NAK_DELAY);
+            break;
+        }
+        maybe_flush(b, ran_ms);
+    }
+    flush(b);
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The thread                                                                                  */
+
+static size_t fetch_size(const dt__act_slot *s)
+{
+    if (s->avg_us <= 0) {
+        return 1;
+    }
+    int64_t n = DT__ACT_BATCH_TARGET_US / s->avg_us;
+    return n < 1 ? 1 : (n > DT__ACT_BATCH_MAX ? DT__ACT_BATCH_MAX : (size_t)n);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Fetches and processes one batch; returns false when the slot was abandoned. */
+static bool fetch_and_run(dt__act_slot *s, bool *failing)
+{
+    dt__activity_pool *p = s->pool;
+    dt_broker_msg *msgs[DT__ACT_BATCH_MAX];
+    size_t n = 0;
+    dt_status st =
+        dt_broker_consumer_fetch(s->consumer, fetch_size(s), DT__ACT_FETCH_WAIT_MS, msgs, &n);
+    if (st != DT_OK) {
+        if (!*failing) {
+            dt__act_log(p, DT_LOG_WARN, NULL, "task queue '%s': fetch failed: %s", s->queue->name,
+                        dt_broker_consumer_errmsg(s->consumer));
+        }
+        *failing = true;
+        sleep_ms(DT__ACT_FETCH_WAIT_MS);
+        return true;
+    }
+    *failing = false;
+    if (n == 0) {
+        return true;
+    }
+    pthread_mutex_lock(&s->mu);
+    memcpy(s->held, msgs, n * sizeof(*msgs));
+    s->nheld = n;
+    pthread_mutex_unlock(&s->mu);
+    batch b = {.s = s, .p = p, .a = dt__arena_create(16384), .n = n};
+    bool alive = true;
+    if (b.a == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            b.it[i].ix = i;
+            settle(&b, &b.it[i], SETTLE_NAK_DELAY);
+        }
+    } else {
+        alive = run_batch(&b);
+    }
+    if (alive) {
+        pthread_mutex_lock(&s->mu);
+        s->nheld = 0; /* every entry was settled */
+        pthread_mutex_unlock(&s->mu);
+    }
+    dt__arena_destroy(b.a);
+    return alive;
+}
+
+void *dt__act_thread_main(void *arg)
+{
+    dt__act_slot *s = arg;
+    dt__activity_pool *p = s->pool;
+    bool failing = false;
+    bool alive = true;
+    while (alive && !dt__act_stopping(p)) {
+        alive = fetch_and_run(s, &failing);
+    }
+    if (alive) {
+        dt_broker_consumer_close(s->consumer);
+        dt_broker_publisher_destroy(s->pub);
+        s->consumer = NULL;
+        s->pub = NULL;
+        pthread_mutex_lock(&s->mu);
+        s->phase = DT__ACT_PHASE_DONE;
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->mu);
+    }
+    dt__act_slot_release(s);
+    return NULL;
+}

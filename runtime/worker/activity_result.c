@@ -1,0 +1,149 @@
+/*
+ * What the activity pool publishes: results (an OrchestrationMessage with TaskCompleted or
+ * TaskFailed for the request's instance and execution, published to its reply subject) and dead
+ * letters (the original body of a malformed work item, with the reason in a header).
+ *
+ * A result's identity "<instance>/<execution>/res/<task id>" is both its Nats-Msg-Id and its
+ * dedupe_id, so that the result of an activity that ran twice (at-least-once) is applied once.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "activity_int.h"
+#include "common_int.h"
+#include "protocol_int.h"
+
+/* Bytes of a JetStream message beyond its body: the header block with Nats-Msg-Id. */
+#define HEADER_OVERHEAD 64
+
+#define TOO_LARGE_TYPE "dt.OutputTooLarge"
+
+char *dt__act_result_id(dt__arena *a, const Dt__ActivityRequest *req)
+{
+    char buf[DT__ACT_MSG_ID_MAX];
+    if (dt__msg_id(buf, sizeof(buf), req->instance_id, req->execution_id, "res", req->task_id) !=
+        DT_OK) {
+        return NULL;
+    }
+    return dt__arena_strdup(a, buf);
+}
+
+void dt__act_failure(dt__arena *a, dt__act_outcome *o, const char *type, bool non_retriable,
+                     const char *fmt, ...)
+{
+    memset(o, 0, sizeof(*o));
+    o->failed = true;
+    o->type = type;
+    o->non_retriable = non_retriable;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *msg = n >= 0 ? dt__arena_alloc(a, (size_t)n + 1) : NULL;
+    if (msg != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    o->message = msg != NULL ? msg : type;
+}
+
+/* Packs the message for outcome `o` (all pointers borrowed during the call). */
+static uint8_t *pack_outcome(dt__arena *a, const Dt__ActivityRequest *req, const dt__act_outcome *o,
+                             char *msg_id, size_t *out_len)
+{
+    int64_t now = dt__now_ms();
+    Dt__Timestamp ts;
+    dt__timestamp__init(&ts);
+    ts.seconds = now / 1000;
+    ts.nanos = (int32_t)(now % 1000) * 1000000;
+    Dt__HistoryEvent ev;
+    dt__history_event__init(&ev);
+    ev.event_id = -1;
+    ev.timestamp = &ts;
+    Dt__TaskCompletedEvent tc;
+    Dt__TaskFailedEvent tf;
+    Dt__TaskFailureDetails fd;
+    Dt__Payload pl;
+    if (o->failed) {
+        dt__task_failure_details__init(&fd);
+        fd.error_type = (char *)o->type;
+        fd.error_message = (char *)(o->message != NULL ? o->message : "");
+        fd.is_non_retriable = o->non_retriable;
+        dt__task_failed_event__init(&tf);
+        tf.task_scheduled_id = req->task_id;
+        tf.failure_details = &fd;
+        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
+        ev.task_failed = &tf;
+    } else {
+        dt__task_completed_event__init(&tc);
+        tc.task_scheduled_id = req->task_id;
+        if (o->has_output) {
+            dt__payload__init(&pl);
+            pl.value.data = (uint8_t *)o->output;
+            pl.value.len = o->output_len;
+            tc.result = &pl;
+        }
+        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+        ev.task_completed = &tc;
+    }
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, req->instance_id, req->execution_id, &ev, msg_id);
+    return dt__pack(a, &m.base, out_len);
+}
+
+dt_status dt__act_result_pack(dt__arena *a, const Dt__ActivityRequest *req,
+                              const dt__act_outcome *o, size_t max_len, dt__act_result *out)
+{
+    char *id = dt__act_result_id(a, req);
+    if (id == NULL) {
+        return DT_ENOMEM;
+    }
+    size_t overhead = strlen(id) + HEADER_OVERHEAD;
+    size_t len = 0;
+    uint8_t *data = pack_outcome(a, req, o, id, &len);
+    if (data == NULL) {
+        return DT_ENOMEM;
+    }
+    if (len + overhead > max_len) {
+        dt__act_outcome f;
+        dt__act_failure(a, &f, TOO_LARGE_TYPE, true,
+                        "activity '%s' produced %zu bytes of output: its result message of %zu "
+                        "bytes exceeds the hub's message limit of %zu bytes",
+                        req->name, o->output_len, len + overhead, max_len);
+        data = pack_outcome(a, req, &f, id, &len);
+        if (data == NULL) {
+            return DT_ENOMEM;
+        }
+        if (len + overhead > max_len) {
+            return DT_ETOOLARGE;
+        }
+    }
+    out->subject = req->reply_subject;
+    out->msg_id = id;
+    out->data = data;
+    out->len = len;
+    return DT_OK;
+}
+
+dt_status dt__act_dead_letter(const dt__activity_pool *p, dt_broker_msg *m, uint64_t stream_seq,
+                              const char *reason)
+{
+    char id[DT_BROKER_NAME_BUF + 32];
+    snprintf(id, sizeof(id), "%s/%" PRIu64, p->act_stream, stream_seq);
+    dt_broker_header h[2] = {
+        {DT_HDR_REASON, reason},
+        {DT_HDR_ORIGINAL_SUBJECT, dt_broker_msg_subject(m)},
+    };
+    dt_broker_outmsg o = {
+        .subject = p->dead_subject,
+        .msg_id = stream_seq > 0 ? id : NULL,
+        .headers = h,
+        .nheaders = 2,
+        .data = dt_broker_msg_data(m),
+        .len = dt_broker_msg_len(m),
+    };
+    return dt_broker_publish(p->b, &o, NULL);
+}

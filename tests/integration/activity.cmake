@@ -1,0 +1,4 @@
+# Integration tests of the activity pool (runtime/worker/activity_*.c), against the nats-server
+# that scripts/test starts (DT_TEST_NATS_URL). Relative sources resolve against
+# tests/integration (see broker.cmake).
+dt_add_test(NAME test_activity_basic SOURCES test_activity_basic.c LABELS integration)
