@@ -250,28 +250,6 @@ static dt_status random_bytes(dt_client *c, uint8_t *buf, size_t n)
     return DT_OK;
 }
 
-dt_status dt__client_uuid(dt_client *c, char *out)
-{
-    uint8_t u[16];
-    dt_status st = random_bytes(c, u, sizeof(u));
-    if (st != DT_OK) {
-        return st;
-    }
-    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
-    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < sizeof(u); i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out[o++] = '-';
-        }
-        out[o++] = hex[u[i] >> 4];
-        out[o++] = hex[u[i] & 15];
-    }
-    out[o] = '\0';
-    return DT_OK;
-}
-
 dt_status dt__client_rand63(dt_client *c, int64_t *out)
 {
     uint64_t v = 0;
@@ -346,9 +324,4 @@ void dt__client_ts_set(Dt__Timestamp *ts, int64_t ms)
     }
     ts->seconds = s;
     ts->nanos = (int32_t)(r * 1000000);
-}
-
-int64_t dt__client_ts_ms(const Dt__Timestamp *ts)
-{
-    return ts == NULL ? 0 : ts->seconds * 1000 + ts->nanos / 1000000;
 }

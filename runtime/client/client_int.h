@@ -27,8 +27,6 @@
 #define DT__CLIENT_HEADROOM 1024
 /* Bytes of a status-bucket key buffer (every ID byte may become "=XX"). */
 #define DT__CLIENT_KEY_BUF (3 * DT_INSTANCE_ID_MAX + 1)
-/* Length of a UUID string without its NUL. */
-#define DT__CLIENT_UUID_LEN 36
 
 struct dt_client {
     dt_broker *b;
@@ -52,8 +50,6 @@ dt_status dt__client_check_id(dt_client *c, const char *what, const char *id);
 /* Validates an orchestration or event name. */
 dt_status dt__client_check_name(dt_client *c, const char *what, const char *name);
 
-/* A random UUID v4 into out (DT__CLIENT_UUID_LEN + 1 bytes). DT_EIO if no randomness. */
-dt_status dt__client_uuid(dt_client *c, char *out);
 /* A random number in [0, 2^63). */
 dt_status dt__client_rand63(dt_client *c, int64_t *out);
 
@@ -69,9 +65,8 @@ dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMes
 dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
                                   dt_broker_puback *out_ack);
 
-/* Milliseconds <-> Timestamp. */
+/* Initialises *ts (caller's memory) to `ms`; dt__ts_to_ms (pb_int.h) is the inverse. */
 void dt__client_ts_set(Dt__Timestamp *ts, int64_t ms);
-int64_t dt__client_ts_ms(const Dt__Timestamp *ts);
 
 /* Reads and decodes the instance's status record into arena memory. DT_ENOTFOUND if absent;
  * *out_rev (may be NULL) receives the record's revision. */

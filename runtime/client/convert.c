@@ -153,8 +153,8 @@ dt_status dt__client_instance_from_pb(dt__arena *a, const Dt__InstanceStatus *s,
     r.name = s->name != NULL ? s->name : "";
     r.version = payload_str(a, s->version);
     r.runtime_status = (dt_client_runtime_status)s->runtime_status;
-    r.created_at_ms = dt__client_ts_ms(s->created_at);
-    r.last_updated_at_ms = dt__client_ts_ms(s->last_updated_at);
+    r.created_at_ms = dt__ts_to_ms(s->created_at);
+    r.last_updated_at_ms = dt__ts_to_ms(s->last_updated_at);
     r.parent_instance_id = nonempty(s->parent_instance_id);
     r.failure = dt__client_failure_from_pb(a, s->failure_details);
     bool ok = s->version == NULL || r.version != NULL;
@@ -315,12 +315,12 @@ dt_status dt__client_event_from_pb(dt__arena *a, const Dt__HistoryEvent *e, cons
     dt_client_event r;
     memset(&r, 0, sizeof(r));
     r.event_id = e->event_id;
-    r.timestamp_ms = dt__client_ts_ms(e->timestamp);
+    r.timestamp_ms = dt__ts_to_ms(e->timestamp);
     r.type = v.type;
     r.name = nonempty(v.name);
     r.instance_id = nonempty(v.instance_id);
     r.task_id = has_task_ref(e) ? v.task_id : -1;
-    r.fire_at_ms = dt__client_ts_ms(v.fire_at);
+    r.fire_at_ms = dt__ts_to_ms(v.fire_at);
     r.failure = dt__client_failure_from_pb(a, v.failure);
     bool ok = payload(a, v.payload, &r.payload, &r.payload_len);
     if (e->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED) {

@@ -79,22 +79,19 @@ static dt_status check_options(dt_client *c, const char *name, const dt_client_s
 
 static dt_status make_ids(dt_client *c, const dt_client_start_options *o, start_ids *ids)
 {
-    dt_status st = DT_OK;
     if (o->instance_id != NULL) {
         memcpy(ids->instance, o->instance_id, strlen(o->instance_id) + 1);
     } else {
-        st = dt__client_uuid(c, ids->instance);
+        dt__random_uuid(ids->instance);
     }
-    if (st == DT_OK && o->execution_id != NULL) {
+    if (o->execution_id != NULL) {
         memcpy(ids->execution, o->execution_id, strlen(o->execution_id) + 1);
-    } else if (st == DT_OK) {
-        st = dt__client_uuid(c, ids->execution);
+    } else {
+        dt__random_uuid(ids->execution);
     }
-    if (st == DT_OK) {
-        st =
-            dt__msg_id(ids->dedupe, sizeof(ids->dedupe), ids->instance, ids->execution, "start", 0);
-    }
-    return st;
+    dt_status st =
+        dt__msg_id(ids->dedupe, sizeof(ids->dedupe), ids->instance, ids->execution, "start", 0);
+    return st == DT_OK ? DT_OK : dt__client_fail(c, st, "start: message identity too long");
 }
 
 static Dt__Payload *payload_new(dt__arena *a, const void *data, size_t len)
