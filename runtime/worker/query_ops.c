@@ -1,0 +1,326 @@
+/*
+ * The handlers of the query service (see query_int.h): list, history and purge, answered from
+ * the partition's store into a QueryResponse. Replies stay within the request's byte budget.
+ */
+#include "query_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common_int.h"
+#include "protocol_int.h"
+
+/* Statuses whose instances may be purged: COMPLETED, FAILED, CANCELED, TERMINATED. */
+#define FINISHED_MASK                                                                              \
+    ((1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) |                            \
+     (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) |                               \
+     (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED) |                             \
+     (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED))
+/* The highest OrchestrationStatus value. */
+#define STATUS_MAX DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED
+/* Bytes a repeated-field element adds to its packed size besides itself (tag + length). */
+#define ELEM_OVERHEAD 8
+
+static dt_status fail(dt__query_ctx *x, dt_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static dt_status fail(dt__query_ctx *x, dt_status st, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    dt__errf(x->err, x->errlen, "partition %u: %s", x->q->partition, msg);
+    return st;
+}
+
+static bool finished(int32_t s)
+{
+    return s >= 0 && s < 32 && ((FINISHED_MASK >> s) & 1u) != 0;
+}
+
+static const char *status_name(int32_t s)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&dt__orchestration_status__descriptor, s);
+    return v != NULL ? v->name + strlen("ORCHESTRATION_STATUS_") : "UNKNOWN";
+}
+
+/* A Payload over bytes in arena memory (not copied), or NULL for an absent blob. *ok is cleared
+ * when out of memory. */
+static Dt__Payload *payload_of(dt__arena *a, const uint8_t *data, size_t len, bool *ok)
+{
+    if (data == NULL) {
+        return NULL;
+    }
+    Dt__Payload *p = dt__arena_alloc(a, sizeof(*p));
+    if (p == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    dt__payload__init(p);
+    p->value.data = (uint8_t *)data;
+    p->value.len = len;
+    return p;
+}
+
+/* The InstanceStatus of a stored row (all memory in the arena; row memory is shared). */
+static Dt__InstanceStatus *status_of(dt__arena *a, const dt__instance_row *row)
+{
+    Dt__InstanceStatus *s = dt__arena_alloc(a, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    bool ok = true;
+    dt__instance_status__init(s);
+    s->instance_id = (char *)row->instance_id;
+    s->name = (char *)row->name;
+    s->execution_id = (char *)row->execution_id;
+    s->runtime_status = (Dt__OrchestrationStatus)row->runtime_status;
+    s->created_at = dt__ts_from_ms(a, row->created_ms);
+    s->last_updated_at = dt__ts_from_ms(a, row->last_updated_ms);
+    s->input = payload_of(a, row->input.data, row->input.len, &ok);
+    s->output = payload_of(a, row->output.data, row->output.len, &ok);
+    s->custom_status = payload_of(a, row->custom_status.data, row->custom_status.len, &ok);
+    if (row->version != NULL) {
+        s->version = payload_of(a, (const uint8_t *)row->version, strlen(row->version), &ok);
+    }
+    s->parent_instance_id =
+        (char *)(row->parent_instance_id != NULL ? row->parent_instance_id : "");
+    if (row->failure_details.data != NULL) {
+        /* A blob that does not decode is left out rather than failing the whole listing. */
+        s->failure_details = dt__task_failure_details__unpack(
+            dt__arena_pb_allocator(a), row->failure_details.len, row->failure_details.data);
+    }
+    return ok && s->created_at != NULL && s->last_updated_at != NULL ? s : NULL;
+}
+
+/* ---- list ---- */
+
+static dt_status filter_of(dt__query_ctx *x, const Dt__InstanceFilter *f, dt__instance_filter *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (f == NULL) {
+        return DT_OK;
+    }
+    for (size_t i = 0; i < f->n_statuses; i++) {
+        int32_t s = (int32_t)f->statuses[i];
+        if (s < 0 || s > (int32_t)STATUS_MAX) {
+            return fail(x, DT_EINVAL, "unknown status %d in filter", (int)s);
+        }
+        out->status_mask |= 1u << s;
+    }
+    out->name = f->name != NULL && f->name[0] != '\0' ? f->name : NULL;
+    out->instance_id_prefix = f->instance_id_prefix;
+    out->created_from_ms = dt__ts_to_ms(f->created_from);
+    out->created_to_ms = dt__ts_to_ms(f->created_to);
+    if (out->created_from_ms < 0 || out->created_to_ms < 0) {
+        return fail(x, DT_EINVAL, "created range before 1970 in filter");
+    }
+    return DT_OK;
+}
+
+/* Adds rows to the reply while they fit the budget; cuts the page (with a token) where the next
+ * one would not. */
+static dt_status list_fill(dt__query_ctx *x, const dt__instance_page *page, Dt__ListResponse *lr)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < page->n; i++) {
+        Dt__InstanceStatus *s = status_of(x->a, &page->rows[i]);
+        if (s == NULL) {
+            return fail(x, DT_ENOMEM, "list: out of memory");
+        }
+        size_t sz = protobuf_c_message_get_packed_size(&s->base) + ELEM_OVERHEAD;
+        if (used + sz > x->budget) {
+            if (i == 0) {
+                return fail(x, DT_ETOOLARGE,
+                            "the status of '%s' (%zu bytes) is larger than a reply may be; "
+                            "list without payloads",
+                            page->rows[i].instance_id, sz);
+            }
+            lr->next_page_token = (char *)page->rows[i - 1].instance_id;
+            return DT_OK;
+        }
+        used += sz;
+        lr->instances[lr->n_instances++] = s;
+    }
+    lr->next_page_token = (char *)(page->next_token != NULL ? page->next_token : "");
+    return DT_OK;
+}
+
+dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req)
+{
+    dt__instance_filter f;
+    dt_status st = filter_of(x, req->filter, &f);
+    if (st != DT_OK) {
+        return st;
+    }
+    size_t limit = req->limit == 0 ? DT__QUERY_PAGE_DEFAULT : req->limit;
+    limit = limit > DT__STORE_MAX_PAGE ? DT__STORE_MAX_PAGE : limit;
+    const char *after =
+        req->page_token != NULL && req->page_token[0] != '\0' ? req->page_token : NULL;
+    dt__instance_page page;
+    st = dt__store_query(x->q->store, &f, after, limit, req->with_payloads, x->a, &page);
+    if (st != DT_OK) {
+        return fail(x, st, "list: %s", dt__store_errmsg(x->q->store));
+    }
+    Dt__ListResponse *lr = dt__arena_alloc(x->a, sizeof(*lr));
+    Dt__InstanceStatus **arr = dt__arena_calloc(x->a, page.n + 1, sizeof(*arr));
+    if (lr == NULL || arr == NULL) {
+        return fail(x, DT_ENOMEM, "list: out of memory");
+    }
+    dt__list_response__init(lr);
+    lr->instances = arr;
+    x->r->result_case = DT__QUERY_RESPONSE__RESULT_LIST;
+    x->r->list = lr;
+    return list_fill(x, &page, lr);
+}
+
+/* ---- history ---- */
+
+dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
+{
+    const char *id = req->instance_id;
+    if (!dt__instance_id_valid(id)) {
+        return fail(x, DT_EINVAL, "history: invalid instance ID");
+    }
+    dt__instance_row row;
+    dt__blob *blobs = NULL;
+    size_t n = 0;
+    dt_status st = dt__store_get_instance(x->q->store, id, x->a, &row);
+    if (st == DT_OK) {
+        st = dt__store_load_history(x->q->store, id, x->a, &blobs, &n);
+    }
+    if (st == DT_ENOTFOUND) {
+        return fail(x, st, "no instance '%s'", id);
+    }
+    if (st != DT_OK) {
+        return fail(x, st, "history of '%s': %s", id, dt__store_errmsg(x->q->store));
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        bytes += blobs[i].len + ELEM_OVERHEAD;
+    }
+    if (bytes > x->budget) {
+        return fail(x, DT_ETOOLARGE,
+                    "the history of '%s' (%zu events, %zu bytes) is larger than a reply may be "
+                    "(%zu bytes)",
+                    id, n, bytes, x->budget);
+    }
+    Dt__HistoryResponse *hr = dt__arena_alloc(x->a, sizeof(*hr));
+    Dt__HistoryEvent **evs = dt__arena_calloc(x->a, n + 1, sizeof(*evs));
+    if (hr == NULL || evs == NULL) {
+        return fail(x, DT_ENOMEM, "history: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        evs[i] =
+            dt__history_event__unpack(dt__arena_pb_allocator(x->a), blobs[i].len, blobs[i].data);
+        if (evs[i] == NULL) {
+            return fail(x, DT_ECORRUPT, "event %zu of the history of '%s' is malformed", i, id);
+        }
+    }
+    dt__history_response__init(hr);
+    hr->n_events = n;
+    hr->events = evs;
+    x->r->result_case = DT__QUERY_RESPONSE__RESULT_HISTORY;
+    x->r->history = hr;
+    return DT_OK;
+}
+
+/* ---- purge ---- */
+
+/* Deletes one stored instance (known to be finished) and its status record. */
+static dt_status purge_row(dt__query_ctx *x, const char *id)
+{
+    dt_status st = dt__store_purge(x->q->store, x->q->epoch, id);
+    if (st == DT_ENOTFOUND) {
+        return st;
+    }
+    if (st != DT_OK) {
+        return fail(x, st, "purge '%s': %s", id, dt__store_errmsg(x->q->store));
+    }
+    char key[3 * DT_INSTANCE_ID_MAX + 1];
+    st = dt__status_key(id, key, sizeof(key));
+    if (st == DT_OK) {
+        st = dt_broker_kv_delete(x->q->status_kv, key, 0);
+    }
+    if (st != DT_OK) {
+        return fail(x, st,
+                    "purged '%s' from the store, but deleting its status record failed (%s); "
+                    "purge it again to finish",
+                    id, dt_broker_kv_errmsg(x->q->status_kv));
+    }
+    return DT_OK;
+}
+
+static dt_status purge_one(dt__query_ctx *x, const char *id, Dt__PurgeResponse *pr)
+{
+    if (!dt__instance_id_valid(id)) {
+        return fail(x, DT_EINVAL, "purge: invalid instance ID");
+    }
+    dt__instance_row row;
+    dt_status st = dt__store_get_instance(x->q->store, id, x->a, &row);
+    if (st == DT_ENOTFOUND) {
+        return fail(x, st, "no instance '%s'", id);
+    }
+    if (st != DT_OK) {
+        return fail(x, st, "purge '%s': %s", id, dt__store_errmsg(x->q->store));
+    }
+    if (!finished(row.runtime_status)) {
+        return fail(x, DT_ESTATE,
+                    "instance '%s' is %s: only completed, failed, canceled or terminated "
+                    "instances can be purged",
+                    id, status_name(row.runtime_status));
+    }
+    st = purge_row(x, id);
+    if (st == DT_ENOTFOUND) {
+        return fail(x, st, "no instance '%s'", id);
+    }
+    pr->deleted = st == DT_OK ? 1 : 0;
+    return st;
+}
+
+static dt_status purge_filter(dt__query_ctx *x, const Dt__InstanceFilter *pf, Dt__PurgeResponse *pr)
+{
+    dt__instance_filter f;
+    dt_status st = filter_of(x, pf, &f);
+    if (st != DT_OK) {
+        return st;
+    }
+    bool any_status = f.status_mask == 0;
+    f.status_mask = any_status ? FINISHED_MASK : (f.status_mask & FINISHED_MASK);
+    if (f.status_mask == 0) {
+        return DT_OK; /* only statuses that cannot be purged were asked for */
+    }
+    dt__instance_page page;
+    st = dt__store_query(x->q->store, &f, NULL, DT__QUERY_PURGE_BATCH, false, x->a, &page);
+    if (st != DT_OK) {
+        return fail(x, st, "purge: %s", dt__store_errmsg(x->q->store));
+    }
+    for (size_t i = 0; i < page.n; i++) {
+        st = purge_row(x, page.rows[i].instance_id);
+        if (st == DT_OK) {
+            pr->deleted++;
+        } else if (st != DT_ENOTFOUND) {
+            return st;
+        }
+    }
+    return DT_OK;
+}
+
+dt_status dt__query_purge(dt__query_ctx *x, const Dt__PurgeRequest *req)
+{
+    Dt__PurgeResponse *pr = dt__arena_alloc(x->a, sizeof(*pr));
+    if (pr == NULL) {
+        return fail(x, DT_ENOMEM, "purge: out of memory");
+    }
+    dt__purge_response__init(pr);
+    x->r->result_case = DT__QUERY_RESPONSE__RESULT_PURGE;
+    x->r->purge = pr;
+    if (req->instance_id != NULL && req->instance_id[0] != '\0') {
+        return purge_one(x, req->instance_id, pr);
+    }
+    return purge_filter(x, req->filter, pr);
+}
