@@ -5,3 +5,10 @@ dt_add_test(NAME test_client_schedule SOURCES test_client_schedule.c LABELS inte
 dt_add_test(NAME test_client_signal SOURCES test_client_signal.c LABELS integration)
 dt_add_test(NAME test_client_status SOURCES test_client_status.c LABELS integration)
 dt_add_test(NAME test_query_service SOURCES test_query_service.c LABELS integration)
+# dtctl end to end: a shell script driving the built binary (exit codes, text and JSON output).
+add_test(NAME test_dtctl COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dtctl.sh $<TARGET_FILE:dtctl>)
+set_tests_properties(test_dtctl PROPERTIES TIMEOUT 120 LABELS integration)
+# dtctl's query commands against query services run by the test process itself.
+dt_add_test(NAME test_dtctl_query SOURCES test_dtctl_query.c LABELS integration)
+target_compile_definitions(test_dtctl_query PRIVATE DTCTL_PATH="$<TARGET_FILE:dtctl>")
+add_dependencies(test_dtctl_query dtctl)

@@ -1,0 +1,142 @@
+/*
+ * cli_int.h: what the files of dtctl share.
+ *
+ * main.c parses the global options and dispatches; args.c parses a command's options; json.c
+ * writes JSON; out.c prints results (human or JSON); cmd_*.c are the commands, one file per
+ * group (hub; start/status/wait; raise/terminate/suspend/resume; list/history/purge).
+ *
+ * Every command returns a process exit code (CLI_EXIT_*). Results go to stdout, one JSON object
+ * per result with --json; errors go to stderr (as a JSON object with --json).
+ */
+#ifndef DT_CLI_INT_H
+#define DT_CLI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "durabletask/client.h"
+
+/* Exit codes (documented in `dtctl --help`). */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_USAGE = 1,    /* bad command line, invalid argument */
+    CLI_EXIT_NOTFOUND = 2, /* no such instance or hub */
+    CLI_EXIT_CONFLICT = 3, /* exists, conflicting settings, wrong state */
+    CLI_EXIT_TIMEOUT = 4,
+    CLI_EXIT_ERROR = 5 /* broker and everything else */
+};
+
+/* Returned by cli_parse when the command should go on. */
+#define CLI_CONTINUE (-1)
+
+typedef struct cli {
+    const char *url; /* --url, $DT_NATS_URL, or NULL (the client's default) */
+    const char *hub; /* --hub, $DT_HUB, or "default" */
+    bool json;
+    int64_t timeout_ms; /* --request-timeout-ms; 0: the client's default */
+    dt_client *client;  /* connected by cli_client() on first use */
+} cli;
+
+/* The exit code of a status. */
+int cli_exit_code(dt_status st);
+
+/* Prints an error for `st` (text from fmt) to stderr and returns its exit code. */
+int cli_fail(const cli *c, dt_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* cli_fail with the client's error message. */
+int cli_fail_client(const cli *c, dt_status st);
+
+/* Connects on first use. Returns CLI_CONTINUE, or an exit code after printing the error. */
+int cli_client(cli *c);
+
+/* ---- args.c ---- */
+
+typedef struct cli_opt {
+    const char *name;   /* "--id" */
+    const char **value; /* option with a value: receives it (NULL for flags) */
+    bool *flag;         /* flag: set to true (NULL for options with a value) */
+} cli_opt;
+
+/*
+ * Parses argv[0..argc) into options and positionals (at most max_pos, at least min_pos, into
+ * pos[]). Accepts "--opt value" and "--opt=value"; "--" ends options. -h/--help prints the usage
+ * to stdout. Returns CLI_CONTINUE, or the exit code (0 after help, CLI_EXIT_USAGE after an error
+ * message and the usage on stderr).
+ */
+int cli_parse(int argc, char **argv, const cli_opt *opts, size_t nopts, const char **pos,
+              size_t min_pos, size_t max_pos, size_t *out_npos, const char *usage);
+
+/* Prints "dtctl: <msg>" and the usage to stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing (whole string, range-checked). */
+bool cli_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Parses "RUNNING,completed,..." into out[0..*n) (cap entries at most). */
+bool cli_statuses(const char *list, dt_client_runtime_status *out, size_t cap, size_t *n);
+
+/* Reads a whole file (at most max bytes) into a dt_alloc'd buffer; NULL with errno set. */
+char *cli_read_file(const char *path, size_t max, size_t *out_len);
+
+/* ---- json.c: a streaming writer that places commas itself ---- */
+
+#define CLI_JSON_DEPTH 16
+
+typedef struct cli_json {
+    FILE *f;
+    int depth;
+    bool first[CLI_JSON_DEPTH];
+    bool after_key;
+} cli_json;
+
+void json_init(cli_json *j, FILE *f);
+void json_obj_begin(cli_json *j);
+void json_obj_end(cli_json *j); /* the outermost end writes a newline */
+void json_arr_begin(cli_json *j);
+void json_arr_end(cli_json *j);
+void json_key(cli_json *j, const char *k);
+/* A string value; NULL writes null. Bytes are escaped; invalid UTF-8 becomes U+FFFD. */
+void json_str(cli_json *j, const char *s);
+void json_bytes(cli_json *j, const void *data, size_t len);
+void json_i64(cli_json *j, int64_t v);
+void json_bool(cli_json *j, bool v);
+void json_null(cli_json *j);
+/* Key-value shorthands. */
+void json_kv_str(cli_json *j, const char *k, const char *v);
+void json_kv_bytes(cli_json *j, const char *k, const void *data, size_t len); /* NULL: null */
+void json_kv_i64(cli_json *j, const char *k, int64_t v);
+void json_kv_bool(cli_json *j, const char *k, bool v);
+
+/* ---- out.c ---- */
+
+/* "2024-05-01T12:00:00.123Z" into buf (>= 32 bytes); "-" for 0. */
+const char *cli_time(int64_t ms, char *buf, size_t len);
+/* One instance: a JSON object, or "key: value" lines. */
+void out_instance(const cli *c, const dt_client_instance *in);
+void out_instance_json(cli_json *j, const dt_client_instance *in);
+void out_failure_json(cli_json *j, const dt_failure *f);
+/* A page of instances: JSON {"instances": [...], "next_page_token": ...} or a table. */
+void out_page(const cli *c, const dt_client_page *pg);
+/* A history: JSON {"instance_id": ..., "events": [...]} or a table. */
+void out_history(const cli *c, const char *id, const dt_client_history *h);
+/* A one-line result of an action: JSON {"instance_id": id, "<key>": <value>} or the text. */
+void out_done(const cli *c, const char *id, const char *action, const char *text);
+
+/* ---- commands ---- */
+
+int cmd_hub(cli *c, int argc, char **argv);
+int cmd_start(cli *c, int argc, char **argv);
+int cmd_status(cli *c, int argc, char **argv);
+int cmd_wait(cli *c, int argc, char **argv);
+int cmd_raise(cli *c, int argc, char **argv);
+int cmd_terminate(cli *c, int argc, char **argv);
+int cmd_suspend(cli *c, int argc, char **argv);
+int cmd_resume(cli *c, int argc, char **argv);
+int cmd_list(cli *c, int argc, char **argv);
+int cmd_history(cli *c, int argc, char **argv);
+int cmd_purge(cli *c, int argc, char **argv);
+
+#endif

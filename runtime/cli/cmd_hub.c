@@ -1,0 +1,167 @@
+/* dtctl hub create | delete | info. */
+#include <string.h>
+
+#include "cli_int.h"
+
+static const char usage[] =
+    "usage: dtctl hub create [--partitions N] [--lease-ttl-ms N] [--max-msg-size N]\n"
+    "                        [--replicas N] [--duplicate-window-ms N] [--storage file|memory]\n"
+    "       dtctl hub info\n"
+    "       dtctl hub delete\n"
+    "\n"
+    "create makes the hub's streams and buckets (idempotent: the same settings again are fine;\n"
+    "different ones are a conflict, exit 3). info shows the settings and the messages waiting in\n"
+    "the hub's streams. delete removes the hub with all its messages and status records.\n";
+
+static void print_info(const cli *c, const dt_client_hub_info *h, const dt_client_hub_stats *s)
+{
+    char t[40];
+    if (c->json) {
+        cli_json j;
+        json_init(&j, stdout);
+        json_obj_begin(&j);
+        json_kv_str(&j, "hub", c->hub);
+        json_kv_i64(&j, "partitions", h->partitions);
+        json_kv_i64(&j, "replicas", h->replicas);
+        json_kv_i64(&j, "max_msg_size", h->max_msg_size);
+        json_kv_i64(&j, "duplicate_window_ms", h->duplicate_window_ms);
+        json_kv_i64(&j, "lease_ttl_ms", h->lease_ttl_ms);
+        json_kv_str(&j, "storage", h->memory_storage ? "memory" : "file");
+        json_kv_str(&j, "created_at", cli_time(h->created_at_ms, t, sizeof(t)));
+        json_kv_i64(&j, "created_at_ms", h->created_at_ms);
+        json_kv_i64(&j, "format_version", h->format_version);
+        if (s != NULL) {
+            json_key(&j, "messages");
+            json_obj_begin(&j);
+            json_kv_i64(&j, "orchestration", (int64_t)s->orchestration_msgs);
+            json_kv_i64(&j, "activity", (int64_t)s->activity_msgs);
+            json_kv_i64(&j, "ingress", (int64_t)s->ingress_msgs);
+            json_kv_i64(&j, "dead", (int64_t)s->dead_msgs);
+            json_obj_end(&j);
+        }
+        json_obj_end(&j);
+        return;
+    }
+    printf("%-22s %s\n", "hub:", c->hub);
+    printf("%-22s %u\n", "partitions:", h->partitions);
+    printf("%-22s %u\n", "replicas:", h->replicas);
+    printf("%-22s %u\n", "max message size:", h->max_msg_size);
+    printf("%-22s %lld\n", "duplicate window ms:", (long long)h->duplicate_window_ms);
+    printf("%-22s %lld\n", "lease ttl ms:", (long long)h->lease_ttl_ms);
+    printf("%-22s %s\n", "storage:", h->memory_storage ? "memory" : "file");
+    printf("%-22s %s\n", "created:", cli_time(h->created_at_ms, t, sizeof(t)));
+    if (s != NULL) {
+        printf("%-22s orchestration %llu, activity %llu, ingress %llu, dead %llu\n",
+               "messages waiting:", (unsigned long long)s->orchestration_msgs,
+               (unsigned long long)s->activity_msgs, (unsigned long long)s->ingress_msgs,
+               (unsigned long long)s->dead_msgs);
+    }
+}
+
+/* Parses an optional numeric option into *out (unchanged when absent). */
+static bool num_opt(const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    return v == NULL || cli_i64(v, min, max, out);
+}
+
+static int hub_create(cli *c, int argc, char **argv)
+{
+    const char *parts = NULL, *ttl = NULL, *maxmsg = NULL, *replicas = NULL, *dup = NULL,
+               *storage = NULL;
+    const cli_opt opts[] = {{"--partitions", &parts, NULL},        {"--lease-ttl-ms", &ttl, NULL},
+                            {"--max-msg-size", &maxmsg, NULL},     {"--replicas", &replicas, NULL},
+                            {"--duplicate-window-ms", &dup, NULL}, {"--storage", &storage, NULL}};
+    int rc = cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, 0, NULL, usage);
+    if (rc != CLI_CONTINUE) {
+        return rc;
+    }
+    dt_client_hub_info h;
+    dt_client_hub_info_init(&h);
+    int64_t p = h.partitions, m = h.max_msg_size, r = h.replicas;
+    if (!num_opt(parts, 1, 1024, &p) || !num_opt(ttl, 1000, INT32_MAX, &h.lease_ttl_ms) ||
+        !num_opt(maxmsg, 1024, INT32_MAX, &m) || !num_opt(replicas, 1, 5, &r) ||
+        !num_opt(dup, 1000, INT32_MAX, &h.duplicate_window_ms)) {
+        return cli_usage_error(usage, "bad number (partitions 1..1024, replicas 1..5, "
+                                      "ttl and window >= 1000 ms, max-msg-size >= 1024)");
+    }
+    if (storage != NULL && strcmp(storage, "file") != 0 && strcmp(storage, "memory") != 0) {
+        return cli_usage_error(usage, "--storage is file or memory");
+    }
+    h.partitions = (uint32_t)p;
+    h.max_msg_size = (uint32_t)m;
+    h.replicas = (uint32_t)r;
+    h.memory_storage = storage != NULL && strcmp(storage, "memory") == 0;
+    if ((rc = cli_client(c)) != CLI_CONTINUE) {
+        return rc;
+    }
+    dt_client_hub_info got;
+    dt_status st = dt_client_hub_create(c->client, &h, &got);
+    if (st != DT_OK) {
+        return cli_fail_client(c, st);
+    }
+    print_info(c, &got, NULL);
+    return CLI_EXIT_OK;
+}
+
+static int hub_info(cli *c, int argc, char **argv)
+{
+    int rc = cli_parse(argc, argv, NULL, 0, NULL, 0, 0, NULL, usage);
+    if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
+        return rc;
+    }
+    dt_client_hub_info h;
+    dt_client_hub_stats s;
+    dt_status st = dt_client_hub_get(c->client, &h);
+    if (st == DT_OK) {
+        st = dt_client_hub_stats_get(c->client, &s);
+    }
+    if (st != DT_OK) {
+        return cli_fail_client(c, st);
+    }
+    print_info(c, &h, &s);
+    return CLI_EXIT_OK;
+}
+
+static int hub_delete(cli *c, int argc, char **argv)
+{
+    int rc = cli_parse(argc, argv, NULL, 0, NULL, 0, 0, NULL, usage);
+    if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
+        return rc;
+    }
+    dt_status st = dt_client_hub_delete(c->client);
+    if (st != DT_OK) {
+        return cli_fail_client(c, st);
+    }
+    if (c->json) {
+        cli_json j;
+        json_init(&j, stdout);
+        json_obj_begin(&j);
+        json_kv_str(&j, "hub", c->hub);
+        json_kv_bool(&j, "deleted", true);
+        json_obj_end(&j);
+    } else {
+        printf("hub %s deleted\n", c->hub);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cmd_hub(cli *c, int argc, char **argv)
+{
+    if (argc == 0) {
+        return cli_usage_error(usage, "hub needs a subcommand");
+    }
+    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+        fputs(usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[0], "create") == 0) {
+        return hub_create(c, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "info") == 0) {
+        return hub_info(c, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "delete") == 0) {
+        return hub_delete(c, argc - 1, argv + 1);
+    }
+    return cli_usage_error(usage, "unknown hub subcommand '%s'", argv[0]);
+}

@@ -1,0 +1,200 @@
+/*
+ * dtctl: the command-line client of a durabletask-nats task hub. Global options, the command
+ * table, error reporting and exit codes; the commands live in cmd_*.c.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_int.h"
+#include "dt_broker.h"
+
+static const char usage[] =
+    "usage: dtctl [--url URL] [--hub HUB] [--json] [--request-timeout-ms N] <command> [args]\n"
+    "\n"
+    "Commands (dtctl <command> --help for details):\n"
+    "  hub create|delete|info   manage the task hub\n"
+    "  start NAME               start an orchestration; prints its instance ID\n"
+    "  status ID                show an instance's status\n"
+    "  wait ID                  wait for an instance to finish (or --start)\n"
+    "  list                     list instances (filters, paging)\n"
+    "  history ID               show an instance's history\n"
+    "  raise ID EVENT           raise an event to an instance\n"
+    "  terminate ID             terminate an instance\n"
+    "  suspend ID               suspend an instance\n"
+    "  resume ID                resume a suspended instance\n"
+    "  purge ID | purge --status S,...   delete finished instances\n"
+    "\n"
+    "Global options:\n"
+    "  --url URL       NATS server URL(s), comma-separated (default: $DT_NATS_URL, else\n"
+    "                  nats://127.0.0.1:4222)\n"
+    "  --hub HUB       task hub (default: $DT_HUB, else \"default\")\n"
+    "  --json          print one JSON object per result (errors too, on stderr)\n"
+    "  --request-timeout-ms N   timeout of broker requests and queries (default 5000)\n"
+    "\n"
+    "Exit codes: 0 ok, 1 usage or invalid argument, 2 not found, 3 exists / conflict / wrong\n"
+    "state, 4 timeout, 5 broker or other error.\n";
+
+typedef struct command {
+    const char *name;
+    int (*run)(cli *c, int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"hub", cmd_hub},       {"start", cmd_start},         {"status", cmd_status},
+    {"wait", cmd_wait},     {"list", cmd_list},           {"history", cmd_history},
+    {"raise", cmd_raise},   {"terminate", cmd_terminate}, {"suspend", cmd_suspend},
+    {"resume", cmd_resume}, {"purge", cmd_purge},
+};
+
+int cli_exit_code(dt_status st)
+{
+    switch (st) {
+    case DT_OK:
+        return CLI_EXIT_OK;
+    case DT_EINVAL:
+        return CLI_EXIT_USAGE;
+    case DT_ENOTFOUND:
+        return CLI_EXIT_NOTFOUND;
+    case DT_EEXIST:
+    case DT_ECONFLICT:
+    case DT_ESTATE:
+        return CLI_EXIT_CONFLICT;
+    case DT_ETIMEOUT:
+        return CLI_EXIT_TIMEOUT;
+    default:
+        return CLI_EXIT_ERROR;
+    }
+}
+
+int cli_fail(const cli *c, dt_status st, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->json) {
+        cli_json j;
+        json_init(&j, stderr);
+        json_obj_begin(&j);
+        json_key(&j, "error");
+        json_obj_begin(&j);
+        json_kv_str(&j, "status", dt_status_name(st));
+        json_kv_str(&j, "message", msg);
+        json_kv_i64(&j, "exit_code", cli_exit_code(st));
+        json_obj_end(&j);
+        json_obj_end(&j);
+    } else {
+        fprintf(stderr, "dtctl: %s\n", msg);
+    }
+    return cli_exit_code(st);
+}
+
+int cli_fail_client(const cli *c, dt_status st)
+{
+    return cli_fail(c, st, "%s", dt_client_errmsg(c->client));
+}
+
+int cli_client(cli *c)
+{
+    if (c->client != NULL) {
+        return CLI_CONTINUE;
+    }
+    dt_client_options o;
+    dt_client_options_init(&o);
+    o.nats_url = c->url;
+    o.hub = c->hub;
+    o.connection_name = "dtctl";
+    if (c->timeout_ms > 0) {
+        o.request_timeout_ms = c->timeout_ms;
+    }
+    char err[512] = "";
+    dt_status st = dt_client_create(&o, &c->client, err, sizeof(err));
+    if (st != DT_OK) {
+        return cli_fail(c, st, "%s", err[0] != '\0' ? err : dt_status_str(st));
+    }
+    return CLI_CONTINUE;
+}
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : dflt;
+}
+
+/* Parses the global options in argv[1..): returns the index of the command, or 0 after setting
+ * *rc to the exit code (help, or a usage error). */
+static int parse_globals(cli *c, int argc, char **argv, int *rc)
+{
+    const char *timeout = NULL;
+    bool help = false;
+    const cli_opt opts[] = {{"--url", &c->url, NULL},   {"--hub", &c->hub, NULL},
+                            {"--json", NULL, &c->json}, {"--request-timeout-ms", &timeout, NULL},
+                            {"--help", NULL, &help},    {"-h", NULL, &help}};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *eq = strchr(argv[i], '=');
+        size_t len = eq != NULL ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+        const cli_opt *o = NULL;
+        for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && o == NULL; k++) {
+            o = strlen(opts[k].name) == len && strncmp(opts[k].name, argv[i], len) == 0 ? &opts[k]
+                                                                                        : NULL;
+        }
+        if (o == NULL || (o->flag != NULL && eq != NULL) ||
+            (o->value != NULL && eq == NULL && i + 1 >= argc)) {
+            *rc = cli_usage_error(usage, "bad global option '%s'", argv[i]);
+            return 0;
+        }
+        if (o->flag != NULL) {
+            *o->flag = true;
+        } else {
+            *o->value = eq != NULL ? eq + 1 : argv[++i];
+        }
+    }
+    int64_t t = 0;
+    if (help) {
+        fputs(usage, stdout);
+        *rc = CLI_EXIT_OK;
+        return 0;
+    }
+    if (timeout != NULL && !cli_i64(timeout, 1, INT64_MAX / 2, &t)) {
+        *rc = cli_usage_error(usage, "--request-timeout-ms needs a positive number");
+        return 0;
+    }
+    c->timeout_ms = t;
+    if (i == argc) {
+        *rc = cli_usage_error(usage, "no command");
+        return 0;
+    }
+    return i;
+}
+
+static int run(cli *c, int argc, char **argv)
+{
+    int rc = CLI_EXIT_OK;
+    int i = parse_globals(c, argc, argv, &rc);
+    if (i == 0) {
+        return rc;
+    }
+    if (strcmp(argv[i], "help") == 0) {
+        fputs(usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+        if (strcmp(argv[i], commands[k].name) == 0) {
+            return commands[k].run(c, argc - i - 1, argv + i + 1);
+        }
+    }
+    return cli_usage_error(usage, "unknown command '%s'", argv[i]);
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {.url = env_or("DT_NATS_URL", NULL), .hub = env_or("DT_HUB", "default")};
+    int rc = run(&c, argc, argv);
+    dt_client_destroy(c.client);
+    (void)dt_broker_global_shutdown();
+    fflush(stdout);
+    return rc;
+}

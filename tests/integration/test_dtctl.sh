@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# dtctl end to end against the suite's nats-server (DT_TEST_NATS_URL): hub create/info/delete,
+# start, status (text and --json), signals, waits, exit codes of the error cases, help.
+#   test_dtctl.sh /path/to/dtctl
+set -uo pipefail
+
+dtctl="${1:?usage: test_dtctl.sh DTCTL}"
+if [ -z "${DT_TEST_NATS_URL:-}" ]; then
+  echo "DT_TEST_NATS_URL is not set: run the integration tests through scripts/test" >&2
+  exit 1
+fi
+export DT_NATS_URL="$DT_TEST_NATS_URL"
+export DT_HUB="dtctl_$$_${RANDOM}"
+failures=0
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/dtctl-test.XXXXXX")"
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# expect CODE CMD...: runs dtctl with the arguments, checks the exit code; stdout in $out.
+expect() {
+  local want="$1"
+  shift
+  out="$("$dtctl" "$@" 2>"$tmp/err")"
+  local rc=$?
+  if [ "$rc" != "$want" ]; then
+    fail "dtctl $* exited $rc, want $want; stderr: $(cat "$tmp/err")"
+  fi
+}
+
+# json_check FILTER: jq -e on $out.
+json_check() {
+  if ! printf '%s' "$out" | jq -e "$1" >/dev/null; then
+    fail "jq '$1' on: $out"
+  fi
+}
+
+cleanup() {
+  "$dtctl" hub delete >/dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Help and usage.
+expect 0 --help
+[[ "$out" == usage:* ]] || fail "--help prints usage"
+expect 0 start --help
+[[ "$out" == *"--reuse"* ]] || fail "start --help describes --reuse"
+expect 0 hub --help
+expect 1
+expect 1 bogus
+expect 1 start
+expect 1 status a b
+expect 1 --json
+expect 1 list --limit 0
+expect 1 wait x --timeout-ms -5
+expect 1 start Orch --reuse sometimes
+expect 1 purge
+expect 1 hub create --partitions 0
+
+# Hub lifecycle.
+expect 2 hub info
+expect 0 --json hub create --partitions 3 --storage memory --lease-ttl-ms 5000
+json_check '.partitions == 3 and .storage == "memory" and .lease_ttl_ms == 5000'
+expect 0 hub create --partitions 3 --storage memory --lease-ttl-ms 5000
+expect 3 hub create --partitions 5 --storage memory --lease-ttl-ms 5000
+expect 0 --json hub info
+json_check '.hub == env.DT_HUB and .partitions == 3 and .messages.orchestration == 0'
+
+# Start and status.
+expect 0 start Greeter --id greet-1 --input '{"who":"world \"quoted\""}' --version 1.0
+[ "$out" = "greet-1" ] || fail "start prints the instance ID, got '$out'"
+expect 0 start Greeter
+[[ "$out" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] ||
+  fail "generated ID is a UUID v4: '$out'"
+expect 0 --json status greet-1 --payloads
+json_check '.instance_id == "greet-1" and .runtime_status == "PENDING" and .name == "Greeter"'
+json_check '.input == "{\"who\":\"world \\\"quoted\\\"\"}" and .version == "1.0"'
+json_check '(.input | fromjson).who == "world \"quoted\""'
+expect 0 --json status greet-1
+json_check '.input == null'
+expect 0 status greet-1
+[[ "$out" == *"status:"*"PENDING"* ]] || fail "text status shows PENDING: $out"
+expect 2 status nobody
+expect 1 status "bad id"
+expect 3 start Greeter --id greet-1
+printf '{"from":"file"}' >"$tmp/in"
+expect 0 --json start Greeter --id greet-2 --input-file "$tmp/in"
+json_check '.instance_id == "greet-2"'
+expect 0 --json status greet-2 --payloads
+json_check '.input == "{\"from\":\"file\"}"'
+
+# Signals.
+expect 2 raise nobody Approval
+expect 0 raise greet-1 Approval --data '{"ok":true}'
+expect 0 --json raise greet-1 Approval --key once
+json_check '.ok and .action == "raise"'
+expect 1 raise greet-1 'bad.name'
+expect 0 suspend greet-1 --reason maintenance
+expect 0 resume greet-1
+expect 0 terminate greet-1 --reason done --recursive
+expect 0 --json hub info
+json_check '.messages.orchestration == 8'
+
+# Waits time out while no worker runs.
+expect 4 wait greet-1 --timeout-ms 200
+expect 4 wait greet-1 --start --timeout-ms 0
+expect 2 wait nobody --timeout-ms 100
+
+# Queries need workers: a clear error naming the partition.
+"$dtctl" list >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" = 5 ] || fail "list without workers exits 5, got $rc"
+grep -q "partition 0 has no running worker" "$tmp/err" || fail "list error names partition"
+"$dtctl" --json history greet-1 >/dev/null 2>"$tmp/err"
+jq -e '.error.status == "EBUSY" and .error.exit_code == 5' "$tmp/err" >/dev/null ||
+  fail "JSON error object: $(cat "$tmp/err")"
+
+# Delete.
+expect 0 --json hub delete
+json_check '.deleted'
+expect 2 hub delete
+expect 2 start Greeter
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failures" >&2
+  exit 1
+fi
+echo "test_dtctl: all passed"
