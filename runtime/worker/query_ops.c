@@ -66,6 +66,45 @@ static Dt__Payload *payload_of(dt__arena *a, const uint8_t *data, size_t len, bo
     return p;
 }
 
+/* Tag keys starting with this are the runtime's own (the result subject, say): not shown. */
+#define RESERVED_TAG_PREFIX "dt."
+
+/*
+ * The user's tags of a row. The worker keeps the execution's ExecutionStartedEvent in the row's
+ * tags column (runtime/worker/commit.c); its tags map is what the instance was started with.
+ * A blob that does not decode gives no tags. false only when out of memory.
+ */
+static bool tags_of(dt__arena *a, const dt__blob *blob, Dt__InstanceStatus *s)
+{
+    Dt__ExecutionStartedEvent *es =
+        blob->data == NULL
+            ? NULL
+            : dt__execution_started_event__unpack(dt__arena_pb_allocator(a), blob->len, blob->data);
+    if (es == NULL || es->n_tags == 0) {
+        return true;
+    }
+    Dt__InstanceStatus__TagsEntry **t = dt__arena_calloc(a, es->n_tags, sizeof(*t));
+    if (t == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < es->n_tags; i++) {
+        const char *k = es->tags[i]->key;
+        if (k == NULL || strncmp(k, RESERVED_TAG_PREFIX, strlen(RESERVED_TAG_PREFIX)) == 0) {
+            continue;
+        }
+        Dt__InstanceStatus__TagsEntry *e = dt__arena_alloc(a, sizeof(*e));
+        if (e == NULL) {
+            return false;
+        }
+        dt__instance_status__tags_entry__init(e);
+        e->key = es->tags[i]->key;
+        e->value = es->tags[i]->value;
+        t[s->n_tags++] = e;
+    }
+    s->tags = t;
+    return true;
+}
+
 /* The InstanceStatus of a stored row (all memory in the arena; row memory is shared). */
 static Dt__InstanceStatus *status_of(dt__arena *a, const dt__instance_row *row)
 {
@@ -94,6 +133,7 @@ static Dt__InstanceStatus *status_of(dt__arena *a, const dt__instance_row *row)
         s->failure_details = dt__task_failure_details__unpack(
             dt__arena_pb_allocator(a), row->failure_details.len, row->failure_details.data);
     }
+    ok = tags_of(a, &row->tags, s) && ok;
     return ok && s->created_at != NULL && s->last_updated_at != NULL ? s : NULL;
 }
 

@@ -70,6 +70,28 @@ static void start_service(qfix *q, uint32_t p)
     }
 }
 
+/* The start record the worker keeps in the tags column (a packed ExecutionStartedEvent), with
+ * a user tag and one of the runtime's own ("dt." prefix, not shown to clients). */
+static dt__blob start_record(qfix *q)
+{
+    Dt__ExecutionStartedEvent__TagsEntry t0, t1;
+    dt__execution_started_event__tags_entry__init(&t0);
+    t0.key = "team";
+    t0.value = "ops";
+    dt__execution_started_event__tags_entry__init(&t1);
+    t1.key = "dt.result_subject";
+    t1.value = "results.x";
+    Dt__ExecutionStartedEvent__TagsEntry *tags[] = {&t0, &t1};
+    Dt__ExecutionStartedEvent es;
+    dt__execution_started_event__init(&es);
+    es.name = "Ship";
+    es.n_tags = 2;
+    es.tags = tags;
+    size_t len = 0;
+    uint8_t *b = dt__pack(q->t->a, &es.base, &len);
+    return (dt__blob){b, len};
+}
+
 /* Commits every seed into its partition's store, with input "in-<id>", and a status record. */
 static void seed_all(qfix *q)
 {
@@ -84,6 +106,9 @@ static void seed_all(qfix *q)
                                 .created_ms = s->created_ms,
                                 .last_updated_ms = s->created_ms + 5,
                                 .input = {(const uint8_t *)input, strlen(input)}};
+        if (strcmp(s->id, "ship-02") == 0) {
+            row.tags = start_record(q);
+        }
         dt__episode_commit e = {.instance = &row};
         uint32_t p = part(s->id);
         TB_EXPECT(dt__store_commit(q->stores[p], q->epochs[p], &e, 1), DT_OK,
@@ -198,6 +223,13 @@ static void test_list_all_pages_across_partitions(void **state)
         assert_string_equal(in->input, want);
         assert_string_equal(in->execution_id, "exec-1");
         assert_true(in->last_updated_at_ms == in->created_at_ms + 5);
+        if (strcmp(in->instance_id, "ship-02") == 0) {
+            assert_int_equal(in->ntags, 1);
+            assert_string_equal(in->tags[0].key, "team");
+            assert_string_equal(in->tags[0].value, "ops");
+        } else {
+            assert_int_equal(in->ntags, 0);
+        }
     }
     dt_client_page_free(pg);
 }

@@ -305,9 +305,9 @@ typedef struct dt_client_page {
 /*
  * Lists instances matching `filter` (NULL: all), at most `limit` (0: DT_CLIENT_PAGE_DEFAULT;
  * <= DT_CLIENT_PAGE_MAX), starting at `page_token` (NULL: the beginning). Instances come
- * partition by partition, in instance ID order within a partition. Payloads only with
- * with_payloads. On DT_OK *out is a new page (dt_client_page_free). DT_EINVAL for a bad filter
- * or token.
+ * partition by partition, in instance ID order within a partition. Payloads, failure details
+ * and tags only with with_payloads. On DT_OK *out is a new page (dt_client_page_free). DT_EINVAL
+ * for a bad filter or token.
  */
 dt_status dt_client_list(dt_client *c, const dt_client_filter *filter, const char *page_token,
                          size_t limit, bool with_payloads, dt_client_page **out);
