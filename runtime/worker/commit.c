@@ -1,0 +1,272 @@
+/*
+ * Turning an episode's outcome into the batch's commit: the instance row, the history to append,
+ * the identities consumed, timers, and the outbox (actions, parent notification, status record).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "episode_int.h"
+
+const char *dt__payload_str(dt__arena *a, const Dt__Payload *p)
+{
+    return p == NULL ? NULL : dt__arena_memdup(a, p->value.data, p->value.len);
+}
+
+Dt__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags)
+{
+    if (tags->data == NULL) {
+        return NULL;
+    }
+    return dt__execution_started_event__unpack(dt__arena_pb_allocator(a), tags->len, tags->data);
+}
+
+static dt__blob payload_blob(const Dt__Payload *p)
+{
+    return p == NULL ? (dt__blob){NULL, 0} : (dt__blob){p->value.data, p->value.len};
+}
+
+static bool is_finished(Dt__OrchestrationStatus s)
+{
+    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+}
+
+/* The row as the episode leaves it. */
+static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__instance_row *row)
+{
+    const Dt__ExecutionStartedEvent *s = e->start;
+    *row = e->have_row ? e->row : (dt__instance_row){0};
+    row->instance_id = e->instance_id;
+    row->execution_id = e->execution_id;
+    row->last_updated_ms = e->b->now_ms;
+    if (!e->have_row || e->fresh) {
+        row->name = s->name;
+        row->version = dt__payload_str(e->a, s->version);
+        row->input = payload_blob(s->input);
+        row->output = row->custom_status = row->failure_details = (dt__blob){NULL, 0};
+        row->completed_ms = 0;
+        row->parent_instance_id =
+            s->parent_instance != NULL && s->parent_instance->orchestration_instance != NULL
+                ? s->parent_instance->orchestration_instance->instance_id
+                : NULL;
+        size_t len = 0;
+        uint8_t *rec = dt__pack(e->a, &s->base, &len);
+        if (rec == NULL) {
+            return DT_ENOMEM;
+        }
+        row->tags = (dt__blob){rec, len};
+        if (!e->have_row || e->reset) {
+            row->created_ms = e->b->now_ms;
+        }
+    }
+    if (r == NULL) { /* deferred start */
+        row->runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
+        return DT_OK;
+    }
+    row->runtime_status =
+        r->suspended ? DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED : r->status;
+    if (r->has_custom_status) {
+        row->custom_status = (dt__blob){r->custom_status, r->custom_status_len};
+    }
+    if (is_finished(r->status)) {
+        row->completed_ms = e->b->now_ms;
+        row->output = r->has_output ? (dt__blob){r->output, r->output_len} : (dt__blob){NULL, 0};
+        if (r->failure != NULL) {
+            size_t len = 0;
+            uint8_t *f = dt__pack(e->a, &r->failure->base, &len);
+            if (f == NULL) {
+                return DT_ENOMEM;
+            }
+            row->failure_details = (dt__blob){f, len};
+        }
+    }
+    return DT_OK;
+}
+
+/* The packed history events to append. */
+static dt_status pack_events(dt__episode *e, const dt__episode_result *r, dt__blob **out)
+{
+    *out = dt__arena_alloc(e->a, (r->n_appended > 0 ? r->n_appended : 1) * sizeof(dt__blob));
+    if (*out == NULL) {
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < r->n_appended; i++) {
+        size_t len = 0;
+        uint8_t *p = dt__pack(e->a, &r->appended[i]->base, &len);
+        if (p == NULL) {
+            return DT_ENOMEM;
+        }
+        (*out)[i] = (dt__blob){p, len};
+    }
+    return DT_OK;
+}
+
+/* Continue-as-new: the row moves to the next execution, whose start (and the carried-over
+ * events) go through the partition's own subject, so they are applied like any start. */
+static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt__instance_row *row)
+{
+    Dt__ExecutionStartedEvent *s = dt__arena_alloc(e->a, sizeof(*s));
+    Dt__OrchestrationInstance *oi = dt__arena_alloc(e->a, sizeof(*oi));
+    Dt__HistoryEvent *ev = dt__actions_event(e);
+    if (s == NULL || oi == NULL || ev == NULL) {
+        return DT_ENOMEM;
+    }
+    *s = *e->start;
+    dt__orchestration_instance__init(oi);
+    oi->instance_id = (char *)e->instance_id;
+    oi->execution_id =
+        dt__emit_payload(e->a, (const uint8_t *)r->next_execution_id, strlen(r->next_execution_id));
+    s->orchestration_instance = oi;
+    s->input = r->has_output ? dt__emit_payload(e->a, r->output, r->output_len) : NULL;
+    s->scheduled_start_timestamp = NULL;
+    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->execution_started = s;
+    char dedupe[DT_BROKER_NAME_BUF * 2];
+    dt_status st =
+        dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id, "start", 0);
+    if (st == DT_OK) {
+        st = dt__actions_send(e, e->instance_id, r->next_execution_id, ev, dedupe);
+    }
+    for (size_t i = 0; st == DT_OK && i < r->n_carryover; i++) {
+        st = dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id, "carry",
+                        (int64_t)i);
+        if (st == DT_OK) {
+            st = dt__actions_send(e, e->instance_id, r->next_execution_id, r->carryover[i], dedupe);
+        }
+    }
+    row->execution_id = r->next_execution_id;
+    row->runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+    row->input = payload_blob(s->input);
+    size_t len = 0;
+    uint8_t *rec = dt__pack(e->a, &s->base, &len);
+    if (rec == NULL) {
+        return DT_ENOMEM;
+    }
+    row->tags = (dt__blob){rec, len};
+    return st;
+}
+
+/* Queues the status record for the status bucket (through the outbox: crash-safe, batched). */
+static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint64_t seq)
+{
+    Dt__InstanceStatus s = DT__INSTANCE_STATUS__INIT;
+    Dt__Payload in = DT__PAYLOAD__INIT, out = DT__PAYLOAD__INIT, cs = DT__PAYLOAD__INIT,
+                ver = DT__PAYLOAD__INIT;
+    s.instance_id = (char *)row->instance_id;
+    s.name = (char *)row->name;
+    s.execution_id = (char *)row->execution_id;
+    s.runtime_status = (Dt__OrchestrationStatus)row->runtime_status;
+    s.created_at = dt__ts_from_ms(e->a, row->created_ms);
+    s.last_updated_at = dt__ts_from_ms(e->a, row->last_updated_ms);
+#define SET_PAYLOAD(field, pb, blob)                                                               \
+    if ((blob).data != NULL) {                                                                     \
+        (pb).value.data = (uint8_t *)(blob).data;                                                  \
+        (pb).value.len = (blob).len;                                                               \
+        s.field = &(pb);                                                                           \
+    }
+    SET_PAYLOAD(input, in, row->input)
+    SET_PAYLOAD(output, out, row->output)
+    SET_PAYLOAD(custom_status, cs, row->custom_status)
+#undef SET_PAYLOAD
+    if (row->version != NULL) {
+        ver.value.data = (uint8_t *)row->version;
+        ver.value.len = strlen(row->version);
+        s.version = &ver;
+    }
+    if (row->failure_details.data != NULL) {
+        s.failure_details = dt__task_failure_details__unpack(
+            dt__arena_pb_allocator(e->a), row->failure_details.len, row->failure_details.data);
+    }
+    s.parent_instance_id = (char *)(row->parent_instance_id != NULL ? row->parent_instance_id : "");
+    char key[3 * DT_INSTANCE_ID_MAX + 1], subject[sizeof(key) + DT_BROKER_NAME_BUF];
+    char msg_id[DT_BROKER_NAME_BUF * 2];
+    dt_status st = dt__status_key(e->instance_id, key, sizeof(key));
+    if (st == DT_OK) {
+        snprintf(subject, sizeof(subject), "%s%s", e->pt->status_prefix, key);
+        st = dt__msg_id(msg_id, sizeof(msg_id), e->instance_id, row->execution_id, "status",
+                        (int64_t)seq);
+    }
+    size_t len = 0;
+    uint8_t *data = st == DT_OK ? dt__pack(e->a, &s.base, &len) : NULL;
+    if (st == DT_OK && data == NULL) {
+        st = DT_ENOMEM;
+    }
+    return st == DT_OK ? dt__outbox_add(e->a, &e->out, subject, msg_id, data, len, NULL) : st;
+}
+
+static bool status_changed(const dt__episode *e, const dt__instance_row *row)
+{
+    if (!e->have_row || e->fresh || row->runtime_status != e->row.runtime_status ||
+        strcmp(row->execution_id, e->row.execution_id) != 0) {
+        return true;
+    }
+    const dt__blob *a = &row->custom_status, *b = &e->row.custom_status;
+    return (a->data == NULL) != (b->data == NULL) ||
+           (a->data != NULL && (a->len != b->len || memcmp(a->data, b->data, a->len) != 0));
+}
+
+static dt_status push(dt__episode *e, const dt__instance_row *row, const dt__blob *events,
+                      size_t n_events, bool reset, bool ended)
+{
+    dt__instance_row *stored = dt__arena_alloc(e->a, sizeof(*stored));
+    if (stored == NULL) {
+        return DT_ENOMEM;
+    }
+    *stored = *row;
+    dt__episode_commit c = {
+        .instance = stored,
+        .reset_history = reset,
+        .new_events = events,
+        .n_new_events = n_events,
+        .applied_ids = e->applied,
+        .n_applied = e->n_applied,
+        .prune_applied = ended,
+        .delete_all_timers = ended || reset,
+        .delete_timer_ids = e->fired,
+        .n_delete_timers = e->n_fired,
+        .new_timers = e->timers,
+        .n_new_timers = e->n_timers,
+        .outbox = e->out.msgs,
+        .n_outbox = e->out.n,
+    };
+    return dt__batch_push_commit(e->b, &c) ? DT_OK : DT_ENOMEM;
+}
+
+dt_status dt__episode_commit_bare(dt__episode *e)
+{
+    if (!e->have_row) {
+        return DT_OK; /* nothing stored to attach the identities to: the items are just acked */
+    }
+    return push(e, &e->row, NULL, 0, false, false);
+}
+
+dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r)
+{
+    dt__instance_row row;
+    dt_status st = build_row(e, r, &row);
+    dt__blob *events = NULL;
+    size_t n_events = 0;
+    bool can =
+        r != NULL && r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW;
+    bool ended = r != NULL && is_finished(r->status);
+    if (st == DT_OK && r != NULL) {
+        st = dt__actions_build(e, r);
+    }
+    if (st == DT_OK && r != NULL && !can) {
+        st = pack_events(e, r, &events);
+        n_events = r->n_appended;
+    }
+    if (st == DT_OK && can) {
+        st = continue_as_new(e, r, &row);
+    }
+    uint64_t seq = (e->have_row && !e->reset ? e->row.history_len : 0) + n_events;
+    if (st == DT_OK && status_changed(e, &row)) {
+        st = queue_status(e, &row, can ? UINT64_MAX / 2 : seq);
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    return push(e, &row, events, n_events, e->reset || can, ended);
+}

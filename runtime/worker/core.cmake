@@ -1,0 +1,9 @@
+# The worker core: assembly, partition pipeline, episodes, actions, outbox, ingress.
+target_sources(durabletask PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/actions.c
+  ${CMAKE_CURRENT_LIST_DIR}/commit.c
+  ${CMAKE_CURRENT_LIST_DIR}/episode.c
+  ${CMAKE_CURRENT_LIST_DIR}/ingress.c
+  ${CMAKE_CURRENT_LIST_DIR}/outbox.c
+  ${CMAKE_CURRENT_LIST_DIR}/partition.c
+  ${CMAKE_CURRENT_LIST_DIR}/worker.c)

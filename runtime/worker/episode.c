@@ -1,0 +1,361 @@
+/*
+ * One instance's share of a batch: which of its items apply (duplicates, stale executions,
+ * starts under the reuse policy, events for unknown or finished instances), then the engine run.
+ * See partition_int.h for where this sits in the pipeline.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "episode_int.h"
+
+bool dt__episode_grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap) {
+        return true;
+    }
+    size_t nc = *cap == 0 ? 8 : *cap * 2;
+    void *g = dt__arena_alloc(a, nc * elem);
+    if (g == NULL) {
+        return false;
+    }
+    if (n > 0) {
+        memcpy(g, *arr, n * elem);
+    }
+    *arr = g;
+    *cap = nc;
+    return true;
+}
+
+static bool finished_status(int32_t s)
+{
+    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED;
+}
+
+static const char *status_name(int32_t s)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&dt__orchestration_status__descriptor, s);
+    return v != NULL ? v->name : "UNKNOWN";
+}
+
+static bool seen(const dt__episode *e, const char *dedupe)
+{
+    for (size_t i = 0; i < e->n_applied; i++) {
+        if (strcmp(e->applied[i], dedupe) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when the item was applied before (in this batch or a committed one). */
+static dt_status is_duplicate(dt__episode *e, const dt__item *it, bool *dup)
+{
+    if (seen(e, it->om->dedupe_id)) {
+        *dup = true;
+        return DT_OK;
+    }
+    return dt__store_is_applied(e->pt->store, e->instance_id, it->om->dedupe_id, dup);
+}
+
+static dt_status accept(dt__episode *e, dt__item *it)
+{
+    if (!dt__episode_grow(e->a, (void **)&e->news, &e->cap_news, e->n_news, sizeof(void *)) ||
+        !dt__episode_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
+                          sizeof(char *))) {
+        return DT_ENOMEM;
+    }
+    e->news[e->n_news++] = it->om->event;
+    e->applied[e->n_applied++] = it->om->dedupe_id;
+    if (it->timer_id >= 0) {
+        if (!dt__episode_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired,
+                              sizeof(int64_t))) {
+            return DT_ENOMEM;
+        }
+        e->fired[e->n_fired++] = it->timer_id;
+    }
+    return DT_OK;
+}
+
+/* Records the identity of an item that is consumed without being applied (a rejected start). */
+static dt_status consume_only(dt__episode *e, const dt__item *it)
+{
+    if (!dt__episode_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
+                          sizeof(char *))) {
+        return DT_ENOMEM;
+    }
+    e->applied[e->n_applied++] = it->om->dedupe_id;
+    return DT_OK;
+}
+
+static const char *start_execution(dt__episode *e, const Dt__OrchestrationMessage *om)
+{
+    const Dt__ExecutionStartedEvent *s = om->event->execution_started;
+    if (s->orchestration_instance != NULL && s->orchestration_instance->execution_id != NULL) {
+        return dt__payload_str(e->a, s->orchestration_instance->execution_id);
+    }
+    return om->execution_id != NULL && om->execution_id[0] != '\0' ? om->execution_id : NULL;
+}
+
+/* Remembers the result subject of an accepted start in its start record. */
+static dt_status keep_result_subject(dt__episode *e, Dt__ExecutionStartedEvent *s,
+                                     const char *subject)
+{
+    if (subject == NULL || subject[0] == '\0') {
+        return DT_OK;
+    }
+    Dt__ExecutionStartedEvent__TagsEntry **tags =
+        dt__arena_alloc(e->a, (s->n_tags + 1) * sizeof(*tags));
+    Dt__ExecutionStartedEvent__TagsEntry *t = dt__arena_alloc(e->a, sizeof(*t));
+    if (tags == NULL || t == NULL) {
+        return DT_ENOMEM;
+    }
+    dt__execution_started_event__tags_entry__init(t);
+    t->key = DT__TAG_RESULT_SUBJECT;
+    t->value = (char *)subject;
+    if (s->n_tags > 0) {
+        memcpy(tags, s->tags, s->n_tags * sizeof(*tags));
+    }
+    tags[s->n_tags] = t;
+    s->tags = tags;
+    s->n_tags++;
+    return DT_OK;
+}
+
+/* Tells the caller of a rejected start why: a dead letter, and the parent if it is a child. */
+static dt_status reject_start(dt__episode *e, dt__item *it, const char *why)
+{
+    dt__dead_letter(e->pt, "start", why, e->instance_id,
+                    it->msg != NULL ? dt_broker_msg_data(it->msg) : NULL,
+                    it->msg != NULL ? dt_broker_msg_len(it->msg) : 0, e->pt->subject);
+    dt_status st = consume_only(e, it);
+    Dt__ExecutionStartedEvent *s = it->om->event->execution_started;
+    if (st == DT_OK && s->parent_instance != NULL) {
+        Dt__TaskFailureDetails *f = dt__arena_calloc(e->a, 1, sizeof(*f));
+        if (f == NULL) {
+            return DT_ENOMEM;
+        }
+        dt__task_failure_details__init(f);
+        f->error_type = "dt.InstanceExists";
+        f->error_message = dt__arena_strdup(e->a, why);
+        st = dt__actions_notify_parent(e, s, false, NULL, f);
+    }
+    return st;
+}
+
+/* Applies the reuse policy to a start message. */
+static dt_status on_start(dt__episode *e, dt__item *it)
+{
+    const char *exec = start_execution(e, it->om);
+    if (exec == NULL) {
+        dt__dead_letter(e->pt, "start", "ExecutionStarted without an execution ID", e->instance_id,
+                        NULL, 0, e->pt->subject);
+        return DT_OK;
+    }
+    bool stored = e->have_row || e->start != NULL;
+    if (stored && strcmp(exec, e->execution_id) == 0) {
+        bool pending = e->fresh || (e->have_row && e->row.history_len == 0);
+        if (!pending || e->n_news > 0) {
+            return DT_OK; /* a repeat of the start of the current execution */
+        }
+    } else if (stored) {
+        int32_t status = e->fresh ? DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
+                                  : e->row.runtime_status;
+        Dt__InstanceIdReusePolicy policy = it->om->reuse_policy;
+        bool finished = finished_status(status) && !e->fresh;
+        bool ok = (finished && policy != DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR) ||
+                  policy == DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
+        if (!ok) {
+            char why[256];
+            snprintf(why, sizeof(why), "instance '%s' already exists (status %s)", e->instance_id,
+                     status_name(status));
+            return reject_start(e, it, why);
+        }
+        e->reset = true;
+        e->n_news = 0; /* events of the replaced execution no longer apply */
+    }
+    e->start = it->om->event->execution_started;
+    e->execution_id = exec;
+    e->fresh = true;
+    dt_status st = keep_result_subject(e, e->start, it->om->result_subject);
+    return st == DT_OK ? accept(e, it) : st;
+}
+
+/* Applies an item that is not a start. */
+static dt_status on_event(dt__episode *e, dt__item *it)
+{
+    if (!e->have_row && e->start == NULL) {
+        char why[256];
+        snprintf(why, sizeof(why), "no instance '%s' (event dropped)", e->instance_id);
+        dt__dead_letter(e->pt, "event", why, e->instance_id,
+                        it->msg != NULL ? dt_broker_msg_data(it->msg) : NULL,
+                        it->msg != NULL ? dt_broker_msg_len(it->msg) : 0, e->pt->subject);
+        return DT_OK;
+    }
+    if (!e->fresh && finished_status(e->row.runtime_status)) {
+        return DT_OK; /* late news for a finished instance */
+    }
+    const char *target = it->om->execution_id;
+    if (target != NULL && target[0] != '\0' && strcmp(target, e->execution_id) != 0) {
+        return DT_OK; /* addressed to an earlier execution */
+    }
+    return accept(e, it);
+}
+
+static dt_status load_row(dt__episode *e)
+{
+    dt_status st = dt__store_get_instance(e->pt->store, e->instance_id, e->a, &e->row);
+    if (st == DT_ENOTFOUND) {
+        return DT_OK;
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    e->have_row = true;
+    e->execution_id = e->row.execution_id;
+    e->start = dt__start_record_decode(e->a, &e->row.tags);
+    return DT_OK;
+}
+
+static dt_status filter_items(dt__episode *e, dt__group *g)
+{
+    for (dt__item *it = g->head; it != NULL; it = it->next) {
+        bool dup = false;
+        dt_status st = is_duplicate(e, it, &dup);
+        if (st != DT_OK) {
+            return st;
+        }
+        if (dup) {
+            continue;
+        }
+        bool is_start =
+            it->om->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+        st = is_start ? on_start(e, it) : on_event(e, it);
+        if (st != DT_OK) {
+            return st;
+        }
+    }
+    return DT_OK;
+}
+
+/* Decodes the stored history of the current execution into arena memory. */
+static dt_status load_past(dt__episode *e, Dt__HistoryEvent ***out, size_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (e->reset || !e->have_row || e->row.history_len == 0) {
+        return DT_OK;
+    }
+    dt__blob *blobs = NULL;
+    size_t n = 0;
+    dt_status st = dt__store_load_history(e->pt->store, e->instance_id, e->a, &blobs, &n);
+    if (st != DT_OK) {
+        return st;
+    }
+    Dt__HistoryEvent **evs = dt__arena_alloc(e->a, (n > 0 ? n : 1) * sizeof(*evs));
+    ProtobufCAllocator *pa = dt__arena_pb_allocator(e->a);
+    if (evs == NULL) {
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        evs[i] = dt__history_event__unpack(pa, blobs[i].len, blobs[i].data);
+        if (evs[i] == NULL) {
+            return DT_ECORRUPT;
+        }
+    }
+    *out = evs;
+    *out_n = n;
+    return DT_OK;
+}
+
+/* A start scheduled for later: keep the instance PENDING and deliver the start (and any events
+ * that came with it) by timer at the scheduled time. */
+static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g);
+
+static int64_t scheduled_at(const dt__episode *e)
+{
+    const Dt__Timestamp *ts = e->start != NULL ? e->start->scheduled_start_timestamp : NULL;
+    return ts == NULL ? 0 : ts->seconds * 1000 + ts->nanos / 1000000;
+}
+
+dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
+{
+    dt__episode e = {.pt = pt, .b = b, .a = b->arena, .instance_id = g->instance_id};
+    dt_status st = load_row(&e);
+    if (st == DT_OK) {
+        st = filter_items(&e, g);
+    }
+    if (st != DT_OK || e.n_news == 0) {
+        return st != DT_OK ? st : (e.n_applied > 0 ? dt__episode_commit_bare(&e) : DT_OK);
+    }
+    int64_t at = scheduled_at(&e);
+    bool not_started = e.fresh || (e.have_row && e.row.history_len == 0);
+    if (not_started && at > b->now_ms) {
+        return defer_start(&e, at, g);
+    }
+    Dt__HistoryEvent **past = NULL;
+    size_t n_past = 0;
+    st = load_past(&e, &past, &n_past);
+    if (st != DT_OK) {
+        return st;
+    }
+    dt__episode_input in = {e.instance_id, past, n_past, e.news, e.n_news, b->now_ms};
+    dt__episode_result r;
+    if (!dt__batch_touch(b, e.instance_id)) {
+        return DT_ENOMEM;
+    }
+    st = dt__engine_run_episode(pt->engine, &in, &r);
+    if (st == DT_ESTATE || st == DT_EINVAL) {
+        dt__worker_log(pt->w, DT_LOG_WARN, e.instance_id, "episode skipped: %s", dt_status_str(st));
+        return e.have_row ? dt__episode_commit_bare(&e) : DT_OK;
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    if (!dt__batch_keep_result(b, &r)) {
+        dt__episode_result_free(&r);
+        return DT_ENOMEM;
+    }
+    return dt__episode_commit_result(&e, &r);
+}
+
+static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g)
+{
+    /* Every accepted item (the start first) becomes a timer due at the start time; timers fire
+     * in (time, id) order, so they arrive in the same order later. */
+    size_t k = 0;
+    for (dt__item *it = g->head; it != NULL && k < e->n_news; it = it->next) {
+        if (it->om->event != e->news[k]) {
+            continue;
+        }
+        k++;
+        Dt__OrchestrationMessage copy = *it->om;
+        char *dedupe = dt__arena_alloc(e->a, strlen(it->om->dedupe_id) + 4);
+        if (dedupe == NULL || !dt__episode_grow(e->a, (void **)&e->timers, &e->cap_timers,
+                                                e->n_timers, sizeof(*e->timers))) {
+            return DT_ENOMEM;
+        }
+        snprintf(dedupe, strlen(it->om->dedupe_id) + 4, "%s/at", it->om->dedupe_id);
+        copy.dedupe_id = dedupe;
+        size_t len = 0;
+        uint8_t *payload = dt__pack(e->a, &copy.base, &len);
+        if (payload == NULL) {
+            return DT_ENOMEM;
+        }
+        if (copy.event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+            copy.event->execution_started->scheduled_start_timestamp = NULL;
+            payload = dt__pack(e->a, &copy.base, &len); /* the delivered start is not deferred */
+            copy.event->execution_started->scheduled_start_timestamp =
+                e->start->scheduled_start_timestamp;
+            if (payload == NULL) {
+                return DT_ENOMEM;
+            }
+        }
+        e->timers[e->n_timers++] = (dt__timer_new){at_ms, dedupe, {payload, len}};
+    }
+    e->n_news = 0;
+    return dt__episode_commit_result(e, NULL);
+}

@@ -1,0 +1,65 @@
+/*
+ * episode_int.h: the state of one instance's episode while a batch is processed (internal to
+ * runtime/worker: episode.c filters the items, commit.c turns the engine's result into a commit,
+ * actions.c turns action events into outbox messages).
+ */
+#ifndef DT_EPISODE_INT_H
+#define DT_EPISODE_INT_H
+
+#include "partition_int.h"
+
+/* Tag key in the start record that holds the subject a final status is published to. */
+#define DT__TAG_RESULT_SUBJECT "dt.result_subject"
+
+typedef struct dt__episode {
+    dt__partition *pt;
+    dt__batch *b;
+    dt__arena *a;
+    const char *instance_id;
+    bool have_row;
+    dt__instance_row row; /* as stored (valid when have_row) */
+    /* The ExecutionStarted of the current execution: from the stored start record, or from an
+     * accepted start message (then `fresh` is true and the stored history is replaced). */
+    Dt__ExecutionStartedEvent *start;
+    const char *execution_id;
+    bool fresh;
+    bool reset; /* the accepted start replaces an older execution */
+    Dt__HistoryEvent **news;
+    size_t n_news, cap_news;
+    const char **applied;
+    size_t n_applied, cap_applied;
+    int64_t *fired;
+    size_t n_fired, cap_fired;
+    dt__outbox_builder out;
+    dt__timer_new *timers;
+    size_t n_timers, cap_timers;
+} dt__episode;
+
+/* ---- commit.c ---- */
+/* Builds and queues the commit of an episode run (r may be NULL when no episode ran but the
+ * instance row and outbox still change, e.g. a deferred start). */
+dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r);
+/* Queues a commit that only records the consumed identities and outbox messages (no row
+ * change). Requires have_row. */
+dt_status dt__episode_commit_bare(dt__episode *e);
+/* Decodes the start record stored in a row's tags blob (NULL when absent or unreadable). */
+Dt__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags);
+/* A string copy of a Payload's bytes in `a` (NULL for an absent payload). */
+const char *dt__payload_str(dt__arena *a, const Dt__Payload *p);
+
+/* ---- actions.c ---- */
+/* Adds the outbox messages and timers that the action events of `r` call for. */
+dt_status dt__actions_build(dt__episode *e, const dt__episode_result *r);
+/* Notifies the parent (if any) that this execution ended (status, output, failure). */
+dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEvent *start, bool ok,
+                                    const Dt__Payload *output, Dt__TaskFailureDetails *failure);
+/* Queues an OrchestrationMessage for another (or this) instance into the outbox. */
+dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
+                           Dt__HistoryEvent *ev, const char *dedupe_id);
+/* A new event with timestamp now, in e->a. */
+Dt__HistoryEvent *dt__actions_event(dt__episode *e);
+
+/* Growth helper for the arrays above (arena memory). */
+bool dt__episode_grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem);
+
+#endif

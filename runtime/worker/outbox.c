@@ -1,0 +1,187 @@
+/*
+ * The outbox: messages an episode committed are published after the commit (async, one wait per
+ * batch), and their rows are deleted once JetStream acknowledged them. Rows left by a crash or a
+ * broker outage are published again later; their Nats-Msg-Id makes the repeat a no-op.
+ *
+ * Messages to subjects that no stream captures (a durable publish to a plain NATS subject, a
+ * result subject) may be marked core-ok: when JetStream has no stream for them they are sent as
+ * plain NATS messages instead (at least once, without JetStream's dedupe).
+ */
+#include <string.h>
+
+#include "partition_int.h"
+
+#define OUTBOX_PAGE     4096
+#define PUBLISH_WAIT_MS 10000
+#define CORE_OK_HEADER  "Dt-Core-Ok"
+
+dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subject,
+                         const char *msg_id, const uint8_t *data, size_t len,
+                         const dt__blob *headers)
+{
+    /* Callers often format into stack buffers: keep copies that live as long as the batch. */
+    subject = subject != NULL ? dt__arena_strdup(a, subject) : NULL;
+    msg_id = msg_id != NULL ? dt__arena_strdup(a, msg_id) : NULL;
+    if (subject == NULL || msg_id == NULL) {
+        return DT_ENOMEM;
+    }
+    if (ob->n == ob->cap) {
+        size_t cap = ob->cap == 0 ? 8 : ob->cap * 2;
+        dt__outbox_msg *g = dt__arena_alloc(a, cap * sizeof(*g));
+        if (g == NULL) {
+            return DT_ENOMEM;
+        }
+        if (ob->n > 0) {
+            memcpy(g, ob->msgs, ob->n * sizeof(*g));
+        }
+        ob->msgs = g;
+        ob->cap = cap;
+    }
+    ob->msgs[ob->n++] = (dt__outbox_msg){
+        .subject = subject,
+        .msg_id = msg_id,
+        .payload = {data != NULL ? data : (const uint8_t *)"", len},
+        .headers = headers != NULL ? *headers : (dt__blob){NULL, 0},
+    };
+    return DT_OK;
+}
+
+dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src, bool core_ok,
+                             dt__blob *out)
+{
+    Dt__MessagePublishedEvent h = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    size_t n = src->n_headers + (core_ok ? 1 : 0);
+    Dt__MessagePublishedEvent__HeadersEntry **hs = dt__arena_alloc(a, (n + 1) * sizeof(*hs));
+    Dt__MessagePublishedEvent__HeadersEntry *flag = dt__arena_alloc(a, sizeof(*flag));
+    if (hs == NULL || flag == NULL) {
+        return DT_ENOMEM;
+    }
+    if (src->n_headers > 0) {
+        memcpy(hs, src->headers, src->n_headers * sizeof(*hs));
+    }
+    if (core_ok) {
+        dt__message_published_event__headers_entry__init(flag);
+        flag->key = CORE_OK_HEADER;
+        flag->value = "1";
+        hs[src->n_headers] = flag;
+    }
+    h.headers = hs;
+    h.n_headers = n;
+    size_t len = 0;
+    uint8_t *data = dt__pack(a, &h.base, &len);
+    if (data == NULL) {
+        return DT_ENOMEM;
+    }
+    *out = (dt__blob){data, len};
+    return DT_OK;
+}
+
+/* Decoded headers of one row, ready for the broker. */
+typedef struct row_headers {
+    dt_broker_header *h;
+    size_t n;
+    bool core_ok;
+} row_headers;
+
+static bool decode_headers(dt__arena *a, const dt__blob *blob, row_headers *out)
+{
+    *out = (row_headers){0};
+    if (blob->data == NULL) {
+        return true;
+    }
+    Dt__MessagePublishedEvent *m =
+        dt__message_published_event__unpack(dt__arena_pb_allocator(a), blob->len, blob->data);
+    if (m == NULL) {
+        return false;
+    }
+    out->h = dt__arena_alloc(a, (m->n_headers + 1) * sizeof(*out->h));
+    if (out->h == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < m->n_headers; i++) {
+        if (strcmp(m->headers[i]->key, CORE_OK_HEADER) == 0) {
+            out->core_ok = true;
+            continue;
+        }
+        out->h[out->n++] = (dt_broker_header){m->headers[i]->key, m->headers[i]->value};
+    }
+    return true;
+}
+
+static dt_broker_outmsg to_outmsg(const dt__outbox_row *r, const row_headers *h)
+{
+    return (dt_broker_outmsg){
+        .subject = r->msg.subject,
+        .msg_id = r->msg.msg_id,
+        .headers = h->h,
+        .nheaders = h->n,
+        .data = r->msg.payload.data,
+        .len = r->msg.payload.len,
+    };
+}
+
+/* Publishes one page of rows; collects the ids of the rows that are done. */
+static dt_status publish_page(dt__partition *pt, dt__arena *a, const dt__outbox_row *rows, size_t n,
+                              int64_t *done, size_t *n_done)
+{
+    row_headers *hs = dt__arena_alloc(a, n * sizeof(*hs));
+    if (hs == NULL) {
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!decode_headers(a, &rows[i].msg.headers, &hs[i])) {
+            return DT_ENOMEM;
+        }
+        dt_broker_outmsg m = to_outmsg(&rows[i], &hs[i]);
+        dt_status st = dt_broker_publisher_add(pt->pub, &m, (uint64_t)i);
+        if (st != DT_OK) {
+            return st; /* the rest stays in the outbox for the next round */
+        }
+    }
+    dt_broker_publisher_wait(pt->pub, PUBLISH_WAIT_MS);
+    size_t nr = 0;
+    const dt_broker_pub_result *res = dt_broker_publisher_results(pt->pub, &nr);
+    dt_status worst = DT_OK;
+    for (size_t k = 0; k < nr; k++) {
+        size_t i = (size_t)res[k].tag;
+        bool ok = res[k].status == DT_OK;
+        if (!ok && hs[i].core_ok) {
+            dt_broker_outmsg m = to_outmsg(&rows[i], &hs[i]);
+            ok = dt_broker_publish_core(pt->w->broker, &m) == DT_OK;
+        }
+        if (ok) {
+            done[(*n_done)++] = rows[i].id;
+        } else if (worst == DT_OK) {
+            worst = res[k].status;
+            dt__worker_log(pt->w, DT_LOG_WARN, NULL, "partition %u: publish to %s failed: %s",
+                           pt->p, rows[i].msg.subject, res[k].error != NULL ? res[k].error : "");
+        }
+    }
+    return worst;
+}
+
+dt_status dt__outbox_flush(dt__partition *pt)
+{
+    dt_status st = DT_OK;
+    int64_t after = 0;
+    for (;;) {
+        dt__arena *a = dt__arena_create(64 * 1024);
+        dt__outbox_row *rows = NULL;
+        size_t n = 0, n_done = 0;
+        st = a == NULL ? DT_ENOMEM
+                       : dt__store_outbox_list(pt->store, after, OUTBOX_PAGE, a, &rows, &n);
+        int64_t *done = st == DT_OK && n > 0 ? dt__arena_alloc(a, n * sizeof(int64_t)) : NULL;
+        if (st == DT_OK && n > 0) {
+            st = done == NULL ? DT_ENOMEM : publish_page(pt, a, rows, n, done, &n_done);
+            after = rows[n - 1].id;
+        }
+        if (n_done > 0) {
+            dt_status dst = dt__store_outbox_delete(pt->store, pt->epoch, done, n_done);
+            st = st == DT_OK ? dst : st;
+        }
+        dt__arena_destroy(a);
+        if (st != DT_OK || n < OUTBOX_PAGE) {
+            return st;
+        }
+    }
+}

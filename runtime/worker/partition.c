@@ -1,0 +1,468 @@
+/*
+ * The partition thread: set-up (store epoch, engine, consumer, publisher, query service), the
+ * batch loop, and tear-down. See partition_int.h for the pipeline and its crash reasoning.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "partition_int.h"
+
+#define FETCH_WAIT_MS    100
+#define TIMERS_PER_BATCH 256
+#define RETRY_PAUSE_MS   200
+
+/* ---- batch bookkeeping ---- */
+
+static bool grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap) {
+        return true;
+    }
+    size_t nc = *cap == 0 ? 16 : *cap * 2;
+    void *g = dt__arena_alloc(a, nc * elem);
+    if (g == NULL) {
+        return false;
+    }
+    if (n > 0) {
+        memcpy(g, *arr, n * elem);
+    }
+    *arr = g;
+    *cap = nc;
+    return true;
+}
+
+bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c)
+{
+    if (!grow(b->arena, (void **)&b->commits, &b->cap_commits, b->n_commits, sizeof(*c))) {
+        return false;
+    }
+    b->commits[b->n_commits++] = *c;
+    return true;
+}
+
+bool dt__batch_keep_result(dt__batch *b, const dt__episode_result *r)
+{
+    if (!grow(b->arena, (void **)&b->results, &b->cap_results, b->n_results, sizeof(*r))) {
+        return false;
+    }
+    b->results[b->n_results++] = *r;
+    return true;
+}
+
+bool dt__batch_touch(dt__batch *b, const char *instance_id)
+{
+    if (!grow(b->arena, (void **)&b->touched, &b->cap_touched, b->n_touched, sizeof(char *))) {
+        return false;
+    }
+    b->touched[b->n_touched++] = instance_id;
+    return true;
+}
+
+static void batch_free(dt__batch *b)
+{
+    for (size_t i = 0; i < b->n_results; i++) {
+        dt__episode_result_free(&b->results[i]);
+    }
+    dt__arena_destroy(b->arena);
+}
+
+/* Adds an item to the group of its instance (groups keep first-arrival order). */
+static bool group_item(dt__batch *b, dt__item *it)
+{
+    for (dt__group *g = b->groups; g != NULL; g = g->next) {
+        if (strcmp(g->instance_id, it->om->instance_id) == 0) {
+            g->tail->next = it;
+            g->tail = it;
+            return true;
+        }
+    }
+    dt__group *g = dt__arena_calloc(b->arena, 1, sizeof(*g));
+    if (g == NULL) {
+        return false;
+    }
+    g->instance_id = it->om->instance_id;
+    g->head = g->tail = it;
+    if (b->groups_tail != NULL) {
+        b->groups_tail->next = g;
+    } else {
+        b->groups = g;
+    }
+    b->groups_tail = g;
+    return true;
+}
+
+/* ---- dead letters ---- */
+
+void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
+                     const char *instance_id, const void *data, size_t len,
+                     const char *orig_subject)
+{
+    char subject[DT_BROKER_NAME_BUF];
+    dt_broker_header h[3] = {{DT_HDR_REASON, reason},
+                             {DT_HDR_ORIGINAL_SUBJECT, orig_subject != NULL ? orig_subject : ""},
+                             {DT_HDR_INSTANCE_ID, instance_id != NULL ? instance_id : ""}};
+    dt_broker_outmsg m = {
+        .subject = subject, .headers = h, .nheaders = 3, .data = data, .len = len};
+    dt_status st =
+        dt_broker_subject(pt->w->hub, DT_BROKER_SUBJ_DEAD, kind, subject, sizeof(subject));
+    if (st == DT_OK) {
+        st = dt_broker_publish(pt->w->broker, &m, NULL);
+    }
+    dt__worker_log(pt->w, DT_LOG_WARN, instance_id, "partition %u: dead letter (%s): %s%s%s", pt->p,
+                   kind, reason, st == DT_OK ? "" : "; could not publish it: ",
+                   st == DT_OK ? "" : dt_broker_errmsg(pt->w->broker));
+}
+
+/* ---- one batch ---- */
+
+/* Decodes fetched messages into items; malformed ones are dead-lettered and terminated. */
+static bool add_messages(dt__partition *pt, dt__batch *b, dt_broker_msg **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dt__item *it = dt__arena_calloc(b->arena, 1, sizeof(*it));
+        if (it == NULL) {
+            return false;
+        }
+        it->msg = msgs[i];
+        it->timer_id = -1;
+        dt_status st = dt__orch_msg_decode(b->arena, dt_broker_msg_data(msgs[i]),
+                                           dt_broker_msg_len(msgs[i]), &it->om);
+        if (st != DT_OK) {
+            dt__dead_letter(pt, "orchestration", "malformed OrchestrationMessage", NULL,
+                            dt_broker_msg_data(msgs[i]), dt_broker_msg_len(msgs[i]),
+                            dt_broker_msg_subject(msgs[i]));
+            dt_broker_msg_term(msgs[i]);
+            continue;
+        }
+        if (!group_item(b, it)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Adds the partition's due timers as items. */
+static dt_status add_timers(dt__partition *pt, dt__batch *b)
+{
+    dt__timer_row *rows = NULL;
+    size_t n = 0;
+    dt_status st =
+        dt__store_due_timers(pt->store, b->now_ms, TIMERS_PER_BATCH, b->arena, &rows, &n);
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        dt__item *it = dt__arena_calloc(b->arena, 1, sizeof(*it));
+        if (it == NULL) {
+            return DT_ENOMEM;
+        }
+        it->timer_id = rows[i].id;
+        if (dt__orch_msg_decode(b->arena, rows[i].payload.data, rows[i].payload.len, &it->om) !=
+            DT_OK) {
+            /* Written by this code; unreadable means a corrupt row: drop it, loudly. */
+            dt__worker_log(pt->w, DT_LOG_ERROR, rows[i].instance_id,
+                           "partition %u: unreadable timer %lld dropped", pt->p,
+                           (long long)rows[i].id);
+            dt__store_timers_delete(pt->store, pt->epoch, &rows[i].id, 1);
+            continue;
+        }
+        if (!group_item(b, it)) {
+            return DT_ENOMEM;
+        }
+    }
+    return st;
+}
+
+static void settle(dt_broker_msg **msgs, size_t n, bool ack)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ack) {
+            dt_broker_msg_ack(msgs[i]);
+        } else {
+            dt_broker_msg_nak_delay(msgs[i], RETRY_PAUSE_MS);
+        }
+        dt_broker_msg_destroy(msgs[i]);
+    }
+}
+
+static bool lease_valid(dt__partition *pt)
+{
+    int64_t until = 0;
+    return dt__leases_held(pt->w->leases, pt->p, &until) && dt__mono_ms() < until;
+}
+
+/* Runs the episodes of a batch and commits them. Returns DT_EFENCED when ownership is gone. */
+static dt_status run_batch(dt__partition *pt, dt__batch *b)
+{
+    for (dt__group *g = b->groups; g != NULL; g = g->next) {
+        dt_status st = dt__episode_process(pt, b, g);
+        if (st != DT_OK) {
+            return st;
+        }
+    }
+    if (b->n_commits == 0) {
+        return DT_OK;
+    }
+    if (!lease_valid(pt)) {
+        return DT_EFENCED; /* too close to the lease's end to write safely */
+    }
+    dt_status st = dt__store_commit(pt->store, pt->epoch, b->commits, b->n_commits);
+    if (st == DT_OK) {
+        pt->outbox_pending = true;
+    } else {
+        dt__worker_log(pt->w, DT_LOG_ERROR, NULL, "partition %u: commit failed: %s", pt->p,
+                       dt__store_errmsg(pt->store));
+    }
+    return st;
+}
+
+static void evict_touched(dt__partition *pt, dt__batch *b)
+{
+    for (size_t i = 0; i < b->n_touched; i++) {
+        dt__engine_evict(pt->engine, b->touched[i]);
+    }
+}
+
+/* Time to wait for messages: until the next timer, at most FETCH_WAIT_MS. */
+static int64_t fetch_wait(dt__partition *pt)
+{
+    int64_t next = 0;
+    if (dt__store_next_timer_ms(pt->store, &next) != DT_OK) {
+        return FETCH_WAIT_MS;
+    }
+    int64_t d = next - dt__now_ms();
+    return d < 1 ? 1 : (d > FETCH_WAIT_MS ? FETCH_WAIT_MS : d);
+}
+
+/* One iteration: fetch, run, commit, publish, ack. Returns DT_EFENCED to end the thread. */
+static dt_status iterate(dt__partition *pt)
+{
+    if (pt->outbox_pending && dt__outbox_flush(pt) == DT_OK) {
+        pt->outbox_pending = false;
+    }
+    size_t max = pt->w->opt.fetch_batch;
+    dt_broker_msg **msgs = dt_calloc(max, sizeof(*msgs));
+    dt__batch b = {.arena = dt__arena_create(64 * 1024), .now_ms = 0};
+    size_t n = 0;
+    dt_status st = (msgs == NULL || b.arena == NULL) ? DT_ENOMEM : DT_OK;
+    if (st == DT_OK) {
+        st = dt_broker_consumer_fetch(pt->consumer, max, fetch_wait(pt), msgs, &n);
+        if (st != DT_OK) { /* disconnected: nothing fetched; timers wait for the broker too */
+            n = 0;
+        }
+    }
+    if (st == DT_OK) {
+        b.now_ms = dt__now_ms();
+        st = add_messages(pt, &b, msgs, n) ? add_timers(pt, &b) : DT_ENOMEM;
+    }
+    if (st == DT_OK && b.groups != NULL) {
+        st = run_batch(pt, &b);
+        if (st != DT_OK) {
+            evict_touched(pt, &b);
+        }
+    }
+    if (st == DT_OK && pt->outbox_pending && dt__outbox_flush(pt) == DT_OK) {
+        pt->outbox_pending = false;
+    }
+    /* Committed (or nothing to commit): ack. Otherwise they come back after the pause. */
+    settle(msgs, n, st == DT_OK);
+    batch_free(&b);
+    dt_free(msgs);
+    if (st == DT_OK && n > 0) {
+        dt_broker_flush(pt->w->broker, 1000); /* push the acks out now, not in 1 ms */
+    }
+    return st;
+}
+
+/* ---- set-up and tear-down ---- */
+
+static dt_status make_dirs(const char *path)
+{
+    char buf[4096];
+    int w = snprintf(buf, sizeof(buf), "%s", path);
+    if (w < 0 || (size_t)w >= sizeof(buf)) {
+        return DT_ETOOLARGE;
+    }
+    for (char *s = buf + 1; *s != '\0'; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                return DT_EIO;
+            }
+            *s = '/';
+        }
+    }
+    return (mkdir(buf, 0755) == 0 || errno == EEXIST) ? DT_OK : DT_EIO;
+}
+
+static bool engine_lookup(const char *name, const char *version, void *ctx, dt_orchestrator_fn *fn,
+                          void **ud)
+{
+    char why[256];
+    return dt__worker_lookup(ctx, name, version, fn, ud, why, sizeof(why)) == DT_OK;
+}
+
+static void engine_log(const char *instance_id, dt_log_level level, const char *msg, void *ctx)
+{
+    dt__worker_log(ctx, level, instance_id, "%s", msg);
+}
+
+static dt_status open_store(dt__partition *pt, char *db_path, size_t len)
+{
+    dt_worker *w = pt->w;
+    char dir[4096];
+    int n1 = snprintf(dir, sizeof(dir), "%s/%s", w->data_dir, w->hub);
+    int n2 = snprintf(db_path, len, "%s/p%03u.db", dir, pt->p);
+    if (n1 < 0 || (size_t)n1 >= sizeof(dir) || n2 < 0 || (size_t)n2 >= len) {
+        return DT_ETOOLARGE;
+    }
+    dt_status st = make_dirs(dir);
+    if (st != DT_OK) {
+        dt__worker_log(w, DT_LOG_ERROR, NULL, "cannot create %s: %s", dir, strerror(errno));
+        return st;
+    }
+    dt__store_options so;
+    dt__store_options_init(&so);
+    so.synchronous_full = w->opt.sqlite_full_sync;
+    char err[512];
+    st = dt__store_open(db_path, &so, &pt->store, err, sizeof(err));
+    if (st != DT_OK) {
+        dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: %s", pt->p, err);
+        return st;
+    }
+    return dt__store_claim(pt->store, w->worker_id, &pt->epoch);
+}
+
+static dt_status open_broker_side(dt__partition *pt, const char *db_path)
+{
+    dt_worker *w = pt->w;
+    char stream[DT_BROKER_NAME_BUF], durable[64], tail[16];
+    snprintf(tail, sizeof(tail), "%u", pt->p);
+    snprintf(durable, sizeof(durable), "orch_%u", pt->p);
+    dt_status st = dt_broker_stream_name(w->hub, DT_BROKER_STREAM_ORCH, stream, sizeof(stream));
+    if (st == DT_OK) {
+        st = dt_broker_subject(w->hub, DT_BROKER_SUBJ_ORCH, tail, pt->subject, sizeof(pt->subject));
+    }
+    char bucket[DT_BROKER_NAME_BUF - 8]; /* room for "$KV." and "." around it */
+    if (st == DT_OK) {
+        st = dt_broker_bucket_name(w->hub, DT_BROKER_BUCKET_STATUS, bucket, sizeof(bucket));
+    }
+    if (st == DT_OK) {
+        snprintf(pt->status_prefix, sizeof(pt->status_prefix), "$KV.%s.", bucket);
+    }
+    dt_broker_consumer_config cc;
+    dt_broker_consumer_config_init(&cc);
+    cc.stream = stream;
+    cc.durable = durable;
+    cc.filter_subject = pt->subject;
+    cc.max_ack_pending = 100000;
+    if (st == DT_OK) {
+        st = dt_broker_consumer_open(w->broker, &cc, &pt->consumer);
+    }
+    if (st == DT_OK) {
+        st = dt_broker_publisher_create(w->broker, NULL, &pt->pub);
+    }
+    char err[256];
+    if (st == DT_OK) {
+        st = dt__query_service_start(w->broker, w->hub, pt->p, db_path, pt->epoch, &pt->query, err,
+                                     sizeof(err));
+    }
+    if (st != DT_OK) {
+        dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: broker set-up failed: %s", pt->p,
+                       dt_broker_errmsg(w->broker));
+    }
+    return st;
+}
+
+static dt_status setup(dt__partition *pt)
+{
+    char db_path[4096];
+    dt_status st = open_store(pt, db_path, sizeof(db_path));
+    if (st != DT_OK) {
+        return st;
+    }
+    dt__engine_config ec = {
+        .cache_capacity = pt->w->opt.cache_capacity,
+        .lookup = engine_lookup,
+        .lookup_ctx = pt->w,
+        .log = engine_log,
+        .log_ctx = pt->w,
+    };
+    st = dt__engine_create(&ec, &pt->engine);
+    if (st == DT_OK) {
+        st = open_broker_side(pt, db_path);
+    }
+    pt->outbox_pending = true; /* re-publish whatever a previous owner left */
+    return st;
+}
+
+static void teardown(dt__partition *pt)
+{
+    dt__query_service_stop(pt->query);
+    pt->query = NULL;
+    dt_broker_publisher_destroy(pt->pub);
+    pt->pub = NULL;
+    dt_broker_consumer_close(pt->consumer);
+    pt->consumer = NULL;
+    dt__engine_destroy(pt->engine);
+    pt->engine = NULL;
+    dt__store_close(pt->store);
+    pt->store = NULL;
+}
+
+static void *partition_main(void *arg)
+{
+    dt__partition *pt = arg;
+    dt_status st = setup(pt);
+    if (st == DT_OK) {
+        dt__worker_log(pt->w, DT_LOG_INFO, NULL, "partition %u: running (epoch %llu)", pt->p,
+                       (unsigned long long)pt->epoch);
+    }
+    while (st != DT_EFENCED && !atomic_load(&pt->stop) && lease_valid(pt)) {
+        if (st != DT_OK) {
+            struct timespec ts = {0, RETRY_PAUSE_MS * 1000000L};
+            nanosleep(&ts, NULL);
+            if (pt->consumer == NULL) {
+                break; /* set-up failed: the supervisor starts a new thread later */
+            }
+        }
+        st = iterate(pt);
+    }
+    dt__worker_log(pt->w, DT_LOG_INFO, NULL, "partition %u: released (%s)", pt->p,
+                   st == DT_EFENCED ? "fenced" : "stopped");
+    teardown(pt);
+    atomic_store(&pt->done, true);
+    return NULL;
+}
+
+dt_status dt__partition_start(dt_worker *w, uint32_t p, dt__partition **out)
+{
+    dt__partition *pt = dt_calloc(1, sizeof(*pt));
+    if (pt == NULL) {
+        return DT_ENOMEM;
+    }
+    pt->w = w;
+    pt->p = p;
+    atomic_init(&pt->stop, false);
+    atomic_init(&pt->done, false);
+    if (pthread_create(&pt->thread, NULL, partition_main, pt) != 0) {
+        dt_free(pt);
+        return DT_ENOMEM;
+    }
+    *out = pt;
+    return DT_OK;
+}
+
+bool dt__partition_done(dt__partition *pt)
+{
+    return atomic_load(&pt->done);
+}
+
+void dt__partition_stop(dt__partition *pt)
+{
+    if (pt == NULL) {
+        return;
+    }
+    atomic_store(&pt->stop, true);
+    pthread_join(pt->thread, NULL);
+    dt_free(pt);
+}

@@ -1,0 +1,97 @@
+/*
+ * partition_int.h: one partition's orchestration pipeline (internal to runtime/worker).
+ *
+ * The partition thread repeats: fetch a batch of OrchestrationMessages (plus the partition's due
+ * timers), group them by instance, run one episode per instance through the engine, commit all
+ * episodes of the batch in ONE SQLite transaction (history, applied message identities, timers,
+ * outbox, instance rows), publish the outbox through the async publisher, delete the published
+ * rows, and only then ack the batch. A crash between any two steps loses nothing: uncommitted
+ * messages are redelivered and re-run; committed ones are recognised by their identities; the
+ * outbox is re-published at start-up and JetStream drops repeats by Nats-Msg-Id.
+ */
+#ifndef DT_PARTITION_INT_H
+#define DT_PARTITION_INT_H
+
+#include "engine_int.h"
+#include "protocol_int.h"
+#include "query_int.h"
+#include "history/store_int.h"
+#include "worker_int.h"
+
+struct dt__partition {
+    dt_worker *w;
+    uint32_t p;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_bool done;
+    dt__store *store;
+    uint64_t epoch;
+    dt__engine *engine;
+    dt_broker_consumer *consumer;
+    dt_broker_publisher *pub;
+    dt__query_service *query;
+    char subject[DT_BROKER_NAME_BUF];       /* dt.<hub>.orch.<p> */
+    char status_prefix[DT_BROKER_NAME_BUF]; /* $KV.DT_<hub>_STATUS. */
+    bool outbox_pending;                    /* rows may be waiting to be published */
+};
+
+/* A unit of work of a batch: a fetched message or a due timer. */
+typedef struct dt__item {
+    dt_broker_msg *msg; /* NULL for a timer */
+    int64_t timer_id;   /* -1 for a message */
+    Dt__OrchestrationMessage *om;
+    struct dt__item *next; /* next item of the same instance, in arrival order */
+} dt__item;
+
+typedef struct dt__group {
+    const char *instance_id;
+    dt__item *head, *tail;
+    struct dt__group *next;
+} dt__group;
+
+/* Everything one batch produces; lives in `arena` until the batch is done. */
+typedef struct dt__batch {
+    dt__arena *arena;
+    int64_t now_ms;
+    dt__group *groups, *groups_tail;
+    dt__episode_commit *commits;
+    size_t n_commits, cap_commits;
+    dt__episode_result *results; /* engine results to free after the commit */
+    size_t n_results, cap_results;
+    const char **touched; /* instances whose cached engine state depends on this commit */
+    size_t n_touched, cap_touched;
+} dt__batch;
+
+/* ---- episode.c ---- */
+/* Runs the episode of one instance's items and appends its commit to the batch. Items that are
+ * duplicates or not applicable are skipped (and acked with the batch). */
+dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g);
+
+/* ---- outbox.c ---- */
+/* Outbox messages being collected for one episode's commit (arena memory). */
+typedef struct dt__outbox_builder {
+    dt__outbox_msg *msgs;
+    size_t n, cap;
+} dt__outbox_builder;
+/* Appends a message; subject and msg_id are copied into `a`, data and headers are borrowed (they
+ * must live in `a` or longer). */
+dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subject,
+                         const char *msg_id, const uint8_t *data, size_t len,
+                         const dt__blob *headers);
+/* Publishes every outbox row of the store and deletes the acknowledged ones. */
+dt_status dt__outbox_flush(dt__partition *pt);
+/* Encodes headers (and whether a plain NATS publish may stand in when no stream captures the
+ * subject) as an outbox headers blob. */
+dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src, bool core_ok,
+                             dt__blob *out);
+
+/* ---- batch helpers (partition.c) ---- */
+bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c);
+bool dt__batch_keep_result(dt__batch *b, const dt__episode_result *r);
+bool dt__batch_touch(dt__batch *b, const char *instance_id);
+/* Publishes a dead letter (best effort, logged) for a message the partition cannot apply. */
+void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
+                     const char *instance_id, const void *data, size_t len,
+                     const char *orig_subject);
+
+#endif

@@ -1,0 +1,479 @@
+/*
+ * The worker: options, registration, start-up and shut-down, the supervisor that runs one
+ * partition thread per held lease, and the version rules of orchestrator lookup.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "partition_int.h"
+
+#define SUPERVISE_MS 200
+
+void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, const char *fmt, ...)
+{
+    if (w->opt.log == NULL) {
+        return;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    w->opt.log(level, instance_id, msg, w->opt.log_ctx);
+}
+
+static void set_err(dt_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(dt_worker *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->errmsg, sizeof(w->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+const char *dt_worker_errmsg(const dt_worker *w)
+{
+    return w->errmsg;
+}
+
+const char *dt_worker_id(const dt_worker *w)
+{
+    return w->worker_id;
+}
+
+/* ---- versions ---- */
+
+/* Compares dot-separated numeric versions ("1.10" > "1.9"); non-numeric parts compare as text. */
+static int version_cmp(const char *a, const char *b)
+{
+    while (*a != '\0' || *b != '\0') {
+        char *ea = NULL, *eb = NULL;
+        unsigned long long x = strtoull(a, &ea, 10), y = strtoull(b, &eb, 10);
+        if (ea == a || eb == b) {
+            return strcmp(a, b);
+        }
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+        a = *ea == '.' ? ea + 1 : ea;
+        b = *eb == '.' ? eb + 1 : eb;
+    }
+    return 0;
+}
+
+dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
+                            dt_orchestrator_fn *fn, void **user_data, char *why, size_t why_len)
+{
+    const char *mine = w->version != NULL ? w->version : "";
+    const char *theirs = version != NULL ? version : "";
+    bool ok = w->opt.version_match == DT_VERSION_MATCH_ANY ||
+              (w->opt.version_match == DT_VERSION_MATCH_STRICT && strcmp(mine, theirs) == 0) ||
+              (w->opt.version_match == DT_VERSION_MATCH_CURRENT_OR_OLDER &&
+               version_cmp(theirs, mine) <= 0);
+    if (!ok) {
+        snprintf(why, why_len, "orchestration version '%s' does not match worker version '%s'",
+                 theirs, mine);
+        return DT_EVERSION;
+    }
+    for (size_t i = 0; i < w->n_orchs; i++) {
+        if (strcmp(w->orchs[i].name, name) == 0) {
+            *fn = w->orchs[i].fn;
+            *user_data = w->orchs[i].user_data;
+            return DT_OK;
+        }
+    }
+    snprintf(why, why_len, "no orchestrator named '%s' is registered", name);
+    return DT_EUNKNOWNNAME;
+}
+
+/* ---- creation and registration ---- */
+
+/* A worker ID that is valid as a KV key and a consumer name: host-pid-random. */
+static char *make_worker_id(void)
+{
+    char host[64] = "host", rnd[37], buf[128];
+    gethostname(host, sizeof(host) - 1);
+    for (char *c = host; *c != '\0'; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
+        *c = ok ? *c : '_';
+    }
+    dt__random_uuid(rnd);
+    snprintf(buf, sizeof(buf), "%.40s-%d-%.8s", host, (int)getpid(), rnd);
+    return dt_strdup(buf);
+}
+
+static bool valid_worker_id(const char *id)
+{
+    if (id[0] == '\0' || strlen(id) > 100) {
+        return false;
+    }
+    for (const char *c = id; *c != '\0'; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void defaults(dt_worker_options *o)
+{
+    o->activity_threads = o->activity_threads == 0 ? 4 : o->activity_threads;
+    o->cache_capacity = o->cache_capacity == 0 ? 1000 : o->cache_capacity;
+    o->fetch_batch = o->fetch_batch == 0 ? 256 : o->fetch_batch;
+    o->fetch_batch = o->fetch_batch > DT_BROKER_FETCH_MAX ? DT_BROKER_FETCH_MAX : o->fetch_batch;
+    o->activity_max_deliveries = o->activity_max_deliveries <= 0 ? 5 : o->activity_max_deliveries;
+    o->activity_timeout_ms = o->activity_timeout_ms <= 0 ? 60000 : o->activity_timeout_ms;
+}
+
+static dt_status check_options(const dt_worker_options *o, char *err, size_t len)
+{
+    if (o == NULL || o->hub == NULL || !dt_broker_hub_name_valid(o->hub)) {
+        snprintf(err, len, "a valid hub name is required ([A-Za-z0-9_-], 1..%d characters)",
+                 DT_BROKER_HUB_NAME_MAX);
+        return DT_EINVAL;
+    }
+    if (o->data_dir == NULL || o->data_dir[0] == '\0') {
+        snprintf(err, len, "data_dir is required (partition databases are kept there)");
+        return DT_EINVAL;
+    }
+    if (o->worker_id != NULL && !valid_worker_id(o->worker_id)) {
+        snprintf(err, len, "worker_id must be 1..100 characters of [A-Za-z0-9_-]");
+        return DT_EINVAL;
+    }
+    return DT_OK;
+}
+
+dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *errbuf, size_t errlen)
+{
+    char tmp[256];
+    char *err = errbuf != NULL && errlen > 0 ? errbuf : tmp;
+    size_t elen = errbuf != NULL && errlen > 0 ? errlen : sizeof(tmp);
+    dt_status st = check_options(o, err, elen);
+    if (st != DT_OK) {
+        return st;
+    }
+    dt_worker *w = dt_calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return DT_ENOMEM;
+    }
+    w->opt = *o;
+    defaults(&w->opt);
+    w->nats_url = dt_strdup(o->nats_url != NULL ? o->nats_url : "nats://127.0.0.1:4222");
+    w->hub = dt_strdup(o->hub);
+    w->data_dir = dt_strdup(o->data_dir);
+    w->worker_id = o->worker_id != NULL ? dt_strdup(o->worker_id) : make_worker_id();
+    w->version = o->version != NULL ? dt_strdup(o->version) : NULL;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->sup_mu, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (w->nats_url == NULL || w->hub == NULL || w->data_dir == NULL || w->worker_id == NULL ||
+        (o->version != NULL && w->version == NULL)) {
+        dt_worker_destroy(w);
+        return DT_ENOMEM;
+    }
+    *out = w;
+    return DT_OK;
+}
+
+static bool name_ok(const char *name)
+{
+    return name != NULL && dt_broker_token_valid(name) && strlen(name) <= DT_NAME_MAX;
+}
+
+dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestrator_fn fn,
+                                     void *user_data)
+{
+    if (w->started) {
+        set_err(w, "orchestrators are registered before dt_worker_start");
+        return DT_ESTATE;
+    }
+    if (!name_ok(name) || fn == NULL) {
+        set_err(w, "invalid orchestrator name (no spaces, '.', '*' or '>') or NULL function");
+        return DT_EINVAL;
+    }
+    for (size_t i = 0; i < w->n_orchs; i++) {
+        if (strcmp(w->orchs[i].name, name) == 0) {
+            set_err(w, "orchestrator '%s' is already registered", name);
+            return DT_EEXIST;
+        }
+    }
+    orch_def *g = dt_realloc(w->orchs, (w->n_orchs + 1) * sizeof(*g));
+    if (g == NULL) {
+        return DT_ENOMEM;
+    }
+    w->orchs = g;
+    char *copy = dt_strdup(name);
+    if (copy == NULL) {
+        return DT_ENOMEM;
+    }
+    w->orchs[w->n_orchs++] = (orch_def){copy, fn, user_data};
+    return DT_OK;
+}
+
+dt_status dt_worker_add_activity(dt_worker *w, const char *name, const char *task_queue,
+                                 dt_activity_fn fn, void *user_data)
+{
+    const char *queue = task_queue != NULL ? task_queue : "default";
+    if (w->started) {
+        set_err(w, "activities are registered before dt_worker_start");
+        return DT_ESTATE;
+    }
+    if (!name_ok(name) || !name_ok(queue) || fn == NULL) {
+        set_err(w, "invalid activity or task queue name (no spaces, '.', '*' or '>') or NULL "
+                   "function");
+        return DT_EINVAL;
+    }
+    for (size_t i = 0; i < w->n_acts; i++) {
+        if (strcmp(w->acts[i].name, name) == 0 && strcmp(w->acts[i].task_queue, queue) == 0) {
+            set_err(w, "activity '%s' is already registered on queue '%s'", name, queue);
+            return DT_EEXIST;
+        }
+    }
+    dt__activity_def *g = dt_realloc(w->acts, (w->n_acts + 1) * sizeof(*g));
+    if (g == NULL) {
+        return DT_ENOMEM;
+    }
+    w->acts = g;
+    char *n = dt_strdup(name), *q = dt_strdup(queue);
+    if (n == NULL || q == NULL) {
+        dt_free(n);
+        dt_free(q);
+        return DT_ENOMEM;
+    }
+    w->acts[w->n_acts++] = (dt__activity_def){n, q, fn, user_data};
+    return DT_OK;
+}
+
+/* ---- running ---- */
+
+static void supervise_once(dt_worker *w);
+
+/* Called on the lease thread before a released lease's key is deleted: stopping the partition
+ * here, synchronously, means no write of ours can follow another worker's claim. */
+static void on_lease_change(void *ctx)
+{
+    supervise_once(ctx);
+}
+
+static void leases_log(dt_log_level level, const char *instance_id, const char *msg, void *ctx)
+{
+    dt__worker_log(ctx, level, instance_id, "%s", msg);
+}
+
+/* Starts partition threads for held leases, stops the ones whose lease is gone and reaps the
+ * ones that ended by themselves. */
+static void supervise_once(dt_worker *w)
+{
+    pthread_mutex_lock(&w->sup_mu);
+    for (uint32_t p = 0; p < w->hub_cfg.partitions; p++) {
+        dt__partition *pt = w->partitions[p];
+        if (pt != NULL && dt__partition_done(pt)) {
+            dt__partition_stop(pt);
+            w->partitions[p] = pt = NULL;
+        }
+        int64_t until = 0;
+        bool held = !w->frozen && dt__leases_held(w->leases, p, &until) && dt__mono_ms() < until;
+        if (held && pt == NULL) {
+            if (dt__partition_start(w, p, &w->partitions[p]) != DT_OK) {
+                w->partitions[p] = NULL;
+            }
+        } else if (!held && pt != NULL) {
+            dt__partition_stop(pt);
+            w->partitions[p] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&w->sup_mu);
+}
+
+static void *supervisor_main(void *arg)
+{
+    dt_worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stopping) {
+        pthread_mutex_unlock(&w->mu);
+        supervise_once(w);
+        pthread_mutex_lock(&w->mu);
+        if (!w->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += SUPERVISE_MS * 1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static dt_status connect_hub(dt_worker *w)
+{
+    dt_broker_options bo;
+    dt_broker_options_init(&bo);
+    bo.urls = w->nats_url;
+    bo.name = w->worker_id;
+    /* A KV request must fail well inside a lease's renewal margin (TTL/4 by default), or one
+     * stalled renewal could cost the leases. */
+    bo.request_timeout_ms = 2000;
+    char err[256];
+    dt_status st = dt_broker_connect(&bo, &w->broker, err, sizeof(err));
+    if (st != DT_OK) {
+        set_err(w, "cannot connect to %s: %s", w->nats_url, err);
+        return st;
+    }
+    st = dt_broker_hub_get(w->broker, w->hub, &w->hub_cfg);
+    if (st == DT_ENOTFOUND) {
+        dt_broker_hub_config c;
+        dt_broker_hub_config_init(&c);
+        st = dt_broker_hub_create(w->broker, w->hub, &c, &w->hub_cfg);
+    }
+    if (st != DT_OK) {
+        set_err(w, "task hub '%s': %s", w->hub, dt_broker_errmsg(w->broker));
+        return st;
+    }
+    w->partitions = dt_calloc(w->hub_cfg.partitions, sizeof(*w->partitions));
+    return w->partitions != NULL ? DT_OK : DT_ENOMEM;
+}
+
+static dt_status start_services(dt_worker *w)
+{
+    char err[256] = "";
+    dt__leases_config lc = {
+        .broker = w->broker,
+        .hub = w->hub,
+        .worker_id = w->worker_id,
+        .partitions = w->hub_cfg.partitions,
+        .ttl_ms = w->hub_cfg.lease_ttl_ms,
+        .on_change = on_lease_change,
+        .ctx = w,
+        .log = leases_log,
+        .log_ctx = w,
+    };
+    dt_status st = dt__leases_start(&lc, &w->leases, err, sizeof(err));
+    if (st == DT_OK && w->n_acts > 0) {
+        dt__activity_pool_config ac = {
+            .broker = w->broker,
+            .hub = w->hub,
+            .defs = w->acts,
+            .n_defs = w->n_acts,
+            .threads_per_queue = w->opt.activity_threads,
+            .max_deliveries = w->opt.activity_max_deliveries,
+            .timeout_ms = w->opt.activity_timeout_ms,
+            .log = leases_log,
+            .log_ctx = w,
+        };
+        st = dt__activity_pool_start(&ac, &w->activities, err, sizeof(err));
+    }
+    if (st == DT_OK) {
+        st = dt__ingress_start(w, &w->ingress);
+        if (st != DT_OK) {
+            snprintf(err, sizeof(err), "ingress: %s", dt_broker_errmsg(w->broker));
+        }
+    }
+    if (st == DT_OK && pthread_create(&w->supervisor, NULL, supervisor_main, w) != 0) {
+        st = DT_ENOMEM;
+    }
+    if (st != DT_OK) {
+        set_err(w, "worker start-up failed: %s", err);
+    }
+    return st;
+}
+
+static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running);
+
+dt_status dt_worker_start(dt_worker *w)
+{
+    if (w->started) {
+        set_err(w, "the worker is already started");
+        return DT_ESTATE;
+    }
+    w->started = true;
+    dt_status st = connect_hub(w);
+    if (st == DT_OK) {
+        st = start_services(w);
+    }
+    if (st != DT_OK) {
+        stop_all(w, 0, false);
+        return st;
+    }
+    dt__worker_log(w, DT_LOG_INFO, NULL, "worker %s running on hub '%s' (%u partitions)",
+                   w->worker_id, w->hub, w->hub_cfg.partitions);
+    return DT_OK;
+}
+
+static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    if (supervisor_running) {
+        pthread_join(w->supervisor, NULL);
+    }
+    dt__ingress_stop(w->ingress);
+    w->ingress = NULL;
+    dt__activity_pool_stop(w->activities, timeout_ms);
+    dt__activity_pool_destroy(w->activities);
+    w->activities = NULL;
+    pthread_mutex_lock(&w->sup_mu);
+    w->frozen = true;
+    for (uint32_t p = 0; w->partitions != NULL && p < w->hub_cfg.partitions; p++) {
+        dt__partition_stop(w->partitions[p]);
+        w->partitions[p] = NULL;
+    }
+    pthread_mutex_unlock(&w->sup_mu);
+    /* Partitions first, leases after: the partitions stop writing before others may take
+     * them over. */
+    if (w->leases != NULL) {
+        dt__leases_stop(w->leases);
+        dt__leases_destroy(w->leases);
+        w->leases = NULL;
+    }
+    dt_broker_close(w->broker);
+    w->broker = NULL;
+}
+
+void dt_worker_stop(dt_worker *w, int64_t timeout_ms)
+{
+    pthread_mutex_lock(&w->mu);
+    bool running = w->started && !w->stopping;
+    pthread_mutex_unlock(&w->mu);
+    if (running) {
+        stop_all(w, timeout_ms, true);
+        dt__worker_log(w, DT_LOG_INFO, NULL, "worker %s stopped", w->worker_id);
+    }
+}
+
+void dt_worker_destroy(dt_worker *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    dt_worker_stop(w, 5000);
+    for (size_t i = 0; i < w->n_orchs; i++) {
+        dt_free(w->orchs[i].name);
+    }
+    for (size_t i = 0; i < w->n_acts; i++) {
+        dt_free((char *)w->acts[i].name);
+        dt_free((char *)w->acts[i].task_queue);
+    }
+    dt_free(w->orchs);
+    dt_free(w->acts);
+    dt_free(w->partitions);
+    dt_free(w->nats_url);
+    dt_free(w->hub);
+    dt_free(w->data_dir);
+    dt_free(w->worker_id);
+    dt_free(w->version);
+    pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->sup_mu);
+    pthread_cond_destroy(&w->cond);
+    dt_free(w);
+}

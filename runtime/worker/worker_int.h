@@ -1,0 +1,78 @@
+/*
+ * worker_int.h: the worker runtime's shared internals (runtime/worker).
+ *
+ * A dt_worker owns: the broker connection, the registry of orchestrators and activities, the
+ * lease manager (which partitions this worker may run), one partition thread per held partition
+ * (orchestration episodes, timers, outbox), the activity pool and the ingress router. The
+ * supervisor thread starts and stops partition threads as leases come and go.
+ */
+#ifndef DT_WORKER_INT_H
+#define DT_WORKER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "activity_int.h"
+#include "common_int.h"
+#include "dt_broker.h"
+#include "durabletask/worker.h"
+#include "leases_int.h"
+
+typedef struct dt__partition dt__partition;
+typedef struct dt__ingress dt__ingress;
+
+typedef struct orch_def {
+    char *name;
+    dt_orchestrator_fn fn;
+    void *user_data;
+} orch_def;
+
+struct dt_worker {
+    dt_worker_options opt; /* strings point at the copies below */
+    char *nats_url, *hub, *data_dir, *worker_id, *version;
+
+    orch_def *orchs;
+    size_t n_orchs;
+    dt__activity_def *acts;
+    size_t n_acts;
+
+    dt_broker *broker;
+    dt_broker_hub_config hub_cfg;
+    dt__leases *leases;
+    dt__activity_pool *activities;
+    dt__ingress *ingress;
+    dt__partition **partitions; /* [hub_cfg.partitions], NULL where not running */
+
+    pthread_t supervisor;
+    pthread_mutex_t sup_mu; /* guards partitions[] and frozen; held while starting/stopping */
+    bool frozen;            /* shutting down: start no partition */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool started;
+    bool stopping;
+    char errmsg[512];
+};
+
+/* Logs through the user's sink (thread-safe; no-op without one). */
+void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Finds an orchestrator for `name` and `version` under the worker's version rules. Returns
+ * DT_OK (fn set), DT_EUNKNOWNNAME, or DT_EVERSION with a message in why. */
+dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
+                            dt_orchestrator_fn *fn, void **user_data, char *why, size_t why_len);
+
+/* ---- partition.c ---- */
+/* Starts the thread that runs partition p (it claims the store epoch first). */
+dt_status dt__partition_start(dt_worker *w, uint32_t p, dt__partition **out);
+/* True once the partition thread has exited (lease lost, fenced, or stopped). */
+bool dt__partition_done(dt__partition *pt);
+/* Asks the thread to stop after its current batch, joins it and frees. NULL accepted. */
+void dt__partition_stop(dt__partition *pt);
+
+/* ---- ingress.c ---- */
+dt_status dt__ingress_start(dt_worker *w, dt__ingress **out);
+void dt__ingress_stop(dt__ingress *in);
+
+#endif

@@ -1,0 +1,9 @@
+# End-to-end worker tests (real nats-server, real SQLite files).
+add_library(dt_worker_kit STATIC worker/worker_kit.c)
+target_include_directories(dt_worker_kit PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/worker
+  ${CMAKE_SOURCE_DIR}/runtime/common ${CMAKE_SOURCE_DIR}/runtime/protocol)
+target_compile_options(dt_worker_kit PRIVATE ${DT_WARNINGS})
+target_link_libraries(dt_worker_kit PUBLIC durabletask dt_test_support PkgConfig::CMOCKA)
+
+dt_add_test(NAME test_worker_e2e SOURCES worker/test_worker_e2e.c LABELS integration
+  TIMEOUT 300 LIBS dt_worker_kit)

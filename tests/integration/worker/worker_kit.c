@@ -1,0 +1,160 @@
+/* Helpers for end-to-end worker tests (see worker_kit.h). */
+#include "worker_kit.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common_int.h"
+#include "protocol_int.h"
+#include "test_support.h"
+
+void wk_setup(wk_env *env, const char *prefix, uint32_t partitions, int64_t lease_ttl_ms)
+{
+    memset(env, 0, sizeof(*env));
+    env->url = dt_test_nats_url();
+    if (env->url == NULL) {
+        fail_msg("DT_TEST_NATS_URL is not set: run the tests through scripts/test");
+    }
+    dt_broker_options o;
+    dt_broker_options_init(&o);
+    o.urls = env->url;
+    char err[256];
+    assert_int_equal(dt_broker_connect(&o, &env->broker, err, sizeof(err)), DT_OK);
+    char rnd[37];
+    dt__random_uuid(rnd);
+    snprintf(env->hub, sizeof(env->hub), "%s_%.8s", prefix, rnd);
+    dt_broker_hub_config c;
+    dt_broker_hub_config_init(&c);
+    c.partitions = partitions;
+    c.lease_ttl_ms = lease_ttl_ms;
+    assert_int_equal(dt_broker_hub_create(env->broker, env->hub, &c, NULL), DT_OK);
+    env->data_dir = dt_test_mkdtemp("dt-worker");
+    assert_non_null(env->data_dir);
+}
+
+void wk_teardown(wk_env *env)
+{
+    dt_broker_hub_delete(env->broker, env->hub);
+    dt_broker_close(env->broker);
+    dt_test_rmtree(env->data_dir);
+    free(env->data_dir);
+}
+
+static void quiet_log(dt_log_level level, const char *instance_id, const char *msg, void *ctx)
+{
+    (void)ctx;
+    if (getenv("DT_TEST_VERBOSE") != NULL || level >= DT_LOG_ERROR) {
+        fprintf(stderr, "[worker %d] %s%s%s\n", (int)level, instance_id != NULL ? instance_id : "",
+                instance_id != NULL ? ": " : "", msg);
+    }
+}
+
+dt_worker_options wk_options(const wk_env *env)
+{
+    dt_worker_options o = {0};
+    o.nats_url = env->url;
+    o.hub = env->hub;
+    o.data_dir = env->data_dir;
+    o.log = quiet_log;
+    return o;
+}
+
+static void publish(wk_env *env, const char *tail, const dt_broker_header *h, size_t nh,
+                    const char *body)
+{
+    char subject[DT_BROKER_NAME_BUF];
+    assert_int_equal(dt_broker_subject(env->hub, DT_BROKER_SUBJ_IN, tail, subject, sizeof(subject)),
+                     DT_OK);
+    dt_broker_outmsg m = {.subject = subject,
+                          .headers = h,
+                          .nheaders = nh,
+                          .data = body,
+                          .len = body != NULL ? strlen(body) : 0};
+    dt_status st = dt_broker_publish(env->broker, &m, NULL);
+    if (st != DT_OK) {
+        fail_msg("publish to %s: %s", subject, dt_broker_errmsg(env->broker));
+    }
+}
+
+void wk_start(wk_env *env, const char *name, const char *instance_id, const char *input,
+              const char *extra_header, const char *extra_value)
+{
+    char tail[DT_BROKER_NAME_BUF];
+    snprintf(tail, sizeof(tail), "start.%s", name);
+    dt_broker_header h[2] = {{DT_HDR_INSTANCE_ID, instance_id}, {extra_header, extra_value}};
+    publish(env, tail, h, extra_header != NULL ? 2 : 1, input);
+}
+
+void wk_raise(wk_env *env, const char *instance_id, const char *event, const char *data)
+{
+    char tail[DT_BROKER_NAME_BUF];
+    snprintf(tail, sizeof(tail), "raise.%s", event);
+    dt_broker_header h[1] = {{DT_HDR_INSTANCE_ID, instance_id}};
+    publish(env, tail, h, 1, data);
+}
+
+void wk_control(wk_env *env, const char *kind, const char *instance_id, const char *reason)
+{
+    dt_broker_header h[1] = {{DT_HDR_INSTANCE_ID, instance_id}};
+    publish(env, kind, h, 1, reason);
+}
+
+static bool finished(int s)
+{
+    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+}
+
+Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int64_t timeout_ms)
+{
+    char bucket[DT_BROKER_NAME_BUF], key[3 * DT_INSTANCE_ID_MAX + 1];
+    assert_int_equal(
+        dt_broker_bucket_name(env->hub, DT_BROKER_BUCKET_STATUS, bucket, sizeof(bucket)), DT_OK);
+    assert_int_equal(dt__status_key(instance_id, key, sizeof(key)), DT_OK);
+    dt_broker_kv *kv = NULL;
+    dt_broker_kv_watcher *w = NULL;
+    assert_int_equal(dt_broker_kv_open(env->broker, bucket, &kv), DT_OK);
+    assert_int_equal(dt_broker_kv_watch(kv, key, NULL, &w), DT_OK);
+    int64_t deadline = dt__mono_ms() + timeout_ms;
+    Dt__InstanceStatus *found = NULL;
+    while (found == NULL && dt__mono_ms() < deadline) {
+        dt_broker_kv_entry e = {0};
+        if (dt_broker_kv_watcher_next(w, deadline - dt__mono_ms(), &e) != DT_OK) {
+            continue;
+        }
+        Dt__InstanceStatus *s =
+            e.op == DT_BROKER_KV_PUT ? dt__instance_status__unpack(NULL, e.len, e.value) : NULL;
+        if (s != NULL &&
+            (want >= 0 ? (int)s->runtime_status == want : finished(s->runtime_status))) {
+            found = s;
+        } else if (s != NULL) {
+            dt__instance_status__free_unpacked(s, NULL);
+        }
+        dt_broker_kv_entry_clear(&e);
+    }
+    dt_broker_kv_watcher_destroy(w);
+    dt_broker_kv_close(kv);
+    return found;
+}
+
+const char *wk_output(const Dt__InstanceStatus *s)
+{
+    if (s->output == NULL) {
+        return "";
+    }
+    /* protobuf-c does not terminate bytes: copy into a buffer that lives with the record. */
+    static char buf[4][4096];
+    static int next;
+    char *b = buf[next++ % 4];
+    size_t n = s->output->value.len < 4095 ? s->output->value.len : 4095;
+    memcpy(b, s->output->value.data, n);
+    b[n] = '\0';
+    return b;
+}
