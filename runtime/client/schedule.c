@@ -122,22 +122,16 @@ static Dt__ExecutionStartedEvent__TagsEntry **tags_new(dt__arena *a,
     return t;
 }
 
-/* The OrchestrationMessage carrying ExecutionStarted; everything in `a`. */
-static dt_status build_start(dt_client *c, dt__arena *a, const char *name,
-                             const dt_client_start_options *o, const start_ids *ids,
-                             Dt__OrchestrationMessage **out)
+/* The ExecutionStarted event's body; everything in `a` (strings borrowed). NULL: no memory. */
+static Dt__ExecutionStartedEvent *
+started_new(dt__arena *a, const char *name, const dt_client_start_options *o, const start_ids *ids)
 {
-    Dt__OrchestrationMessage *m = dt__arena_alloc(a, sizeof(*m));
-    Dt__HistoryEvent *ev = dt__arena_alloc(a, sizeof(*ev));
     Dt__ExecutionStartedEvent *es = dt__arena_alloc(a, sizeof(*es));
     Dt__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));
-    Dt__Timestamp *now = dt__arena_alloc(a, sizeof(*now));
-    Dt__Timestamp *at = dt__arena_alloc(a, sizeof(*at));
     Dt__Payload *exec = payload_new(a, ids->execution, strlen(ids->execution));
     Dt__ExecutionStartedEvent__TagsEntry **tags = tags_new(a, o);
-    if (m == NULL || ev == NULL || es == NULL || oi == NULL || now == NULL || at == NULL ||
-        exec == NULL || tags == NULL) {
-        return dt__client_fail(c, DT_ENOMEM, "start: out of memory");
+    if (es == NULL || oi == NULL || exec == NULL || tags == NULL) {
+        return NULL;
     }
     dt__orchestration_instance__init(oi);
     oi->instance_id = (char *)ids->instance;
@@ -147,21 +141,30 @@ static dt_status build_start(dt_client *c, dt__arena *a, const char *name,
     es->orchestration_instance = oi;
     es->n_tags = o->ntags;
     es->tags = tags;
-    if (o->version != NULL &&
-        (es->version = payload_new(a, o->version, strlen(o->version))) == NULL) {
-        return dt__client_fail(c, DT_ENOMEM, "start: out of memory");
+    bool ok = true;
+    if (o->version != NULL) {
+        ok = (es->version = payload_new(a, o->version, strlen(o->version))) != NULL;
     }
-    if (o->input != NULL && (es->input = payload_new(a, o->input, o->input_len)) == NULL) {
-        return dt__client_fail(c, DT_ENOMEM, "start: out of memory");
+    if (o->input != NULL) {
+        ok = (es->input = payload_new(a, o->input, o->input_len)) != NULL && ok;
     }
     if (o->start_at_ms > 0) {
-        dt__client_ts_set(at, o->start_at_ms);
-        es->scheduled_start_timestamp = at;
+        ok = (es->scheduled_start_timestamp = dt__ts_from_ms(a, o->start_at_ms)) != NULL && ok;
     }
-    dt__history_event__init(ev);
-    ev->event_id = -1;
-    dt__client_ts_set(now, dt__now_ms());
-    ev->timestamp = now;
+    return ok ? es : NULL;
+}
+
+/* The OrchestrationMessage carrying ExecutionStarted; everything in `a`. */
+static dt_status build_start(dt_client *c, dt__arena *a, const char *name,
+                             const dt_client_start_options *o, const start_ids *ids,
+                             Dt__OrchestrationMessage **out)
+{
+    Dt__OrchestrationMessage *m = dt__arena_alloc(a, sizeof(*m));
+    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dt__ExecutionStartedEvent *es = started_new(a, name, o, ids);
+    if (m == NULL || ev == NULL || es == NULL) {
+        return dt__client_fail(c, DT_ENOMEM, "start: out of memory");
+    }
     ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = es;
     dt__orch_msg_init(m, ids->instance, ids->execution, ev, ids->dedupe);

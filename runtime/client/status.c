@@ -129,56 +129,63 @@ static bool started(int32_t s)
     return s != DT_CLIENT_PENDING;
 }
 
-/* Waits on a watch of the instance's key until pred holds for a record, into *out_rec. */
-static dt_status watch_until(dt_client *c, dt__arena *a, const char *id, wait_pred pred,
-                             int64_t timeout_ms, const char *what, Dt__InstanceStatus **io_rec)
+/* A wait: what to wait for, until when, and the text for a timeout. */
+typedef struct wait_req {
+    const char *id;
+    wait_pred pred;
+    int64_t timeout_ms; /* < 0: no bound */
+    int64_t deadline;   /* monotonic ms */
+    const char *what;   /* "start" / "complete" */
+} wait_req;
+
+/* Takes the watch's next entry into *io_rec: DT_OK (a record), DT_ETIMEOUT, DT_ENOTFOUND (the
+ * key was deleted: purged) or a watch failure. */
+static dt_status watch_next(dt_client *c, dt__arena *a, dt_broker_kv_watcher *w, const wait_req *r,
+                            Dt__InstanceStatus **io_rec)
+{
+    dt_status st = DT_ETIMEOUT;
+    dt_broker_kv_entry e = {0};
+    do {
+        int64_t left = r->timeout_ms < 0 ? UNBOUNDED_SLICE_MS : r->deadline - dt__mono_ms();
+        st = left > 0 ? dt_broker_kv_watcher_next(w, left, &e) : DT_ETIMEOUT;
+    } while (st == DT_ETIMEOUT && r->timeout_ms < 0);
+    if (st == DT_ETIMEOUT) {
+        return dt__client_fail(
+            c, st, "instance '%s' did not %s within %lld ms (status %s)", r->id, r->what,
+            (long long)r->timeout_ms,
+            dt_client_runtime_status_name((dt_client_runtime_status)(*io_rec)->runtime_status));
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "watch status of '%s': %s", r->id,
+                               dt_broker_kv_watcher_errmsg(w));
+    }
+    if (e.op != DT_BROKER_KV_PUT) {
+        st = dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", r->id);
+    } else {
+        st = decode_record(c, a, r->id, &e, io_rec);
+    }
+    dt_broker_kv_entry_clear(&e);
+    return st;
+}
+
+/* Waits on a watch of the instance's key until the predicate holds for a record (*io_rec). The
+ * watch reports the current value first, so a change since the caller's read is not missed. */
+static dt_status watch_until(dt_client *c, dt__arena *a, const wait_req *r,
+                             Dt__InstanceStatus **io_rec)
 {
     char key[DT__CLIENT_KEY_BUF];
     dt_broker_kv_watcher *w = NULL;
-    dt_status st = dt__status_key(id, key, sizeof(key));
+    dt_status st = dt__status_key(r->id, key, sizeof(key));
     if (st == DT_OK) {
         st = dt_broker_kv_watch(c->status_kv, key, NULL, &w);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "watch status of '%s': %s", id,
+        return dt__client_fail(c, st, "watch status of '%s': %s", r->id,
                                dt_broker_kv_errmsg(c->status_kv));
     }
-    int64_t deadline = dt__mono_ms() + timeout_ms;
-    for (;;) {
-        int64_t left = timeout_ms < 0 ? UNBOUNDED_SLICE_MS : deadline - dt__mono_ms();
-        dt_broker_kv_entry e = {0};
-        st = left > 0 ? dt_broker_kv_watcher_next(w, left, &e) : DT_ETIMEOUT;
-        if (st == DT_ETIMEOUT && timeout_ms < 0) {
-            continue;
-        }
-        if (st == DT_ETIMEOUT) {
-            st = dt__client_fail(
-                c, st, "instance '%s' did not %s within %lld ms (status %s)", id, what,
-                (long long)timeout_ms,
-                dt_client_runtime_status_name((dt_client_runtime_status)(*io_rec)->runtime_status));
-            break;
-        }
-        if (st != DT_OK) {
-            st = dt__client_fail(c, st, "watch status of '%s': %s", id,
-                                 dt_broker_kv_watcher_errmsg(w));
-            break;
-        }
-        if (e.op != DT_BROKER_KV_PUT) {
-            dt_broker_kv_entry_clear(&e);
-            st = dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", id);
-            break;
-        }
-        Dt__InstanceStatus *s = NULL;
-        st = decode_record(c, a, id, &e, &s);
-        dt_broker_kv_entry_clear(&e);
-        if (st != DT_OK) {
-            break;
-        }
-        *io_rec = s;
-        if (pred(s->runtime_status)) {
-            break;
-        }
-    }
+    do {
+        st = watch_next(c, a, w, r, io_rec);
+    } while (st == DT_OK && !r->pred((*io_rec)->runtime_status));
     dt_broker_kv_watcher_destroy(w);
     return st;
 }
@@ -193,11 +200,16 @@ static dt_status wait_for(dt_client *c, const char *id, int64_t timeout_ms, bool
         st = dt__client_status_read(c, a, id, &s, NULL);
     }
     if (st == DT_OK && !pred(s->runtime_status)) {
+        wait_req r = {.id = id,
+                      .pred = pred,
+                      .timeout_ms = timeout_ms,
+                      .deadline = dt__mono_ms() + timeout_ms,
+                      .what = what};
         st = timeout_ms == 0
                  ? dt__client_fail(
                        c, DT_ETIMEOUT, "instance '%s' did not %s yet (status %s)", id, what,
                        dt_client_runtime_status_name((dt_client_runtime_status)s->runtime_status))
-                 : watch_until(c, a, id, pred, timeout_ms, what, &s);
+                 : watch_until(c, a, &r, &s);
     }
     if (st != DT_OK || out == NULL) {
         dt__arena_destroy(a);

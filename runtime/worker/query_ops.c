@@ -220,6 +220,36 @@ dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req)
 
 /* ---- history ---- */
 
+/* The reply's history: each stored blob decoded (they must fit the byte budget together). */
+static dt_status history_events(dt__query_ctx *x, const char *id, const dt__blob *blobs, size_t n,
+                                Dt__HistoryResponse *hr)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        bytes += blobs[i].len + ELEM_OVERHEAD;
+    }
+    if (bytes > x->budget) {
+        return fail(x, DT_ETOOLARGE,
+                    "the history of '%s' (%zu events, %zu bytes) is larger than a reply may be "
+                    "(%zu bytes)",
+                    id, n, bytes, x->budget);
+    }
+    Dt__HistoryEvent **evs = dt__arena_calloc(x->a, n + 1, sizeof(*evs));
+    if (evs == NULL) {
+        return fail(x, DT_ENOMEM, "history: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        evs[i] =
+            dt__history_event__unpack(dt__arena_pb_allocator(x->a), blobs[i].len, blobs[i].data);
+        if (evs[i] == NULL) {
+            return fail(x, DT_ECORRUPT, "event %zu of the history of '%s' is malformed", i, id);
+        }
+    }
+    hr->n_events = n;
+    hr->events = evs;
+    return DT_OK;
+}
+
 dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
 {
     const char *id = req->instance_id;
@@ -239,34 +269,17 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
     if (st != DT_OK) {
         return fail(x, st, "history of '%s': %s", id, dt__store_errmsg(x->q->store));
     }
-    size_t bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        bytes += blobs[i].len + ELEM_OVERHEAD;
-    }
-    if (bytes > x->budget) {
-        return fail(x, DT_ETOOLARGE,
-                    "the history of '%s' (%zu events, %zu bytes) is larger than a reply may be "
-                    "(%zu bytes)",
-                    id, n, bytes, x->budget);
-    }
     Dt__HistoryResponse *hr = dt__arena_alloc(x->a, sizeof(*hr));
-    Dt__HistoryEvent **evs = dt__arena_calloc(x->a, n + 1, sizeof(*evs));
-    if (hr == NULL || evs == NULL) {
+    if (hr == NULL) {
         return fail(x, DT_ENOMEM, "history: out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        evs[i] =
-            dt__history_event__unpack(dt__arena_pb_allocator(x->a), blobs[i].len, blobs[i].data);
-        if (evs[i] == NULL) {
-            return fail(x, DT_ECORRUPT, "event %zu of the history of '%s' is malformed", i, id);
-        }
-    }
     dt__history_response__init(hr);
-    hr->n_events = n;
-    hr->events = evs;
-    x->r->result_case = DT__QUERY_RESPONSE__RESULT_HISTORY;
-    x->r->history = hr;
-    return DT_OK;
+    st = history_events(x, id, blobs, n, hr);
+    if (st == DT_OK) {
+        x->r->result_case = DT__QUERY_RESPONSE__RESULT_HISTORY;
+        x->r->history = hr;
+    }
+    return st;
 }
 
 /* ---- purge ---- */

@@ -253,6 +253,31 @@ static void test_no_hub(void **state)
     assert_true(err[0] != '\0');
 }
 
+/* The examples of docs/protocol.md (partition hash and status keys) hold. */
+static void test_protocol_doc_examples(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id;
+        uint32_t p4, p16;
+    } parts[] = {{"a", 0, 12},
+                 {"order-1", 1, 13},
+                 {"customer/42", 0, 0},
+                 {"8c6f4c3e-6c1b-4b53-9d4c-0a4b5e8f1e2d", 2, 10}};
+    for (size_t i = 0; i < DT__ARRAY_LEN(parts); i++) {
+        assert_int_equal(dt__partition_of(parts[i].id, 4), parts[i].p4);
+        assert_int_equal(dt__partition_of(parts[i].id, 16), parts[i].p16);
+    }
+    static const char *const keys[][2] = {{"order-42", "order-42"}, {"customer/42", "customer/42"},
+                                          {"a.b", "a=2Eb"},         {"x=y", "x=3Dy"},
+                                          {"k:1", "k=3A1"},         {"caf\xc3\xa9", "caf=C3=A9"}};
+    for (size_t i = 0; i < DT__ARRAY_LEN(keys); i++) {
+        char key[64];
+        assert_int_equal(dt__status_key(keys[i][0], key, sizeof(key)), DT_OK);
+        assert_string_equal(key, keys[i][1]);
+    }
+}
+
 int main(void)
 {
     dt_test_alloc_install();
@@ -266,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_too_large),
         cmocka_unit_test_setup_teardown(test_invalid_arguments, tc_setup, tc_teardown),
         cmocka_unit_test(test_no_hub),
+        cmocka_unit_test(test_protocol_doc_examples),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return tb_finish(failed);
