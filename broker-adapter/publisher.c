@@ -265,6 +265,15 @@ static struct timespec deadline_in(int64_t ms)
 /* Takes back every message nats.c still waits a PubAck for and fails it with DT_ETIMEOUT. */
 static void take_back(dt_broker_publisher *p)
 {
+    /* nats.c 3.4.1 dereferences the context's pending map, which exists only after the first
+     * async publish: asking a context that never published crashes. Only ask with messages in
+     * flight (inflight counts added, unresolved messages). */
+    pthread_mutex_lock(&p->mu);
+    bool any = p->inflight > 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!any) {
+        return;
+    }
     natsMsgList pending;
     memset(&pending, 0, sizeof(pending));
     if (js_PublishAsyncGetPendingList(&pending, p->js) != NATS_OK) {

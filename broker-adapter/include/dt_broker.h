@@ -263,6 +263,15 @@ typedef struct dt_broker_stream_info {
     int64_t consumers;
 } dt_broker_stream_info;
 
+/*
+ * Creates a file-backed stream `name` capturing `subject` (wildcards allowed; limits retention,
+ * default 2-minute Nats-Msg-Id dedupe window) if it does not exist. An existing stream with other
+ * subjects is DT_ECONFLICT. For applications that keep what orchestrations publish.
+ */
+dt_status dt_broker_stream_ensure(dt_broker *b, const char *name, const char *subject);
+/* Deletes stream `name` and its messages. DT_ENOTFOUND if absent. */
+dt_status dt_broker_stream_delete(dt_broker *b, const char *name);
+
 /* State of stream `stream` (by full name). DT_ENOTFOUND if absent. */
 dt_status dt_broker_stream_info_get(dt_broker *b, const char *stream, dt_broker_stream_info *out);
 

@@ -247,6 +247,17 @@ static void test_async_small_window(void **state)
 }
 
 /* Destroying a publisher with messages in flight neither leaks nor crashes. */
+/* nats.c 3.4.1 crashes when asked for the pending list of a context that never published: a
+ * publisher created and destroyed unused (a partition that lost its lease at once) must not. */
+static void test_async_destroy_unused(void **state)
+{
+    fixture *f = *state;
+    dt_broker_publisher *p = NULL;
+    TB_EXPECT(dt_broker_publisher_create(f->b, NULL, &p), DT_OK, dt_broker_errmsg(f->b));
+    assert_int_equal(dt_broker_publisher_inflight(p), 0);
+    dt_broker_publisher_destroy(p);
+}
+
 static void test_async_destroy_inflight(void **state)
 {
     fixture *f = *state;
@@ -273,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_async_per_message_failure),
         cmocka_unit_test(test_async_small_window),
         cmocka_unit_test(test_async_destroy_inflight),
+        cmocka_unit_test(test_async_destroy_unused),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return tb_finish(failed);
