@@ -195,6 +195,11 @@ int main(int argc, char **argv)
     int rc = run(&c, argc, argv);
     dt_client_destroy(c.client);
     (void)dt_broker_global_shutdown();
-    fflush(stdout);
+    /* Output goes through stdio unchecked call by call; a failed write (full disk, closed pipe)
+     * shows in the stream's error flag, checked once here. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        (void)fputs("dtctl: cannot write the output\n", stderr);
+        return rc == CLI_EXIT_OK ? CLI_EXIT_ERROR : rc;
+    }
     return rc;
 }

@@ -17,7 +17,7 @@
 /* Replies are kept this far below the server's max payload (NATS framing and headers). */
 #define REPLY_HEADROOM 4096
 /* Used when the connection does not know the server's max payload (reconnecting). */
-#define REPLY_FALLBACK_MAX (1024 * 1024)
+#define REPLY_FALLBACK_MAX ((int64_t)1024 * 1024)
 
 static size_t reply_budget(dt__query_service *q)
 {
