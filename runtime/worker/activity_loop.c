@@ -94,7 +94,7 @@ static void settle(batch *b, item *it, settle_how how)
             st = dt_broker_msg_nak(m);
             break;
         case SETTLE_NAK_DELAY:
-            st = dt_broker_msg_nak_delay(m, DT__ACT_NAK_UNKNOWN_MS);
+            st = dt_broker_msg_nak_delay(m, DT__ACT_NAK_DELAY_MS);
             break;
         case SETTLE_TERM:
             st = dt_broker_msg_term(m);
@@ -298,12 +298,14 @@ static void classify(batch *b, item *it)
 /* Running                                                                                     */
 
 /* RUN phase entry: false when stopping (the item must not start). */
-static bool enter_run(batch *b)
+static bool enter_run(batch *b, const item *it)
 {
     pthread_mutex_lock(&b->s->mu);
     bool ok = !dt__act_stopping(b->p);
     if (ok) {
         b->s->phase = DT__ACT_PHASE_RUN;
+        b->s->run_ix = it->ix;
+        b->s->run_since_ms = dt__mono_ms();
     }
     pthread_mutex_unlock(&b->s->mu);
     return ok;
@@ -342,7 +344,7 @@ static bool run_item(batch *b, item *it, int64_t *out_ms)
     }
     dt_activity_fn fn = it->def->fn;
     void *user_data = it->def->user_data;
-    if (!enter_run(b)) {
+    if (!enter_run(b, it)) {
         settle(b, it, SETTLE_NAK); /* stopping: let another worker take it now */
         return true;
     }
@@ -388,6 +390,15 @@ static void dead_letter(batch *b, item *it)
     settle(b, it, SETTLE_NAK_DELAY);
 }
 
+/* True while held[ix] was not handed back. */
+static bool held(dt__act_slot *s, size_t ix)
+{
+    pthread_mutex_lock(&s->mu);
+    bool h = s->held[ix] != NULL;
+    pthread_mutex_unlock(&s->mu);
+    return h;
+}
+
 /* Processes the batch; returns false when the slot was abandoned (touch nothing but b->a). */
 static bool run_batch(batch *b)
 {
@@ -398,6 +409,9 @@ static bool run_batch(batch *b)
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->it[i];
         int64_t ran_ms = 0;
+        if (!held(b->s, it->ix)) {
+            continue; /* handed back by the ticker while an earlier one ran long */
+        }
         switch (it->kind) {
         case ITEM_RUN:
             if (!run_item(b, it, &ran_ms)) {
