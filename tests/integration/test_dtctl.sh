@@ -9,6 +9,10 @@ if [ -z "${DT_TEST_NATS_URL:-}" ]; then
   echo "DT_TEST_NATS_URL is not set: run the integration tests through scripts/test" >&2
   exit 1
 fi
+if ! command -v jq >/dev/null 2>&1; then
+  echo "jq is required to check dtctl's JSON output (apt-get install jq)" >&2
+  exit 1
+fi
 export DT_NATS_URL="$DT_TEST_NATS_URL"
 export DT_HUB="dtctl_$$_${RANDOM}"
 failures=0

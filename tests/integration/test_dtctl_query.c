@@ -39,6 +39,9 @@ static int setup(void **state)
                                                  &d->svc[p], err, sizeof(err)),
                          DT_OK);
     }
+    if (system("command -v jq >/dev/null 2>&1") != 0) {
+        fail_msg("jq is required to check dtctl's JSON output (apt-get install jq)");
+    }
     setenv("DT_NATS_URL", dt_test_nats_url(), 1);
     setenv("DT_HUB", d->t->hub, 1);
     *state = d;
