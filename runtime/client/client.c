@@ -13,6 +13,19 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 
+/* The public limits and enums restate the protocol's; keep them equal. */
+_Static_assert(DT_CLIENT_ID_MAX == DT_INSTANCE_ID_MAX, "instance ID limit");
+_Static_assert(DT_CLIENT_NAME_MAX == DT_NAME_MAX, "name limit");
+_Static_assert((int)DT_CLIENT_SUSPENDED ==
+                   (int)DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED,
+               "runtime status values");
+_Static_assert((int)DT_CLIENT_PENDING ==
+                   (int)DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING,
+               "runtime status values");
+_Static_assert((int)DT_CLIENT_REUSE_TERMINATE_AND_REPLACE ==
+                   (int)DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE,
+               "reuse policy values");
+
 dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
 {
     va_list ap;
