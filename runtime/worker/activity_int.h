@@ -114,8 +114,8 @@ void dt__activity_pool_destroy(dt__activity_pool *p);
 #define DT__ACT_HANDBACK_MS     500 /* items queued behind an activity running this long are nak'd */
 #define DT__ACT_TICKER_WAKE_MS  100   /* the ticker's wake-up period (in-progress every tick_ms) */
 #define DT__ACT_PUB_WAIT_MS     10000 /* longest wait for a batch's PubAcks */
-#define DT__ACT_PUB_WINDOW      (4 * DT__ACT_BATCH_MAX) /* async publisher window */
-#define DT__ACT_MAX_THREADS     256                     /* per queue */
+#define DT__ACT_PUB_WINDOW      ((size_t)4 * DT__ACT_BATCH_MAX) /* async publisher window */
+#define DT__ACT_MAX_THREADS     256                             /* per queue */
 #define DT__ACT_DEFAULT_QUEUE   "default"
 #define DT__ACT_DEAD_KIND       "activity" /* dead letters go to dt.<hub>.dead.activity */
 #define DT__ACT_MSG_ID_MAX      512        /* longest result identity */

@@ -114,8 +114,7 @@ static void settle(batch *b, item *it, settle_how how)
 /* ------------------------------------------------------------------------------------------- */
 /* Publishing results                                                                          */
 
-/* The thread's publisher, created on first use: destroying a publisher that never published
- * crashes nats.c 3.4.1 (js_PublishAsyncGetPendingList without a pending map). */
+/* The thread's publisher, created on first use (a thread of an idle queue never needs one). */
 static dt_broker_publisher *publisher(batch *b)
 {
     dt__act_slot *s = b->s;
@@ -483,7 +482,9 @@ static bool fetch_and_run(dt__act_slot *s, bool *failing)
         return true;
     }
     pthread_mutex_lock(&s->mu);
-    memcpy(s->held, msgs, n * sizeof(*msgs));
+    for (size_t i = 0; i < n; i++) {
+        s->held[i] = msgs[i];
+    }
     s->nheld = n;
     pthread_mutex_unlock(&s->mu);
     batch b = {.s = s, .p = p, .a = dt__arena_create(16384), .n = n};

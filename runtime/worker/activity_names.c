@@ -38,7 +38,7 @@ dt_status dt__act_durable_name(const char *queue, char *buf, size_t len)
             changed = true;
             break;
         }
-        kept[n++] = durable_char(*c) ? *c : '_';
+        kept[n++] = (char)(durable_char(*c) ? *c : '_');
         changed = changed || !durable_char(*c);
     }
     kept[n] = '\0';

@@ -39,7 +39,7 @@ void dt__act_log(const dt__activity_pool *p, dt_log_level level, const char *ins
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    (void)vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     p->cfg.log(level, instance_id, line, p->cfg.log_ctx);
 }
@@ -180,6 +180,7 @@ static dt_status pool_new(const dt__activity_pool_config *cfg, dt__activity_pool
 static dt_status slots_open(dt__activity_pool *p, char *err, size_t errlen)
 {
     size_t n = p->n_queues * p->cfg.threads_per_queue;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, deliberately */
     p->slots = dt_calloc(n > 0 ? n : 1, sizeof(*p->slots));
     if (p->slots == NULL) {
         dt__errf(err, errlen, "activity pool: out of memory");

@@ -44,7 +44,7 @@ void dt__act_failure(dt__arena *a, dt__act_outcome *o, const char *type, bool no
     char *msg = n >= 0 ? dt__arena_alloc(a, (size_t)n + 1) : NULL;
     if (msg != NULL) {
         va_start(ap, fmt);
-        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        (void)vsnprintf(msg, (size_t)n + 1, fmt, ap);
         va_end(ap);
     }
     o->message = msg != NULL ? msg : type;
@@ -132,7 +132,7 @@ dt_status dt__act_dead_letter(const dt__activity_pool *p, dt_broker_msg *m, uint
                               const char *reason)
 {
     char id[DT_BROKER_NAME_BUF + 32];
-    snprintf(id, sizeof(id), "%s/%" PRIu64, p->act_stream, stream_seq);
+    (void)snprintf(id, sizeof(id), "%s/%" PRIu64, p->act_stream, stream_seq);
     dt_broker_header h[2] = {
         {DT_HDR_REASON, reason},
         {DT_HDR_ORIGINAL_SUBJECT, dt_broker_msg_subject(m)},
