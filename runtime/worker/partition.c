@@ -355,6 +355,9 @@ static dt_status open_broker_side(dt__partition *pt, const char *db_path)
     cc.durable = durable;
     cc.filter_subject = pt->subject;
     cc.max_ack_pending = 100000;
+    /* Messages a dead owner fetched but never acked come back after this: short, so a takeover
+     * resumes promptly; an episode batch is acked well within it. */
+    cc.ack_wait_ms = 10000;
     if (st == DT_OK) {
         st = dt_broker_consumer_open(w->broker, &cc, &pt->consumer);
     }

@@ -7,3 +7,12 @@ target_link_libraries(dt_worker_kit PUBLIC durabletask dt_test_support PkgConfig
 
 dt_add_test(NAME test_worker_e2e SOURCES worker/test_worker_e2e.c LABELS integration
   TIMEOUT 300 LIBS dt_worker_kit)
+
+# The chaos test: its own nats-server (restarted mid-run) and three chaos_worker processes.
+add_executable(chaos_worker chaos/chaos_worker.c)
+target_compile_options(chaos_worker PRIVATE ${DT_WARNINGS})
+target_link_libraries(chaos_worker PRIVATE durabletask)
+dt_add_test(NAME test_chaos SOURCES chaos/test_chaos.c LABELS integration TIMEOUT 400
+  LIBS dt_worker_kit)
+target_compile_definitions(test_chaos PRIVATE CHAOS_WORKER_PATH="$<TARGET_FILE:chaos_worker>")
+add_dependencies(test_chaos chaos_worker)

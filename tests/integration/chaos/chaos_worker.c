@@ -1,0 +1,163 @@
+/*
+ * chaos_worker: a worker process for the chaos test. Usage: chaos_worker URL HUB DATA_DIR
+ *
+ * Orchestrations (input: the instance's number as text):
+ *   chain    three activities in sequence
+ *   fanout   five activities at once, summed
+ *   timer    a durable timer, then an activity
+ *   event    waits for the event "go", then an activity
+ * Each ends with one durable publish to chaos.<hub>.fx (body: instance ID), the side effect the
+ * test counts, and returns a deterministic output the test checks.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "durabletask/worker.h"
+
+static char fx_subject[256];
+
+static long input_num(dt_orch_ctx *ctx)
+{
+    const char *in = dt_orch_input(ctx, NULL);
+    return in != NULL ? strtol(in, NULL, 10) : 0;
+}
+
+static long await_num(dt_orch_ctx *ctx, dt_task *t)
+{
+    return strtol(dt_await(ctx, t, NULL), NULL, 10);
+}
+
+static dt_task *call_add(dt_orch_ctx *ctx, long a, long b)
+{
+    char in[64];
+    int n = snprintf(in, sizeof(in), "%ld %ld", a, b);
+    return dt_call_activity(ctx, "add", in, (size_t)n, NULL);
+}
+
+static void finish(dt_orch_ctx *ctx, long result)
+{
+    const char *id = dt_orch_instance_id(ctx);
+    dt_publish(ctx, fx_subject, NULL, NULL, 0, id, strlen(id));
+    char out[64];
+    int n = snprintf(out, sizeof(out), "%ld", result);
+    dt_orch_set_output(ctx, out, (size_t)n);
+}
+
+static void chain(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long v = input_num(ctx);
+    for (int i = 1; i <= 3; i++) {
+        v = await_num(ctx, call_add(ctx, v, i));
+    }
+    finish(ctx, v);
+}
+
+static void fanout(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long v = input_num(ctx);
+    dt_task *t[5];
+    for (int i = 0; i < 5; i++) {
+        t[i] = call_add(ctx, v, i);
+    }
+    dt_await(ctx, dt_when_all(ctx, t, 5), NULL);
+    long sum = 0;
+    for (int i = 0; i < 5; i++) {
+        sum += strtol(dt_task_output(t[i], NULL), NULL, 10);
+    }
+    finish(ctx, sum);
+}
+
+static void timer(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_await(ctx, dt_sleep(ctx, 1500), NULL);
+    finish(ctx, await_num(ctx, call_add(ctx, input_num(ctx), 1000)));
+}
+
+static void event(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long go = strtol(dt_await(ctx, dt_wait_event(ctx, "go"), NULL), NULL, 10);
+    finish(ctx, await_num(ctx, call_add(ctx, input_num(ctx), go)));
+}
+
+static void add(dt_activity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long a = 0, b = 0;
+    const char *in = dt_activity_input(ctx, NULL);
+    char *end = NULL;
+    a = strtol(in, &end, 10);
+    b = strtol(end, NULL, 10);
+    char out[64];
+    int n = snprintf(out, sizeof(out), "%ld", a + b);
+    dt_activity_set_output(ctx, out, (size_t)n);
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void log_line(dt_log_level level, const char *instance_id, const char *msg, void *ctx)
+{
+    (void)ctx;
+    if (level >= DT_LOG_WARN) {
+        fprintf(stderr, "chaos_worker[%d] %s%s%s\n", (int)getpid(),
+                instance_id != NULL ? instance_id : "", instance_id != NULL ? ": " : "", msg);
+    }
+}
+
+static dt_worker *make_worker(const dt_worker_options *o)
+{
+    dt_worker *w = NULL;
+    char err[256];
+    if (dt_worker_create(o, &w, err, sizeof(err)) != DT_OK) {
+        fprintf(stderr, "chaos_worker: %s\n", err);
+        exit(1);
+    }
+    dt_worker_add_orchestrator(w, "chain", chain, NULL);
+    dt_worker_add_orchestrator(w, "fanout", fanout, NULL);
+    dt_worker_add_orchestrator(w, "timer", timer, NULL);
+    dt_worker_add_orchestrator(w, "event", event, NULL);
+    dt_worker_add_activity(w, "add", NULL, add, NULL);
+    return w;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: chaos_worker URL HUB DATA_DIR\n");
+        return 1;
+    }
+    snprintf(fx_subject, sizeof(fx_subject), "chaos.%s.fx", argv[2]);
+    dt_worker_options o = {.nats_url = argv[1],
+                           .hub = argv[2],
+                           .data_dir = argv[3],
+                           .log = log_line,
+                           .activity_threads = 2};
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    dt_worker *w = make_worker(&o);
+    /* The broker may be restarting when we start: keep trying. */
+    while (!stop && dt_worker_start(w) != DT_OK) {
+        dt_worker_destroy(w);
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        w = make_worker(&o);
+    }
+    while (!stop) {
+        pause();
+    }
+    dt_worker_destroy(w);
+    return 0;
+}
