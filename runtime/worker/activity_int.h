@@ -29,9 +29,12 @@
  * Batches adapt to the activities' durations: a thread fetches about DT__ACT_BATCH_TARGET_US of
  * work at once by an average of past durations, starting at 1 item: one item at a time while
  * activities take milliseconds (so slow ones spread over all threads and workers), up to
- * DT__ACT_BATCH_MAX while they are short (measured: bound 16 -> 64 took one thread from ~7,500 to
- * ~20,000 trivial activities/s). Items queued in a batch behind an activity that turns out to run
- * for DT__ACT_HANDBACK_MS are handed back to the queue (nak) for idle threads and other workers.
+ * DT__ACT_BATCH_MAX while they are short (measured on 2 cores, trivial activities queued first:
+ * bound 16 -> 64 took one thread from ~7,700 to ~27,000 activities/s and four from ~20,000 to
+ * ~45,000). Items queued in a batch behind an activity that turns out to run for
+ * DT__ACT_HANDBACK_MS are handed back to the queue (nak) for idle threads and other workers. A
+ * batch of one or two (an idle queue) flushes the connection before its PubAck wait, which takes
+ * a lone activity's round trip from ~1.0 ms (nats.c's 1 ms coalescing) to ~0.45 ms.
  *
  * Threads: start, stop and destroy are called by one owner thread. Activity functions run on the
  * pool's threads; the log callback is called from them and from the owner thread.
@@ -106,19 +109,31 @@ void dt__activity_pool_destroy(dt__activity_pool *p);
  * Private to runtime/worker/activity_*.c
  * ============================================================================================= */
 
-#define DT__ACT_BATCH_MAX       64   /* work items fetched at once by one thread, at most */
-#define DT__ACT_BATCH_TARGET_US 4000 /* fetch about this much work at once (EWMA of durations) */
-#define DT__ACT_FETCH_WAIT_MS   250  /* bounds how long stop waits for a fetch to return */
-#define DT__ACT_NAK_DELAY_MS    1000 /* nak delay: unknown name, failed publish */
-#define DT__ACT_FLUSH_AFTER_MS  2    /* publish-and-ack results held this long before the next */
-#define DT__ACT_HANDBACK_MS     500 /* items queued behind an activity running this long are nak'd */
-#define DT__ACT_TICKER_WAKE_MS  100   /* the ticker's wake-up period (in-progress every tick_ms) */
-#define DT__ACT_PUB_WAIT_MS     10000 /* longest wait for a batch's PubAcks */
-#define DT__ACT_PUB_WINDOW      ((size_t)4 * DT__ACT_BATCH_MAX) /* async publisher window */
-#define DT__ACT_MAX_THREADS     256                             /* per queue */
-#define DT__ACT_DEFAULT_QUEUE   "default"
-#define DT__ACT_DEAD_KIND       "activity" /* dead letters go to dt.<hub>.dead.activity */
-#define DT__ACT_MSG_ID_MAX      512        /* longest result identity */
+/* Work items one thread fetches at once, at most; it aims at DT__ACT_BATCH_TARGET_US of work. */
+#define DT__ACT_BATCH_MAX       64
+#define DT__ACT_BATCH_TARGET_US 4000
+/* Longest wait of one fetch: bounds how long stop waits for a fetching thread. */
+#define DT__ACT_FETCH_WAIT_MS 250
+/* Redelivery delay of a nak'd item: unknown name, failed result publish, out of memory. */
+#define DT__ACT_NAK_DELAY_MS 1000
+/* Results held this long, or after an activity this long, are published and acked at once. */
+#define DT__ACT_FLUSH_AFTER_MS 2
+/* Batches this small (an idle queue) flush the connection before waiting for PubAcks. */
+#define DT__ACT_FLUSH_BATCH_MAX 2
+/* Items queued behind an activity running this long are handed back to the queue. */
+#define DT__ACT_HANDBACK_MS 500
+/* The ticker's wake-up period (in-progress acks go out every tick_ms = timeout / 3). */
+#define DT__ACT_TICKER_WAKE_MS 100
+/* Longest wait for a batch's PubAcks, and the async publisher's window. */
+#define DT__ACT_PUB_WAIT_MS 10000
+#define DT__ACT_PUB_WINDOW  ((size_t)4 * DT__ACT_BATCH_MAX)
+/* Threads per task queue, at most. */
+#define DT__ACT_MAX_THREADS 256
+/* The queue of activities registered without one, and dt.<hub>.dead.<kind> of dead letters. */
+#define DT__ACT_DEFAULT_QUEUE "default"
+#define DT__ACT_DEAD_KIND     "activity"
+/* Longest result identity "<instance>/<execution>/res/<task id>". */
+#define DT__ACT_MSG_ID_MAX 512
 
 /* One task queue served by the pool. Immutable after start; owned by the pool. */
 typedef struct dt__act_queue {

@@ -159,6 +159,12 @@ static void collect(batch *b)
         return;
     }
     b->nadded = 0;
+    if (b->n <= DT__ACT_FLUSH_BATCH_MAX) {
+        /* A small batch means an idle queue: push the results out now instead of after nats.c's
+         * 1 ms coalescing (NATS-NOTES fact 4). Measured: a lone activity's round trip p50 from
+         * ~1.0 ms to ~0.45 ms, throughput unchanged (large batches do not flush). */
+        (void)dt_broker_flush(b->p->b, DT__ACT_PUB_WAIT_MS);
+    }
     (void)dt_broker_publisher_wait(b->s->pub, DT__ACT_PUB_WAIT_MS);
     size_t n = 0;
     const dt_broker_pub_result *r = dt_broker_publisher_results(b->s->pub, &n);
