@@ -29,11 +29,14 @@
 typedef struct dt__engine dt__engine;
 
 /*
- * Finds the orchestrator registered under `name` (and `version`, may be NULL). Returns true and
- * sets *fn / *user_data when found. Called on the engine's thread.
+ * Finds the orchestrator registered under `name` for `version` (may be NULL). Returns DT_OK and
+ * sets *fn / *user_data when found; otherwise DT_EUNKNOWNNAME (fails the instance with
+ * dt.UnknownOrchestrator) or DT_EVERSION (dt.VersionMismatch), with the reason written to why.
+ * Called on the engine's thread.
  */
-typedef bool (*dt__engine_lookup_fn)(const char *name, const char *version, void *ctx,
-                                     dt_orchestrator_fn *fn, void **user_data);
+typedef dt_status (*dt__engine_lookup_fn)(const char *name, const char *version, void *ctx,
+                                          dt_orchestrator_fn *fn, void **user_data, char *why,
+                                          size_t why_len);
 
 /* Receives orchestration log lines (already formatted; not called while replaying). */
 typedef void (*dt__engine_log_fn)(const char *instance_id, dt_log_level level, const char *msg,

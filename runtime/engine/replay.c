@@ -7,6 +7,7 @@
  * naming both sides. Nothing is guessed. Result events complete tasks; EventRaised is delivered
  * or buffered; suspend holds back every event but resume and terminate until resume.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "instance_int.h"
@@ -142,13 +143,19 @@ static void apply_started(dt__instance *in, const Dt__ExecutionStartedEvent *e)
         in->input = dt__inst_copy(in, e->input->value.data, in->input_len);
     }
     const dt__engine_config *cfg = dt__engine_cfg(in->engine);
-    if (cfg->lookup == NULL ||
-        !cfg->lookup(in->name, in->version, cfg->lookup_ctx, &in->fn, &in->fn_data)) {
+    char why[512] = "";
+    dt_status st = cfg->lookup == NULL ? DT_EUNKNOWNNAME
+                                       : cfg->lookup(in->name, in->version, cfg->lookup_ctx,
+                                                     &in->fn, &in->fn_data, why, sizeof(why));
+    if (st != DT_OK) {
+        if (why[0] == '\0') {
+            snprintf(why, sizeof(why), "no orchestrator named '%s' is registered", in->name);
+        }
         dt__instance_end(in, END_FAILED, NULL, 0, false,
-                         dt__failure_make(in, DT_FAILURE_UNKNOWN_ORCHESTRATOR, NULL,
-                                          "no orchestrator named '%s'%s%s is registered", in->name,
-                                          in->version != NULL ? " with version " : "",
-                                          in->version != NULL ? in->version : ""));
+                         dt__failure_make(in,
+                                          st == DT_EVERSION ? DT_FAILURE_VERSION_MISMATCH
+                                                            : DT_FAILURE_UNKNOWN_ORCHESTRATOR,
+                                          NULL, "%s", why));
         return;
     }
     if (dt__instance_start(in) != DT_OK) {

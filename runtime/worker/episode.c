@@ -271,6 +271,119 @@ static dt_status load_past(dt__episode *e, Dt__HistoryEvent ***out, size_t *out_
     return DT_OK;
 }
 
+/* ---- versioning: instances this worker must leave to a worker of another version ---- */
+
+#define LEAVE_TIMER_DELAY_MS 5000
+
+static bool must_leave(dt__episode *e)
+{
+    dt_worker *w = e->pt->w;
+    if (w->opt.version_match == DT_VERSION_MATCH_ANY ||
+        w->opt.version_failure != DT_VERSION_FAILURE_LEAVE || e->start == NULL) {
+        return false;
+    }
+    dt_orchestrator_fn fn = NULL;
+    void *ud = NULL;
+    char why[256];
+    const char *version = dt__payload_str(e->a, e->start->version);
+    return dt__worker_lookup(w, e->start->name, version, &fn, &ud, why, sizeof(why)) == DT_EVERSION;
+}
+
+/* Leaves the instance untouched: its messages are redelivered later, its due timers are moved a
+ * little into the future (so they do not spin), and nothing of it is committed. */
+static dt_status leave(dt__episode *e, dt__group *g)
+{
+    dt__worker_log(e->pt->w, DT_LOG_DEBUG, e->instance_id,
+                   "left for a worker of its version (this worker: '%s')",
+                   e->pt->w->version != NULL ? e->pt->w->version : "");
+    e->n_news = e->n_applied = e->n_fired = e->n_timers = 0;
+    e->out.n = 0;
+    for (dt__item *it = g->head; it != NULL; it = it->next) {
+        if (it->msg != NULL) {
+            it->leave = true;
+            continue;
+        }
+        size_t len = 0;
+        uint8_t *payload = dt__pack(e->a, &it->om->base, &len);
+        if (payload == NULL ||
+            !dt__episode_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired,
+                              sizeof(int64_t)) ||
+            !dt__episode_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
+                              sizeof(*e->timers))) {
+            return DT_ENOMEM;
+        }
+        e->fired[e->n_fired++] = it->timer_id;
+        e->timers[e->n_timers++] =
+            (dt__timer_new){e->b->now_ms + LEAVE_TIMER_DELAY_MS, it->om->dedupe_id, {payload, len}};
+    }
+    return e->n_timers > 0 ? dt__episode_commit_bare(e) : DT_OK;
+}
+
+/* ---- recursive terminate ---- */
+
+static const Dt__ExecutionTerminatedEvent *recursive_terminate(const dt__episode *e)
+{
+    for (size_t i = 0; i < e->n_news; i++) {
+        if (e->news[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED &&
+            e->news[i]->execution_terminated->recurse) {
+            return e->news[i]->execution_terminated;
+        }
+    }
+    return NULL;
+}
+
+/* Whether child task `id` has finished according to the events evs[0..n). */
+static bool child_done(Dt__HistoryEvent *const *evs, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++) {
+        Dt__HistoryEvent__EventTypeCase k = evs[i]->event_type_case;
+        if ((k == DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED &&
+             evs[i]->sub_orchestration_instance_completed->task_scheduled_id == id) ||
+            (k == DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED &&
+             evs[i]->sub_orchestration_instance_failed->task_scheduled_id == id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Sends the termination on to every child still running, which passes it on to its own. */
+static dt_status terminate_children(dt__episode *e, Dt__HistoryEvent *const *past, size_t n_past,
+                                    const dt__episode_result *r)
+{
+    const Dt__ExecutionTerminatedEvent *t = recursive_terminate(e);
+    if (t == NULL || r->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED) {
+        return DT_OK;
+    }
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < n_past + r->n_appended; i++) {
+        const Dt__HistoryEvent *ev = i < n_past ? past[i] : r->appended[i - n_past];
+        if (ev->event_type_case !=
+                DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED ||
+            child_done(past, n_past, ev->event_id) ||
+            child_done(r->appended, r->n_appended, ev->event_id)) {
+            continue;
+        }
+        Dt__HistoryEvent *term = dt__actions_event(e);
+        Dt__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
+        char id[DT_INSTANCE_ID_MAX * 2 + 64];
+        if (term == NULL || te == NULL) {
+            return DT_ENOMEM;
+        }
+        dt__execution_terminated_event__init(te);
+        te->input = t->input;
+        te->recurse = true;
+        term->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+        term->execution_terminated = te;
+        st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "term", ev->event_id);
+        if (st == DT_OK) {
+            st = dt__actions_send(e, ev->sub_orchestration_instance_created->instance_id, "", term,
+                                  id);
+        }
+    }
+    return st;
+}
+
 /* A start scheduled for later: keep the instance PENDING and deliver the start (and any events
  * that came with it) by timer at the scheduled time. */
 static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g);
@@ -290,6 +403,9 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     }
     if (st != DT_OK || e.n_news == 0) {
         return st != DT_OK ? st : (e.n_applied > 0 ? dt__episode_commit_bare(&e) : DT_OK);
+    }
+    if (must_leave(&e)) {
+        return leave(&e, g);
     }
     int64_t at = scheduled_at(&e);
     bool not_started = e.fresh || (e.have_row && e.row.history_len == 0);
@@ -319,7 +435,8 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
         dt__episode_result_free(&r);
         return DT_ENOMEM;
     }
-    return dt__episode_commit_result(&e, &r);
+    st = terminate_children(&e, past, n_past, &r);
+    return st == DT_OK ? dt__episode_commit_result(&e, &r) : st;
 }
 
 static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g)

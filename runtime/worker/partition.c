@@ -120,6 +120,10 @@ void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
 /* Decodes fetched messages into items; malformed ones are dead-lettered and terminated. */
 static bool add_messages(dt__partition *pt, dt__batch *b, dt_broker_msg **msgs, size_t n)
 {
+    b->msg_items = dt__arena_calloc(b->arena, n > 0 ? n : 1, sizeof(*b->msg_items));
+    if (b->msg_items == NULL) {
+        return false;
+    }
     for (size_t i = 0; i < n; i++) {
         dt__item *it = dt__arena_calloc(b->arena, 1, sizeof(*it));
         if (it == NULL) {
@@ -139,6 +143,7 @@ static bool add_messages(dt__partition *pt, dt__batch *b, dt_broker_msg **msgs, 
         if (!group_item(b, it)) {
             return false;
         }
+        b->msg_items[i] = it;
     }
     return true;
 }
@@ -172,10 +177,15 @@ static dt_status add_timers(dt__partition *pt, dt__batch *b)
     return st;
 }
 
-static void settle(dt_broker_msg **msgs, size_t n, bool ack)
+#define LEAVE_DELAY_MS 5000
+
+static void settle(const dt__batch *b, dt_broker_msg **msgs, size_t n, bool ack)
 {
     for (size_t i = 0; i < n; i++) {
-        if (ack) {
+        dt__item *it = b->msg_items != NULL ? b->msg_items[i] : NULL;
+        if (it != NULL && it->leave) {
+            dt_broker_msg_nak_delay(msgs[i], LEAVE_DELAY_MS); /* for a worker of its version */
+        } else if (ack) {
             dt_broker_msg_ack(msgs[i]);
         } else {
             dt_broker_msg_nak_delay(msgs[i], RETRY_PAUSE_MS);
@@ -264,7 +274,7 @@ static dt_status iterate(dt__partition *pt)
         pt->outbox_pending = false;
     }
     /* Committed (or nothing to commit): ack. Otherwise they come back after the pause. */
-    settle(msgs, n, st == DT_OK);
+    settle(&b, msgs, n, st == DT_OK);
     batch_free(&b);
     dt_free(msgs);
     if (st == DT_OK && n > 0) {
@@ -294,11 +304,10 @@ static dt_status make_dirs(const char *path)
     return (mkdir(buf, 0755) == 0 || errno == EEXIST) ? DT_OK : DT_EIO;
 }
 
-static bool engine_lookup(const char *name, const char *version, void *ctx, dt_orchestrator_fn *fn,
-                          void **ud)
+static dt_status engine_lookup(const char *name, const char *version, void *ctx,
+                               dt_orchestrator_fn *fn, void **ud, char *why, size_t why_len)
 {
-    char why[256];
-    return dt__worker_lookup(ctx, name, version, fn, ud, why, sizeof(why)) == DT_OK;
+    return dt__worker_lookup(ctx, name, version, fn, ud, why, why_len);
 }
 
 static void engine_log(const char *instance_id, dt_log_level level, const char *msg, void *ctx)

@@ -40,6 +40,7 @@ typedef struct dt__item {
     dt_broker_msg *msg; /* NULL for a timer */
     int64_t timer_id;   /* -1 for a message */
     Dt__OrchestrationMessage *om;
+    bool leave;            /* not for this worker (version): redeliver later instead of acking */
     struct dt__item *next; /* next item of the same instance, in arrival order */
 } dt__item;
 
@@ -54,6 +55,7 @@ typedef struct dt__batch {
     dt__arena *arena;
     int64_t now_ms;
     dt__group *groups, *groups_tail;
+    dt__item **msg_items; /* item of each fetched message (NULL: malformed), by fetch index */
     dt__episode_commit *commits;
     size_t n_commits, cap_commits;
     dt__episode_result *results; /* engine results to free after the commit */

@@ -7,6 +7,8 @@ target_link_libraries(dt_worker_kit PUBLIC durabletask dt_test_support PkgConfig
 
 dt_add_test(NAME test_worker_e2e SOURCES worker/test_worker_e2e.c LABELS integration
   TIMEOUT 300 LIBS dt_worker_kit)
+dt_add_test(NAME test_worker_versions SOURCES worker/test_worker_versions.c LABELS integration
+  TIMEOUT 300 LIBS dt_worker_kit)
 
 # The chaos test: its own nats-server (restarted mid-run) and three chaos_worker processes.
 add_executable(chaos_worker chaos/chaos_worker.c)

@@ -59,6 +59,7 @@ typedef struct dt_failure {
 #define DT_FAILURE_TIMEOUT              "dt.Timeout"
 #define DT_FAILURE_NONDETERMINISM       "dt.NonDeterminism"
 #define DT_FAILURE_UNKNOWN_ORCHESTRATOR "dt.UnknownOrchestrator"
+#define DT_FAILURE_VERSION_MISMATCH     "dt.VersionMismatch"
 #define DT_FAILURE_HISTORY_TOO_LARGE    "dt.HistoryTooLarge"
 #define DT_FAILURE_MISUSE               "dt.Misuse"
 

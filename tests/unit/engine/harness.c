@@ -130,8 +130,8 @@ static int64_t ms_of(const Dt__Timestamp *ts)
 
 /* ---- lookups ---- */
 
-static bool lookup(const char *name, const char *version, void *ctx, dt_orchestrator_fn *fn,
-                   void **ud)
+static dt_status lookup(const char *name, const char *version, void *ctx, dt_orchestrator_fn *fn,
+                        void **ud, char *why, size_t why_len)
 {
     (void)version;
     hw_world *w = ctx;
@@ -139,10 +139,11 @@ static bool lookup(const char *name, const char *version, void *ctx, dt_orchestr
         if (strcmp(w->orch[i].name, name) == 0) {
             *fn = (dt_orchestrator_fn)w->orch[i].fn;
             *ud = w->orch[i].ud;
-            return true;
+            return DT_OK;
         }
     }
-    return false;
+    snprintf(why, why_len, "no orchestrator named '%s' is registered", name);
+    return DT_EUNKNOWNNAME;
 }
 
 static void log_sink(const char *id, dt_log_level level, const char *msg, void *ctx)
