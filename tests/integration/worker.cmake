@@ -18,3 +18,7 @@ dt_add_test(NAME test_chaos SOURCES chaos/test_chaos.c LABELS integration TIMEOU
   LIBS dt_worker_kit)
 target_compile_definitions(test_chaos PRIVATE CHAOS_WORKER_PATH="$<TARGET_FILE:chaos_worker>")
 add_dependencies(test_chaos chaos_worker)
+
+# The C client API end to end against an in-process worker.
+dt_add_test(NAME test_client_e2e SOURCES worker/test_client_e2e.c LABELS integration
+  TIMEOUT 120 LIBS dt_worker_kit)
