@@ -242,19 +242,33 @@ static dt__instance *take_cached(dt__engine *e, const dt__episode_input *in)
         return NULL;
     }
     cache_remove(e, c);
+    /* past == NULL: the caller checked dt__engine_is_current() and elided the history. */
     if (c->history_len == in->n_past && in->n_past > 0 &&
-        same_execution(opening(in->past, in->n_past), c->execution_id)) {
+        (in->past == NULL || same_execution(opening(in->past, in->n_past), c->execution_id))) {
         return c;
     }
     instance_free(c);
     return NULL;
 }
 
-static dt_status check_input(const dt__episode_input *in)
+bool dt__engine_is_current(dt__engine *e, const char *instance_id, const char *execution_id,
+                           size_t history_len)
+{
+    const dt__instance *c = cache_find(e, instance_id);
+    return c != NULL && history_len > 0 && c->history_len == history_len &&
+           strcmp(c->execution_id, execution_id) == 0;
+}
+
+static dt_status check_input(dt__engine *e, const dt__episode_input *in)
 {
     if (in->instance_id == NULL || in->instance_id[0] == '\0' ||
-        (in->n_past > 0 && in->past == NULL) || (in->n_new > 0 && in->new_events == NULL)) {
+        (in->n_new > 0 && in->new_events == NULL)) {
         return DT_EINVAL;
+    }
+    if (in->n_past > 0 && in->past == NULL) {
+        /* Elided history: only valid while the cached state is exactly that history. */
+        const dt__instance *c = cache_find(e, in->instance_id);
+        return c != NULL && c->history_len == in->n_past ? DT_OK : DT_EINVAL;
     }
     for (size_t i = 0; i < in->n_past; i++) {
         if (in->past[i] == NULL) {
@@ -295,7 +309,7 @@ dt_status dt__engine_run_episode(dt__engine *e, const dt__episode_input *in,
                                  dt__episode_result *out)
 {
     memset(out, 0, sizeof(*out));
-    dt_status st = check_input(in);
+    dt_status st = check_input(e, in);
     if (st != DT_OK) {
         return st;
     }

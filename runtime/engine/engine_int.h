@@ -112,6 +112,11 @@ dt_status dt__engine_run_episode(dt__engine *e, const dt__episode_input *in,
 
 void dt__episode_result_free(dt__episode_result *r);
 
+/* True when the cache holds `instance_id` suspended at exactly `history_len` events of execution
+ * `execution_id` (borrowed strings): the next episode may then pass past = NULL. O(1). */
+bool dt__engine_is_current(dt__engine *e, const char *instance_id, const char *execution_id,
+                           size_t history_len);
+
 /* Drops the cached state of an instance (no-op when not cached). */
 void dt__engine_evict(dt__engine *e, const char *instance_id);
 /* Number of instances in the cache. */

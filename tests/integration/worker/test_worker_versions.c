@@ -82,8 +82,8 @@ static void test_fail_and_current_or_older(void **state)
     (void)state;
     wk_env env;
     wk_setup(&env, "ver", 2, 2000);
-    dt_worker *w = start_worker(&env, "2.1", DT_VERSION_MATCH_CURRENT_OR_OLDER,
-                                DT_VERSION_FAILURE_FAIL);
+    dt_worker *w =
+        start_worker(&env, "2.1", DT_VERSION_MATCH_CURRENT_OR_OLDER, DT_VERSION_FAILURE_FAIL);
     wk_start(&env, "which", "older", NULL, "Dt-Version", "2.0.9");
     wk_start(&env, "which", "newer", NULL, "Dt-Version", "2.10");
     expect_output(&env, "older", ST(COMPLETED), "2.1:2.0.9");

@@ -29,6 +29,7 @@ typedef struct instance {
     char *parent_id;
     int32_t parent_task;
     int executions;
+    char *exec; /* current execution ID */
 } instance;
 
 typedef struct queued_msg {
@@ -76,6 +77,7 @@ struct hw_world {
     size_t n_published;
     char **logs;
     size_t n_logs;
+    int elided; /* episodes run without loading history (cache current) */
     Dt__TaskFailureDetails *failure_view;
     Dt__HistoryEvent *event_view;
 };
@@ -236,6 +238,7 @@ void hw_destroy(hw_world *w)
         free(in->custom_status);
         free(in->failure.data);
         free(in->parent_id);
+        free(in->exec);
     }
     free(w->inst);
     for (size_t i = w->q_head; i < w->q_len; i++) {
@@ -330,6 +333,8 @@ static void send_started(hw_world *w, const char *name, const char *id, const ch
     ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev.execution_started = &e;
     instance *in = find_or_add(w, id);
+    free(in->exec);
+    in->exec = xstrdup(exec);
     free(in->parent_id);
     in->parent_id = xstrdup(parent);
     in->parent_task = parent_task;
@@ -659,9 +664,12 @@ static void step(hw_world *w)
     instance *in = find_or_add(w, id);
     if (!finished(in)) {
         size_t n_past = in->n_hist;
-        Dt__HistoryEvent **past = decode_all(in->hist, in->n_hist);
+        /* Like the worker: skip loading history the engine's cache already reflects. */
+        bool elide = in->exec != NULL && dt__engine_is_current(w->engine, id, in->exec, n_past);
+        Dt__HistoryEvent **past = decode_all(in->hist, elide ? 0 : in->n_hist);
+        w->elided += elide;
         Dt__HistoryEvent **news = decode_all(batch, nb);
-        dt__episode_input input = {id, past, in->n_hist, news, nb, w->now};
+        dt__episode_input input = {id, elide ? NULL : past, n_past, news, nb, w->now};
         dt__episode_result r;
         dt_status st = dt__engine_run_episode(w->engine, &input, &r);
         if (st == DT_OK) {
@@ -671,7 +679,7 @@ static void step(hw_world *w)
             fprintf(stderr, "harness: episode of %s failed: %s\n", id, dt_status_str(st));
             abort();
         }
-        free_all(past, n_past);
+        free_all(past, elide ? 0 : n_past);
         free_all(news, nb);
     }
     for (size_t i = 0; i < nb; i++) {
@@ -916,4 +924,9 @@ bool hw_same(hw_world *a, hw_world *b, char *why, size_t why_len)
         }
     }
     return true;
+}
+
+int hw_elided(hw_world *w)
+{
+    return w->elided;
 }

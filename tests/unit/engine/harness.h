@@ -86,6 +86,8 @@ const char *hw_published_at(hw_world *w, size_t i);
 size_t hw_logs(hw_world *w);
 const char *hw_log_at(hw_world *w, size_t i);
 size_t hw_cached(hw_world *w);
+/* Episodes that ran without loading the stored history, because the cache reflected it. */
+int hw_elided(hw_world *w);
 
 /* True when every instance of both worlds has byte-identical history and status. On a
  * difference, writes a description into why. */

@@ -158,6 +158,8 @@ static void test_cache_is_bounded_and_freed(void **state)
         assert_string_equal(hw_output(w, id), id);
     }
     assert_int_equal(hw_cached(w), 0); /* completed instances leave the cache */
+    /* w7..w9 stayed cached (capacity 3): their last episode skipped loading history. */
+    assert_int_equal(hw_elided(w), 3);
     hw_destroy(w);
 }
 
