@@ -70,7 +70,7 @@ typedef struct dt__activity_pool_config {
     size_t n_defs;
     size_t threads_per_queue; /* activities run at once per queue; 0: 4 (max 256) */
     int64_t max_deliveries;   /* 0: 5 */
-    int64_t timeout_ms;       /* ack wait of the work items; 0: 60000 */
+    int64_t timeout_ms;       /* ack wait of the work items; 0: 60000; else >= 100 */
     /* Log sink (NULL: none). Called on pool threads and the owner thread; must be thread-safe.
      * instance_id is the work item's instance, or NULL for the pool's own lines. */
     void (*log)(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
@@ -127,6 +127,8 @@ void dt__activity_pool_destroy(dt__activity_pool *p);
 /* Longest wait for a batch's PubAcks, and the async publisher's window. */
 #define DT__ACT_PUB_WAIT_MS 10000
 #define DT__ACT_PUB_WINDOW  ((size_t)4 * DT__ACT_BATCH_MAX)
+/* Shortest timeout_ms accepted (in-progress acks go out every timeout / 3). */
+#define DT__ACT_MIN_TIMEOUT_MS 100
 /* Threads per task queue, at most. */
 #define DT__ACT_MAX_THREADS 256
 /* The queue of activities registered without one, and dt.<hub>.dead.<kind> of dead letters. */

@@ -103,11 +103,12 @@ static dt_status config_check(const dt__activity_pool_config *c, char *err, size
         dt__errf(err, errlen, "activity pool: defs is NULL");
         return DT_EINVAL;
     }
-    if (c->threads_per_queue > DT__ACT_MAX_THREADS || c->max_deliveries < 0 || c->timeout_ms < 0) {
+    if (c->threads_per_queue > DT__ACT_MAX_THREADS || c->max_deliveries < 0 || c->timeout_ms < 0 ||
+        (c->timeout_ms > 0 && c->timeout_ms < DT__ACT_MIN_TIMEOUT_MS)) {
         dt__errf(err, errlen,
                  "activity pool: need threads_per_queue <= %d, max_deliveries >= 0 and "
-                 "timeout_ms >= 0",
-                 DT__ACT_MAX_THREADS);
+                 "timeout_ms 0 (default) or >= %d",
+                 DT__ACT_MAX_THREADS, DT__ACT_MIN_TIMEOUT_MS);
         return DT_EINVAL;
     }
     return DT_OK;

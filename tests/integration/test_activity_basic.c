@@ -224,6 +224,11 @@ static void test_start_errors(void **state)
     c.defs = nofn;
     assert_int_equal(dt__activity_pool_start(&c, &p, err, sizeof(err)), DT_EINVAL);
     c.defs = k_defs;
+    c.timeout_ms = 50;
+    assert_int_equal(dt__activity_pool_start(&c, &p, err, sizeof(err)), DT_EINVAL);
+    assert_non_null(strstr(err, "timeout_ms"));
+    c.timeout_ms = 0;
+    c.defs = k_defs;
     c.hub = "no_such_hub_anywhere";
     assert_int_equal(dt__activity_pool_start(&c, &p, err, sizeof(err)), DT_ENOTFOUND);
     c.hub = "bad hub";
