@@ -22,3 +22,6 @@ add_dependencies(test_chaos chaos_worker)
 # The C client API end to end against an in-process worker.
 dt_add_test(NAME test_client_e2e SOURCES worker/test_client_e2e.c LABELS integration
   TIMEOUT 120 LIBS dt_worker_kit)
+# Two and three in-process workers sharing a hub; graceful stop and take-over.
+dt_add_test(NAME test_multi_worker SOURCES worker/test_multi_worker.c LABELS integration
+  TIMEOUT 120 LIBS dt_worker_kit)
