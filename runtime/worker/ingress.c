@@ -28,7 +28,7 @@ struct dt__ingress {
 /* One routed request. */
 typedef struct routed {
     char subject[DT_BROKER_NAME_BUF];
-    char dedupe[ID_BUF];
+    char dedupe[DT_INSTANCE_ID_MAX + ID_BUF + 16]; /* "<id>/-/in/<request key>" */
     uint8_t *data;
     size_t len;
 } routed;
@@ -172,7 +172,10 @@ static const char *build_control(dt__arena *a, dt_broker_msg *m, const char *kin
             ev->execution_resumed = res;
         }
     }
-    snprintf(r->dedupe, sizeof(r->dedupe), "%s/-/in/%s", id, key);
+    int w = snprintf(r->dedupe, sizeof(r->dedupe), "%s/-/in/%s", id, key);
+    if (w < 0 || (size_t)w >= sizeof(r->dedupe)) {
+        return "Nats-Msg-Id too long";
+    }
     dt__orch_msg_init(om, dt__arena_strdup(a, id), "", ev, r->dedupe);
     return NULL;
 }

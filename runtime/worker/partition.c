@@ -100,11 +100,13 @@ void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
                      const char *orig_subject)
 {
     char subject[DT_BROKER_NAME_BUF];
+    /* No empty header values: header parsers of some clients do not cope with them. */
     dt_broker_header h[3] = {{DT_HDR_REASON, reason},
-                             {DT_HDR_ORIGINAL_SUBJECT, orig_subject != NULL ? orig_subject : ""},
-                             {DT_HDR_INSTANCE_ID, instance_id != NULL ? instance_id : ""}};
+                             {DT_HDR_ORIGINAL_SUBJECT, orig_subject != NULL ? orig_subject : "-"},
+                             {DT_HDR_INSTANCE_ID, instance_id}};
+    bool with_id = instance_id != NULL && instance_id[0] != '\0';
     dt_broker_outmsg m = {
-        .subject = subject, .headers = h, .nheaders = 3, .data = data, .len = len};
+        .subject = subject, .headers = h, .nheaders = with_id ? 3 : 2, .data = data, .len = len};
     dt_status st =
         dt_broker_subject(pt->w->hub, DT_BROKER_SUBJ_DEAD, kind, subject, sizeof(subject));
     if (st == DT_OK) {

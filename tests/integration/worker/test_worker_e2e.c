@@ -333,6 +333,73 @@ static void test_result_subject(void **state)
     assert_int_equal(r.count, 1);
 }
 
+/* Reads dead letters until `want` arrived (or 10 s passed); returns how many carried a reason. */
+static int dead_letters(fixture *f, int want, char reasons[][256])
+{
+    char stream[DT_BROKER_NAME_BUF];
+    assert_int_equal(
+        dt_broker_stream_name(f->env.hub, DT_BROKER_STREAM_DEAD, stream, sizeof(stream)), DT_OK);
+    dt_broker_consumer_config cc;
+    dt_broker_consumer_config_init(&cc);
+    cc.stream = stream;
+    cc.durable = "test_dead";
+    dt_broker_consumer *con = NULL;
+    assert_int_equal(dt_broker_consumer_open(f->env.broker, &cc, &con), DT_OK);
+    int got = 0;
+    for (int round = 0; round < 20 && got < want; round++) {
+        dt_broker_msg *msgs[16];
+        size_t n = 0;
+        if (dt_broker_consumer_fetch(con, 16, 500, msgs, &n) != DT_OK) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const char *why = NULL;
+            if (dt_broker_msg_header(msgs[i], "Dt-Reason", &why) == DT_OK && got < want) {
+                snprintf(reasons[got++], 256, "%s", why);
+            }
+            dt_broker_msg_ack(msgs[i]);
+            dt_broker_msg_destroy(msgs[i]);
+        }
+    }
+    dt_broker_consumer_close(con);
+    return got;
+}
+
+static bool any_contains(char reasons[][256], int n, const char *needle)
+{
+    for (int i = 0; i < n; i++) {
+        if (strstr(reasons[i], needle) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Garbage on a partition subject, an ingress request without an instance ID and an event for an
+ * unknown instance all end up as dead letters with a reason; the worker carries on. */
+static void test_bad_messages_are_dead_lettered(void **state)
+{
+    fixture *f = *state;
+    char subject[DT_BROKER_NAME_BUF];
+    assert_int_equal(
+        dt_broker_subject(f->env.hub, DT_BROKER_SUBJ_ORCH, "0", subject, sizeof(subject)), DT_OK);
+    dt_broker_outmsg garbage = {.subject = subject, .data = "\xff\x01not protobuf", .len = 14};
+    assert_int_equal(dt_broker_publish(f->env.broker, &garbage, NULL), DT_OK);
+    assert_int_equal(
+        dt_broker_subject(f->env.hub, DT_BROKER_SUBJ_IN, "raise.go", subject, sizeof(subject)),
+        DT_OK);
+    dt_broker_outmsg no_id = {.subject = subject, .data = "1", .len = 1};
+    assert_int_equal(dt_broker_publish(f->env.broker, &no_id, NULL), DT_OK);
+    wk_raise(&f->env, "no-such-instance", "go", "1");
+    char reasons[3][256];
+    assert_int_equal(dead_letters(f, 3, reasons), 3);
+    assert_true(any_contains(reasons, 3, "malformed OrchestrationMessage"));
+    assert_true(any_contains(reasons, 3, "Dt-Instance-Id"));
+    assert_true(any_contains(reasons, 3, "no instance 'no-such-instance'"));
+    wk_start(&f->env, "chain", "after-garbage", NULL, NULL, NULL);
+    expect(f, "after-garbage", ST(COMPLETED), "Hello Tokyo,Hello Seattle,Hello London");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_terminate),
         cmocka_unit_test(test_durable_publish),
         cmocka_unit_test(test_result_subject),
+        cmocka_unit_test(test_bad_messages_are_dead_lettered),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dt_broker_global_shutdown();
