@@ -558,12 +558,33 @@ void dt_send_event(dt_orch_ctx *in, const char *instance_id, const char *name, c
     t->state = TASK_OK;
 }
 
+/* A NATS header name or value: non-empty printable text (an empty value cannot be read back by
+ * nats.c 3.4.1; control characters would break the header block). */
+static bool header_ok(const char *s, bool is_name)
+{
+    if (s == NULL || s[0] == '\0') {
+        return false;
+    }
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        if (*c < ' ' || *c == 0x7f || (is_name && (*c == ':' || *c == ' '))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void dt_publish(dt_orch_ctx *in, const char *subject, const char *const *header_names,
                 const char *const *header_values, size_t n_headers, const void *data, size_t len)
 {
     check_in_code(in, "dt_publish");
     if (subject == NULL || subject[0] == '\0') {
         misuse(in, "dt_publish needs a subject");
+    }
+    for (size_t i = 0; i < n_headers; i++) {
+        if (!header_ok(header_names[i], true) || !header_ok(header_values[i], false)) {
+            misuse(in, "dt_publish headers need a non-empty name without ':' and a non-empty "
+                       "value, both without control characters");
+        }
     }
     dt_task *t = new_action(in, TASK_PUBLISH);
     t->u.action.name = dt__inst_strdup(in, subject);

@@ -336,6 +336,30 @@ static void test_send_event_and_publish(void **state)
 
 /* ---- bad input ---- */
 
+static void bad_header(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    const char *names[] = {"X-Empty"};
+    const char *values[] = {""};
+    dt_publish(ctx, "orders.done", names, values, 1, "x", 1);
+}
+
+static void publish_bad_header(hw_world *w)
+{
+    hw_orchestrator(w, "bad", bad_header, NULL);
+    hw_start(w, "bad", "bh", NULL);
+    hw_run(w);
+    assert_int_equal(hw_status(w, "bh"), ST_FAILED);
+    assert_string_equal(hw_failure(w, "bh")->error_type, DT_FAILURE_MISUSE);
+    assert_int_equal(hw_published(w), 0);
+}
+
+static void test_publish_rejects_bad_headers(void **state)
+{
+    (void)state;
+    run_scenario(publish_bad_header);
+}
+
 static void unknown_orchestrator(hw_world *w)
 {
     hw_start(w, "nobody", "u1", NULL);
@@ -364,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_continue_as_new_carries_events),
         cmocka_unit_test(test_send_event_and_publish),
         cmocka_unit_test(test_unknown_orchestrator),
+        cmocka_unit_test(test_publish_rejects_bad_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
