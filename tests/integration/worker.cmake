@@ -25,3 +25,7 @@ dt_add_test(NAME test_client_e2e SOURCES worker/test_client_e2e.c LABELS integra
 # Two and three in-process workers sharing a hub; graceful stop and take-over.
 dt_add_test(NAME test_multi_worker SOURCES worker/test_multi_worker.c LABELS integration
   TIMEOUT 120 LIBS dt_worker_kit)
+# Publish-to-start and raise from a second client, Node.js (tests/js, npm package nats).
+dt_add_test(NAME test_publish_node SOURCES worker/test_publish_node.c LABELS integration
+  TIMEOUT 120 LIBS dt_worker_kit)
+target_compile_definitions(test_publish_node PRIVATE DT_JS_DIR="${CMAKE_SOURCE_DIR}/tests/js")
