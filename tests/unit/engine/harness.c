@@ -73,6 +73,7 @@ struct hw_world {
     size_t n_orch, n_act;
     held *held;
     size_t n_held;
+    size_t held_done_prefix; /* held[0..prefix) are all done: scans start after them */
     char **published;
     size_t n_published;
     char **logs;
@@ -761,7 +762,10 @@ int64_t hw_now(hw_world *w)
 
 static held *nth_held(hw_world *w, const char *name, size_t i)
 {
-    for (size_t k = 0; k < w->n_held; k++) {
+    while (w->held_done_prefix < w->n_held && w->held[w->held_done_prefix].done) {
+        w->held_done_prefix++;
+    }
+    for (size_t k = w->held_done_prefix; k < w->n_held; k++) {
         if (!w->held[k].done && strcmp(w->held[k].name, name) == 0 && i-- == 0) {
             return &w->held[k];
         }
@@ -772,7 +776,7 @@ static held *nth_held(hw_world *w, const char *name, size_t i)
 size_t hw_held(hw_world *w, const char *name)
 {
     size_t n = 0;
-    for (size_t k = 0; k < w->n_held; k++) {
+    for (size_t k = w->held_done_prefix; k < w->n_held; k++) {
         n += !w->held[k].done && strcmp(w->held[k].name, name) == 0;
     }
     return n;
