@@ -18,6 +18,15 @@ int64_t dt__now_ms(void);
 /* Monotonic time in milliseconds (CLOCK_MONOTONIC), for deadlines and durations. */
 int64_t dt__mono_ms(void);
 
+/* PERSISTED (IDs derived from them are stored): never change these three. */
+#define DT__FNV64_OFFSET 0xcbf29ce484222325ULL
+/* FNV-1a 64-bit over the bytes of s (NULL hashes as empty), continuing from h. */
+uint64_t dt__fnv1a64(uint64_t h, const char *s);
+/* The splitmix64 finalizer: spreads the bits of x. */
+uint64_t dt__mix64(uint64_t x);
+/* Formats 128 bits as an RFC 4122 UUID of the given version (4 random, 5 name-based). */
+void dt__format_uuid(uint64_t hi, uint64_t lo, unsigned version, char out[37]);
+
 /* A ProtobufCAllocator that routes protobuf-c's heap traffic through dt_alloc/dt_free. */
 ProtobufCAllocator *dt__pb_allocator(void);
 

@@ -59,46 +59,24 @@ void *dt_orch_alloc(dt_orch_ctx *in, size_t size)
     return dt__arena_alloc(in->arena, size);
 }
 
-/* FNV-1a, 64 bit: a fixed, portable hash so GUIDs are the same on every machine and build. */
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (; s != NULL && *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* splitmix64 finalizer: spreads the bits of a counter-derived seed. */
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
+/* Counter-based: the n-th GUID of an execution is the same on every replay. */
 static void format_guid(uint64_t seed, uint64_t c, char out[37])
 {
-    uint64_t hi = mix(seed ^ mix(c)), lo = mix(hi ^ c ^ 0x5851f42d4c957f2dULL);
-    hi = (hi & ~0xf000ULL) | 0x5000ULL;                        /* version 5 (name-based) */
-    lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; /* RFC 4122 variant */
-    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32),
-             (unsigned)((hi >> 16) & 0xffff), (unsigned)(hi & 0xffff), (unsigned)(lo >> 48),
-             (unsigned long long)(lo & 0xffffffffffffULL));
+    uint64_t hi = dt__mix64(seed ^ dt__mix64(c)), lo = dt__mix64(hi ^ c ^ 0x5851f42d4c957f2dULL);
+    dt__format_uuid(hi, lo, 5, out);
 }
 
 void dt_new_guid(dt_orch_ctx *in, char out[37])
 {
-    uint64_t seed = fnv1a(fnv1a(0xcbf29ce484222325ULL, in->instance_id), in->execution_id);
+    uint64_t seed = dt__fnv1a64(dt__fnv1a64(DT__FNV64_OFFSET, in->instance_id), in->execution_id);
     format_guid(seed, in->guid_counter++, out);
 }
 
 void dt__instance_next_execution_id(dt__instance *in, char out[37])
 {
     /* Seeded apart from dt_new_guid (the "can" salt) so the two streams never collide. */
-    uint64_t seed =
-        fnv1a(fnv1a(fnv1a(0xcbf29ce484222325ULL, "can"), in->instance_id), in->execution_id);
+    uint64_t seed = dt__fnv1a64(dt__fnv1a64(dt__fnv1a64(DT__FNV64_OFFSET, "can"), in->instance_id),
+                                in->execution_id);
     format_guid(seed, UINT64_MAX, out);
 }
 

@@ -1,6 +1,8 @@
 /* The wire protocol helpers (see protocol_int.h). */
 #include "protocol_int.h"
 
+#include "common_int.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -137,38 +139,12 @@ dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
     return DT_OK;
 }
 
-static uint64_t fnv64(uint64_t h, const char *s)
-{
-    for (; s != NULL && *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static void format_uuid(uint64_t hi, uint64_t lo, unsigned version, char out[37])
-{
-    hi = (hi & ~0xf000ULL) | ((uint64_t)version << 12);
-    lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32),
-             (unsigned)((hi >> 16) & 0xffff), (unsigned)(hi & 0xffff), (unsigned)(lo >> 48),
-             (unsigned long long)(lo & 0xffffffffffffULL));
-}
-
 void dt__derived_uuid(const char *a, const char *b, char out[37])
 {
-    uint64_t h1 = fnv64(fnv64(0xcbf29ce484222325ULL, a), "\x1f");
-    h1 = fnv64(h1, b);
-    uint64_t h2 = fnv64(fnv64(0x84222325cbf29ce4ULL, b), a);
-    format_uuid(mix64(h1), mix64(h2 ^ h1), 5, out);
+    uint64_t h1 = dt__fnv1a64(dt__fnv1a64(DT__FNV64_OFFSET, a), "\x1f");
+    h1 = dt__fnv1a64(h1, b);
+    uint64_t h2 = dt__fnv1a64(dt__fnv1a64(0x84222325cbf29ce4ULL, b), a);
+    dt__format_uuid(dt__mix64(h1), dt__mix64(h2 ^ h1), 5, out);
 }
 
 void dt__random_uuid(char out[37])
@@ -182,8 +158,8 @@ void dt__random_uuid(char out[37])
     if (!ok) { /* no urandom: time and address entropy, still unique enough per process */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        r[0] = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid());
-        r[1] = mix64(r[0] ^ (uint64_t)(uintptr_t)out);
+        r[0] = dt__mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid());
+        r[1] = dt__mix64(r[0] ^ (uint64_t)(uintptr_t)out);
     }
-    format_uuid(r[0], r[1], 4, out);
+    dt__format_uuid(r[0], r[1], 4, out);
 }

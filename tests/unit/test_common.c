@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "common_int.h"
+#include "protocol/protocol_int.h"
 #include "durabletask/status.h"
 #include "test_support.h"
 
@@ -45,11 +46,27 @@ static void allocator_counts_and_fails_on_demand(void **state)
     dt_set_allocator(NULL);
 }
 
+/* IDs derived from these hashes are persisted (GUIDs, execution IDs, ingress instance IDs,
+ * partitions): their values must never change. FNV-1a of "a" is the published test vector. */
+static void hashes_are_pinned(void **state)
+{
+    (void)state;
+    assert_true(dt__fnv1a64(DT__FNV64_OFFSET, "a") == 0xaf63dc4c8601ec8cULL);
+    assert_true(dt__mix64(1) == 0x910a2dec89025cc1ULL);
+    char u[37];
+    dt__derived_uuid("hub", "id:x", u);
+    assert_string_equal(u, "40ec8242-2ddb-5841-824c-1347925609da");
+    dt__format_uuid(0, 0, 4, u);
+    assert_string_equal(u, "00000000-0000-4000-8000-000000000000");
+    assert_int_equal(dt__partition_of("order-42", 4), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(status_texts_cover_every_code),
         cmocka_unit_test(allocator_counts_and_fails_on_demand),
+        cmocka_unit_test(hashes_are_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
