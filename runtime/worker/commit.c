@@ -58,7 +58,9 @@ static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__inst
         }
         row->tags = (dt__blob){rec, len};
         if (!e->have_row || e->reset) {
-            row->created_ms = e->b->now_ms;
+            /* Created when the client asked (the start's timestamp), as its PENDING record
+             * said; the batch time only when the start carries none. */
+            row->created_ms = e->requested_ms > 0 ? e->requested_ms : e->b->now_ms;
         }
     }
     if (r == NULL) { /* deferred start */

@@ -180,6 +180,7 @@ static dt_status on_start(dt__episode *e, dt__item *it)
     e->start = it->om->event->execution_started;
     e->execution_id = exec;
     e->fresh = true;
+    e->requested_ms = dt__ts_to_ms(it->om->event->timestamp);
     dt_status st = keep_result_subject(e, e->start, it->om->result_subject);
     return st == DT_OK ? accept(e, it) : st;
 }

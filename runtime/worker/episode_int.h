@@ -23,7 +23,8 @@ typedef struct dt__episode {
     Dt__ExecutionStartedEvent *start;
     const char *execution_id;
     bool fresh;
-    bool reset; /* the accepted start replaces an older execution */
+    bool reset;           /* the accepted start replaces an older execution */
+    int64_t requested_ms; /* when the accepted start was requested (its event's timestamp) */
     Dt__HistoryEvent **news;
     size_t n_news, cap_news;
     const char **applied;
