@@ -38,6 +38,7 @@ typedef struct bench_opts {
     size_t cache;            /* worker cache_capacity per partition (0: the worker default) */
     size_t fetch_batch;      /* worker fetch_batch (0: the worker default) */
     const char *self;        /* path of this executable (for the worker process) */
+    pid_t broker_pid;        /* the nats-server's pid when known (CPU accounting), else 0 */
 } bench_opts;
 
 /* ---- clock, statistics, output (bench_util.c) ---- */
@@ -74,6 +75,15 @@ void bench_json_end(bench_json *j);
 
 /* Memory of a process from /proc/<pid>/status, in MiB (VmRSS and VmHWM); false on failure. */
 bool bench_rss_mib(pid_t pid, double *rss, double *hwm);
+
+/* CPU time (user + system) a process used so far, in ms (10 ms resolution); false on failure. */
+bool bench_cpu_ms(pid_t pid, double *ms);
+
+/* CPU time of the worker, the broker (when its pid is known) and this process (the driver and
+ * its observer thread), sampled at the start of a measurement. */
+typedef struct bench_cpu {
+    double worker, broker, driver;
+} bench_cpu;
 
 /* A hub with a fresh random name, created with `partitions` partitions and otherwise default
  * (file storage, one replica). */
@@ -127,6 +137,16 @@ size_t bench_observer_wait(bench_observer *ob, size_t count, bool want_finished,
 double bench_observer_done_at(bench_observer *ob, size_t i);
 size_t bench_observer_failed(bench_observer *ob);
 
+/* A fresh hub, its status observer and one worker process (cache: see bench_worker_start). */
+typedef struct bench_setup {
+    bench_hub hub;
+    bench_observer *ob;
+    bench_worker w;
+} bench_setup;
+
+bool bench_setup_open(const bench_opts *o, const char *prefix, size_t cache, bench_setup *s);
+void bench_setup_close(bench_setup *s);
+
 /* ---- workloads ---- */
 
 int bench_worker_main(int argc, char **argv); /* bench_worker.c: the worker process */
@@ -136,5 +156,6 @@ int bench_fanout10k(const bench_opts *o);
 int bench_memory100k(const bench_opts *o);
 int bench_replay10k(const bench_opts *o);    /* bench_replay.c */
 int bench_broker_limit(const bench_opts *o); /* bench_broker.c */
+int bench_trace3(const bench_opts *o);       /* bench_trace.c (diagnostic) */
 
 #endif

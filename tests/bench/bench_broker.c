@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -28,7 +29,8 @@ typedef struct role {
     char stream[DT_BROKER_NAME_BUF];
     size_t n;
     double t_start, t_end, t_produced;
-    atomic_bool failed; /* set by any role; the others give up */
+    size_t fetches_work, fetches_res; /* non-empty fetches of the dispatcher and the collector */
+    atomic_bool failed;               /* set by any role; the others give up */
 } role;
 
 static dt_broker *connect_one(const bench_opts *o, const char *name)
@@ -125,6 +127,7 @@ static void *dispatcher(void *arg)
         idle_since = bench_now_ms();
         r->failed = !dispatch_batch(r, p, msgs, n);
         done += n;
+        r->fetches_work++;
     }
     dt_broker_publisher_destroy(p);
     dt_broker_consumer_close(c);
@@ -152,6 +155,7 @@ static void *collector(void *arg)
             dt_broker_msg_destroy(msgs[i]);
         }
         done += n;
+        r->fetches_res++;
     }
     r->t_end = bench_now_ms();
     r->failed = r->failed || done < r->n;
@@ -160,12 +164,19 @@ static void *collector(void *arg)
     return NULL;
 }
 
-/* One run: returns round trips/s (0 on failure) and the producer's own rate. */
-static double one_run(role *r, double *produce_rate)
+/* One run: returns round trips/s (0 on failure), the producer's own rate and the CPU ms per
+ * round trip of the broker and of this process (its three roles). */
+static double one_run(role *r, double *produce_rate, bench_cpu *cpu)
 {
+    bench_cpu before = {0, 0, 0}, after = {0, 0, 0};
+    bench_cpu_ms(getpid(), &before.driver);
+    if (r->o->broker_pid > 0) {
+        bench_cpu_ms(r->o->broker_pid, &before.broker);
+    }
     pthread_t t[3];
     r->failed = false;
     r->t_start = r->t_end = r->t_produced = 0;
+    r->fetches_work = r->fetches_res = 0;
     pthread_create(&t[2], NULL, collector, r);
     pthread_create(&t[1], NULL, dispatcher, r);
     bench_sleep_ms(200); /* consumers bound before the first work item */
@@ -173,6 +184,12 @@ static double one_run(role *r, double *produce_rate)
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
     }
+    bench_cpu_ms(getpid(), &after.driver);
+    if (r->o->broker_pid > 0) {
+        bench_cpu_ms(r->o->broker_pid, &after.broker);
+    }
+    cpu->broker = (after.broker - before.broker) / (double)r->n;
+    cpu->driver = (after.driver - before.driver) / (double)r->n;
     if (r->failed || r->t_end <= r->t_start) {
         return 0;
     }
@@ -190,10 +207,14 @@ int bench_broker_limit(const bench_opts *o)
     dt_broker_subject(h.name, DT_BROKER_SUBJ_ACT, "blwork", r.work_subject, sizeof(r.work_subject));
     dt_broker_subject(h.name, DT_BROKER_SUBJ_ACT, "blres", r.res_subject, sizeof(r.res_subject));
     dt_broker_stream_name(h.name, DT_BROKER_STREAM_ACT, r.stream, sizeof(r.stream));
-    double rts[16], prod[16];
+    double rts[16], prod[16], cpu_b[16], cpu_c[16], batch[16];
     int ok_runs = 0;
     for (int i = 0; i < o->runs && i < 16; i++) {
-        double rt = one_run(&r, &prod[ok_runs]);
+        bench_cpu cpu;
+        double rt = one_run(&r, &prod[ok_runs], &cpu);
+        cpu_b[ok_runs] = cpu.broker;
+        cpu_c[ok_runs] = cpu.driver;
+        batch[ok_runs] = (double)(2 * r.n) / (double)(r.fetches_work + r.fetches_res + 1);
         if (rt <= 0) {
             bench_note("broker_limit run %d failed", i);
             break;
@@ -211,7 +232,17 @@ int bench_broker_limit(const bench_opts *o)
     bench_json_int(&j, "n", (long long)r.n);
     bench_json_nums(&j, "roundtrips_per_s_runs", rts, (size_t)ok_runs, 0);
     bench_json_num(&j, "producer_msgs_per_s", bench_median(prod, (size_t)ok_runs), 0);
+    double mb = bench_median(cpu_b, (size_t)ok_runs), mc = bench_median(cpu_c, (size_t)ok_runs);
+    if (o->broker_pid > 0) {
+        bench_json_num(&j, "broker_cpu_ms_per_roundtrip", mb, 4);
+    }
+    bench_json_num(&j, "client_cpu_ms_per_roundtrip", mc, 4);
+    if (o->broker_pid > 0 && mb + mc > 0) {
+        bench_json_num(&j, "cpu_bound_roundtrips_per_s",
+                       (double)sysconf(_SC_NPROCESSORS_ONLN) * 1000.0 / (mb + mc), 0);
+    }
     bench_json_int(&j, "fetch_batch", FETCH_BATCH);
+    bench_json_num(&j, "avg_msgs_per_fetch", bench_median(batch, (size_t)ok_runs), 1);
     bench_json_int(&j, "body_bytes", BODY_LEN);
     bench_json_str(&j, "measured",
                    "work item published, fetched, result published, fetched, "

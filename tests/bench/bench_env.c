@@ -53,6 +53,29 @@ bool bench_rss_mib(pid_t pid, double *rss, double *hwm)
     return status_kib(text, "VmRSS:", rss) && status_kib(text, "VmHWM:", hwm);
 }
 
+bool bench_cpu_ms(pid_t pid, double *ms)
+{
+    char path[64], text[2048];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* Fields after the command (which may hold spaces) start behind the last ')'. utime and stime
+     * are fields 14 and 15, so the 12th and 13th after it. */
+    const char *p = strrchr(text, ')');
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) {
+        return false;
+    }
+    *ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    return true;
+}
+
 /* ---- hubs ---- */
 
 bool bench_hub_create(const bench_opts *o, const char *prefix, bench_hub *h)
@@ -164,6 +187,7 @@ bool bench_worker_start(const bench_opts *o, const bench_hub *h, size_t cache, b
         w->pid = 0;
         return false;
     }
+    bench_note("worker process %d on hub %s (data %s)", (int)w->pid, h->name, w->data_dir);
     if (!wait_leases(h, w)) {
         bench_note("the worker did not take every partition in %d ms", LEASE_WAIT_MS);
         bench_worker_stop(w);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "durabletask/client.h"
@@ -12,38 +13,6 @@
 #define WARMUP_N       100
 #define WAIT_MS        600000
 #define ACTIONS_HELLO5 11 /* as the Durable Task Scheduler counts a five-activity chain */
-
-/* A fresh hub, its observer and one worker process. */
-typedef struct setup {
-    bench_hub hub;
-    bench_observer *ob;
-    bench_worker w;
-} setup;
-
-static bool setup_open(const bench_opts *o, const char *prefix, size_t cache, setup *s)
-{
-    memset(s, 0, sizeof(*s));
-    if (!bench_hub_create(o, prefix, &s->hub)) {
-        return false;
-    }
-    if (!bench_observer_start(o, &s->hub, &s->ob)) {
-        bench_hub_destroy(&s->hub);
-        return false;
-    }
-    if (!bench_worker_start(o, &s->hub, cache, &s->w)) {
-        bench_observer_stop(s->ob);
-        bench_hub_destroy(&s->hub);
-        return false;
-    }
-    return true;
-}
-
-static void setup_close(setup *s)
-{
-    bench_worker_stop(&s->w);
-    bench_observer_stop(s->ob);
-    bench_hub_destroy(&s->hub);
-}
 
 /* The settings every end-to-end line reports (worker defaults written out). */
 static void settings(bench_json *j, const bench_opts *o, size_t cache, int runs)
@@ -59,10 +28,60 @@ static void settings(bench_json *j, const bench_opts *o, size_t cache, int runs)
     bench_json_int(j, "runs", runs);
 }
 
+static void cpu_sample(const bench_opts *o, const bench_setup *s, bench_cpu *c)
+{
+    *c = (bench_cpu){0, 0, 0};
+    bench_cpu_ms(s->w.pid, &c->worker);
+    if (o->broker_pid > 0) {
+        bench_cpu_ms(o->broker_pid, &c->broker);
+    }
+    bench_cpu_ms(getpid(), &c->driver);
+}
+
+/* CPU ms per unit of work since `before`, into c. */
+static void cpu_since(const bench_opts *o, const bench_setup *s, const bench_cpu *before,
+                      size_t units, bench_cpu *c)
+{
+    bench_cpu now;
+    cpu_sample(o, s, &now);
+    double u = units > 0 ? (double)units : 1;
+    c->worker = (now.worker - before->worker) / u;
+    c->broker = (now.broker - before->broker) / u;
+    c->driver = (now.driver - before->driver) / u;
+}
+
+/* CPU figures of a workload: per unit, and the rate both cores would give if the machine were
+ * the benchmark's alone (cores * 1000 / total CPU ms per unit). */
+static void cpu_report(bench_json *j, const bench_opts *o, const char *unit, const bench_cpu *runs,
+                       int n)
+{
+    double w[16], b[16], d[16];
+    for (int i = 0; i < n; i++) {
+        w[i] = runs[i].worker;
+        b[i] = runs[i].broker;
+        d[i] = runs[i].driver;
+    }
+    char k[64];
+    double mw = bench_median(w, (size_t)n), mb = bench_median(b, (size_t)n),
+           md = bench_median(d, (size_t)n);
+    snprintf(k, sizeof(k), "worker_cpu_ms_per_%s", unit);
+    bench_json_num(j, k, mw, 4);
+    if (o->broker_pid > 0) {
+        snprintf(k, sizeof(k), "broker_cpu_ms_per_%s", unit);
+        bench_json_num(j, k, mb, 4);
+    }
+    snprintf(k, sizeof(k), "driver_cpu_ms_per_%s", unit);
+    bench_json_num(j, k, md, 4);
+    if (o->broker_pid > 0 && mw + mb + md > 0) {
+        snprintf(k, sizeof(k), "cpu_bound_%s_per_s", unit);
+        bench_json_num(j, k, (double)sysconf(_SC_NPROCESSORS_ONLN) * 1000.0 / (mw + mb + md), 0);
+    }
+}
+
 /* Starts n instances of `name` and waits until all finished. Returns the elapsed ms from the
  * first publish to the last completion seen, or a negative value on failure. */
-static double run_round(setup *s, const char *name, const char *prefix, size_t n, const char *input,
-                        double *publish_ms)
+static double run_round(bench_setup *s, const char *name, const char *prefix, size_t n,
+                        const char *input, double *publish_ms)
 {
     bench_observer_round(s->ob, prefix, n);
     double t0 = bench_now_ms();
@@ -90,7 +109,7 @@ static double run_round(setup *s, const char *name, const char *prefix, size_t n
     return last - t0;
 }
 
-static bool warm_up(setup *s, const char *name, size_t n, const char *input)
+static bool warm_up(bench_setup *s, const char *name, size_t n, const char *input)
 {
     bool ok = run_round(s, name, "warm", n, input, NULL) >= 0;
     if (!ok) {
@@ -104,20 +123,24 @@ static bool warm_up(setup *s, const char *name, size_t n, const char *input)
 int bench_hello5(const bench_opts *o)
 {
     size_t n = bench_scaled(o, 5000);
-    setup s;
-    if (!setup_open(o, "bench_h5", 0, &s)) {
+    bench_setup s;
+    if (!bench_setup_open(o, "bench_h5", 0, &s)) {
         return 1;
     }
     double ops[16], aps[16], pub[16];
+    bench_cpu cpu[16];
     int ok_runs = 0;
     if (warm_up(&s, "hello5", n < WARMUP_N ? n : WARMUP_N, NULL)) {
         for (int r = 0; r < o->runs && r < 16; r++) {
             char prefix[32];
             snprintf(prefix, sizeof(prefix), "h5r%d", r);
+            bench_cpu before;
+            cpu_sample(o, &s, &before);
             double ms = run_round(&s, "hello5", prefix, n, NULL, &pub[ok_runs]);
             if (ms <= 0) {
                 break;
             }
+            cpu_since(o, &s, &before, n, &cpu[ok_runs]);
             ops[ok_runs] = (double)n / (ms / 1000.0);
             aps[ok_runs] = ops[ok_runs] * ACTIONS_HELLO5;
             bench_note("hello5 run %d: %zu orchestrations in %.0f ms (%.0f/s)", r, n, ms,
@@ -125,7 +148,7 @@ int bench_hello5(const bench_opts *o)
             ok_runs++;
         }
     }
-    setup_close(&s);
+    bench_setup_close(&s);
     if (ok_runs == 0) {
         return 1;
     }
@@ -137,6 +160,7 @@ int bench_hello5(const bench_opts *o)
     bench_json_nums(&j, "orchestrations_per_s_runs", ops, (size_t)ok_runs, 0);
     bench_json_num(&j, "start_publish_ms", bench_median(pub, (size_t)ok_runs), 1);
     bench_json_str(&j, "start", "publish-to-start, all at once (async, one window)");
+    cpu_report(&j, o, "orch", cpu, ok_runs);
     settings(&j, o, o->cache, o->runs);
     bench_json_end(&j);
     return ok_runs == o->runs ? 0 : 1;
@@ -145,7 +169,7 @@ int bench_hello5(const bench_opts *o)
 /* ---- latency3 ---- */
 
 /* One instance scheduled through the C client, completion seen by the status observer. */
-static double one_latency(setup *s, dt_client *c, const char *prefix, size_t i)
+static double one_latency(bench_setup *s, dt_client *c, const char *prefix, size_t i)
 {
     char id[64];
     snprintf(id, sizeof(id), "%s-%zu", prefix, i);
@@ -183,7 +207,7 @@ typedef struct lat_stats {
     int runs;
 } lat_stats;
 
-static bool latency_run(setup *s, dt_client *c, size_t n, size_t n_api, int r, lat_stats *ls)
+static bool latency_run(bench_setup *s, dt_client *c, size_t n, size_t n_api, int r, lat_stats *ls)
 {
     double *v = calloc(n, sizeof(*v)), *va = calloc(n_api, sizeof(*va));
     char prefix[32], prefix_api[32];
@@ -236,8 +260,8 @@ static void latency_print(const bench_opts *o, lat_stats *ls, size_t n, size_t n
 int bench_latency3(const bench_opts *o)
 {
     size_t n = bench_scaled(o, 500), n_api = bench_scaled(o, 100);
-    setup s;
-    if (!setup_open(o, "bench_l3", 0, &s)) {
+    bench_setup s;
+    if (!bench_setup_open(o, "bench_l3", 0, &s)) {
         return 1;
     }
     dt_client_options co;
@@ -257,7 +281,7 @@ int bench_latency3(const bench_opts *o)
         }
     }
     dt_client_destroy(c);
-    setup_close(&s);
+    bench_setup_close(&s);
     if (ls.runs > 0) {
         latency_print(o, &ls, n, n_api);
     }
@@ -271,25 +295,29 @@ int bench_fanout10k(const bench_opts *o)
     size_t n = bench_scaled(o, 10000);
     char input[32];
     snprintf(input, sizeof(input), "%zu", n);
-    setup s;
-    if (!setup_open(o, "bench_fo", 0, &s)) {
+    bench_setup s;
+    if (!bench_setup_open(o, "bench_fo", 0, &s)) {
         return 1;
     }
     double secs[16];
+    bench_cpu cpu[16];
     int ok_runs = 0;
     if (warm_up(&s, "fanout", 1, "100")) {
         for (int r = 0; r < o->runs && r < 16; r++) {
             char prefix[32];
             snprintf(prefix, sizeof(prefix), "for%d", r);
+            bench_cpu before;
+            cpu_sample(o, &s, &before);
             double ms = run_round(&s, "fanout", prefix, 1, input, NULL);
             if (ms <= 0) {
                 break;
             }
+            cpu_since(o, &s, &before, n, &cpu[ok_runs]);
             secs[ok_runs++] = ms / 1000.0;
             bench_note("fanout10k run %d: %zu activities in %.3f s", r, n, ms / 1000.0);
         }
     }
-    setup_close(&s);
+    bench_setup_close(&s);
     if (ok_runs == 0) {
         return 1;
     }
@@ -301,6 +329,7 @@ int bench_fanout10k(const bench_opts *o)
     bench_json_num(&j, "activities_per_s", (double)n / med, 0);
     bench_json_nums(&j, "seconds_runs", secs, (size_t)ok_runs, 3);
     bench_json_str(&j, "measured", "publish-to-start of one orchestration to its finished status");
+    cpu_report(&j, o, "activity", cpu, ok_runs);
     settings(&j, o, o->cache, o->runs);
     bench_json_end(&j);
     return ok_runs == o->runs ? 0 : 1;
@@ -311,8 +340,8 @@ int bench_fanout10k(const bench_opts *o)
 int bench_memory100k(const bench_opts *o)
 {
     size_t n = bench_scaled(o, 100000);
-    setup s;
-    if (!setup_open(o, "bench_mem", 0, &s)) {
+    bench_setup s;
+    if (!bench_setup_open(o, "bench_mem", 0, &s)) {
         return 1;
     }
     double base_rss = 0, base_hwm = 0, rss = 0, hwm = 0;
@@ -330,7 +359,7 @@ int bench_memory100k(const bench_opts *o)
         bench_note("memory100k: only %zu of %zu instances reached RUNNING", got, n);
     }
     size_t cache = s.w.cache ? s.w.cache : 1000;
-    setup_close(&s);
+    bench_setup_close(&s);
     if (!ok) {
         return 1;
     }

@@ -203,3 +203,30 @@ size_t bench_observer_failed(bench_observer *ob)
     pthread_mutex_unlock(&ob->mu);
     return n;
 }
+
+/* ---- a hub with its observer and worker ---- */
+
+bool bench_setup_open(const bench_opts *o, const char *prefix, size_t cache, bench_setup *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (!bench_hub_create(o, prefix, &s->hub)) {
+        return false;
+    }
+    if (!bench_observer_start(o, &s->hub, &s->ob)) {
+        bench_hub_destroy(&s->hub);
+        return false;
+    }
+    if (!bench_worker_start(o, &s->hub, cache, &s->w)) {
+        bench_observer_stop(s->ob);
+        bench_hub_destroy(&s->hub);
+        return false;
+    }
+    return true;
+}
+
+void bench_setup_close(bench_setup *s)
+{
+    bench_worker_stop(&s->w);
+    bench_observer_stop(s->ob);
+    bench_hub_destroy(&s->hub);
+}
