@@ -32,7 +32,7 @@ static const char usage[] =
 typedef struct args {
     const char *url, *hub;
     long width, burst, timeout_ms;
-    const sample *chosen[16];
+    const sample *chosen[16]; /* more than the samples there are */
     size_t nchosen;
 } args;
 
@@ -58,6 +58,17 @@ static bool parse_number(const char *v, long lo, long hi, long *out)
     }
     *out = n;
     return true;
+}
+
+/* Adds `s` to the chosen samples unless it is there already (instance IDs are per sample). */
+static void add_sample(args *a, const sample *s)
+{
+    for (size_t i = 0; i < a->nchosen; i++) {
+        if (a->chosen[i] == s) {
+            return;
+        }
+    }
+    a->chosen[a->nchosen++] = s; /* room for every sample */
 }
 
 /* 0: run; 1: exit 0 (--list, --help); 2: usage error. */
@@ -86,8 +97,8 @@ static int parse_args(int argc, char **argv, args *a)
             ok = parse_number(v, 1, 3600000, &a->timeout_ms), i++;
         } else if (strcmp(o, "all") == 0) {
             a->nchosen = 0;
-        } else if (samples_find(o) != NULL && a->nchosen < 16) {
-            a->chosen[a->nchosen++] = samples_find(o);
+        } else if (samples_find(o) != NULL) {
+            add_sample(a, samples_find(o));
         } else {
             fprintf(stderr, "dt-samples: unknown argument '%s' (dt-samples --list)\n", o);
             return 2;
@@ -146,38 +157,6 @@ static int run_samples(const args *a, sample_run *r)
     return failed;
 }
 
-/* Starts `n` hello_cities at once, waits for all, prints the throughput. False if one failed. */
-static bool burst(sample_run *r, long n)
-{
-    printf("throughput: starting %ld hello_cities orchestrations (3 activities each) at once\n", n);
-    fflush(stdout);
-    double t0 = now_s();
-    long done = 0;
-    char id[DT_CLIENT_ID_BUF];
-    for (long i = 0; i < n; i++) {
-        sample_id(r, "burst", (int)i + 1, id);
-        dt_client_start_options o = {.instance_id = id};
-        if (dt_client_schedule(r->client, "hello_cities", &o, NULL, 0) != DT_OK) {
-            printf("  %s: %s\n", id, dt_client_errmsg(r->client));
-            return false;
-        }
-    }
-    for (long i = 0; i < n; i++) {
-        sample_id(r, "burst", (int)i + 1, id);
-        dt_client_instance *inst = NULL;
-        if (dt_client_wait_for_completion(r->client, id, r->timeout_ms, false, &inst) == DT_OK &&
-            inst->runtime_status == DT_CLIENT_COMPLETED) {
-            done++;
-        }
-        dt_client_instance_free(inst);
-    }
-    double secs = now_s() - t0;
-    printf("throughput: %ld of %ld orchestrations completed in %.2f s: %.0f orchestrations/s, "
-           "%.0f activities/s\n",
-           done, n, secs, (double)done / secs, 3.0 * (double)done / secs);
-    return done == n;
-}
-
 int main(int argc, char **argv)
 {
     args a = {.url = env_or("DT_NATS_URL", "nats://127.0.0.1:4222"),
@@ -212,7 +191,7 @@ int main(int argc, char **argv)
                     .out = stdout};
     printf("dt-samples: hub %s at %s, run %s\n", a.hub, a.url, tag);
     int failed = run_samples(&a, &r);
-    if (a.burst > 0 && !burst(&r, a.burst)) {
+    if (a.burst > 0 && !sample_burst(&r, a.burst)) {
         failed++;
     }
     dt_client_destroy(c);

@@ -35,8 +35,21 @@ void sample_print(sample_run *r, const dt_client_instance *inst)
     }
 }
 
+/* Waits for the instance to start; says so when no worker picks it up for a while. */
+static void wait_start(sample_run *r, const char *id)
+{
+    int64_t hint_ms = r->timeout_ms < 10000 ? r->timeout_ms : 10000;
+    if (dt_client_wait_for_start(r->client, id, hint_ms, false, NULL) == DT_ETIMEOUT) {
+        fprintf(r->out,
+                "  %-32s still pending after %lld s: is a dt-samples-worker running for hub %s?\n",
+                id, (long long)hint_ms / 1000, r->hub);
+        fflush(r->out);
+    }
+}
+
 bool sample_check(sample_run *r, const char *id, const char *want)
 {
+    wait_start(r, id);
     dt_client_instance *inst = NULL;
     dt_status st = dt_client_wait_for_completion(r->client, id, r->timeout_ms, true, &inst);
     if (st != DT_OK) {

@@ -1,6 +1,6 @@
 /*
  * sample_client.h: what the samples' `run` functions share on the client side: instance IDs,
- * starting an instance, and waiting for it while printing its outcome.
+ * starting an instance, waiting for it while printing its outcome, and the throughput burst.
  */
 #ifndef DT_SAMPLE_CLIENT_H
 #define DT_SAMPLE_CLIENT_H
@@ -24,5 +24,9 @@ bool sample_check(sample_run *r, const char *id, const char *want);
 
 /* Prints the outcome line of `inst` (a status as above). */
 void sample_print(sample_run *r, const dt_client_instance *inst);
+
+/* Starts n hello_cities instances at once from a few threads (one client each), waits for them
+ * and prints the throughput. True when all completed. (burst.c) */
+bool sample_burst(sample_run *r, long n);
 
 #endif
