@@ -1,0 +1,104 @@
+/*
+ * A runtime defect the event-driven sample shows (registered DISABLED in samples.cmake until the
+ * worker is fixed; run it directly: DT_TEST_NATS_URL=... build/.../test_sample_result_once).
+ *
+ * A result subject is published through the partition's JetStream publisher first, falling back
+ * to a core publish when that fails (runtime/worker/outbox.c, "core-ok"). When no stream captures
+ * the subject but a service listens on it with a plain subscription — the normal case for
+ * Dt-Result-Subject — the JetStream publish is delivered to that subscriber as an ordinary
+ * message (with a reply inbox nobody answers), so there is no "no responders" error: the worker
+ * waits for the PubAck until the ack timeout (about 2 s), then publishes again on core NATS.
+ * Effects: the service receives the InstanceStatus twice, about 2 s apart, and the instance's
+ * partition publishes nothing else meanwhile, so every instance of that partition stalls (the
+ * dt-samples throughput burst after the event-driven sample drops from ~900 to ~240
+ * orchestrations/s).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <nats/nats.h>
+
+#include "dt_broker.h"
+#include "event_driven.h"
+#include "samples_kit.h"
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The service hears of its instance exactly once. */
+static void test_result_delivered_once(void **state)
+{
+    sk_env *e = *state;
+    char subject[128], err[256] = "";
+    snprintf(subject, sizeof(subject), "signup.%s.results.once", e->hub);
+    natsConnection *nc = NULL;
+    natsSubscription *sub = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, e->url), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&sub, nc, subject), NATS_OK);
+    assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+
+    Dt__InstanceStatus *st = NULL;
+    if (welcome_service_request(e->url, e->hub, "welcome-once", "{\"user\":\"once\"}", subject,
+                                SK_WAIT_MS, &st, err, sizeof(err)) != 0) {
+        fail_msg("service request: %s", err);
+    }
+    dt__instance_status__free_unpacked(st, NULL);
+    int count = 0;
+    natsMsg *m = NULL;
+    while (natsSubscription_NextMsg(&m, sub, 4000) == NATS_OK) {
+        count++;
+        natsMsg_Destroy(m);
+    }
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+    assert_int_equal(count, 1);
+}
+
+/* Right after a result was published, other instances run without delay on every partition. */
+static void test_no_partition_stall(void **state)
+{
+    sk_env *e = *state;
+    char subject[128], err[256] = "";
+    snprintf(subject, sizeof(subject), "signup.%s.results.stall", e->hub);
+    Dt__InstanceStatus *st = NULL;
+    if (welcome_service_request(e->url, e->hub, "welcome-stall", "{\"user\":\"s\"}", subject,
+                                SK_WAIT_MS, &st, err, sizeof(err)) != 0) {
+        fail_msg("service request: %s", err);
+    }
+    dt__instance_status__free_unpacked(st, NULL);
+    int64_t t0 = mono_ms();
+    for (int i = 0; i < 16; i++) { /* 16 IDs cover the 4 partitions */
+        char id[32];
+        snprintf(id, sizeof(id), "probe-%d", i);
+        sk_start(e, "hello_cities", id, NULL);
+    }
+    for (int i = 0; i < 16; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "probe-%d", i);
+        dt_client_instance_free(sk_wait(e, id));
+    }
+    int64_t ms = mono_ms() - t0;
+    printf("16 instances after a result publish: %lld ms\n", (long long)ms);
+    assert_true(ms < 1000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_result_delivered_once),
+        cmocka_unit_test(test_no_partition_stall),
+    };
+    int rc = cmocka_run_group_tests(tests, sk_group_setup, sk_group_teardown);
+    dt_broker_global_shutdown();
+    return rc;
+}
