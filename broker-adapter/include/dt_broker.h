@@ -269,6 +269,14 @@ typedef struct dt_broker_stream_info {
  * subjects is DT_ECONFLICT. For applications that keep what orchestrations publish.
  */
 dt_status dt_broker_stream_ensure(dt_broker *b, const char *name, const char *subject);
+/*
+ * Whether some stream captures `subject` (one JetStream API request). A JetStream publish to a
+ * subject no stream captures but a plain subscriber listens on gets no PubAck and no "no
+ * responders" either (the subscriber receives it and never answers), so publishers of arbitrary
+ * subjects ask this first. Thread-safe.
+ */
+dt_status dt_broker_subject_captured(dt_broker *b, const char *subject, bool *out_captured);
+
 /* Deletes stream `name` and its messages. DT_ENOTFOUND if absent. */
 dt_status dt_broker_stream_delete(dt_broker *b, const char *name);
 

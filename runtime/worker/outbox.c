@@ -3,9 +3,11 @@
  * batch), and their rows are deleted once JetStream acknowledged them. Rows left by a crash or a
  * broker outage are published again later; their Nats-Msg-Id makes the repeat a no-op.
  *
- * Messages to subjects that no stream captures (a durable publish to a plain NATS subject, a
- * result subject) may be marked core-ok: when JetStream has no stream for them they are sent as
- * plain NATS messages instead (at least once, without JetStream's dedupe).
+ * Messages to arbitrary subjects (a durable publish, a result subject) are marked core-ok: when
+ * no stream captures the subject they are sent as plain NATS messages (with their Nats-Msg-Id,
+ * at least once: a row is deleted after the server confirmed the batch with a flush). Whether a
+ * stream captures a subject is asked once and remembered for CAPTURE_TTL_MS: a JetStream publish
+ * to a subject with a plain subscriber and no stream would wait for a PubAck nobody sends.
  */
 #include <string.h>
 
@@ -14,6 +16,36 @@
 #define OUTBOX_PAGE     4096
 #define PUBLISH_WAIT_MS 10000
 #define CORE_OK_HEADER  "Dt-Core-Ok"
+#define CAPTURE_TTL_MS  10000
+
+/* Whether `subject` goes to JetStream (a stream captures it), from the partition's cache. */
+static bool via_jetstream(dt__partition *pt, const char *subject)
+{
+    int64_t now = dt__mono_ms();
+    dt__capture_entry *slot =
+        &pt->captures[dt__fnv1a64(DT__FNV64_OFFSET, subject) % DT__ARRAY_LEN(pt->captures)];
+    if (slot->subject != NULL && strcmp(slot->subject, subject) == 0 && now < slot->until_ms) {
+        return slot->captured;
+    }
+    bool captured = true; /* on error: JetStream, whose failure falls back to core below */
+    if (dt_broker_subject_captured(pt->w->broker, subject, &captured) != DT_OK) {
+        return true;
+    }
+    char *copy = dt_strdup(subject);
+    if (copy != NULL) {
+        dt_free(slot->subject);
+        *slot = (dt__capture_entry){copy, captured, now + CAPTURE_TTL_MS};
+    }
+    return captured;
+}
+
+void dt__outbox_cache_clear(dt__partition *pt)
+{
+    for (size_t i = 0; i < DT__ARRAY_LEN(pt->captures); i++) {
+        dt_free(pt->captures[i].subject);
+        pt->captures[i] = (dt__capture_entry){0};
+    }
+}
 
 dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subject,
                          const char *msg_id, const uint8_t *data, size_t len,
@@ -81,6 +113,7 @@ typedef struct row_headers {
     dt_broker_header *h;
     size_t n;
     bool core_ok;
+    bool core_sent;
 } row_headers;
 
 static bool decode_headers(dt__arena *a, const dt__blob *blob, row_headers *out)
@@ -128,14 +161,30 @@ static dt_status publish_page(dt__partition *pt, dt__arena *a, const dt__outbox_
     if (hs == NULL) {
         return DT_ENOMEM;
     }
+    bool any_core = false;
     for (size_t i = 0; i < n; i++) {
         if (!decode_headers(a, &rows[i].msg.headers, &hs[i])) {
             return DT_ENOMEM;
         }
         dt_broker_outmsg m = to_outmsg(&rows[i], &hs[i]);
+        if (hs[i].core_ok && !via_jetstream(pt, rows[i].msg.subject)) {
+            /* Nobody's stream: a plain message, confirmed by the flush below. */
+            if (dt_broker_publish_core(pt->w->broker, &m) == DT_OK) {
+                hs[i].core_sent = true;
+                any_core = true;
+            }
+            continue;
+        }
         dt_status st = dt_broker_publisher_add(pt->pub, &m, (uint64_t)i);
         if (st != DT_OK) {
             return st; /* the rest stays in the outbox for the next round */
+        }
+    }
+    if (any_core && dt_broker_flush(pt->w->broker, PUBLISH_WAIT_MS) == DT_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (hs[i].core_sent) {
+                done[(*n_done)++] = rows[i].id;
+            }
         }
     }
     dt_broker_publisher_wait(pt->pub, PUBLISH_WAIT_MS);

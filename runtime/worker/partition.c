@@ -411,6 +411,7 @@ static dt_status setup(dt__partition *pt)
 
 static void teardown(dt__partition *pt)
 {
+    dt__outbox_cache_clear(pt);
     dt__query_service_stop(pt->query);
     pt->query = NULL;
     dt_broker_publisher_destroy(pt->pub);

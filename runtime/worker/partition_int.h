@@ -18,6 +18,13 @@
 #include "history/store_int.h"
 #include "worker_int.h"
 
+/* Whether a stream captures a subject, remembered for a while (outbox.c). */
+typedef struct dt__capture_entry {
+    char *subject; /* dt_alloc'd */
+    bool captured;
+    int64_t until_ms; /* monotonic */
+} dt__capture_entry;
+
 struct dt__partition {
     dt_worker *w;
     uint32_t p;
@@ -33,6 +40,7 @@ struct dt__partition {
     char subject[DT_BROKER_NAME_BUF];       /* dt.<hub>.orch.<p> */
     char status_prefix[DT_BROKER_NAME_BUF]; /* $KV.DT_<hub>_STATUS. */
     bool outbox_pending;                    /* rows may be waiting to be published */
+    dt__capture_entry captures[64];         /* by subject hash; see outbox.c */
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */
@@ -82,6 +90,8 @@ dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subje
                          const dt__blob *headers);
 /* Publishes every outbox row of the store and deletes the acknowledged ones. */
 dt_status dt__outbox_flush(dt__partition *pt);
+/* Frees the partition's subject-capture cache. */
+void dt__outbox_cache_clear(dt__partition *pt);
 /* Encodes headers (and whether a plain NATS publish may stand in when no stream captures the
  * subject) as an outbox headers blob. */
 dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src, bool core_ok,

@@ -1,15 +1,15 @@
 /*
- * A runtime defect the event-driven sample shows (registered DISABLED in samples.cmake until the
- * worker is fixed; run it directly: DT_TEST_NATS_URL=... build/.../test_sample_result_once).
+ * A runtime defect the event-driven sample showed, fixed in runtime/worker/outbox.c (the outbox now
+ * asks whether a stream captures such a subject and sends a plain message when none does):
  *
- * A result subject is published through the partition's JetStream publisher first, falling back
- * to a core publish when that fails (runtime/worker/outbox.c, "core-ok"). When no stream captures
- * the subject but a service listens on it with a plain subscription — the normal case for
- * Dt-Result-Subject — the JetStream publish is delivered to that subscriber as an ordinary
- * message (with a reply inbox nobody answers), so there is no "no responders" error: the worker
- * waits for the PubAck until the ack timeout (about 2 s), then publishes again on core NATS.
- * Effects: the service receives the InstanceStatus twice, about 2 s apart, and the instance's
- * partition publishes nothing else meanwhile, so every instance of that partition stalls (the
+ * Before, a result subject was published through the partition's JetStream publisher first,
+ * falling back to a core publish when that failed (runtime/worker/outbox.c, "core-ok"). When no
+ * stream captures the subject but a service listens on it with a plain subscription — the normal
+ * case for Dt-Result-Subject — the JetStream publish is delivered to that subscriber as an ordinary
+ * message (with a reply inbox nobody answers), so there was no "no responders" error: the worker
+ * waited for the PubAck until the ack timeout (about 2 s), then publishes again on core NATS.
+ * Effects: the service received the InstanceStatus twice, about 2 s apart, and the instance's
+ * partition published nothing else meanwhile, so every instance of that partition stalled (the
  * dt-samples throughput burst after the event-driven sample drops from ~900 to ~240
  * orchestrations/s).
  */
