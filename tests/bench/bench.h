@@ -129,8 +129,8 @@ bool bench_observer_start(const bench_opts *o, bench_hub *h, bench_observer **ou
 void bench_observer_stop(bench_observer *ob);
 /* Starts a round: instances "<prefix>-<0..n)"; earlier rounds are forgotten. */
 void bench_observer_round(bench_observer *ob, const char *prefix, size_t n);
-/* Waits until `n_done` instances finished (want_finished) or reached RUNNING (otherwise), at most
- * timeout_ms. Returns the count reached. */
+/* Waits until `count` instances finished (want_finished) or reached RUNNING (otherwise), at most
+ * timeout_ms, and at most 60 s without any progress. Returns the count reached. */
 size_t bench_observer_wait(bench_observer *ob, size_t count, bool want_finished,
                            int64_t timeout_ms);
 /* The time instance i finished (0 when not seen), and how many failed (not COMPLETED). */

@@ -159,6 +159,30 @@ static bool wait_leases(const bench_hub *h, bench_worker *w)
     return ok;
 }
 
+/*
+ * Starts argv (argv[0] is this executable). DT_BENCH_WORKER_PREFIX (space-separated words, e.g.
+ * "valgrind --tool=callgrind") is put in front, to run the worker under a tool; the pid is then
+ * the tool's, which for valgrind is the worker's own. Returns posix_spawnp's error.
+ */
+static int spawn_worker(char **argv, pid_t *pid)
+{
+    const char *prefix = getenv("DT_BENCH_WORKER_PREFIX");
+    char copy[1024], *words[64 + 16];
+    size_t n = 0;
+    if (prefix != NULL && strlen(prefix) < sizeof(copy)) {
+        memcpy(copy, prefix, strlen(prefix) + 1);
+        for (char *save = NULL, *w = strtok_r(copy, " ", &save); w != NULL && n < 64;
+             w = strtok_r(NULL, " ", &save)) {
+            words[n++] = w;
+        }
+    }
+    for (size_t i = 0; argv[i] != NULL && n + 1 < sizeof(words) / sizeof(words[0]); i++) {
+        words[n++] = argv[i];
+    }
+    words[n] = NULL;
+    return posix_spawnp(pid, words[0], NULL, NULL, words, environ);
+}
+
 static void fmt_size(char *buf, size_t len, size_t v)
 {
     snprintf(buf, len, "%zu", v);
@@ -181,7 +205,7 @@ bool bench_worker_start(const bench_opts *o, const bench_hub *h, size_t cache, b
     char *argv[] = {(char *)o->self, "worker",  "--url",         (char *)o->url, "--hub",
                     (char *)h->name, "--data",  w->data_dir,     "--cache",      c_cache,
                     "--threads",     c_threads, "--fetch-batch", c_batch,        NULL};
-    int rc = posix_spawn(&w->pid, o->self, NULL, NULL, argv, environ);
+    int rc = spawn_worker(argv, &w->pid);
     if (rc != 0) {
         bench_note("cannot start the worker process %s: %s", o->self, strerror(rc));
         w->pid = 0;

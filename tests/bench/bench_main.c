@@ -7,7 +7,8 @@
  *                                         and the diagnostics trace3 and replay_store
  *   dt_bench worker ...                   the worker process (started by the workloads)
  *
- * Options: --url U (default $DT_BENCH_NATS_URL), --quick (a tenth of each size), --runs N
+ * Options: --url U (default $DT_BENCH_NATS_URL), --quick (a tenth of each size; --scale F for
+ * another fraction), --runs N
  * (default 3), --partitions P (4), --cache N, --threads N, --fetch-batch N (worker options; 0 is
  * the worker's default), --tmpdir D (worker data; default $TMPDIR or /tmp), --broker-pid PID
  * (the nats-server's, for its CPU time per orchestration).
@@ -39,10 +40,12 @@ static const workload workloads[] = {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: dt_bench [--url U] [--quick] [--runs N] [--partitions P] [--cache N] "
-                    "[--threads N] [--fetch-batch N] [--tmpdir D] [--broker-pid PID] "
-                    "[workload ...]\n"
-                    "workloads:");
+    fprintf(
+        stderr,
+        "usage: dt_bench [--url U] [--quick] [--scale F] [--runs N] [--partitions P] [--cache N] "
+        "[--threads N] [--fetch-batch N] [--tmpdir D] [--broker-pid PID] "
+        "[workload ...]\n"
+        "workloads:");
     for (size_t i = 0; i < N_WORKLOADS; i++) {
         fprintf(stderr, " %s", workloads[i].name);
     }
@@ -70,6 +73,11 @@ static bool option(int argc, char **argv, int *i, bench_opts *o)
         return true;
     }
     (*i)++;
+    if (strcmp(k, "--scale") == 0 && v != NULL) {
+        char *end = NULL;
+        o->scale = strtod(v, &end);
+        return *end == '\0' && o->scale > 0 && o->scale <= 10;
+    }
     if (strcmp(k, "--url") == 0 && v != NULL) {
         o->url = v;
     } else if (strcmp(k, "--tmpdir") == 0 && v != NULL) {

@@ -12,6 +12,8 @@
 #include "dt_work.pb-c.h"
 
 #define WATCH_POLL_MS 200
+/* A wait gives up when no instance made progress for this long (a stuck worker). */
+#define BENCH_STALL_MS 60000.0
 
 struct bench_observer {
     dt_broker *broker;
@@ -170,12 +172,18 @@ void bench_observer_round(bench_observer *ob, const char *prefix, size_t n)
 
 size_t bench_observer_wait(bench_observer *ob, size_t count, bool want_finished, int64_t timeout_ms)
 {
-    double deadline = bench_now_ms() + (double)timeout_ms;
+    double now = bench_now_ms(), deadline = now + (double)timeout_ms, progress_at = now;
+    size_t last = SIZE_MAX;
     pthread_mutex_lock(&ob->mu);
     for (;;) {
         size_t have = want_finished ? ob->n_done : ob->n_running;
-        double left = deadline - bench_now_ms();
-        if (have >= count || left <= 0) {
+        now = bench_now_ms();
+        if (have != last) {
+            last = have;
+            progress_at = now;
+        }
+        double left = deadline - now;
+        if (have >= count || left <= 0 || now - progress_at > BENCH_STALL_MS) {
             pthread_mutex_unlock(&ob->mu);
             return have;
         }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "bench.h"
 #include "durabletask/worker.h"
@@ -147,6 +148,8 @@ int bench_worker_main(int argc, char **argv)
                         "[--threads N] [--fetch-batch N]\n");
         return 2;
     }
+    /* Stop with the driver, even when it is killed (Linux). */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     /* Block the stop signals in every thread; the main thread takes them with sigwait. */
     sigset_t set;
     sigemptyset(&set);
