@@ -157,5 +157,6 @@ int bench_memory100k(const bench_opts *o);
 int bench_replay10k(const bench_opts *o);    /* bench_replay.c */
 int bench_broker_limit(const bench_opts *o); /* bench_broker.c */
 int bench_trace3(const bench_opts *o);       /* bench_trace.c (diagnostic) */
+int bench_msgs5(const bench_opts *o);        /* bench_msgs.c (diagnostic) */
 
 #endif

@@ -4,7 +4,7 @@
  *
  *   dt_bench [options] [workload ...]     workloads: broker_limit hello5 latency3 fanout10k
  *                                         replay10k memory100k (default: all, in this order),
- *                                         and the diagnostics trace3 and replay_store
+ *                                         and the diagnostics trace3 and msgs5
  *   dt_bench worker ...                   the worker process (started by the workloads)
  *
  * Options: --url U (default $DT_BENCH_NATS_URL), --quick (a tenth of each size; --scale F for
@@ -35,6 +35,7 @@ static const workload workloads[] = {
     {"replay10k", bench_replay10k, false, false},
     {"memory100k", bench_memory100k, true, false},
     {"trace3", bench_trace3, true, true},
+    {"msgs5", bench_msgs5, true, true},
 };
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
