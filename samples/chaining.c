@@ -15,6 +15,7 @@
 
 #include "sample_client.h"
 #include "sample_json.h"
+#include "sample_out.h"
 #include "samples.h"
 
 static void say_hello(dt_activity_ctx *ctx, void *user_data)
@@ -25,23 +26,19 @@ static void say_hello(dt_activity_ctx *ctx, void *user_data)
         dt_activity_fail(ctx, "sample.BadInput", "expected a city name as a JSON string", true);
         return;
     }
-    char out[96];
-    int n = snprintf(out, sizeof(out), "\"Hello %s!\"", city);
-    dt_activity_set_output(ctx, out, (size_t)n);
+    sample_activity_output(ctx, "\"Hello %s!\"", city);
 }
 
 static void hello_cities(dt_orch_ctx *ctx, void *user_data)
 {
     (void)user_data;
     static const char *const cities[] = {"\"Tokyo\"", "\"Seattle\"", "\"London\""};
-    char out[512] = "[";
+    const char *greetings[3];
     for (size_t i = 0; i < 3; i++) {
         dt_task *t = dt_call_activity(ctx, "say_hello", cities[i], strlen(cities[i]), NULL);
-        const char *greeting = dt_await(ctx, t, NULL); /* suspends until the result is in */
-        size_t used = strlen(out);
-        snprintf(out + used, sizeof(out) - used, "%s%s", greeting, i < 2 ? "," : "]");
+        greetings[i] = dt_await(ctx, t, NULL); /* suspends until the result is in */
     }
-    dt_orch_set_output(ctx, out, strlen(out));
+    sample_orch_output(ctx, "[%s,%s,%s]", greetings[0], greetings[1], greetings[2]);
 }
 
 static dt_status add(dt_worker *w)

@@ -26,6 +26,7 @@
 #include "event_driven.h"
 #include "sample_client.h"
 #include "sample_json.h"
+#include "sample_out.h"
 #include "samples.h"
 
 /* ---- the worker side ---- */
@@ -33,10 +34,9 @@
 static void create_account(dt_activity_ctx *ctx, void *user_data)
 {
     (void)user_data;
-    char user[64] = "?", out[96];
+    char user[64] = "?";
     sjson_str(dt_activity_input(ctx, NULL), "user", user, sizeof(user));
-    int n = snprintf(out, sizeof(out), "\"acct-%s\"", user);
-    dt_activity_set_output(ctx, out, (size_t)n);
+    sample_activity_output(ctx, "\"acct-%s\"", user);
 }
 
 static void send_welcome_email(dt_activity_ctx *ctx, void *user_data)
@@ -50,15 +50,13 @@ static void welcome_user(dt_orch_ctx *ctx, void *user_data)
     (void)user_data;
     size_t len = 0;
     const char *in = dt_orch_input(ctx, &len);
-    char user[64] = "?", out[256];
+    char user[64] = "?";
     sjson_str(in, "user", user, sizeof(user));
     const char *account =
         dt_await(ctx, dt_call_activity(ctx, "create_account", in, len, NULL), NULL);
     const char *email = dt_await(
         ctx, dt_call_activity(ctx, "send_welcome_email", account, strlen(account), NULL), NULL);
-    int n = snprintf(out, sizeof(out), "{\"user\":\"%s\",\"account\":%s,\"email\":%s}", user,
-                     account, email);
-    dt_orch_set_output(ctx, out, (size_t)n);
+    sample_orch_output(ctx, "{\"user\":\"%s\",\"account\":%s,\"email\":%s}", user, account, email);
 }
 
 static dt_status add(dt_worker *w)

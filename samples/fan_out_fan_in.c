@@ -13,6 +13,7 @@
 
 #include "sample_client.h"
 #include "sample_json.h"
+#include "sample_out.h"
 #include "samples.h"
 
 #define WIDTH_MAX 10000
@@ -21,9 +22,7 @@ static void square(dt_activity_ctx *ctx, void *user_data)
 {
     (void)user_data;
     long v = strtol(dt_activity_input(ctx, NULL), NULL, 10);
-    char out[32];
-    int n = snprintf(out, sizeof(out), "%ld", v * v);
-    dt_activity_set_output(ctx, out, (size_t)n);
+    sample_activity_output(ctx, "%ld", v * v);
 }
 
 static void fan_out_fan_in(dt_orch_ctx *ctx, void *user_data)
@@ -48,9 +47,7 @@ static void fan_out_fan_in(dt_orch_ctx *ctx, void *user_data)
     for (long i = 0; i < width; i++) {
         sum += strtoll(dt_task_output(tasks[i], NULL), NULL, 10);
     }
-    char out[64];
-    int n = snprintf(out, sizeof(out), "{\"width\":%ld,\"sum\":%lld}", width, sum);
-    dt_orch_set_output(ctx, out, (size_t)n);
+    sample_orch_output(ctx, "{\"width\":%ld,\"sum\":%lld}", width, sum);
 }
 
 static dt_status add(dt_worker *w)

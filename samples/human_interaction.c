@@ -18,6 +18,7 @@
 
 #include "sample_client.h"
 #include "sample_json.h"
+#include "sample_out.h"
 #include "samples.h"
 
 static void request_approval(dt_activity_ctx *ctx, void *user_data)
@@ -45,18 +46,16 @@ static void approval(dt_orch_ctx *ctx, void *user_data)
     dt_await(ctx, dt_call_activity(ctx, "request_approval", in, len, NULL), NULL);
     dt_set_custom_status(ctx, "\"waiting for the manager\"", 25);
     dt_task *answer = dt_wait_event_timeout(ctx, "approval", timeout_ms);
-    char out[256];
-    int n;
-    if (dt_try_await(ctx, answer) == DT_OK) {
-        n = snprintf(out, sizeof(out), "{\"request\":\"%s\",\"decision\":%s,\"by\":\"manager\"}",
-                     request, (const char *)dt_task_output(answer, NULL));
-    } else { /* DT_ETIMEOUT: nobody answered in time */
-        const char *to = dt_await(ctx, dt_call_activity(ctx, "escalate", in, len, NULL), NULL);
-        n = snprintf(out, sizeof(out), "{\"request\":\"%s\",\"decision\":\"escalated\",\"to\":%s}",
-                     request, to);
-    }
+    bool answered = dt_try_await(ctx, answer) == DT_OK; /* else DT_ETIMEOUT */
     dt_set_custom_status(ctx, NULL, 0);
-    dt_orch_set_output(ctx, out, (size_t)n);
+    if (answered) {
+        sample_orch_output(ctx, "{\"request\":\"%s\",\"decision\":%s,\"by\":\"manager\"}", request,
+                           (const char *)dt_task_output(answer, NULL));
+        return;
+    }
+    const char *to = dt_await(ctx, dt_call_activity(ctx, "escalate", in, len, NULL), NULL);
+    sample_orch_output(ctx, "{\"request\":\"%s\",\"decision\":\"escalated\",\"to\":%s}", request,
+                       to);
 }
 
 static dt_status add(dt_worker *w)

@@ -18,6 +18,7 @@
 
 #include "sample_client.h"
 #include "sample_json.h"
+#include "sample_out.h"
 #include "samples.h"
 
 static void get_job_status(dt_activity_ctx *ctx, void *user_data)
@@ -42,15 +43,13 @@ static void job_monitor(dt_orch_ctx *ctx, void *user_data)
 
     const char *status =
         dt_await(ctx, dt_call_activity(ctx, "get_job_status", in, len, NULL), NULL);
-    char out[256];
-    int n;
     if (strcmp(status, "\"done\"") == 0 || check >= max_checks) {
-        n = snprintf(out, sizeof(out), "{\"job\":\"%s\",\"checks\":%ld,\"status\":%s}", job, check,
-                     status);
-        dt_orch_set_output(ctx, out, (size_t)n);
+        sample_orch_output(ctx, "{\"job\":\"%s\",\"checks\":%ld,\"status\":%s}", job, check,
+                           status);
         return;
     }
-    n = snprintf(out, sizeof(out), "{\"check\":%ld,\"status\":%s}", check, status);
+    char out[256]; /* job is at most 63 bytes: the rest are numbers */
+    int n = snprintf(out, sizeof(out), "{\"check\":%ld,\"status\":%s}", check, status);
     dt_set_custom_status(ctx, out, (size_t)n);
     dt_await(ctx, dt_sleep(ctx, interval_ms), NULL); /* a durable timer */
 

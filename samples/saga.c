@@ -21,6 +21,7 @@
 
 #include "sample_client.h"
 #include "sample_json.h"
+#include "sample_out.h"
 #include "samples.h"
 
 typedef struct step {
@@ -44,17 +45,17 @@ static void book(dt_activity_ctx *ctx, void *user_data)
     char trip[64] = "?", unavailable[32] = "";
     sjson_str(in, "trip", trip, sizeof(trip));
     sjson_str(in, "unavailable", unavailable, sizeof(unavailable));
-    char out[128];
     if (strcmp(unavailable, what) == 0) {
-        snprintf(out, sizeof(out), "no %s available for %s", what, trip);
-        dt_activity_fail(ctx, "trip.Unavailable", out, true);
+        char why[128];
+        snprintf(why, sizeof(why), "no %s available for %s", what, trip);
+        dt_activity_fail(ctx, "trip.Unavailable", why, true);
         return;
     }
-    int n = snprintf(out, sizeof(out), "\"%s-%s\"", what, trip);
-    for (int i = 1; out[i] != '-'; i++) {
-        out[i] = (char)toupper((unsigned char)out[i]);
+    char upper[16] = "";
+    for (size_t i = 0; what[i] != '\0' && i + 1 < sizeof(upper); i++) {
+        upper[i] = (char)toupper((unsigned char)what[i]);
     }
-    dt_activity_set_output(ctx, out, (size_t)n);
+    sample_activity_output(ctx, "\"%s-%s\"", upper, trip); /* the confirmation */
 }
 
 /* cancel_<what>: undoes a booking given its confirmation; idempotent in a real system. */
@@ -91,25 +92,23 @@ static void book_trip(dt_orch_ctx *ctx, void *user_data)
             failure = dt_task_failure(t);
         }
     }
-    char list[256] = "[", out[512];
-    int n;
+    char list[512] = "[";
     if (failure == NULL) {
         for (size_t i = 0; i < NSTEPS; i++) {
             append(list, sizeof(list), done[i]);
         }
-        n = snprintf(out, sizeof(out), "{\"trip\":\"%s\",\"booked\":true,\"confirmations\":%s]}",
-                     trip, list);
-    } else {
-        for (size_t i = ndone; i-- > 0;) { /* compensate in reverse order */
-            const char *c = done[i];
-            dt_await(ctx, dt_call_activity(ctx, steps[i].cancel, c, strlen(c), NULL), NULL);
-            append(list, sizeof(list), c);
-        }
-        n = snprintf(out, sizeof(out),
-                     "{\"trip\":\"%s\",\"booked\":false,\"error\":\"%s\",\"compensated\":%s]}",
-                     trip, failure->message, list);
+        sample_orch_output(ctx, "{\"trip\":\"%s\",\"booked\":true,\"confirmations\":%s]}", trip,
+                           list);
+        return;
     }
-    dt_orch_set_output(ctx, out, (size_t)n);
+    for (size_t i = ndone; i-- > 0;) { /* compensate in reverse order */
+        const char *c = done[i];
+        dt_await(ctx, dt_call_activity(ctx, steps[i].cancel, c, strlen(c), NULL), NULL);
+        append(list, sizeof(list), c);
+    }
+    sample_orch_output(ctx,
+                       "{\"trip\":\"%s\",\"booked\":false,\"error\":\"%s\",\"compensated\":%s]}",
+                       trip, failure->message, list);
 }
 
 static dt_status add(dt_worker *w)

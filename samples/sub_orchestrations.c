@@ -16,6 +16,7 @@
 
 #include "sample_client.h"
 #include "sample_json.h"
+#include "sample_out.h"
 #include "samples.h"
 
 #define ORDERS_MAX 100
@@ -30,10 +31,7 @@ static void charge_payment(dt_activity_ctx *ctx, void *user_data)
 {
     (void)user_data;
     const char *in = dt_activity_input(ctx, NULL);
-    char out[32];
-    int n =
-        snprintf(out, sizeof(out), "%ld", sjson_long(in, "qty", 0) * sjson_long(in, "price", 0));
-    dt_activity_set_output(ctx, out, (size_t)n);
+    sample_activity_output(ctx, "%ld", sjson_long(in, "qty", 0) * sjson_long(in, "price", 0));
 }
 
 /* The child: one order. */
@@ -47,9 +45,7 @@ static void process_order(dt_orch_ctx *ctx, void *user_data)
     dt_await(ctx, dt_call_activity(ctx, "reserve_stock", in, len, NULL), NULL);
     const char *charged =
         dt_await(ctx, dt_call_activity(ctx, "charge_payment", in, len, NULL), NULL);
-    char out[128];
-    int n = snprintf(out, sizeof(out), "{\"order\":\"%s\",\"charged\":%s}", order, charged);
-    dt_orch_set_output(ctx, out, (size_t)n);
+    sample_orch_output(ctx, "{\"order\":\"%s\",\"charged\":%s}", order, charged);
 }
 
 /* The parent: one child per order, all at once. */
@@ -72,9 +68,7 @@ static void process_orders(dt_orch_ctx *ctx, void *user_data)
     for (long i = 0; i < n; i++) {
         total += sjson_long(dt_task_output(children[i], NULL), "charged", 0);
     }
-    char out[64];
-    int len = snprintf(out, sizeof(out), "{\"orders\":%ld,\"total\":%ld}", n, total);
-    dt_orch_set_output(ctx, out, (size_t)len);
+    sample_orch_output(ctx, "{\"orders\":%ld,\"total\":%ld}", n, total);
 }
 
 static dt_status add(dt_worker *w)
