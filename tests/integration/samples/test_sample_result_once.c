@@ -1,16 +1,13 @@
 /*
- * A runtime defect the event-driven sample showed, fixed in runtime/worker/outbox.c (the outbox now
- * asks whether a stream captures such a subject and sends a plain message when none does):
+ * Result subjects with a plain subscriber, as the event-driven sample uses them: the service
+ * receives the InstanceStatus once, and the partition goes on at once.
  *
- * Before, a result subject was published through the partition's JetStream publisher first,
- * falling back to a core publish when that failed (runtime/worker/outbox.c, "core-ok"). When no
- * stream captures the subject but a service listens on it with a plain subscription — the normal
- * case for Dt-Result-Subject — the JetStream publish is delivered to that subscriber as an ordinary
- * message (with a reply inbox nobody answers), so there was no "no responders" error: the worker
- * waited for the PubAck until the ack timeout (about 2 s), then publishes again on core NATS.
- * Effects: the service received the InstanceStatus twice, about 2 s apart, and the instance's
- * partition published nothing else meanwhile, so every instance of that partition stalled (the
- * dt-samples throughput burst after the event-driven sample drops from ~900 to ~240
+ * Written for a defect the sample showed (fixed in runtime/worker/outbox.c, which now asks whether
+ * a stream captures such a subject and sends a plain message when none does): the worker published
+ * result subjects through JetStream first; with a plain subscriber and no stream there is neither
+ * a PubAck nor "no responders", so it waited for the ack timeout (about 2 s) and then sent the
+ * result again on core NATS. The service got it twice, and the instance's partition stalled
+ * meanwhile (the dt-samples throughput burst after the event-driven sample fell from ~900 to ~240
  * orchestrations/s).
  */
 #include <setjmp.h>
