@@ -53,9 +53,11 @@ typedef void (*dt_worker_log_fn)(dt_log_level level, const char *instance_id, co
                                  void *ctx);
 
 typedef struct dt_worker_options {
-    const char *nats_url;    /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
-    const char *hub;         /* required: the task hub (created with defaults when missing) */
-    const char *data_dir;    /* required: partition databases go in <data_dir>/<hub>/ */
+    const char *nats_url; /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
+    const char *hub;      /* required: the task hub (created with defaults when missing) */
+    /* required: partition databases go in <data_dir>/<hub>/. Every worker of a hub must use the
+     * same directory (one host or a shared filesystem): a partition's file moves with its lease. */
+    const char *data_dir;
     const char *worker_id;   /* NULL: generated (host, process, random) */
     size_t activity_threads; /* activities run at once per task queue; 0: 4 */
     size_t cache_capacity;   /* suspended orchestrations kept in memory per partition; 0: 1000 */
