@@ -83,7 +83,11 @@ bool bench_cpu_ms(pid_t pid, double *ms);
  * its observer thread), sampled at the start of a measurement. */
 typedef struct bench_cpu {
     double worker, broker, driver;
+    double worker_switches; /* the worker's context switches (voluntary + involuntary) */
 } bench_cpu;
+
+/* Context switches of a process so far (all its threads); false on failure. */
+bool bench_ctx_switches(pid_t pid, double *out);
 
 /* A hub with a fresh random name, created with `partitions` partitions and otherwise default
  * (file storage, one replica). */

@@ -168,7 +168,7 @@ static void *collector(void *arg)
  * round trip of the broker and of this process (its three roles). */
 static double one_run(role *r, double *produce_rate, bench_cpu *cpu)
 {
-    bench_cpu before = {0, 0, 0}, after = {0, 0, 0};
+    bench_cpu before = {0, 0, 0, 0}, after = {0, 0, 0, 0};
     bench_cpu_ms(getpid(), &before.driver);
     if (r->o->broker_pid > 0) {
         bench_cpu_ms(r->o->broker_pid, &before.broker);

@@ -2,6 +2,7 @@
  * The environment of the broker workloads: hubs, the worker process, publish-to-start in bulk,
  * the status observer, and process memory (see bench.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
@@ -73,6 +74,47 @@ bool bench_cpu_ms(pid_t pid, double *ms)
         return false;
     }
     *ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    return true;
+}
+
+static double switches_of(const char *status_path)
+{
+    char text[8192];
+    FILE *f = fopen(status_path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *v = strstr(text, "\nvoluntary_ctxt_switches:");
+    const char *nv = strstr(text, "\nnonvoluntary_ctxt_switches:");
+    double sum = 0;
+    sum += v != NULL ? strtod(v + strlen("\nvoluntary_ctxt_switches:"), NULL) : 0;
+    sum += nv != NULL ? strtod(nv + strlen("\nnonvoluntary_ctxt_switches:"), NULL) : 0;
+    return sum;
+}
+
+/* /proc/<pid>/status counts the main thread only: sum over /proc/<pid>/task/<tid>/status. Threads
+ * that exited are not counted. */
+bool bench_ctx_switches(pid_t pid, double *out)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return false;
+    }
+    double sum = 0;
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        if (e->d_name[0] != '.') {
+            char status[128];
+            snprintf(status, sizeof(status), "/proc/%d/task/%.20s/status", (int)pid, e->d_name);
+            sum += switches_of(status);
+        }
+    }
+    closedir(d);
+    *out = sum;
     return true;
 }
 

@@ -30,8 +30,9 @@ static void settings(bench_json *j, const bench_opts *o, size_t cache, int runs)
 
 static void cpu_sample(const bench_opts *o, const bench_setup *s, bench_cpu *c)
 {
-    *c = (bench_cpu){0, 0, 0};
+    *c = (bench_cpu){0, 0, 0, 0};
     bench_cpu_ms(s->w.pid, &c->worker);
+    bench_ctx_switches(s->w.pid, &c->worker_switches);
     if (o->broker_pid > 0) {
         bench_cpu_ms(o->broker_pid, &c->broker);
     }
@@ -46,6 +47,7 @@ static void cpu_since(const bench_opts *o, const bench_setup *s, const bench_cpu
     cpu_sample(o, s, &now);
     double u = units > 0 ? (double)units : 1;
     c->worker = (now.worker - before->worker) / u;
+    c->worker_switches = (now.worker_switches - before->worker_switches) / u;
     c->broker = (now.broker - before->broker) / u;
     c->driver = (now.driver - before->driver) / u;
 }
@@ -55,8 +57,9 @@ static void cpu_since(const bench_opts *o, const bench_setup *s, const bench_cpu
 static void cpu_report(bench_json *j, const bench_opts *o, const char *unit, const bench_cpu *runs,
                        int n)
 {
-    double w[16], b[16], d[16];
+    double w[16], b[16], d[16], cs[16];
     for (int i = 0; i < n; i++) {
+        cs[i] = runs[i].worker_switches;
         w[i] = runs[i].worker;
         b[i] = runs[i].broker;
         d[i] = runs[i].driver;
@@ -70,6 +73,8 @@ static void cpu_report(bench_json *j, const bench_opts *o, const char *unit, con
         snprintf(k, sizeof(k), "broker_cpu_ms_per_%s", unit);
         bench_json_num(j, k, mb, 4);
     }
+    snprintf(k, sizeof(k), "worker_switches_per_%s", unit);
+    bench_json_num(j, k, bench_median(cs, (size_t)n), 2);
     snprintf(k, sizeof(k), "driver_cpu_ms_per_%s", unit);
     bench_json_num(j, k, md, 4);
     if (o->broker_pid > 0 && mw + mb + md > 0) {
