@@ -299,10 +299,21 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
     s.execution_id = (char *)e->execution_id;
     s.runtime_status = r->status;
     s.last_updated_at = dt__ts_from_ms(e->a, e->b->now_ms);
+    s.created_at = dt__ts_from_ms(
+        e->a, e->have_row && !e->fresh ? e->row.created_ms
+                                       : (e->requested_ms > 0 ? e->requested_ms : e->b->now_ms));
+    s.input = e->start->input;
+    s.version = e->start->version;
     if (r->has_output) {
         out.value.data = (uint8_t *)r->output;
         out.value.len = r->output_len;
         s.output = &out;
+    }
+    Dt__Payload cs = DT__PAYLOAD__INIT;
+    if (r->has_custom_status) {
+        cs.value.data = (uint8_t *)r->custom_status;
+        cs.value.len = r->custom_status_len;
+        s.custom_status = &cs;
     }
     s.failure_details = r->failure;
     char id[ID_BUF];

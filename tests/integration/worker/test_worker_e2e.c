@@ -289,14 +289,17 @@ static void sleep_ms(long ms)
 
 typedef struct received {
     int count;
-    char data[64];
+    char data[4096];
+    size_t len;
 } received;
 
 static void on_published(dt_broker_msg *m, void *ctx)
 {
     received *r = ctx;
-    snprintf(r->data, sizeof(r->data), "%.*s", (int)dt_broker_msg_len(m),
-             (const char *)dt_broker_msg_data(m));
+    r->len =
+        dt_broker_msg_len(m) < sizeof(r->data) - 1 ? dt_broker_msg_len(m) : sizeof(r->data) - 1;
+    memcpy(r->data, dt_broker_msg_data(m), r->len);
+    r->data[r->len] = '\0';
     __atomic_add_fetch(&r->count, 1, __ATOMIC_SEQ_CST);
     dt_broker_msg_destroy(m);
 }
@@ -330,7 +333,7 @@ static void test_result_subject(void **state)
     dt_broker_sub *sub = NULL;
     assert_int_equal(dt_broker_subscribe(f->env.broker, subject, NULL, on_published, &r, &sub),
                      DT_OK);
-    wk_start(&f->env, "chain", "chain-rs", NULL, "Dt-Result-Subject", subject);
+    wk_start(&f->env, "chain", "chain-rs", "\"in\"", "Dt-Result-Subject", subject);
     expect(f, "chain-rs", ST(COMPLETED), NULL);
     for (int i = 0; i < 100 && __atomic_load_n(&r.count, __ATOMIC_SEQ_CST) == 0; i++) {
         struct timespec ts = {0, 20 * 1000000L};
@@ -339,6 +342,17 @@ static void test_result_subject(void **state)
     sleep_ms(2500);
     dt_broker_sub_destroy(sub);
     assert_int_equal(r.count, 1);
+    /* The final status record: status, output, input and times. */
+    Dt__InstanceStatus *st = dt__instance_status__unpack(NULL, r.len, (const uint8_t *)r.data);
+    assert_non_null(st);
+    assert_string_equal(st->instance_id, "chain-rs");
+    assert_int_equal(st->runtime_status, ST(COMPLETED));
+    assert_non_null(st->output);
+    assert_non_null(st->input);
+    assert_int_equal(st->input->value.len, 4);
+    assert_non_null(st->created_at);
+    assert_true(st->created_at->seconds > 0);
+    dt__instance_status__free_unpacked(st, NULL);
 }
 
 /* Reads dead letters until `want` arrived (or 10 s passed); returns how many carried a reason. */
