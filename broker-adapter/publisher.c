@@ -249,19 +249,6 @@ dt_status dt_broker_publisher_create(dt_broker *b, const dt_broker_publisher_opt
     return DT_OK;
 }
 
-static struct timespec deadline_in(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Takes back every message nats.c still waits a PubAck for and fails it with DT_ETIMEOUT. */
 static void take_back(dt_broker_publisher *p)
 {
@@ -316,7 +303,7 @@ void dt_broker_publisher_destroy(dt_broker_publisher *p)
     }
     take_back(p);
     /* Handlers that already hold their message finish quickly; the ack timeout bounds the rest. */
-    struct timespec ts = deadline_in(p->o.ack_timeout_ms + 1000);
+    struct timespec ts = dt__deadline_in(CLOCK_REALTIME, p->o.ack_timeout_ms + 1000);
     wait_drained(p, &ts);
     jsCtx_Destroy(p->js);
     publisher_free(p);
@@ -381,7 +368,7 @@ static dt_status wait_for_room(dt_broker_publisher *p)
     if (p->inflight < p->o.window) {
         return DT_OK;
     }
-    struct timespec ts = deadline_in(p->o.stall_timeout_ms);
+    struct timespec ts = dt__deadline_in(CLOCK_REALTIME, p->o.stall_timeout_ms);
     dt_status st = DT_OK;
     p->waiters++;
     while (p->inflight >= p->o.window && st == DT_OK) {
@@ -513,7 +500,7 @@ dt_status dt_broker_publisher_wait(dt_broker_publisher *p, int64_t timeout_ms)
     if (timeout_ms < 0) {
         return dt__broker_errbuf(p->err, sizeof(p->err), DT_EINVAL, "wait: negative timeout");
     }
-    struct timespec ts = deadline_in(timeout_ms);
+    struct timespec ts = dt__deadline_in(CLOCK_REALTIME, timeout_ms);
     if (!wait_drained(p, &ts)) {
         take_back(p);
         wait_drained(p, NULL); /* only handlers already running remain */

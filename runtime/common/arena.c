@@ -258,3 +258,21 @@ ProtobufCAllocator *dt__arena_pb_allocator(dt__arena *a)
 {
     return &a->pb;
 }
+
+bool dt__arena_grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap) {
+        return true;
+    }
+    size_t nc = *cap == 0 ? 8 : *cap * 2;
+    void *g = dt__arena_calloc(a, nc, elem);
+    if (g == NULL) {
+        return false;
+    }
+    if (n > 0) {
+        memcpy(g, *arr, n * elem);
+    }
+    *arr = g;
+    *cap = nc;
+    return true;
+}

@@ -16,6 +16,7 @@
 #define DT_ARENA_INT_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "durabletask/status.h"
@@ -40,6 +41,13 @@ void *dt__arena_calloc(dt__arena *a, size_t n, size_t size);
 void *dt__arena_memdup(dt__arena *a, const void *p, size_t n);
 /* Copies a C string (NULL gives NULL). */
 char *dt__arena_strdup(dt__arena *a, const char *s);
+
+/*
+ * Grows the arena array *arr (n used, *cap allocated, elements of elem bytes) so that one more
+ * element fits: a doubled copy (old memory stays in the arena until it is destroyed, which is
+ * fine for batch-lived arrays). Returns false when out of memory (*arr unchanged).
+ */
+bool dt__arena_grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem);
 
 /* Registers fn(arg) to run when the arena is destroyed. Returns DT_ENOMEM on failure (fn is then
  * not registered and the caller still owns what arg refers to), DT_EINVAL when fn is NULL. The

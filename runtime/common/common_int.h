@@ -7,6 +7,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "durabletask/alloc.h"
 #include "durabletask/status.h"
@@ -26,6 +27,10 @@ uint64_t dt__fnv1a64(uint64_t h, const char *s);
 uint64_t dt__mix64(uint64_t x);
 /* Formats 128 bits as an RFC 4122 UUID of the given version (4 random, 5 name-based). */
 void dt__format_uuid(uint64_t hi, uint64_t lo, unsigned version, char out[37]);
+
+/* The absolute time `ms` from now on `clock` (CLOCK_REALTIME for pthread_cond_timedwait with a
+ * default condition, CLOCK_MONOTONIC for one set to that clock). */
+struct timespec dt__deadline_in(clockid_t clock, int64_t ms);
 
 /* A ProtobufCAllocator that routes protobuf-c's heap traffic through dt_alloc/dt_free. */
 ProtobufCAllocator *dt__pb_allocator(void);

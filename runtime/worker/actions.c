@@ -209,8 +209,8 @@ static dt_status add_timer(dt__episode *e, const Dt__HistoryEvent *ev)
     Dt__TimerFiredEvent *f = dt__arena_alloc(e->a, sizeof(*f));
     char id[ID_BUF];
     if (fired == NULL || f == NULL ||
-        !dt__episode_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
-                          sizeof(*e->timers))) {
+        !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
+                        sizeof(*e->timers))) {
         return DT_ENOMEM;
     }
     dt__timer_fired_event__init(f);

@@ -53,19 +53,6 @@ static size_t tick_slot(dt__act_slot *s, int64_t now, bool progress)
     return handed;
 }
 
-static struct timespec mono_deadline(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 void *dt__act_ticker_main(void *arg)
 {
     dt__activity_pool *p = arg;
@@ -74,7 +61,7 @@ void *dt__act_ticker_main(void *arg)
     pthread_mutex_lock(&p->mu);
     while (!p->ticker_quit) {
         /* The condition also signals slots finishing: wait out the whole period. */
-        struct timespec ts = mono_deadline(wake);
+        struct timespec ts = dt__deadline_in(CLOCK_MONOTONIC, wake);
         int rc = 0;
         while (!p->ticker_quit && rc != ETIMEDOUT) {
             rc = pthread_cond_timedwait(&p->cond, &p->mu, &ts);

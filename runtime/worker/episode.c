@@ -8,24 +8,6 @@
 
 #include "episode_int.h"
 
-bool dt__episode_grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap) {
-        return true;
-    }
-    size_t nc = *cap == 0 ? 8 : *cap * 2;
-    void *g = dt__arena_alloc(a, nc * elem);
-    if (g == NULL) {
-        return false;
-    }
-    if (n > 0) {
-        memcpy(g, *arr, n * elem);
-    }
-    *arr = g;
-    *cap = nc;
-    return true;
-}
-
 static bool finished_status(int32_t s)
 {
     return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
@@ -63,16 +45,15 @@ static dt_status is_duplicate(dt__episode *e, const dt__item *it, bool *dup)
 
 static dt_status accept(dt__episode *e, dt__item *it)
 {
-    if (!dt__episode_grow(e->a, (void **)&e->news, &e->cap_news, e->n_news, sizeof(void *)) ||
-        !dt__episode_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
-                          sizeof(char *))) {
+    if (!dt__arena_grow(e->a, (void **)&e->news, &e->cap_news, e->n_news, sizeof(void *)) ||
+        !dt__arena_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
+                        sizeof(char *))) {
         return DT_ENOMEM;
     }
     e->news[e->n_news++] = it->om->event;
     e->applied[e->n_applied++] = it->om->dedupe_id;
     if (it->timer_id >= 0) {
-        if (!dt__episode_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired,
-                              sizeof(int64_t))) {
+        if (!dt__arena_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired, sizeof(int64_t))) {
             return DT_ENOMEM;
         }
         e->fired[e->n_fired++] = it->timer_id;
@@ -83,8 +64,8 @@ static dt_status accept(dt__episode *e, dt__item *it)
 /* Records the identity of an item that is consumed without being applied (a rejected start). */
 static dt_status consume_only(dt__episode *e, const dt__item *it)
 {
-    if (!dt__episode_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
-                          sizeof(char *))) {
+    if (!dt__arena_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
+                        sizeof(char *))) {
         return DT_ENOMEM;
     }
     e->applied[e->n_applied++] = it->om->dedupe_id;
@@ -317,10 +298,9 @@ static dt_status leave(dt__episode *e, dt__group *g)
         size_t len = 0;
         uint8_t *payload = dt__pack(e->a, &it->om->base, &len);
         if (payload == NULL ||
-            !dt__episode_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired,
-                              sizeof(int64_t)) ||
-            !dt__episode_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
-                              sizeof(*e->timers))) {
+            !dt__arena_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired, sizeof(int64_t)) ||
+            !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
+                            sizeof(*e->timers))) {
             return DT_ENOMEM;
         }
         e->fired[e->n_fired++] = it->timer_id;
@@ -462,8 +442,8 @@ static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g)
         k++;
         Dt__OrchestrationMessage copy = *it->om;
         char *dedupe = dt__arena_alloc(e->a, strlen(it->om->dedupe_id) + 4);
-        if (dedupe == NULL || !dt__episode_grow(e->a, (void **)&e->timers, &e->cap_timers,
-                                                e->n_timers, sizeof(*e->timers))) {
+        if (dedupe == NULL || !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers,
+                                              e->n_timers, sizeof(*e->timers))) {
             return DT_ENOMEM;
         }
         snprintf(dedupe, strlen(it->om->dedupe_id) + 4, "%s/at", it->om->dedupe_id);

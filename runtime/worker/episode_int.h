@@ -60,7 +60,4 @@ dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *
 /* A new event with timestamp now, in e->a. */
 Dt__HistoryEvent *dt__actions_event(dt__episode *e);
 
-/* Growth helper for the arrays above (arena memory). */
-bool dt__episode_grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem);
-
 #endif

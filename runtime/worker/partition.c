@@ -15,27 +15,10 @@
 
 /* ---- batch bookkeeping ---- */
 
-static bool grow(dt__arena *a, void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap) {
-        return true;
-    }
-    size_t nc = *cap == 0 ? 16 : *cap * 2;
-    void *g = dt__arena_alloc(a, nc * elem);
-    if (g == NULL) {
-        return false;
-    }
-    if (n > 0) {
-        memcpy(g, *arr, n * elem);
-    }
-    *arr = g;
-    *cap = nc;
-    return true;
-}
-
 bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c)
 {
-    if (!grow(b->arena, (void **)&b->commits, &b->cap_commits, b->n_commits, sizeof(*c))) {
+    if (!dt__arena_grow(b->arena, (void **)&b->commits, &b->cap_commits, b->n_commits,
+                        sizeof(*c))) {
         return false;
     }
     b->commits[b->n_commits++] = *c;
@@ -44,7 +27,8 @@ bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c)
 
 bool dt__batch_keep_result(dt__batch *b, const dt__episode_result *r)
 {
-    if (!grow(b->arena, (void **)&b->results, &b->cap_results, b->n_results, sizeof(*r))) {
+    if (!dt__arena_grow(b->arena, (void **)&b->results, &b->cap_results, b->n_results,
+                        sizeof(*r))) {
         return false;
     }
     b->results[b->n_results++] = *r;
@@ -53,7 +37,8 @@ bool dt__batch_keep_result(dt__batch *b, const dt__episode_result *r)
 
 bool dt__batch_touch(dt__batch *b, const char *instance_id)
 {
-    if (!grow(b->arena, (void **)&b->touched, &b->cap_touched, b->n_touched, sizeof(char *))) {
+    if (!dt__arena_grow(b->arena, (void **)&b->touched, &b->cap_touched, b->n_touched,
+                        sizeof(char *))) {
         return false;
     }
     b->touched[b->n_touched++] = instance_id;

@@ -301,11 +301,7 @@ static void *supervisor_main(void *arg)
         supervise_once(w);
         pthread_mutex_lock(&w->mu);
         if (!w->stopping) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += SUPERVISE_MS * 1000000L;
-            ts.tv_sec += ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
+            struct timespec ts = dt__deadline_in(CLOCK_REALTIME, SUPERVISE_MS);
             pthread_cond_timedwait(&w->cond, &w->mu, &ts);
         }
     }
