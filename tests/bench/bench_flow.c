@@ -251,6 +251,7 @@ static void latency_print(const bench_opts *o, lat_stats *ls, size_t n, size_t n
     bench_json_num(&j, "p99_ms", bench_median(ls->p99, k), 2);
     bench_json_int(&j, "n", (long long)n);
     bench_json_nums(&j, "p50_ms_runs", ls->p50, k, 2);
+    bench_json_nums(&j, "p90_ms_runs", ls->p90, k, 2);
     bench_json_nums(&j, "p99_ms_runs", ls->p99, k, 2);
     bench_json_str(&j, "measured",
                    "dt_client_schedule to the finished status record seen by a "
