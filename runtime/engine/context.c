@@ -247,6 +247,11 @@ dt_status dt__instance_start(dt__instance *in)
 {
     const dt__engine_config *cfg = dt__engine_cfg(in->engine);
     dt_status st = dt__coro_create(trampoline, in, cfg->stack_size, &in->coro);
+    if (st == DT_ENOMEM && dt__engine_shed(in->engine, 64) > 0) {
+        /* Out of stacks (memory, or the kernel's map count): suspended instances can be
+         * replayed later; a new one cannot run without a stack. */
+        st = dt__coro_create(trampoline, in, cfg->stack_size, &in->coro);
+    }
     if (st != DT_OK) {
         return st;
     }

@@ -160,6 +160,18 @@ static void cache_put(dt__engine *e, dt__instance *in)
     }
 }
 
+size_t dt__engine_shed(dt__engine *e, size_t n)
+{
+    size_t shed = 0;
+    while (shed < n && e->lru_tail != NULL) {
+        dt__instance *victim = e->lru_tail;
+        cache_remove(e, victim);
+        instance_free(victim);
+        shed++;
+    }
+    return shed;
+}
+
 void dt__engine_evict(dt__engine *e, const char *instance_id)
 {
     dt__instance *in = cache_find(e, instance_id);

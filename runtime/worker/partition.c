@@ -257,15 +257,15 @@ static dt_status iterate(dt__partition *pt)
             evict_touched(pt, &b);
         }
     }
-    if (st == DT_OK && pt->outbox_pending && dt__outbox_flush(pt) == DT_OK) {
-        pt->outbox_pending = false;
-    }
-    /* Committed (or nothing to commit): ack. Otherwise they come back after the pause. */
+    /* Committed (or nothing to commit): ack now, before publishing. The outbox is durable in
+     * SQLite and goes out below, or at the next start-up; a message redelivered after a lost ack
+     * is recognised by its identity. Acking first lets the acks travel while the PubAcks come
+     * back. On failure the messages come back after the pause. */
     settle(&b, msgs, n, st == DT_OK);
     batch_free(&b);
     dt_free(msgs);
-    if (st == DT_OK && n > 0) {
-        dt_broker_flush(pt->w->broker, 1000); /* push the acks out now, not in 1 ms */
+    if (st == DT_OK && pt->outbox_pending && dt__outbox_flush(pt) == DT_OK) {
+        pt->outbox_pending = false;
     }
     return st;
 }
@@ -418,6 +418,12 @@ static void *partition_main(void *arg)
                        (unsigned long long)pt->epoch);
     }
     while (st != DT_EFENCED && !atomic_load(&pt->stop) && lease_valid(pt)) {
+        if (st == DT_ENOMEM) {
+            dt__worker_log(pt->w, DT_LOG_ERROR, NULL,
+                           "partition %u: out of memory running a batch (coroutine stacks or "
+                           "heap); it is retried",
+                           pt->p);
+        }
         if (st != DT_OK) {
             struct timespec ts = {0, RETRY_PAUSE_MS * 1000000L};
             nanosleep(&ts, NULL);

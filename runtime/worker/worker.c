@@ -309,6 +309,37 @@ static void *supervisor_main(void *arg)
     return NULL;
 }
 
+/*
+ * Every cached orchestration holds a coroutine stack: two kernel memory mappings (stack and guard
+ * page). A process has at most vm.max_map_count mappings (65,530 by default), so the caches of
+ * all partitions together must stay well below half of it, or new instances cannot get a stack.
+ */
+static void cap_cache(dt_worker *w)
+{
+    long maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &maps) != 1) {
+            maps = 65530;
+        }
+        fclose(f);
+    }
+    long reserve = 8192; /* threads, libraries, heap arenas, SQLite */
+    size_t budget = maps > 2 * reserve ? (size_t)(maps - reserve) / 2 : 1024;
+    size_t per_partition = budget / (w->hub_cfg.partitions > 0 ? w->hub_cfg.partitions : 1);
+    if (per_partition < 1) {
+        per_partition = 1;
+    }
+    if (w->opt.cache_capacity > per_partition) {
+        dt__worker_log(w, DT_LOG_WARN, NULL,
+                       "cache_capacity %zu per partition lowered to %zu: %u partitions x %zu "
+                       "coroutine stacks must fit vm.max_map_count (%ld)",
+                       w->opt.cache_capacity, per_partition, w->hub_cfg.partitions, per_partition,
+                       maps);
+        w->opt.cache_capacity = per_partition;
+    }
+}
+
 static dt_status connect_hub(dt_worker *w)
 {
     dt_broker_options bo;
@@ -318,6 +349,10 @@ static dt_status connect_hub(dt_worker *w)
     /* A KV request must fail well inside a lease's renewal margin (TTL/4 by default), or one
      * stalled renewal could cost the leases. */
     bo.request_timeout_ms = 2000;
+    /* Write each protocol message at once: nats.c's 1 ms coalescing otherwise adds a
+     * millisecond to every hop of an orchestration (docs/performance.md: p50 of a 3-step
+     * sequence 8 ms -> 4 ms), for some CPU under full load. */
+    bo.send_asap = !w->opt.coalesce_writes;
     char err[256];
     dt_status st = dt_broker_connect(&bo, &w->broker, err, sizeof(err));
     if (st != DT_OK) {
@@ -334,6 +369,7 @@ static dt_status connect_hub(dt_worker *w)
         set_err(w, "task hub '%s': %s", w->hub, dt_broker_errmsg(w->broker));
         return st;
     }
+    cap_cache(w);
     w->partitions = dt_calloc(w->hub_cfg.partitions, sizeof(*w->partitions));
     return w->partitions != NULL ? DT_OK : DT_ENOMEM;
 }

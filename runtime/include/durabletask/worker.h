@@ -66,7 +66,10 @@ typedef struct dt_worker_options {
     int64_t activity_max_deliveries; /* an activity redelivered this often (it crashed or hung its
                                         worker each time) fails; 0: 5 */
     int64_t activity_timeout_ms;     /* without result or heartbeat, redelivered; 0: 60000 */
-    const char *version;             /* this worker's version; NULL: none */
+    /* Coalesce network writes for 1 ms (nats.c's default) instead of sending at once: a little
+     * less CPU under full load, about 1 ms more latency per hop. Default false. */
+    bool coalesce_writes;
+    const char *version; /* this worker's version; NULL: none */
     dt_version_match version_match;
     dt_version_failure version_failure;
     dt_worker_log_fn log;
