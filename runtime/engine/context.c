@@ -243,14 +243,25 @@ static void resume(dt__instance *in)
     in->in_coro = false;
 }
 
+/* A coroutine for `in`: a retired one restarted, else a new one. */
+static dt_status get_coro(dt__instance *in)
+{
+    dt__coro *spare = dt__engine_take_coro(in->engine);
+    if (spare != NULL && dt__coro_restart(spare, trampoline, in) == DT_OK) {
+        in->coro = spare;
+        return DT_OK;
+    }
+    dt__coro_destroy(spare);
+    return dt__coro_create(trampoline, in, dt__engine_cfg(in->engine)->stack_size, &in->coro);
+}
+
 dt_status dt__instance_start(dt__instance *in)
 {
-    const dt__engine_config *cfg = dt__engine_cfg(in->engine);
-    dt_status st = dt__coro_create(trampoline, in, cfg->stack_size, &in->coro);
+    dt_status st = get_coro(in);
     if (st == DT_ENOMEM && dt__engine_shed(in->engine, 64) > 0) {
         /* Out of stacks (memory, or the kernel's map count): suspended instances can be
          * replayed later; a new one cannot run without a stack. */
-        st = dt__coro_create(trampoline, in, cfg->stack_size, &in->coro);
+        st = get_coro(in);
     }
     if (st != DT_OK) {
         return st;

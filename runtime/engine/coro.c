@@ -32,6 +32,7 @@
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -282,6 +283,39 @@ void dt__coro_destroy(dt__coro *co)
     }
     unmap_stack(co);
     dt_free(co);
+}
+
+void dt__coro_retire(dt__coro *co)
+{
+    assert(co != NULL && co->state != CO_RUNNING && "dt__coro_retire from inside the coroutine");
+    if (co->state == CO_SUSPENDED) {
+        co->cancel = true;
+        switch_in(co); /* it leaves through coro_exit, so ASan frees its fake stack */
+    }
+    co->state = CO_DONE;
+}
+
+dt_status dt__coro_restart(dt__coro *co, dt__coro_fn fn, void *arg)
+{
+    if (co == NULL || fn == NULL) {
+        return DT_EINVAL;
+    }
+    if (co->state != CO_DONE && co->state != CO_NEW) {
+        return DT_ESTATE;
+    }
+#ifdef CORO_ASAN
+    /* Abandoned frames of the previous body left redzones on the stack. */
+    ASAN_UNPOISON_MEMORY_REGION(stack_base(co), stack_len(co));
+    co->fake_stack = NULL;
+    co->caller_bottom = NULL;
+    co->caller_size = 0;
+#endif
+    memset(&co->caller, 0, sizeof(co->caller)); /* as dt__coro_create leaves it (see there) */
+    co->fn = fn;
+    co->arg = arg;
+    co->cancel = false;
+    co->state = CO_NEW;
+    return make_context(co);
 }
 
 dt_status dt__coro_resume(dt__coro *co)

@@ -55,6 +55,16 @@ dt_status dt__coro_create(dt__coro_fn fn, void *arg, size_t stack_size, dt__coro
 void dt__coro_destroy(dt__coro *co);
 
 /*
+ * Reuse instead of unmap + mmap (a stack per instance costs system calls and TLB shootdowns):
+ * dt__coro_retire ends `co` (a suspended body is abandoned, as by destroy) but keeps its stack;
+ * dt__coro_restart makes a retired (or never started) coroutine run fn(arg) from the top on its
+ * next resume. Restart returns DT_ESTATE for a suspended or running coroutine. Not from inside
+ * `co`.
+ */
+void dt__coro_retire(dt__coro *co);
+dt_status dt__coro_restart(dt__coro *co, dt__coro_fn fn, void *arg);
+
+/*
  * Runs `co` until it yields or finishes; DT_OK either way (ask dt__coro_finished). Must not be
  * called from inside a coroutine. Returns DT_ESTATE on a finished or running coroutine, DT_EINVAL
  * on NULL.

@@ -10,8 +10,13 @@
 
 #include "instance_int.h"
 
+/* Retired coroutines kept for reuse: their stacks stay mapped (a few touched pages each). */
+#define SPARE_COROS 32
+
 struct dt__engine {
     dt__engine_config cfg;
+    dt__coro *spare[SPARE_COROS];
+    size_t n_spare;
     dt__instance **buckets; /* hash table by instance ID, chained through hash_next */
     size_t n_buckets;
     size_t n_cached;
@@ -44,7 +49,13 @@ static void instance_free(dt__instance *in)
     if (in == NULL) {
         return;
     }
-    dt__coro_destroy(in->coro);
+    dt__engine *e = in->engine;
+    if (in->coro != NULL && e->n_spare < SPARE_COROS) {
+        dt__coro_retire(in->coro);
+        e->spare[e->n_spare++] = in->coro;
+    } else {
+        dt__coro_destroy(in->coro);
+    }
     dt__arena_destroy(in->arena); /* the instance itself lives in its arena */
 }
 
@@ -196,8 +207,16 @@ void dt__engine_destroy(dt__engine *e)
         cache_remove(e, in);
         instance_free(in);
     }
+    while (e->n_spare > 0) {
+        dt__coro_destroy(e->spare[--e->n_spare]);
+    }
     dt_free(e->buckets);
     dt_free(e);
+}
+
+dt__coro *dt__engine_take_coro(dt__engine *e)
+{
+    return e->n_spare > 0 ? e->spare[--e->n_spare] : NULL;
 }
 
 /* ---- episodes ---- */

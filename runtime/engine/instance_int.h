@@ -176,6 +176,8 @@ typedef struct dt_orch_ctx dt__instance;
 
 /* ---- engine.c ---- */
 const dt__engine_config *dt__engine_cfg(const dt__engine *e);
+/* A retired coroutine to restart, or NULL (the caller owns it). */
+dt__coro *dt__engine_take_coro(dt__engine *e);
 /* Evicts up to n least recently used cached instances; returns how many. */
 size_t dt__engine_shed(dt__engine *e, size_t n);
 

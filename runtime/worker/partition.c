@@ -463,6 +463,13 @@ bool dt__partition_done(dt__partition *pt)
     return atomic_load(&pt->done);
 }
 
+void dt__partition_request_stop(dt__partition *pt)
+{
+    if (pt != NULL) {
+        atomic_store(&pt->stop, true);
+    }
+}
+
 void dt__partition_stop(dt__partition *pt)
 {
     if (pt == NULL) {

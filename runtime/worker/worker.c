@@ -449,25 +449,29 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
     if (supervisor_running) {
         pthread_join(w->supervisor, NULL);
     }
-    dt__ingress_stop(w->ingress);
-    w->ingress = NULL;
-    dt__activity_pool_stop(w->activities, timeout_ms);
-    dt__activity_pool_destroy(w->activities);
-    w->activities = NULL;
+    /* Partitions first, all at once: each finishes its current batch; then the leases go, so
+     * the other workers take over at once, while our running activities finish (their results
+     * go to whoever owns the partitions then). */
     pthread_mutex_lock(&w->sup_mu);
     w->frozen = true;
+    for (uint32_t p = 0; w->partitions != NULL && p < w->hub_cfg.partitions; p++) {
+        dt__partition_request_stop(w->partitions[p]);
+    }
     for (uint32_t p = 0; w->partitions != NULL && p < w->hub_cfg.partitions; p++) {
         dt__partition_stop(w->partitions[p]);
         w->partitions[p] = NULL;
     }
     pthread_mutex_unlock(&w->sup_mu);
-    /* Partitions first, leases after: the partitions stop writing before others may take
-     * them over. */
     if (w->leases != NULL) {
         dt__leases_stop(w->leases);
         dt__leases_destroy(w->leases);
         w->leases = NULL;
     }
+    dt__ingress_stop(w->ingress);
+    w->ingress = NULL;
+    dt__activity_pool_stop(w->activities, timeout_ms);
+    dt__activity_pool_destroy(w->activities);
+    w->activities = NULL;
     dt_broker_close(w->broker);
     w->broker = NULL;
 }

@@ -68,6 +68,8 @@ dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
 dt_status dt__partition_start(dt_worker *w, uint32_t p, dt__partition **out);
 /* True once the partition thread has exited (lease lost, fenced, or stopped). */
 bool dt__partition_done(dt__partition *pt);
+/* Asks the thread to stop after its current batch, without waiting (NULL accepted). */
+void dt__partition_request_stop(dt__partition *pt);
 /* Asks the thread to stop after its current batch, joins it and frees. NULL accepted. */
 void dt__partition_stop(dt__partition *pt);
 

@@ -459,6 +459,35 @@ static void create_fails_cleanly_without_memory(void **state)
     assert_ptr_equal(co, (dt__coro *)&co);
 }
 
+/* A retired coroutine restarts from the top of a new body, on the same stack, as often as
+ * needed; abandoning a suspended body on the way. */
+static void retire_and_restart(void **state)
+{
+    (void)state;
+    counter a = {.id = 7}, b = {.id = 9};
+    dt__coro *co = NULL;
+    assert_int_equal(dt__coro_create(counter_body, &a, 64 * 1024, &co), DT_OK);
+    a.co = co;
+    assert_int_equal(dt__coro_resume(co), DT_OK);
+    assert_int_equal(a.steps, 1);
+    assert_int_equal(dt__coro_restart(co, counter_body, &b), DT_ESTATE); /* suspended */
+    dt__coro_retire(co);                                                 /* abandons a */
+    assert_true(dt__coro_finished(co));
+    for (int round = 0; round < 3; round++) {
+        b = (counter){.id = (uint64_t)(9 + round), .co = co};
+        assert_int_equal(dt__coro_restart(co, counter_body, &b), DT_OK);
+        assert_false(dt__coro_finished(co));
+        while (!dt__coro_finished(co)) {
+            assert_int_equal(dt__coro_resume(co), DT_OK);
+        }
+        assert_int_equal(b.steps, MANY_ROUNDS);
+        assert_true(b.result == expected_result(b.id));
+        dt__coro_retire(co); /* finished: nothing to abandon */
+    }
+    assert_int_equal(a.steps, 1); /* the abandoned body never ran again */
+    dt__coro_destroy(co);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +501,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stack_overflow_hits_the_guard_page, setup, teardown),
         cmocka_unit_test_setup_teardown(state_and_argument_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(create_fails_cleanly_without_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(retire_and_restart, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     dt_set_allocator(NULL);
