@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common_int.h"
 #include "store_db_int.h"
@@ -137,6 +138,33 @@ static dt_status store_new(const char *path, const dt__store_options *opts, dt__
     return DT_OK;
 }
 
+/* One attempt at opening: connection, schema check, pragmas, migrations. */
+static dt_status open_once(dt__store *s)
+{
+    dt_status status = open_db(s);
+    if (status == DT_OK) {
+        status = dt__store_check_schema(s);
+    }
+    if (status == DT_OK) {
+        status = configure(s);
+    }
+    if (status == DT_OK) {
+        status = dt__store_migrate(s);
+    }
+    return status;
+}
+
+/* Drops the connection of a failed attempt (keeping the handle and its error text). */
+static void close_db(dt__store *s)
+{
+    for (size_t i = 0; i < DT__SQL_COUNT; i++) {
+        sqlite3_finalize(s->stmts[i]);
+        s->stmts[i] = NULL;
+    }
+    sqlite3_close(s->db);
+    s->db = NULL;
+}
+
 dt_status dt__store_open(const char *path, const dt__store_options *opts, dt__store **out,
                          char *errbuf, size_t errlen)
 {
@@ -150,15 +178,21 @@ dt_status dt__store_open(const char *path, const dt__store_options *opts, dt__st
         dt__errf(errbuf, errlen, "store open %s: %s", path, dt_status_str(status));
         return status;
     }
-    status = open_db(s);
-    if (status == DT_OK) {
-        status = dt__store_check_schema(s);
-    }
-    if (status == DT_OK) {
-        status = configure(s);
-    }
-    if (status == DT_OK) {
-        status = dt__store_migrate(s);
+    /* Another process may be creating the same file right now (a partition changing hands, the
+     * query service opening beside the partition thread): switching to WAL then reports "database
+     * is locked" without waiting, and reading a half-written header an I/O error. Both pass:
+     * retry the whole open until the busy timeout. Corrupt, foreign and newer files fail at once.
+     */
+    int64_t deadline = dt__mono_ms() + s->opts.busy_timeout_ms;
+    for (int attempt = 0;; attempt++) {
+        status = open_once(s);
+        bool transient = status == DT_EBUSY || status == DT_EIO;
+        if (status == DT_OK || !transient || dt__mono_ms() >= deadline) {
+            break;
+        }
+        close_db(s);
+        struct timespec ts = {0, (long)(5 + (attempt < 10 ? attempt * 5 : 50)) * 1000000L};
+        nanosleep(&ts, NULL);
     }
     if (status != DT_OK) {
         dt__errf(errbuf, errlen, "%s", s->errmsg);

@@ -153,21 +153,20 @@ static dt_broker_outmsg to_outmsg(const dt__outbox_row *r, const row_headers *h)
     };
 }
 
-/* Publishes one page of rows; collects the ids of the rows that are done. */
-static dt_status publish_page(dt__partition *pt, dt__arena *a, const dt__outbox_row *rows, size_t n,
-                              int64_t *done, size_t *n_done)
+/* Sends the core-ok rows that no stream captures as plain messages and every other row through
+ * the async publisher (tag = row index); returns false when the publisher refused a row (the
+ * rows from there on are left for a later round). */
+static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
 {
-    row_headers *hs = dt__arena_alloc(a, n * sizeof(*hs));
-    if (hs == NULL) {
-        return DT_ENOMEM;
-    }
-    bool any_core = false;
-    for (size_t i = 0; i < n; i++) {
-        if (!decode_headers(a, &rows[i].msg.headers, &hs[i])) {
-            return DT_ENOMEM;
+    row_headers *hs = f->hs;
+    bool any_core = false, all = true;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!decode_headers(f->arena, &f->rows[i].msg.headers, &hs[i])) {
+            all = false;
+            break;
         }
-        dt_broker_outmsg m = to_outmsg(&rows[i], &hs[i]);
-        if (hs[i].core_ok && !via_jetstream(pt, rows[i].msg.subject)) {
+        dt_broker_outmsg m = to_outmsg(&f->rows[i], &hs[i]);
+        if (hs[i].core_ok && !via_jetstream(pt, f->rows[i].msg.subject)) {
             /* Nobody's stream: a plain message, confirmed by the flush below. */
             if (dt_broker_publish_core(pt->w->broker, &m) == DT_OK) {
                 hs[i].core_sent = true;
@@ -175,62 +174,100 @@ static dt_status publish_page(dt__partition *pt, dt__arena *a, const dt__outbox_
             }
             continue;
         }
-        dt_status st = dt_broker_publisher_add(pt->pub, &m, (uint64_t)i);
-        if (st != DT_OK) {
-            return st; /* the rest stays in the outbox for the next round */
+        if (dt_broker_publisher_add(pt->pub, &m, (uint64_t)i) != DT_OK) {
+            all = false;
+            break;
         }
+        f->n_added++;
     }
     if (any_core && dt_broker_flush(pt->w->broker, PUBLISH_WAIT_MS) == DT_OK) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < f->n; i++) {
             if (hs[i].core_sent) {
-                done[(*n_done)++] = rows[i].id;
+                f->done[f->n_done++] = f->rows[i].id;
             }
         }
     }
-    dt_broker_publisher_wait(pt->pub, PUBLISH_WAIT_MS);
+    return all;
+}
+
+dt_status dt__outbox_send(dt__partition *pt)
+{
+    dt__outbox_flight *f = &pt->flight;
+    if (f->arena != NULL) {
+        return DT_OK; /* one batch in flight at a time: settle it first */
+    }
+    f->arena = dt__arena_create(64 * 1024);
+    if (f->arena == NULL) {
+        return DT_ENOMEM;
+    }
+    dt_status st =
+        dt__store_outbox_list(pt->store, pt->sent_upto, OUTBOX_PAGE, f->arena, &f->rows, &f->n);
+    if (st != DT_OK || f->n == 0) {
+        dt__arena_destroy(f->arena);
+        *f = (dt__outbox_flight){0};
+        pt->outbox_pending = st != DT_OK;
+        return st;
+    }
+    f->hs = dt__arena_calloc(f->arena, f->n, sizeof(row_headers));
+    f->done = dt__arena_calloc(f->arena, f->n, sizeof(int64_t));
+    if (f->hs == NULL || f->done == NULL) {
+        dt__arena_destroy(f->arena);
+        *f = (dt__outbox_flight){0};
+        return DT_ENOMEM;
+    }
+    bool all = send_rows(pt, f);
+    /* Rows up to here are in flight or done; a refusal means: list everything again later
+     * (JetStream drops the repeats by Nats-Msg-Id). */
+    pt->sent_upto = all ? f->rows[f->n - 1].id : 0;
+    pt->outbox_pending = !all || f->n == OUTBOX_PAGE;
+    return all ? DT_OK : DT_EBROKER;
+}
+
+/* Collects the outcome of the publisher's batch into f->done; returns the first failure. */
+static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeout_ms)
+{
+    if (f->n_added == 0) {
+        return DT_OK;
+    }
+    dt_broker_publisher_wait(pt->pub, timeout_ms);
     size_t nr = 0;
     const dt_broker_pub_result *res = dt_broker_publisher_results(pt->pub, &nr);
+    row_headers *hs = f->hs;
     dt_status worst = DT_OK;
     for (size_t k = 0; k < nr; k++) {
         size_t i = (size_t)res[k].tag;
         bool ok = res[k].status == DT_OK;
         if (!ok && hs[i].core_ok) {
-            dt_broker_outmsg m = to_outmsg(&rows[i], &hs[i]);
+            dt_broker_outmsg m = to_outmsg(&f->rows[i], &hs[i]);
             ok = dt_broker_publish_core(pt->w->broker, &m) == DT_OK;
         }
         if (ok) {
-            done[(*n_done)++] = rows[i].id;
+            f->done[f->n_done++] = f->rows[i].id;
         } else if (worst == DT_OK) {
             worst = res[k].status;
             dt__worker_log(pt->w, DT_LOG_WARN, NULL, "partition %u: publish to %s failed: %s",
-                           pt->p, rows[i].msg.subject, res[k].error != NULL ? res[k].error : "");
+                           pt->p, f->rows[i].msg.subject, res[k].error != NULL ? res[k].error : "");
         }
     }
     return worst;
 }
 
-dt_status dt__outbox_flush(dt__partition *pt)
+dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms)
 {
-    dt_status st = DT_OK;
-    int64_t after = 0;
-    for (;;) {
-        dt__arena *a = dt__arena_create(64 * 1024);
-        dt__outbox_row *rows = NULL;
-        size_t n = 0, n_done = 0;
-        st = a == NULL ? DT_ENOMEM
-                       : dt__store_outbox_list(pt->store, after, OUTBOX_PAGE, a, &rows, &n);
-        int64_t *done = st == DT_OK && n > 0 ? dt__arena_alloc(a, n * sizeof(int64_t)) : NULL;
-        if (st == DT_OK && n > 0) {
-            st = done == NULL ? DT_ENOMEM : publish_page(pt, a, rows, n, done, &n_done);
-            after = rows[n - 1].id;
-        }
-        if (n_done > 0) {
-            dt_status dst = dt__store_outbox_delete(pt->store, pt->epoch, done, n_done);
-            st = st == DT_OK ? dst : st;
-        }
-        dt__arena_destroy(a);
-        if (st != DT_OK || n < OUTBOX_PAGE) {
-            return st;
-        }
+    dt__outbox_flight *f = &pt->flight;
+    if (f->arena == NULL) {
+        return DT_OK;
     }
+    dt_status st = collect(pt, f, timeout_ms);
+    if (st != DT_OK) {
+        pt->sent_upto = 0; /* publish the failed rows again (and the repeats are dropped) */
+        pt->outbox_pending = true;
+    }
+    if (f->n_done > 0) {
+        dt_status dst = dt__store_outbox_delete(pt->store, pt->epoch, f->done, f->n_done);
+        st = st == DT_OK ? dst : st;
+    }
+    dt__arena_destroy(f->arena);
+    *f = (dt__outbox_flight){0};
+    return st;
 }

@@ -12,6 +12,7 @@
 #define FETCH_WAIT_MS    100
 #define TIMERS_PER_BATCH 256
 #define RETRY_PAUSE_MS   200
+#define OUTBOX_SETTLE_MS 10000 /* the previous batch's PubAcks: normally already in */
 
 /* ---- batch bookkeeping ---- */
 
@@ -233,9 +234,6 @@ static int64_t fetch_wait(dt__partition *pt)
 /* One iteration: fetch, run, commit, publish, ack. Returns DT_EFENCED to end the thread. */
 static dt_status iterate(dt__partition *pt)
 {
-    if (pt->outbox_pending && dt__outbox_flush(pt) == DT_OK) {
-        pt->outbox_pending = false;
-    }
     size_t max = pt->w->opt.fetch_batch;
     dt_broker_msg **msgs = dt_calloc(max, sizeof(*msgs));
     dt__batch b = {.arena = dt__arena_create(64 * 1024), .now_ms = 0};
@@ -247,6 +245,8 @@ static dt_status iterate(dt__partition *pt)
             n = 0;
         }
     }
+    /* The previous batch's PubAcks came back while the fetch waited: delete those rows. */
+    dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
     if (st == DT_OK) {
         b.now_ms = dt__now_ms();
         st = add_messages(pt, &b, msgs, n) ? add_timers(pt, &b) : DT_ENOMEM;
@@ -264,8 +264,8 @@ static dt_status iterate(dt__partition *pt)
     settle(&b, msgs, n, st == DT_OK);
     batch_free(&b);
     dt_free(msgs);
-    if (st == DT_OK && pt->outbox_pending && dt__outbox_flush(pt) == DT_OK) {
-        pt->outbox_pending = false;
+    if (pt->outbox_pending) {
+        dt__outbox_send(pt);
     }
     return st;
 }
@@ -396,6 +396,9 @@ static dt_status setup(dt__partition *pt)
 
 static void teardown(dt__partition *pt)
 {
+    if (pt->pub != NULL) {
+        dt__outbox_settle(pt, 2000); /* rows not confirmed stay for the next owner */
+    }
     dt__outbox_cache_clear(pt);
     dt__query_service_stop(pt->query);
     pt->query = NULL;

@@ -25,6 +25,17 @@ typedef struct dt__capture_entry {
     int64_t until_ms; /* monotonic */
 } dt__capture_entry;
 
+/* The outbox batch whose PubAcks are on their way (outbox.c); lives in its own arena. */
+typedef struct dt__outbox_flight {
+    dt__arena *arena; /* NULL: nothing in flight */
+    dt__outbox_row *rows;
+    void *hs; /* per-row decoded headers (outbox.c's row_headers) */
+    size_t n;
+    size_t n_added; /* rows given to the async publisher */
+    int64_t *done;  /* ids of rows known published */
+    size_t n_done;
+} dt__outbox_flight;
+
 struct dt__partition {
     dt_worker *w;
     uint32_t p;
@@ -41,6 +52,8 @@ struct dt__partition {
     char status_prefix[DT_BROKER_NAME_BUF]; /* $KV.DT_<hub>_STATUS. */
     bool outbox_pending;                    /* rows may be waiting to be published */
     dt__capture_entry captures[64];         /* by subject hash; see outbox.c */
+    dt__outbox_flight flight;               /* see outbox.c */
+    int64_t sent_upto;                      /* outbox rows up to this id are sent or done */
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */
@@ -88,8 +101,14 @@ typedef struct dt__outbox_builder {
 dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subject,
                          const char *msg_id, const uint8_t *data, size_t len,
                          const dt__blob *headers);
-/* Publishes every outbox row of the store and deletes the acknowledged ones. */
-dt_status dt__outbox_flush(dt__partition *pt);
+/*
+ * The outbox in two halves, so that the partition fetches while PubAcks travel: send() publishes
+ * the rows not yet sent (one batch in flight at a time) without waiting; settle() waits for that
+ * batch's PubAcks (up to timeout_ms; usually already there) and deletes the published rows.
+ * Failed rows are sent again later. Crash-safe: a row is deleted only after its PubAck.
+ */
+dt_status dt__outbox_send(dt__partition *pt);
+dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms);
 /* Frees the partition's subject-capture cache. */
 void dt__outbox_cache_clear(dt__partition *pt);
 /* Encodes headers (and whether a plain NATS publish may stand in when no stream captures the
