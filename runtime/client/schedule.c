@@ -285,7 +285,8 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
     if (st == DT_OK) {
         st = build_pending(c, a, m, &rec, &rec_len);
     }
-    if (st == DT_OK) {
+    if (st == DT_OK && o->instance_id != NULL) {
+        /* A freshly generated random ID cannot be taken: no status read (a round trip) then. */
         st = check_reuse(c, a, &ids, o->reuse_policy);
     }
     if (st == DT_OK) {
