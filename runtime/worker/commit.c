@@ -182,6 +182,26 @@ static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint6
             dt__arena_pb_allocator(e->a), row->failure_details.len, row->failure_details.data);
     }
     s.parent_instance_id = (char *)(row->parent_instance_id != NULL ? row->parent_instance_id : "");
+    /* The starter's tags (the runtime's own "dt." tags stay internal). */
+    size_t nt = e->start != NULL ? e->start->n_tags : 0, kept = 0;
+    Dt__InstanceStatus__TagsEntry **tags = dt__arena_alloc(e->a, (nt + 1) * sizeof(*tags));
+    Dt__InstanceStatus__TagsEntry *cells = dt__arena_alloc(e->a, (nt + 1) * sizeof(*cells));
+    if (tags == NULL || cells == NULL) {
+        return DT_ENOMEM;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        const Dt__ExecutionStartedEvent__TagsEntry *t = e->start->tags[i];
+        if (strncmp(t->key, "dt.", 3) == 0) {
+            continue;
+        }
+        dt__instance_status__tags_entry__init(&cells[kept]);
+        cells[kept].key = t->key;
+        cells[kept].value = t->value;
+        tags[kept] = &cells[kept];
+        kept++;
+    }
+    s.tags = tags;
+    s.n_tags = kept;
     char key[3 * DT_INSTANCE_ID_MAX + 1], subject[sizeof(key) + DT_BROKER_NAME_BUF];
     char msg_id[DT_BROKER_NAME_BUF * 2];
     dt_status st = dt__status_key(e->instance_id, key, sizeof(key));

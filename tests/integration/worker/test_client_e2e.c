@@ -327,6 +327,27 @@ static void test_schedule_explicit_id_no_input(void **state)
     dt_client_instance_free(inst);
 }
 
+/* Tags given at start stay on the status record the worker writes. */
+static void test_tags_survive_the_worker(void **state)
+{
+    fixture *f = *state;
+    char id[DT_CLIENT_ID_BUF] = "";
+    dt_client_tag tags[] = {{"team", "payments"}, {"region", "eu"}};
+    dt_client_start_options o = {.instance_id = "tagged-1", .tags = tags, .ntags = 2};
+    CHECK(f, dt_client_schedule(f->c, "echo", &o, id, sizeof(id)), DT_OK);
+    dt_client_instance *inst = NULL;
+    CHECK(f, dt_client_wait_for_completion(f->c, id, 20000, false, &inst), DT_OK);
+    assert_int_equal(inst->ntags, 2);
+    int seen = 0;
+    for (size_t i = 0; i < inst->ntags; i++) {
+        seen +=
+            strcmp(inst->tags[i].key, "team") == 0 && strcmp(inst->tags[i].value, "payments") == 0;
+        seen += strcmp(inst->tags[i].key, "region") == 0 && strcmp(inst->tags[i].value, "eu") == 0;
+    }
+    assert_int_equal(seen, 2);
+    dt_client_instance_free(inst);
+}
+
 static void test_status_with_and_without_payloads(void **state)
 {
     fixture *f = *state;
@@ -900,6 +921,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule_generated_id),
         cmocka_unit_test(test_schedule_explicit_id_no_input),
+        cmocka_unit_test(test_tags_survive_the_worker),
         cmocka_unit_test(test_status_with_and_without_payloads),
         cmocka_unit_test(test_scheduled_start),
         cmocka_unit_test(test_wait_timeouts),
