@@ -23,6 +23,14 @@ bool dt__instance_id_valid(const char *id)
     return true;
 }
 
+bool dt__status_finished(int32_t s)
+{
+    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED ||
+           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED;
+}
+
 uint32_t dt__partition_of(const char *id, uint32_t partitions)
 {
     uint32_t h = 2166136261u;

@@ -48,6 +48,10 @@
 /* True if `id` is 1..DT_INSTANCE_ID_MAX printable, non-space ASCII characters. */
 bool dt__instance_id_valid(const char *id);
 
+/* True for the runtime statuses after which an instance changes no more (COMPLETED, FAILED,
+ * TERMINATED, CANCELED): the one definition worker, query service and client share. */
+bool dt__status_finished(int32_t runtime_status);
+
 /* The partition of instance `id` among `partitions` (> 0). */
 uint32_t dt__partition_of(const char *id, uint32_t partitions);
 

@@ -26,13 +26,6 @@ static dt__blob payload_blob(const Dt__Payload *p)
     return p == NULL ? (dt__blob){NULL, 0} : (dt__blob){p->value.data, p->value.len};
 }
 
-static bool is_finished(Dt__OrchestrationStatus s)
-{
-    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
-}
-
 /* The row as the episode leaves it. */
 static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__instance_row *row)
 {
@@ -72,7 +65,7 @@ static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__inst
     if (r->has_custom_status) {
         row->custom_status = (dt__blob){r->custom_status, r->custom_status_len};
     }
-    if (is_finished(r->status)) {
+    if (dt__status_finished(r->status)) {
         row->completed_ms = e->b->now_ms;
         row->output = r->has_output ? (dt__blob){r->output, r->output_len} : (dt__blob){NULL, 0};
         if (r->failure != NULL) {
@@ -272,7 +265,7 @@ dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r)
     size_t n_events = 0;
     bool can =
         r != NULL && r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW;
-    bool ended = r != NULL && is_finished(r->status);
+    bool ended = r != NULL && dt__status_finished(r->status);
     if (st == DT_OK && r != NULL) {
         st = dt__actions_build(e, r);
     }

@@ -8,14 +8,6 @@
 
 #include "episode_int.h"
 
-static bool finished_status(int32_t s)
-{
-    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED;
-}
-
 static const char *status_name(int32_t s)
 {
     const ProtobufCEnumValue *v =
@@ -146,7 +138,7 @@ static dt_status on_start(dt__episode *e, dt__item *it)
         int32_t status = e->fresh ? DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
                                   : e->row.runtime_status;
         Dt__InstanceIdReusePolicy policy = it->om->reuse_policy;
-        bool finished = finished_status(status) && !e->fresh;
+        bool finished = dt__status_finished(status) && !e->fresh;
         bool ok = (finished && policy != DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR) ||
                   policy == DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
         if (!ok) {
@@ -177,7 +169,7 @@ static dt_status on_event(dt__episode *e, dt__item *it)
                         it->msg != NULL ? dt_broker_msg_len(it->msg) : 0, e->pt->subject);
         return DT_OK;
     }
-    if (!e->fresh && finished_status(e->row.runtime_status)) {
+    if (!e->fresh && dt__status_finished(e->row.runtime_status)) {
         return DT_OK; /* late news for a finished instance */
     }
     const char *target = it->om->execution_id;

@@ -36,11 +36,6 @@ static dt_status fail(dt__query_ctx *x, dt_status st, const char *fmt, ...)
     return st;
 }
 
-static bool finished(int32_t s)
-{
-    return s >= 0 && s < 32 && ((FINISHED_MASK >> s) & 1u) != 0;
-}
-
 static const char *status_name(int32_t s)
 {
     const ProtobufCEnumValue *v =
@@ -321,7 +316,7 @@ static dt_status purge_one(dt__query_ctx *x, const char *id, Dt__PurgeResponse *
     if (st != DT_OK) {
         return fail(x, st, "purge '%s': %s", id, dt__store_errmsg(x->q->store));
     }
-    if (!finished(row.runtime_status)) {
+    if (!dt__status_finished(row.runtime_status)) {
         return fail(x, DT_ESTATE,
                     "instance '%s' is %s: only completed, failed, canceled or terminated "
                     "instances can be purged",

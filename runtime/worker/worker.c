@@ -92,15 +92,20 @@ dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
 
 /* ---- creation and registration ---- */
 
+/* Characters of worker IDs: valid in KV keys and consumer names. */
+static bool id_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
 /* A worker ID that is valid as a KV key and a consumer name: host-pid-random. */
 static char *make_worker_id(void)
 {
     char host[64] = "host", rnd[37], buf[128];
     gethostname(host, sizeof(host) - 1);
     for (char *c = host; *c != '\0'; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
-        *c = ok ? *c : '_';
+        *c = id_char_ok(*c) ? *c : '_';
     }
     dt__random_uuid(rnd);
     snprintf(buf, sizeof(buf), "%.40s-%d-%.8s", host, (int)getpid(), rnd);
@@ -113,9 +118,7 @@ static bool valid_worker_id(const char *id)
         return false;
     }
     for (const char *c = id; *c != '\0'; c++) {
-        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
-        if (!ok) {
+        if (!id_char_ok(*c)) {
             return false;
         }
     }

@@ -121,6 +121,34 @@ void dt_test_alloc_fail_after(long n)
     fail_countdown = n;
 }
 
+static long leakcheck_base;
+
+int dt_test_leakcheck_setup(void **state)
+{
+    (void)state;
+    dt_test_alloc_install();
+    dt_test_alloc_fail_after(-1);
+    leakcheck_base = dt_test_alloc_outstanding();
+    return 0;
+}
+
+int dt_test_leakcheck_teardown(void **state)
+{
+    (void)state;
+    dt_test_alloc_fail_after(-1);
+    long now = dt_test_alloc_outstanding();
+    if (now != leakcheck_base) {
+        fprintf(stderr, "%ld dt_alloc blocks leaked by the test\n", now - leakcheck_base);
+        return -1; /* cmocka reports a failed teardown as a test failure */
+    }
+    return 0;
+}
+
+long dt_test_leakcheck_base(void)
+{
+    return leakcheck_base;
+}
+
 const char *dt_test_nats_url(void)
 {
     const char *u = getenv("DT_TEST_NATS_URL");

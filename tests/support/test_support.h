@@ -22,6 +22,15 @@ long dt_test_alloc_outstanding(void);
 void dt_test_alloc_fail_after(long n);
 
 /*
+ * cmocka setup/teardown pair that installs the counting allocator and fails the test when the
+ * test body leaves dt_alloc blocks behind.
+ */
+int dt_test_leakcheck_setup(void **state);
+int dt_test_leakcheck_teardown(void **state);
+/* Live dt_alloc blocks when the current test's setup ran. */
+long dt_test_leakcheck_base(void);
+
+/*
  * The URL of the nats-server started by scripts/test (DT_TEST_NATS_URL), or NULL when unset; tests
  * that need a broker fail when it is NULL rather than pass silently.
  */

@@ -31,25 +31,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-static long base_blocks;
-
-static int setup(void **state)
-{
-    (void)state;
-    dt_test_alloc_install();
-    dt_test_alloc_fail_after(-1);
-    base_blocks = dt_test_alloc_outstanding();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dt_test_alloc_fail_after(-1);
-    assert_int_equal(dt_test_alloc_outstanding(), base_blocks);
-    return 0;
-}
-
 static void many_odd_sizes_are_aligned_and_disjoint(void **state)
 {
     (void)state;
@@ -370,7 +351,7 @@ static void pb_unpack_survives_allocation_failure(void **state)
             check_started_event(ev);
         }
         dt__arena_destroy(a);
-        assert_int_equal(dt_test_alloc_outstanding(), base_blocks);
+        assert_int_equal(dt_test_alloc_outstanding(), dt_test_leakcheck_base());
         if (ev != NULL) {
             break;
         }
@@ -424,7 +405,7 @@ static void every_allocation_failure_is_clean(void **state)
         dt_test_alloc_fail_after(n);
         int hooks = exercise();
         dt_test_alloc_fail_after(-1);
-        assert_int_equal(dt_test_alloc_outstanding(), base_blocks);
+        assert_int_equal(dt_test_alloc_outstanding(), dt_test_leakcheck_base());
         assert_int_equal(hooks_run, hooks < 0 ? 0 : hooks); /* failed registrations never run */
         if (hooks == 40) {
             assert_true(n > 5);
@@ -436,16 +417,26 @@ static void every_allocation_failure_is_clean(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(many_odd_sizes_are_aligned_and_disjoint, setup, teardown),
-        cmocka_unit_test_setup_teardown(big_requests_get_their_own_block, setup, teardown),
-        cmocka_unit_test_setup_teardown(overflowing_sizes_give_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(asan_sees_past_the_end, setup, teardown),
-        cmocka_unit_test_setup_teardown(calloc_memdup_strdup, setup, teardown),
-        cmocka_unit_test_setup_teardown(footprint_is_what_the_heap_gave, setup, teardown),
-        cmocka_unit_test_setup_teardown(hooks_run_last_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(pb_unpack_lives_in_the_arena, setup, teardown),
-        cmocka_unit_test_setup_teardown(pb_unpack_survives_allocation_failure, setup, teardown),
-        cmocka_unit_test_setup_teardown(every_allocation_failure_is_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_odd_sizes_are_aligned_and_disjoint,
+                                        dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(big_requests_get_their_own_block, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(overflowing_sizes_give_null, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(asan_sees_past_the_end, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(calloc_memdup_strdup, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(footprint_is_what_the_heap_gave, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(hooks_run_last_first, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(pb_unpack_lives_in_the_arena, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(pb_unpack_survives_allocation_failure,
+                                        dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(every_allocation_failure_is_clean, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     dt_set_allocator(NULL);

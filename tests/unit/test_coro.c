@@ -31,25 +31,6 @@
 #endif
 #endif
 
-static long base_blocks;
-
-static int setup(void **state)
-{
-    (void)state;
-    dt_test_alloc_install();
-    dt_test_alloc_fail_after(-1);
-    base_blocks = dt_test_alloc_outstanding();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    dt_test_alloc_fail_after(-1);
-    assert_int_equal(dt_test_alloc_outstanding(), base_blocks);
-    return 0;
-}
-
 /* ---- ping-pong ---- */
 
 typedef struct {
@@ -491,17 +472,28 @@ static void retire_and_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(values_cross_many_yields, setup, teardown),
-        cmocka_unit_test_setup_teardown(ten_thousand_interleaved, setup, teardown),
-        cmocka_unit_test_setup_teardown(destroy_while_suspended, setup, teardown),
-        cmocka_unit_test_setup_teardown(destroy_before_first_resume, setup, teardown),
-        cmocka_unit_test_setup_teardown(deep_recursion_with_yield_at_the_bottom, setup, teardown),
-        cmocka_unit_test_setup_teardown(big_local_buffer, setup, teardown),
-        cmocka_unit_test_setup_teardown(resumed_from_other_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(stack_overflow_hits_the_guard_page, setup, teardown),
-        cmocka_unit_test_setup_teardown(state_and_argument_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(create_fails_cleanly_without_memory, setup, teardown),
-        cmocka_unit_test_setup_teardown(retire_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(values_cross_many_yields, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(ten_thousand_interleaved, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(destroy_while_suspended, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(destroy_before_first_resume, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(deep_recursion_with_yield_at_the_bottom,
+                                        dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(big_local_buffer, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(resumed_from_other_threads, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(stack_overflow_hits_the_guard_page, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(state_and_argument_errors, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(create_fails_cleanly_without_memory,
+                                        dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(retire_and_restart, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     dt_set_allocator(NULL);

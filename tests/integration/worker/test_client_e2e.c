@@ -26,16 +26,6 @@
 
 /* ---- activities ---- */
 
-static void act_hello(dt_activity_ctx *ctx, void *ud)
-{
-    (void)ud;
-    size_t len = 0;
-    const char *in = dt_activity_input(ctx, &len);
-    char out[256];
-    int n = snprintf(out, sizeof(out), "Hello %.*s", (int)len, in != NULL ? in : "");
-    dt_activity_set_output(ctx, out, (size_t)n);
-}
-
 /* ---- orchestrators ---- */
 
 /* Echoes what the instance knows about itself: {"id","name","version","input"}. */
@@ -157,7 +147,7 @@ static void register_all(dt_worker *w)
     for (size_t i = 0; i < sizeof(orchs) / sizeof(orchs[0]); i++) {
         assert_int_equal(dt_worker_add_orchestrator(w, orchs[i].name, orchs[i].fn, NULL), DT_OK);
     }
-    assert_int_equal(dt_worker_add_activity(w, "hello", NULL, act_hello, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(w, "hello", NULL, wk_act_hello, NULL), DT_OK);
 }
 
 /* Queries need an owner for every partition: wait until the worker has claimed them all. */

@@ -44,16 +44,6 @@ extern char **environ;
 
 /* ---- the worker's side ---- */
 
-static void act_hello(dt_activity_ctx *ctx, void *ud)
-{
-    (void)ud;
-    size_t len = 0;
-    const char *in = dt_activity_input(ctx, &len);
-    char out[512];
-    int n = snprintf(out, sizeof(out), "Hello %.*s", (int)len, in != NULL ? in : "");
-    dt_activity_set_output(ctx, out, (size_t)n);
-}
-
 /* Greets its input through an activity. */
 static void greet(dt_orch_ctx *ctx, void *ud)
 {
@@ -210,7 +200,7 @@ static int setup(void **state)
     assert_int_equal(dt_worker_create(&o, &f->w, err, sizeof(err)), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "greet", greet, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "approval", approval, NULL), DT_OK);
-    assert_int_equal(dt_worker_add_activity(f->w, "hello", NULL, act_hello, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(f->w, "hello", NULL, wk_act_hello, NULL), DT_OK);
     if (dt_worker_start(f->w) != DT_OK) {
         fail_msg("worker start: %s", dt_worker_errmsg(f->w));
     }

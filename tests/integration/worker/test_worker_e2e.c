@@ -21,16 +21,6 @@
 
 /* ---- activities ---- */
 
-static void act_hello(dt_activity_ctx *ctx, void *ud)
-{
-    (void)ud;
-    size_t len = 0;
-    const char *in = dt_activity_input(ctx, &len);
-    char out[256];
-    int n = snprintf(out, sizeof(out), "Hello %.*s", (int)len, in != NULL ? in : "");
-    dt_activity_set_output(ctx, out, (size_t)n);
-}
-
 static void act_square(dt_activity_ctx *ctx, void *ud)
 {
     (void)ud;
@@ -176,7 +166,7 @@ static int setup(void **state)
     assert_int_equal(dt_worker_add_orchestrator(f->w, "forever", forever, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "publisher", publisher, f->pub_subject),
                      DT_OK);
-    assert_int_equal(dt_worker_add_activity(f->w, "hello", NULL, act_hello, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(f->w, "hello", NULL, wk_act_hello, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(f->w, "square", NULL, act_square, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(f->w, "fail", NULL, act_fail, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "chain", chain, NULL), DT_EEXIST);
@@ -304,23 +294,35 @@ static void on_published(dt_broker_msg *m, void *ctx)
     dt_broker_msg_destroy(m);
 }
 
+/* A plain NATS subscription that counts what arrives on `subject`. */
+static dt_broker_sub *listen(fixture *f, const char *subject, received *r)
+{
+    dt_broker_sub *sub = NULL;
+    assert_int_equal(dt_broker_subscribe(f->env.broker, subject, NULL, on_published, r, &sub),
+                     DT_OK);
+    return sub;
+}
+
+/* Waits for the first message, then long enough for a repeat to show (say, one sent again after
+ * a PubAck wait that can never end), and requires exactly one. */
+static void heard_once(dt_broker_sub *sub, received *r)
+{
+    for (int i = 0; i < 100 && __atomic_load_n(&r->count, __ATOMIC_SEQ_CST) == 0; i++) {
+        sleep_ms(20);
+    }
+    sleep_ms(2500);
+    dt_broker_sub_destroy(sub);
+    assert_int_equal(r->count, 1);
+}
+
 static void test_durable_publish(void **state)
 {
     fixture *f = *state;
     received r = {0};
-    dt_broker_sub *sub = NULL;
-    assert_int_equal(
-        dt_broker_subscribe(f->env.broker, f->pub_subject, NULL, on_published, &r, &sub), DT_OK);
+    dt_broker_sub *sub = listen(f, f->pub_subject, &r);
     wk_start(&f->env, "publisher", "pub-1", NULL, NULL, NULL);
     expect(f, "pub-1", ST(COMPLETED), NULL);
-    for (int i = 0; i < 100 && __atomic_load_n(&r.count, __ATOMIC_SEQ_CST) == 0; i++) {
-        dt_broker_flush(f->env.broker, 1000);
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    sleep_ms(2500); /* a repeat (say, after a PubAck wait that can never end) would come now */
-    dt_broker_sub_destroy(sub);
-    assert_int_equal(r.count, 1);
+    heard_once(sub, &r);
     assert_string_equal(r.data, "shipped");
 }
 
@@ -330,18 +332,10 @@ static void test_result_subject(void **state)
     received r = {0};
     char subject[128];
     snprintf(subject, sizeof(subject), "results.%s.chain", f->env.hub);
-    dt_broker_sub *sub = NULL;
-    assert_int_equal(dt_broker_subscribe(f->env.broker, subject, NULL, on_published, &r, &sub),
-                     DT_OK);
+    dt_broker_sub *sub = listen(f, subject, &r);
     wk_start(&f->env, "chain", "chain-rs", "\"in\"", "Dt-Result-Subject", subject);
     expect(f, "chain-rs", ST(COMPLETED), NULL);
-    for (int i = 0; i < 100 && __atomic_load_n(&r.count, __ATOMIC_SEQ_CST) == 0; i++) {
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    sleep_ms(2500);
-    dt_broker_sub_destroy(sub);
-    assert_int_equal(r.count, 1);
+    heard_once(sub, &r);
     /* The final status record: status, output, input and times. */
     Dt__InstanceStatus *st = dt__instance_status__unpack(NULL, r.len, (const uint8_t *)r.data);
     assert_non_null(st);

@@ -158,3 +158,13 @@ const char *wk_output(const Dt__InstanceStatus *s)
     b[n] = '\0';
     return b;
 }
+
+void wk_act_hello(dt_activity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    size_t len = 0;
+    const char *in = dt_activity_input(ctx, &len);
+    char out[512];
+    int n = snprintf(out, sizeof(out), "Hello %.*s", (int)len, in != NULL ? in : "");
+    dt_activity_set_output(ctx, out, (size_t)n);
+}

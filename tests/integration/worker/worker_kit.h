@@ -45,6 +45,9 @@ void wk_control(wk_env *env, const char *kind, const char *instance_id, const ch
  * dt__instance_status__free_unpacked(s, NULL)) or NULL on timeout. */
 Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int64_t timeout_ms);
 
+/* The activity "hello" of several tests: returns "Hello <input>". */
+void wk_act_hello(dt_activity_ctx *ctx, void *ud);
+
 /* The output of a status record as a C string ("" when none); lives with the record. */
 const char *wk_output(const Dt__InstanceStatus *s);
 
