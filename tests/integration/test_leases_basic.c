@@ -29,7 +29,7 @@ static void expect_start(dt__leases_config *c, dt_status want)
 static void test_start_errors(void **state)
 {
     (void)state;
-    tl_fleet f;
+    static tl_fleet f; /* static: a failed test leaves its sampler running on live memory */
     tl_fleet_init(&f, NP, TTL);
     dt__leases_config c = {.broker = f.admin, .hub = f.hub, .worker_id = "bad.id"};
     expect_start(&c, DT_EINVAL);
@@ -76,7 +76,7 @@ static void expect_key(tl_fleet *f, const char *key, const char *contains)
 static void test_single_worker_gets_all(void **state)
 {
     (void)state;
-    tl_fleet f;
+    static tl_fleet f; /* static: a failed test leaves its sampler running on live memory */
     tl_fleet_init(&f, NP, TTL);
     tl_start(&f, 0, "wa");
     int64_t ms = tl_wait_converged(&f, 5000);
@@ -131,7 +131,7 @@ static void print_split(tl_fleet *f, int n)
 static void test_two_workers_split(void **state)
 {
     (void)state;
-    tl_fleet f;
+    static tl_fleet f; /* static: a failed test leaves its sampler running on live memory */
     tl_fleet_init(&f, NP, TTL);
     tl_start(&f, 0, "wa");
     tl_start(&f, 1, "wb");
@@ -148,7 +148,7 @@ static void test_two_workers_split(void **state)
 static void test_third_joins(void **state)
 {
     (void)state;
-    tl_fleet f;
+    static tl_fleet f; /* static: a failed test leaves its sampler running on live memory */
     tl_fleet_init(&f, NP, TTL);
     tl_start(&f, 0, "wa");
     tl_start(&f, 1, "wb");

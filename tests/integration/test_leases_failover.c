@@ -22,7 +22,7 @@
 static void test_graceful_stop_hands_over(void **state)
 {
     (void)state;
-    tl_fleet f;
+    static tl_fleet f; /* static: a failed test leaves its sampler running on live memory */
     tl_fleet_init(&f, NP, TTL);
     tl_start(&f, 0, "wa");
     tl_start(&f, 1, "wb");
@@ -43,20 +43,28 @@ static void test_graceful_stop_hands_over(void **state)
 }
 
 typedef struct kill_times {
-    int64_t lost;  /* the severed worker holds nothing any more (mono ms) */
+    int64_t lost;  /* the test first saw the severed worker hold nothing (mono ms) */
     int64_t first; /* the survivor holds one of the severed worker's partitions */
     int64_t all;   /* ... all of them */
 } kill_times;
 
-/* Watches the severed worker `k` and the survivor `s` until s holds all of k's partitions. */
-static kill_times watch_takeover(tl_fleet *f, int k, int s, const uint32_t *theirs, size_t n)
+/*
+ * Watches the severed worker `k` and the survivor `s` until s holds all of k's partitions.
+ * `until` is the latest deadline of k's leases: k must not count any lease from then on. The
+ * check is exact whatever the scheduling: the clock is read before asking, so a lease reported
+ * held was held at some moment after `now`, which must still be before the deadline.
+ */
+static kill_times watch_takeover(tl_fleet *f, int k, int s, const uint32_t *theirs, size_t n,
+                                 int64_t until)
 {
     kill_times t = {0, 0, 0};
     int64_t t0 = tb_now_ms();
     while (t.all == 0) {
         uint32_t held[TL_MAXP];
         int64_t now = tb_now_ms();
-        if (t.lost == 0 && tl_held(f, k, held) == 0) {
+        if (tl_held(f, k, held) > 0) {
+            assert_true(now < until);
+        } else if (t.lost == 0) {
             t.lost = now;
         }
         size_t taken = 0;
@@ -84,7 +92,7 @@ static kill_times watch_takeover(tl_fleet *f, int k, int s, const uint32_t *thei
 static void test_killed_worker_taken_over_after_ttl(void **state)
 {
     (void)state;
-    tl_fleet f;
+    static tl_fleet f; /* static: a failed test leaves its sampler running on live memory */
     tl_fleet_init(&f, NP, TTL);
     tl_start(&f, 0, "wa");
     tl_start(&f, 1, "wb");
@@ -102,18 +110,18 @@ static void test_killed_worker_taken_over_after_ttl(void **state)
         assert_true(dt__leases_held(f.w[1].l, theirs[i], &u));
         until = u > until ? u : until;
     }
-    kill_times t = watch_takeover(&f, 1, 0, theirs, n);
+    kill_times t = watch_takeover(&f, 1, 0, theirs, n, until);
     print_message("worker cut off at 0 ms (TTL %d, margin %d): its leases stopped counting at "
                   "%lld ms (deadline %lld), the survivor took the first at %lld ms and all %zu at "
                   "%lld ms; safety gap %lld ms\n",
                   TTL, TTL / 4, (long long)(t.lost - t0), (long long)(until - t0),
                   (long long)(t.first - t0), n, (long long)(t.all - t0),
                   (long long)(t.first - t.lost));
-    assert_true(t.lost <= until + 5);
     assert_true(t.first > t.lost);
-    /* Expiry is at the last renewal (at most TTL/3 before the cut) + TTL. */
+    /* Expiry is at the last renewal (at most TTL/3 before the cut) + TTL: never earlier. The
+     * upper bound is only liveness (a loaded machine delays the survivor's scan), kept loose. */
     assert_true(t.first - t0 >= TTL - TTL / 3 - 100);
-    assert_true(t.all - t0 <= TTL + 1500);
+    assert_true(t.all - t0 <= 2 * TTL + 1000);
     tl_fleet_finish(&f);
 }
 
@@ -122,7 +130,7 @@ static void test_killed_worker_taken_over_after_ttl(void **state)
 static void test_foreign_write_drops_lease(void **state)
 {
     (void)state;
-    tl_fleet f;
+    static tl_fleet f; /* static: a failed test leaves its sampler running on live memory */
     tl_fleet_init(&f, NP, TTL);
     tl_start(&f, 0, "wa");
     tl_wait_converged(&f, 5000);
