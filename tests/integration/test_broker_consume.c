@@ -222,7 +222,7 @@ static void test_fetch_wakes_early(void **state)
     pthread_join(t, NULL);
     assert_int_equal(n, 1);
     print_message("fetch(64, 5000 ms) returned 1 message after %lld ms\n", (long long)ms);
-    assert_true(ms >= 150 && ms < 1000);
+    assert_true(ms >= 150 && ms < 3000); /* woke by the message, not the 5 s expiry */
     TB_EXPECT(dt_broker_msg_ack_sync(got[0], 5000), DT_OK, "ack_sync");
     dt_broker_msg_destroy(got[0]);
     dt_broker_close(b2);

@@ -159,7 +159,7 @@ static void test_third_joins(void **state)
     print_message("a third worker got its share %lld ms after its start (TTL %d)\n", (long long)ms,
                   TTL);
     print_split(&f, 3);
-    assert_true(ms < TTL / 2);
+    assert_true(ms < TTL); /* not a rebalance that waits out anybody's lease */
     tl_fleet_finish(&f);
 }
 

@@ -38,7 +38,9 @@ static void test_graceful_stop_hands_over(void **state)
     print_message("graceful stop of a worker holding %zu of %u: stop took %lld ms, the others "
                   "held everything %lld ms after it began (TTL %d)\n",
                   n, NP, (long long)stop_ms, (long long)ms, TTL);
-    assert_true(ms < TTL / 2);
+    /* Faster than any takeover by expiry, which comes TTL - TTL/3 after the last renewal at
+     * the earliest (test_killed_worker_taken_over_after_ttl). */
+    assert_true(ms < TTL - TTL / 3 - 100);
     tl_fleet_finish(&f);
 }
 

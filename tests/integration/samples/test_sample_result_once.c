@@ -86,7 +86,8 @@ static void test_no_partition_stall(void **state)
     }
     int64_t ms = mono_ms() - t0;
     printf("16 instances after a result publish: %lld ms\n", (long long)ms);
-    assert_true(ms < 1000);
+    /* A stalled partition waits out the PubAck timeout (2 s) at least once. */
+    assert_true(ms < 1900);
 }
 
 int main(void)
