@@ -171,7 +171,7 @@ static void test_stop_hands_back_unstarted(void **state)
     dt__activity_pool_stop(p, 10000);
     int64_t took = tb_now_ms() - t0;
     dt__activity_pool_destroy(p);
-    assert_true(took < 5000); /* not the 10 s stop timeout; runs() is the real check */
+    assert_true(took < 5000);    /* not the 10 s stop timeout; runs() is the real check */
     assert_int_equal(runs(), 2); /* the rest of the batch did not run */
     Dt__OrchestrationMessage *res[10];
     assert_int_equal(ta_results(&e, res, 10, 1000), 2);

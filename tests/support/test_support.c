@@ -51,6 +51,7 @@ typedef union {
 
 static long outstanding;
 static long fail_countdown = -1;
+static int fail_once; /* the failure at countdown 0 disables injection */
 
 static int should_fail(void)
 {
@@ -58,6 +59,9 @@ static int should_fail(void)
         return 0;
     }
     if (fail_countdown == 0) {
+        if (fail_once) {
+            fail_countdown = -1;
+        }
         return 1;
     }
     fail_countdown--;
@@ -118,7 +122,19 @@ long dt_test_alloc_outstanding(void)
 
 void dt_test_alloc_fail_after(long n)
 {
+    fail_once = 0;
     fail_countdown = n;
+}
+
+void dt_test_alloc_fail_once(long n)
+{
+    fail_once = 1;
+    fail_countdown = n;
+}
+
+int dt_test_alloc_injection_pending(void)
+{
+    return fail_countdown >= 0;
 }
 
 static long leakcheck_base;

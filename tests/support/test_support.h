@@ -14,12 +14,16 @@ void dt_test_rmtree(const char *path);
 
 /*
  * Installs a counting allocator over malloc. dt_test_alloc_outstanding() is the number of live
- * dt_alloc blocks; dt_test_alloc_fail_after(n) makes the (n+1)th allocation from now fail
- * (n < 0 disables failure injection).
+ * dt_alloc blocks; dt_test_alloc_fail_after(n) makes the (n+1)th allocation from now and every
+ * one after it fail (n < 0 disables failure injection); dt_test_alloc_fail_once(n) makes only the
+ * (n+1)th fail, as a transient shortage would. dt_test_alloc_injection_pending() is true while
+ * the injected failure has not happened yet.
  */
 void dt_test_alloc_install(void);
 long dt_test_alloc_outstanding(void);
 void dt_test_alloc_fail_after(long n);
+void dt_test_alloc_fail_once(long n);
+int dt_test_alloc_injection_pending(void);
 
 /*
  * cmocka setup/teardown pair that installs the counting allocator and fails the test when the

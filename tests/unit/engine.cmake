@@ -5,6 +5,7 @@ target_include_directories(dt_engine_harness PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/
 target_compile_options(dt_engine_harness PRIVATE ${DT_WARNINGS})
 target_link_libraries(dt_engine_harness PUBLIC durabletask)
 
-foreach(t test_engine_basics test_engine_events test_engine_flow test_engine_determinism)
+foreach(t test_engine_basics test_engine_events test_engine_flow test_engine_determinism
+    test_engine_memory)
   dt_add_test(NAME ${t} SOURCES engine/${t}.c LABELS unit LIBS dt_engine_harness)
 endforeach()

@@ -79,6 +79,8 @@ struct hw_world {
     char **logs;
     size_t n_logs;
     int elided; /* episodes run without loading history (cache current) */
+    bool retry_enomem;
+    int enomem_episodes;
     Dt__TaskFailureDetails *failure_view;
     Dt__HistoryEvent *event_view;
 };
@@ -305,6 +307,19 @@ static void enqueue(hw_world *w, const char *id, const Dt__HistoryEvent *ev)
         w->q = xrealloc(w->q, w->q_cap * sizeof(*w->q));
     }
     w->q[w->q_len++] = (queued_msg){.instance_id = xstrdup(id), .ev = pack(ev)};
+}
+
+/* Puts a batch's encoded messages back at the end of the queue; takes their buffers. */
+static void requeue(hw_world *w, const char *id, blob *batch, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++) {
+        if (w->q_len == w->q_cap) {
+            w->q_cap = w->q_cap == 0 ? 64 : w->q_cap * 2;
+            w->q = xrealloc(w->q, w->q_cap * sizeof(*w->q));
+        }
+        w->q[w->q_len++] = (queued_msg){.instance_id = xstrdup(id), .ev = batch[i]};
+        batch[i].data = NULL;
+    }
 }
 
 static Dt__HistoryEvent new_event(hw_world *w, Dt__Timestamp *ts)
@@ -676,6 +691,9 @@ static void step(hw_world *w)
         if (st == DT_OK) {
             apply_result(w, in, &r);
             dt__episode_result_free(&r);
+        } else if (st == DT_ENOMEM && w->retry_enomem) {
+            w->enomem_episodes++;
+            requeue(w, id, batch, nb);
         } else if (st != DT_EINVAL) {
             fprintf(stderr, "harness: episode of %s failed: %s\n", id, dt_status_str(st));
             abort();
@@ -933,4 +951,14 @@ bool hw_same(hw_world *a, hw_world *b, char *why, size_t why_len)
 int hw_elided(hw_world *w)
 {
     return w->elided;
+}
+
+void hw_retry_enomem(hw_world *w, bool on)
+{
+    w->retry_enomem = on;
+}
+
+int hw_enomem_episodes(hw_world *w)
+{
+    return w->enomem_episodes;
 }

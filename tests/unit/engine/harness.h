@@ -88,6 +88,11 @@ const char *hw_log_at(hw_world *w, size_t i);
 size_t hw_cached(hw_world *w);
 /* Episodes that ran without loading the stored history, because the cache reflected it. */
 int hw_elided(hw_world *w);
+/* When on, an episode that fails with DT_ENOMEM puts its messages back in the queue to run again,
+ * as a worker naks a batch it could not process (off: the harness aborts). */
+void hw_retry_enomem(hw_world *w, bool on);
+/* Episodes that failed with DT_ENOMEM and were queued again. */
+int hw_enomem_episodes(hw_world *w);
 
 /* True when every instance of both worlds has byte-identical history and status. On a
  * difference, writes a description into why. */
