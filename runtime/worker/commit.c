@@ -230,6 +230,8 @@ static dt_status push(dt__episode *e, const dt__instance_row *row, const dt__blo
         return DT_ENOMEM;
     }
     *stored = *row;
+    /* The length the commit leaves (the row cache keeps it; the store computes its own). */
+    stored->history_len = (e->have_row && !reset ? e->row.history_len : 0) + n_events;
     dt__episode_commit c = {
         .instance = stored,
         .reset_history = reset,

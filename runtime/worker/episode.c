@@ -179,9 +179,15 @@ static dt_status on_event(dt__episode *e, dt__item *it)
     return accept(e, it);
 }
 
+/* The stored row: from the row cache when the engine holds the instance exactly as stored (the
+ * common case: no SQLite read), else from the store. */
 static dt_status load_row(dt__episode *e)
 {
-    dt_status st = dt__store_get_instance(e->pt->store, e->instance_id, e->a, &e->row);
+    dt__partition *pt = e->pt;
+    dt_status st = dt__row_cache_get(pt->rows, pt->engine, e->instance_id, e->a, &e->row);
+    if (st == DT_ENOTFOUND) {
+        st = dt__store_get_instance(pt->store, e->instance_id, e->a, &e->row);
+    }
     if (st == DT_ENOTFOUND) {
         return DT_OK;
     }

@@ -206,6 +206,9 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     dt_status st = dt__store_commit(pt->store, pt->epoch, b->commits, b->n_commits);
     if (st == DT_OK) {
         pt->outbox_pending = true;
+        for (size_t i = 0; i < b->n_commits; i++) {
+            dt__row_cache_put(pt->rows, pt->engine, b->commits[i].instance);
+        }
     } else {
         dt__worker_log(pt->w, DT_LOG_ERROR, NULL, "partition %u: commit failed: %s", pt->p,
                        dt__store_errmsg(pt->store));
@@ -217,6 +220,7 @@ static void evict_touched(dt__partition *pt, dt__batch *b)
 {
     for (size_t i = 0; i < b->n_touched; i++) {
         dt__engine_evict(pt->engine, b->touched[i]);
+        dt__row_cache_drop(pt->rows, b->touched[i]);
     }
 }
 
@@ -388,6 +392,9 @@ static dt_status setup(dt__partition *pt)
     };
     st = dt__engine_create(&ec, &pt->engine);
     if (st == DT_OK) {
+        st = dt__row_cache_create(ec.cache_capacity, &pt->rows);
+    }
+    if (st == DT_OK) {
         st = open_broker_side(pt, db_path);
     }
     pt->outbox_pending = true; /* re-publish whatever a previous owner left */
@@ -406,6 +413,8 @@ static void teardown(dt__partition *pt)
     pt->pub = NULL;
     dt_broker_consumer_close(pt->consumer);
     pt->consumer = NULL;
+    dt__row_cache_destroy(pt->rows);
+    pt->rows = NULL;
     dt__engine_destroy(pt->engine);
     pt->engine = NULL;
     dt__store_close(pt->store);

@@ -25,6 +25,9 @@ typedef struct dt__capture_entry {
     int64_t until_ms; /* monotonic */
 } dt__capture_entry;
 
+/* Copies of the stored rows of the instances the engine holds (rowcache.c). */
+typedef struct dt__row_cache dt__row_cache;
+
 /* The outbox batch whose PubAcks are on their way (outbox.c); lives in its own arena. */
 typedef struct dt__outbox_flight {
     dt__arena *arena; /* NULL: nothing in flight */
@@ -45,6 +48,7 @@ struct dt__partition {
     dt__store *store;
     uint64_t epoch;
     dt__engine *engine;
+    dt__row_cache *rows; /* rows of the instances `engine` holds; see rowcache.c */
     dt_broker_consumer *consumer;
     dt_broker_publisher *pub;
     dt__query_service *query;
@@ -115,6 +119,25 @@ void dt__outbox_cache_clear(dt__partition *pt);
  * subject) as an outbox headers blob. */
 dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src, bool core_ok,
                              dt__blob *out);
+
+/* ---- rowcache.c ---- */
+/* An empty cache for an engine holding up to engine_capacity instances; *out is freed with
+ * dt__row_cache_destroy (accepts NULL). Confined to the partition thread. */
+dt_status dt__row_cache_create(size_t engine_capacity, dt__row_cache **out);
+void dt__row_cache_destroy(dt__row_cache *c);
+/* Copies the cached row of instance_id (borrowed) into `a` as *out when the engine is current at
+ * that row's execution and history length: DT_OK; DT_ENOTFOUND when there is no usable entry
+ * (read the store instead); DT_ENOMEM. */
+dt_status dt__row_cache_get(dt__row_cache *c, dt__engine *engine, const char *instance_id,
+                            dt__arena *a, dt__instance_row *out);
+/* Remembers *row (copied; its history_len must be the one just committed) after a successful
+ * commit; a row the engine is not current at, or too large to keep, only drops the old entry. */
+void dt__row_cache_put(dt__row_cache *c, dt__engine *engine, const dt__instance_row *row);
+/* Forgets one instance (instance_id borrowed), or every instance. */
+void dt__row_cache_drop(dt__row_cache *c, const char *instance_id);
+void dt__row_cache_clear(dt__row_cache *c);
+/* Entries held (for tests and diagnostics). */
+size_t dt__row_cache_size(const dt__row_cache *c);
 
 /* ---- batch helpers (partition.c) ---- */
 bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c);
