@@ -221,6 +221,11 @@ const char *dt__store_errmsg(const dt__store *s)
     return s != NULL ? s->errmsg : "no store handle";
 }
 
+void dt__store_get_stats(const dt__store *s, dt__store_stats *out)
+{
+    *out = s->stats;
+}
+
 const char *dt__store_path(const dt__store *s)
 {
     return s->path;

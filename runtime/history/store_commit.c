@@ -169,6 +169,27 @@ static dt_status delete_timers(dt__store *s, const dt__episode_commit *e)
     return status;
 }
 
+/* Binds the 15 columns of a whole row (parameters 1..15) with history_len as given. */
+static void bind_row(sqlite3_stmt *st, const dt__instance_row *r, uint64_t history_len, int *rc)
+{
+    dt__store_bind_text(st, 1, r->instance_id, rc);
+    dt__store_bind_text(st, 2, r->execution_id, rc);
+    dt__store_bind_text(st, 3, r->name, rc);
+    dt__store_bind_text(st, 4, r->version, rc);
+    dt__store_bind_i64(st, 5, r->runtime_status, rc);
+    dt__store_bind_i64(st, 6, r->created_ms, rc);
+    dt__store_bind_i64(st, 7, r->last_updated_ms, rc);
+    dt__store_bind_i64(st, 8, r->completed_ms, rc);
+    dt__store_bind_text(st, 9, r->parent_instance_id, rc);
+    dt__store_bind_i64(st, 10, (int64_t)history_len, rc);
+    dt__store_bind_blob(st, 11, r->input, rc);
+    dt__store_bind_blob(st, 12, r->output, rc);
+    dt__store_bind_blob(st, 13, r->custom_status, rc);
+    dt__store_bind_blob(st, 14, r->failure_details, rc);
+    dt__store_bind_blob(st, 15, r->tags, rc);
+}
+
+/* Inserts or replaces the whole row. */
 static dt_status upsert_instance(dt__store *s, const dt__instance_row *r, uint64_t history_len)
 {
     sqlite3_stmt *st = NULL;
@@ -177,22 +198,34 @@ static dt_status upsert_instance(dt__store *s, const dt__instance_row *r, uint64
         return status;
     }
     int rc = SQLITE_OK;
-    dt__store_bind_text(st, 1, r->instance_id, &rc);
-    dt__store_bind_text(st, 2, r->execution_id, &rc);
-    dt__store_bind_text(st, 3, r->name, &rc);
-    dt__store_bind_text(st, 4, r->version, &rc);
-    dt__store_bind_i64(st, 5, r->runtime_status, &rc);
-    dt__store_bind_i64(st, 6, r->created_ms, &rc);
-    dt__store_bind_i64(st, 7, r->last_updated_ms, &rc);
-    dt__store_bind_i64(st, 8, r->completed_ms, &rc);
-    dt__store_bind_text(st, 9, r->parent_instance_id, &rc);
-    dt__store_bind_i64(st, 10, (int64_t)history_len, &rc);
-    dt__store_bind_blob(st, 11, r->input, &rc);
-    dt__store_bind_blob(st, 12, r->output, &rc);
-    dt__store_bind_blob(st, 13, r->custom_status, &rc);
-    dt__store_bind_blob(st, 14, r->failure_details, &rc);
-    dt__store_bind_blob(st, 15, r->tags, &rc);
+    bind_row(st, r, history_len, &rc);
     return dt__store_exec(s, st, rc, "write instance");
+}
+
+/*
+ * Writes the row of an episode that ran on `base` stored events, on condition that the stored
+ * row is still at that length (base 0: absent, or at 0): *out_done false when it is not, with
+ * nothing written.
+ */
+static dt_status write_row_at(dt__store *s, const dt__episode_commit *e, uint64_t base,
+                              bool *out_done)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status =
+        dt__store_stmt(s, base == 0 ? DT__SQL_INST_UPSERT_AT : DT__SQL_INST_REPLACE_AT, &st);
+    if (status != DT_OK) {
+        return status;
+    }
+    int rc = SQLITE_OK;
+    bind_row(st, e->instance, base + e->n_new_events, &rc);
+    if (base > 0) {
+        dt__store_bind_i64(st, 16, (int64_t)base, &rc);
+    }
+    status = dt__store_exec(s, st, rc, "write instance");
+    if (status == DT_OK) {
+        *out_done = sqlite3_changes64(s->db) == 1;
+    }
+    return status;
 }
 
 static dt_status append_events(dt__store *s, const dt__episode_commit *e, uint64_t first_seq)
@@ -258,21 +291,45 @@ static dt_status add_outbox(dt__store *s, const dt__episode_commit *e)
     return status;
 }
 
+static dt_status check_bound(dt__store *s, const dt__episode_commit *e, uint64_t len)
+{
+    uint64_t max = s->opts.max_history_len;
+    if (len > max || e->n_new_events > max - len) {
+        return dt__store_failf(s, DT_ETOOLARGE,
+                               "commit to %s: history of '%s' would exceed %" PRIu64 " events",
+                               s->path, e->instance->instance_id, max);
+    }
+    return DT_OK;
+}
+
+/*
+ * The row and the history. The stored length comes from the writer when it knows it (the write
+ * is fenced by the epoch and a batch holds one episode per instance, so the length the episode
+ * read is still the stored one; the row's write verifies it anyway); otherwise, or when the
+ * verification fails, it is read here.
+ */
 static dt_status apply_history(dt__store *s, const dt__episode_commit *e)
 {
     const char *id = e->instance->instance_id;
     uint64_t len = 0;
-    dt_status status = e->reset_history
-                           ? exec_by_instance(s, DT__SQL_HIST_RESET, id, "reset history")
-                           : stored_history_len(s, id, &len);
-    uint64_t max = s->opts.max_history_len;
-    if (status == DT_OK && (len > max || e->n_new_events > max - len)) {
-        return dt__store_failf(s, DT_ETOOLARGE,
-                               "commit to %s: history of '%s' would exceed %" PRIu64 " events",
-                               s->path, id, max);
+    bool done = false;
+    dt_status status = DT_OK;
+    if (e->reset_history) {
+        status = exec_by_instance(s, DT__SQL_HIST_RESET, id, "reset history");
+    } else if (e->base_known) {
+        len = e->base_history_len;
+        status = check_bound(s, e, len);
+        status = status != DT_OK ? status : write_row_at(s, e, len, &done);
+        if (status == DT_OK && !done) {
+            s->stats.unexpected_rows++;
+        }
     }
-    if (status == DT_OK) {
-        status = upsert_instance(s, e->instance, len + e->n_new_events);
+    if (status == DT_OK && !done) {
+        if (!e->reset_history) {
+            status = stored_history_len(s, id, &len);
+        }
+        status = status != DT_OK ? status : check_bound(s, e, len);
+        status = status != DT_OK ? status : upsert_instance(s, e->instance, len + e->n_new_events);
     }
     return status == DT_OK ? append_events(s, e, len) : status;
 }

@@ -116,6 +116,7 @@ dt_status dt__store_exec(dt__store *s, sqlite3_stmt *st, int bind_rc, const char
         int rc;
         do {
             rc = sqlite3_step(st);
+            s->stats.steps++;
         } while (rc == SQLITE_ROW);
         if (rc != SQLITE_DONE) {
             status = dt__store_fail(s, rc, what);
@@ -128,7 +129,11 @@ dt_status dt__store_exec(dt__store *s, sqlite3_stmt *st, int bind_rc, const char
 dt_status dt__store_step_row(dt__store *s, sqlite3_stmt *st, int bind_rc, const char *what,
                              bool *out_row)
 {
-    int rc = bind_rc == SQLITE_OK ? sqlite3_step(st) : bind_rc;
+    int rc = bind_rc;
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        s->stats.steps++;
+    }
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         *out_row = rc == SQLITE_ROW;
         return DT_OK;
@@ -279,6 +284,7 @@ static void rollback(dt__store *s)
     }
     sqlite3_stmt *st = s->stmts[DT__SQL_ROLLBACK]; /* prepared by dt__store_begin_immediate */
     int rc = sqlite3_step(st);
+    s->stats.steps++;
     sqlite3_reset(st);
     (void)rc; /* a failed ROLLBACK leaves nothing more to try; the next BEGIN will report it */
 }

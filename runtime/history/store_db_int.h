@@ -44,6 +44,18 @@
        "status = ?5, created_ms = ?6, last_updated_ms = ?7, completed_ms = ?8, "                   \
        "parent_instance_id = ?9, history_len = ?10, input = ?11, output = ?12, "                   \
        "custom_status = ?13, failure_details = ?14, tags = ?15")                                   \
+    XX(INST_UPSERT_AT, "INSERT INTO instances (" DT__STORE_INST_COLS ") VALUES "                   \
+                       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "       \
+                       "ON CONFLICT (instance_id) DO UPDATE SET execution_id = ?2, name = ?3, "    \
+                       "version = ?4, status = ?5, created_ms = ?6, last_updated_ms = ?7, "        \
+                       "completed_ms = ?8, parent_instance_id = ?9, history_len = ?10, "           \
+                       "input = ?11, output = ?12, custom_status = ?13, failure_details = ?14, "   \
+                       "tags = ?15 WHERE history_len = 0")                                         \
+    XX(INST_REPLACE_AT, "UPDATE instances SET execution_id = ?2, name = ?3, version = ?4, "        \
+                        "status = ?5, created_ms = ?6, last_updated_ms = ?7, completed_ms = ?8, "  \
+                        "parent_instance_id = ?9, history_len = ?10, input = ?11, output = ?12, "  \
+                        "custom_status = ?13, failure_details = ?14, tags = ?15 "                  \
+                        "WHERE instance_id = ?1 AND history_len = ?16")                            \
     XX(INST_GET, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE instance_id = ?1")           \
     XX(INST_DEL, "DELETE FROM instances WHERE instance_id = ?1")                                   \
     XX(INST_QUERY, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE " DT__STORE_FILTER         \
@@ -81,6 +93,7 @@ struct dt__store {
     char *path; /* dt_alloc'd copy */
     dt__store_options opts;
     sqlite3_stmt *stmts[DT__SQL_COUNT]; /* NULL until first use */
+    dt__store_stats stats;
     char errmsg[512];
 };
 

@@ -128,13 +128,21 @@ typedef struct dt__outbox_row {
 
 /*
  * Everything one episode writes. All pointers are borrowed for the duration of dt__store_commit.
- * Applied in this order: reset_history, delete_all_timers / delete_timer_ids, upsert of the
- * instance row (every column replaced; history_len computed), new_events appended at seq
- * history_len.., applied_ids inserted, prune_applied, new timers, outbox rows.
+ * Applied in this order: reset_history, delete_all_timers / delete_timer_ids, the instance row
+ * (history_len computed), new_events appended at seq history_len.., applied_ids inserted,
+ * prune_applied, new timers, outbox rows.
+ *
+ * The stored history length: with base_known, the writer states the length its episode ran on
+ * and the store takes it instead of reading it; the row's write checks it in the same statement
+ * (the row must still be at that length, or absent for 0). When the check fails, the store reads
+ * the length, writes the whole row and appends after it as without base_known, and counts the
+ * episode in dt__store_stats.unexpected_rows.
  */
 typedef struct dt__episode_commit {
     const dt__instance_row *instance; /* required */
     bool reset_history; /* continue-as-new: drop all history rows first (new_events start at 0) */
+    bool base_known;    /* base_history_len is the stored length the episode ran on */
+    uint64_t base_history_len; /* 0 for an instance without a row yet */
     const dt__blob *new_events; /* serialized HistoryEvents, each present (data != NULL) */
     size_t n_new_events;
     const char *const *applied_ids; /* message identities consumed by the episode; an id already
@@ -207,6 +215,15 @@ dt_status dt__store_epoch(dt__store *s, dt__arena *arena, uint64_t *out_epoch,
  */
 dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__episode_commit *eps,
                            size_t n);
+
+/* What a handle has done so far (diagnostics and tests). */
+typedef struct dt__store_stats {
+    uint64_t steps;           /* sqlite3_step calls on the handle's cached statements */
+    uint64_t unexpected_rows; /* episode commits whose base_history_len did not hold */
+} dt__store_stats;
+
+/* Copies the handle's counters into *out. */
+void dt__store_get_stats(const dt__store *s, dt__store_stats *out);
 
 /* Deletes outbox rows by id (borrowed array) in one fenced transaction; unknown ids are ignored.
  * n == 0 is a no-op returning DT_OK. */

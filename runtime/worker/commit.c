@@ -230,11 +230,15 @@ static dt_status push(dt__episode *e, const dt__instance_row *row, const dt__blo
         return DT_ENOMEM;
     }
     *stored = *row;
-    /* The length the commit leaves (the row cache keeps it; the store computes its own). */
-    stored->history_len = (e->have_row && !reset ? e->row.history_len : 0) + n_events;
+    /* The episode ran on the row it read in this batch, and this is the batch's only commit for
+     * the instance: the store takes that length instead of reading it (and verifies it). */
+    uint64_t base = e->have_row && !reset ? e->row.history_len : 0;
+    stored->history_len = base + n_events; /* what the commit leaves; the row cache keeps it */
     dt__episode_commit c = {
         .instance = stored,
         .reset_history = reset,
+        .base_known = true,
+        .base_history_len = base,
         .new_events = events,
         .n_new_events = n_events,
         .applied_ids = e->applied,

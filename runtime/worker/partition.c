@@ -203,10 +203,22 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     if (!lease_valid(pt)) {
         return DT_EFENCED; /* too close to the lease's end to write safely */
     }
+    dt__store_stats before, after;
+    dt__store_get_stats(pt->store, &before);
     dt_status st = dt__store_commit(pt->store, pt->epoch, b->commits, b->n_commits);
+    dt__store_get_stats(pt->store, &after);
+    bool as_read = after.unexpected_rows == before.unexpected_rows;
+    if (!as_read) {
+        /* A stored row was not as its episode read it (a writer other than this thread): the
+         * cached rows may be wrong too; read them from SQLite again. */
+        dt__worker_log(pt->w, DT_LOG_WARN, NULL,
+                       "partition %u: a stored row changed under its episode; row cache dropped",
+                       pt->p);
+        dt__row_cache_clear(pt->rows);
+    }
     if (st == DT_OK) {
         pt->outbox_pending = true;
-        for (size_t i = 0; i < b->n_commits; i++) {
+        for (size_t i = 0; as_read && i < b->n_commits; i++) {
             dt__row_cache_put(pt->rows, pt->engine, b->commits[i].instance);
         }
     } else {

@@ -1,0 +1,182 @@
+/*
+ * Tests of what the store does per episode on the hot path: a history length the writer knows is
+ * used instead of read (and verified by the row's write, with a fallback when it does not hold).
+ * Statement counts
+ * come from dt__store_stats, i.e. real sqlite3_step calls on a real file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "test_store_util.h"
+
+static uint64_t steps(const dt__store *s)
+{
+    dt__store_stats st;
+    dt__store_get_stats(s, &st);
+    return st.steps;
+}
+
+static uint64_t unexpected(const dt__store *s)
+{
+    dt__store_stats st;
+    dt__store_get_stats(s, &st);
+    return st.unexpected_rows;
+}
+
+static void commit_ok(dt__store *s, uint64_t epoch, const dt__episode_commit *e)
+{
+    dt_status st = dt__store_commit(s, epoch, e, 1);
+    if (st != DT_OK) {
+        fail_msg("commit: %s: %s", dt_status_name(st), dt__store_errmsg(s));
+    }
+}
+
+static void assert_history(dt__store *s, dt__arena *a, const char *id, const char *const *want,
+                           size_t n_want)
+{
+    dt__blob *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(dt__store_load_history(s, id, a, &ev, &n), DT_OK);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n; i++) {
+        assert_blob_equal(ev[i], want[i]);
+    }
+    dt__instance_row row;
+    assert_int_equal(dt__store_get_instance(s, id, a, &row), DT_OK);
+    assert_int_equal(row.history_len, n_want);
+}
+
+/* The same two episodes with and without the length known: the same file contents, and the
+ * known length saves exactly the SELECT of it. */
+static void known_length_is_not_read(void **state)
+{
+    store_fixture *f = *state;
+    char path2[600];
+    snprintf(path2, sizeof(path2), "%s/p001.db", f->dir);
+    uint64_t e1 = 0, e2 = 0;
+    dt__store *known = open_claimed(f->path, &e1);
+    dt__store *unknown = open_claimed(path2, &e2);
+    dt__instance_row row = instance_row("i", "O", 0, 1);
+    row.input = blob_str("in");
+    dt__blob ev1[] = {blob_str("a"), blob_str("b")};
+    dt__blob ev2[] = {blob_str("c")};
+
+    dt__episode_commit k1 = {
+        .instance = &row, .new_events = ev1, .n_new_events = 2, .base_known = true};
+    dt__episode_commit u1 = {.instance = &row, .new_events = ev1, .n_new_events = 2};
+    uint64_t s0 = steps(known), t0 = steps(unknown);
+    commit_ok(known, e1, &k1);
+    commit_ok(unknown, e2, &u1);
+    assert_int_equal(steps(known) - s0 + 1, steps(unknown) - t0);
+
+    dt__episode_commit k2 = {.instance = &row,
+                             .new_events = ev2,
+                             .n_new_events = 1,
+                             .base_known = true,
+                             .base_history_len = 2};
+    dt__episode_commit u2 = {.instance = &row, .new_events = ev2, .n_new_events = 1};
+    s0 = steps(known), t0 = steps(unknown);
+    commit_ok(known, e1, &k2);
+    commit_ok(unknown, e2, &u2);
+    assert_int_equal(steps(known) - s0 + 1, steps(unknown) - t0);
+
+    const char *want[] = {"a", "b", "c"};
+    assert_history(known, f->arena, "i", want, 3);
+    assert_history(unknown, f->arena, "i", want, 3);
+    assert_int_equal(unexpected(known), 0);
+    dt__store_close(known);
+    dt__store_close(unknown);
+}
+
+/* A stated length that no longer holds (the row moved on, or vanished) is not trusted: the store
+ * reads the length, writes the whole row, appends after the stored events and counts it. */
+static void wrong_length_falls_back(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_claimed(f->path, &epoch);
+    dt__instance_row row = instance_row("i", "O", 0, 1);
+    row.input = blob_str("in");
+    dt__blob ev[] = {blob_str("a"), blob_str("b"), blob_str("c")};
+    commit_simple(s, epoch, &row, ev, 3);
+
+    dt__instance_row stale = instance_row("i", "O", 1, 1);
+    stale.input = blob_str("replaced");
+    dt__blob more = blob_str("d");
+    dt__episode_commit c = {.instance = &stale,
+                            .new_events = &more,
+                            .n_new_events = 1,
+                            .base_known = true,
+                            .base_history_len = 1};
+    commit_ok(s, epoch, &c);
+    const char *want[] = {"a", "b", "c", "d"};
+    assert_history(s, f->arena, "i", want, 4);
+    dt__instance_row got;
+    assert_int_equal(dt__store_get_instance(s, "i", f->arena, &got), DT_OK);
+    assert_blob_equal(got.input, "replaced"); /* the whole row was written */
+    assert_int_equal(unexpected(s), 1);
+
+    /* "No row yet" (base 0) for an instance that has one. */
+    dt__episode_commit c0 = {
+        .instance = &row, .new_events = &more, .n_new_events = 1, .base_known = true};
+    commit_ok(s, epoch, &c0);
+    const char *want5[] = {"a", "b", "c", "d", "d"};
+    assert_history(s, f->arena, "i", want5, 5);
+    assert_int_equal(unexpected(s), 2);
+
+    /* A row that vanished: written again from scratch, history after what is stored (none). */
+    raw_exec(f->path, "DELETE FROM instances WHERE instance_id = 'i';"
+                      "DELETE FROM history WHERE instance_id = 'i'");
+    dt__episode_commit gone = {.instance = &row,
+                               .new_events = &more,
+                               .n_new_events = 1,
+                               .base_known = true,
+                               .base_history_len = 5};
+    commit_ok(s, epoch, &gone);
+    const char *want1[] = {"d"};
+    assert_history(s, f->arena, "i", want1, 1);
+    assert_int_equal(unexpected(s), 3);
+    dt__store_close(s);
+}
+
+/* The history bound holds with a stated length too, and the failed batch writes nothing. */
+static void known_length_respects_bound(void **state)
+{
+    store_fixture *f = *state;
+    dt__store_options o;
+    dt__store_options_init(&o);
+    o.max_history_len = 4;
+    dt__store *s = open_store(f->path, &o);
+    uint64_t epoch = 0;
+    assert_int_equal(dt__store_claim(s, "t", &epoch), DT_OK);
+    dt__instance_row row = instance_row("i", "O", 0, 1);
+    dt__blob ev[] = {blob_str("a"), blob_str("b"), blob_str("c")};
+    dt__episode_commit c = {
+        .instance = &row, .new_events = ev, .n_new_events = 3, .base_known = true};
+    commit_ok(s, epoch, &c);
+    dt__episode_commit over = {.instance = &row,
+                               .new_events = ev,
+                               .n_new_events = 2,
+                               .base_known = true,
+                               .base_history_len = 3};
+    assert_int_equal(dt__store_commit(s, epoch, &over, 1), DT_ETOOLARGE);
+    const char *want[] = {"a", "b", "c"};
+    assert_history(s, f->arena, "i", want, 3);
+    dt__store_close(s);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, store_setup, store_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(known_length_is_not_read),
+        T(wrong_length_falls_back),
+        T(known_length_respects_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
