@@ -78,6 +78,7 @@ void dt_client_destroy(dt_client *c)
     if (c == NULL) {
         return;
     }
+    dt_broker_publisher_destroy(c->pub);
     dt_broker_kv_close(c->status_kv);
     dt_broker_close(c->b);
     dt_free(c);
@@ -304,22 +305,33 @@ dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMes
     return DT_OK;
 }
 
-dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
-                                  dt_broker_puback *out_ack)
+dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+                                 char *subject, dt_broker_outmsg *out)
 {
-    char subject[DT_BROKER_NAME_BUF];
     uint32_t p = dt__partition_of(m->instance_id, c->cfg.partitions);
     dt_status st =
-        dt__client_partition_subject(c, DT_BROKER_SUBJ_ORCH, p, subject, sizeof(subject));
+        dt__client_partition_subject(c, DT_BROKER_SUBJ_ORCH, p, subject, DT_BROKER_NAME_BUF);
     uint8_t *data = NULL;
     size_t len = 0;
     if (st == DT_OK) {
         st = dt__client_pack_checked(c, a, &m->base, "orchestration", &data, &len);
     }
+    if (st == DT_OK) {
+        *out = (dt_broker_outmsg){
+            .subject = subject, .msg_id = m->dedupe_id, .data = data, .len = len};
+    }
+    return st;
+}
+
+dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+                                  dt_broker_puback *out_ack)
+{
+    char subject[DT_BROKER_NAME_BUF];
+    dt_broker_outmsg om;
+    dt_status st = dt__client_orch_outmsg(c, a, m, subject, &om);
     if (st != DT_OK) {
         return st;
     }
-    dt_broker_outmsg om = {.subject = subject, .msg_id = m->dedupe_id, .data = data, .len = len};
     st = dt_broker_publish(c->b, &om, out_ack);
     if (st != DT_OK) {
         return dt__client_fail(c, st, "publish to %s: %s", subject, dt_broker_errmsg(c->b));

@@ -35,6 +35,9 @@ struct dt_client {
     bool have_cfg;
     dt_broker_hub_config cfg;
     dt_broker_kv *status_kv; /* opened with the config; NULL until then */
+    /* Sends a start without waiting, so that its status record can go in the same round trip
+     * (schedule.c); created on first use, destroyed with the client. */
+    dt_broker_publisher *pub;
     char err[512];
 };
 
@@ -60,6 +63,12 @@ dt_status dt__client_partition_subject(dt_client *c, dt_broker_family f, uint32_
 /* Packs `m` into arena memory and checks its size against the hub's limit (DT_ETOOLARGE). */
 dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMessage *m,
                                   const char *what, uint8_t **out, size_t *out_len);
+
+/* The outgoing form of an OrchestrationMessage: to the instance's partition, packed into `a`,
+ * Nats-Msg-Id = dedupe_id. `subject` (caller's, DT_BROKER_NAME_BUF bytes) holds the subject that
+ * *out points to; `m` must outlive *out. */
+dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+                                 char *subject, dt_broker_outmsg *out);
 
 /* Publishes an OrchestrationMessage to the instance's partition with Nats-Msg-Id = dedupe_id. */
 dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,

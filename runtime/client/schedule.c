@@ -1,13 +1,28 @@
 /*
- * Starting instances: validate, check the reuse policy against the status record, publish the
- * ExecutionStarted message to the instance's partition (waiting for the PubAck), then record the
- * instance as PENDING in the status bucket.
+ * Starting instances: validate, apply the reuse policy, publish the ExecutionStarted message to
+ * the instance's partition and record the instance as PENDING in the status bucket.
  *
- * The PENDING record is written after the PubAck so that a record never exists for a start that
- * was not accepted. It is written with create (or, replacing a finished execution, with an update
- * at the revision read), never with a blind put: the worker may already have written a newer
- * status, which must not be overwritten. A failure to write it does not fail the call: the start
- * is accepted and the worker writes the record when it runs the instance.
+ * Round trips. The start and the PENDING record travel together: the start is sent without
+ * waiting (the client's async publisher), the record right behind it as a synchronous KV write,
+ * whose request flushes both in that order; then the start's PubAck is collected (it has
+ * usually arrived by then). One round trip instead of two. The status record is read first only
+ * where the reuse policy may refuse the start (a caller-given ID with policy ERROR or
+ * REPLACE_IF_FINISHED), so that a refused start is never published; a generated ID cannot be
+ * taken, and TERMINATE_AND_REPLACE is never refused, so those start in one round trip and look
+ * at the record only when its create fails.
+ *
+ * Why this order is safe. The start precedes its record on the connection, so a client that dies
+ * between the two leaves at most a start without a record, which the worker writes when it runs
+ * the instance. A record whose start JetStream refused (or did not acknowledge in time) is taken
+ * back: the created record deleted, an updated one restored, each at the revision written, so a
+ * newer record of the worker's is never touched. Records are written with create (or, replacing
+ * a finished execution, update at the revision read), never with a blind put. A failed record
+ * write does not fail the call: the start is accepted and the worker writes the record.
+ *
+ * Racing starts of one ID. When the create fails on a record of another execution that the read
+ * did not see, two callers started the same ID at once: the create's winner gets DT_OK, the other
+ * DT_EEXIST. Both starts are stored, and the worker runs the first in the partition stream and
+ * dead-letters the other, which is almost always the create's loser too (docs/protocol.md).
  */
 #include "client_int.h"
 
@@ -207,52 +222,211 @@ static dt_status build_pending(dt_client *c, dt__arena *a, const Dt__Orchestrati
     return *out != NULL ? DT_OK : dt__client_fail(c, DT_ENOMEM, "start: out of memory");
 }
 
-/* Applies the reuse policy to an existing record: DT_OK to go ahead, DT_EEXIST to refuse. */
-static dt_status check_reuse(dt_client *c, dt__arena *a, const start_ids *ids,
-                             dt_client_reuse_policy policy)
+/* What goes with the start message: the status-record write the reuse policy chose. */
+typedef enum rec_write {
+    REC_CREATE, /* no record seen: create the PENDING record */
+    REC_UPDATE, /* a finished execution's record: replace it at the revision read */
+    REC_NONE    /* leave the record: a retry of this start, or a running instance replaced */
+} rec_write;
+
+/* One start in flight. Everything is in the call's arena or the struct. */
+typedef struct start_req {
+    start_ids ids;
+    char key[DT__CLIENT_KEY_BUF];
+    dt_client_reuse_policy policy;
+    Dt__OrchestrationMessage *m;
+    uint8_t *rec; /* the packed PENDING record */
+    size_t rec_len;
+    rec_write write;
+    uint64_t read_rev; /* REC_UPDATE: the revision of the record read */
+    uint8_t *prev;     /* REC_UPDATE: that record, packed (to restore it) */
+    size_t prev_len;
+    dt_status write_st;   /* outcome of the record write */
+    uint64_t written_rev; /* its revision when write_st is DT_OK */
+} start_req;
+
+static bool same_execution(const Dt__InstanceStatus *cur, const start_ids *ids)
 {
-    Dt__InstanceStatus *cur = NULL;
-    dt_status st = dt__client_status_read(c, a, ids->instance, &cur, NULL);
-    if (st == DT_ENOTFOUND) {
+    return cur->execution_id != NULL && strcmp(cur->execution_id, ids->execution) == 0;
+}
+
+/* Applies the reuse policy to the record `cur` (revision rev): DT_OK with r->write (and the
+ * record kept for a restore) chosen, or DT_EEXIST. */
+static dt_status decide(dt_client *c, dt__arena *a, start_req *r, Dt__InstanceStatus *cur,
+                        uint64_t rev)
+{
+    if (same_execution(cur, &r->ids)) {
+        r->write = REC_NONE; /* a retry of this start: the dedupe identity drops the repeat */
         return DT_OK;
     }
-    if (st != DT_OK) {
-        return st;
-    }
-    if (cur->execution_id != NULL && strcmp(cur->execution_id, ids->execution) == 0) {
-        return DT_OK; /* a retry of the same start: the dedupe identity drops the repeat */
-    }
     bool finished = dt__client_status_finished(cur->runtime_status);
-    if (policy == DT_CLIENT_REUSE_TERMINATE_AND_REPLACE ||
-        (policy == DT_CLIENT_REUSE_REPLACE_IF_FINISHED && finished)) {
+    if (finished && r->policy != DT_CLIENT_REUSE_ERROR) {
+        r->write = REC_UPDATE;
+        r->read_rev = rev;
+        r->prev = dt__pack(a, &cur->base, &r->prev_len);
+        return r->prev != NULL ? DT_OK : dt__client_fail(c, DT_ENOMEM, "start: out of memory");
+    }
+    if (r->policy == DT_CLIENT_REUSE_TERMINATE_AND_REPLACE) {
+        r->write = REC_NONE; /* running: the worker terminates it and writes the new record */
         return DT_OK;
     }
     return dt__client_fail(
-        c, DT_EEXIST, "instance '%s' already exists (status %s)%s", ids->instance,
+        c, DT_EEXIST, "instance '%s' already exists (status %s)%s", r->ids.instance,
         dt_client_runtime_status_name((dt_client_runtime_status)cur->runtime_status),
         finished ? "; use reuse policy replace to start it again" : "");
 }
 
-/* Writes the PENDING record unless a record of this or a running execution is there. */
-static void record_pending(dt_client *c, dt__arena *a, const start_ids *ids,
-                           dt_client_reuse_policy policy, const uint8_t *rec, size_t len)
+/* Reads the record and applies the policy to it; no record: create one. */
+static dt_status check_reuse(dt_client *c, dt__arena *a, start_req *r)
 {
-    char key[DT__CLIENT_KEY_BUF];
-    if (dt__status_key(ids->instance, key, sizeof(key)) != DT_OK) {
+    Dt__InstanceStatus *cur = NULL;
+    uint64_t rev = 0;
+    dt_status st = dt__client_status_read(c, a, r->ids.instance, &cur, &rev);
+    if (st == DT_ENOTFOUND) {
+        r->write = REC_CREATE;
+        return DT_OK;
+    }
+    return st == DT_OK ? decide(c, a, r, cur, rev) : st;
+}
+
+/* The async publisher that sends starts (created on first use). */
+static dt_status publisher(dt_client *c)
+{
+    if (c->pub != NULL) {
+        return DT_OK;
+    }
+    dt_broker_publisher_options po;
+    dt_broker_publisher_options_init(&po);
+    po.window = 1; /* one start at a time: the client is confined to one thread */
+    po.max_batch = 1;
+    po.ack_timeout_ms = c->request_timeout_ms;
+    dt_status st = dt_broker_publisher_create(c->b, &po, &c->pub);
+    return st == DT_OK ? DT_OK
+                       : dt__client_fail(c, st, "start: publisher: %s", dt_broker_errmsg(c->b));
+}
+
+/* The record write chosen (synchronous): outcome in r->write_st, revision in r->written_rev. */
+static void write_record(dt_client *c, start_req *r)
+{
+    if (r->write == REC_CREATE) {
+        r->write_st =
+            dt_broker_kv_create(c->status_kv, r->key, r->rec, r->rec_len, &r->written_rev);
+    } else {
+        r->write_st = dt_broker_kv_update(c->status_kv, r->key, r->rec, r->rec_len, r->read_rev,
+                                          &r->written_rev);
+    }
+}
+
+/* Takes back the record written for a start JetStream did not accept: deletes a created one,
+ * restores a replaced one; either only while it is still ours (the revision written). */
+static void take_back_record(dt_client *c, const start_req *r)
+{
+    if (r->write_st != DT_OK) {
         return;
     }
-    dt_status st = dt_broker_kv_create(c->status_kv, key, rec, len, NULL);
-    if (st != DT_EEXIST || policy == DT_CLIENT_REUSE_ERROR) {
-        return; /* written, or the worker (or an earlier try of this start) got there first */
+    if (r->write == REC_CREATE) {
+        (void)dt_broker_kv_delete(c->status_kv, r->key, r->written_rev);
+    } else {
+        (void)dt_broker_kv_update(c->status_kv, r->key, r->prev, r->prev_len, r->written_rev, NULL);
+    }
+}
+
+/* The start's failure from the publisher's result (it names the subject), into c->err. */
+static dt_status start_failed(dt_client *c, dt_status st)
+{
+    size_t n = 0;
+    const dt_broker_pub_result *res = dt_broker_publisher_results(c->pub, &n);
+    return dt__client_fail(c, st, "%s",
+                           n == 1 && res[0].error != NULL ? res[0].error
+                                                          : dt_broker_publisher_errmsg(c->pub));
+}
+
+/*
+ * Sends the start and, behind it, the record write; returns the start's outcome (the record's is
+ * in r->write_st). The async publish only buffers the start (nats.c coalesces writes for 1 ms);
+ * the KV write is a request, which nats.c flushes at once, start first (one buffer, one order).
+ */
+static dt_status send_start(dt_client *c, dt__arena *a, start_req *r)
+{
+    if (r->write == REC_NONE) {
+        return dt__client_publish_orch(c, a, r->m, NULL);
+    }
+    char subject[DT_BROKER_NAME_BUF];
+    dt_broker_outmsg om;
+    dt_status st = dt__client_orch_outmsg(c, a, r->m, subject, &om);
+    if (st == DT_OK) {
+        st = publisher(c);
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    st = dt_broker_publisher_add(c->pub, &om, 0);
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "%s", dt_broker_publisher_errmsg(c->pub));
+    }
+    write_record(c, r);
+    st = dt_broker_publisher_wait(c->pub, c->request_timeout_ms);
+    if (st != DT_OK) {
+        take_back_record(c, r);
+        return start_failed(c, st);
+    }
+    return DT_OK;
+}
+
+/*
+ * After the start was accepted: a create that found a record nobody read means the worker
+ * already wrote this execution's record, or another caller started the same ID at this moment;
+ * apply the policy to what is there. Other write failures are left to the worker.
+ */
+static dt_status settle_record(dt_client *c, dt__arena *a, start_req *r)
+{
+    if (r->write != REC_CREATE || r->write_st != DT_EEXIST) {
+        return DT_OK;
     }
     Dt__InstanceStatus *cur = NULL;
     uint64_t rev = 0;
-    if (dt__client_status_read(c, a, ids->instance, &cur, &rev) == DT_OK &&
-        dt__client_status_finished(cur->runtime_status) && cur->execution_id != NULL &&
-        strcmp(cur->execution_id, ids->execution) != 0) {
-        /* DT_ECONFLICT means the worker wrote meanwhile: its record wins. */
-        (void)dt_broker_kv_update(c->status_kv, key, rec, len, rev, NULL);
+    if (dt__client_status_read(c, a, r->ids.instance, &cur, &rev) != DT_OK) {
+        return DT_OK; /* deleted meanwhile, or unreadable: the worker writes its record */
     }
+    dt_status st = decide(c, a, r, cur, rev);
+    if (st == DT_EEXIST) {
+        return dt__client_fail(
+            c, st,
+            "instance '%s' was started by another caller at the same time (status %s); this "
+            "start was stored and the worker refuses the later of the two",
+            r->ids.instance,
+            dt_client_runtime_status_name((dt_client_runtime_status)cur->runtime_status));
+    }
+    if (st == DT_OK && r->write == REC_UPDATE) {
+        write_record(c, r); /* DT_ECONFLICT: the worker wrote meanwhile, and its record wins */
+    }
+    return st;
+}
+
+/* Builds the start message, its PENDING record and the status key into `r`. */
+static dt_status prepare(dt_client *c, dt__arena *a, const char *name,
+                         const dt_client_start_options *o, start_req *r)
+{
+    r->policy = o->reuse_policy;
+    r->write = REC_CREATE;
+    dt_status st = make_ids(c, o, &r->ids);
+    if (st == DT_OK) {
+        st = build_start(c, a, name, o, &r->ids, &r->m);
+    }
+    if (st == DT_OK) {
+        st = build_pending(c, a, r->m, &r->rec, &r->rec_len);
+    }
+    if (st == DT_OK && dt__status_key(r->ids.instance, r->key, sizeof(r->key)) != DT_OK) {
+        st = dt__client_fail(c, DT_EINVAL, "no status key for '%s'", r->ids.instance);
+    }
+    return st;
+}
+
+/* Whether the policy may refuse this start, so that the record must be read before it is sent:
+ * a random UUID cannot be taken, and terminate-and-replace is never refused. */
+static bool read_first(const dt_client_start_options *o)
+{
+    return o->instance_id != NULL && o->reuse_policy != DT_CLIENT_REUSE_TERMINATE_AND_REPLACE;
 }
 
 dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_start_options *o,
@@ -271,32 +445,23 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
         return st;
     }
     dt__arena *a = dt__arena_create(0);
-    if (a == NULL) {
+    start_req *r = a != NULL ? dt__arena_calloc(a, 1, sizeof(*r)) : NULL;
+    if (r == NULL) {
+        dt__arena_destroy(a);
         return dt__client_fail(c, DT_ENOMEM, "start: out of memory");
     }
-    start_ids ids;
-    Dt__OrchestrationMessage *m = NULL;
-    uint8_t *rec = NULL;
-    size_t rec_len = 0;
-    st = make_ids(c, o, &ids);
-    if (st == DT_OK) {
-        st = build_start(c, a, name, o, &ids, &m);
+    st = prepare(c, a, name, o, r);
+    if (st == DT_OK && read_first(o)) {
+        st = check_reuse(c, a, r);
     }
     if (st == DT_OK) {
-        st = build_pending(c, a, m, &rec, &rec_len);
-    }
-    if (st == DT_OK && o->instance_id != NULL) {
-        /* A freshly generated random ID cannot be taken: no status read (a round trip) then. */
-        st = check_reuse(c, a, &ids, o->reuse_policy);
+        st = send_start(c, a, r);
     }
     if (st == DT_OK) {
-        st = dt__client_publish_orch(c, a, m, NULL);
+        st = settle_record(c, a, r);
     }
-    if (st == DT_OK) {
-        record_pending(c, a, &ids, o->reuse_policy, rec, rec_len);
-        if (out_id != NULL) {
-            memcpy(out_id, ids.instance, strlen(ids.instance) + 1);
-        }
+    if (st == DT_OK && out_id != NULL) {
+        memcpy(out_id, r->ids.instance, strlen(r->ids.instance) + 1);
     }
     dt__arena_destroy(a);
     return st;

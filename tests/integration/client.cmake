@@ -4,6 +4,7 @@
 dt_add_test(NAME test_client_schedule SOURCES test_client_schedule.c LABELS integration)
 dt_add_test(NAME test_client_signal SOURCES test_client_signal.c LABELS integration)
 dt_add_test(NAME test_client_status SOURCES test_client_status.c LABELS integration)
+dt_add_test(NAME test_client_reuse SOURCES test_client_reuse.c LABELS integration)
 dt_add_test(NAME test_query_service SOURCES test_query_service.c LABELS integration)
 # dtctl end to end: a shell script driving the built binary (exit codes, text and JSON output).
 add_test(NAME test_dtctl COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_dtctl.sh $<TARGET_FILE:dtctl>)

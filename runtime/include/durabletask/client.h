@@ -171,13 +171,20 @@ typedef struct dt_client_start_options {
 
 /*
  * Starts orchestration `name` (o may be NULL for the defaults). Returns once JetStream stored the
- * start message, after which the start is never lost; the instance is PENDING until a worker
- * picks it up. On DT_OK the instance ID is written to out_id (may be NULL; else out_len must be
- * >= DT_CLIENT_ID_BUF).
+ * start message, after which the start is never lost, and the PENDING status record is written
+ * (dt_client_get_status and the waits see it at once; if it cannot be written the worker writes
+ * the record when it runs the instance). The instance is PENDING until a worker picks it up. On
+ * DT_OK the instance ID is written to out_id (may be NULL; else out_len must be >=
+ * DT_CLIENT_ID_BUF).
+ * Cost: one round trip to the server (the start and its record travel together) when the ID is
+ * generated or the policy is TERMINATE_AND_REPLACE; two otherwise (the status record is read
+ * first, so that a start the policy refuses is never published).
  * Errors: DT_EINVAL (bad name, ID, option; the message names it), DT_ETOOLARGE (the start
  * message would exceed the hub's max_msg_size less 1 KiB of headroom), DT_EEXIST (the ID is
- * taken, per the reuse policy), DT_ENOTFOUND (no such hub), DT_EBROKER, DT_ETIMEOUT (no PubAck:
- * the start may or may not be stored; retry with the same instance and execution IDs).
+ * taken, per the reuse policy; also for the loser of two schedules of one ID at the same moment,
+ * whose start was then stored and is refused by the worker: docs/protocol.md), DT_ENOTFOUND (no
+ * such hub), DT_EBROKER, DT_ETIMEOUT (no PubAck: the start may or may not be stored, and its
+ * PENDING record was taken back; retry with the same instance and execution IDs).
  */
 dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_start_options *o,
                              char *out_id, size_t out_len);
