@@ -202,13 +202,31 @@ static dt_status upsert_instance(dt__store *s, const dt__instance_row *r, uint64
     return dt__store_exec(s, st, rc, "write instance");
 }
 
-/*
- * Writes the row of an episode that ran on `base` stored events, on condition that the stored
- * row is still at that length (base 0: absent, or at 0): *out_done false when it is not, with
- * nothing written.
- */
-static dt_status write_row_at(dt__store *s, const dt__episode_commit *e, uint64_t base,
-                              bool *out_done)
+/* Updates the columns an episode changes, on condition that the row is at `base` events. */
+static dt_status update_episode_fields(dt__store *s, const dt__episode_commit *e, uint64_t base)
+{
+    const dt__instance_row *r = e->instance;
+    sqlite3_stmt *st = NULL;
+    dt_status status = dt__store_stmt(s, DT__SQL_INST_UPDATE_AT, &st);
+    if (status != DT_OK) {
+        return status;
+    }
+    int rc = SQLITE_OK;
+    dt__store_bind_text(st, 1, r->instance_id, &rc);
+    dt__store_bind_i64(st, 2, r->runtime_status, &rc);
+    dt__store_bind_i64(st, 3, r->last_updated_ms, &rc);
+    dt__store_bind_i64(st, 4, r->completed_ms, &rc);
+    dt__store_bind_i64(st, 5, (int64_t)(base + e->n_new_events), &rc);
+    dt__store_bind_blob(st, 6, r->output, &rc);
+    dt__store_bind_blob(st, 7, r->custom_status, &rc);
+    dt__store_bind_blob(st, 8, r->failure_details, &rc);
+    dt__store_bind_i64(st, 9, (int64_t)base, &rc);
+    return dt__store_exec(s, st, rc, "update instance");
+}
+
+/* Writes the whole row, on condition that the stored row is at `base` events (base 0: absent,
+ * or at 0). */
+static dt_status replace_row(dt__store *s, const dt__episode_commit *e, uint64_t base)
 {
     sqlite3_stmt *st = NULL;
     dt_status status =
@@ -221,7 +239,20 @@ static dt_status write_row_at(dt__store *s, const dt__episode_commit *e, uint64_
     if (base > 0) {
         dt__store_bind_i64(st, 16, (int64_t)base, &rc);
     }
-    status = dt__store_exec(s, st, rc, "write instance");
+    return dt__store_exec(s, st, rc, "write instance");
+}
+
+/*
+ * Writes the row of an episode that ran on `base` stored events, on condition that the stored
+ * row is still at that length: *out_done false when it is not, with nothing written. Rows of the
+ * same execution update only what an episode changes, so the input and the start record (the
+ * largest columns) are not rewritten every episode.
+ */
+static dt_status write_row_at(dt__store *s, const dt__episode_commit *e, uint64_t base,
+                              bool *out_done)
+{
+    dt_status status =
+        e->episode_fields_only ? update_episode_fields(s, e, base) : replace_row(s, e, base);
     if (status == DT_OK) {
         *out_done = sqlite3_changes64(s->db) == 1;
     }

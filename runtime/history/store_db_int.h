@@ -56,6 +56,10 @@
                         "parent_instance_id = ?9, history_len = ?10, input = ?11, output = ?12, "  \
                         "custom_status = ?13, failure_details = ?14, tags = ?15 "                  \
                         "WHERE instance_id = ?1 AND history_len = ?16")                            \
+    XX(INST_UPDATE_AT,                                                                             \
+       "UPDATE instances SET status = ?2, last_updated_ms = ?3, completed_ms = ?4, "               \
+       "history_len = ?5, output = ?6, custom_status = ?7, failure_details = ?8 "                  \
+       "WHERE instance_id = ?1 AND history_len = ?9")                                              \
     XX(INST_GET, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE instance_id = ?1")           \
     XX(INST_DEL, "DELETE FROM instances WHERE instance_id = ?1")                                   \
     XX(INST_QUERY, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE " DT__STORE_FILTER         \

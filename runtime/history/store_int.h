@@ -143,6 +143,10 @@ typedef struct dt__episode_commit {
     bool reset_history; /* continue-as-new: drop all history rows first (new_events start at 0) */
     bool base_known;    /* base_history_len is the stored length the episode ran on */
     uint64_t base_history_len; /* 0 for an instance without a row yet */
+    /* With base_known: the stored row differs only in runtime_status, last_updated_ms,
+     * completed_ms, output, custom_status and failure_details (and history_len); only those are
+     * written, not the input and start record blobs. Otherwise every column is replaced. */
+    bool episode_fields_only;
     const dt__blob *new_events; /* serialized HistoryEvents, each present (data != NULL) */
     size_t n_new_events;
     const char *const *applied_ids; /* message identities consumed by the episode; an id already

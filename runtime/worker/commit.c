@@ -239,6 +239,8 @@ static dt_status push(dt__episode *e, const dt__instance_row *row, const dt__blo
         .reset_history = reset,
         .base_known = true,
         .base_history_len = base,
+        /* Same execution, same start record: only the episode's own columns change. */
+        .episode_fields_only = e->have_row && !e->fresh && !reset,
         .new_events = events,
         .n_new_events = n_events,
         .applied_ids = e->applied,

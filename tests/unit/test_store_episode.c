@@ -1,7 +1,7 @@
 /*
  * Tests of what the store does per episode on the hot path: a history length the writer knows is
- * used instead of read (and verified by the row's write, with a fallback when it does not hold).
- * Statement counts
+ * used instead of read (and verified by the row's write, with a fallback when it does not hold),
+ * and an episode of the same execution rewrites only the columns it changes. Statement counts
  * come from dt__store_stats, i.e. real sqlite3_step calls on a real file.
  */
 #include <setjmp.h>
@@ -92,6 +92,56 @@ static void known_length_is_not_read(void **state)
     dt__store_close(unknown);
 }
 
+/* An episode of the same execution writes its own columns and leaves the input, the start
+ * record (tags) and the identity columns as they are. */
+static void episode_fields_only(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_claimed(f->path, &epoch);
+    dt__instance_row row = instance_row("i", "O", 0, 10);
+    row.input = blob_str("the input");
+    row.tags = blob_str("the start record");
+    row.version = "v1";
+    dt__blob ev = blob_str("e0");
+    dt__episode_commit c1 = {
+        .instance = &row, .new_events = &ev, .n_new_events = 1, .base_known = true};
+    commit_ok(s, epoch, &c1);
+
+    dt__instance_row next = instance_row("i", "Other", 1, 99);
+    next.input = blob_str("not written");
+    next.tags = (dt__blob){NULL, 0};
+    next.last_updated_ms = 20;
+    next.completed_ms = 21;
+    next.output = blob_str("out");
+    next.custom_status = blob_str("cs");
+    next.failure_details = blob_str("fd");
+    dt__episode_commit c2 = {.instance = &next,
+                             .new_events = &ev,
+                             .n_new_events = 1,
+                             .base_known = true,
+                             .base_history_len = 1,
+                             .episode_fields_only = true};
+    commit_ok(s, epoch, &c2);
+
+    dt__instance_row got;
+    assert_int_equal(dt__store_get_instance(s, "i", f->arena, &got), DT_OK);
+    assert_blob_equal(got.input, "the input");
+    assert_blob_equal(got.tags, "the start record");
+    assert_string_equal(got.name, "O");
+    assert_string_equal(got.version, "v1");
+    assert_int_equal(got.created_ms, 10);
+    assert_int_equal(got.runtime_status, 1);
+    assert_int_equal(got.last_updated_ms, 20);
+    assert_int_equal(got.completed_ms, 21);
+    assert_blob_equal(got.output, "out");
+    assert_blob_equal(got.custom_status, "cs");
+    assert_blob_equal(got.failure_details, "fd");
+    assert_int_equal(got.history_len, 2);
+    assert_int_equal(unexpected(s), 0);
+    dt__store_close(s);
+}
+
 /* A stated length that no longer holds (the row moved on, or vanished) is not trusted: the store
  * reads the length, writes the whole row, appends after the stored events and counts it. */
 static void wrong_length_falls_back(void **state)
@@ -140,6 +190,26 @@ static void wrong_length_falls_back(void **state)
     const char *want1[] = {"d"};
     assert_history(s, f->arena, "i", want1, 1);
     assert_int_equal(unexpected(s), 3);
+
+    /* The same through the episode-fields-only update: a stale length, then a vanished row. */
+    dt__episode_commit f1 = {.instance = &stale,
+                             .new_events = &more,
+                             .n_new_events = 1,
+                             .base_known = true,
+                             .base_history_len = 7,
+                             .episode_fields_only = true};
+    commit_ok(s, epoch, &f1);
+    const char *want2[] = {"d", "d"};
+    assert_history(s, f->arena, "i", want2, 2);
+    assert_int_equal(unexpected(s), 4);
+    raw_exec(f->path, "DELETE FROM instances WHERE instance_id = 'i';"
+                      "DELETE FROM history WHERE instance_id = 'i'");
+    f1.base_history_len = 2;
+    commit_ok(s, epoch, &f1);
+    assert_history(s, f->arena, "i", want1, 1);
+    assert_int_equal(dt__store_get_instance(s, "i", f->arena, &got), DT_OK);
+    assert_blob_equal(got.input, "replaced"); /* written whole: the columns it did not state too */
+    assert_int_equal(unexpected(s), 5);
     dt__store_close(s);
 }
 
@@ -175,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(known_length_is_not_read),
+        T(episode_fields_only),
         T(wrong_length_falls_back),
         T(known_length_respects_bound),
     };
