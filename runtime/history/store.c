@@ -212,6 +212,7 @@ void dt__store_close(dt__store *s)
         sqlite3_finalize(s->stmts[i]);
     }
     sqlite3_close(s->db);
+    dt_free(s->scratch);
     dt_free(s->path);
     dt_free(s);
 }

@@ -259,16 +259,67 @@ static dt_status write_row_at(dt__store *s, const dt__episode_commit *e, uint64_
     return status;
 }
 
+/* How many events from index i on share one history row: as many as fit in
+ * DT__STORE_HISTORY_ROW_BYTES packed, at least one. *out_bytes is their packed size. */
+static size_t row_span(const dt__episode_commit *e, size_t i, size_t *out_bytes)
+{
+    size_t bytes = 0, k = i;
+    for (; k < e->n_new_events; k++) {
+        size_t len = e->new_events[k].len;
+        size_t add = dt__store_varint_len(len) + len;
+        if (k > i && bytes + add > DT__STORE_HISTORY_ROW_BYTES) {
+            break;
+        }
+        bytes += add;
+    }
+    *out_bytes = bytes;
+    return k - i;
+}
+
+/* Packs n events from `first` into the handle's scratch buffer (bytes long). */
+static dt_status pack_row(dt__store *s, const dt__blob *first, size_t n, size_t bytes,
+                          dt__blob *out)
+{
+    if (bytes > s->scratch_cap) {
+        uint8_t *b = dt_realloc(s->scratch, bytes);
+        if (b == NULL) {
+            return dt__store_failf(s, DT_ENOMEM, "commit to %s: out of memory packing history",
+                                   s->path);
+        }
+        s->scratch = b;
+        s->scratch_cap = bytes;
+    }
+    uint8_t *p = s->scratch;
+    for (size_t k = 0; k < n; k++) {
+        p = dt__store_varint_put(p, first[k].len);
+        if (first[k].len > 0) {
+            memcpy(p, first[k].data, first[k].len);
+        }
+        p += first[k].len;
+    }
+    *out = (dt__blob){s->scratch, bytes};
+    return DT_OK;
+}
+
+/* Appends the episode's events from seq first_seq on: one row per DT__STORE_HISTORY_ROW_BYTES
+ * (usually one per episode); a row of one event holds it as it is. */
 static dt_status append_events(dt__store *s, const dt__episode_commit *e, uint64_t first_seq)
 {
     sqlite3_stmt *st = NULL;
     dt_status status = e->n_new_events > 0 ? dt__store_stmt(s, DT__SQL_HIST_APPEND, &st) : DT_OK;
-    for (size_t i = 0; status == DT_OK && i < e->n_new_events; i++) {
+    for (size_t i = 0, n = 0; status == DT_OK && i < e->n_new_events; i += n) {
+        size_t bytes = 0;
+        n = row_span(e, i, &bytes);
+        dt__blob row = e->new_events[i];
+        if (n > 1) {
+            status = pack_row(s, &e->new_events[i], n, bytes, &row);
+        }
         int rc = SQLITE_OK;
         dt__store_bind_text(st, 1, e->instance->instance_id, &rc);
         dt__store_bind_i64(st, 2, (int64_t)(first_seq + i), &rc);
-        dt__store_bind_blob(st, 3, e->new_events[i], &rc);
-        status = dt__store_exec(s, st, rc, "append history");
+        dt__store_bind_i64(st, 3, (int64_t)n, &rc);
+        dt__store_bind_blob(st, 4, row, &rc);
+        status = status != DT_OK ? status : dt__store_exec(s, st, rc, "append history");
     }
     return status;
 }

@@ -66,8 +66,8 @@
                    " AND instance_id > ?6 ORDER BY instance_id LIMIT ?7")                          \
     XX(INST_COUNT, "SELECT count(*) FROM instances WHERE " DT__STORE_FILTER)                       \
     XX(HIST_RESET, "DELETE FROM history WHERE instance_id = ?1")                                   \
-    XX(HIST_APPEND, "INSERT INTO history (instance_id, seq, event) VALUES (?1, ?2, ?3)")           \
-    XX(HIST_LOAD, "SELECT seq, event FROM history WHERE instance_id = ?1 ORDER BY seq")            \
+    XX(HIST_APPEND, "INSERT INTO history (instance_id, seq, n, event) VALUES (?1, ?2, ?3, ?4)")    \
+    XX(HIST_LOAD, "SELECT seq, n, event FROM history WHERE instance_id = ?1 ORDER BY seq")         \
     XX(APPLIED_ADD, "INSERT INTO applied (instance_id, dedupe_id) VALUES (?1, ?2)")                \
     XX(APPLIED_PRUNE, "DELETE FROM applied WHERE instance_id = ?1")                                \
     XX(APPLIED_HAS, "SELECT 1 FROM applied WHERE instance_id = ?1 AND dedupe_id = ?2")             \
@@ -98,6 +98,8 @@ struct dt__store {
     dt__store_options opts;
     sqlite3_stmt *stmts[DT__SQL_COUNT]; /* NULL until first use */
     dt__store_stats stats;
+    uint8_t *scratch; /* dt_alloc'd buffer for packing history rows; grows to a row's size */
+    size_t scratch_cap;
     char errmsg[512];
 };
 
@@ -191,6 +193,43 @@ typedef dt_status (*dt__store_row_reader)(dt__store *s, sqlite3_stmt *st, dt__ar
 dt_status dt__store_collect(dt__store *s, sqlite3_stmt *st, int bind_rc, const char *what,
                             dt__store_row_reader read, const void *ctx, dt__store_vec *v,
                             dt__arena *a, void **out);
+
+/* ---- packed history rows (store_schema.c describes the format) ---- */
+
+/* Bytes of v as an unsigned LEB128 varint (1..10). */
+static inline size_t dt__store_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7) {
+        n++;
+    }
+    return n;
+}
+
+/* Writes v at p (dt__store_varint_len(v) bytes) and returns the byte after it. */
+static inline uint8_t *dt__store_varint_put(uint8_t *p, uint64_t v)
+{
+    for (; v >= 0x80; v >>= 7) {
+        *p++ = (uint8_t)(v | 0x80);
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Reads a varint from [*p, end): false when it runs past end or over 64 bits. */
+static inline bool dt__store_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
 
 /* Validates a limit argument of the listing functions. */
 dt_status dt__store_check_limit(dt__store *s, size_t limit, const char *what);

@@ -39,11 +39,14 @@
 typedef struct dt__store dt__store;
 
 /* Latest schema version this build writes (PRAGMA user_version of a migrated file). */
-#define DT__STORE_SCHEMA_VERSION 1
+#define DT__STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id of our files: "DTNS". PERSISTED: never change. */
 #define DT__STORE_APPLICATION_ID 0x44544E53
 /* Longest accepted id / name / subject string, in bytes. */
 #define DT__STORE_MAX_ID_LEN 1024
+/* An episode's history events are stored together, in rows of at most this many bytes (an event
+ * larger than that has a row of its own): one INSERT per episode, not per event. */
+#define DT__STORE_HISTORY_ROW_BYTES (256 * 1024)
 /* Largest `limit` accepted by the listing functions. */
 #define DT__STORE_MAX_PAGE 10000
 

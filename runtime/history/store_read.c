@@ -50,21 +50,63 @@ dt_status dt__store_get_instance(dt__store *s, const char *instance_id, dt__aren
     return status;
 }
 
-/* Appends the current history row to v, checking that seq continues the sequence. */
-static dt_status push_event(dt__store *s, sqlite3_stmt *st, dt__arena *arena, dt__store_vec *v,
-                            const char *instance_id)
+static dt_status corrupt_row(dt__store *s, const char *instance_id, int64_t seq)
+{
+    return dt__store_failf(s, DT_ECORRUPT,
+                           "history of '%s' in %s: row at seq %" PRId64 " is damaged", instance_id,
+                           s->path, seq);
+}
+
+/* Appends a copy of bytes [p, p + len) to v (NUL-terminated in the arena). */
+static dt_status push_copy(dt__store *s, dt__arena *arena, dt__store_vec *v, const uint8_t *p,
+                           size_t len)
+{
+    dt__blob *slot = dt__store_vec_push(v);
+    uint8_t *copy =
+        slot != NULL ? dt__arena_memdup(arena, len > 0 ? p : (const uint8_t *)"", len) : NULL;
+    if (copy == NULL) {
+        return dt__store_failf(s, DT_ENOMEM, "out of memory loading history from %s", s->path);
+    }
+    *slot = (dt__blob){copy, len};
+    return DT_OK;
+}
+
+/* Appends the events of the current history row to v, checking that the row continues the
+ * sequence and that its count and bytes agree (store_schema.c describes the format). */
+static dt_status push_row(dt__store *s, sqlite3_stmt *st, dt__arena *arena, dt__store_vec *v,
+                          const char *instance_id)
 {
     int64_t seq = (int64_t)sqlite3_column_int64(st, 0);
+    int64_t n = (int64_t)sqlite3_column_int64(st, 1);
     if (seq != (int64_t)v->n) {
         return dt__store_failf(s, DT_ECORRUPT,
                                "history of '%s' in %s has seq %" PRId64 " where %zu was expected",
                                instance_id, s->path, seq, v->n);
     }
-    dt__blob *slot = dt__store_vec_push(v);
-    if (slot == NULL) {
-        return dt__store_failf(s, DT_ENOMEM, "out of memory loading history from %s", s->path);
+    const uint8_t *p = sqlite3_column_blob(st, 2);
+    size_t bytes = (size_t)sqlite3_column_bytes(st, 2);
+    if (p == NULL) {
+        p = (const uint8_t *)""; /* an empty blob */
     }
-    return dt__store_col_blob(s, st, 1, arena, slot);
+    const uint8_t *end = p + bytes;
+    if (n == 1) {
+        return push_copy(s, arena, v, p, bytes);
+    }
+    if (n < 1) {
+        return corrupt_row(s, instance_id, seq);
+    }
+    for (int64_t k = 0; k < n; k++) {
+        uint64_t len = 0;
+        if (!dt__store_varint_get(&p, end, &len) || len > (uint64_t)(end - p)) {
+            return corrupt_row(s, instance_id, seq);
+        }
+        dt_status status = push_copy(s, arena, v, p, (size_t)len);
+        if (status != DT_OK) {
+            return status;
+        }
+        p += len;
+    }
+    return p == end ? DT_OK : corrupt_row(s, instance_id, seq);
 }
 
 dt_status dt__store_load_history(dt__store *s, const char *instance_id, dt__arena *arena,
@@ -87,7 +129,7 @@ dt_status dt__store_load_history(dt__store *s, const char *instance_id, dt__aren
         if (status != DT_OK || !row) {
             break;
         }
-        status = push_event(s, st, arena, &v, instance_id);
+        status = push_row(s, st, arena, &v, instance_id);
     }
     sqlite3_reset(st);
     void *events = NULL;

@@ -9,8 +9,11 @@
  * PERSISTED: a released migration is never edited; schema changes append a new one.
  * Tables:
  *   partition  single row (id 1): owner id and fencing epoch
- *   instances  one row per instance (current execution); history_len = rows in history
- *   history    (instance_id, seq) -> serialized HistoryEvent, current execution only
+ *   instances  one row per instance (current execution); history_len = events in history
+ *   history    (instance_id, seq) -> n events from seq on, current execution only. `event`
+ *              holds the serialized HistoryEvent when n = 1, else each of the n events as its
+ *              byte length (unsigned LEB128 varint) followed by its bytes. A commit packs an
+ *              episode's events into rows of at most DT__STORE_HISTORY_ROW_BYTES.
  *   applied    (instance_id, dedupe_id) message identities already applied
  *   timers     id (AUTOINCREMENT: never reused while a reader may hold it) -> due message
  *   outbox     id (AUTOINCREMENT: publish order) -> message to publish
@@ -65,6 +68,10 @@ static const char *const migrations[] = {
     "  msg_id TEXT NOT NULL,"
     "  payload BLOB NOT NULL,"
     "  headers BLOB);",
+    /* 2: several events per history row (one INSERT per episode instead of one per event).
+     * Every version-1 row is one event, i.e. a row with n = 1 in the new format, so the
+     * conversion is the new column's default: O(1), no row is rewritten. */
+    "ALTER TABLE history ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DT__STORE_SCHEMA_VERSION,

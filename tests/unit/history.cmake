@@ -4,6 +4,8 @@ dt_add_test(NAME test_store_commit SOURCES test_store_commit.c LABELS unit)
 dt_add_test(NAME test_store_query SOURCES test_store_query.c LABELS unit)
 dt_add_test(NAME test_store_timers_outbox SOURCES test_store_timers_outbox.c LABELS unit)
 dt_add_test(NAME test_store_episode SOURCES test_store_episode.c LABELS unit)
+dt_add_test(NAME test_store_migrate SOURCES test_store_migrate.c LABELS unit)
+target_include_directories(test_store_migrate PRIVATE ${CMAKE_SOURCE_DIR}/runtime/engine)
 dt_add_test(NAME test_store_crash SOURCES test_store_crash.c LABELS unit TIMEOUT 300)
 # The worker's in-memory mirror of stored instance rows (runtime/worker/rowcache.c), against a real
 # engine: it stands in for a SQLite read, so it is tested with the store's tests.

@@ -212,8 +212,8 @@ static void purge_removes_one_instance_entirely(void **state)
                      0);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM timers WHERE instance_id = 'gone'"), 0);
     /* The other instance keeps everything; outbox messages are still owed to their receivers. */
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE instance_id = 'kept'"),
-                     2);
+    assert_int_equal(
+        raw_int(f->path, "SELECT coalesce(sum(n), 0) FROM history WHERE instance_id = 'kept'"), 2);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM applied WHERE instance_id = 'kept'"),
                      1);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM timers WHERE instance_id = 'kept'"), 1);
