@@ -212,6 +212,7 @@ void dt__store_close(dt__store *s)
         sqlite3_finalize(s->stmts[i]);
     }
     sqlite3_close(s->db);
+    dt__store_applied_off(s);
     dt_free(s->scratch);
     dt_free(s->path);
     dt_free(s);
@@ -329,7 +330,14 @@ dt_status dt__store_claim(dt__store *s, const char *owner_id, uint64_t *out_epoc
     if (status == DT_OK) {
         status = read_epoch(s, NULL, &epoch, NULL);
     }
+    if (status == DT_OK) {
+        /* Inside the claim's transaction: exactly the identities written before it. */
+        dt__store_applied_rebuild(s);
+    }
     status = dt__store_end_write(s, status);
+    if (status != DT_OK) {
+        dt__store_applied_off(s);
+    }
     if (status == DT_OK) {
         *out_epoch = epoch;
     }

@@ -438,7 +438,15 @@ dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__epis
     for (size_t i = 0; status == DT_OK && i < n; i++) {
         status = apply_episode(s, &eps[i]);
     }
-    return dt__store_end_write(s, status);
+    status = dt__store_end_write(s, status);
+    if (status == DT_OK) {
+        dt__store_applied_note_commit(s, eps, n); /* durable now */
+    } else if (s->applied.on) {
+        /* Whether a failed COMMIT reached the file is not certain: read the table instead. */
+        dt__store_applied_off(s);
+        s->applied.rebuild = true;
+    }
+    return status;
 }
 
 /* ---- deletes by id ---- */

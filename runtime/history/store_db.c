@@ -271,6 +271,9 @@ dt_status dt__store_begin_write(dt__store *s, uint64_t expected_epoch)
         return status;
     }
     status = check_epoch(s, expected_epoch);
+    if (status == DT_EFENCED) {
+        dt__store_applied_off(s); /* another handle owns the file: its identities are unknown */
+    }
     if (status != DT_OK) {
         return dt__store_end_write(s, status);
     }

@@ -71,6 +71,8 @@
     XX(APPLIED_ADD, "INSERT INTO applied (instance_id, dedupe_id) VALUES (?1, ?2)")                \
     XX(APPLIED_PRUNE, "DELETE FROM applied WHERE instance_id = ?1")                                \
     XX(APPLIED_HAS, "SELECT 1 FROM applied WHERE instance_id = ?1 AND dedupe_id = ?2")             \
+    XX(APPLIED_COUNT, "SELECT count(*) FROM applied")                                              \
+    XX(APPLIED_ALL, "SELECT instance_id, dedupe_id FROM applied")                                  \
     XX(TIMER_ADD,                                                                                  \
        "INSERT INTO timers (instance_id, fire_at_ms, dedupe_id, payload) VALUES (?1, ?2, ?3, ?4)") \
     XX(TIMER_DEL_INST, "DELETE FROM timers WHERE instance_id = ?1")                                \
@@ -92,12 +94,23 @@ typedef enum dt__store_sql {
         DT__SQL_COUNT
 } dt__store_sql;
 
+/* The applied-identity filter of a claimed handle (store_applied.c). */
+typedef struct dt__store_applied_filter {
+    uint64_t *bits; /* dt_alloc'd; n_words * 64 bits, a power of two */
+    size_t n_words;
+    uint64_t capacity; /* identities it is sized for */
+    uint64_t added;    /* identities added since it was built (rows included) */
+    bool on;           /* false: every answer comes from SQLite */
+    bool rebuild;      /* off after a failed commit: rebuild at the next successful one */
+} dt__store_applied_filter;
+
 struct dt__store {
     sqlite3 *db;
     char *path; /* dt_alloc'd copy */
     dt__store_options opts;
     sqlite3_stmt *stmts[DT__SQL_COUNT]; /* NULL until first use */
     dt__store_stats stats;
+    dt__store_applied_filter applied;
     uint8_t *scratch; /* dt_alloc'd buffer for packing history rows; grows to a row's size */
     size_t scratch_cap;
     char errmsg[512];
@@ -193,6 +206,19 @@ typedef dt_status (*dt__store_row_reader)(dt__store *s, sqlite3_stmt *st, dt__ar
 dt_status dt__store_collect(dt__store *s, sqlite3_stmt *st, int bind_rc, const char *what,
                             dt__store_row_reader read, const void *ctx, dt__store_vec *v,
                             dt__arena *a, void **out);
+
+/* ---- the applied-identity filter (store_applied.c) ---- */
+
+/* False when (instance_id, dedupe_id) is certainly not in the applied table; true when it may be
+ * (or the filter is off). */
+bool dt__store_applied_maybe(const dt__store *s, const char *instance_id, const char *dedupe_id);
+/* (Re)builds the filter from the table (inside the claim's transaction, or when it is full);
+ * on failure the filter stays off. */
+void dt__store_applied_rebuild(dt__store *s);
+/* Adds the identities of a durable commit (and rebuilds when full or after a failed one). */
+void dt__store_applied_note_commit(dt__store *s, const dt__episode_commit *eps, size_t n);
+/* Frees the filter; every answer comes from SQLite until the next claim. */
+void dt__store_applied_off(dt__store *s);
 
 /* ---- packed history rows (store_schema.c describes the format) ---- */
 

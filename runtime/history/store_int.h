@@ -227,6 +227,8 @@ dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__epis
 typedef struct dt__store_stats {
     uint64_t steps;           /* sqlite3_step calls on the handle's cached statements */
     uint64_t unexpected_rows; /* episode commits whose base_history_len did not hold */
+    uint64_t filter_builds;   /* applied-identity filter built from the table (claim, full) */
+    uint64_t filter_answers;  /* dt__store_is_applied answered by the filter, without SQL */
 } dt__store_stats;
 
 /* Copies the handle's counters into *out. */
@@ -260,7 +262,13 @@ dt_status dt__store_get_instance(dt__store *s, const char *instance_id, dt__aren
 dt_status dt__store_load_history(dt__store *s, const char *instance_id, dt__arena *arena,
                                  dt__blob **out_events, size_t *out_n);
 
-/* *out_applied = whether dedupe_id (borrowed) is recorded as applied for the instance. */
+/*
+ * *out_applied = whether dedupe_id (borrowed) is recorded as applied for the instance. After
+ * dt__store_claim most "not applied" answers come from an in-memory filter of the table that the
+ * handle's own commits keep up to date (no SQL); a "maybe" is read from the table. Exact while
+ * the handle's claim is current: a handle another one has claimed over may answer from a stale
+ * filter until its first (fenced) commit, but it cannot write anything either way.
+ */
 dt_status dt__store_is_applied(dt__store *s, const char *instance_id, const char *dedupe_id,
                                bool *out_applied);
 

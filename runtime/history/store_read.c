@@ -154,6 +154,11 @@ dt_status dt__store_is_applied(dt__store *s, const char *instance_id, const char
     if (status == DT_OK && dedupe_id == NULL) {
         status = dt__store_failf(s, DT_EINVAL, "is applied in %s: dedupe id missing", s->path);
     }
+    if (status == DT_OK && !dt__store_applied_maybe(s, instance_id, dedupe_id)) {
+        s->stats.filter_answers++;
+        *out_applied = false;
+        return DT_OK;
+    }
     if (status == DT_OK) {
         status = dt__store_stmt(s, DT__SQL_APPLIED_HAS, &st);
     }

@@ -1,7 +1,8 @@
 /*
  * Tests of what the store does per episode on the hot path: a history length the writer knows is
  * used instead of read (and verified by the row's write, with a fallback when it does not hold),
- * and an episode of the same execution rewrites only the columns it changes. Statement counts
+ * an episode of the same execution rewrites only the columns it changes, and message identities
+ * that were never applied are recognised without a statement. Statement counts
  * come from dt__store_stats, i.e. real sqlite3_step calls on a real file.
  */
 #include <setjmp.h>
@@ -239,15 +240,160 @@ static void known_length_respects_bound(void **state)
     dt__store_close(s);
 }
 
+static uint64_t filter_answers(const dt__store *s)
+{
+    dt__store_stats st;
+    dt__store_get_stats(s, &st);
+    return st.filter_answers;
+}
+
+static bool is_applied(dt__store *s, const char *inst, const char *id)
+{
+    bool applied = false;
+    assert_int_equal(dt__store_is_applied(s, inst, id, &applied), DT_OK);
+    return applied;
+}
+
+/* Commits identities "<prefix><k>" for k in [from, to) to instance `inst`, 100 per episode. */
+static void commit_ids(dt__store *s, uint64_t epoch, const char *inst, const char *prefix, int from,
+                       int to, bool prune_last)
+{
+    static char buf[100][32];
+    const char *ids[100];
+    dt__instance_row row = instance_row(inst, "O", 0, 1);
+    for (int k = from; k < to;) {
+        size_t n = 0;
+        for (; n < 100 && k < to; n++, k++) {
+            snprintf(buf[n], sizeof(buf[n]), "%s%d", prefix, k);
+            ids[n] = buf[n];
+        }
+        dt__episode_commit c = {.instance = &row,
+                                .applied_ids = ids,
+                                .n_applied = n,
+                                .prune_applied = prune_last && k == to};
+        commit_ok(s, epoch, &c);
+    }
+}
+
+/* New identities (nearly every message) are answered in memory; applied ones from the table. */
+static void new_identities_need_no_sql(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_claimed(f->path, &epoch);
+    commit_ids(s, epoch, "a", "m", 0, 100, false);
+    uint64_t s0 = steps(s);
+    char id[32];
+    for (int k = 100; k < 1100; k++) {
+        snprintf(id, sizeof(id), "m%d", k);
+        assert_false(is_applied(s, "a", id));
+    }
+    assert_false(is_applied(s, "b", "m1")); /* per instance */
+    /* 1,001 answers, no statement (a false positive would cost one; none at this fill). */
+    assert_int_equal(steps(s) - s0, 0);
+    assert_int_equal(filter_answers(s), 1001);
+    for (int k = 0; k < 100; k++) {
+        snprintf(id, sizeof(id), "m%d", k);
+        assert_true(is_applied(s, "a", id));
+    }
+    assert_true(steps(s) - s0 >= 100);
+    dt__store_close(s);
+}
+
+/* Identities written before the claim (a previous owner's) are in the filter; a handle that
+ * another has claimed over falls back to the table at its first fenced write. */
+static void filter_follows_ownership(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t ea = 0, eb = 0;
+    dt__store *a = open_claimed(f->path, &ea);
+    commit_ids(a, ea, "i", "old", 0, 50, false);
+
+    dt__store *b = open_claimed(f->path, &eb);
+    assert_true(is_applied(b, "i", "old7"));
+    commit_ids(b, eb, "i", "new", 0, 1, false);
+    assert_true(is_applied(b, "i", "new0"));
+
+    dt__instance_row row = instance_row("i", "O", 0, 1);
+    dt__episode_commit c = {.instance = &row};
+    assert_int_equal(dt__store_commit(a, ea, &c, 1), DT_EFENCED);
+    assert_true(is_applied(a, "i", "new0")); /* from the table now */
+    uint64_t answers = filter_answers(a);
+    assert_false(is_applied(a, "i", "never"));
+    assert_int_equal(filter_answers(a), answers);
+
+    /* A handle that never claimed reads the table for every answer. */
+    dt__store *r = open_store(f->path, NULL);
+    assert_false(is_applied(r, "i", "never"));
+    assert_int_equal(filter_answers(r), 0);
+    dt__store_close(r);
+    dt__store_close(a);
+    dt__store_close(b);
+}
+
+/* Pruned identities leave the filter at its next rebuild, which comes after as many additions as
+ * it was sized for; every answer stays right throughout. */
+static void filter_rebuilds_when_full(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_claimed(f->path, &epoch);
+    dt__store_stats st;
+    dt__store_get_stats(s, &st);
+    assert_int_equal(st.filter_builds, 1);            /* at the claim */
+    commit_ids(s, epoch, "done", "x", 0, 3000, true); /* an instance that completed */
+    commit_ids(s, epoch, "live", "y", 0, 2000, false);
+    dt__store_get_stats(s, &st);
+    assert_int_equal(st.filter_builds, 2); /* 5,000 additions > 4,096 */
+    assert_false(is_applied(s, "done", "x5"));
+    assert_true(is_applied(s, "live", "y1999"));
+    /* After the rebuild only the live identities are in it: the pruned ones need no SQL. */
+    uint64_t s0 = steps(s);
+    char id[32];
+    for (int k = 0; k < 100; k++) {
+        snprintf(id, sizeof(id), "x%d", k);
+        assert_false(is_applied(s, "done", id));
+    }
+    assert_true(steps(s) - s0 <= 2);
+    dt__store_close(s);
+}
+
+/* After a commit that failed once begun, the filter is not trusted until the next successful
+ * commit rebuilds it from the table. */
+static void filter_rebuilt_after_failed_commit(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_claimed(f->path, &epoch);
+    commit_ids(s, epoch, "a", "m", 0, 3, false);
+    const char *dup[] = {"m9", "m1"}; /* m1 is recorded: the batch fails inside SQLite */
+    dt__instance_row row = instance_row("a", "O", 0, 1);
+    dt__episode_commit c = {.instance = &row, .applied_ids = dup, .n_applied = 2};
+    assert_int_equal(dt__store_commit(s, epoch, &c, 1), DT_EEXIST);
+    uint64_t answers = filter_answers(s);
+    assert_false(is_applied(s, "a", "m9"));
+    assert_int_equal(filter_answers(s), answers); /* from the table */
+
+    commit_ids(s, epoch, "a", "n", 0, 1, false);
+    dt__store_stats st;
+    dt__store_get_stats(s, &st);
+    assert_int_equal(st.filter_builds, 2);
+    assert_false(is_applied(s, "a", "m9"));
+    assert_int_equal(filter_answers(s), answers + 1);
+    assert_true(is_applied(s, "a", "n0"));
+    assert_true(is_applied(s, "a", "m2"));
+    dt__store_close(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, store_setup, store_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(known_length_is_not_read),
-        T(episode_fields_only),
-        T(wrong_length_falls_back),
-        T(known_length_respects_bound),
+        T(known_length_is_not_read),   T(episode_fields_only),
+        T(wrong_length_falls_back),    T(known_length_respects_bound),
+        T(new_identities_need_no_sql), T(filter_follows_ownership),
+        T(filter_rebuilds_when_full),  T(filter_rebuilt_after_failed_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
