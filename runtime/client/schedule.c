@@ -400,7 +400,8 @@ static dt_status settle_record(dt_client *c, dt__arena *a, start_req *r)
     if (st == DT_OK && r->write == REC_UPDATE) {
         write_record(c, r); /* DT_ECONFLICT: the worker wrote meanwhile, and its record wins */
     }
-    return st;
+    /* The start is stored: only the race is worth failing for (a retry would start again). */
+    return st == DT_EEXIST ? st : DT_OK;
 }
 
 /* Builds the start message, its PENDING record and the status key into `r`. */
