@@ -88,6 +88,9 @@ dt_broker_msg *dt__broker_msg_wrap(natsMsg *nm, dt__msg_kind kind, dt_broker *b,
 
 /* Consumer reference counting (messages keep their consumer's subscription alive). */
 void dt__broker_consumer_release(dt_broker_consumer *c);
+/* Hands a destroyed message's natsMsg to its consumer, which frees it with others (graveyard.c).
+ * Any thread. */
+void dt__broker_consumer_bury(dt_broker_consumer *c, natsMsg *nm);
 
 /* Hub config record (hub_config.c). check: DT_EINVAL with a reason for out-of-range settings.
  * diff: true and a text naming the first difference when the hub-level settings differ. */
@@ -98,6 +101,68 @@ dt_status dt__broker_hub_config_encode(const dt_broker_hub_config *c, char *buf,
                                        size_t *out_len);
 dt_status dt__broker_hub_config_decode(const char *data, size_t len, dt_broker_hub_config *out,
                                        char *err, size_t err_len);
+
+/* ------------------------------------------------------------------------------------------- */
+/* Batched natsMsg destruction (graveyard.c: why). Thread-safe.                                */
+
+typedef struct dt__graveyard {
+    pthread_mutex_t mu;
+    natsMsg **msgs; /* buried, not yet destroyed; owned */
+    size_t n;
+    size_t cap;
+    size_t bytes;     /* payload bytes of msgs */
+    size_t max;       /* a bury() that would exceed `max` messages or `max_bytes` of payload */
+    size_t max_bytes; /* destroys them all (and the new one) at once */
+} dt__graveyard;
+
+/* Payload a graveyard holds at most: large messages are not kept waiting. */
+#define DT__GRAVEYARD_MAX_BYTES (1024u * 1024u)
+
+void dt__graveyard_init(dt__graveyard *g, size_t max, size_t max_bytes);
+/* Takes ownership of `m` (NULL accepted) and destroys it later, with others. */
+void dt__graveyard_bury(dt__graveyard *g, natsMsg *m);
+/* Destroys every buried message now, in one burst. */
+void dt__graveyard_flush(dt__graveyard *g);
+/* Flushes and releases. */
+void dt__graveyard_fini(dt__graveyard *g);
+
+/* ------------------------------------------------------------------------------------------- */
+/* JSON reading (json.c): a cursor over one buffer; every reader returns false on bad input.    */
+
+typedef struct dt__json {
+    const char *p;
+    const char *end;
+} dt__json;
+
+/* Called by dt__json_object for each key (a raw slice); must consume the value. */
+typedef bool (*dt__json_field_fn)(dt__json *c, const char *key, size_t key_len, void *ctx);
+
+void dt__json_init(dt__json *c, const char *data, size_t len);
+bool dt__json_eat(dt__json *c, char ch);
+/* True when only whitespace is left. */
+bool dt__json_end(dt__json *c);
+/* A string as a raw slice into the buffer (escapes not interpreted). */
+bool dt__json_string(dt__json *c, const char **s, size_t *n);
+bool dt__json_int(dt__json *c, int64_t *v);
+bool dt__json_bool(dt__json *c, bool *v);
+/* Skips any value (nesting bounded). */
+bool dt__json_skip(dt__json *c);
+/* Reads an object, calling `field` per member. */
+bool dt__json_object(dt__json *c, dt__json_field_fn field, void *ctx);
+bool dt__json_key_is(const char *key, size_t key_len, const char *name);
+
+/* A JetStream PubAck (puback.c): {"stream":..,"seq":..,"duplicate":..} or {"error":{..}}. */
+typedef struct dt__puback {
+    uint64_t seq;
+    bool duplicate;
+    bool has_error;
+    int64_t err_code; /* JetStream error code (jsErrCode), 0 if none was given */
+    const char *desc; /* error description: a slice of the parsed buffer, not NUL-terminated */
+    size_t desc_len;
+} dt__puback;
+
+/* Parses a PubAck body; false when it is not one (malformed, or neither seq nor error). */
+bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out);
 
 /* Milliseconds as nanoseconds, saturating. */
 int64_t dt__broker_ms_to_ns(int64_t ms);

@@ -22,6 +22,8 @@
 
 #include <string.h>
 
+#define GRAVEYARD_MAX 256
+
 struct dt_broker_consumer {
     dt_broker *b;
     natsSubscription *sub;
@@ -35,6 +37,9 @@ struct dt_broker_consumer {
     unsigned seen_reconnects;
     int64_t last_check_ms;
     int refs; /* atomic */
+    /* Messages destroyed by the caller (on any thread), freed in one burst before the next
+     * fetch (graveyard.c says why); bounded by GRAVEYARD_MAX. */
+    dt__graveyard dead;
     char err[DT__BROKER_ERR_LEN];
 };
 
@@ -185,6 +190,7 @@ static void destroy_retired(dt_broker_consumer *c)
 
 static void consumer_free(dt_broker_consumer *c)
 {
+    dt__graveyard_fini(&c->dead);
     natsSubscription_Destroy(c->sub);
     destroy_retired(c);
     dt_free(c->stream);
@@ -201,6 +207,7 @@ static dt_broker_consumer *consumer_new(dt_broker *b, const dt_broker_consumer_c
     }
     c->b = b;
     c->refs = 1;
+    dt__graveyard_init(&c->dead, GRAVEYARD_MAX, DT__GRAVEYARD_MAX_BYTES);
     c->cfg = *cfg;
     c->stream = dt_strdup(cfg->stream);
     c->durable = dt_strdup(cfg->durable);
@@ -241,6 +248,11 @@ dt_status dt_broker_consumer_open(dt_broker *b, const dt_broker_consumer_config 
     }
     *out = c;
     return DT_OK;
+}
+
+void dt__broker_consumer_bury(dt_broker_consumer *c, natsMsg *nm)
+{
+    dt__graveyard_bury(&c->dead, nm);
 }
 
 void dt__broker_consumer_release(dt_broker_consumer *c)
@@ -354,6 +366,7 @@ dt_status dt_broker_consumer_fetch(dt_broker_consumer *c, size_t max, int64_t ti
         return dt__broker_errbuf(c->err, sizeof(c->err), DT_EINVAL,
                                  "fetch: need 1 <= max <= %u and timeout > 0", DT_BROKER_FETCH_MAX);
     }
+    dt__graveyard_flush(&c->dead);
     if (c->sub == NULL) {
         dt_status st = rebind(c); /* a previous re-creation failed */
         if (st != DT_OK) {

@@ -96,113 +96,7 @@ dt_status dt__broker_hub_config_encode(const dt_broker_hub_config *c, char *buf,
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* A strict little reader for one flat JSON object (nested values of unknown keys skipped).    */
-
-typedef struct cursor {
-    const char *p;
-    const char *end;
-} cursor;
-
-static void skip_ws(cursor *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) {
-        c->p++;
-    }
-}
-
-static bool eat(cursor *c, char ch)
-{
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ch) {
-        c->p++;
-        return true;
-    }
-    return false;
-}
-
-/* A string without interpretation of escapes (our keys and values have none). */
-static bool read_string(cursor *c, const char **s, size_t *n)
-{
-    if (!eat(c, '"')) {
-        return false;
-    }
-    const char *start = c->p;
-    while (c->p < c->end && *c->p != '"') {
-        c->p += (*c->p == '\\' && c->p + 1 < c->end) ? 2 : 1;
-    }
-    if (c->p >= c->end) {
-        return false;
-    }
-    *s = start;
-    *n = (size_t)(c->p - start);
-    c->p++;
-    return true;
-}
-
-static bool read_int(cursor *c, int64_t *v)
-{
-    skip_ws(c);
-    bool neg = c->p < c->end && *c->p == '-';
-    c->p += neg ? 1 : 0;
-    if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
-        return false;
-    }
-    int64_t x = 0;
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        int d = *c->p++ - '0';
-        if (x > (INT64_MAX - d) / 10) {
-            return false;
-        }
-        x = x * 10 + d;
-    }
-    *v = neg ? -x : x;
-    return true;
-}
-
-static bool skip_value(cursor *c, int depth)
-{
-    const char *s;
-    size_t n;
-    int64_t v;
-    skip_ws(c);
-    if (depth > 8 || c->p >= c->end) {
-        return false;
-    }
-    char open = *c->p;
-    if (open == '"') {
-        return read_string(c, &s, &n);
-    }
-    if (open == '{' || open == '[') {
-        char close = open == '{' ? '}' : ']';
-        c->p++;
-        if (eat(c, close)) {
-            return true;
-        }
-        do {
-            if (open == '{' && (!read_string(c, &s, &n) || !eat(c, ':'))) {
-                return false;
-            }
-            if (!skip_value(c, depth + 1)) {
-                return false;
-            }
-        } while (eat(c, ','));
-        return eat(c, close);
-    }
-    if (read_int(c, &v)) {
-        while (c->p < c->end && strchr(".eE+-0123456789", *c->p) != NULL) {
-            c->p++; /* fractions and exponents of unknown numeric keys */
-        }
-        return true;
-    }
-    for (const char *lit = "true\0false\0null\0"; *lit != '\0'; lit += strlen(lit) + 1) {
-        size_t l = strlen(lit);
-        if ((size_t)(c->end - c->p) >= l && memcmp(c->p, lit, l) == 0) {
-            c->p += l;
-            return true;
-        }
-    }
-    return false;
-}
+/* Decoding: one flat object (json.c); nested values of unknown keys are skipped.              */
 
 enum { F_VERSION, F_PARTS, F_REPL, F_MAXMSG, F_DUP, F_TTL, F_STORAGE, F_CREATED, F_COUNT };
 static const char *const field_names[F_COUNT] = {
@@ -220,14 +114,14 @@ static int field_of(const char *k, size_t n)
 }
 
 /* Reads the value of known field f into vals[f] (storage as 0/1). */
-static bool read_field(cursor *c, int f, int64_t *vals)
+static bool read_field(dt__json *c, int f, int64_t *vals)
 {
     if (f != F_STORAGE) {
-        return read_int(c, &vals[f]);
+        return dt__json_int(c, &vals[f]);
     }
     const char *s;
     size_t n;
-    if (!read_string(c, &s, &n)) {
+    if (!dt__json_string(c, &s, &n)) {
         return false;
     }
     if (n == 4 && memcmp(s, "file", 4) == 0) {
@@ -240,37 +134,31 @@ static bool read_field(cursor *c, int f, int64_t *vals)
     return true;
 }
 
+typedef struct parsed {
+    int64_t *vals;
+    unsigned seen; /* bit set of the known fields found */
+} parsed;
+
+static bool on_field(dt__json *c, const char *k, size_t n, void *ctx)
+{
+    parsed *pr = ctx;
+    int f = field_of(k, n);
+    if (f < 0) {
+        return dt__json_skip(c);
+    }
+    pr->seen |= 1u << f;
+    return read_field(c, f, pr->vals);
+}
+
 /* Parses the object into vals[]; seen is a bit set of the known fields found. */
 static bool parse_object(const char *data, size_t len, int64_t *vals, unsigned *seen)
 {
-    cursor c = {data, data + len};
-    *seen = 0;
-    if (!eat(&c, '{')) {
-        return false;
-    }
-    if (eat(&c, '}')) {
-        skip_ws(&c);
-        return c.p == c.end;
-    }
-    do {
-        const char *k;
-        size_t n;
-        if (!read_string(&c, &k, &n) || !eat(&c, ':')) {
-            return false;
-        }
-        int f = field_of(k, n);
-        if (f < 0 ? !skip_value(&c, 0) : !read_field(&c, f, vals)) {
-            return false;
-        }
-        if (f >= 0) {
-            *seen |= 1u << f;
-        }
-    } while (eat(&c, ','));
-    if (!eat(&c, '}')) {
-        return false;
-    }
-    skip_ws(&c);
-    return c.p == c.end;
+    dt__json c;
+    dt__json_init(&c, data, len);
+    parsed pr = {vals, 0};
+    bool ok = dt__json_object(&c, on_field, &pr) && dt__json_end(&c);
+    *seen = pr.seen;
+    return ok;
 }
 
 static bool in_u32(int64_t v)

@@ -27,9 +27,11 @@ void dt_broker_msg_destroy(dt_broker_msg *m)
     if (m == NULL) {
         return;
     }
-    natsMsg_Destroy(m->nm);
     if (m->c != NULL) {
+        dt__broker_consumer_bury(m->c, m->nm); /* before the release that may free `c` */
         dt__broker_consumer_release(m->c);
+    } else {
+        natsMsg_Destroy(m->nm);
     }
     dt_free(m);
 }

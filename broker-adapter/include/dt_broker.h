@@ -323,12 +323,15 @@ typedef struct dt_broker_puback {
 dt_status dt_broker_publish(dt_broker *b, const dt_broker_outmsg *m, dt_broker_puback *out_ack);
 
 /*
- * The async publisher: pipelines publishes through its own JetStream context (NATS-NOTES facts
- * 5 and 6) with at most `window` unacknowledged messages, and reports each message's outcome.
- * Usage per batch: add() each message with a caller tag (an outbox row id, say), wait() once,
- * then read results() and act per message (delete the outbox rows of acked ones only).
+ * The async publisher: pipelines JetStream publishes with at most `window` unacknowledged
+ * messages, and reports each message's outcome. Usage per batch: add() each message with a
+ * caller tag (an outbox row id, say), wait() once, then read results() and act per message
+ * (delete the outbox rows of acked ones only).
  *
- * Confined to one thread (caller serializes); PubAcks are processed on a nats.c thread.
+ * Confined to one thread (caller serializes). That thread also collects the PubAcks: they queue
+ * on the publisher's own reply subscription and are taken inside add() (only when the window is
+ * full), wait() and inflight(); no nats.c callback thread is involved, so PubAcks that arrive
+ * while the caller works cost no thread wake-up.
  */
 typedef struct dt_broker_publisher dt_broker_publisher;
 
@@ -365,9 +368,12 @@ dt_status dt_broker_publisher_add(dt_broker_publisher *p, const dt_broker_outmsg
 /*
  * Waits until every message of the batch has an outcome, at most timeout_ms; messages still
  * unacknowledged then are taken back and reported as DT_ETIMEOUT (their fate is unknown:
- * re-publish them with the same msg_id). Returns DT_OK if every message succeeded, else the
- * status of the first failed one (errmsg says how many failed). Results stay readable until the
- * next add() or destroy.
+ * re-publish them with the same msg_id), as is each message without PubAck ack_timeout_ms after
+ * its add(). "No responders" (no stream takes the subject) is DT_EBROKER, except in a batch where
+ * another message already timed out: then it is DT_ETIMEOUT too (nats.c does not say which
+ * message a "no responders" reply answers; the publisher infers it). Returns DT_OK if every
+ * message succeeded, else the status of the first failed one (errmsg says how many failed).
+ * Results stay readable until the next add() or destroy.
  */
 dt_status dt_broker_publisher_wait(dt_broker_publisher *p, int64_t timeout_ms);
 
@@ -496,7 +502,12 @@ dt_status dt_broker_msgs_ack(dt_broker_msg *const *msgs, size_t n);
  */
 dt_status dt_broker_msg_respond(dt_broker_msg *m, const dt_broker_outmsg *r);
 
-/* Frees `m` (NULL accepted). An unsettled JetStream message is redelivered after ack wait. */
+/*
+ * Frees `m` (NULL accepted). An unsettled JetStream message is redelivered after ack wait. Any
+ * thread. A consumer's message keeps its nats.c buffer (at most 256 messages or 1 MiB of payload
+ * per consumer) until the consumer's next fetch or close, which frees them together: nats.c hands
+ * every freed message to its collector thread and wakes it each time it finds it asleep.
+ */
 void dt_broker_msg_destroy(dt_broker_msg *m);
 
 /* ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * Reconnection against a nats-server this test owns, so that it can kill (SIGKILL) and restart it
  * on the same port and store: connection events, publishes while the server is down (fate
  * unknown, re-published under the same Nats-Msg-Id), a consumer and a KV watch that carry on after
- * the restart, and a connection that waits for a server that is not up yet.
+ * the restart, async publishers whose windows are in flight when the server dies, and a
+ * connection that waits for a server that is not up yet.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -294,6 +295,99 @@ static void test_server_restart(void **state)
     server_free(srv);
 }
 
+/* Adds w/<pub>/<from..to) to orch.0 without waiting (tag = index). */
+static void add_range(dt_broker_publisher *p, const char *subject, int pub, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "w/%d/%d", pub, i);
+        dt_broker_outmsg m = {.subject = subject, .msg_id = id, .data = id, .len = strlen(id)};
+        TB_EXPECT(dt_broker_publisher_add(p, &m, (uint64_t)i), DT_OK,
+                  dt_broker_publisher_errmsg(p));
+    }
+}
+
+/* After wait(): one outcome per message, in add() order, stored or fate unknown; re-publishes
+ * the unknown ones under their ids until every message is stored. Returns how many were unknown. */
+static int settle_and_republish(dt_broker_publisher *p, const char *subject, int pub, int n_msgs)
+{
+    size_t n = 0;
+    const dt_broker_pub_result *r = dt_broker_publisher_results(p, &n);
+    assert_int_equal(n, (size_t)n_msgs);
+    static bool unknown[1024];
+    int n_unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(r[i].tag, i);
+        assert_true(r[i].status == DT_OK || r[i].status == DT_ETIMEOUT);
+        unknown[i] = r[i].status != DT_OK;
+        n_unknown += unknown[i] ? 1 : 0;
+    }
+    for (int i = 0; i < n_msgs; i++) {
+        if (unknown[i]) {
+            add_range(p, subject, pub, i, i + 1);
+        }
+    }
+    if (n_unknown > 0) {
+        TB_EXPECT(dt_broker_publisher_wait(p, 5000), DT_OK, dt_broker_publisher_errmsg(p));
+    }
+    return n_unknown;
+}
+
+/*
+ * The server is killed while two publishers of one connection have windows in flight, and more
+ * is added while it is down. Every message ends with exactly one outcome (stored, or timed out
+ * with its fate unknown); after the restart, re-publishing the unknown ones under their ids
+ * leaves each message stored exactly once.
+ */
+static void test_restart_mid_window(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    server *srv = server_new();
+    server_start(srv);
+    events ev = {0};
+    dt_broker *b = connect_to(srv, &ev, false);
+    dt_broker_hub_config hc;
+    dt_broker_hub_config_init(&hc);
+    hc.partitions = 1; /* file storage: the store survives the restart */
+    TB_EXPECT(dt_broker_hub_create(b, "rw", &hc, NULL), DT_OK, dt_broker_errmsg(b));
+    char stream[DT_BROKER_NAME_BUF], subject[DT_BROKER_NAME_BUF];
+    dt_broker_stream_name("rw", DT_BROKER_STREAM_ORCH, stream, sizeof(stream));
+    dt_broker_subject("rw", DT_BROKER_SUBJ_ORCH, "0", subject, sizeof(subject));
+    dt_broker_publisher_options po;
+    dt_broker_publisher_options_init(&po);
+    po.window = 64;
+    po.ack_timeout_ms = 1000;
+    dt_broker_publisher *p[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        TB_EXPECT(dt_broker_publisher_create(b, &po, &p[k]), DT_OK, dt_broker_errmsg(b));
+        add_range(p[k], subject, k, 0, N / 2);
+    }
+    server_kill(srv); /* replies of the first halves are partly in, partly lost */
+    wait_counter(&ev.disconnected, 1, 5000, "disconnected");
+    for (int k = 0; k < 2; k++) {
+        add_range(p[k], subject, k, N / 2, N); /* buffered for the reconnection */
+        dt_status st = dt_broker_publisher_wait(p[k], 1500);
+        assert_true(st == DT_OK || st == DT_ETIMEOUT);
+    }
+    server_start(srv);
+    wait_counter(&ev.reconnected, 1, 15000, "reconnected");
+    for (int k = 0; k < 2; k++) {
+        int unknown = settle_and_republish(p[k], subject, k, N);
+        print_message("publisher %d: %d of %d messages had an unknown fate\n", k, unknown, N);
+        assert_true(unknown > 0); /* at least the ones added while the server was down */
+    }
+    dt_broker_stream_info si;
+    TB_EXPECT(dt_broker_stream_info_get(b, stream, &si), DT_OK, dt_broker_errmsg(b));
+    assert_int_equal(si.msgs, 2 * N);
+    for (int k = 0; k < 2; k++) {
+        dt_broker_publisher_destroy(p[k]);
+    }
+    TB_EXPECT(dt_broker_hub_delete(b, "rw"), DT_OK, dt_broker_errmsg(b));
+    dt_broker_close(b);
+    server_free(srv);
+}
+
 /* A worker may start before the server: the connection comes up when the server does. */
 static void test_retry_initial_connect(void **state)
 {
@@ -319,6 +413,7 @@ int main(void)
     dt_test_alloc_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_restart),
+        cmocka_unit_test(test_restart_mid_window),
         cmocka_unit_test(test_retry_initial_connect),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
