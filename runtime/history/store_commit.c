@@ -1,5 +1,6 @@
 /*
- * Fenced writes: the batch commit of episodes, and deletes of outbox rows and timers by id.
+ * Fenced writes: the batch commit of episodes (with the outbox rows published since the last
+ * one deleted in the same transaction), and deletes of outbox rows and timers by id.
  *
  * A batch is validated completely before the transaction starts, so that the common rejections
  * (oversized payload, missing field) cost no I/O; what only the database can tell (duplicate
@@ -369,6 +370,9 @@ static dt_status add_outbox(dt__store *s, const dt__episode_commit *e)
         dt__store_bind_blob(st, 3, m->payload, &rc);
         dt__store_bind_blob(st, 4, m->headers, &rc);
         status = dt__store_exec(s, st, rc, "add outbox message");
+        if (status == DT_OK && e->outbox_ids != NULL) {
+            e->outbox_ids[i] = (int64_t)sqlite3_last_insert_rowid(s->db);
+        }
     }
     return status;
 }
@@ -425,16 +429,41 @@ static dt_status apply_episode(dt__store *s, const dt__episode_commit *e)
     return status != DT_OK ? status : add_outbox(s, e);
 }
 
+/* Deletes rows by id with the cached statement `id`, inside the caller's transaction. */
+static dt_status delete_each(dt__store *s, dt__store_sql id, const int64_t *ids, size_t n,
+                             const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status = n > 0 ? dt__store_stmt(s, id, &st) : DT_OK;
+    for (size_t i = 0; status == DT_OK && i < n; i++) {
+        int rc = SQLITE_OK;
+        dt__store_bind_i64(st, 1, ids[i], &rc);
+        status = dt__store_exec(s, st, rc, what);
+    }
+    return status;
+}
+
 dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__episode_commit *eps,
                            size_t n)
 {
+    return dt__store_commit_settled(s, expected_epoch, eps, n, NULL, 0);
+}
+
+dt_status dt__store_commit_settled(dt__store *s, uint64_t expected_epoch,
+                                   const dt__episode_commit *eps, size_t n,
+                                   const int64_t *published_ids, size_t n_published)
+{
     dt_status status = validate(s, eps, n);
+    if (status == DT_OK && n_published > 0 && published_ids == NULL) {
+        status = dt__store_failf(s, DT_EINVAL, "commit to %s: NULL outbox id array", s->path);
+    }
     if (status == DT_OK) {
         status = dt__store_begin_write(s, expected_epoch);
     }
     if (status != DT_OK) {
         return status;
     }
+    status = delete_each(s, DT__SQL_OUTBOX_DEL, published_ids, n_published, "delete outbox rows");
     for (size_t i = 0; status == DT_OK && i < n; i++) {
         status = apply_episode(s, &eps[i]);
     }
@@ -460,20 +489,11 @@ static dt_status delete_ids(dt__store *s, uint64_t expected_epoch, dt__store_sql
     if (ids == NULL) {
         return dt__store_failf(s, DT_EINVAL, "%s in %s: NULL id array", what, s->path);
     }
-    sqlite3_stmt *st = NULL;
-    dt_status status = dt__store_stmt(s, id, &st);
-    if (status == DT_OK) {
-        status = dt__store_begin_write(s, expected_epoch);
-    }
+    dt_status status = dt__store_begin_write(s, expected_epoch);
     if (status != DT_OK) {
         return status;
     }
-    for (size_t i = 0; status == DT_OK && i < n; i++) {
-        int rc = SQLITE_OK;
-        dt__store_bind_i64(st, 1, ids[i], &rc);
-        status = dt__store_exec(s, st, rc, what);
-    }
-    return dt__store_end_write(s, status);
+    return dt__store_end_write(s, delete_each(s, id, ids, n, what));
 }
 
 dt_status dt__store_outbox_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,

@@ -261,6 +261,9 @@ dt_status dt__store_begin_immediate(dt__store *s)
     if (status == DT_OK) {
         status = dt__store_stmt(s, DT__SQL_BEGIN_WRITE, &st);
     }
+    if (status == DT_OK) {
+        s->stats.write_txns++;
+    }
     return status == DT_OK ? dt__store_exec(s, st, SQLITE_OK, "begin write transaction") : status;
 }
 

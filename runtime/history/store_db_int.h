@@ -61,7 +61,8 @@
        "history_len = ?5, output = ?6, custom_status = ?7, failure_details = ?8 "                  \
        "WHERE instance_id = ?1 AND history_len = ?9")                                              \
     XX(INST_GET, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE instance_id = ?1")           \
-    XX(INST_DEL, "DELETE FROM instances WHERE instance_id = ?1")                                   \
+    XX(INST_DEL_IF, "DELETE FROM instances WHERE instance_id = ?1 AND "                            \
+                    "(?2 = 0 OR ((?2 >> status) & 1) = 1)")                                        \
     XX(INST_QUERY, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE " DT__STORE_FILTER         \
                    " AND instance_id > ?6 ORDER BY instance_id LIMIT ?7")                          \
     XX(INST_COUNT, "SELECT count(*) FROM instances WHERE " DT__STORE_FILTER)                       \

@@ -163,6 +163,10 @@ typedef struct dt__episode_commit {
     size_t n_new_timers;
     const dt__outbox_msg *outbox;
     size_t n_outbox;
+    /* Optional output: when not NULL, n_outbox entries that receive the ids the store gave the
+     * outbox rows, in order (written during the call; meaningful only when it returns DT_OK).
+     * The writer publishes from its own copy and deletes by these ids, without reading back. */
+    int64_t *outbox_ids;
 } dt__episode_commit;
 
 /*
@@ -223,9 +227,20 @@ dt_status dt__store_epoch(dt__store *s, dt__arena *arena, uint64_t *out_epoch,
 dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__episode_commit *eps,
                            size_t n);
 
+/*
+ * dt__store_commit that also deletes the outbox rows published_ids (borrowed; n_published may be
+ * 0, unknown ids are ignored) in the same transaction: rows whose PubAck arrived since the last
+ * commit, deleted without a write transaction of their own. Rolled back with the batch on any
+ * error, so the rows stay (and are published again later: JetStream drops the repeats).
+ */
+dt_status dt__store_commit_settled(dt__store *s, uint64_t expected_epoch,
+                                   const dt__episode_commit *eps, size_t n,
+                                   const int64_t *published_ids, size_t n_published);
+
 /* What a handle has done so far (diagnostics and tests). */
 typedef struct dt__store_stats {
     uint64_t steps;           /* sqlite3_step calls on the handle's cached statements */
+    uint64_t write_txns;      /* write transactions begun (BEGIN IMMEDIATE) */
     uint64_t unexpected_rows; /* episode commits whose base_history_len did not hold */
     uint64_t filter_builds;   /* applied-identity filter built from the table (claim, full) */
     uint64_t filter_answers;  /* dt__store_is_applied answered by the filter, without SQL */
@@ -243,9 +258,16 @@ dt_status dt__store_outbox_delete(dt__store *s, uint64_t expected_epoch, const i
 dt_status dt__store_timers_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
                                   size_t n);
 
-/* Deletes an instance with its history, applied ids and timers (outbox rows stay: they are
- * messages already promised to others). DT_ENOTFOUND when there is no such instance. */
-dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *instance_id);
+/*
+ * Deletes an instance with its history, applied ids and timers (outbox rows stay: they are
+ * messages already promised to others), provided its stored status is one of status_mask (bit
+ * 1u << runtime_status per accepted status; 0 accepts any). The status is checked by the DELETE
+ * itself, inside the write transaction, so a row that changed after the caller read it (a
+ * finished instance restarted by a reuse policy) is left whole. DT_ENOTFOUND when there is no
+ * such instance; DT_ESTATE when its status is not in the mask (nothing deleted).
+ */
+dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *instance_id,
+                          uint32_t status_mask);
 
 /* ---- reads (unfenced: any handle may read) ---- */
 

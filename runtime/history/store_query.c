@@ -81,9 +81,8 @@ dt_status dt__store_count(dt__store *s, const dt__instance_filter *filter, uint6
     return status;
 }
 
-/* Runs `id` with the instance id as its only parameter; *out_changes = rows it changed. */
-static dt_status delete_of(dt__store *s, dt__store_sql id, const char *instance_id,
-                           int64_t *out_changes)
+/* Runs `id` with the instance id as its only parameter. */
+static dt_status delete_of(dt__store *s, dt__store_sql id, const char *instance_id)
 {
     sqlite3_stmt *st = NULL;
     dt_status status = dt__store_stmt(s, id, &st);
@@ -92,27 +91,55 @@ static dt_status delete_of(dt__store *s, dt__store_sql id, const char *instance_
     }
     int rc = SQLITE_OK;
     dt__store_bind_text(st, 1, instance_id, &rc);
-    status = dt__store_exec(s, st, rc, "purge");
-    if (status == DT_OK && out_changes != NULL) {
-        *out_changes = (int64_t)sqlite3_changes64(s->db);
-    }
-    return status;
+    return dt__store_exec(s, st, rc, "purge");
 }
 
-static dt_status purge_locked(dt__store *s, const char *instance_id)
+/* Deletes the row if its status is in the mask; when nothing was deleted, tells absent
+ * (DT_ENOTFOUND) from present in another status (DT_ESTATE) by reading it in the same
+ * transaction. */
+static dt_status delete_row_if(dt__store *s, const char *instance_id, uint32_t status_mask)
 {
-    int64_t changed = 0;
-    dt_status status = delete_of(s, DT__SQL_INST_DEL, instance_id, &changed);
-    if (status == DT_OK && changed == 0) {
-        return dt__store_failf(s, DT_ENOTFOUND, "purge: instance '%s' not found in %s", instance_id,
-                               s->path);
+    sqlite3_stmt *st = NULL;
+    dt_status status = dt__store_stmt(s, DT__SQL_INST_DEL_IF, &st);
+    if (status != DT_OK) {
+        return status;
     }
-    status = status != DT_OK ? status : delete_of(s, DT__SQL_HIST_RESET, instance_id, NULL);
-    status = status != DT_OK ? status : delete_of(s, DT__SQL_APPLIED_PRUNE, instance_id, NULL);
-    return status != DT_OK ? status : delete_of(s, DT__SQL_TIMER_DEL_INST, instance_id, NULL);
+    int rc = SQLITE_OK;
+    dt__store_bind_text(st, 1, instance_id, &rc);
+    dt__store_bind_i64(st, 2, (int64_t)status_mask, &rc);
+    status = dt__store_exec(s, st, rc, "purge");
+    if (status != DT_OK || sqlite3_changes64(s->db) == 1) {
+        return status;
+    }
+    bool row = false;
+    status = dt__store_stmt(s, DT__SQL_INST_LEN, &st);
+    if (status != DT_OK) {
+        return status;
+    }
+    rc = SQLITE_OK;
+    dt__store_bind_text(st, 1, instance_id, &rc);
+    status = dt__store_step_row(s, st, rc, "purge", &row);
+    if (status != DT_OK) {
+        return status;
+    }
+    sqlite3_reset(st);
+    return row ? dt__store_failf(s, DT_ESTATE,
+                                 "purge: instance '%s' in %s is not in a purgeable status",
+                                 instance_id, s->path)
+               : dt__store_failf(s, DT_ENOTFOUND, "purge: instance '%s' not found in %s",
+                                 instance_id, s->path);
 }
 
-dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *instance_id)
+static dt_status purge_locked(dt__store *s, const char *instance_id, uint32_t status_mask)
+{
+    dt_status status = delete_row_if(s, instance_id, status_mask);
+    status = status != DT_OK ? status : delete_of(s, DT__SQL_HIST_RESET, instance_id);
+    status = status != DT_OK ? status : delete_of(s, DT__SQL_APPLIED_PRUNE, instance_id);
+    return status != DT_OK ? status : delete_of(s, DT__SQL_TIMER_DEL_INST, instance_id);
+}
+
+dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *instance_id,
+                          uint32_t status_mask)
 {
     if (instance_id == NULL || instance_id[0] == '\0') {
         return dt__store_failf(s, DT_EINVAL, "purge in %s: instance id missing", s->path);
@@ -121,5 +148,5 @@ dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *ins
     if (status != DT_OK) {
         return status;
     }
-    return dt__store_end_write(s, purge_locked(s, instance_id));
+    return dt__store_end_write(s, purge_locked(s, instance_id, status_mask));
 }

@@ -279,11 +279,13 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
 
 /* ---- purge ---- */
 
-/* Deletes one stored instance (known to be finished) and its status record. */
+/* Deletes one stored instance and its status record if it is still finished: the store checks
+ * the status in the DELETE itself, so an instance restarted (reuse policy) since the caller read
+ * it survives (DT_ESTATE). DT_ENOTFOUND and DT_ESTATE are returned without a message. */
 static dt_status purge_row(dt__query_ctx *x, const char *id)
 {
-    dt_status st = dt__store_purge(x->q->store, x->q->epoch, id);
-    if (st == DT_ENOTFOUND) {
+    dt_status st = dt__store_purge(x->q->store, x->q->epoch, id, FINISHED_MASK);
+    if (st == DT_ENOTFOUND || st == DT_ESTATE) {
         return st;
     }
     if (st != DT_OK) {
@@ -326,6 +328,9 @@ static dt_status purge_one(dt__query_ctx *x, const char *id, Dt__PurgeResponse *
     if (st == DT_ENOTFOUND) {
         return fail(x, st, "no instance '%s'", id);
     }
+    if (st == DT_ESTATE) {
+        return fail(x, st, "instance '%s' was restarted while it was being purged; not purged", id);
+    }
     pr->deleted = st == DT_OK ? 1 : 0;
     return st;
 }
@@ -351,7 +356,7 @@ static dt_status purge_filter(dt__query_ctx *x, const Dt__InstanceFilter *pf, Dt
         st = purge_row(x, page.rows[i].instance_id);
         if (st == DT_OK) {
             pr->deleted++;
-        } else if (st != DT_ENOTFOUND) {
+        } else if (st != DT_ENOTFOUND && st != DT_ESTATE) { /* gone or restarted meanwhile */
             return st;
         }
     }

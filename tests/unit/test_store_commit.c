@@ -255,7 +255,7 @@ static void stale_epoch_cannot_delete_or_purge(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(dt__store_outbox_delete(a, ea, &rows[0].id, 1), DT_EFENCED);
     assert_int_equal(dt__store_timers_delete(a, ea, &due[0].id, 1), DT_EFENCED);
-    assert_int_equal(dt__store_purge(a, ea, "x"), DT_EFENCED);
+    assert_int_equal(dt__store_purge(a, ea, "x", 0), DT_EFENCED);
     assert_int_equal(outbox_len(b, f->arena), 1);
     assert_int_equal(history_len(b, "x", f->arena), 1);
 

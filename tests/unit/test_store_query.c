@@ -13,6 +13,8 @@
 #include "test_store_util.h"
 
 enum { RUNNING = 0, COMPLETED = 1, FAILED = 3, TERMINATED = 5, PENDING = 6 };
+/* The statuses the query service purges (COMPLETED, FAILED, CANCELED = 4, TERMINATED). */
+#define FINISHED ((1u << COMPLETED) | (1u << FAILED) | (1u << 4) | (1u << TERMINATED))
 
 typedef struct seed {
     const char *id;
@@ -200,11 +202,11 @@ static void purge_removes_one_instance_entirely(void **state)
     }
     assert_int_equal(dt__store_commit(s, epoch, eps, 2), DT_OK);
 
-    assert_int_equal(dt__store_purge(s, epoch, "gone"), DT_OK);
+    assert_int_equal(dt__store_purge(s, epoch, "gone", FINISHED), DT_OK);
     dt__instance_row got;
     assert_int_equal(dt__store_get_instance(s, "gone", f->arena, &got), DT_ENOTFOUND);
-    assert_int_equal(dt__store_purge(s, epoch, "gone"), DT_ENOTFOUND);
-    assert_int_equal(dt__store_purge(s, epoch, NULL), DT_EINVAL);
+    assert_int_equal(dt__store_purge(s, epoch, "gone", FINISHED), DT_ENOTFOUND);
+    assert_int_equal(dt__store_purge(s, epoch, NULL, FINISHED), DT_EINVAL);
 
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE instance_id = 'gone'"),
                      0);
@@ -224,15 +226,72 @@ static void purge_removes_one_instance_entirely(void **state)
     dt__store_close(s);
 }
 
+/* Only rows still in an accepted status are purged; 0 accepts any. */
+static void purge_checks_the_status(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *s = open_claimed(f->path, &epoch);
+    dt__instance_row run = instance_row("run", "O", RUNNING, 1);
+    dt__blob ev[] = {blob_str("e0")};
+    commit_simple(s, epoch, &run, ev, 1);
+    assert_int_equal(dt__store_purge(s, epoch, "run", FINISHED), DT_ESTATE);
+    dt__instance_row got;
+    assert_int_equal(dt__store_get_instance(s, "run", f->arena, &got), DT_OK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM history WHERE instance_id = 'run'"), 1);
+    assert_int_equal(dt__store_purge(s, epoch, "run", 0), DT_OK);
+    assert_int_equal(dt__store_get_instance(s, "run", f->arena, &got), DT_ENOTFOUND);
+    dt__store_close(s);
+}
+
+/*
+ * The query service's race, step by step on two handles of one file: it reads a finished row,
+ * the partition restarts the instance (reuse policy: a new execution, RUNNING), then the purge
+ * runs. The restarted instance must survive whole.
+ */
+static void purge_spares_a_row_restarted_after_the_check(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__store *part = open_claimed(f->path, &epoch);
+    dt__store *query = open_store(f->path, NULL); /* the query service's own handle */
+    dt__instance_row done = instance_row("i", "O", COMPLETED, 1);
+    dt__blob ev[] = {blob_str("old0"), blob_str("old1")};
+    commit_simple(part, epoch, &done, ev, 2);
+
+    dt__instance_row seen;
+    assert_int_equal(dt__store_get_instance(query, "i", f->arena, &seen), DT_OK);
+    assert_int_equal(seen.runtime_status, COMPLETED); /* the check passes */
+
+    dt__instance_row again = instance_row("i", "O", RUNNING, 2);
+    again.execution_id = "exec-2";
+    dt__blob nev[] = {blob_str("new0")};
+    dt__episode_commit restart = {
+        .instance = &again, .reset_history = true, .new_events = nev, .n_new_events = 1};
+    assert_int_equal(dt__store_commit(part, epoch, &restart, 1), DT_OK);
+
+    assert_int_equal(dt__store_purge(query, epoch, "i", FINISHED), DT_ESTATE);
+    dt__instance_row got;
+    assert_int_equal(dt__store_get_instance(part, "i", f->arena, &got), DT_OK);
+    assert_string_equal(got.execution_id, "exec-2");
+    assert_int_equal(got.runtime_status, RUNNING);
+    dt__blob *hist = NULL;
+    size_t n = 0;
+    assert_int_equal(dt__store_load_history(part, "i", f->arena, &hist, &n), DT_OK);
+    assert_int_equal(n, 1);
+    assert_blob_equal(hist[0], "new0");
+    dt__store_close(query);
+    dt__store_close(part);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, store_setup, store_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(filters_select_and_count),
-        T(payloads_only_on_request),
-        T(paging_covers_everything_once),
-        T(purge_removes_one_instance_entirely),
+        T(filters_select_and_count),      T(payloads_only_on_request),
+        T(paging_covers_everything_once), T(purge_removes_one_instance_entirely),
+        T(purge_checks_the_status),       T(purge_spares_a_row_restarted_after_the_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /*
  * Tests of the store's delivery tables: timers (due order, limits, deletion by episode, by id and
- * per instance, unique identities) and the outbox (publish order, paging, deletion by id).
+ * per instance, unique identities) and the outbox (publish order, paging, deletion by id, the
+ * ids a commit returns, deletion of published rows inside the next commit).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,14 +148,110 @@ static void outbox_keeps_order_and_deletes(void **state)
     dt__store_close(s);
 }
 
+/* Seeds three outbox rows (ids returned by the commit itself) for instance a. */
+static dt__store *seed_outbox(store_fixture *f, uint64_t *epoch, dt__instance_row *a,
+                              int64_t ids[3])
+{
+    dt__store *s = open_claimed(f->path, epoch);
+    *a = instance_row("a", "O", 0, 1);
+    dt__outbox_msg m[] = {out_msg("dt.h.act.q", "a/1", "p1", NULL),
+                          out_msg("dt.h.act.q", "a/2", "p2", NULL),
+                          out_msg("dt.h.orch.1", "a/3", "p3", "H")};
+    ids[0] = ids[1] = ids[2] = -1;
+    dt__episode_commit e = {.instance = a, .outbox = m, .n_outbox = 3, .outbox_ids = ids};
+    assert_int_equal(dt__store_commit(s, *epoch, &e, 1), DT_OK);
+    return s;
+}
+
+static void commit_returns_outbox_ids(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__instance_row a;
+    int64_t ids[3];
+    dt__store *s = seed_outbox(f, &epoch, &a, ids);
+    dt__outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(dt__store_outbox_list(s, 0, 10, f->arena, &rows, &n), DT_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rows[i].id, ids[i]); /* the ids the rows really have, in order */
+    }
+    assert_string_equal(rows[2].msg.msg_id, "a/3");
+    dt__store_close(s);
+}
+
+/* Published rows go in the next batch's transaction: one write transaction, not two. */
+static void commit_deletes_published_rows(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__instance_row a;
+    int64_t ids[3];
+    dt__store *s = seed_outbox(f, &epoch, &a, ids);
+    dt__outbox_msg m = out_msg("dt.h.act.q", "a/4", "p4", NULL);
+    int64_t new_id = -1;
+    const char *applied[] = {"m1"};
+    dt__episode_commit e = {.instance = &a,
+                            .applied_ids = applied,
+                            .n_applied = 1,
+                            .outbox = &m,
+                            .n_outbox = 1,
+                            .outbox_ids = &new_id};
+    int64_t published[] = {ids[0], ids[2], 424242 /* unknown: ignored */};
+    dt__store_stats before, after;
+    dt__store_get_stats(s, &before);
+    assert_int_equal(dt__store_commit_settled(s, epoch, &e, 1, published, 3), DT_OK);
+    dt__store_get_stats(s, &after);
+    assert_int_equal(after.write_txns - before.write_txns, 1);
+
+    dt__outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(dt__store_outbox_list(s, 0, 10, f->arena, &rows, &n), DT_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].id, ids[1]);
+    assert_int_equal(rows[1].id, new_id);
+    assert_string_equal(rows[1].msg.msg_id, "a/4");
+    assert_true(new_id > ids[2]); /* publish order continues */
+    assert_int_equal(dt__store_commit_settled(s, epoch, &e, 1, NULL, 1), DT_EINVAL);
+    dt__store_close(s);
+}
+
+/* A batch that fails (or is fenced) deletes nothing: the rows stay to be published again. */
+static void failed_commit_keeps_published_rows(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__instance_row a;
+    int64_t ids[3];
+    dt__store *s = seed_outbox(f, &epoch, &a, ids);
+    const char *applied[] = {"m1"};
+    dt__episode_commit e = {.instance = &a, .applied_ids = applied, .n_applied = 1};
+    assert_int_equal(dt__store_commit(s, epoch, &e, 1), DT_OK);
+    /* The same identity again: DT_EEXIST after the deletes ran; all rolled back. */
+    assert_int_equal(dt__store_commit_settled(s, epoch, &e, 1, ids, 3), DT_EEXIST);
+    assert_int_equal(outbox_len(s, f->arena), 3);
+
+    uint64_t e2 = 0;
+    dt__store *other = open_claimed(f->path, &e2);
+    const char *fresh[] = {"m2"};
+    dt__episode_commit e_ok = {.instance = &a, .applied_ids = fresh, .n_applied = 1};
+    assert_int_equal(dt__store_commit_settled(s, epoch, &e_ok, 1, ids, 3), DT_EFENCED);
+    assert_int_equal(outbox_len(other, f->arena), 3);
+    assert_int_equal(dt__store_commit_settled(other, e2, &e_ok, 1, ids, 2), DT_OK);
+    assert_int_equal(outbox_len(other, f->arena), 1);
+    dt__store_close(other);
+    dt__store_close(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, store_setup, store_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(timers_come_due_in_order),
-        T(timers_are_deleted_by_episode_or_id),
-        T(outbox_keeps_order_and_deletes),
+        T(timers_come_due_in_order),       T(timers_are_deleted_by_episode_or_id),
+        T(outbox_keeps_order_and_deletes), T(commit_returns_outbox_ids),
+        T(commit_deletes_published_rows),  T(failed_commit_keeps_published_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
