@@ -230,6 +230,11 @@ static dt_status push(dt__episode *e, const dt__instance_row *row, const dt__blo
         return DT_ENOMEM;
     }
     *stored = *row;
+    /* The store writes the outbox rows' ids here; the outbox publishes from this commit. */
+    int64_t *outbox_ids = e->out.n > 0 ? dt__arena_calloc(e->a, e->out.n, sizeof(int64_t)) : NULL;
+    if (e->out.n > 0 && outbox_ids == NULL) {
+        return DT_ENOMEM;
+    }
     /* The episode ran on the row it read in this batch, and this is the batch's only commit for
      * the instance: the store takes that length instead of reading it (and verifies it). */
     uint64_t base = e->have_row && !reset ? e->row.history_len : 0;
@@ -253,6 +258,7 @@ static dt_status push(dt__episode *e, const dt__instance_row *row, const dt__blo
         .n_new_timers = e->n_timers,
         .outbox = e->out.msgs,
         .n_outbox = e->out.n,
+        .outbox_ids = outbox_ids,
     };
     return dt__batch_push_commit(e->b, &c) ? DT_OK : DT_ENOMEM;
 }

@@ -3,11 +3,20 @@
  * batch), and their rows are deleted once JetStream acknowledged them. Rows left by a crash or a
  * broker outage are published again later; their Nats-Msg-Id makes the repeat a no-op.
  *
+ * A batch's rows are published from the commit's own copy (the store returns their ids), not
+ * read back from SQLite; the ids of acknowledged rows wait in pt->settled and are deleted inside
+ * the next batch's commit (dt__store_commit_settled), so a busy partition spends no write
+ * transaction on deletes. An idle partition deletes them on their own after SETTLED_IDLE_MS, or
+ * at once when SETTLED_MAX are waiting. SQLite is listed only to recover: at start-up (rows a
+ * previous owner left), after a refused or failed publish, and for batches of more than
+ * OUTBOX_PAGE rows (listed a page at a time, so a flight stays bounded).
+ *
  * Messages to arbitrary subjects (a durable publish, a result subject) are marked core-ok: when
  * no stream captures the subject they are sent as plain NATS messages (with their Nats-Msg-Id,
- * at least once: a row is deleted after the server confirmed the batch with a flush). Whether a
- * stream captures a subject is asked once and remembered for CAPTURE_TTL_MS: a JetStream publish
- * to a subject with a plain subscriber and no stream would wait for a PubAck nobody sends.
+ * at least once: a row counts as published after the server confirmed the batch with a flush).
+ * Whether a stream captures a subject is asked once and remembered for CAPTURE_TTL_MS: a
+ * JetStream publish to a subject with a plain subscriber and no stream would wait for a PubAck
+ * nobody sends.
  */
 #include <string.h>
 
@@ -17,6 +26,8 @@
 #define PUBLISH_WAIT_MS 10000
 #define CORE_OK_HEADER  "Dt-Core-Ok"
 #define CAPTURE_TTL_MS  10000
+#define SETTLED_IDLE_MS 250  /* an idle partition deletes published rows after this */
+#define SETTLED_MAX     4096 /* ... or once this many wait, busy or not */
 
 /* Whether `subject` goes to JetStream (a stream captures it), from the partition's cache. */
 static bool via_jetstream(dt__partition *pt, const char *subject)
@@ -190,36 +201,119 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
     return all;
 }
 
-dt_status dt__outbox_send(dt__partition *pt)
+/* Gives the flight (its arena created) room for n rows: their headers, done ids and, unless the
+ * rows are already there (listed into the arena), the rows. */
+static dt_status flight_arrays(dt__outbox_flight *f, size_t n, bool rows_too)
+{
+    if (rows_too) {
+        f->rows = dt__arena_calloc(f->arena, n, sizeof(*f->rows));
+    }
+    f->hs = f->rows != NULL ? dt__arena_calloc(f->arena, n, sizeof(row_headers)) : NULL;
+    f->done = f->hs != NULL ? dt__arena_calloc(f->arena, n, sizeof(int64_t)) : NULL;
+    return f->done != NULL ? DT_OK : DT_ENOMEM;
+}
+
+/* Copies the rows the batch just committed, with their ids, into the flight: the batch's memory
+ * goes before their PubAcks come back (and a failed one is published again as a plain message
+ * from this copy). false when out of memory. */
+static bool copy_committed(dt__outbox_flight *f, const dt__batch *b)
+{
+    for (size_t c = 0; c < b->n_commits; c++) {
+        const dt__episode_commit *e = &b->commits[c];
+        for (size_t i = 0; i < e->n_outbox; i++) {
+            const dt__outbox_msg *m = &e->outbox[i];
+            dt__outbox_row *r = &f->rows[f->n++];
+            r->id = e->outbox_ids[i];
+            r->msg.subject = dt__arena_strdup(f->arena, m->subject);
+            r->msg.msg_id = dt__arena_strdup(f->arena, m->msg_id);
+            r->msg.payload = (dt__blob){dt__arena_memdup(f->arena, m->payload.data, m->payload.len),
+                                        m->payload.len};
+            if (m->headers.data != NULL) {
+                r->msg.headers = (dt__blob){
+                    dt__arena_memdup(f->arena, m->headers.data, m->headers.len), m->headers.len};
+                if (r->msg.headers.data == NULL) {
+                    return false;
+                }
+            }
+            if (r->msg.subject == NULL || r->msg.msg_id == NULL || r->msg.payload.data == NULL) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Rows the batch committed (0 when it committed nothing). */
+static size_t committed_rows(const dt__batch *b)
+{
+    size_t n = 0;
+    for (size_t c = 0; b != NULL && b->committed && c < b->n_commits; c++) {
+        n += b->commits[c].n_outbox;
+    }
+    return n;
+}
+
+/* Fills the flight (its arena created) from the store: rows after sent_upto, one page. */
+static dt_status list_stored(dt__partition *pt, dt__outbox_flight *f)
+{
+    dt_status st =
+        dt__store_outbox_list(pt->store, pt->sent_upto, OUTBOX_PAGE, f->arena, &f->rows, &f->n);
+    if (st == DT_OK && f->n > 0) {
+        st = flight_arrays(f, f->n, false);
+    }
+    pt->outbox_pending = st != DT_OK || f->n == OUTBOX_PAGE;
+    return st;
+}
+
+/* Fills the flight (its arena created) from the batch's commit; falls back to listing when it
+ * cannot. */
+static dt_status take_committed(dt__partition *pt, dt__outbox_flight *f, const dt__batch *b)
+{
+    size_t n = committed_rows(b);
+    if (n == 0) {
+        return DT_OK;
+    }
+    if (n > OUTBOX_PAGE) {
+        return list_stored(pt, f); /* a large fan-out: a page at a time from the store */
+    }
+    dt_status st = flight_arrays(f, n, true);
+    if (st == DT_OK && !copy_committed(f, b)) {
+        st = DT_ENOMEM;
+    }
+    if (st != DT_OK) {
+        pt->outbox_pending = true; /* the rows are in SQLite: list them next round */
+    }
+    return st;
+}
+
+dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b)
 {
     dt__outbox_flight *f = &pt->flight;
     if (f->arena != NULL) {
-        return DT_OK; /* one batch in flight at a time: settle it first */
+        /* One batch in flight at a time: this batch's rows are listed once it settled. */
+        pt->outbox_pending = pt->outbox_pending || committed_rows(b) > 0;
+        return DT_OK;
     }
     f->arena = dt__arena_create(64 * 1024);
     if (f->arena == NULL) {
+        pt->outbox_pending = true;
         return DT_ENOMEM;
     }
-    dt_status st =
-        dt__store_outbox_list(pt->store, pt->sent_upto, OUTBOX_PAGE, f->arena, &f->rows, &f->n);
+    dt_status st = pt->outbox_pending ? list_stored(pt, f) : take_committed(pt, f, b);
     if (st != DT_OK || f->n == 0) {
         dt__arena_destroy(f->arena);
         *f = (dt__outbox_flight){0};
-        pt->outbox_pending = st != DT_OK;
         return st;
-    }
-    f->hs = dt__arena_calloc(f->arena, f->n, sizeof(row_headers));
-    f->done = dt__arena_calloc(f->arena, f->n, sizeof(int64_t));
-    if (f->hs == NULL || f->done == NULL) {
-        dt__arena_destroy(f->arena);
-        *f = (dt__outbox_flight){0};
-        return DT_ENOMEM;
     }
     bool all = send_rows(pt, f);
     /* Rows up to here are in flight or done; a refusal means: list everything again later
      * (JetStream drops the repeats by Nats-Msg-Id). */
-    pt->sent_upto = all ? f->rows[f->n - 1].id : 0;
-    pt->outbox_pending = !all || f->n == OUTBOX_PAGE;
+    if (all) {
+        pt->sent_upto = f->rows[f->n - 1].id;
+    } else {
+        pt->sent_upto = 0;
+        pt->outbox_pending = true;
+    }
     return all ? DT_OK : DT_EBROKER;
 }
 
@@ -252,6 +346,29 @@ static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeou
     return worst;
 }
 
+/* Remembers published row ids for deletion; false when out of memory. */
+static bool settled_add(dt__outbox_settled *sl, const int64_t *ids, size_t n)
+{
+    if (sl->n + n > sl->cap) {
+        size_t cap = sl->cap == 0 ? 256 : sl->cap;
+        while (cap < sl->n + n) {
+            cap *= 2;
+        }
+        int64_t *g = dt_realloc(sl->ids, cap * sizeof(*g));
+        if (g == NULL) {
+            return false;
+        }
+        sl->ids = g;
+        sl->cap = cap;
+    }
+    if (sl->n == 0) {
+        sl->since_ms = dt__mono_ms();
+    }
+    memcpy(sl->ids + sl->n, ids, n * sizeof(*ids));
+    sl->n += n;
+    return true;
+}
+
 dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms)
 {
     dt__outbox_flight *f = &pt->flight;
@@ -263,11 +380,39 @@ dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms)
         pt->sent_upto = 0; /* publish the failed rows again (and the repeats are dropped) */
         pt->outbox_pending = true;
     }
-    if (f->n_done > 0) {
+    if (f->n_done > 0 && !settled_add(&pt->settled, f->done, f->n_done)) {
+        /* No room to defer: delete them now, in a transaction of their own. */
         dt_status dst = dt__store_outbox_delete(pt->store, pt->epoch, f->done, f->n_done);
         st = st == DT_OK ? dst : st;
     }
     dt__arena_destroy(f->arena);
     *f = (dt__outbox_flight){0};
     return st;
+}
+
+void dt__outbox_settled_done(dt__partition *pt)
+{
+    pt->settled.n = 0;
+}
+
+dt_status dt__outbox_trim(dt__partition *pt, bool now)
+{
+    dt__outbox_settled *sl = &pt->settled;
+    if (sl->n == 0 ||
+        (!now && sl->n < SETTLED_MAX && dt__mono_ms() - sl->since_ms < SETTLED_IDLE_MS)) {
+        return DT_OK;
+    }
+    dt_status st = dt__store_outbox_delete(pt->store, pt->epoch, sl->ids, sl->n);
+    if (st == DT_OK) {
+        sl->n = 0;
+    } else {
+        sl->since_ms = dt__mono_ms(); /* retried after another while; the rows stay meanwhile */
+    }
+    return st;
+}
+
+void dt__outbox_settled_free(dt__partition *pt)
+{
+    dt_free(pt->settled.ids);
+    pt->settled = (dt__outbox_settled){0};
 }

@@ -205,7 +205,9 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     }
     dt__store_stats before, after;
     dt__store_get_stats(pt->store, &before);
-    dt_status st = dt__store_commit(pt->store, pt->epoch, b->commits, b->n_commits);
+    /* The rows published since the last commit are deleted in this transaction. */
+    dt_status st = dt__store_commit_settled(pt->store, pt->epoch, b->commits, b->n_commits,
+                                            pt->settled.ids, pt->settled.n);
     dt__store_get_stats(pt->store, &after);
     bool as_read = after.unexpected_rows == before.unexpected_rows;
     if (!as_read) {
@@ -217,7 +219,8 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
         dt__row_cache_clear(pt->rows);
     }
     if (st == DT_OK) {
-        pt->outbox_pending = true;
+        b->committed = true;
+        dt__outbox_settled_done(pt);
         for (size_t i = 0; as_read && i < b->n_commits; i++) {
             dt__row_cache_put(pt->rows, pt->engine, b->commits[i].instance);
         }
@@ -236,6 +239,48 @@ static void evict_touched(dt__partition *pt, dt__batch *b)
     }
 }
 
+#ifndef NDEBUG
+#include <signal.h>
+#include <stdlib.h>
+
+/* Whether the batch committed an outbox row whose msg_id ends with `tail`. */
+static bool committed_row_ending(const dt__batch *b, const char *tail, size_t tail_len)
+{
+    for (size_t c = 0; b->committed && c < b->n_commits; c++) {
+        for (size_t i = 0; i < b->commits[c].n_outbox; i++) {
+            const char *id = b->commits[c].outbox[i].msg_id;
+            size_t n = strlen(id);
+            if (n >= tail_len && memcmp(id + n - tail_len, tail, tail_len) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/*
+ * Fault injection for the crash tests, in Debug builds only: DT_TEST_CRASH_OUTBOX="<tail>@<point>"
+ * kills the process (SIGKILL) at <point> of the first batch that commits an outbox row whose
+ * msg_id ends with <tail>. Points: "commit" (committed; neither acked nor published) and
+ * "publish" (acked and published; PubAcks not collected, rows not deleted).
+ */
+static void crash_point(const dt__batch *b, const char *point)
+{
+    const char *spec = getenv("DT_TEST_CRASH_OUTBOX");
+    const char *at = spec != NULL ? strrchr(spec, '@') : NULL;
+    if (at != NULL && strcmp(at + 1, point) == 0 &&
+        committed_row_ending(b, spec, (size_t)(at - spec))) {
+        raise(SIGKILL);
+    }
+}
+#else
+static void crash_point(const dt__batch *b, const char *point)
+{
+    (void)b;
+    (void)point;
+}
+#endif
+
 /* Time to wait for messages: until the next timer, at most FETCH_WAIT_MS. */
 static int64_t fetch_wait(dt__partition *pt)
 {
@@ -247,7 +292,8 @@ static int64_t fetch_wait(dt__partition *pt)
     return d < 1 ? 1 : (d > FETCH_WAIT_MS ? FETCH_WAIT_MS : d);
 }
 
-/* One iteration: fetch, run, commit, publish, ack. Returns DT_EFENCED to end the thread. */
+/* One iteration: fetch, settle the previous outbox, run, commit, ack, publish. Returns DT_EFENCED
+ * to end the thread. */
 static dt_status iterate(dt__partition *pt)
 {
     size_t max = pt->w->opt.fetch_batch;
@@ -261,7 +307,8 @@ static dt_status iterate(dt__partition *pt)
             n = 0;
         }
     }
-    /* The previous batch's PubAcks came back while the fetch waited: delete those rows. */
+    /* The previous batch's PubAcks came back while the fetch waited: those rows are deleted by
+     * this batch's commit, or on their own if no commit comes for a while. */
     dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
     if (st == DT_OK) {
         b.now_ms = dt__now_ms();
@@ -277,12 +324,17 @@ static dt_status iterate(dt__partition *pt)
      * SQLite and goes out below, or at the next start-up; a message redelivered after a lost ack
      * is recognised by its identity. Acking first lets the acks travel while the PubAcks come
      * back. On failure the messages come back after the pause. */
+    crash_point(&b, "commit");
     settle(&b, msgs, n, st == DT_OK);
+    if (b.committed || pt->outbox_pending) {
+        dt__outbox_send(pt, &b);
+    }
+    crash_point(&b, "publish");
+    if (!b.committed) {
+        dt__outbox_trim(pt, false);
+    }
     batch_free(&b);
     dt_free(msgs);
-    if (pt->outbox_pending) {
-        dt__outbox_send(pt);
-    }
     return st;
 }
 
@@ -418,6 +470,10 @@ static void teardown(dt__partition *pt)
     if (pt->pub != NULL) {
         dt__outbox_settle(pt, 2000); /* rows not confirmed stay for the next owner */
     }
+    if (pt->store != NULL) {
+        dt__outbox_trim(pt, true); /* so the next owner does not publish them again */
+    }
+    dt__outbox_settled_free(pt);
     dt__outbox_cache_clear(pt);
     dt__query_service_stop(pt->query);
     pt->query = NULL;

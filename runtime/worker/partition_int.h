@@ -2,12 +2,15 @@
  * partition_int.h: one partition's orchestration pipeline (internal to runtime/worker).
  *
  * The partition thread repeats: fetch a batch of OrchestrationMessages (plus the partition's due
- * timers), group them by instance, run one episode per instance through the engine, commit all
- * episodes of the batch in ONE SQLite transaction (history, applied message identities, timers,
- * outbox, instance rows), publish the outbox through the async publisher, delete the published
- * rows, and only then ack the batch. A crash between any two steps loses nothing: uncommitted
- * messages are redelivered and re-run; committed ones are recognised by their identities; the
- * outbox is re-published at start-up and JetStream drops repeats by Nats-Msg-Id.
+ * timers); collect the PubAcks of the previous batch's outbox (usually already there); group the
+ * items by instance and run one episode per instance through the engine; commit all episodes of
+ * the batch in ONE SQLite transaction (history, applied message identities, timers, outbox,
+ * instance rows, and the deletion of the outbox rows whose PubAck has arrived since the previous
+ * commit); ack the batch; publish the batch's outbox from the commit's own copy without waiting
+ * for the PubAcks. A crash between any two steps loses nothing: uncommitted messages are
+ * redelivered and re-run; committed ones are recognised by their identities; an outbox row is
+ * deleted only after its PubAck, everything not deleted is re-published at start-up, and
+ * JetStream drops repeats by Nats-Msg-Id (within the stream's duplicate window).
  */
 #ifndef DT_PARTITION_INT_H
 #define DT_PARTITION_INT_H
@@ -39,6 +42,14 @@ typedef struct dt__outbox_flight {
     size_t n_done;
 } dt__outbox_flight;
 
+/* Ids of stored outbox rows known published, waiting to be deleted by the next commit (or, on an
+ * idle partition, on their own; outbox.c). */
+typedef struct dt__outbox_settled {
+    int64_t *ids; /* dt_alloc'd; freed by dt__outbox_settled_free */
+    size_t n, cap;
+    int64_t since_ms; /* monotonic time the oldest waiting id was added */
+} dt__outbox_settled;
+
 struct dt__partition {
     dt_worker *w;
     uint32_t p;
@@ -58,6 +69,7 @@ struct dt__partition {
     dt__capture_entry captures[64];         /* by subject hash; see outbox.c */
     dt__outbox_flight flight;               /* see outbox.c */
     int64_t sent_upto;                      /* outbox rows up to this id are sent or done */
+    dt__outbox_settled settled;             /* see outbox.c */
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */
@@ -87,6 +99,7 @@ typedef struct dt__batch {
     size_t n_results, cap_results;
     const char **touched; /* instances whose cached engine state depends on this commit */
     size_t n_touched, cap_touched;
+    bool committed; /* `commits` are durable (their outbox_ids filled in) */
 } dt__batch;
 
 /* ---- episode.c ---- */
@@ -107,12 +120,20 @@ dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subje
                          const dt__blob *headers);
 /*
  * The outbox in two halves, so that the partition fetches while PubAcks travel: send() publishes
- * the rows not yet sent (one batch in flight at a time) without waiting; settle() waits for that
- * batch's PubAcks (up to timeout_ms; usually already there) and deletes the published rows.
- * Failed rows are sent again later. Crash-safe: a row is deleted only after its PubAck.
+ * the rows batch b (borrowed; may be NULL) committed, from the commit's memory, or, while rows
+ * may be waiting in SQLite (start-up, after a failure), the stored rows not yet sent; one flight
+ * at a time, without waiting. settle() waits for the flight's PubAcks (up to timeout_ms; usually
+ * already there) and adds the published rows' ids to pt->settled. Failed rows are sent again
+ * later. Crash-safe: a row is deleted only after its PubAck.
  */
-dt_status dt__outbox_send(dt__partition *pt);
+dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b);
 dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms);
+/* The ids in pt->settled were deleted by a commit (dt__store_commit_settled): forget them. */
+void dt__outbox_settled_done(dt__partition *pt);
+/* Deletes the settled rows in a write transaction of their own when `now`, when they have waited
+ * long (no commit came to take them: an idle partition) or when many wait. */
+dt_status dt__outbox_trim(dt__partition *pt, bool now);
+void dt__outbox_settled_free(dt__partition *pt);
 /* Frees the partition's subject-capture cache. */
 void dt__outbox_cache_clear(dt__partition *pt);
 /* Encodes headers (and whether a plain NATS publish may stand in when no stream captures the

@@ -29,3 +29,14 @@ dt_add_test(NAME test_multi_worker SOURCES worker/test_multi_worker.c LABELS int
 dt_add_test(NAME test_publish_node SOURCES worker/test_publish_node.c LABELS integration
   TIMEOUT 120 LIBS dt_worker_kit)
 target_compile_definitions(test_publish_node PRIVATE DT_JS_DIR="${CMAKE_SOURCE_DIR}/tests/js")
+
+# A worker process killed (SIGKILL) between an outbox's commit and the deletion of its published
+# rows; a second process takes over and must finish everything exactly once.
+add_executable(outbox_crash_worker worker/outbox_crash_worker.c)
+target_compile_options(outbox_crash_worker PRIVATE ${DT_WARNINGS})
+target_link_libraries(outbox_crash_worker PRIVATE durabletask)
+dt_add_test(NAME test_outbox_crash SOURCES worker/test_outbox_crash.c LABELS integration
+  TIMEOUT 200 LIBS dt_worker_kit)
+target_compile_definitions(test_outbox_crash PRIVATE
+  OUTBOX_CRASH_WORKER_PATH="$<TARGET_FILE:outbox_crash_worker>")
+add_dependencies(test_outbox_crash outbox_crash_worker)
