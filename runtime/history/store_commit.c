@@ -443,6 +443,29 @@ static dt_status delete_each(dt__store *s, dt__store_sql id, const int64_t *ids,
     return status;
 }
 
+/*
+ * Deletes outbox rows by id, one statement per run of consecutive ids (ids[k+1] == ids[k] + 1):
+ * the rows of one flight were inserted by one transaction and usually are such a run, so a batch
+ * costs one DELETE instead of one per row. A range covers exactly the ids of its run.
+ */
+static dt_status delete_outbox_runs(dt__store *s, const int64_t *ids, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    dt_status status = n > 0 ? dt__store_stmt(s, DT__SQL_OUTBOX_DEL_RANGE, &st) : DT_OK;
+    for (size_t i = 0; status == DT_OK && i < n;) {
+        size_t j = i;
+        while (j + 1 < n && ids[j] < INT64_MAX && ids[j + 1] == ids[j] + 1) {
+            j++;
+        }
+        int rc = SQLITE_OK;
+        dt__store_bind_i64(st, 1, ids[i], &rc);
+        dt__store_bind_i64(st, 2, ids[j], &rc);
+        status = dt__store_exec(s, st, rc, "delete outbox rows");
+        i = j + 1;
+    }
+    return status;
+}
+
 dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__episode_commit *eps,
                            size_t n)
 {
@@ -463,7 +486,7 @@ dt_status dt__store_commit_settled(dt__store *s, uint64_t expected_epoch,
     if (status != DT_OK) {
         return status;
     }
-    status = delete_each(s, DT__SQL_OUTBOX_DEL, published_ids, n_published, "delete outbox rows");
+    status = delete_outbox_runs(s, published_ids, n_published);
     for (size_t i = 0; status == DT_OK && i < n; i++) {
         status = apply_episode(s, &eps[i]);
     }
@@ -499,7 +522,14 @@ static dt_status delete_ids(dt__store *s, uint64_t expected_epoch, dt__store_sql
 dt_status dt__store_outbox_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
                                   size_t n)
 {
-    return delete_ids(s, expected_epoch, DT__SQL_OUTBOX_DEL, ids, n, "delete outbox rows");
+    if (n > 0 && ids == NULL) {
+        return dt__store_failf(s, DT_EINVAL, "delete outbox rows in %s: NULL id array", s->path);
+    }
+    dt_status status = n > 0 ? dt__store_begin_write(s, expected_epoch) : DT_OK;
+    if (status != DT_OK || n == 0) {
+        return status;
+    }
+    return dt__store_end_write(s, delete_outbox_runs(s, ids, n));
 }
 
 dt_status dt__store_timers_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,

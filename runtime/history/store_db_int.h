@@ -86,7 +86,7 @@
        "INSERT INTO outbox (subject, msg_id, payload, headers) VALUES (?1, ?2, ?3, ?4)")           \
     XX(OUTBOX_LIST, "SELECT id, subject, msg_id, payload, headers FROM outbox "                    \
                     "WHERE id > ?1 ORDER BY id LIMIT ?2")                                          \
-    XX(OUTBOX_DEL, "DELETE FROM outbox WHERE id = ?1")
+    XX(OUTBOX_DEL_RANGE, "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2")
 
 typedef enum dt__store_sql {
 #define DT__STORE_SQL_ENUM_(name, text) DT__SQL_##name,

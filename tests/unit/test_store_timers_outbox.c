@@ -244,6 +244,49 @@ static void failed_commit_keeps_published_rows(void **state)
     dt__store_close(s);
 }
 
+/* Statements a dt__store_outbox_delete of ids ran. */
+static uint64_t delete_steps(dt__store *s, uint64_t epoch, const int64_t *ids, size_t n)
+{
+    dt__store_stats before, after;
+    dt__store_get_stats(s, &before);
+    assert_int_equal(dt__store_outbox_delete(s, epoch, ids, n), DT_OK);
+    dt__store_get_stats(s, &after);
+    return after.steps - before.steps;
+}
+
+/* Consecutive ids go in one DELETE per run, and a run deletes exactly its own ids. */
+static void outbox_deletes_by_runs(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    dt__instance_row a;
+    int64_t ids[3];
+    dt__store *s = seed_outbox(f, &epoch, &a, ids);
+    dt__outbox_msg m[5];
+    int64_t more[5];
+    for (int i = 0; i < 5; i++) {
+        static const char *msg_ids[] = {"b/1", "b/2", "b/3", "b/4", "b/5"};
+        m[i] = out_msg("dt.h.act.q", msg_ids[i], "p", NULL);
+    }
+    dt__episode_commit e = {.instance = &a, .outbox = m, .n_outbox = 5, .outbox_ids = more};
+    assert_int_equal(dt__store_commit(s, epoch, &e, 1), DT_OK);
+    for (int i = 1; i < 5; i++) {
+        assert_int_equal(more[i], more[i - 1] + 1); /* one transaction: consecutive ids */
+    }
+    uint64_t one = delete_steps(s, epoch, &ids[0], 1);
+    assert_int_equal(delete_steps(s, epoch, &ids[1], 2), one); /* a run of two: one DELETE */
+    /* more[0..1] and more[3]: two runs, more[2] and more[4] stay. */
+    int64_t gaps[] = {more[0], more[1], more[3]};
+    assert_int_equal(delete_steps(s, epoch, gaps, 3), one + 1);
+    dt__outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(dt__store_outbox_list(s, 0, 10, f->arena, &rows, &n), DT_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].id, more[2]);
+    assert_int_equal(rows[1].id, more[4]);
+    dt__store_close(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, store_setup, store_teardown)
 
 int main(void)
@@ -252,6 +295,7 @@ int main(void)
         T(timers_come_due_in_order),       T(timers_are_deleted_by_episode_or_id),
         T(outbox_keeps_order_and_deletes), T(commit_returns_outbox_ids),
         T(commit_deletes_published_rows),  T(failed_commit_keeps_published_rows),
+        T(outbox_deletes_by_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
