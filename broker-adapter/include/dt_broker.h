@@ -597,6 +597,27 @@ const char *dt_broker_kv_watcher_errmsg(const dt_broker_kv_watcher *w);
 /* Stops and frees. NULL accepted. Not concurrently with _next(). */
 void dt_broker_kv_watcher_destroy(dt_broker_kv_watcher *w);
 
+/*
+ * One key, addressed by bucket name (kv_watch_key.c: why not through dt_broker_kv_watch).
+ * last(): the key's last entry, delete and purge markers included (op and revision are the
+ * marker's), so equal revisions mean the same state; DT_ENOTFOUND when the key has no entry at
+ * all or there is no such bucket (dt_broker_errmsg says which). Thread-safe.
+ * watch_open(): one round trip; then next() reports the entry current at open (DT_ENOTFOUND,
+ * once, if there was none) and every later one, re-reporting the current one after a
+ * reconnection; DT_ETIMEOUT when nothing came in timeout_ms. close() only unsubscribes: the
+ * server drops the watch's consumer after inactive_ms (<= 0: 2000) without interest. A watch is
+ * confined to one thread; DT_ENOTFOUND from open: no such bucket.
+ */
+typedef struct dt_broker_kv_key_watch dt_broker_kv_key_watch;
+dt_status dt_broker_kv_key_last(dt_broker *b, const char *bucket, const char *key,
+                                dt_broker_kv_entry *out);
+dt_status dt_broker_kv_key_watch_open(dt_broker *b, const char *bucket, const char *key,
+                                      int64_t inactive_ms, dt_broker_kv_key_watch **out);
+dt_status dt_broker_kv_key_watch_next(dt_broker_kv_key_watch *w, int64_t timeout_ms,
+                                      dt_broker_kv_entry *out);
+const char *dt_broker_kv_key_watch_errmsg(const dt_broker_kv_key_watch *w);
+void dt_broker_kv_key_watch_close(dt_broker_kv_key_watch *w);
+
 /* ---------------------------------------------------------------------------------------------
  * Core NATS (no JetStream): fire-and-forget publish, request/reply, subscriptions
  * ------------------------------------------------------------------------------------------- */

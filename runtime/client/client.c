@@ -119,6 +119,9 @@ dt_status dt__client_ensure_hub(dt_client *c)
     if (st == DT_OK) {
         st = dt_broker_kv_open(c->b, bucket, &c->status_kv);
     }
+    if (st == DT_OK) {
+        memcpy(c->status_bucket, bucket, sizeof(bucket));
+    }
     if (st != DT_OK) {
         return dt__client_fail(c, st, "hub %s: status bucket: %s", c->hub, dt_broker_errmsg(c->b));
     }

@@ -34,7 +34,8 @@ struct dt_client {
     int64_t request_timeout_ms;
     bool have_cfg;
     dt_broker_hub_config cfg;
-    dt_broker_kv *status_kv; /* opened with the config; NULL until then */
+    dt_broker_kv *status_kv;                /* opened with the config; NULL until then */
+    char status_bucket[DT_BROKER_NAME_BUF]; /* its name, for single-key reads and watches */
     /* Sends a start without waiting, so that its status record can go in the same round trip
      * (schedule.c); created on first use, destroyed with the client. */
     dt_broker_publisher *pub;
@@ -80,6 +81,12 @@ void dt__client_ts_set(Dt__Timestamp *ts, int64_t ms);
 /* Reads and decodes the instance's status record into arena memory. DT_ENOTFOUND if absent;
  * *out_rev (may be NULL) receives the record's revision. */
 dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
+                                 Dt__InstanceStatus **out, uint64_t *out_rev);
+
+/* Reads the instance's record as last written, deletes included: on DT_OK *out is the record,
+ * or NULL when there is none (deleted: *out_rev is the delete marker's revision; never written:
+ * 0). Equal revisions mean the same state (schedule.c builds start identities from them). */
+dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
                                  Dt__InstanceStatus **out, uint64_t *out_rev);
 
 bool dt__client_status_finished(int32_t s);

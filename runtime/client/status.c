@@ -1,8 +1,10 @@
 /*
  * Status reads and waits, served by the hub's status bucket (DT_<hub>_STATUS), which the worker
- * owning an instance writes on every status change. Waiting is a KV watch on the instance's key:
- * the watch reports the current value first and then every change, so a change between the
- * first read and the start of the watch is never missed and nothing polls.
+ * owning an instance writes on every status change. Waiting is a watch of the instance's key
+ * (the broker adapter's single-key watch: one round trip to arm, no stream lookup, no consumer
+ * delete when done): it reports the current record first and then every change, so nothing is
+ * missed between the caller's call and the watch, and nothing polls. A wait that may not block
+ * (timeout 0) is a plain read instead.
  */
 #include "client_int.h"
 
@@ -80,6 +82,33 @@ dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
     return st;
 }
 
+dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
+                                 Dt__InstanceStatus **out, uint64_t *out_rev)
+{
+    char key[DT__CLIENT_KEY_BUF];
+    dt_status st = dt__status_key(id, key, sizeof(key));
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "no status key for '%s'", id);
+    }
+    dt_broker_kv_entry e = {0};
+    st = dt_broker_kv_key_last(c->b, c->status_bucket, key, &e);
+    if (st == DT_ENOTFOUND) {
+        *out = NULL;
+        *out_rev = 0;
+        return DT_OK;
+    }
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "read status of '%s': %s", id, dt_broker_errmsg(c->b));
+    }
+    *out = NULL;
+    if (e.op == DT_BROKER_KV_PUT) {
+        st = decode_record(c, a, id, &e, out);
+    }
+    *out_rev = e.revision;
+    dt_broker_kv_entry_clear(&e);
+    return st;
+}
+
 /* Builds the public object from a decoded record; takes `a` (destroyed on failure). */
 static dt_status make_instance(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
                                bool with_payloads, dt_client_instance **out)
@@ -138,55 +167,69 @@ typedef struct wait_req {
     const char *what;   /* "start" / "complete" */
 } wait_req;
 
-/* Takes the watch's next entry into *io_rec: DT_OK (a record), DT_ETIMEOUT, DT_ENOTFOUND (the
- * key was deleted: purged) or a watch failure. */
-static dt_status watch_next(dt_client *c, dt__arena *a, dt_broker_kv_watcher *w, const wait_req *r,
-                            Dt__InstanceStatus **io_rec)
+/* Takes the watch's next entry into *io_rec: DT_OK (a record), DT_ETIMEOUT, DT_ENOTFOUND (no
+ * record: unknown, or deleted by a purge) or a watch failure. *io_rec is NULL until the first
+ * record. */
+static dt_status watch_next(dt_client *c, dt__arena *a, dt_broker_kv_key_watch *w,
+                            const wait_req *r, Dt__InstanceStatus **io_rec)
 {
     dt_status st = DT_ETIMEOUT;
     dt_broker_kv_entry e = {0};
     do {
         int64_t left = r->timeout_ms < 0 ? UNBOUNDED_SLICE_MS : r->deadline - dt__mono_ms();
-        st = left > 0 ? dt_broker_kv_watcher_next(w, left, &e) : DT_ETIMEOUT;
+        st = left > 0 ? dt_broker_kv_key_watch_next(w, left, &e) : DT_ETIMEOUT;
     } while (st == DT_ETIMEOUT && r->timeout_ms < 0);
     if (st == DT_ETIMEOUT) {
-        return dt__client_fail(
-            c, st, "instance '%s' did not %s within %lld ms (status %s)", r->id, r->what,
-            (long long)r->timeout_ms,
-            dt_client_runtime_status_name((dt_client_runtime_status)(*io_rec)->runtime_status));
+        return dt__client_fail(c, st, "instance '%s' did not %s within %lld ms (status %s)", r->id,
+                               r->what, (long long)r->timeout_ms,
+                               *io_rec == NULL
+                                   ? "unknown"
+                                   : dt_client_runtime_status_name(
+                                         (dt_client_runtime_status)(*io_rec)->runtime_status));
     }
-    if (st != DT_OK) {
-        return dt__client_fail(c, st, "watch status of '%s': %s", r->id,
-                               dt_broker_kv_watcher_errmsg(w));
-    }
-    if (e.op != DT_BROKER_KV_PUT) {
-        st = dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", r->id);
-    } else {
+    if (st == DT_OK && e.op == DT_BROKER_KV_PUT) {
         st = decode_record(c, a, r->id, &e, io_rec);
+    } else if (st == DT_OK || st == DT_ENOTFOUND) {
+        st = *io_rec == NULL ? dt__client_fail(c, DT_ENOTFOUND, "no instance '%s'", r->id)
+                             : dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", r->id);
+    } else {
+        st = dt__client_fail(c, st, "watch status of '%s': %s", r->id,
+                             dt_broker_kv_key_watch_errmsg(w));
     }
     dt_broker_kv_entry_clear(&e);
     return st;
 }
 
 /* Waits on a watch of the instance's key until the predicate holds for a record (*io_rec). The
- * watch reports the current value first, so a change since the caller's read is not missed. */
+ * watch reports the current record first, then every change. */
 static dt_status watch_until(dt_client *c, dt__arena *a, const wait_req *r,
                              Dt__InstanceStatus **io_rec)
 {
     char key[DT__CLIENT_KEY_BUF];
-    dt_broker_kv_watcher *w = NULL;
+    dt_broker_kv_key_watch *w = NULL;
     dt_status st = dt__status_key(r->id, key, sizeof(key));
     if (st == DT_OK) {
-        st = dt_broker_kv_watch(c->status_kv, key, NULL, &w);
+        st = dt_broker_kv_key_watch_open(c->b, c->status_bucket, key, 0, &w);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "watch status of '%s': %s", r->id,
-                               dt_broker_kv_errmsg(c->status_kv));
+        return dt__client_fail(c, st, "watch status of '%s': %s", r->id, dt_broker_errmsg(c->b));
     }
     do {
         st = watch_next(c, a, w, r, io_rec);
     } while (st == DT_OK && !r->pred((*io_rec)->runtime_status));
-    dt_broker_kv_watcher_destroy(w);
+    dt_broker_kv_key_watch_close(w);
+    return st;
+}
+
+/* timeout_ms 0: one read, no watch. */
+static dt_status check_once(dt_client *c, dt__arena *a, const wait_req *r, Dt__InstanceStatus **out)
+{
+    dt_status st = dt__client_status_read(c, a, r->id, out, NULL);
+    if (st == DT_OK && !r->pred((*out)->runtime_status)) {
+        st = dt__client_fail(
+            c, DT_ETIMEOUT, "instance '%s' did not %s yet (status %s)", r->id, r->what,
+            dt_client_runtime_status_name((dt_client_runtime_status)(*out)->runtime_status));
+    }
     return st;
 }
 
@@ -197,19 +240,12 @@ static dt_status wait_for(dt_client *c, const char *id, int64_t timeout_ms, bool
     Dt__InstanceStatus *s = NULL;
     dt_status st = begin(c, id, &a);
     if (st == DT_OK) {
-        st = dt__client_status_read(c, a, id, &s, NULL);
-    }
-    if (st == DT_OK && !pred(s->runtime_status)) {
         wait_req r = {.id = id,
                       .pred = pred,
                       .timeout_ms = timeout_ms,
                       .deadline = dt__mono_ms() + timeout_ms,
                       .what = what};
-        st = timeout_ms == 0
-                 ? dt__client_fail(
-                       c, DT_ETIMEOUT, "instance '%s' did not %s yet (status %s)", id, what,
-                       dt_client_runtime_status_name((dt_client_runtime_status)s->runtime_status))
-                 : watch_until(c, a, &r, &s);
+        st = timeout_ms == 0 ? check_once(c, a, &r, &s) : watch_until(c, a, &r, &s);
     }
     if (st != DT_OK || out == NULL) {
         dt__arena_destroy(a);
