@@ -133,12 +133,18 @@ static dt_status tags_conv(dt__arena *a, Dt__InstanceStatus__TagsEntry *const *t
     if (t == NULL) {
         return DT_ENOMEM;
     }
+    size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        t[i].key = tags[i]->key != NULL ? tags[i]->key : "";
-        t[i].value = tags[i]->value != NULL ? tags[i]->value : "";
+        const char *key = tags[i]->key != NULL ? tags[i]->key : "";
+        if (strncmp(key, "dt.", 3) == 0) {
+            continue; /* the runtime's own (a client-written record's start identity) */
+        }
+        t[kept].key = key;
+        t[kept].value = tags[i]->value != NULL ? tags[i]->value : "";
+        kept++;
     }
-    out->tags = t;
-    out->ntags = n;
+    out->tags = kept > 0 ? t : NULL;
+    out->ntags = kept;
     return DT_OK;
 }
 

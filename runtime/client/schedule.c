@@ -19,13 +19,44 @@
  * a finished execution, update at the revision read), never with a blind put. A failed record
  * write does not fail the call: the start is accepted and the worker writes the record.
  *
- * Racing starts of one ID. When the create fails on a record of another execution that the read
- * did not see, two callers started the same ID at once: the create's winner gets DT_OK, the other
- * DT_EEXIST. Both starts are stored, and the worker runs the first in the partition stream and
- * dead-letters the other, which is almost always the create's loser too (docs/protocol.md).
+ * Racing starts of one ID: the start's PubAck decides. Where the record is read first, the
+ * start's identity (Nats-Msg-Id and dedupe_id) is derived from the instance ID and the revision
+ * of the state read ("<id>/@<rev>/start/0"; a deleted record counts by its delete marker's
+ * revision, a key never written as 0), not from the execution ID. Callers that read the same
+ * state send the same identity, so JetStream stores exactly one of their starts and tells the
+ * others "duplicate": the stored one's caller gets DT_OK, the others DT_EEXIST, and the worker
+ * sees a single start, so it has nothing of this race to dead-letter. A caller that read a
+ * later state reads a record the winner's start caused (its PENDING record, a loser's, or the
+ * placeholder below), which the policy refuses. The records follow the decision: a loser whose
+ * record write landed replaces it (update at its revision) with a placeholder (PENDING, no
+ * execution, no name); a winner whose write found a record overwrites a PENDING record of
+ * another execution (a loser's, or the placeholder) at its revision, and leaves its own or a
+ * worker's newer one alone. Every one of these writes is conditional on a revision, so none
+ * undoes a newer one. A retry of the same start (same execution ID) that finds its own PENDING
+ * record sends the identity the record keeps in the tag "dt.start_id" (readers drop "dt."
+ * tags), so JetStream drops the repeat; one that finds a worker's record sends the execution's
+ * identity, which the worker applies to the current execution once.
+ *
+ * Crash safety. "Wrong" would be: a caller told DT_OK whose start is not stored or is refused
+ * because of another start of the race, or, once a worker has applied every stored start of the
+ * instance, a record that does not name the execution the worker runs. A client dying before
+ * its start is stored leaves nothing; after, and before its record, a start without a record,
+ * which the worker writes, while racers reading the same state are told "duplicate". A winner
+ * dying before it corrects the record leaves a loser's PENDING record or the placeholder: both
+ * say "a start is pending", so every later start the policy may refuse is refused, and the
+ * worker's first write for the stored start (an unconditional put) replaces them. Limits, as
+ * before this scheme: a start whose PubAck did not come is in doubt and its record is taken
+ * back, so until it is retried a racer may be told DT_OK and then be refused by the worker; a
+ * loser that dies before writing its placeholder leaves its PENDING record, and a retry of that
+ * same losing start made before the winner or the worker rewrites the record is told DT_OK
+ * (both callers would have to fail mid-call); and past the hub's duplicate window (2 minutes) a
+ * start whose record was never written no longer shares its identity with later readers.
+ * Generated IDs (cannot be taken) and TERMINATE_AND_REPLACE (never refused) keep the
+ * execution's identity "<id>/<execution>/start/0" and skip the read.
  */
 #include "client_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct start_ids {
@@ -189,9 +220,15 @@ static dt_status build_start(dt_client *c, dt__arena *a, const char *name,
     return DT_OK;
 }
 
-/* The PENDING status record of the new execution (shares the start message's fields). */
+/* The tag of a client-written PENDING record that holds its start's identity when that came
+ * from the state read, so that a retry of the start (which then reads this record) sends the
+ * same identity. Tags under "dt." are the runtime's: workers and the client's readers drop them. */
+#define START_ID_TAG "dt.start_id"
+
+/* The PENDING status record of the new execution (shares the start message's fields); with
+ * `start_id`, the START_ID_TAG tag too. */
 static dt_status build_pending(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
-                               uint8_t **out, size_t *out_len)
+                               const char *start_id, uint8_t **out, size_t *out_len)
 {
     const Dt__ExecutionStartedEvent *es = m->event->execution_started;
     Dt__InstanceStatus s;
@@ -205,18 +242,19 @@ static dt_status build_pending(dt_client *c, dt__arena *a, const Dt__Orchestrati
     s.input = es->input;
     s.version = es->version;
     /* Same layout of the map entry (key = 1, value = 2) in both messages. */
-    s.n_tags = es->n_tags;
-    Dt__InstanceStatus__TagsEntry **t = dt__arena_calloc(a, es->n_tags + 1, sizeof(*t));
-    for (size_t i = 0; t != NULL && i < es->n_tags; i++) {
+    size_t n = es->n_tags + (start_id != NULL ? 1 : 0);
+    Dt__InstanceStatus__TagsEntry **t = dt__arena_calloc(a, n + 1, sizeof(*t));
+    for (size_t i = 0; t != NULL && i < n; i++) {
         t[i] = dt__arena_alloc(a, sizeof(*t[i]));
         if (t[i] == NULL) {
             t = NULL;
             break;
         }
         dt__instance_status__tags_entry__init(t[i]);
-        t[i]->key = es->tags[i]->key;
-        t[i]->value = es->tags[i]->value;
+        t[i]->key = i < es->n_tags ? es->tags[i]->key : START_ID_TAG;
+        t[i]->value = i < es->n_tags ? es->tags[i]->value : (char *)start_id;
     }
+    s.n_tags = n;
     s.tags = t;
     *out = t != NULL ? dt__pack(a, &s.base, out_len) : NULL;
     return *out != NULL ? DT_OK : dt__client_fail(c, DT_ENOMEM, "start: out of memory");
@@ -243,11 +281,31 @@ typedef struct start_req {
     size_t prev_len;
     dt_status write_st;   /* outcome of the record write */
     uint64_t written_rev; /* its revision when write_st is DT_OK */
+    /* The record was read first and the start's identity derived from the state read (see the
+     * file comment): a duplicate PubAck then means another start for that state was stored. */
+    bool state_id;
+    bool duplicate; /* the start's PubAck said "duplicate" */
 } start_req;
 
 static bool same_execution(const Dt__InstanceStatus *cur, const start_ids *ids)
 {
     return cur->execution_id != NULL && strcmp(cur->execution_id, ids->execution) == 0;
+}
+
+/* A retry that finds its own PENDING record sends the identity the record holds (the one its
+ * first attempt derived from the state it read); otherwise, and once a worker rewrote the
+ * record, the execution's own identity (the worker applies a start of the current execution
+ * once). */
+static void retry_identity(start_req *r, const Dt__InstanceStatus *cur)
+{
+    for (size_t i = 0; i < cur->n_tags; i++) {
+        const char *v = cur->tags[i]->value;
+        if (strcmp(cur->tags[i]->key, START_ID_TAG) == 0 && v != NULL &&
+            strlen(v) < sizeof(r->ids.dedupe)) {
+            memcpy(r->ids.dedupe, v, strlen(v) + 1);
+            return;
+        }
+    }
 }
 
 /* Applies the reuse policy to the record `cur` (revision rev): DT_OK with r->write (and the
@@ -256,7 +314,8 @@ static dt_status decide(dt_client *c, dt__arena *a, start_req *r, Dt__InstanceSt
                         uint64_t rev)
 {
     if (same_execution(cur, &r->ids)) {
-        r->write = REC_NONE; /* a retry of this start: the dedupe identity drops the repeat */
+        r->write = REC_NONE; /* a retry of this start: its identity drops the repeat */
+        retry_identity(r, cur);
         return DT_OK;
     }
     bool finished = dt__client_status_finished(cur->runtime_status);
@@ -276,17 +335,36 @@ static dt_status decide(dt_client *c, dt__arena *a, start_req *r, Dt__InstanceSt
         finished ? "; use reuse policy replace to start it again" : "");
 }
 
-/* Reads the record and applies the policy to it; no record: create one. */
+/* The identity of a start decided on the state at revision `rev` (0: the key never had an
+ * entry): every caller that read the same state sends the same identity, so JetStream stores
+ * exactly one of their starts. */
+static dt_status state_identity(dt_client *c, start_req *r, uint64_t rev)
+{
+    int n = snprintf(r->ids.dedupe, sizeof(r->ids.dedupe), "%s/@%llu/start/0", r->ids.instance,
+                     (unsigned long long)rev);
+    if (n < 0 || (size_t)n >= sizeof(r->ids.dedupe)) {
+        return dt__client_fail(c, DT_ETOOLARGE, "start: message identity too long");
+    }
+    r->state_id = true;
+    return DT_OK;
+}
+
+/* Reads the record (deletes included) and applies the policy to it; no record: create one. A
+ * start that may go ahead on what was read takes its identity from that state. */
 static dt_status check_reuse(dt_client *c, dt__arena *a, start_req *r)
 {
     Dt__InstanceStatus *cur = NULL;
     uint64_t rev = 0;
-    dt_status st = dt__client_status_read(c, a, r->ids.instance, &cur, &rev);
-    if (st == DT_ENOTFOUND) {
+    dt_status st = dt__client_status_last(c, a, r->ids.instance, &cur, &rev);
+    if (st == DT_OK && cur == NULL) {
         r->write = REC_CREATE;
-        return DT_OK;
+    } else if (st == DT_OK) {
+        st = decide(c, a, r, cur, rev);
     }
-    return st == DT_OK ? decide(c, a, r, cur, rev) : st;
+    if (st != DT_OK || r->write == REC_NONE) {
+        return st; /* refused, or a retry of this start: its own identity drops the repeat */
+    }
+    return state_identity(c, r, rev);
 }
 
 /* The async publisher that sends starts (created on first use). */
@@ -370,7 +448,77 @@ static dt_status send_start(dt_client *c, dt__arena *a, start_req *r)
         take_back_record(c, r);
         return start_failed(c, st);
     }
+    size_t n = 0;
+    const dt_broker_pub_result *res = dt_broker_publisher_results(c->pub, &n);
+    r->duplicate = n == 1 && res[0].duplicate;
     return DT_OK;
+}
+
+/* The record a losing start leaves in place of its own: PENDING, no execution, no name. It says
+ * what is true (a start of this instance is pending; its caller writes the real record) and
+ * never names an execution that will not run. */
+static dt_status build_placeholder(dt_client *c, dt__arena *a, const start_req *r, uint8_t **out,
+                                   size_t *out_len)
+{
+    Dt__InstanceStatus s;
+    dt__instance_status__init(&s);
+    s.instance_id = (char *)r->ids.instance;
+    s.runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
+    s.created_at = r->m->event->timestamp;
+    s.last_updated_at = r->m->event->timestamp;
+    *out = dt__pack(a, &s.base, out_len);
+    return *out != NULL ? DT_OK : dt__client_fail(c, DT_ENOMEM, "start: out of memory");
+}
+
+/* This start lost: another one for the same state was stored. A record it wrote is turned into
+ * the placeholder at the revision written (a conflict: the winner or the worker wrote since). */
+static dt_status lost_race(dt_client *c, dt__arena *a, const start_req *r)
+{
+    uint8_t *ph = NULL;
+    size_t len = 0;
+    if (r->write_st == DT_OK && build_placeholder(c, a, r, &ph, &len) == DT_OK) {
+        (void)dt_broker_kv_update(c->status_kv, r->key, ph, len, r->written_rev, NULL);
+    }
+    return dt__client_fail(c, DT_EEXIST,
+                           "instance '%s' was started by another caller at the same time; this "
+                           "start was not stored",
+                           r->ids.instance);
+}
+
+/* Whether the winner may overwrite `cur`: a PENDING record of another execution is a losing
+ * caller's (or its placeholder), since this start is the one stored for the state read. */
+static bool overwritable(const Dt__InstanceStatus *cur, const start_req *r)
+{
+    return cur->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING &&
+           !same_execution(cur, &r->ids);
+}
+
+/* How often the winner retries its record against concurrent writes (each retry means another
+ * writer got in between; two racers need at most two). */
+#define WIN_ATTEMPTS 4
+
+/* This start won but its record write found another: make the record name this execution,
+ * unless it already does or the worker wrote a newer one. Failures leave it to the worker. */
+static void won_race(dt_client *c, dt__arena *a, start_req *r)
+{
+    for (int i = 0; i < WIN_ATTEMPTS; i++) {
+        Dt__InstanceStatus *cur = NULL;
+        uint64_t rev = 0;
+        if (dt__client_status_last(c, a, r->ids.instance, &cur, &rev) != DT_OK) {
+            return;
+        }
+        dt_status st;
+        if (cur == NULL) {
+            st = dt_broker_kv_create(c->status_kv, r->key, r->rec, r->rec_len, NULL);
+        } else if (overwritable(cur, r)) {
+            st = dt_broker_kv_update(c->status_kv, r->key, r->rec, r->rec_len, rev, NULL);
+        } else {
+            return; /* ours already, or the worker's */
+        }
+        if (st != DT_EEXIST && st != DT_ECONFLICT) {
+            return;
+        }
+    }
 }
 
 /*
@@ -380,6 +528,15 @@ static dt_status send_start(dt_client *c, dt__arena *a, start_req *r)
  */
 static dt_status settle_record(dt_client *c, dt__arena *a, start_req *r)
 {
+    if (r->state_id && r->duplicate) {
+        return lost_race(c, a, r);
+    }
+    if (r->state_id) {
+        if (r->write_st == DT_EEXIST || r->write_st == DT_ECONFLICT) {
+            won_race(c, a, r);
+        }
+        return DT_OK;
+    }
     if (r->write != REC_CREATE || r->write_st != DT_EEXIST) {
         return DT_OK;
     }
@@ -413,9 +570,6 @@ static dt_status prepare(dt_client *c, dt__arena *a, const char *name,
     dt_status st = make_ids(c, o, &r->ids);
     if (st == DT_OK) {
         st = build_start(c, a, name, o, &r->ids, &r->m);
-    }
-    if (st == DT_OK) {
-        st = build_pending(c, a, r->m, &r->rec, &r->rec_len);
     }
     if (st == DT_OK && dt__status_key(r->ids.instance, r->key, sizeof(r->key)) != DT_OK) {
         st = dt__client_fail(c, DT_EINVAL, "no status key for '%s'", r->ids.instance);
@@ -454,6 +608,9 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
     st = prepare(c, a, name, o, r);
     if (st == DT_OK && read_first(o)) {
         st = check_reuse(c, a, r);
+    }
+    if (st == DT_OK) {
+        st = build_pending(c, a, r->m, r->state_id ? r->ids.dedupe : NULL, &r->rec, &r->rec_len);
     }
     if (st == DT_OK) {
         st = send_start(c, a, r);

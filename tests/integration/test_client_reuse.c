@@ -244,7 +244,7 @@ static void test_record_visible_on_return(void **state)
 
 /* ---- two callers, one ID ---- */
 
-#define RACE_ROUNDS 20
+#define RACE_ROUNDS 100
 
 typedef struct racer {
     dt_client *c;
@@ -259,7 +259,10 @@ static void *race_main(void *arg)
     for (int i = 0; i < RACE_ROUNDS; i++) {
         char id[64];
         snprintf(id, sizeof(id), "race-%d", i);
-        dt_client_start_options o = {.instance_id = id, .execution_id = r->exec};
+        dt_client_start_options o = {.instance_id = id,
+                                     .execution_id = r->exec,
+                                     .input = r->exec,
+                                     .input_len = strlen(r->exec)};
         pthread_barrier_wait(r->go);
         r->got[i] = dt_client_schedule(r->c, "Orch", &o, NULL, 0);
     }
@@ -285,7 +288,8 @@ static int round_of(const char *id)
     return (end != NULL && *end == '\0' && i >= 0 && i < RACE_ROUNDS) ? (int)i : -1;
 }
 
-/* Exactly one of two simultaneous starts of one ID hears DT_OK, and the record is its start. */
+/* Exactly one of two simultaneous starts of one ID hears DT_OK; its start (execution ID and
+ * input) is the only one stored, so it is the one the worker runs, and the record names it. */
 static void test_racing_starts(void **state)
 {
     tc_fixture *f = *state;
@@ -300,37 +304,41 @@ static void test_racing_starts(void **state)
     for (int k = 0; k < 2; k++) {
         pthread_join(th[k], NULL);
     }
-    int both_sent = 0;
+    int a_won = 0;
     for (int i = 0; i < RACE_ROUNDS; i++) {
         dt_status a = rs[0].got[i], b = rs[1].got[i];
         if (!((a == DT_OK && b == DT_EEXIST) || (a == DT_EEXIST && b == DT_OK))) {
             fail_msg("round %d: %s and %s", i, dt_status_name(a), dt_status_name(b));
         }
+        a_won += a == DT_OK;
         char id[64];
         snprintf(id, sizeof(id), "race-%d", i);
         Dt__InstanceStatus *s = tc_get_status(f, id);
         assert_non_null(s);
+        assert_int_equal(s->runtime_status, PENDING);
         assert_string_equal(s->execution_id, a == DT_OK ? "exec-A" : "exec-B");
     }
-    /* Each round stored one start, or two when both read "no record" first (the worker then
-     * refuses the second). */
+    /* One start per round: the DT_EEXIST caller's was not stored. */
     uint64_t n = tc_orch_count(f);
-    assert_true(n >= RACE_ROUNDS && n <= 2 * RACE_ROUNDS);
-    both_sent = (int)(n - RACE_ROUNDS);
-    /* Which start the worker would run: the first of the instance in the partition stream. */
-    bool first_seen[RACE_ROUNDS] = {false};
-    int agree = 0;
+    assert_int_equal(n, RACE_ROUNDS);
+    bool seen[RACE_ROUNDS] = {false};
     for (uint64_t k = 0; k < n; k++) {
         Dt__OrchestrationMessage *m = tc_fetch_orch(f);
         int i = round_of(m->instance_id);
-        if (i >= 0 && !first_seen[i]) {
-            first_seen[i] = true;
-            agree += strcmp(m->execution_id, rs[0].got[i] == DT_OK ? "exec-A" : "exec-B") == 0;
-        }
+        assert_true(i >= 0 && !seen[i]);
+        seen[i] = true;
+        const char *winner = rs[0].got[i] == DT_OK ? "exec-A" : "exec-B";
+        assert_string_equal(m->execution_id, winner);
+        const Dt__ExecutionStartedEvent *es = m->event->execution_started;
+        assert_non_null(es);
+        assert_non_null(es->input);
+        assert_int_equal(es->input->value.len, strlen(winner));
+        assert_memory_equal(es->input->value.data, winner, strlen(winner));
     }
-    print_message("racing starts: %d of %d rounds stored both starts; in %d of %d the first "
-                  "stored start was the one that heard DT_OK\n",
-                  both_sent, RACE_ROUNDS, agree, RACE_ROUNDS);
+    assert_null(tc_fetch(f, 50));
+    print_message("racing starts: %d rounds, A won %d, B won %d; one start stored per round, the "
+                  "winner's\n",
+                  RACE_ROUNDS, a_won, RACE_ROUNDS - a_won);
     dt_client_destroy(rs[0].c);
     dt_client_destroy(rs[1].c);
     pthread_barrier_destroy(&go);

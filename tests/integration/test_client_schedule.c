@@ -50,9 +50,9 @@ static void test_start_message_fields(void **state)
     Dt__OrchestrationMessage *m = tc_fetch_orch(f);
     assert_string_equal(m->instance_id, "order-42");
     assert_true(is_uuid_v4(m->execution_id));
-    char dedupe[600];
-    snprintf(dedupe, sizeof(dedupe), "order-42/%s/start/0", m->execution_id);
-    assert_string_equal(m->dedupe_id, dedupe);
+    /* A caller-chosen ID under a policy that may refuse: the identity names the state read (no
+     * record: revision 0), so racing starts of the ID share it (test_client_reuse). */
+    assert_string_equal(m->dedupe_id, "order-42/@0/start/0");
     assert_int_equal(m->reuse_policy,
                      DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED);
     assert_string_equal(m->result_subject, "results.order-42");
@@ -84,7 +84,14 @@ static void test_start_message_fields(void **state)
     assert_string_equal(s->name, "ProcessOrder");
     tc_assert_payload(s->input, "{\"n\":1}");
     tc_assert_payload(s->version, "1.2");
-    assert_int_equal(s->n_tags, 2);
+    /* The caller's two tags and the start's identity (for a retry; hidden from readers). */
+    assert_int_equal(s->n_tags, 3);
+    assert_string_equal(s->tags[2]->key, "dt.start_id");
+    assert_string_equal(s->tags[2]->value, "order-42/@0/start/0");
+    dt_client_instance *inst = NULL;
+    TC_EXPECT(f, dt_client_get_status(f->c, "order-42", false, &inst), DT_OK);
+    assert_int_equal(inst->ntags, 2);
+    dt_client_instance_free(inst);
     assert_null(tc_fetch(f, 100));
 }
 
@@ -139,7 +146,11 @@ static void test_retried_start_is_deduplicated(void **state)
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &o, NULL, 0), DT_OK);
     assert_int_equal(tc_orch_count(f), 1);
     Dt__OrchestrationMessage *m = tc_fetch_orch(f);
-    assert_string_equal(m->dedupe_id, "retry-1/exec-fixed/start/0");
+    assert_string_equal(m->dedupe_id, "retry-1/@0/start/0");
+    /* The retry found this start's PENDING record and sent the identity it holds. */
+    Dt__InstanceStatus *s = tc_get_status(f, "retry-1");
+    assert_non_null(s);
+    assert_string_equal(s->execution_id, "exec-fixed");
     /* Another execution ID is another start, refused by the default policy. */
     dt_client_start_options other = {.instance_id = "retry-1", .execution_id = "exec-other"};
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &other, NULL, 0), DT_EEXIST);

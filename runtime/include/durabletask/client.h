@@ -181,8 +181,9 @@ typedef struct dt_client_start_options {
  * first, so that a start the policy refuses is never published).
  * Errors: DT_EINVAL (bad name, ID, option; the message names it), DT_ETOOLARGE (the start
  * message would exceed the hub's max_msg_size less 1 KiB of headroom), DT_EEXIST (the ID is
- * taken, per the reuse policy; also for the loser of two schedules of one ID at the same moment,
- * whose start was then stored and is refused by the worker: docs/protocol.md), DT_ENOTFOUND (no
+ * taken, per the reuse policy; also for every loser of schedules of one ID at the same moment:
+ * exactly one start is stored, the one whose caller gets DT_OK, and the losers' are not stored
+ * at all: docs/protocol.md), DT_ENOTFOUND (no
  * such hub), DT_EBROKER, DT_ETIMEOUT (no PubAck: the start may or may not be stored, and its
  * PENDING record was taken back; retry with the same instance and execution IDs).
  */
@@ -275,6 +276,9 @@ dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_
  * (may be NULL) receives a new object as for dt_client_get_status. DT_ETIMEOUT when the time
  * ran out (the message gives the last status seen), DT_ENOTFOUND for an unknown instance or one
  * purged meanwhile.
+ * Cost: one round trip to arm the watch (it reports the current record first); none to drop it
+ * (the server removes the watch's consumer a few seconds later by itself). timeout_ms 0: one
+ * read, no watch.
  */
 dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
                                    bool with_payloads, dt_client_instance **out);
