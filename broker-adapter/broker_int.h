@@ -86,6 +86,12 @@ void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po);
 dt_broker_msg *dt__broker_msg_wrap(natsMsg *nm, dt__msg_kind kind, dt_broker *b,
                                    dt_broker_consumer *c);
 
+/*
+ * Destroys a subscription the server may still be sending to (conn.c says why it is not just
+ * natsSubscription_Destroy): unsubscribes, flushes, then frees. Costs a round trip when connected.
+ */
+void dt__broker_sub_destroy(dt_broker *b, natsSubscription *sub);
+
 /* Consumer reference counting (messages keep their consumer's subscription alive). */
 void dt__broker_consumer_release(dt_broker_consumer *c);
 /* Hands a destroyed message's natsMsg to its consumer, which frees it with others (graveyard.c).

@@ -472,6 +472,39 @@ void dt_broker_close(dt_broker *b)
     broker_free(b);
 }
 
+/*
+ * nats.c 3.4.1's reader thread finds the subscription of an incoming message under the
+ * connection's subscription lock, drops that lock, builds the natsMsg and only then locks the
+ * subscription, without holding a reference to it (fixed in nats.c 3.6.0, nats-io/nats.c#638).
+ * A natsSubscription_Destroy that lands in that window frees the subscription under the reader,
+ * which then locks a freed mutex and links the message into freed memory: heap corruption that
+ * surfaces later as "double free or corruption" or a crash anywhere. Measured here: destroying
+ * subscriptions while another connection publishes to them crashes within seconds natively and
+ * shows invalid reads in natsConn_processMsg under valgrind. Every subscription that may still
+ * receive (a publisher's reply inbox with PubAcks on their way, a pull subscription with a pull
+ * request outstanding) is therefore taken down in three steps: unsubscribe (from then on the
+ * reader no longer finds it), flush (the server's PONG is read after every message that arrived
+ * before, so a reader that had already found the subscription is done with it), free. Without a
+ * connection there is no reader to wait for: nats.c's reader ends when the connection drops.
+ */
+#define SUB_DESTROY_FLUSH_MS 1000
+
+void dt__broker_sub_destroy(dt_broker *b, natsSubscription *sub)
+{
+    if (sub == NULL) {
+        return;
+    }
+    if (natsSubscription_IsValid(sub)) {
+        (void)natsSubscription_Unsubscribe(sub);
+    }
+    if (b != NULL && b->nc != NULL && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+        int64_t ms = b->o.request_timeout_ms < SUB_DESTROY_FLUSH_MS ? b->o.request_timeout_ms
+                                                                    : SUB_DESTROY_FLUSH_MS;
+        (void)natsConnection_FlushTimeout(b->nc, ms);
+    }
+    natsSubscription_Destroy(sub);
+}
+
 bool dt_broker_is_connected(const dt_broker *b)
 {
     return b != NULL && b->nc != NULL && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;

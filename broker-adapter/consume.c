@@ -181,7 +181,7 @@ static dt_status bind(dt_broker_consumer *c)
 static void destroy_retired(dt_broker_consumer *c)
 {
     for (size_t i = 0; i < c->nretired; i++) {
-        natsSubscription_Destroy(c->retired[i]);
+        dt__broker_sub_destroy(c->b, c->retired[i]);
     }
     dt_free(c->retired);
     c->retired = NULL;
@@ -191,7 +191,8 @@ static void destroy_retired(dt_broker_consumer *c)
 static void consumer_free(dt_broker_consumer *c)
 {
     dt__graveyard_fini(&c->dead);
-    natsSubscription_Destroy(c->sub);
+    /* A pull request may still be delivering (a fetch returns at its first message). */
+    dt__broker_sub_destroy(c->b, c->sub);
     destroy_retired(c);
     dt_free(c->stream);
     dt_free(c->durable);

@@ -106,14 +106,15 @@ static natsStatus subscribe_inbox(dt_broker_publisher *p)
                                               limit > INT_MAX / 1024 ? INT_MAX : limit * 1024);
     }
     if (s == NATS_OK) {
-        natsSubscription_Destroy(p->sub); /* unsubscribes; its queued replies go with it */
+        /* Late replies may still be on their way to the old inbox: not a plain destroy. */
+        dt__broker_sub_destroy(p->b, p->sub); /* its queued replies go with it */
         p->sub = sub;
         memcpy(p->inbox, inbox, n + 1);
         p->inbox_len = n;
         p->tainted = false;
         p->noresp = 0;
     } else {
-        natsSubscription_Destroy(sub);
+        dt__broker_sub_destroy(p->b, sub);
     }
     natsInbox_Destroy(inbox);
     return s;
@@ -357,7 +358,7 @@ static void free_errors(dt_broker_publisher *p)
 
 static void publisher_free(dt_broker_publisher *p)
 {
-    natsSubscription_Destroy(p->sub);
+    dt__broker_sub_destroy(p->b, p->sub); /* PubAcks of abandoned messages may be arriving */
     dt__graveyard_fini(&p->dead);
     free_errors(p);
     dt_free(p->slots);

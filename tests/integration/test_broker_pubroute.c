@@ -183,7 +183,8 @@ static void fake_answer(dt_broker_msg *m, const char *body)
 }
 
 /*
- * Payloads: "silent" (no answer), "seq:<n>" (a PubAck), "dup:<n>" (a duplicate's PubAck),
+ * Payloads: "flood:<n>" (n PubAcks, the first one answers, the rest are strays), "silent" (no
+ * answer), "seq:<n>" (a PubAck), "dup:<n>" (a duplicate's PubAck),
  * "twice:<n>" (the PubAck, twice), "late:<ms>:<n>" (the PubAck after ms), "conflict" (a
  * wrong-last-sequence error), "garbage".
  */
@@ -213,7 +214,12 @@ static void on_fake(dt_broker_msg *m, void *ctx)
         snprintf(body, sizeof(body), "{\"stream\":\"FAKE\",\"domain\":\"\",\"seq\":%s}",
                  num != NULL ? num + 1 : "0");
     }
-    if (strcmp(req, "silent") != 0) {
+    if (sscanf(req, "flood:%llu", &n) == 1) {
+        snprintf(body, sizeof(body), "{\"stream\":\"FAKE\",\"seq\":1}");
+        for (unsigned long long i = 0; i < n; i++) {
+            fake_answer(m, body);
+        }
+    } else if (strcmp(req, "silent") != 0) {
         fake_answer(m, body);
         if (strncmp(req, "twice:", 6) == 0) {
             fake_answer(m, body);
@@ -395,6 +401,41 @@ static void test_destroy_with_queued_replies(void **state)
     dt_broker_publisher_destroy(p);
 }
 
+/*
+ * Destroying a publisher while replies stream into its inbox. nats.c 3.4.1's reader thread uses a
+ * subscription it found without holding a reference (nats-io/nats.c#638), so a plain
+ * natsSubscription_Destroy in the middle of the stream freed the inbox under the reader: a crash
+ * or heap corruption within a few hundred rounds natively, invalid reads in natsConn_processMsg
+ * under valgrind. The publisher unsubscribes and flushes before it frees (conn.c).
+ */
+enum { FLOOD_ROUNDS = 400, FLOOD_REPLIES = 400 };
+
+static void test_destroy_while_replies_stream_in(void **state)
+{
+    fixture *f = *state;
+    fake fk = {0};
+    dt_broker_sub *s = fake_start(f, &fk);
+    char text[32];
+    snprintf(text, sizeof(text), "flood:%d", FLOOD_REPLIES);
+    for (int round = 0; round < FLOOD_ROUNDS; round++) {
+        dt_broker_publisher *p = NULL;
+        TB_EXPECT(dt_broker_publisher_create(f->b, NULL, &p), DT_OK, dt_broker_errmsg(f->b));
+        add_text(p, f->fake, text, 0);
+        TB_EXPECT(dt_broker_flush(f->b, 5000), DT_OK, dt_broker_errmsg(f->b));
+        /* Wait for the first reply, so that the rest is still arriving at the destroy. */
+        int64_t until = tb_now_ms() + 5000;
+        while (dt_broker_publisher_inflight(p) > 0 && tb_now_ms() < until) {
+        }
+        assert_int_equal(dt_broker_publisher_inflight(p), 0);
+        dt_broker_publisher_destroy(p);
+    }
+    while (__atomic_load_n(&fk.answered, __ATOMIC_ACQUIRE) < FLOOD_ROUNDS) {
+        tb_sleep_ms(5);
+    }
+    dt_broker_sub_destroy(s);
+    assert_true(dt_broker_is_connected(f->b));
+}
+
 int main(void)
 {
     dt_test_alloc_install();
@@ -405,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_late_reply_after_wait_deadline),
         cmocka_unit_test(test_noresp_after_a_timeout),
         cmocka_unit_test(test_destroy_with_queued_replies),
+        cmocka_unit_test(test_destroy_while_replies_stream_in),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return tb_finish(failed);
