@@ -489,6 +489,15 @@ void dt_broker_close(dt_broker *b)
  */
 #define SUB_DESTROY_FLUSH_MS 1000
 
+void dt__broker_flush_quiet(dt_broker *b)
+{
+    if (b != NULL && b->nc != NULL && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+        int64_t ms = b->o.request_timeout_ms < SUB_DESTROY_FLUSH_MS ? b->o.request_timeout_ms
+                                                                    : SUB_DESTROY_FLUSH_MS;
+        (void)natsConnection_FlushTimeout(b->nc, ms);
+    }
+}
+
 void dt__broker_sub_destroy(dt_broker *b, natsSubscription *sub)
 {
     if (sub == NULL) {
@@ -497,11 +506,7 @@ void dt__broker_sub_destroy(dt_broker *b, natsSubscription *sub)
     if (natsSubscription_IsValid(sub)) {
         (void)natsSubscription_Unsubscribe(sub);
     }
-    if (b != NULL && b->nc != NULL && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
-        int64_t ms = b->o.request_timeout_ms < SUB_DESTROY_FLUSH_MS ? b->o.request_timeout_ms
-                                                                    : SUB_DESTROY_FLUSH_MS;
-        (void)natsConnection_FlushTimeout(b->nc, ms);
-    }
+    dt__broker_flush_quiet(b);
     natsSubscription_Destroy(sub);
 }
 

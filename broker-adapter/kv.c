@@ -24,6 +24,7 @@ struct dt_broker_kv {
 };
 
 struct dt_broker_kv_watcher {
+    dt_broker *b; /* borrowed: for the flush before the watcher's subscription is freed */
     kvWatcher *w;
     bool updates_only;
     bool initial_done;
@@ -335,6 +336,7 @@ dt_status dt_broker_kv_watch(dt_broker_kv *kv, const char *pattern,
     if (w == NULL) {
         return dt__broker_errbuf(kv->err, sizeof(kv->err), DT_ENOMEM, "kv watch: out of memory");
     }
+    w->b = kv->b;
     kvWatchOptions wo;
     kvWatchOptions_Init(&wo);
     if (o != NULL) {
@@ -407,6 +409,10 @@ void dt_broker_kv_watcher_destroy(dt_broker_kv_watcher *w)
     if (w == NULL) {
         return;
     }
+    /* kvWatcher_Destroy frees the watcher's subscription: unsubscribe and flush first, so that
+     * nats.c's reader is not still delivering to it (conn.c, dt__broker_sub_destroy). */
+    dt_broker_kv_watcher_stop(w);
+    dt__broker_flush_quiet(w->b);
     kvWatcher_Destroy(w->w);
     dt_free(w);
 }

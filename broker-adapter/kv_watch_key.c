@@ -217,7 +217,7 @@ static dt_status arm(dt_broker_kv_key_watch *w)
     dt_status st = create_consumer(w, inbox, &empty);
     natsInbox_Destroy(inbox);
     if (st != DT_OK) {
-        natsSubscription_Destroy(sub);
+        dt__broker_sub_destroy(w->b, sub);
         return st;
     }
     w->sub = sub;
@@ -228,7 +228,7 @@ static dt_status arm(dt_broker_kv_key_watch *w)
 /* Drops the subscription; the server removes the consumer after inactive_ms. */
 static void disarm(dt_broker_kv_key_watch *w)
 {
-    natsSubscription_Destroy(w->sub);
+    dt__broker_sub_destroy(w->b, w->sub); /* not a bare destroy: conn.c says why */
     w->sub = NULL;
     w->empty_pending = false;
 }

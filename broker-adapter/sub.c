@@ -45,7 +45,9 @@ static void on_complete(void *closure)
 
 static void sub_free(dt_broker_sub *s)
 {
-    natsSubscription_Destroy(s->sub);
+    /* Unsubscribed already (or never subscribed); the flush inside makes sure nats.c's reader
+     * is not still delivering to it (conn.c, dt__broker_sub_destroy). */
+    dt__broker_sub_destroy(s->b, s->sub);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);
     dt_free(s);
