@@ -113,8 +113,11 @@ typedef struct bench_worker {
  * `cache` overrides o->cache when non-zero. Returns false (after stopping it) on failure.
  */
 bool bench_worker_start(const bench_opts *o, const bench_hub *h, size_t cache, bench_worker *w);
-/* SIGTERM, wait for exit (SIGKILL after 15 s), remove the data directory. */
+/* SIGTERM, wait for exit (SIGKILL after 15 s), remove the data directory. A worker that did not
+ * exit with status 0 is reported (stderr) and counted. */
 void bench_worker_stop(bench_worker *w);
+/* Workers that crashed, were killed or exited non-zero so far: dt_bench then exits 1. */
+int bench_worker_failures(void);
 
 /* Publish-to-start (dt.<hub>.in.start.<name>, header Dt-Instance-Id) of instances
  * "<prefix>-<i>" for i in [first, first + n), asynchronously in one window. Input (may be NULL)

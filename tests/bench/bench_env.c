@@ -222,6 +222,8 @@ static int spawn_worker(char **argv, pid_t *pid)
         words[n++] = argv[i];
     }
     words[n] = NULL;
+    /* glibc writes its fatal heap-check messages to the terminal unless told otherwise. */
+    setenv("LIBC_FATAL_STDERR_", "1", 0);
     return posix_spawnp(pid, words[0], NULL, NULL, words, environ);
 }
 
@@ -262,19 +264,37 @@ bool bench_worker_start(const bench_opts *o, const bench_hub *h, size_t cache, b
     return true;
 }
 
+static int worker_failures;
+
+int bench_worker_failures(void)
+{
+    return worker_failures;
+}
+
 void bench_worker_stop(bench_worker *w)
 {
     if (w->pid > 0) {
         kill(w->pid, SIGTERM);
         int status = 0;
         double deadline = bench_now_ms() + 15000;
+        bool killed = false;
         while (waitpid(w->pid, &status, WNOHANG) == 0) {
             if (bench_now_ms() > deadline) {
                 kill(w->pid, SIGKILL);
                 waitpid(w->pid, &status, 0);
+                killed = true;
                 break;
             }
             bench_sleep_ms(20);
+        }
+        /* A worker that crashed (during the run or its stop) makes the figures worthless. */
+        if (killed || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            worker_failures++;
+            bench_note("WORKER FAILED: process %d %s %d", (int)w->pid,
+                       killed                ? "did not stop in 15 s; killed, status"
+                       : WIFSIGNALED(status) ? "died of signal"
+                                             : "exited with status",
+                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         }
         w->pid = 0;
     }

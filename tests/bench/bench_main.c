@@ -159,5 +159,9 @@ int main(int argc, char **argv)
             failed += run(&o, w) != 0;
         }
     }
-    return failed > 0 ? 1 : 0;
+    if (bench_worker_failures() > 0) {
+        bench_note("%d worker process(es) failed: the figures above are not to be trusted",
+                   bench_worker_failures());
+    }
+    return failed > 0 || bench_worker_failures() > 0 ? 1 : 0;
 }
