@@ -18,6 +18,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "durabletask/status.h"
 
@@ -62,5 +63,15 @@ size_t dt__arena_footprint(const dt__arena *a);
  * harmless). The returned struct is embedded in the arena, so this never fails and returns the
  * same pointer every time. */
 ProtobufCAllocator *dt__arena_pb_allocator(dt__arena *a);
+
+/*
+ * Unpacks the message of type `d` from data[0..len) into `a`, like
+ * protobuf_c_message_unpack(d, dt__arena_pb_allocator(a), len, data) and with the same result,
+ * but in one pass for plain messages (arena_pb.c says which). Returns NULL for malformed input
+ * or when out of memory. `data` is borrowed (nothing of the result points into it). For proto3
+ * message types only (no required fields).
+ */
+ProtobufCMessage *dt__arena_unpack(dt__arena *a, const ProtobufCMessageDescriptor *d, size_t len,
+                                   const uint8_t *data);
 
 #endif

@@ -246,12 +246,12 @@ static dt_status load_past(dt__episode *e, Dt__HistoryEvent ***out, size_t *out_
         return st;
     }
     Dt__HistoryEvent **evs = dt__arena_alloc(e->a, (n > 0 ? n : 1) * sizeof(*evs));
-    ProtobufCAllocator *pa = dt__arena_pb_allocator(e->a);
     if (evs == NULL) {
         return DT_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        evs[i] = dt__history_event__unpack(pa, blobs[i].len, blobs[i].data);
+        evs[i] = (Dt__HistoryEvent *)dt__arena_unpack(e->a, &dt__history_event__descriptor,
+                                                      blobs[i].len, blobs[i].data);
         if (evs[i] == NULL) {
             return DT_ECORRUPT;
         }

@@ -177,7 +177,7 @@ static double decode_all(const history *h)
     dt__arena *a = dt__arena_create(64 * 1024);
     double t0 = bench_now_ms();
     for (size_t i = 0; a != NULL && i < h->n; i++) {
-        dt__history_event__unpack(dt__arena_pb_allocator(a), h->len[i], h->packed[i]);
+        dt__arena_unpack(a, &dt__history_event__descriptor, h->len[i], h->packed[i]);
     }
     double ms = bench_now_ms() - t0;
     dt__arena_destroy(a);
