@@ -90,6 +90,11 @@ dt_status dt_broker_publish_core(dt_broker *b, const dt_broker_outmsg *m)
     }
     natsMsg *nm = NULL;
     natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
+    /* Without it, the outbox's plain re-send of a message whose JetStream publish timed out (but
+     * was stored) is stored a second time by a stream that captures the subject. */
+    if (s == NATS_OK && m->msg_id != NULL && m->msg_id[0] != '\0') {
+        s = natsMsgHeader_Set(nm, DT__HDR_MSG_ID, m->msg_id);
+    }
     if (s == NATS_OK) {
         s = natsConnection_PublishMsg(b->nc, nm);
     }

@@ -630,7 +630,9 @@ typedef struct dt_broker_sub dt_broker_sub;
  */
 typedef void (*dt_broker_msg_cb)(dt_broker_msg *m, void *ctx);
 
-/* Fire-and-forget core publish (msg_id and expectations ignored). Thread-safe. */
+/* Fire-and-forget core publish. msg_id, when set, travels as the Nats-Msg-Id header, so a stream
+ * that captures the subject drops a repeat of a message also published through JetStream
+ * (expectations are ignored). Thread-safe. */
 dt_status dt_broker_publish_core(dt_broker *b, const dt_broker_outmsg *m);
 
 /*

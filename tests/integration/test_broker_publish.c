@@ -74,6 +74,31 @@ static void test_sync_dedupe(void **state)
     assert_int_equal(a2.stream_seq, a1.stream_seq + 1);
 }
 
+/* A core publish carries msg_id as Nats-Msg-Id: a stream capturing the subject drops a repeat of
+ * a message published through JetStream before (the outbox's plain re-send after a timeout). */
+static void test_core_publish_dedupe(void **state)
+{
+    fixture *f = *state;
+    dt_broker_outmsg m = {.subject = f->act, .data = "fx", .len = 2};
+    uint64_t before = stream_msgs(f, f->act_stream);
+    const char *ids[] = {"inst-2/exec-1/pub/5", "inst-2/exec-1/pub/6"};
+    for (int i = 0; i < 2; i++) {
+        m.msg_id = ids[i];
+        TB_EXPECT(dt_broker_publish(f->b, &m, NULL), DT_OK, dt_broker_errmsg(f->b));
+        TB_EXPECT(dt_broker_publish_core(f->b, &m), DT_OK, dt_broker_errmsg(f->b));
+    }
+    /* A JetStream publish behind them on the same connection: once its PubAck is in, the
+     * stream has processed the plain ones too (one connection, one order). */
+    m.msg_id = "inst-2/exec-1/pub/7";
+    TB_EXPECT(dt_broker_publish(f->b, &m, NULL), DT_OK, dt_broker_errmsg(f->b));
+    assert_int_equal(stream_msgs(f, f->act_stream), before + 3);
+    m.msg_id = "inst-2/exec-1/pub/8"; /* a plain publish of a new identity is stored */
+    TB_EXPECT(dt_broker_publish_core(f->b, &m), DT_OK, dt_broker_errmsg(f->b));
+    m.msg_id = "inst-2/exec-1/pub/9";
+    TB_EXPECT(dt_broker_publish(f->b, &m, NULL), DT_OK, dt_broker_errmsg(f->b));
+    assert_int_equal(stream_msgs(f, f->act_stream), before + 5);
+}
+
 static void test_sync_errors(void **state)
 {
     fixture *f = *state;
@@ -278,6 +303,7 @@ int main(void)
     dt_test_alloc_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_dedupe),
+        cmocka_unit_test(test_core_publish_dedupe),
         cmocka_unit_test(test_sync_errors),
         cmocka_unit_test(test_sync_expectations),
         cmocka_unit_test(test_async_5000),

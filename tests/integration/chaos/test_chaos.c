@@ -287,6 +287,7 @@ static void check_side_effects(chaos *c)
     dt_broker_consumer *con = NULL;
     assert_int_equal(dt_broker_consumer_open(c->b, &cc, &con), DT_OK);
     int *seen = calloc(N_INSTANCES, sizeof(int));
+    char(*first)[160] = calloc(N_INSTANCES, sizeof(*first)); /* the first copy, described */
     int total = 0;
     for (;;) {
         dt_broker_msg *msgs[256];
@@ -301,11 +302,26 @@ static void check_side_effects(chaos *c)
             assert_true(i >= 0 && i < N_INSTANCES);
             seen[i]++;
             total++;
+            /* Enough to tell a second publish (another Nats-Msg-Id or stream sequence) from a
+             * second delivery of one message, should a side effect show up twice. */
+            const char *mid = "(none)";
+            (void)dt_broker_msg_header(msgs[k], "Nats-Msg-Id", &mid);
+            dt_broker_msg_meta meta = {0};
+            (void)dt_broker_msg_meta_get(msgs[k], &meta);
+            char desc[160];
+            snprintf(desc, sizeof(desc), "Nats-Msg-Id %s, stream seq %llu, delivery %llu", mid,
+                     (unsigned long long)meta.stream_seq, (unsigned long long)meta.deliveries);
+            if (seen[i] == 1) {
+                memcpy(first[i], desc, sizeof(desc));
+            } else {
+                fprintf(stderr, "fx c-%d: copy 1: %s; copy %d: %s\n", i, first[i], seen[i], desc);
+            }
             dt_broker_msg_ack(msgs[k]);
             dt_broker_msg_destroy(msgs[k]);
         }
     }
     dt_broker_consumer_close(con);
+    free(first);
     for (int i = 0; i < N_INSTANCES; i++) {
         if (seen[i] != 1) {
             fail_msg("side effect of c-%d happened %d times", i, seen[i]);
