@@ -92,8 +92,8 @@ static bool has_required(const ProtobufCMessageDescriptor *d)
 }
 #endif
 
-static void *decode(dt__arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *p,
-                    size_t len, int depth);
+static void *decode(dt__arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                    int depth);
 
 /* Stores a varint into a field of the varint types this decoder handles. */
 static bool put_varint(const ProtobufCFieldDescriptor *f, void *m, uint64_t v)
@@ -173,8 +173,8 @@ static bool read_field(dt__arena *a, reader *r, uint8_t *m, const ProtobufCField
 }
 
 /* The fast path: the message, or NULL when it must go to protobuf-c (or memory ran out). */
-static void *decode(dt__arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *p,
-                    size_t len, int depth)
+static void *decode(dt__arena *a, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                    int depth)
 {
     assert(!has_required(d));
     if (depth > MAX_DEPTH || d->n_fields > 64) {

@@ -74,7 +74,8 @@ static size_t make_samples(sample *out)
     ev.task_completed = &tc;
     out[n++] = pack_event(&ev);
 
-    Dt__TaskFailureDetails inner = DT__TASK_FAILURE_DETAILS__INIT, fd = DT__TASK_FAILURE_DETAILS__INIT;
+    Dt__TaskFailureDetails inner = DT__TASK_FAILURE_DETAILS__INIT,
+                           fd = DT__TASK_FAILURE_DETAILS__INIT;
     inner.error_type = "Inner";
     inner.is_non_retriable = 1;
     fd.error_type = "Boom";
