@@ -36,6 +36,7 @@
 #define STARTS_MS            30000
 #define SERVER_RESTART_AT_MS 15000
 #define FINISH_MS            150000
+#define CHAOS_PARTITIONS     8
 
 typedef struct chaos {
     char *dir;
@@ -266,6 +267,19 @@ static int count_done(chaos *c, dt_broker_kv *kv, bool check)
                 assert_memory_equal(s->output->value.data, want, strlen(want));
             }
         } else if (check) {
+            /* Every unfinished instance with its partition: a stall of one partition shows. */
+            for (int k = i; k < N_INSTANCES; k++) {
+                Dt__InstanceStatus *u = status_of(kv, k);
+                if (u != NULL &&
+                    u->runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) {
+                    char id[32];
+                    snprintf(id, sizeof(id), "c-%d", k);
+                    fprintf(stderr, "unfinished: %s (%s, partition %u) status %d\n", id,
+                            kinds[k % 4], dt__partition_of(id, CHAOS_PARTITIONS),
+                            u->runtime_status);
+                }
+                dt__instance_status__free_unpacked(u, NULL);
+            }
             fail_msg("instance c-%d ended with status %d", i, s->runtime_status);
         }
         dt__instance_status__free_unpacked(s, NULL);
@@ -361,7 +375,7 @@ static void test_chaos(void **state)
     assert_int_equal(dt_broker_connect(&bo, &c->b, err, sizeof(err)), DT_OK);
     dt_broker_hub_config hc;
     dt_broker_hub_config_init(&hc);
-    hc.partitions = 8;
+    hc.partitions = CHAOS_PARTITIONS;
     hc.lease_ttl_ms = 2000;
     assert_int_equal(dt_broker_hub_create(c->b, c->hub, &hc, NULL), DT_OK);
     create_fx_stream(c);
