@@ -75,6 +75,12 @@ static dt_status check_tags(dt_client *c, const dt_client_start_options *o)
         if (o->tags[i].key == NULL || o->tags[i].key[0] == '\0' || o->tags[i].value == NULL) {
             return dt__client_fail(c, DT_EINVAL, "tag %zu needs a non-empty key and a value", i);
         }
+        if (strncmp(o->tags[i].key, "dt.", 3) == 0) {
+            /* The runtime's own (START_ID_TAG); readers drop them, so it would vanish silently. */
+            return dt__client_fail(c, DT_EINVAL,
+                                   "tag key '%s': keys starting with 'dt.' are reserved",
+                                   o->tags[i].key);
+        }
     }
     return DT_OK;
 }

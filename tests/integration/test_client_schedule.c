@@ -243,6 +243,9 @@ static void test_invalid_arguments(void **state)
     dt_client_tag tag = {"", "v"};
     dt_client_start_options tg = {.tags = &tag, .ntags = 1};
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &tg, NULL, 0), DT_EINVAL);
+    tag = (dt_client_tag){"dt.start_id", "mine"}; /* reserved: readers would drop it */
+    TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &tg, NULL, 0), DT_EINVAL);
+    tc_errmsg_has(f, "reserved");
     assert_int_equal(tc_orch_count(f), 0);
 }
 

@@ -159,10 +159,10 @@ typedef struct dt_client_start_options {
     const char *execution_id;
     const void *input; /* NULL: no input (differs from an empty one) */
     size_t input_len;
-    const char *version; /* NULL: none; at most DT_CLIENT_NAME_MAX bytes */
-    int64_t start_at_ms; /* scheduled start; 0: now */
-    const dt_client_tag *tags;
-    size_t ntags; /* at most DT_CLIENT_TAGS_MAX */
+    const char *version;       /* NULL: none; at most DT_CLIENT_NAME_MAX bytes */
+    int64_t start_at_ms;       /* scheduled start; 0: now */
+    const dt_client_tag *tags; /* keys starting with "dt." are reserved (DT_EINVAL) */
+    size_t ntags;              /* at most DT_CLIENT_TAGS_MAX */
     dt_client_reuse_policy reuse_policy;
     /* NATS subject to which the worker publishes the final status (an InstanceStatus message)
      * when the instance completes, fails or is terminated. NULL: none. */
