@@ -407,7 +407,14 @@ static dt_status apply_history(dt__store *s, const dt__episode_commit *e)
         status = check_bound(s, e, len);
         status = status != DT_OK ? status : write_row_at(s, e, len, &done);
         if (status == DT_OK && !done) {
+            /* The episode ran on a history that is not the stored one (another writer, a purge
+             * in between): its events must not be appended to a different history. The batch
+             * fails; the caller runs it again from what is stored. */
             s->stats.unexpected_rows++;
+            return dt__store_failf(s, DT_ESTATE,
+                                   "commit to %s: instance '%s' is no longer at history length "
+                                   "%llu (its episode ran on another history)",
+                                   s->path, id, (unsigned long long)len);
         }
     }
     if (status == DT_OK && !done) {

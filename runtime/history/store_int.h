@@ -137,9 +137,9 @@ typedef struct dt__outbox_row {
  *
  * The stored history length: with base_known, the writer states the length its episode ran on
  * and the store takes it instead of reading it; the row's write checks it in the same statement
- * (the row must still be at that length, or absent for 0). When the check fails, the store reads
- * the length, writes the whole row and appends after it as without base_known, and counts the
- * episode in dt__store_stats.unexpected_rows.
+ * (the row must still be at that length, or absent for 0). When the check fails, the episode ran
+ * on a history other than the stored one: the whole commit fails with DT_ESTATE (nothing is
+ * written) and the episode is counted in dt__store_stats.unexpected_rows.
  */
 typedef struct dt__episode_commit {
     const dt__instance_row *instance; /* required */

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -143,9 +144,10 @@ static void episode_fields_only(void **state)
     dt__store_close(s);
 }
 
-/* A stated length that no longer holds (the row moved on, or vanished) is not trusted: the store
- * reads the length, writes the whole row, appends after the stored events and counts it. */
-static void wrong_length_falls_back(void **state)
+/* A stated length that no longer holds (the row moved on, or vanished) is not trusted: the
+ * episode ran on another history, so the whole batch fails (DT_ESTATE), writes nothing, and is
+ * counted. */
+static void wrong_length_refused(void **state)
 {
     store_fixture *f = *state;
     uint64_t epoch = 0;
@@ -154,6 +156,7 @@ static void wrong_length_falls_back(void **state)
     row.input = blob_str("in");
     dt__blob ev[] = {blob_str("a"), blob_str("b"), blob_str("c")};
     commit_simple(s, epoch, &row, ev, 3);
+    const char *want[] = {"a", "b", "c"};
 
     dt__instance_row stale = instance_row("i", "O", 1, 1);
     stale.input = blob_str("replaced");
@@ -163,54 +166,46 @@ static void wrong_length_falls_back(void **state)
                             .n_new_events = 1,
                             .base_known = true,
                             .base_history_len = 1};
-    commit_ok(s, epoch, &c);
-    const char *want[] = {"a", "b", "c", "d"};
-    assert_history(s, f->arena, "i", want, 4);
+    dt__outbox_msg m = {.subject = "dt.h.act.q", .msg_id = "i/x/act/9", .payload = blob_str("p")};
+    dt__episode_commit other = {.instance = &row, .outbox = &m, .n_outbox = 1};
+    dt__episode_commit batch[] = {other, c};
+    assert_int_equal(dt__store_commit(s, epoch, batch, 2), DT_ESTATE);
+    assert_non_null(strstr(dt__store_errmsg(s), "no longer at history length 1"));
+    assert_history(s, f->arena, "i", want, 3);
     dt__instance_row got;
     assert_int_equal(dt__store_get_instance(s, "i", f->arena, &got), DT_OK);
-    assert_blob_equal(got.input, "replaced"); /* the whole row was written */
+    assert_blob_equal(got.input, "in"); /* nothing of the batch was written */
+    dt__outbox_row *rows = NULL;
+    size_t n = 9;
+    assert_int_equal(dt__store_outbox_list(s, 0, 10, f->arena, &rows, &n), DT_OK);
+    assert_int_equal(n, 0);
     assert_int_equal(unexpected(s), 1);
 
     /* "No row yet" (base 0) for an instance that has one. */
     dt__episode_commit c0 = {
         .instance = &row, .new_events = &more, .n_new_events = 1, .base_known = true};
-    commit_ok(s, epoch, &c0);
-    const char *want5[] = {"a", "b", "c", "d", "d"};
-    assert_history(s, f->arena, "i", want5, 5);
+    assert_int_equal(dt__store_commit(s, epoch, &c0, 1), DT_ESTATE);
+    assert_history(s, f->arena, "i", want, 3);
     assert_int_equal(unexpected(s), 2);
 
-    /* A row that vanished: written again from scratch, history after what is stored (none). */
+    /* A row that vanished (purged), through the episode-fields-only update: not written back. */
     raw_exec(f->path, "DELETE FROM instances WHERE instance_id = 'i';"
                       "DELETE FROM history WHERE instance_id = 'i'");
-    dt__episode_commit gone = {.instance = &row,
-                               .new_events = &more,
-                               .n_new_events = 1,
-                               .base_known = true,
-                               .base_history_len = 5};
-    commit_ok(s, epoch, &gone);
-    const char *want1[] = {"d"};
-    assert_history(s, f->arena, "i", want1, 1);
-    assert_int_equal(unexpected(s), 3);
-
-    /* The same through the episode-fields-only update: a stale length, then a vanished row. */
     dt__episode_commit f1 = {.instance = &stale,
                              .new_events = &more,
                              .n_new_events = 1,
                              .base_known = true,
-                             .base_history_len = 7,
+                             .base_history_len = 3,
                              .episode_fields_only = true};
-    commit_ok(s, epoch, &f1);
-    const char *want2[] = {"d", "d"};
-    assert_history(s, f->arena, "i", want2, 2);
-    assert_int_equal(unexpected(s), 4);
-    raw_exec(f->path, "DELETE FROM instances WHERE instance_id = 'i';"
-                      "DELETE FROM history WHERE instance_id = 'i'");
-    f1.base_history_len = 2;
-    commit_ok(s, epoch, &f1);
+    assert_int_equal(dt__store_commit(s, epoch, &f1, 1), DT_ESTATE);
+    assert_int_equal(dt__store_get_instance(s, "i", f->arena, &got), DT_ENOTFOUND);
+    assert_int_equal(unexpected(s), 3);
+
+    /* The right length still commits. */
+    c0.base_history_len = 0;
+    commit_ok(s, epoch, &c0);
+    const char *want1[] = {"d"};
     assert_history(s, f->arena, "i", want1, 1);
-    assert_int_equal(dt__store_get_instance(s, "i", f->arena, &got), DT_OK);
-    assert_blob_equal(got.input, "replaced"); /* written whole: the columns it did not state too */
-    assert_int_equal(unexpected(s), 5);
     dt__store_close(s);
 }
 
@@ -391,7 +386,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(known_length_is_not_read),   T(episode_fields_only),
-        T(wrong_length_falls_back),    T(known_length_respects_bound),
+        T(wrong_length_refused),       T(known_length_respects_bound),
         T(new_identities_need_no_sql), T(filter_follows_ownership),
         T(filter_rebuilds_when_full),  T(filter_rebuilt_after_failed_commit),
     };
