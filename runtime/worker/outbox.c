@@ -14,6 +14,9 @@
  * Messages to arbitrary subjects (a durable publish, a result subject) are marked core-ok: when
  * no stream captures the subject they are sent as plain NATS messages (with their Nats-Msg-Id,
  * at least once: a row counts as published after the server confirmed the batch with a flush).
+ * A JetStream publish of such a row that answers "no responders" goes plain only if a fresh
+ * capture check agrees; a timeout keeps the row for JetStream (the message may be stored, and a
+ * plain copy to a captured subject would be unconfirmed).
  * Whether a stream captures a subject is asked once and remembered for CAPTURE_TTL_MS: a
  * JetStream publish to a subject with a plain subscriber and no stream would wait for a PubAck
  * nobody sends.
@@ -48,6 +51,17 @@ static bool via_jetstream(dt__partition *pt, const char *subject)
         *slot = (dt__capture_entry){copy, captured, now + CAPTURE_TTL_MS};
     }
     return captured;
+}
+
+/* via_jetstream, asking the server again instead of trusting the cache. */
+static bool via_jetstream_fresh(dt__partition *pt, const char *subject)
+{
+    dt__capture_entry *slot =
+        &pt->captures[dt__fnv1a64(DT__FNV64_OFFSET, subject) % DT__ARRAY_LEN(pt->captures)];
+    if (slot->subject != NULL && strcmp(slot->subject, subject) == 0) {
+        slot->until_ms = 0;
+    }
+    return via_jetstream(pt, subject);
 }
 
 void dt__outbox_cache_clear(dt__partition *pt)
@@ -124,7 +138,8 @@ typedef struct row_headers {
     dt_broker_header *h;
     size_t n;
     bool core_ok;
-    bool core_sent;
+    bool core_sent;  /* sent plain by send_rows */
+    bool core_retry; /* sent plain by collect, after "no responders" */
 } row_headers;
 
 static bool decode_headers(dt__arena *a, const dt__blob *blob, row_headers *out)
@@ -178,11 +193,14 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
         }
         dt_broker_outmsg m = to_outmsg(&f->rows[i], &hs[i]);
         if (hs[i].core_ok && !via_jetstream(pt, f->rows[i].msg.subject)) {
-            /* Nobody's stream: a plain message, confirmed by the flush below. */
-            if (dt_broker_publish_core(pt->w->broker, &m) == DT_OK) {
-                hs[i].core_sent = true;
-                any_core = true;
+            /* Nobody's stream: a plain message, confirmed by the flush below. A failure leaves
+             * the row for the next round (false: everything is listed again). */
+            if (dt_broker_publish_core(pt->w->broker, &m) != DT_OK) {
+                all = false;
+                break;
             }
+            hs[i].core_sent = true;
+            any_core = true;
             continue;
         }
         if (dt_broker_publisher_add(pt->pub, &m, (uint64_t)i) != DT_OK) {
@@ -197,6 +215,8 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
                 f->done[f->n_done++] = f->rows[i].id;
             }
         }
+    } else if (any_core) {
+        all = false; /* not confirmed: sent again next round */
     }
     return all;
 }
@@ -328,12 +348,21 @@ static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeou
     const dt_broker_pub_result *res = dt_broker_publisher_results(pt->pub, &nr);
     row_headers *hs = f->hs;
     dt_status worst = DT_OK;
+    bool any_retry = false;
     for (size_t k = 0; k < nr; k++) {
         size_t i = (size_t)res[k].tag;
         bool ok = res[k].status == DT_OK;
-        if (!ok && hs[i].core_ok) {
+        if (!ok && hs[i].core_ok && res[k].status == DT_EBROKER &&
+            !via_jetstream_fresh(pt, f->rows[i].msg.subject)) {
+            /* "No responders", and asked again, no stream captures the subject: a plain
+             * message, confirmed by the flush below. Any other failure (a timeout: the message
+             * may be stored; a plain send to a captured subject would go unconfirmed) keeps the
+             * row for another JetStream publish. */
             dt_broker_outmsg m = to_outmsg(&f->rows[i], &hs[i]);
-            ok = dt_broker_publish_core(pt->w->broker, &m) == DT_OK;
+            if (dt_broker_publish_core(pt->w->broker, &m) == DT_OK) {
+                hs[i].core_retry = any_retry = true;
+                continue;
+            }
         }
         if (ok) {
             f->done[f->n_done++] = f->rows[i].id;
@@ -342,6 +371,15 @@ static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeou
             dt__worker_log(pt->w, DT_LOG_WARN, NULL, "partition %u: publish to %s failed: %s",
                            pt->p, f->rows[i].msg.subject, res[k].error != NULL ? res[k].error : "");
         }
+    }
+    if (any_retry) {
+        bool flushed = dt_broker_flush(pt->w->broker, PUBLISH_WAIT_MS) == DT_OK;
+        for (size_t i = 0; flushed && i < f->n; i++) {
+            if (hs[i].core_retry) {
+                f->done[f->n_done++] = f->rows[i].id;
+            }
+        }
+        worst = !flushed && worst == DT_OK ? DT_EBROKER : worst;
     }
     return worst;
 }
