@@ -54,6 +54,14 @@ static bool read_varint(reader *r, uint64_t *out)
     return false;
 }
 
+/* A field key or a length prefix: protobuf-c reads at most 5 bytes for these and rejects longer
+ * ones, so a longer one (valid varint or not) goes to protobuf-c too. */
+static bool read_short_varint(reader *r, uint64_t *out)
+{
+    const uint8_t *start = r->p;
+    return read_varint(r, out) && r->p - start <= 5;
+}
+
 /* The index in d->fields of the field numbered `id`, or n_fields when there is none. protoc-c
  * lists a descriptor's fields in field-number order and packers write them in that order, so the
  * one after the previous field (`next`) is tried first. */
@@ -156,7 +164,7 @@ static bool read_field(dt__arena *a, reader *r, uint8_t *m, const ProtobufCField
         }
     } else if (wire == 2) {
         uint64_t n = 0;
-        if (!read_varint(r, &n) || n > (uint64_t)(r->end - r->p) ||
+        if (!read_short_varint(r, &n) || n > (uint64_t)(r->end - r->p) ||
             !put_bytes(a, f, m + f->offset, r->p, (size_t)n, depth)) {
             return false;
         }
@@ -190,7 +198,7 @@ static void *decode(dt__arena *a, const ProtobufCMessageDescriptor *d, const uin
     reader r = {p, len > 0 ? p + len : p};
     while (r.p < r.end) {
         uint64_t key = 0;
-        if (!read_varint(&r, &key)) {
+        if (!read_short_varint(&r, &key)) {
             return NULL;
         }
         size_t i = find_field(d, key >> 3, next);

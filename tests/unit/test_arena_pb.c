@@ -288,6 +288,10 @@ static void agrees_on_the_cases_it_hands_over(void **state)
         {{0x0a, 0x00}, 2, false},                        /* event_id as bytes */
         {{0x00, 0x00}, 2, false},                        /* field 0 */
         {{0x0b, 0x0c}, 2, false},                        /* a group */
+        {{0x88, 0x80, 0x80, 0x80, 0x00, 0x01}, 6, true}, /* a key in 5 bytes */
+        {{0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01}, 7, false}, /* ... in 6: refused */
+        {{0x12, 0x80, 0x80, 0x80, 0x80, 0x00}, 6, true},        /* a length in 5 bytes */
+        {{0x12, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, 7, false}, /* ... in 6: refused */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(agree(cases[i].b, cases[i].n), cases[i].valid);
