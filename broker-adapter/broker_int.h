@@ -79,6 +79,11 @@ dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t e
 /* Builds a natsMsg from `m` (subject, data, headers; `reply` may be NULL). The caller destroys
  * *out. The JetStream parts of `m` (msg id, expectations) go through dt__broker_pubopts. */
 natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, natsMsg **out);
+/* Sets m->msg_id (when non-empty) as the Nats-Msg-Id header of nm, for publishes that do not go
+ * through jsPubOptions. */
+natsStatus dt__broker_set_msg_id(natsMsg *nm, const dt_broker_outmsg *m);
+/* The KV operation a stored KV message records (its KV-Operation header; none: a put). */
+dt_broker_kv_op dt__broker_kv_msg_op(natsMsg *m);
 /* Fills *po from `m`: msg id and expectations; MaxWait 0 (the context's wait). */
 void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po);
 

@@ -491,7 +491,7 @@ void dt_broker_close(dt_broker *b)
 
 void dt__broker_flush_quiet(dt_broker *b)
 {
-    if (b != NULL && b->nc != NULL && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+    if (dt_broker_is_connected(b)) {
         int64_t ms = b->o.request_timeout_ms < SUB_DESTROY_FLUSH_MS ? b->o.request_timeout_ms
                                                                     : SUB_DESTROY_FLUSH_MS;
         (void)natsConnection_FlushTimeout(b->nc, ms);

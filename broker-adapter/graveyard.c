@@ -61,19 +61,13 @@ void dt__graveyard_bury(dt__graveyard *g, natsMsg *m)
         pthread_mutex_unlock(&g->mu);
         return;
     }
-    /* Full: this thread empties it. Take the array out so others keep burying meanwhile. */
-    natsMsg **full = g->msgs;
-    size_t n = g->n;
-    g->msgs = NULL;
-    g->n = 0;
-    g->cap = 0;
-    g->bytes = 0;
     pthread_mutex_unlock(&g->mu);
-    destroy_all(full, n);
-    dt_free(full);
+    dt__graveyard_flush(g); /* full: this thread empties it */
     natsMsg_Destroy(m);
 }
 
+/* Takes the array out so others keep burying meanwhile, destroys its messages, and puts the array
+ * back for the next round unless another one was started meanwhile. */
 void dt__graveyard_flush(dt__graveyard *g)
 {
     pthread_mutex_lock(&g->mu);

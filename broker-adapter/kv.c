@@ -15,6 +15,17 @@
 
 #define KV_OP_HDR "KV-Operation"
 
+dt_broker_kv_op dt__broker_kv_msg_op(natsMsg *m)
+{
+    const char *op = NULL;
+    if (natsMsgHeader_Get(m, KV_OP_HDR, &op) != NATS_OK || op == NULL) {
+        return DT_BROKER_KV_PUT;
+    }
+    return strcmp(op, "DEL") == 0     ? DT_BROKER_KV_DELETE
+           : strcmp(op, "PURGE") == 0 ? DT_BROKER_KV_PURGE
+                                      : DT_BROKER_KV_PUT;
+}
+
 struct dt_broker_kv {
     dt_broker *b;
     kvStore *kv;
@@ -224,12 +235,7 @@ static uint64_t tombstone_rev(dt_broker_kv *kv, const char *key)
     if (js_GetLastMsg(&m, kv->b->js, kv->stream, subject, NULL, NULL) != NATS_OK) {
         return 0;
     }
-    const char *op = NULL;
-    uint64_t rev = 0;
-    if (natsMsgHeader_Get(m, KV_OP_HDR, &op) == NATS_OK && op != NULL &&
-        (strcmp(op, "DEL") == 0 || strcmp(op, "PURGE") == 0)) {
-        rev = natsMsg_GetSequence(m);
-    }
+    uint64_t rev = dt__broker_kv_msg_op(m) != DT_BROKER_KV_PUT ? natsMsg_GetSequence(m) : 0;
     natsMsg_Destroy(m);
     return rev;
 }

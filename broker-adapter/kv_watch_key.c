@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KV_OP_HDR "KV-Operation"
 /* Default time the server keeps a consumer whose watch was closed (or lost its connection). */
 #define DEFAULT_INACTIVE_MS 2000
 /* The longest next() blocks before it looks at the reconnection counter. */
@@ -42,17 +41,6 @@ struct dt_broker_kv_key_watch {
     char err[DT__BROKER_ERR_LEN];
 };
 
-static dt_broker_kv_op op_of(natsMsg *m)
-{
-    const char *op = NULL;
-    if (natsMsgHeader_Get(m, KV_OP_HDR, &op) != NATS_OK || op == NULL) {
-        return DT_BROKER_KV_PUT;
-    }
-    return strcmp(op, "DEL") == 0     ? DT_BROKER_KV_DELETE
-           : strcmp(op, "PURGE") == 0 ? DT_BROKER_KV_PURGE
-                                      : DT_BROKER_KV_PUT;
-}
-
 /* Copies a KV message into *out (all or nothing); revision and time given by the caller. */
 static dt_status entry_from(natsMsg *m, const char *key, uint64_t rev, int64_t ns,
                             dt_broker_kv_entry *out)
@@ -61,7 +49,7 @@ static dt_status entry_from(natsMsg *m, const char *key, uint64_t rev, int64_t n
     memset(&r, 0, sizeof(r));
     int len = natsMsg_GetDataLength(m);
     r.key = dt_strdup(key);
-    r.op = op_of(m);
+    r.op = dt__broker_kv_msg_op(m);
     r.len = len > 0 && r.op == DT_BROKER_KV_PUT ? (size_t)len : 0;
     r.value = r.len > 0 ? dt_memdup(natsMsg_GetData(m), r.len) : NULL;
     if (r.key == NULL || (r.len > 0 && r.value == NULL)) {

@@ -44,6 +44,14 @@ natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, nats
     return NATS_OK;
 }
 
+natsStatus dt__broker_set_msg_id(natsMsg *nm, const dt_broker_outmsg *m)
+{
+    if (m->msg_id == NULL || m->msg_id[0] == '\0') {
+        return NATS_OK;
+    }
+    return natsMsgHeader_Set(nm, DT__HDR_MSG_ID, m->msg_id);
+}
+
 void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po)
 {
     jsPubOptions_Init(po);
@@ -92,8 +100,8 @@ dt_status dt_broker_publish_core(dt_broker *b, const dt_broker_outmsg *m)
     natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
     /* Without it, the outbox's plain re-send of a message whose JetStream publish timed out (but
      * was stored) is stored a second time by a stream that captures the subject. */
-    if (s == NATS_OK && m->msg_id != NULL && m->msg_id[0] != '\0') {
-        s = natsMsgHeader_Set(nm, DT__HDR_MSG_ID, m->msg_id);
+    if (s == NATS_OK) {
+        s = dt__broker_set_msg_id(nm, m);
     }
     if (s == NATS_OK) {
         s = natsConnection_PublishMsg(b->nc, nm);

@@ -514,8 +514,8 @@ static natsStatus send_msg(dt_broker_publisher *p, const dt_broker_outmsg *m, ui
     reply_subject(p, token, reply);
     natsMsg *nm = NULL;
     natsStatus s = dt__broker_natsmsg(m, reply, &nm);
-    if (s == NATS_OK && m->msg_id != NULL && m->msg_id[0] != '\0') {
-        s = natsMsgHeader_Set(nm, DT__HDR_MSG_ID, m->msg_id);
+    if (s == NATS_OK) {
+        s = dt__broker_set_msg_id(nm, m);
     }
     if (s == NATS_OK && (m->expect_no_message || m->expect_last_subject_seq > 0)) {
         char seq[24];

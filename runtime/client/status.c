@@ -57,13 +57,20 @@ static dt_status decode_record(dt_client *c, dt__arena *a, const char *id,
     return DT_OK;
 }
 
+/* The status-bucket key of `id` into key (DT__CLIENT_KEY_BUF bytes). */
+static dt_status status_key(dt_client *c, const char *id, char *key)
+{
+    dt_status st = dt__status_key(id, key, DT__CLIENT_KEY_BUF);
+    return st == DT_OK ? st : dt__client_fail(c, st, "no status key for '%s'", id);
+}
+
 dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
                                  Dt__InstanceStatus **out, uint64_t *out_rev)
 {
     char key[DT__CLIENT_KEY_BUF];
-    dt_status st = dt__status_key(id, key, sizeof(key));
+    dt_status st = status_key(c, id, key);
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "no status key for '%s'", id);
+        return st;
     }
     dt_broker_kv_entry e = {0};
     st = dt_broker_kv_get(c->status_kv, key, &e);
@@ -86,9 +93,9 @@ dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
                                  Dt__InstanceStatus **out, uint64_t *out_rev)
 {
     char key[DT__CLIENT_KEY_BUF];
-    dt_status st = dt__status_key(id, key, sizeof(key));
+    dt_status st = status_key(c, id, key);
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "no status key for '%s'", id);
+        return st;
     }
     dt_broker_kv_entry e = {0};
     st = dt_broker_kv_key_last(c->b, c->status_bucket, key, &e);

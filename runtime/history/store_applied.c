@@ -130,7 +130,6 @@ void dt__store_applied_rebuild(dt__store *s)
         dt_free(f.bits); /* every answer from SQLite: slower, still exact */
         return;
     }
-    f.added = rows;
     f.on = true;
     s->applied = f;
     s->stats.filter_builds++;

@@ -32,12 +32,17 @@
 #define SETTLED_IDLE_MS 250  /* an idle partition deletes published rows after this */
 #define SETTLED_MAX     4096 /* ... or once this many wait, busy or not */
 
+/* The cache slot of `subject` (it may hold another subject). */
+static dt__capture_entry *capture_slot(dt__partition *pt, const char *subject)
+{
+    return &pt->captures[dt__fnv1a64(DT__FNV64_OFFSET, subject) % DT__ARRAY_LEN(pt->captures)];
+}
+
 /* Whether `subject` goes to JetStream (a stream captures it), from the partition's cache. */
 static bool via_jetstream(dt__partition *pt, const char *subject)
 {
     int64_t now = dt__mono_ms();
-    dt__capture_entry *slot =
-        &pt->captures[dt__fnv1a64(DT__FNV64_OFFSET, subject) % DT__ARRAY_LEN(pt->captures)];
+    dt__capture_entry *slot = capture_slot(pt, subject);
     if (slot->subject != NULL && strcmp(slot->subject, subject) == 0 && now < slot->until_ms) {
         return slot->captured;
     }
@@ -56,8 +61,7 @@ static bool via_jetstream(dt__partition *pt, const char *subject)
 /* via_jetstream, asking the server again instead of trusting the cache. */
 static bool via_jetstream_fresh(dt__partition *pt, const char *subject)
 {
-    dt__capture_entry *slot =
-        &pt->captures[dt__fnv1a64(DT__FNV64_OFFSET, subject) % DT__ARRAY_LEN(pt->captures)];
+    dt__capture_entry *slot = capture_slot(pt, subject);
     if (slot->subject != NULL && strcmp(slot->subject, subject) == 0) {
         slot->until_ms = 0;
     }
