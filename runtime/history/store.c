@@ -333,6 +333,7 @@ dt_status dt__store_claim(dt__store *s, const char *owner_id, uint64_t *out_epoc
     if (status == DT_OK) {
         /* Inside the claim's transaction: exactly the identities written before it. */
         dt__store_applied_rebuild(s);
+        s->parked.known = false; /* another owner may have parked or applied messages */
     }
     status = dt__store_end_write(s, status);
     if (status != DT_OK) {

@@ -96,12 +96,27 @@ static bool arrays_present(const dt__episode_commit *e)
            (e->n_applied == 0 || e->applied_ids != NULL) &&
            (e->n_delete_timers == 0 || e->delete_timer_ids != NULL) &&
            (e->n_new_timers == 0 || e->new_timers != NULL) &&
-           (e->n_outbox == 0 || e->outbox != NULL);
+           (e->n_outbox == 0 || e->outbox != NULL) &&
+           (e->n_delete_parked == 0 || e->delete_parked_ids != NULL);
 }
 
-static dt_status validate(dt__store *s, const dt__episode_commit *eps, size_t n)
+static dt_status check_parks(dt__store *s, const dt__parked_new *p, size_t n)
 {
-    if (eps == NULL || n == 0) {
+    if (n > 0 && p == NULL) {
+        return dt__store_failf(s, DT_EINVAL, "commit to %s: NULL parked array", s->path);
+    }
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        st = check_str(s, p[i].instance_id, true, "parked instance_id");
+        st = st != DT_OK ? st : check_str(s, p[i].dedupe_id, true, "parked dedupe_id");
+        st = st != DT_OK ? st : check_blob(s, p[i].payload, true, "parked payload");
+    }
+    return st;
+}
+
+static dt_status validate(dt__store *s, const dt__episode_commit *eps, size_t n, size_t n_parks)
+{
+    if ((eps == NULL && n > 0) || n + n_parks == 0) {
         return dt__store_failf(s, DT_EINVAL, "commit to %s: no episodes", s->path);
     }
     dt_status st = DT_OK;
@@ -427,13 +442,16 @@ static dt_status apply_history(dt__store *s, const dt__episode_commit *e)
     return status == DT_OK ? append_events(s, e, len) : status;
 }
 
-static dt_status apply_episode(dt__store *s, const dt__episode_commit *e)
+static dt_status apply_episode(dt__store *s, const dt__episode_commit *e, int64_t *parked_delta)
 {
     dt_status status = delete_timers(s, e);
     status = status != DT_OK ? status : apply_history(s, e);
     status = status != DT_OK ? status : record_applied(s, e);
     status = status != DT_OK ? status : add_timers(s, e);
-    return status != DT_OK ? status : add_outbox(s, e);
+    status = status != DT_OK ? status : add_outbox(s, e);
+    return status != DT_OK ? status
+                           : dt__store_parked_del_in_txn(s, e->delete_parked_ids,
+                                                         e->n_delete_parked, parked_delta);
 }
 
 /* Deletes rows by id with the cached statement `id`, inside the caller's transaction. */
@@ -476,15 +494,27 @@ static dt_status delete_outbox_runs(dt__store *s, const int64_t *ids, size_t n)
 dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__episode_commit *eps,
                            size_t n)
 {
-    return dt__store_commit_settled(s, expected_epoch, eps, n, NULL, 0);
+    dt__store_batch b = {.eps = eps, .n = n};
+    return dt__store_commit_batch(s, expected_epoch, &b);
 }
 
 dt_status dt__store_commit_settled(dt__store *s, uint64_t expected_epoch,
                                    const dt__episode_commit *eps, size_t n,
                                    const int64_t *published_ids, size_t n_published)
 {
-    dt_status status = validate(s, eps, n);
-    if (status == DT_OK && n_published > 0 && published_ids == NULL) {
+    dt__store_batch b = {
+        .eps = eps, .n = n, .published_ids = published_ids, .n_published = n_published};
+    return dt__store_commit_batch(s, expected_epoch, &b);
+}
+
+dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt__store_batch *b)
+{
+    if (b == NULL) {
+        return dt__store_failf(s, DT_EINVAL, "commit to %s: no batch", s->path);
+    }
+    dt_status status = validate(s, b->eps, b->n, b->n_parks);
+    status = status != DT_OK ? status : check_parks(s, b->parks, b->n_parks);
+    if (status == DT_OK && b->n_published > 0 && b->published_ids == NULL) {
         status = dt__store_failf(s, DT_EINVAL, "commit to %s: NULL outbox id array", s->path);
     }
     if (status == DT_OK) {
@@ -493,13 +523,18 @@ dt_status dt__store_commit_settled(dt__store *s, uint64_t expected_epoch,
     if (status != DT_OK) {
         return status;
     }
-    status = delete_outbox_runs(s, published_ids, n_published);
-    for (size_t i = 0; status == DT_OK && i < n; i++) {
-        status = apply_episode(s, &eps[i]);
+    int64_t parked_delta = 0;
+    status = delete_outbox_runs(s, b->published_ids, b->n_published);
+    for (size_t i = 0; status == DT_OK && i < b->n; i++) {
+        status = apply_episode(s, &b->eps[i], &parked_delta);
+    }
+    if (status == DT_OK) {
+        status = dt__store_parked_add_in_txn(s, b->parks, b->n_parks, &parked_delta);
     }
     status = dt__store_end_write(s, status);
+    dt__store_parked_note(s, status, parked_delta);
     if (status == DT_OK) {
-        dt__store_applied_note_commit(s, eps, n); /* durable now */
+        dt__store_applied_note_commit(s, b->eps, b->n); /* durable now */
     } else if (s->applied.on) {
         /* Whether a failed COMMIT reached the file is not certain: read the table instead. */
         dt__store_applied_off(s);

@@ -86,7 +86,15 @@
        "INSERT INTO outbox (subject, msg_id, payload, headers) VALUES (?1, ?2, ?3, ?4)")           \
     XX(OUTBOX_LIST, "SELECT id, subject, msg_id, payload, headers FROM outbox "                    \
                     "WHERE id > ?1 ORDER BY id LIMIT ?2")                                          \
-    XX(OUTBOX_DEL_RANGE, "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2")
+    XX(OUTBOX_DEL_RANGE, "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2")                          \
+    XX(PARKED_ADD, "INSERT OR IGNORE INTO parked (instance_id, dedupe_id, parked_ms, payload) "    \
+                   "VALUES (?1, ?2, ?3, ?4)")                                                      \
+    XX(PARKED_DEL, "DELETE FROM parked WHERE id = ?1")                                             \
+    XX(PARKED_COUNT, "SELECT count(*) FROM parked")                                                \
+    XX(PARKED_OF, "SELECT id, instance_id, dedupe_id, parked_ms, payload FROM parked "             \
+                  "WHERE instance_id = ?1 ORDER BY id LIMIT ?2")                                   \
+    XX(PARKED_OLD, "SELECT id, instance_id, dedupe_id, parked_ms, payload FROM parked "            \
+                   "WHERE parked_ms < ?1 ORDER BY parked_ms, id LIMIT ?2")
 
 typedef enum dt__store_sql {
 #define DT__STORE_SQL_ENUM_(name, text) DT__SQL_##name,
@@ -105,6 +113,13 @@ typedef struct dt__store_applied_filter {
     bool rebuild;      /* off after a failed commit: rebuild at the next successful one */
 } dt__store_applied_filter;
 
+/* How many rows the parked table holds, kept beside the handle's own commits so that the common
+ * case (none) costs no SELECT per started instance (store_parked.c). */
+typedef struct dt__store_parked_tally {
+    uint64_t n;
+    bool known; /* false: read the table at the next use (after a claim or a failed commit) */
+} dt__store_parked_tally;
+
 struct dt__store {
     sqlite3 *db;
     char *path; /* dt_alloc'd copy */
@@ -112,6 +127,7 @@ struct dt__store {
     sqlite3_stmt *stmts[DT__SQL_COUNT]; /* NULL until first use */
     dt__store_stats stats;
     dt__store_applied_filter applied;
+    dt__store_parked_tally parked;
     uint8_t *scratch; /* dt_alloc'd buffer for packing history rows; grows to a row's size */
     size_t scratch_cap;
     char errmsg[512];
@@ -220,6 +236,16 @@ void dt__store_applied_rebuild(dt__store *s);
 void dt__store_applied_note_commit(dt__store *s, const dt__episode_commit *eps, size_t n);
 /* Frees the filter; every answer comes from SQLite until the next claim. */
 void dt__store_applied_off(dt__store *s);
+
+/* ---- parked messages (store_parked.c) ---- */
+
+/* Inside the caller's write transaction: adds parked messages (repeats ignored) / deletes them by
+ * id, adding the change in rows to *delta. */
+dt_status dt__store_parked_add_in_txn(dt__store *s, const dt__parked_new *p, size_t n,
+                                      int64_t *delta);
+dt_status dt__store_parked_del_in_txn(dt__store *s, const int64_t *ids, size_t n, int64_t *delta);
+/* After the transaction ended with `committed`: keeps the row count current. */
+void dt__store_parked_note(dt__store *s, dt_status committed, int64_t delta);
 
 /* ---- packed history rows (store_schema.c describes the format) ---- */
 

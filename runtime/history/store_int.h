@@ -39,7 +39,7 @@
 typedef struct dt__store dt__store;
 
 /* Latest schema version this build writes (PRAGMA user_version of a migrated file). */
-#define DT__STORE_SCHEMA_VERSION 2
+#define DT__STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of our files: "DTNS". PERSISTED: never change. */
 #define DT__STORE_APPLICATION_ID 0x44544E53
 /* Longest accepted id / name / subject string, in bytes. */
@@ -163,6 +163,9 @@ typedef struct dt__episode_commit {
     size_t n_new_timers;
     const dt__outbox_msg *outbox;
     size_t n_outbox;
+    const int64_t *delete_parked_ids; /* parked messages this episode applied (or found to be
+                                         repeats); unknown ids are ignored */
+    size_t n_delete_parked;
     /* Optional output: when not NULL, n_outbox entries that receive the ids the store gave the
      * outbox rows, in order (written during the call; meaningful only when it returns DT_OK).
      * The writer publishes from its own copy and deletes by these ids, without reading back. */
@@ -236,6 +239,62 @@ dt_status dt__store_commit(dt__store *s, uint64_t expected_epoch, const dt__epis
 dt_status dt__store_commit_settled(dt__store *s, uint64_t expected_epoch,
                                    const dt__episode_commit *eps, size_t n,
                                    const int64_t *published_ids, size_t n_published);
+
+/* ---- parked messages: events that overtook their instance's start ---- */
+
+/* A message to keep until its instance's start arrives (input; pointers borrowed for the call). */
+typedef struct dt__parked_new {
+    const char *instance_id; /* required */
+    const char *dedupe_id;   /* required: the message identity; a second park of the same
+                                (instance_id, dedupe_id) is ignored (a redelivery) */
+    int64_t parked_ms;       /* Unix ms it was first parked, for the expiry bound */
+    dt__blob payload;        /* required: the encoded OrchestrationMessage */
+} dt__parked_new;
+
+/* A parked message (result); pointers live in the caller's arena. */
+typedef struct dt__parked_row {
+    int64_t id; /* assigned by the store, increasing (arrival order), never reused */
+    const char *instance_id;
+    const char *dedupe_id;
+    int64_t parked_ms;
+    dt__blob payload;
+} dt__parked_row;
+
+/*
+ * Everything a batch writes, in ONE transaction (see dt__store_commit for the episodes' rules):
+ * the outbox rows published_ids are deleted first, then the episodes are applied, then the parked
+ * messages are added. n (episodes) may be 0 when parks has rows. Borrowed for the call.
+ */
+typedef struct dt__store_batch {
+    const dt__episode_commit *eps;
+    size_t n;
+    const int64_t *published_ids;
+    size_t n_published;
+    const dt__parked_new *parks;
+    size_t n_parks;
+} dt__store_batch;
+
+/* Writes a batch (see dt__store_batch); errors as dt__store_commit. */
+dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt__store_batch *b);
+
+/* The parked messages of one instance (borrowed), oldest first, at most `limit`
+ * (1..DT__STORE_MAX_PAGE), in arena memory (*out_rows NULL when *out_n is 0). Costs no SQL while
+ * the handle knows the table is empty (the common case). */
+dt_status dt__store_parked_of(dt__store *s, const char *instance_id, size_t limit, dt__arena *arena,
+                              dt__parked_row **out_rows, size_t *out_n);
+
+/* Parked messages parked before before_ms, oldest first, at most `limit`; as dt__store_parked_of.
+ */
+dt_status dt__store_parked_older(dt__store *s, int64_t before_ms, size_t limit, dt__arena *arena,
+                                 dt__parked_row **out_rows, size_t *out_n);
+
+/* Number of parked messages (no SQL while the handle's count is current). */
+dt_status dt__store_parked_count(dt__store *s, uint64_t *out_n);
+
+/* Deletes parked messages by id (borrowed array) in one fenced transaction; unknown ids are
+ * ignored. n == 0 is a no-op returning DT_OK. */
+dt_status dt__store_parked_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
+                                  size_t n);
 
 /* What a handle has done so far (diagnostics and tests). */
 typedef struct dt__store_stats {

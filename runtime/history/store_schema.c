@@ -17,6 +17,8 @@
  *   applied    (instance_id, dedupe_id) message identities already applied
  *   timers     id (AUTOINCREMENT: never reused while a reader may hold it) -> due message
  *   outbox     id (AUTOINCREMENT: publish order) -> message to publish
+ *   parked     id (AUTOINCREMENT: arrival order) -> a message for an instance that has no
+ *              started execution yet (it overtook its start), applied when the start arrives
  * history and applied are WITHOUT ROWID so that an instance's rows are stored together.
  */
 #include <inttypes.h>
@@ -72,6 +74,16 @@ static const char *const migrations[] = {
      * Every version-1 row is one event, i.e. a row with n = 1 in the new format, so the
      * conversion is the new column's default: O(1), no row is rewritten. */
     "ALTER TABLE history ADD COLUMN n INTEGER NOT NULL DEFAULT 1 CHECK (n >= 1);",
+    /* 3: messages kept until their instance's start arrives (redelivery order is not arrival
+     * order: an event can overtake the start it depends on). A new, empty table: O(1). */
+    "CREATE TABLE parked ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  instance_id TEXT NOT NULL,"
+    "  dedupe_id TEXT NOT NULL,"
+    "  parked_ms INTEGER NOT NULL,"
+    "  payload BLOB NOT NULL,"
+    "  UNIQUE (instance_id, dedupe_id));"
+    "CREATE INDEX parked_age ON parked (parked_ms, id);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DT__STORE_SCHEMA_VERSION,

@@ -258,6 +258,8 @@ static dt_status push(dt__episode *e, const dt__instance_row *row, const dt__blo
         .n_new_timers = e->n_timers,
         .outbox = e->out.msgs,
         .n_outbox = e->out.n,
+        .delete_parked_ids = e->unparked,
+        .n_delete_parked = e->n_unparked,
         .outbox_ids = outbox_ids,
     };
     return dt__batch_push_commit(e->b, &c) ? DT_OK : DT_ENOMEM;

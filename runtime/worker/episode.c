@@ -35,14 +35,31 @@ static dt_status is_duplicate(dt__episode *e, const dt__item *it, bool *dup)
     return dt__store_is_applied(e->pt->store, e->instance_id, it->om->dedupe_id, dup);
 }
 
-static dt_status accept(dt__episode *e, dt__item *it)
+/* Makes room for one more news entry (news, news_items and applied grow together). */
+static bool grow_news(dt__episode *e)
 {
-    if (!dt__arena_grow(e->a, (void **)&e->news, &e->cap_news, e->n_news, sizeof(void *)) ||
-        !dt__arena_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
-                        sizeof(char *))) {
+    return dt__arena_grow(e->a, (void **)&e->news, &e->cap_news, e->n_news, sizeof(void *)) &&
+           dt__arena_grow(e->a, (void **)&e->news_items, &e->cap_news_items, e->n_news,
+                          sizeof(void *)) &&
+           dt__arena_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
+                          sizeof(char *));
+}
+
+/* Applies the item: its event is news (at the front: a start that arrived after events it
+ * must precede), its identity is consumed. */
+static dt_status accept_at(dt__episode *e, dt__item *it, bool front)
+{
+    if (!grow_news(e)) {
         return DT_ENOMEM;
     }
-    e->news[e->n_news++] = it->om->event;
+    size_t at = front ? 0 : e->n_news;
+    if (front && e->n_news > 0) {
+        memmove(&e->news[1], &e->news[0], e->n_news * sizeof(e->news[0]));
+        memmove(&e->news_items[1], &e->news_items[0], e->n_news * sizeof(e->news_items[0]));
+    }
+    e->news[at] = it->om->event;
+    e->news_items[at] = it;
+    e->n_news++;
     e->applied[e->n_applied++] = it->om->dedupe_id;
     if (it->timer_id >= 0) {
         if (!dt__arena_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired, sizeof(int64_t))) {
@@ -50,7 +67,12 @@ static dt_status accept(dt__episode *e, dt__item *it)
         }
         e->fired[e->n_fired++] = it->timer_id;
     }
-    return DT_OK;
+    return dt__episode_note_unparked(e, it);
+}
+
+static dt_status accept(dt__episode *e, dt__item *it)
+{
+    return accept_at(e, it, false);
 }
 
 /* Records the identity of an item that is consumed without being applied (a rejected start). */
@@ -129,11 +151,15 @@ static dt_status on_start(dt__episode *e, dt__item *it)
         return DT_OK;
     }
     bool stored = e->have_row || e->start != NULL;
+    bool front = false;
     if (stored && strcmp(exec, e->execution_id) == 0) {
-        bool pending = e->fresh || (e->have_row && e->row.history_len == 0);
-        if (!pending || e->n_news > 0) {
-            return DT_OK; /* a repeat of the start of the current execution */
+        /* The start of the stored, not yet started execution (a continue-as-new or a deferred
+         * start) applies once; anything else is a repeat of the current execution's start. */
+        bool pending = !e->fresh && e->have_row && e->row.history_len == 0;
+        if (!pending) {
+            return DT_OK;
         }
+        front = true; /* events of this execution accepted before it follow it */
     } else if (stored) {
         int32_t status = e->fresh ? DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
                                   : e->row.runtime_status;
@@ -155,19 +181,40 @@ static dt_status on_start(dt__episode *e, dt__item *it)
     e->fresh = true;
     e->requested_ms = dt__ts_to_ms(it->om->event->timestamp);
     dt_status st = keep_result_subject(e, e->start, it->om->result_subject);
-    return st == DT_OK ? accept(e, it) : st;
+    return st == DT_OK ? accept_at(e, it, front) : st;
+}
+
+static int64_t scheduled_at(const dt__episode *e);
+
+/* Whether an event must wait for a start that has not been applied: the instance has no row, or
+ * its stored execution has not started (continue-as-new, a deferred start that is due) and its
+ * start is not in this batch so far. Events for a start deferred to later go along with it. */
+static bool awaits_start(const dt__episode *e)
+{
+    if (e->fresh) {
+        return false;
+    }
+    if (!e->have_row) {
+        return true;
+    }
+    return e->row.history_len == 0 && scheduled_at(e) <= e->b->now_ms;
+}
+
+static dt_status wait_for_start(dt__episode *e, dt__item *it)
+{
+    if (!dt__arena_grow(e->a, (void **)&e->waiting, &e->cap_waiting, e->n_waiting,
+                        sizeof(void *))) {
+        return DT_ENOMEM;
+    }
+    e->waiting[e->n_waiting++] = it;
+    return DT_OK;
 }
 
 /* Applies an item that is not a start. */
 static dt_status on_event(dt__episode *e, dt__item *it)
 {
-    if (!e->have_row && e->start == NULL) {
-        char why[256];
-        snprintf(why, sizeof(why), "no instance '%s' (event dropped)", e->instance_id);
-        dt__dead_letter(e->pt, "event", why, e->instance_id,
-                        it->msg != NULL ? dt_broker_msg_data(it->msg) : NULL,
-                        it->msg != NULL ? dt_broker_msg_len(it->msg) : 0, e->pt->subject);
-        return DT_OK;
+    if (awaits_start(e)) {
+        return wait_for_start(e, it);
     }
     if (!e->fresh && dt__status_finished(e->row.runtime_status)) {
         return DT_OK; /* late news for a finished instance */
@@ -200,25 +247,66 @@ static dt_status load_row(dt__episode *e)
     return DT_OK;
 }
 
+/* Applies one item unless it was applied before. */
+static dt_status filter_item(dt__episode *e, dt__item *it)
+{
+    bool dup = false;
+    dt_status st = is_duplicate(e, it, &dup);
+    if (st != DT_OK || dup) {
+        /* A parked copy of an applied message is consumed all the same. */
+        return st != DT_OK ? st : dt__episode_note_unparked(e, it);
+    }
+    bool is_start =
+        it->om->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    return is_start ? on_start(e, it) : on_event(e, it);
+}
+
+/* A start was just applied: the instance's parked messages (they arrived earlier), then the
+ * events of this batch that waited for it, follow it. */
+static dt_status after_start(dt__episode *e)
+{
+    dt__item **parked = NULL;
+    size_t n_parked = 0;
+    dt_status st = dt__episode_unpark(e, &parked, &n_parked);
+    for (size_t i = 0; st == DT_OK && i < n_parked; i++) {
+        st = filter_item(e, parked[i]);
+    }
+    dt__item **waiting = e->waiting;
+    size_t n_waiting = e->n_waiting;
+    e->waiting = NULL;
+    e->n_waiting = e->cap_waiting = 0;
+    for (size_t i = 0; st == DT_OK && i < n_waiting; i++) {
+        st = on_event(e, waiting[i]);
+    }
+    return st;
+}
+
 static dt_status filter_items(dt__episode *e, dt__group *g)
 {
-    for (dt__item *it = g->head; it != NULL; it = it->next) {
-        bool dup = false;
-        dt_status st = is_duplicate(e, it, &dup);
-        if (st != DT_OK) {
-            return st;
+    if (!awaits_start(e)) {
+        /* Parked messages left from before the start (more than one start takes). */
+        dt__item **parked = NULL;
+        size_t n_parked = 0;
+        dt_status st = dt__episode_unpark(e, &parked, &n_parked);
+        for (size_t i = 0; st == DT_OK && i < n_parked; i++) {
+            st = filter_item(e, parked[i]);
         }
-        if (dup) {
-            continue;
-        }
-        bool is_start =
-            it->om->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
-        st = is_start ? on_start(e, it) : on_event(e, it);
         if (st != DT_OK) {
             return st;
         }
     }
-    return DT_OK;
+    for (dt__item *it = g->head; it != NULL; it = it->next) {
+        bool was_fresh = e->fresh;
+        dt_status st = filter_item(e, it);
+        if (st == DT_OK && e->fresh && !was_fresh) {
+            st = after_start(e);
+        }
+        if (st != DT_OK) {
+            return st;
+        }
+    }
+    /* No start for them in this batch: keep them until it comes. */
+    return e->n_waiting > 0 ? dt__episode_park_waiting(e) : DT_OK;
 }
 
 static const Dt__ExecutionTerminatedEvent *recursive_terminate(const dt__episode *e);
@@ -287,6 +375,7 @@ static dt_status leave(dt__episode *e, dt__group *g)
                    "left for a worker of its version (this worker: '%s')",
                    e->pt->w->version != NULL ? e->pt->w->version : "");
     e->n_news = e->n_applied = e->n_fired = e->n_timers = 0;
+    e->n_unparked = 0; /* parked messages stay parked */
     e->out.n = 0;
     for (dt__item *it = g->head; it != NULL; it = it->next) {
         if (it->msg != NULL) {
@@ -391,7 +480,8 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
         st = filter_items(&e, g);
     }
     if (st != DT_OK || e.n_news == 0) {
-        return st != DT_OK ? st : (e.n_applied > 0 ? dt__episode_commit_bare(&e) : DT_OK);
+        bool consumed = e.n_applied > 0 || e.n_fired > 0 || e.n_unparked > 0;
+        return st != DT_OK ? st : (consumed ? dt__episode_commit_bare(&e) : DT_OK);
     }
     if (must_leave(&e)) {
         return leave(&e, g);
@@ -432,12 +522,9 @@ static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g)
 {
     /* Every accepted item (the start first) becomes a timer due at the start time; timers fire
      * in (time, id) order, so they arrive in the same order later. */
-    size_t k = 0;
-    for (dt__item *it = g->head; it != NULL && k < e->n_news; it = it->next) {
-        if (it->om->event != e->news[k]) {
-            continue;
-        }
-        k++;
+    (void)g;
+    for (size_t k = 0; k < e->n_news; k++) {
+        const dt__item *it = e->news_items[k];
         Dt__OrchestrationMessage copy = *it->om;
         char *dedupe = dt__arena_alloc(e->a, strlen(it->om->dedupe_id) + 4);
         if (dedupe == NULL || !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers,

@@ -26,7 +26,14 @@ typedef struct dt__episode {
     bool reset;           /* the accepted start replaces an older execution */
     int64_t requested_ms; /* when the accepted start was requested (its event's timestamp) */
     Dt__HistoryEvent **news;
-    size_t n_news, cap_news;
+    dt__item **news_items; /* the item of each of news[] */
+    size_t n_news, cap_news, cap_news_items;
+    /* Events that need a start not applied yet: applied after it when it comes in this batch,
+     * else parked (episode_park.c). */
+    dt__item **waiting;
+    size_t n_waiting, cap_waiting;
+    int64_t *unparked; /* ids of parked messages this episode applied or found to be repeats */
+    size_t n_unparked, cap_unparked;
     const char **applied;
     size_t n_applied, cap_applied;
     int64_t *fired;
@@ -35,6 +42,15 @@ typedef struct dt__episode {
     dt__timer_new *timers;
     size_t n_timers, cap_timers;
 } dt__episode;
+
+/* ---- episode_park.c ---- */
+/* Parks the waiting items (their instance has no started execution), for the batch's commit. */
+dt_status dt__episode_park_waiting(dt__episode *e);
+/* The instance's parked messages as items (oldest first; in e->a), for applying after its start.
+ * *out is NULL when there are none. */
+dt_status dt__episode_unpark(dt__episode *e, dt__item ***out, size_t *out_n);
+/* Notes that the parked message of `it` (if any) is consumed by this episode's commit. */
+dt_status dt__episode_note_unparked(dt__episode *e, const dt__item *it);
 
 /* ---- commit.c ---- */
 /* Builds and queues the commit of an episode run (r may be NULL when no episode ran but the

@@ -46,6 +46,15 @@ bool dt__batch_touch(dt__batch *b, const char *instance_id)
     return true;
 }
 
+bool dt__batch_park(dt__batch *b, const dt__parked_new *p)
+{
+    if (!dt__arena_grow(b->arena, (void **)&b->parks, &b->cap_parks, b->n_parks, sizeof(*p))) {
+        return false;
+    }
+    b->parks[b->n_parks++] = *p;
+    return true;
+}
+
 static void batch_free(dt__batch *b)
 {
     for (size_t i = 0; i < b->n_results; i++) {
@@ -197,7 +206,7 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
             return st;
         }
     }
-    if (b->n_commits == 0) {
+    if (b->n_commits == 0 && b->n_parks == 0) {
         return DT_OK;
     }
     if (!lease_valid(pt)) {
@@ -206,8 +215,13 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     dt__store_stats before, after;
     dt__store_get_stats(pt->store, &before);
     /* The rows published since the last commit are deleted in this transaction. */
-    dt_status st = dt__store_commit_settled(pt->store, pt->epoch, b->commits, b->n_commits,
-                                            pt->settled.ids, pt->settled.n);
+    dt__store_batch sb = {.eps = b->commits,
+                          .n = b->n_commits,
+                          .published_ids = pt->settled.ids,
+                          .n_published = pt->settled.n,
+                          .parks = b->parks,
+                          .n_parks = b->n_parks};
+    dt_status st = dt__store_commit_batch(pt->store, pt->epoch, &sb);
     dt__store_get_stats(pt->store, &after);
     bool as_read = after.unexpected_rows == before.unexpected_rows;
     if (!as_read) {
@@ -332,6 +346,9 @@ static dt_status iterate(dt__partition *pt)
     crash_point(&b, "publish");
     if (!b.committed) {
         dt__outbox_trim(pt, false);
+    }
+    if (st == DT_OK && n == 0) {
+        dt__parked_expire(pt); /* no backlog: a start that is not here is not coming soon */
     }
     batch_free(&b);
     dt_free(msgs);

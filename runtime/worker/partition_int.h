@@ -70,12 +70,14 @@ struct dt__partition {
     dt__outbox_flight flight;               /* see outbox.c */
     int64_t sent_upto;                      /* outbox rows up to this id are sent or done */
     dt__outbox_settled settled;             /* see outbox.c */
+    int64_t parked_checked_ms;              /* monotonic time of the last expiry check */
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */
 typedef struct dt__item {
-    dt_broker_msg *msg; /* NULL for a timer */
+    dt_broker_msg *msg; /* NULL for a timer or a parked message */
     int64_t timer_id;   /* -1 for a message */
+    int64_t parked_id;  /* > 0: a message parked earlier (episode_park.c), 0 otherwise */
     Dt__OrchestrationMessage *om;
     bool leave;            /* not for this worker (version): redeliver later instead of acking */
     struct dt__item *next; /* next item of the same instance, in arrival order */
@@ -99,8 +101,16 @@ typedef struct dt__batch {
     size_t n_results, cap_results;
     const char **touched; /* instances whose cached engine state depends on this commit */
     size_t n_touched, cap_touched;
+    dt__parked_new *parks; /* messages kept for instances whose start has not arrived */
+    size_t n_parks, cap_parks;
     bool committed; /* `commits` are durable (their outbox_ids filled in) */
 } dt__batch;
+
+/* ---- episode_park.c ---- */
+/* Dead-letters (with the reason) and deletes the parked messages that waited longer than the
+ * worker's parked_event_ttl_ms. Call only while the partition has no backlog: a start still in
+ * the stream would otherwise lose its events. At most once a second does any work. */
+void dt__parked_expire(dt__partition *pt);
 
 /* ---- episode.c ---- */
 /* Runs the episode of one instance's items and appends its commit to the batch. Items that are
@@ -164,6 +174,7 @@ size_t dt__row_cache_size(const dt__row_cache *c);
 bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c);
 bool dt__batch_keep_result(dt__batch *b, const dt__episode_result *r);
 bool dt__batch_touch(dt__batch *b, const char *instance_id);
+bool dt__batch_park(dt__batch *b, const dt__parked_new *p);
 /* Publishes a dead letter (best effort, logged) for a message the partition cannot apply. */
 void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
                      const char *instance_id, const void *data, size_t len,

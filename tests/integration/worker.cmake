@@ -40,3 +40,7 @@ dt_add_test(NAME test_outbox_crash SOURCES worker/test_outbox_crash.c LABELS int
 target_compile_definitions(test_outbox_crash PRIVATE
   OUTBOX_CRASH_WORKER_PATH="$<TARGET_FILE:outbox_crash_worker>")
 add_dependencies(test_outbox_crash outbox_crash_worker)
+# Events that overtake their instance's start, and events raised across continue-as-new.
+dt_add_test(NAME test_event_order SOURCES worker/test_event_order.c LABELS integration
+  TIMEOUT 180 LIBS dt_worker_kit)
+target_link_libraries(test_event_order PRIVATE PkgConfig::SQLITE3)

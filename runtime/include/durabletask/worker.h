@@ -66,6 +66,11 @@ typedef struct dt_worker_options {
     int64_t activity_max_deliveries; /* an activity redelivered this often (it crashed or hung its
                                         worker each time) fails; 0: 5 */
     int64_t activity_timeout_ms;     /* without result or heartbeat, redelivered; 0: 60000 */
+    /* An event (raise, terminate, a child's result, ...) that arrives before its instance's
+     * start is kept in the partition and applied when the start arrives. Once it has waited
+     * this long and the partition has no backlog left (its start is not on its way), it is
+     * dead-lettered with the reason. 0: 3,600,000 (one hour). */
+    int64_t parked_event_ttl_ms;
     /* Coalesce network writes for 1 ms (nats.c's default) instead of sending at once: a little
      * less CPU under full load, about 1 ms more latency per hop. Default false. */
     bool coalesce_writes;

@@ -1,0 +1,201 @@
+/*
+ * Events that arrive before the start they depend on (issue 7, items 1 and 2), against the real
+ * nats-server and real SQLite files: an event that overtakes its instance's start is kept in the
+ * partition and applied right after the start; events raised while an instance continues as new
+ * are never lost; an event whose instance never starts is dead-lettered, with the reason, once
+ * it has waited parked_event_ttl_ms. Each event is raised exactly once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common_int.h"
+#include "protocol_int.h"
+#include "durabletask/worker.h"
+#include "worker_kit.h"
+
+#define WAIT_MS    30000
+#define PARTITIONS 2
+#define ST(x)      DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+
+/* Waits for "approve" and returns its data. */
+static void approval(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    const char *v = dt_await(ctx, dt_wait_event(ctx, "approve"), NULL);
+    dt_orch_set_output(ctx, v, strlen(v));
+}
+
+/* Input "<total> <seen> <want>": adds the value of each "add" event, one event per execution,
+ * continuing as new (keeping unconsumed events) until `want` were seen. */
+static void accumulate(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long total = 0, seen = 0, want = 0;
+    if (sscanf(dt_orch_input(ctx, NULL), "%ld %ld %ld", &total, &seen, &want) != 3) {
+        dt_orch_fail(ctx, "test.BadInput", "bad input", NULL);
+    }
+    total += strtol(dt_await(ctx, dt_wait_event(ctx, "add"), NULL), NULL, 10);
+    seen++;
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%ld %ld %ld", total, seen, want);
+    if (seen == want) {
+        dt_orch_set_output(ctx, buf, (size_t)n);
+        return;
+    }
+    dt_continue_as_new(ctx, buf, (size_t)n, true);
+}
+
+typedef struct fixture {
+    wk_env env;
+    dt_worker *w;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    wk_setup(&f->env, "evord", PARTITIONS, 3000);
+    dt_worker_options o = wk_options(&f->env);
+    o.parked_event_ttl_ms = 1500;
+    char err[256];
+    assert_int_equal(dt_worker_create(&o, &f->w, err, sizeof(err)), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "approval", approval, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "accumulate", accumulate, NULL), DT_OK);
+    assert_int_equal(dt_worker_start(f->w), DT_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    dt_worker_destroy(f->w);
+    wk_teardown(&f->env);
+    free(f);
+    return 0;
+}
+
+static void expect(fixture *f, const char *id, int status, const char *output)
+{
+    Dt__InstanceStatus *s = wk_wait(&f->env, id, -1, WAIT_MS);
+    if (s == NULL) {
+        fail_msg("instance %s did not finish in time", id);
+    }
+    assert_int_equal(s->runtime_status, status);
+    if (output != NULL) {
+        assert_string_equal(wk_output(s), output);
+    }
+    dt__instance_status__free_unpacked(s, NULL);
+}
+
+/* Rows in the parked table of the partition file that holds instance_id. */
+static int parked_rows(fixture *f, const char *instance_id)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s/p%03u.db", f->env.data_dir, f->env.hub,
+             dt__partition_of(instance_id, PARTITIONS));
+    sqlite3 *db = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM parked WHERE instance_id = ?1", -1, &st,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, instance_id, -1, SQLITE_STATIC);
+            n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+static void wait_parked(fixture *f, const char *instance_id, int want)
+{
+    int64_t deadline = dt__mono_ms() + WAIT_MS;
+    while (parked_rows(f, instance_id) != want && dt__mono_ms() < deadline) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(parked_rows(f, instance_id), want);
+}
+
+/* The raise is published (and accepted) before the start: the worker sees it first, keeps it,
+ * and applies it when the start comes; nothing is dead-lettered. */
+static void test_raise_before_start(void **state)
+{
+    fixture *f = *state;
+    wk_raise(&f->env, "early-1", "approve", "\"yes\"");
+    wait_parked(f, "early-1", 1); /* the start is not published yet: the raise is parked */
+    wk_start(&f->env, "approval", "early-1", NULL, NULL, NULL);
+    expect(f, "early-1", ST(COMPLETED), "\"yes\"");
+    assert_int_equal(parked_rows(f, "early-1"), 0);
+}
+
+/* A raise and a start published back to back, raise first: usually one batch. */
+static void test_raise_and_start_together(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 20; i++) {
+        char id[32], data[32];
+        snprintf(id, sizeof(id), "together-%d", i);
+        snprintf(data, sizeof(data), "%d", i);
+        wk_raise(&f->env, id, "approve", data);
+        wk_start(&f->env, "approval", id, NULL, NULL, NULL);
+    }
+    for (int i = 0; i < 20; i++) {
+        char id[32], data[32];
+        snprintf(id, sizeof(id), "together-%d", i);
+        snprintf(data, sizeof(data), "%d", i);
+        expect(f, id, ST(COMPLETED), data);
+    }
+}
+
+/* A terminate that overtakes the start terminates the instance as soon as it starts. */
+static void test_terminate_before_start(void **state)
+{
+    fixture *f = *state;
+    wk_control(&f->env, "terminate", "early-term", "\"stop\"");
+    wait_parked(f, "early-term", 1);
+    wk_start(&f->env, "approval", "early-term", NULL, NULL, NULL);
+    expect(f, "early-term", ST(TERMINATED), NULL);
+}
+
+/* An instance that continues as new after every event, while 60 events are raised as fast as
+ * they can be published: every event is applied exactly once (the sum and the count match). */
+static void test_continue_as_new_with_events(void **state)
+{
+    fixture *f = *state;
+    enum { N = 60 };
+    wk_start(&f->env, "accumulate", "acc-1", "0 0 60", NULL, NULL);
+    long sum = 0;
+    for (int i = 1; i <= N; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        wk_raise(&f->env, "acc-1", "add", v);
+        sum += i;
+    }
+    char want[64];
+    snprintf(want, sizeof(want), "%ld %d %d", sum, N, N);
+    expect(f, "acc-1", ST(COMPLETED), want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_raise_before_start),
+        cmocka_unit_test(test_raise_and_start_together),
+        cmocka_unit_test(test_terminate_before_start),
+        cmocka_unit_test(test_continue_as_new_with_events),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    dt_broker_global_shutdown();
+    return rc;
+}
