@@ -90,6 +90,9 @@ dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
                                  Dt__InstanceStatus **out, uint64_t *out_rev);
 
 bool dt__client_status_finished(int32_t s);
+/* A record with payloads_omitted (too large for one message): fills in its input, output,
+ * custom status and failure details, each read from the partition's owner (scatter.c). */
+dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dt__InstanceStatus *s);
 
 /* ---- convert.c ---- */
 

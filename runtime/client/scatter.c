@@ -331,6 +331,54 @@ dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client
     return DT_OK;
 }
 
+/* ---- payloads left out of a status record ---- */
+
+static dt_status payload_ask(dt_client *c, dt__arena *a, const char *id, Dt__PayloadField field,
+                             Dt__PayloadResponse **out)
+{
+    uint32_t p = dt__partition_of(id, c->cfg.partitions);
+    Dt__PayloadRequest preq;
+    dt__payload_request__init(&preq);
+    preq.instance_id = (char *)id;
+    preq.field = field;
+    Dt__QueryRequest req;
+    dt__query_request__init(&req);
+    req.kind_case = DT__QUERY_REQUEST__KIND_PAYLOAD;
+    req.payload = &preq;
+    Dt__QueryResponse *r = NULL;
+    dt_status st = ask(c, a, p, &req, &r);
+    if (st == DT_OK) {
+        st = expect_result(c, p, r, DT__QUERY_RESPONSE__RESULT_PAYLOAD);
+    }
+    if (st == DT_OK) {
+        *out = r->payload;
+    }
+    return st;
+}
+
+dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dt__InstanceStatus *s)
+{
+    Dt__PayloadResponse *r = NULL;
+    dt_status st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_INPUT, &r);
+    if (st == DT_OK) {
+        s->input = r->value;
+        st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_OUTPUT, &r);
+    }
+    if (st == DT_OK) {
+        s->output = r->value;
+        st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_CUSTOM_STATUS, &r);
+    }
+    if (st == DT_OK) {
+        s->custom_status = r->value;
+        st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_FAILURE, &r);
+    }
+    if (st == DT_OK) {
+        s->failure_details = r->failure;
+        s->payloads_omitted = false;
+    }
+    return st;
+}
+
 /* ---- purge ---- */
 
 static dt_status purge_ask(dt_client *c, uint32_t p, Dt__PurgeRequest *pr, uint32_t *out_deleted)

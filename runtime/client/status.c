@@ -117,9 +117,17 @@ dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
 }
 
 /* Builds the public object from a decoded record; takes `a` (destroyed on failure). */
-static dt_status make_instance(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
+static dt_status make_instance(dt_client *c, dt__arena *a, Dt__InstanceStatus *s,
                                bool with_payloads, dt_client_instance **out)
 {
+    if (with_payloads && s->payloads_omitted) {
+        /* The record had to leave them out to fit a message: read them from the owner. */
+        dt_status st = dt__client_status_complete(c, a, s);
+        if (st != DT_OK) {
+            dt__arena_destroy(a);
+            return st;
+        }
+    }
     dt_client_instance *inst = dt__client_instance_new(a);
     if (inst == NULL || dt__client_instance_from_pb(a, s, with_payloads, inst) != DT_OK) {
         dt__arena_destroy(a);

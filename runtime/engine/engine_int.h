@@ -47,6 +47,10 @@ typedef struct dt__engine_config {
     size_t stack_size;     /* coroutine stack bytes; 0 = default (256 KiB, lazily committed) */
     size_t
         max_history_events; /* an execution whose history would grow past this fails; 0 = 100,000 */
+    /* An execution whose output, continue-as-new input or custom status is longer fails with
+     * dt.PayloadTooLarge (they travel in messages: a parent's result, the next start, the status
+     * record); 0 = no bound. */
+    size_t max_payload_bytes;
     dt__engine_lookup_fn lookup;
     void *lookup_ctx;
     dt__engine_log_fn log; /* NULL = no logging */

@@ -96,9 +96,36 @@ static void fail_too_large(dt__instance *in, size_t would_be, size_t max)
     in->discard_actions = true;
 }
 
+/* The output (or next input) or the custom status is over the bound: the execution fails
+ * instead, and its actions of this episode are not taken. */
+static void check_payloads(dt__instance *in)
+{
+    size_t max = dt__engine_cfg(in->engine)->max_payload_bytes;
+    const char *what = NULL;
+    size_t len = 0;
+    if (max > 0 && in->end != END_NONE && in->has_end_data && in->end_len > max) {
+        what = in->end == END_CONTINUED ? "continue-as-new input" : "output";
+        len = in->end_len;
+    } else if (max > 0 && in->has_custom_status && in->custom_status_len > max) {
+        what = "custom status";
+        len = in->custom_status_len;
+        in->has_custom_status = false; /* never recorded */
+    }
+    if (what == NULL) {
+        return;
+    }
+    in->end = END_NONE;
+    dt__instance_end(in, END_FAILED, NULL, 0, false,
+                     dt__failure_make(in, DT_FAILURE_PAYLOAD_TOO_LARGE, NULL,
+                                      "%s of %zu bytes is over the hub's limit of %zu bytes", what,
+                                      len, max));
+    in->discard_actions = true;
+}
+
 static dt_status build_events(builder *b, dt__instance *in, const dt__episode_input *input,
                               int64_t now)
 {
+    check_payloads(in);
     size_t actions = in->discard_actions ? 0 : (size_t)(in->next_id - in->confirmed_id);
     size_t total = input->n_past + 1 + input->n_new + actions + 1;
     size_t max = dt__engine_cfg(in->engine)->max_history_events;

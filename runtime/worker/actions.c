@@ -65,6 +65,24 @@ static dt_status fail_task_now(dt__episode *e, int32_t task_id, const char *type
     return st == DT_OK ? dt__actions_send(e, e->instance_id, e->execution_id, ev, id) : st;
 }
 
+/* Room a work item needs besides its payload (its envelope, identities and headers). */
+#define ITEM_HEADROOM 4096
+
+/* A request whose message would be over the hub's limit fails its task at once, with the size,
+ * instead of leaving an unpublishable row in the outbox. */
+static bool too_large(const dt__episode *e, size_t len)
+{
+    return e->pt->max_msg > 0 && len + ITEM_HEADROOM > e->pt->max_msg;
+}
+
+static dt_status fail_too_large(dt__episode *e, int32_t task_id, const char *what, size_t len)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s: the request of %zu bytes is over the hub's limit of %zu bytes",
+             what, len, e->pt->max_msg > ITEM_HEADROOM ? e->pt->max_msg - ITEM_HEADROOM : 0);
+    return fail_task_now(e, task_id, DT_FAILURE_PAYLOAD_TOO_LARGE, msg);
+}
+
 static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
 {
     const Dt__TaskScheduledEvent *t = ev->task_scheduled;
@@ -96,6 +114,9 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
     uint8_t *data = st == DT_OK ? dt__pack(e->a, &req.base, &len) : NULL;
     if (st != DT_OK || data == NULL) {
         return st != DT_OK ? st : DT_ENOMEM;
+    }
+    if (too_large(e, len)) {
+        return fail_too_large(e, ev->event_id, t->name, len);
     }
     return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
 }
@@ -161,6 +182,9 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     uint8_t *data = st == DT_OK ? dt__pack(e->a, &m.base, &len) : NULL;
     if (st != DT_OK || data == NULL) {
         return st != DT_OK ? st : DT_ENOMEM;
+    }
+    if (too_large(e, len)) {
+        return fail_too_large(e, ev->event_id, c->name, len);
     }
     return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
 }

@@ -143,6 +143,32 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
     return st;
 }
 
+/* Room left in a message for everything but the status record itself (headers, subject). */
+#define STATUS_HEADROOM 2048
+
+/*
+ * Makes the record fit `budget` bytes by construction: the payloads go first (input, then custom
+ * status, then output), then the failure's texts, with payloads_omitted set so that readers
+ * fetch the full values from the partition's owner. An oversized record would be refused by the
+ * server and, before, stopped the partition's outbox at its row.
+ */
+static void fit_status(Dt__InstanceStatus *s, size_t budget)
+{
+    Dt__Payload **order[] = {&s->input, &s->custom_status, &s->output};
+    for (size_t i = 0; i < 3 && protobuf_c_message_get_packed_size(&s->base) > budget; i++) {
+        if (*order[i] != NULL) {
+            *order[i] = NULL;
+            s->payloads_omitted = true;
+        }
+    }
+    if (s->failure_details != NULL && protobuf_c_message_get_packed_size(&s->base) > budget) {
+        s->failure_details->stack_trace = NULL;
+        s->failure_details->inner_failure = NULL;
+        s->failure_details->error_message = "(too large for the status record; read the instance)";
+        s->payloads_omitted = true;
+    }
+}
+
 /* Queues the status record for the status bucket (through the outbox: crash-safe, batched). */
 static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint64_t seq)
 {
@@ -195,6 +221,8 @@ static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint6
     }
     s.tags = tags;
     s.n_tags = kept;
+    size_t room = e->pt->max_msg > STATUS_HEADROOM ? e->pt->max_msg - STATUS_HEADROOM : 0;
+    fit_status(&s, room);
     char key[3 * DT_INSTANCE_ID_MAX + 1], subject[sizeof(key) + DT_BROKER_NAME_BUF];
     char msg_id[DT_BROKER_NAME_BUF * 2];
     dt_status st = dt__status_key(e->instance_id, key, sizeof(key));

@@ -21,6 +21,7 @@
  * JetStream publish to a subject with a plain subscriber and no stream would wait for a PubAck
  * nobody sends.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "partition_int.h"
@@ -183,6 +184,24 @@ static dt_broker_outmsg to_outmsg(const dt__outbox_row *r, const row_headers *h)
     };
 }
 
+/*
+ * A row the server refuses for its size (over the server's max payload, or the stream's maximum
+ * message size) can never be published: it is dead-lettered (its subject, identity and size; not
+ * its body, which does not fit either) and counted done, so that it does not stop the rows
+ * behind it. The runtime bounds what it writes (status records, payloads), so this is the last
+ * line of defence, e.g. for a hub whose limit was lowered.
+ */
+static void drop_oversized(dt__partition *pt, dt__outbox_flight *f, size_t i, const char *err)
+{
+    const dt__outbox_msg *m = &f->rows[i].msg;
+    char why[DT_BROKER_NAME_BUF + 256];
+    snprintf(why, sizeof(why),
+             "message of %zu bytes to %s refused for its size (%s); it was not delivered",
+             m->payload.len, m->subject, err != NULL ? err : "too large");
+    dt__dead_letter(pt, "outbox", why, NULL, m->msg_id, strlen(m->msg_id), m->subject);
+    f->done[f->n_done++] = f->rows[i].id;
+}
+
 /* Sends the core-ok rows that no stream captures as plain messages and every other row through
  * the async publisher (tag = row index); returns false when the publisher refused a row (the
  * rows from there on are left for a later round). */
@@ -199,7 +218,12 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
         if (hs[i].core_ok && !via_jetstream(pt, f->rows[i].msg.subject)) {
             /* Nobody's stream: a plain message, confirmed by the flush below. A failure leaves
              * the row for the next round (false: everything is listed again). */
-            if (dt_broker_publish_core(pt->w->broker, &m) != DT_OK) {
+            dt_status st = dt_broker_publish_core(pt->w->broker, &m);
+            if (st == DT_ETOOLARGE) {
+                drop_oversized(pt, f, i, dt_broker_errmsg(pt->w->broker));
+                continue;
+            }
+            if (st != DT_OK) {
                 all = false;
                 break;
             }
@@ -207,7 +231,12 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
             any_core = true;
             continue;
         }
-        if (dt_broker_publisher_add(pt->pub, &m, (uint64_t)i) != DT_OK) {
+        dt_status st = dt_broker_publisher_add(pt->pub, &m, (uint64_t)i);
+        if (st == DT_ETOOLARGE) {
+            drop_oversized(pt, f, i, dt_broker_publisher_errmsg(pt->pub));
+            continue;
+        }
+        if (st != DT_OK) {
             all = false;
             break;
         }
@@ -370,6 +399,8 @@ static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeou
         }
         if (ok) {
             f->done[f->n_done++] = f->rows[i].id;
+        } else if (res[k].status == DT_ETOOLARGE) {
+            drop_oversized(pt, f, i, res[k].error);
         } else if (worst == DT_OK) {
             worst = res[k].status;
             dt__worker_log(pt->w, DT_LOG_WARN, NULL, "partition %u: publish to %s failed: %s",

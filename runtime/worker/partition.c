@@ -12,7 +12,12 @@
 #define FETCH_WAIT_MS    100
 #define TIMERS_PER_BATCH 256
 #define RETRY_PAUSE_MS   200
-#define OUTBOX_SETTLE_MS 10000 /* the previous batch's PubAcks: normally already in */
+#define OUTBOX_SETTLE_MS 10000
+#define PAYLOAD_HEADROOM                                                                           \
+    4096 /* a message's envelope, identities and headers besides a payload */ /* the previous      \
+                                                                                 batch's PubAcks:  \
+                                                                                 normally already  \
+                                                                                 in */
 
 /* ---- batch bookkeeping ---- */
 
@@ -457,15 +462,27 @@ static dt_status open_broker_side(dt__partition *pt, const char *db_path)
     return st;
 }
 
+/* The hub's message limit, or the server's when that is smaller. */
+static size_t max_msg(const dt_worker *w)
+{
+    size_t m = w->hub_cfg.max_msg_size > 0 ? w->hub_cfg.max_msg_size : 1024 * 1024;
+    int64_t server = dt_broker_max_payload(w->broker);
+    return server > 0 && (uint64_t)server < m ? (size_t)server : m;
+}
+
 static dt_status setup(dt__partition *pt)
 {
     char db_path[4096];
+    pt->max_msg = max_msg(pt->w);
     dt_status st = open_store(pt, db_path, sizeof(db_path));
     if (st != DT_OK) {
         return st;
     }
     dt__engine_config ec = {
         .cache_capacity = pt->w->opt.cache_capacity,
+        /* What a parent's result, the next execution's start or the status record must carry
+         * (the record leaves payloads out to fit, but each one must fit alone). */
+        .max_payload_bytes = pt->max_msg > PAYLOAD_HEADROOM ? pt->max_msg - PAYLOAD_HEADROOM : 0,
         .lookup = engine_lookup,
         .lookup_ctx = pt->w,
         .log = engine_log,

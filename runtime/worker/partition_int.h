@@ -71,6 +71,7 @@ struct dt__partition {
     int64_t sent_upto;                      /* outbox rows up to this id are sent or done */
     dt__outbox_settled settled;             /* see outbox.c */
     int64_t parked_checked_ms;              /* monotonic time of the last expiry check */
+    size_t max_msg; /* largest message the hub and the server take, headers included */
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */

@@ -16,6 +16,8 @@
 
 /* Replies are kept this far below the server's max payload (NATS framing and headers). */
 #define REPLY_HEADROOM 4096
+/* Bytes of a payload reply besides the value (QueryResponse and PayloadResponse framing). */
+#define PAYLOAD_REPLY_FRAMING 32
 /* Used when the connection does not know the server's max payload (reconnecting). */
 #define REPLY_FALLBACK_MAX ((int64_t)1024 * 1024)
 
@@ -52,6 +54,11 @@ static dt_status dispatch(dt__query_service *q, dt__arena *a, const Dt__QueryReq
         return dt__query_history(&x, req->history);
     case DT__QUERY_REQUEST__KIND_PURGE:
         return dt__query_purge(&x, req->purge);
+    case DT__QUERY_REQUEST__KIND_PAYLOAD:
+        /* One stored value, which fit a message when it came in: a reply without headers
+         * carries it with a few bytes of framing, so all but those may be used. */
+        x.budget += REPLY_HEADROOM - PAYLOAD_REPLY_FRAMING;
+        return dt__query_payload(&x, req->payload);
     default:
         dt__errf(err, errlen, "query request names no operation (list, history or purge)");
         return DT_EDECODE;

@@ -2,4 +2,5 @@
 # partition's SQLite store over NATS request/reply.
 target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/query.c
-  ${CMAKE_CURRENT_LIST_DIR}/query_ops.c)
+  ${CMAKE_CURRENT_LIST_DIR}/query_ops.c
+  ${CMAKE_CURRENT_LIST_DIR}/query_payload.c)

@@ -83,5 +83,7 @@ typedef struct dt__query_ctx {
 dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req);
 dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req);
 dt_status dt__query_purge(dt__query_ctx *x, const Dt__PurgeRequest *req);
+/* query_payload.c */
+dt_status dt__query_payload(dt__query_ctx *x, const Dt__PayloadRequest *req);
 
 #endif

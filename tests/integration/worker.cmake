@@ -44,3 +44,6 @@ add_dependencies(test_outbox_crash outbox_crash_worker)
 dt_add_test(NAME test_event_order SOURCES worker/test_event_order.c LABELS integration
   TIMEOUT 180 LIBS dt_worker_kit)
 target_link_libraries(test_event_order PRIVATE PkgConfig::SQLITE3)
+# Payloads at and over the hub's message limit never freeze a partition.
+dt_add_test(NAME test_oversize SOURCES worker/test_oversize.c LABELS integration
+  TIMEOUT 180 LIBS dt_worker_kit)

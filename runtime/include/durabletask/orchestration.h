@@ -61,7 +61,9 @@ typedef struct dt_failure {
 #define DT_FAILURE_UNKNOWN_ORCHESTRATOR "dt.UnknownOrchestrator"
 #define DT_FAILURE_VERSION_MISMATCH     "dt.VersionMismatch"
 #define DT_FAILURE_HISTORY_TOO_LARGE    "dt.HistoryTooLarge"
-#define DT_FAILURE_MISUSE               "dt.Misuse"
+/* The output, custom status or continue-as-new input is over the hub's message limit. */
+#define DT_FAILURE_PAYLOAD_TOO_LARGE "dt.PayloadTooLarge"
+#define DT_FAILURE_MISUSE            "dt.Misuse"
 
 /*
  * Retry policy for activities and sub-orchestrations. Retries are decided by the orchestration
