@@ -117,7 +117,7 @@ static dt_status check_options(dt_client *c, const char *name, const dt_client_s
     if (o->input == NULL && o->input_len > 0) {
         return dt__client_fail(c, DT_EINVAL, "input_len without input");
     }
-    if ((unsigned)o->reuse_policy > DT_CLIENT_REUSE_TERMINATE_AND_REPLACE) {
+    if ((unsigned)o->reuse_policy > DT_CLIENT_REUSE_IGNORE) {
         return dt__client_fail(c, DT_EINVAL, "unknown reuse policy %d", (int)o->reuse_policy);
     }
     if (o->start_at_ms < 0) {
@@ -291,6 +291,7 @@ typedef struct start_req {
      * file comment): a duplicate PubAck then means another start for that state was stored. */
     bool state_id;
     bool duplicate; /* the start's PubAck said "duplicate" */
+    bool ignored;   /* policy IGNORE found an unfinished instance: nothing is sent */
 } start_req;
 
 static bool same_execution(const Dt__InstanceStatus *cur, const start_ids *ids)
@@ -333,6 +334,11 @@ static dt_status decide(dt_client *c, dt__arena *a, start_req *r, Dt__InstanceSt
     }
     if (r->policy == DT_CLIENT_REUSE_TERMINATE_AND_REPLACE) {
         r->write = REC_NONE; /* running: the worker terminates it and writes the new record */
+        return DT_OK;
+    }
+    if (r->policy == DT_CLIENT_REUSE_IGNORE) {
+        r->write = REC_NONE;
+        r->ignored = true; /* it stays as it is: nothing to send */
         return DT_OK;
     }
     return dt__client_fail(
@@ -615,14 +621,17 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
     if (st == DT_OK && read_first(o)) {
         st = check_reuse(c, a, r);
     }
-    if (st == DT_OK) {
+    if (st == DT_OK && !r->ignored) {
         st = build_pending(c, a, r->m, r->state_id ? r->ids.dedupe : NULL, &r->rec, &r->rec_len);
     }
-    if (st == DT_OK) {
+    if (st == DT_OK && !r->ignored) {
         st = send_start(c, a, r);
     }
-    if (st == DT_OK) {
+    if (st == DT_OK && !r->ignored) {
         st = settle_record(c, a, r);
+    }
+    if (st == DT_EEXIST && r->policy == DT_CLIENT_REUSE_IGNORE) {
+        st = DT_OK; /* another start of the ID won a race: this one has no effect, as asked */
     }
     if (st == DT_OK && out_id != NULL) {
         memcpy(out_id, r->ids.instance, strlen(r->ids.instance) + 1);

@@ -165,6 +165,9 @@ static dt_status on_start(dt__episode *e, dt__item *it)
                                   : e->row.runtime_status;
         Dt__InstanceIdReusePolicy policy = it->om->reuse_policy;
         bool finished = dt__status_finished(status) && !e->fresh;
+        if (!finished && policy == DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE) {
+            return consume_only(e, it); /* as asked: the instance stays, the start has no effect */
+        }
         bool ok = (finished && policy != DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR) ||
                   policy == DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
         if (!ok) {

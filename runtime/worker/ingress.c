@@ -6,6 +6,7 @@
  * PubAck. IDs the request does not give are derived from its Nats-Msg-Id (or, without one, its
  * stream sequence), so a redelivered request routes to the same message, which JetStream drops.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,13 @@
 
 #define INGRESS_BATCH   128
 #define INGRESS_WAIT_MS 250
-#define ID_BUF          (DT_INSTANCE_ID_MAX * 2 + 64)
+/* A request whose routed message could not be stored is tried again after 500 ms, doubling up
+ * to 30 s, and dead-lettered after this many deliveries (about 15 minutes in all): a broker
+ * that refuses for that long is an outage an operator must see, not something to spin on. */
+#define RETRY_FIRST_MS      500
+#define RETRY_MAX_MS        30000
+#define RETRY_MAX_DELIVERED 40
+#define ID_BUF              (DT_INSTANCE_ID_MAX * 2 + 64)
 
 struct dt__ingress {
     dt_worker *w;
@@ -58,16 +65,31 @@ static Dt__Payload *body_payload(dt__arena *a, dt_broker_msg *m)
     return n == 0 ? NULL : dt__emit_payload(a, dt_broker_msg_data(m), n);
 }
 
-static Dt__InstanceIdReusePolicy reuse_policy(const char *v)
+/* The Dt-Reuse-Policy words; anything else is refused rather than read as another policy (a
+ * caller who wrote "replace" must not get "error", nor a running instance terminated). */
+static bool reuse_policy(const char *v, Dt__InstanceIdReusePolicy *out)
 {
-    if (v != NULL && strcmp(v, "replace-if-finished") == 0) {
-        return DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED;
+    static const struct {
+        const char *word;
+        Dt__InstanceIdReusePolicy policy;
+    } words[] = {
+        {"error", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR},
+        {"replace-if-finished", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED},
+        {"terminate", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE},
+        {"ignore", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE},
+    };
+    *out = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR;
+    for (size_t i = 0; v != NULL && i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcmp(v, words[i].word) == 0) {
+            *out = words[i].policy;
+            return true;
+        }
     }
-    if (v != NULL && strcmp(v, "terminate") == 0) {
-        return DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
-    }
-    return DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR;
+    return v == NULL;
 }
+
+/* Latest Dt-Start-At accepted: 9999-12-31T23:59:59.999Z, the end of protobuf's Timestamp range. */
+#define START_AT_MAX_MS 253402300799999LL
 
 static const char *build_start(dt__ingress *g, dt__arena *a, dt_broker_msg *m, const char *name,
                                Dt__OrchestrationMessage *om, routed *r, const char *key)
@@ -102,9 +124,11 @@ static const char *build_start(dt__ingress *g, dt__arena *a, dt_broker_msg *m, c
     const char *at = header(m, DT_HDR_START_AT);
     if (at != NULL) {
         char *end = NULL;
+        errno = 0;
         long long ms = strtoll(at, &end, 10);
-        if (end == at || *end != '\0' || ms < 0) {
-            return "invalid Dt-Start-At (milliseconds since the Unix epoch)";
+        if (end == at || *end != '\0' || errno != 0 || ms < 0 || ms > START_AT_MAX_MS) {
+            return "invalid Dt-Start-At (milliseconds since the Unix epoch, 0 to "
+                   "253402300799999)";
         }
         s->scheduled_start_timestamp = dt__ts_from_ms(a, ms);
     }
@@ -112,7 +136,9 @@ static const char *build_start(dt__ingress *g, dt__arena *a, dt_broker_msg *m, c
     ev->execution_started = s;
     dt__msg_id(r->dedupe, sizeof(r->dedupe), id, exec, "start", 0);
     dt__orch_msg_init(om, oi->instance_id, dt__arena_strdup(a, exec), ev, r->dedupe);
-    om->reuse_policy = reuse_policy(header(m, DT_HDR_REUSE));
+    if (!reuse_policy(header(m, DT_HDR_REUSE), &om->reuse_policy)) {
+        return "invalid Dt-Reuse-Policy (error, replace-if-finished, terminate or ignore)";
+    }
     const char *rs = header(m, DT_HDR_RESULT_SUBJECT);
     om->result_subject = rs != NULL ? dt__arena_strdup(a, rs) : "";
     return NULL;
@@ -232,50 +258,95 @@ static const char *route(dt__ingress *g, dt__arena *a, dt_broker_msg *m, routed 
 
 static void dead_letter(dt__ingress *g, dt_broker_msg *m, const char *why)
 {
-    char subject[DT_BROKER_NAME_BUF];
-    dt_broker_header h[2] = {{DT_HDR_REASON, why},
-                             {DT_HDR_ORIGINAL_SUBJECT, dt_broker_msg_subject(m)}};
-    dt_broker_outmsg out = {.subject = subject,
-                            .headers = h,
-                            .nheaders = 2,
-                            .data = dt_broker_msg_data(m),
-                            .len = dt_broker_msg_len(m)};
-    if (dt_broker_subject(g->w->hub, DT_BROKER_SUBJ_DEAD, "ingress", subject, sizeof(subject)) ==
-        DT_OK) {
-        dt_broker_publish(g->w->broker, &out, NULL);
+    dt__dead_letter_info d = {"ingress",
+                              why,
+                              NULL,
+                              dt_broker_msg_data(m),
+                              dt_broker_msg_len(m),
+                              dt_broker_msg_subject(m)};
+    dt__worker_dead_letter(g->w, "ingress", &d);
+}
+
+/* What became of one request of a batch. */
+typedef enum outcome { PENDING, SENT, DROPPED } outcome;
+
+/* The routed message can never be stored (larger than the stream or the server takes): the
+ * request is dead-lettered with the reason at once, not retried. */
+static void refuse(dt__ingress *g, dt_broker_msg *m, outcome *o, const char *err)
+{
+    char why[300];
+    snprintf(why, sizeof(why), "the routed message is too large: %s",
+             err != NULL ? err : "refused for its size");
+    dead_letter(g, m, why);
+    dt_broker_msg_term(m);
+    *o = DROPPED;
+}
+
+/* A transient failure: tried again later with a growing delay, dead-lettered after a bound. */
+static void retry_later(dt__ingress *g, dt_broker_msg *m, const char *err)
+{
+    dt_broker_msg_meta meta = {0};
+    uint64_t n = dt_broker_msg_meta_get(m, &meta) == DT_OK ? meta.deliveries : 1;
+    if (n >= RETRY_MAX_DELIVERED) {
+        char why[300];
+        snprintf(why, sizeof(why), "could not be routed in %llu attempts; last error: %s",
+                 (unsigned long long)n, err != NULL ? err : "unknown");
+        dead_letter(g, m, why);
+        dt_broker_msg_term(m);
+        return;
     }
-    dt__worker_log(g->w, DT_LOG_WARN, NULL, "ingress: %s: %s", dt_broker_msg_subject(m), why);
+    int64_t delay = RETRY_FIRST_MS;
+    for (uint64_t i = 1; i < n && delay < RETRY_MAX_MS; i++) {
+        delay *= 2;
+    }
+    dt_broker_msg_nak_delay(m, delay > RETRY_MAX_MS ? RETRY_MAX_MS : delay);
 }
 
 static void handle_batch(dt__ingress *g, dt_broker_msg **msgs, size_t n)
 {
     dt__arena *a = dt__arena_create(16 * 1024);
     routed *rs = a != NULL ? dt__arena_calloc(a, n, sizeof(*rs)) : NULL;
-    bool *sent = a != NULL ? dt__arena_calloc(a, n, sizeof(bool)) : NULL;
-    for (size_t i = 0; rs != NULL && sent != NULL && i < n; i++) {
+    outcome *o = a != NULL ? dt__arena_calloc(a, n, sizeof(*o)) : NULL;
+    const char **errs = a != NULL ? dt__arena_calloc(a, n, sizeof(*errs)) : NULL;
+    bool ready = rs != NULL && o != NULL && errs != NULL;
+    for (size_t i = 0; ready && i < n; i++) {
         const char *why = route(g, a, msgs[i], &rs[i]);
         if (why != NULL) {
             dead_letter(g, msgs[i], why);
             dt_broker_msg_term(msgs[i]);
+            o[i] = DROPPED;
             continue;
         }
         dt_broker_outmsg out = {
             .subject = rs[i].subject, .msg_id = rs[i].dedupe, .data = rs[i].data, .len = rs[i].len};
-        sent[i] = dt_broker_publisher_add(g->pub, &out, i) == DT_OK;
+        dt_status st = dt_broker_publisher_add(g->pub, &out, i);
+        if (st == DT_ETOOLARGE) {
+            refuse(g, msgs[i], &o[i], dt_broker_publisher_errmsg(g->pub));
+        } else if (st != DT_OK) {
+            errs[i] = dt__arena_strdup(a, dt_broker_publisher_errmsg(g->pub));
+        }
     }
-    if (rs != NULL && sent != NULL) {
+    if (ready) {
         dt_broker_publisher_wait(g->pub, 10000);
         size_t nr = 0;
         const dt_broker_pub_result *res = dt_broker_publisher_results(g->pub, &nr);
         for (size_t k = 0; k < nr; k++) {
-            sent[res[k].tag] = res[k].status == DT_OK;
+            size_t i = (size_t)res[k].tag;
+            if (res[k].status == DT_OK) {
+                o[i] = SENT;
+            } else if (res[k].status == DT_ETOOLARGE) {
+                refuse(g, msgs[i], &o[i], res[k].error);
+            } else {
+                errs[i] = res[k].error != NULL ? dt__arena_strdup(a, res[k].error)
+                                               : dt_status_str(res[k].status);
+            }
         }
     }
     for (size_t i = 0; i < n; i++) {
-        if (sent != NULL && sent[i]) {
+        if (ready && o[i] == SENT) {
             dt_broker_msg_ack(msgs[i]);
-        } else {
-            dt_broker_msg_nak_delay(msgs[i], 500); /* no-op after term */
+        } else if (!ready || o[i] == PENDING) {
+            retry_later(g, msgs[i], ready ? errs[i] : "out of memory");
         }
         dt_broker_msg_destroy(msgs[i]);
     }

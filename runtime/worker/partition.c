@@ -99,25 +99,46 @@ void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
                      const char *instance_id, const void *data, size_t len,
                      const char *orig_subject)
 {
-    char subject[DT_BROKER_NAME_BUF];
-    /* No empty header values: header parsers of some clients do not cope with them. */
-    dt_broker_header h[3] = {{DT_HDR_REASON, reason},
-                             {DT_HDR_ORIGINAL_SUBJECT, orig_subject != NULL ? orig_subject : "-"},
-                             {DT_HDR_INSTANCE_ID, instance_id}};
-    bool with_id = instance_id != NULL && instance_id[0] != '\0';
-    dt_broker_outmsg m = {
-        .subject = subject, .headers = h, .nheaders = with_id ? 3 : 2, .data = data, .len = len};
-    dt_status st =
-        dt_broker_subject(pt->w->hub, DT_BROKER_SUBJ_DEAD, kind, subject, sizeof(subject));
-    if (st == DT_OK) {
-        st = dt_broker_publish(pt->w->broker, &m, NULL);
-    }
-    dt__worker_log(pt->w, DT_LOG_WARN, instance_id, "partition %u: dead letter (%s): %s%s%s", pt->p,
-                   kind, reason, st == DT_OK ? "" : "; could not publish it: ",
-                   st == DT_OK ? "" : dt_broker_errmsg(pt->w->broker));
+    char who[32];
+    snprintf(who, sizeof(who), "partition %u", pt->p);
+    dt__dead_letter_info d = {kind, reason, instance_id, data, len, orig_subject};
+    dt__worker_dead_letter(pt->w, who, &d);
 }
 
 /* ---- one batch ---- */
+
+/*
+ * A valid message on another partition's subject (a client with a stale partition count, a
+ * hand-made publish) would be applied where no read finds it: it is published to its own
+ * partition's subject (same identity, so a repeat is dropped), or dead-lettered when that fails;
+ * either way it leaves this partition's stream.
+ */
+static void reroute(dt__partition *pt, dt_broker_msg *m, const Dt__OrchestrationMessage *om)
+{
+    uint32_t p = dt__partition_of(om->instance_id, pt->w->hub_cfg.partitions);
+    char tail[16], subject[DT_BROKER_NAME_BUF];
+    snprintf(tail, sizeof(tail), "%u", p);
+    dt_broker_outmsg out = {.subject = subject,
+                            .msg_id = om->dedupe_id,
+                            .data = dt_broker_msg_data(m),
+                            .len = dt_broker_msg_len(m)};
+    dt_status st =
+        dt_broker_subject(pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject));
+    if (st == DT_OK) {
+        st = dt_broker_publish(pt->w->broker, &out, NULL);
+    }
+    if (st == DT_OK) {
+        dt__worker_log(pt->w, DT_LOG_WARN, om->instance_id,
+                       "partition %u: message for partition %u moved to %s", pt->p, p, subject);
+    } else {
+        char why[256];
+        snprintf(why, sizeof(why), "sent to partition %u's subject, belongs to partition %u: %s",
+                 pt->p, p, dt_status_str(st));
+        dt__dead_letter(pt, "orchestration", why, om->instance_id, dt_broker_msg_data(m),
+                        dt_broker_msg_len(m), dt_broker_msg_subject(m));
+    }
+    dt_broker_msg_term(m);
+}
 
 /* Decodes fetched messages into items; malformed ones are dead-lettered and terminated. */
 static bool add_messages(dt__partition *pt, dt__batch *b, dt_broker_msg **msgs, size_t n)
@@ -140,6 +161,10 @@ static bool add_messages(dt__partition *pt, dt__batch *b, dt_broker_msg **msgs, 
                             dt_broker_msg_data(msgs[i]), dt_broker_msg_len(msgs[i]),
                             dt_broker_msg_subject(msgs[i]));
             dt_broker_msg_term(msgs[i]);
+            continue;
+        }
+        if (dt__partition_of(it->om->instance_id, pt->w->hub_cfg.partitions) != pt->p) {
+            reroute(pt, msgs[i], it->om);
             continue;
         }
         if (!group_item(b, it)) {

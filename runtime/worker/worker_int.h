@@ -55,6 +55,18 @@ struct dt_worker {
 };
 
 /* Logs through the user's sink (thread-safe; no-op without one). */
+/* A message the worker cannot use (dead_letter.c); pointers borrowed for the call. */
+typedef struct dt__dead_letter_info {
+    const char *kind;         /* subject token: "ingress", "orchestration", "event", ... */
+    const char *reason;       /* Dt-Reason */
+    const char *instance_id;  /* NULL when unknown */
+    const void *data;         /* the original body (cut to what fits) */
+    size_t len;
+    const char *orig_subject; /* NULL: "-" */
+} dt__dead_letter_info;
+/* Publishes the dead letter (best effort) and logs it, prefixed with `who`. */
+void dt__worker_dead_letter(dt_worker *w, const char *who, const dt__dead_letter_info *d);
+
 void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

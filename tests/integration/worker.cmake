@@ -47,3 +47,6 @@ target_link_libraries(test_event_order PRIVATE PkgConfig::SQLITE3)
 # Payloads at and over the hub's message limit never freeze a partition.
 dt_add_test(NAME test_oversize SOURCES worker/test_oversize.c LABELS integration
   TIMEOUT 180 LIBS dt_worker_kit)
+# Bad ingress requests, reuse policies, routed messages over the limit, misrouted messages.
+dt_add_test(NAME test_ingress_errors SOURCES worker/test_ingress_errors.c LABELS integration
+  TIMEOUT 180 LIBS dt_worker_kit)

@@ -350,36 +350,9 @@ static void test_result_subject(void **state)
     dt__instance_status__free_unpacked(st, NULL);
 }
 
-/* Reads dead letters until `want` arrived (or 10 s passed); returns how many carried a reason. */
 static int dead_letters(fixture *f, int want, char reasons[][256])
 {
-    char stream[DT_BROKER_NAME_BUF];
-    assert_int_equal(
-        dt_broker_stream_name(f->env.hub, DT_BROKER_STREAM_DEAD, stream, sizeof(stream)), DT_OK);
-    dt_broker_consumer_config cc;
-    dt_broker_consumer_config_init(&cc);
-    cc.stream = stream;
-    cc.durable = "test_dead";
-    dt_broker_consumer *con = NULL;
-    assert_int_equal(dt_broker_consumer_open(f->env.broker, &cc, &con), DT_OK);
-    int got = 0;
-    for (int round = 0; round < 20 && got < want; round++) {
-        dt_broker_msg *msgs[16];
-        size_t n = 0;
-        if (dt_broker_consumer_fetch(con, 16, 500, msgs, &n) != DT_OK) {
-            continue;
-        }
-        for (size_t i = 0; i < n; i++) {
-            const char *why = NULL;
-            if (dt_broker_msg_header(msgs[i], "Dt-Reason", &why) == DT_OK && got < want) {
-                snprintf(reasons[got++], 256, "%s", why);
-            }
-            dt_broker_msg_ack(msgs[i]);
-            dt_broker_msg_destroy(msgs[i]);
-        }
-    }
-    dt_broker_consumer_close(con);
-    return got;
+    return wk_dead_letters(&f->env, "test_dead", want, reasons);
 }
 
 static bool any_contains(char reasons[][256], int n, const char *needle)

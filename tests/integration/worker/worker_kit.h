@@ -45,6 +45,11 @@ void wk_control(wk_env *env, const char *kind, const char *instance_id, const ch
  * dt__instance_status__free_unpacked(s, NULL)) or NULL on timeout. */
 Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int64_t timeout_ms);
 
+/* Reads the hub's dead letters through the durable consumer `durable` until `want` carrying a
+ * Dt-Reason arrived or 10 s passed; copies their reasons into reasons[0..) (256 bytes each) and
+ * returns how many arrived. */
+int wk_dead_letters(wk_env *env, const char *durable, int want, char reasons[][256]);
+
 /* The activity "hello" of several tests: returns "Hello <input>". */
 void wk_act_hello(dt_activity_ctx *ctx, void *ud);
 
