@@ -57,10 +57,10 @@ struct dt_worker {
 /* Logs through the user's sink (thread-safe; no-op without one). */
 /* A message the worker cannot use (dead_letter.c); pointers borrowed for the call. */
 typedef struct dt__dead_letter_info {
-    const char *kind;         /* subject token: "ingress", "orchestration", "event", ... */
-    const char *reason;       /* Dt-Reason */
-    const char *instance_id;  /* NULL when unknown */
-    const void *data;         /* the original body (cut to what fits) */
+    const char *kind;        /* subject token: "ingress", "orchestration", "event", ... */
+    const char *reason;      /* Dt-Reason */
+    const char *instance_id; /* NULL when unknown */
+    const void *data;        /* the original body (cut to what fits) */
     size_t len;
     const char *orig_subject; /* NULL: "-" */
 } dt__dead_letter_info;

@@ -140,8 +140,8 @@ dt_status dt_client_hub_delete(dt_client *c);
 
 /* What to do when the instance ID is taken. PERSISTED: values of InstanceIdReusePolicy. */
 typedef enum dt_client_reuse_policy {
-    DT_CLIENT_REUSE_ERROR = 0,                /* DT_EEXIST, whatever its status (default) */
-    DT_CLIENT_REUSE_REPLACE_IF_FINISHED = 1,  /* replace a finished instance; running: EEXIST */
+    DT_CLIENT_REUSE_ERROR = 0,                 /* DT_EEXIST, whatever its status (default) */
+    DT_CLIENT_REUSE_REPLACE_IF_FINISHED = 1,   /* replace a finished instance; running: EEXIST */
     DT_CLIENT_REUSE_TERMINATE_AND_REPLACE = 2, /* terminate a running instance and replace it */
     DT_CLIENT_REUSE_IGNORE = 3 /* an unfinished instance stays and the call succeeds without
                                   effect (out_id names it); a finished one is replaced */
