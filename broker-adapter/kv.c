@@ -11,6 +11,7 @@
 #include "broker_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define KV_OP_HDR "KV-Operation"
@@ -51,6 +52,50 @@ void dt_broker_kv_entry_clear(dt_broker_kv_entry *e)
     dt_free(e->key);
     dt_free(e->value);
     memset(e, 0, sizeof(*e));
+}
+
+dt_status dt__broker_kv_entry_from(natsMsg *m, const char *key, uint64_t rev, int64_t ns,
+                                   dt_broker_kv_entry *out)
+{
+    dt_broker_kv_entry r;
+    memset(&r, 0, sizeof(r));
+    int len = natsMsg_GetDataLength(m);
+    r.key = dt_strdup(key);
+    r.op = dt__broker_kv_msg_op(m);
+    r.len = len > 0 && r.op == DT_BROKER_KV_PUT ? (size_t)len : 0;
+    r.value = r.len > 0 ? dt_memdup(natsMsg_GetData(m), r.len) : NULL;
+    if (r.key == NULL || (r.len > 0 && r.value == NULL)) {
+        dt_broker_kv_entry_clear(&r);
+        return DT_ENOMEM;
+    }
+    r.revision = rev;
+    r.created_ns = ns;
+    *out = r;
+    return DT_OK;
+}
+
+/* The reply is "$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>" (nats-server
+ * 2.9); newer servers insert a domain and an account hash after "ACK" and may append a token. */
+bool dt__broker_ack_meta(const char *reply, dt__ack_meta *out)
+{
+    const char *tok[16];
+    size_t nt = 0;
+    for (const char *p = reply; p != NULL && nt < DT__ARRAY_LEN(tok); nt++) {
+        tok[nt] = p;
+        p = strchr(p, '.');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (reply == NULL || nt < 9 || strncmp(reply, "$JS.ACK.", 8) != 0) {
+        return false;
+    }
+    size_t at = nt == 9 ? 5 : 7; /* the stream sequence's token */
+    if (at + 3 >= nt) {
+        return false;
+    }
+    out->seq = strtoull(tok[at], NULL, 10);
+    out->ns = strtoll(tok[at + 2], NULL, 10);
+    out->pending = strtoull(tok[at + 3], NULL, 10);
+    return out->seq > 0;
 }
 
 /* dt_alloc'd "<pre><a><post>", or NULL when longer than a name may be. */
