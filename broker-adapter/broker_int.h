@@ -110,7 +110,7 @@ dt_broker_msg *dt__broker_msg_wrap(natsMsg *nm, dt__msg_kind kind, dt_broker *b,
  */
 void dt__broker_sub_destroy(dt_broker *b, natsSubscription *sub);
 /* The flush of dt__broker_sub_destroy alone (best effort, at most 1 s; nothing when not
- * connected), for subscriptions nats.c frees itself (kvWatcher_Destroy). */
+ * connected), for a subscription that something else frees. */
 void dt__broker_flush_quiet(dt_broker *b);
 
 /* Consumer reference counting (messages keep their consumer's subscription alive). */
