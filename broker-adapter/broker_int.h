@@ -84,6 +84,19 @@ natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, nats
 natsStatus dt__broker_set_msg_id(natsMsg *nm, const dt_broker_outmsg *m);
 /* The KV operation a stored KV message records (its KV-Operation header; none: a put). */
 dt_broker_kv_op dt__broker_kv_msg_op(natsMsg *m);
+/* Copies a stored KV message into *out (all or nothing); key, revision and time given by the
+ * caller. The value is copied for puts only. */
+dt_status dt__broker_kv_entry_from(natsMsg *m, const char *key, uint64_t rev, int64_t ns,
+                                   dt_broker_kv_entry *out);
+/* What the "$JS.ACK..." reply subject of a JetStream push delivery says about it: stream
+ * sequence, time (ns) and how many messages the consumer had left to deliver after it. */
+typedef struct dt__ack_meta {
+    uint64_t seq;
+    int64_t ns;
+    uint64_t pending;
+} dt__ack_meta;
+/* False when `reply` is not a delivery's (a status message, NULL). */
+bool dt__broker_ack_meta(const char *reply, dt__ack_meta *out);
 /* Fills *po from `m`: msg id and expectations; MaxWait 0 (the context's wait). */
 void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po);
 
@@ -97,7 +110,7 @@ dt_broker_msg *dt__broker_msg_wrap(natsMsg *nm, dt__msg_kind kind, dt_broker *b,
  */
 void dt__broker_sub_destroy(dt_broker *b, natsSubscription *sub);
 /* The flush of dt__broker_sub_destroy alone (best effort, at most 1 s; nothing when not
- * connected), for subscriptions nats.c frees itself (kvWatcher_Destroy). */
+ * connected), for a subscription that something else frees. */
 void dt__broker_flush_quiet(dt_broker *b);
 
 /* Consumer reference counting (messages keep their consumer's subscription alive). */

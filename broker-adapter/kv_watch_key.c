@@ -22,7 +22,6 @@
 #include "broker_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Default time the server keeps a consumer whose watch was closed (or lost its connection). */
@@ -40,27 +39,6 @@ struct dt_broker_kv_key_watch {
     bool empty_pending; /* the key had no entry when armed: next() reports it once */
     char err[DT__BROKER_ERR_LEN];
 };
-
-/* Copies a KV message into *out (all or nothing); revision and time given by the caller. */
-static dt_status entry_from(natsMsg *m, const char *key, uint64_t rev, int64_t ns,
-                            dt_broker_kv_entry *out)
-{
-    dt_broker_kv_entry r;
-    memset(&r, 0, sizeof(r));
-    int len = natsMsg_GetDataLength(m);
-    r.key = dt_strdup(key);
-    r.op = dt__broker_kv_msg_op(m);
-    r.len = len > 0 && r.op == DT_BROKER_KV_PUT ? (size_t)len : 0;
-    r.value = r.len > 0 ? dt_memdup(natsMsg_GetData(m), r.len) : NULL;
-    if (r.key == NULL || (r.len > 0 && r.value == NULL)) {
-        dt_broker_kv_entry_clear(&r);
-        return DT_ENOMEM;
-    }
-    r.revision = rev;
-    r.created_ns = ns;
-    *out = r;
-    return DT_OK;
-}
 
 /* "KV_<bucket>" and "$KV.<bucket>.<key>"; DT_EINVAL when a name is invalid or too long. */
 static bool names(const char *bucket, const char *key, char *stream, size_t slen, char *subject,
@@ -93,7 +71,8 @@ dt_status dt_broker_kv_key_last(dt_broker *b, const char *bucket, const char *ke
     if (s != NATS_OK) {
         return dt__broker_fail_nats(b, s, jerr, "kv last %s", key);
     }
-    dt_status st = entry_from(m, key, natsMsg_GetSequence(m), natsMsg_GetTime(m), out);
+    dt_status st =
+        dt__broker_kv_entry_from(m, key, natsMsg_GetSequence(m), natsMsg_GetTime(m), out);
     natsMsg_Destroy(m);
     return st == DT_OK ? DT_OK : dt__broker_fail(b, st, "kv last %s: out of memory", key);
 }
@@ -246,30 +225,6 @@ dt_status dt_broker_kv_key_watch_open(dt_broker *b, const char *bucket, const ch
     return DT_OK;
 }
 
-/* Stream sequence and time of a delivery, from its "$JS.ACK.<stream>.<consumer>.<delivered>.
- * <sseq>.<cseq>.<ts>.<pending>" reply (nats-server 2.9; newer servers insert a domain and an
- * account hash after "ACK" and append a token). */
-static bool ack_meta(const char *reply, uint64_t *seq, int64_t *ns)
-{
-    const char *tok[16];
-    size_t nt = 0;
-    for (const char *p = reply; p != NULL && nt < DT__ARRAY_LEN(tok); nt++) {
-        tok[nt] = p;
-        p = strchr(p, '.');
-        p = p != NULL ? p + 1 : NULL;
-    }
-    if (reply == NULL || nt < 9 || strncmp(reply, "$JS.ACK.", 8) != 0) {
-        return false;
-    }
-    size_t at = nt == 9 ? 5 : 7; /* the stream sequence's token */
-    if (at + 2 >= nt) {
-        return false;
-    }
-    *seq = strtoull(tok[at], NULL, 10);
-    *ns = strtoll(tok[at + 2], NULL, 10);
-    return *seq > 0;
-}
-
 /* Re-arms after a reconnection (the subscription may have missed deliveries meanwhile). */
 static dt_status rearm_if_reconnected(dt_broker_kv_key_watch *w)
 {
@@ -311,12 +266,12 @@ dt_status dt_broker_kv_key_watch_next(dt_broker_kv_key_watch *w, int64_t timeout
         if (s != NATS_OK) {
             return dt__broker_nerr(w->err, sizeof(w->err), s, 0, "kv watch %s", w->subject);
         }
-        uint64_t seq = 0;
-        int64_t ns = 0;
+        dt__ack_meta meta;
         /* Anything but a delivery (a status message) carries no entry: skip it. */
-        bool entry = ack_meta(natsMsg_GetReply(m), &seq, &ns);
+        bool entry = dt__broker_ack_meta(natsMsg_GetReply(m), &meta);
         if (entry) {
-            st = entry_from(m, w->subject + strlen(w->stream) + 2, seq, ns, out);
+            st = dt__broker_kv_entry_from(m, w->subject + strlen(w->stream) + 2, meta.seq, meta.ns,
+                                          out);
         }
         natsMsg_Destroy(m);
         if (entry) {
