@@ -5,6 +5,7 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/dead_letter.c
   ${CMAKE_CURRENT_LIST_DIR}/episode.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_park.c
+  ${CMAKE_CURRENT_LIST_DIR}/episode_terminate.c
   ${CMAKE_CURRENT_LIST_DIR}/ingress.c
   ${CMAKE_CURRENT_LIST_DIR}/outbox.c
   ${CMAKE_CURRENT_LIST_DIR}/partition.c

@@ -220,7 +220,10 @@ static dt_status on_event(dt__episode *e, dt__item *it)
         return wait_for_start(e, it);
     }
     if (!e->fresh && dt__status_finished(e->row.runtime_status)) {
-        return DT_OK; /* late news for a finished instance */
+        /* Late news for a finished instance, except a recursive terminate: its children may
+         * still run (work it started and did not wait for), and theirs. */
+        return dt__episode_is_recursive_terminate(it->om->event) ? dt__episode_keep_terminate(e, it)
+                                                                 : DT_OK;
     }
     const char *target = it->om->execution_id;
     if (target != NULL && target[0] != '\0' && strcmp(target, e->execution_id) != 0) {
@@ -312,8 +315,6 @@ static dt_status filter_items(dt__episode *e, dt__group *g)
     return e->n_waiting > 0 ? dt__episode_park_waiting(e) : DT_OK;
 }
 
-static const Dt__ExecutionTerminatedEvent *recursive_terminate(const dt__episode *e);
-
 /* Decodes the stored history of the current execution into arena memory, unless the engine's
  * cache already holds exactly that history (then *out stays NULL with *out_n set): the common
  * case costs O(new events), not O(history). Recursive terminate needs the history itself. */
@@ -324,7 +325,7 @@ static dt_status load_past(dt__episode *e, Dt__HistoryEvent ***out, size_t *out_
     if (e->reset || !e->have_row || e->row.history_len == 0) {
         return DT_OK;
     }
-    if (recursive_terminate(e) == NULL &&
+    if (dt__episode_recursive_terminate(e) == NULL &&
         dt__engine_is_current(e->pt->engine, e->instance_id, e->row.execution_id,
                               (size_t)e->row.history_len)) {
         *out_n = (size_t)e->row.history_len;
@@ -400,71 +401,6 @@ static dt_status leave(dt__episode *e, dt__group *g)
     return e->n_timers > 0 ? dt__episode_commit_bare(e) : DT_OK;
 }
 
-/* ---- recursive terminate ---- */
-
-static const Dt__ExecutionTerminatedEvent *recursive_terminate(const dt__episode *e)
-{
-    for (size_t i = 0; i < e->n_news; i++) {
-        if (e->news[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED &&
-            e->news[i]->execution_terminated->recurse) {
-            return e->news[i]->execution_terminated;
-        }
-    }
-    return NULL;
-}
-
-/* Whether child task `id` has finished according to the events evs[0..n). */
-static bool child_done(Dt__HistoryEvent *const *evs, size_t n, int32_t id)
-{
-    for (size_t i = 0; i < n; i++) {
-        Dt__HistoryEvent__EventTypeCase k = evs[i]->event_type_case;
-        if ((k == DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED &&
-             evs[i]->sub_orchestration_instance_completed->task_scheduled_id == id) ||
-            (k == DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED &&
-             evs[i]->sub_orchestration_instance_failed->task_scheduled_id == id)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Sends the termination on to every child still running, which passes it on to its own. */
-static dt_status terminate_children(dt__episode *e, Dt__HistoryEvent *const *past, size_t n_past,
-                                    const dt__episode_result *r)
-{
-    const Dt__ExecutionTerminatedEvent *t = recursive_terminate(e);
-    if (t == NULL || r->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED) {
-        return DT_OK;
-    }
-    dt_status st = DT_OK;
-    for (size_t i = 0; st == DT_OK && i < n_past + r->n_appended; i++) {
-        const Dt__HistoryEvent *ev = i < n_past ? past[i] : r->appended[i - n_past];
-        if (ev->event_type_case !=
-                DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED ||
-            child_done(past, n_past, ev->event_id) ||
-            child_done(r->appended, r->n_appended, ev->event_id)) {
-            continue;
-        }
-        Dt__HistoryEvent *term = dt__actions_event(e);
-        Dt__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
-        char id[DT_INSTANCE_ID_MAX * 2 + 64];
-        if (term == NULL || te == NULL) {
-            return DT_ENOMEM;
-        }
-        dt__execution_terminated_event__init(te);
-        te->input = t->input;
-        te->recurse = true;
-        term->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
-        term->execution_terminated = te;
-        st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "term", ev->event_id);
-        if (st == DT_OK) {
-            st = dt__actions_send(e, ev->sub_orchestration_instance_created->instance_id, "", term,
-                                  id);
-        }
-    }
-    return st;
-}
-
 /* A start scheduled for later: keep the instance PENDING and deliver the start (and any events
  * that came with it) by timer at the scheduled time. */
 static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g);
@@ -482,8 +418,11 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     if (st == DT_OK) {
         st = filter_items(&e, g);
     }
+    if (st == DT_OK && e.forward_term != NULL) {
+        st = dt__episode_forward_terminate(&e);
+    }
     if (st != DT_OK || e.n_news == 0) {
-        bool consumed = e.n_applied > 0 || e.n_fired > 0 || e.n_unparked > 0;
+        bool consumed = e.out.n > 0 || e.n_applied > 0 || e.n_fired > 0 || e.n_unparked > 0;
         return st != DT_OK ? st : (consumed ? dt__episode_commit_bare(&e) : DT_OK);
     }
     if (must_leave(&e)) {
@@ -517,7 +456,7 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
         dt__episode_result_free(&r);
         return DT_ENOMEM;
     }
-    st = terminate_children(&e, past, n_past, &r);
+    st = dt__episode_terminate_children(&e, past, n_past, &r);
     return st == DT_OK ? dt__episode_commit_result(&e, &r) : st;
 }
 

@@ -34,6 +34,8 @@ typedef struct dt__episode {
     size_t n_waiting, cap_waiting;
     int64_t *unparked; /* ids of parked messages this episode applied or found to be repeats */
     size_t n_unparked, cap_unparked;
+    /* A recursive terminate for this finished instance: passed on to its children. */
+    const Dt__ExecutionTerminatedEvent *forward_term;
     const char **applied;
     size_t n_applied, cap_applied;
     int64_t *fired;
@@ -51,6 +53,19 @@ dt_status dt__episode_park_waiting(dt__episode *e);
 dt_status dt__episode_unpark(dt__episode *e, dt__item ***out, size_t *out_n);
 /* Notes that the parked message of `it` (if any) is consumed by this episode's commit. */
 dt_status dt__episode_note_unparked(dt__episode *e, const dt__item *it);
+
+/* ---- episode_terminate.c ---- */
+bool dt__episode_is_recursive_terminate(const Dt__HistoryEvent *ev);
+/* The recursive terminate among the episode's news, or NULL. */
+const Dt__ExecutionTerminatedEvent *dt__episode_recursive_terminate(const dt__episode *e);
+/* After an episode that terminated the instance for a recursive terminate: passes it on to every
+ * child created in past[0..n_past) and r's appended events. */
+dt_status dt__episode_terminate_children(dt__episode *e, Dt__HistoryEvent *const *past,
+                                         size_t n_past, const dt__episode_result *r);
+/* A finished instance got a recursive terminate (`it`): consumes it and remembers it ... */
+dt_status dt__episode_keep_terminate(dt__episode *e, dt__item *it);
+/* ... to pass on to every child in its stored history (into the episode's outbox). */
+dt_status dt__episode_forward_terminate(dt__episode *e);
 
 /* ---- commit.c ---- */
 /* Builds and queues the commit of an episode run (r may be NULL when no episode ran but the

@@ -50,3 +50,6 @@ dt_add_test(NAME test_oversize SOURCES worker/test_oversize.c LABELS integration
 # Bad ingress requests, reuse policies, routed messages over the limit, misrouted messages.
 dt_add_test(NAME test_ingress_errors SOURCES worker/test_ingress_errors.c LABELS integration
   TIMEOUT 180 LIBS dt_worker_kit)
+# Recursive terminate through completed children to their fire-and-forget work.
+dt_add_test(NAME test_terminate_tree SOURCES worker/test_terminate_tree.c LABELS integration
+  TIMEOUT 120 LIBS dt_worker_kit)

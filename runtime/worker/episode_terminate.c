@@ -1,0 +1,103 @@
+/*
+ * Recursive terminate: the termination goes on to every sub-orchestration the instance created,
+ * finished or not, and each passes it on to its own. A finished child still receives it, because
+ * it may have started children it did not wait for (fire-and-forget), which may still run; a
+ * finished instance that receives a recursive terminate does nothing but pass it on (the
+ * durabletask-go semantics: the whole tree, not only the running part of it). Each forwarded
+ * message's identity is derived from the sender's execution and the child's task, so repeats are
+ * dropped by JetStream; the tree is finite, so the forwarding ends.
+ */
+#include <string.h>
+
+#include "episode_int.h"
+
+bool dt__episode_is_recursive_terminate(const Dt__HistoryEvent *ev)
+{
+    return ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED &&
+           ev->execution_terminated->recurse;
+}
+
+const Dt__ExecutionTerminatedEvent *dt__episode_recursive_terminate(const dt__episode *e)
+{
+    for (size_t i = 0; i < e->n_news; i++) {
+        if (dt__episode_is_recursive_terminate(e->news[i])) {
+            return e->news[i]->execution_terminated;
+        }
+    }
+    return NULL;
+}
+
+dt_status dt__episode_keep_terminate(dt__episode *e, dt__item *it)
+{
+    if (!dt__arena_grow(e->a, (void **)&e->applied, &e->cap_applied, e->n_applied,
+                        sizeof(char *))) {
+        return DT_ENOMEM;
+    }
+    e->applied[e->n_applied++] = it->om->dedupe_id;
+    e->forward_term = it->om->event->execution_terminated;
+    return DT_OK;
+}
+
+/* Sends termination `t` to the child created by `created` (a SubOrchestrationInstanceCreated). */
+static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
+                          const Dt__HistoryEvent *created)
+{
+    Dt__HistoryEvent *term = dt__actions_event(e);
+    Dt__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
+    char id[DT_INSTANCE_ID_MAX * 2 + 64];
+    if (term == NULL || te == NULL) {
+        return DT_ENOMEM;
+    }
+    dt__execution_terminated_event__init(te);
+    te->input = t->input;
+    te->recurse = true;
+    term->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+    term->execution_terminated = te;
+    dt_status st =
+        dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "term", created->event_id);
+    return st == DT_OK
+               ? dt__actions_send(e, created->sub_orchestration_instance_created->instance_id, "",
+                                  term, id)
+               : st;
+}
+
+/* Sends `t` to every child created in evs[0..n). */
+static dt_status send_all(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
+                          Dt__HistoryEvent *const *evs, size_t n)
+{
+    dt_status st = DT_OK;
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        if (evs[i]->event_type_case ==
+            DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
+            st = send_one(e, t, evs[i]);
+        }
+    }
+    return st;
+}
+
+dt_status dt__episode_terminate_children(dt__episode *e, Dt__HistoryEvent *const *past,
+                                         size_t n_past, const dt__episode_result *r)
+{
+    const Dt__ExecutionTerminatedEvent *t = dt__episode_recursive_terminate(e);
+    if (t == NULL || r->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED) {
+        return DT_OK;
+    }
+    dt_status st = send_all(e, t, past, n_past);
+    return st == DT_OK ? send_all(e, t, r->appended, r->n_appended) : st;
+}
+
+dt_status dt__episode_forward_terminate(dt__episode *e)
+{
+    dt__blob *blobs = NULL;
+    size_t n = 0;
+    dt_status st = dt__store_load_history(e->pt->store, e->instance_id, e->a, &blobs, &n);
+    for (size_t i = 0; st == DT_OK && i < n; i++) {
+        Dt__HistoryEvent *ev = (Dt__HistoryEvent *)dt__arena_unpack(
+            e->a, &dt__history_event__descriptor, blobs[i].len, blobs[i].data);
+        if (ev == NULL) {
+            return DT_ECORRUPT;
+        }
+        st = send_all(e, e->forward_term, &ev, 1);
+    }
+    return st;
+}
