@@ -252,6 +252,10 @@ static bool apply_result(dt__instance *in, const Dt__HistoryEvent *ev)
 void dt__instance_apply(dt__instance *in, const Dt__HistoryEvent *ev)
 {
     Dt__HistoryEvent__EventTypeCase k = ev->event_type_case;
+    int64_t ts = dt__ts_to_ms(ev->timestamp);
+    if (ts > in->last_ts) {
+        in->last_ts = ts;
+    }
     if (in->end == END_CONTINUED && in->keep_events &&
         k == DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED) {
         /* Arrived in the episode that continued as new: it belongs to the next execution. */
