@@ -369,7 +369,7 @@ static dt_status connect_hub(dt_worker *w)
         st = dt_broker_hub_create(w->broker, w->hub, &c, &w->hub_cfg);
     }
     if (st != DT_OK) {
-        set_err(w, "task hub '%s': %s", w->hub, dt_broker_errmsg(w->broker));
+        set_err(w, "%s", dt_broker_errmsg(w->broker)); /* "[create ]hub <hub>: ..." */
         return st;
     }
     cap_cache(w);

@@ -75,6 +75,8 @@ expect 0 --json hub create --partitions 3 --storage memory --lease-ttl-ms 5000
 json_check '.partitions == 3 and .storage == "memory" and .lease_ttl_ms == 5000'
 expect 0 hub create --partitions 3 --storage memory --lease-ttl-ms 5000
 expect 3 hub create --partitions 5 --storage memory --lease-ttl-ms 5000
+# Each layer names what it did once: no "create hub X: create hub: ..." from client and broker.
+[ "$(grep -o 'create hub' "$tmp/err" | wc -l)" = 1 ] || fail "error text repeats: $(cat "$tmp/err")"
 expect 0 --json hub info
 json_check '.hub == env.DT_HUB and .partitions == 3 and .messages.orchestration == 0'
 
