@@ -208,6 +208,10 @@ Dt__TaskFailureDetails *dt__failure_to_pb(dt__arena *arena, const dt_failure *f)
 /* A new failure in the instance arena; message formatted. */
 const dt_failure *dt__failure_make(dt__instance *in, const char *type, const dt_failure *inner,
                                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A non-retriable failure (a retry policy gives up at once): for what no retry can change, like
+ * a missing orchestrator or a version no worker accepts. */
+const dt_failure *dt__failure_make_final(dt__instance *in, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- context.c ---- */
 /* Resumes the orchestrator while the task it awaits is done. */

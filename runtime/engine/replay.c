@@ -152,10 +152,10 @@ static void apply_started(dt__instance *in, const Dt__ExecutionStartedEvent *e)
             snprintf(why, sizeof(why), "no orchestrator named '%s' is registered", in->name);
         }
         dt__instance_end(in, END_FAILED, NULL, 0, false,
-                         dt__failure_make(in,
-                                          st == DT_EVERSION ? DT_FAILURE_VERSION_MISMATCH
-                                                            : DT_FAILURE_UNKNOWN_ORCHESTRATOR,
-                                          NULL, "%s", why));
+                         dt__failure_make_final(in,
+                                                st == DT_EVERSION ? DT_FAILURE_VERSION_MISMATCH
+                                                                  : DT_FAILURE_UNKNOWN_ORCHESTRATOR,
+                                                "%s", why));
         return;
     }
     if (dt__instance_start(in) != DT_OK) {

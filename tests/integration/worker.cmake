@@ -40,3 +40,7 @@ dt_add_test(NAME test_outbox_crash SOURCES worker/test_outbox_crash.c LABELS int
 target_compile_definitions(test_outbox_crash PRIVATE
   OUTBOX_CRASH_WORKER_PATH="$<TARGET_FILE:outbox_crash_worker>")
 add_dependencies(test_outbox_crash outbox_crash_worker)
+# Calls to missing activities and orchestrators under a retry policy (one non-retriable attempt);
+# children without an ID across continue-as-new.
+dt_add_test(NAME test_worker_calls SOURCES worker/test_worker_calls.c LABELS integration
+  TIMEOUT 180 LIBS dt_worker_kit)
