@@ -353,7 +353,7 @@ dt_status dt_broker_hub_create(dt_broker *b, const char *hub, const dt_broker_hu
     dt_broker_hub_config stored;
     dt_status st = hub_create(b, hub, c, &stored, err, sizeof(err));
     if (st != DT_OK) {
-        return dt__broker_fail(b, st, "create hub: %s", err);
+        return dt__broker_fail(b, st, "create hub %s: %s", hub != NULL ? hub : "(null)", err);
     }
     if (out_cfg != NULL) {
         *out_cfg = stored;

@@ -1,8 +1,8 @@
 /*
  * Sub-orchestrations: an orchestration starts other orchestrations and awaits them like
  * activities. Each child is an instance of its own (with its own history, status and ID,
- * "<parent>:<task number>"), may run on another worker, and can be queried on its own; the parent
- * only records that it started and how it ended.
+ * "<parent>:<execution>:<task number>"), may run on another worker, and can be queried on its own;
+ * the parent only records that it started and how it ended.
  *
  *   orchestration process_orders {"orders":3}
  *       -> {"orders":3,"total":60}      (one process_order child per order, run in parallel)

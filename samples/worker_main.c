@@ -34,9 +34,7 @@ static void log_line(dt_log_level level, const char *instance_id, const char *ms
 {
     bool verbose = *(const bool *)ctx;
     if (verbose || level >= DT_LOG_WARN) {
-        static const char *const names[] = {"debug", "info", "warn", "error"};
-        fprintf(stderr, "dt-samples-worker: %s: %s%s%s\n", names[level & 3],
-                instance_id != NULL ? instance_id : "", instance_id != NULL ? ": " : "", msg);
+        dt_worker_log_stderr(level, instance_id, msg, "dt-samples-worker");
     }
 }
 
@@ -94,12 +92,12 @@ int main(int argc, char **argv)
     dt_worker *w = NULL;
     char err[512];
     if (dt_worker_create(&o, &w, err, sizeof(err)) != DT_OK) {
-        fprintf(stderr, "dt-samples-worker: %s\n", err);
+        dt_worker_log_stderr(DT_LOG_ERROR, NULL, err, "dt-samples-worker");
         return 1;
     }
     int rc = 1;
     if (samples_add_all(w) != DT_OK || dt_worker_start(w) != DT_OK) {
-        fprintf(stderr, "dt-samples-worker: %s\n", dt_worker_errmsg(w));
+        dt_worker_log_stderr(DT_LOG_ERROR, NULL, dt_worker_errmsg(w), "dt-samples-worker");
         goto out;
     }
     printf("dt-samples-worker: ready: worker %s, hub %s, %s, data %s\n", dt_worker_id(w), o.hub,

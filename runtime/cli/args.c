@@ -1,6 +1,7 @@
 /*
  * Command-line parsing for dtctl's commands: options from a table ("--opt value", "--opt=value",
- * flags), positionals, help, strict numbers and status lists; plus reading an input file.
+ * flags) and the global options, positionals, help, strict numbers and status lists; plus
+ * reading an input file.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -34,14 +35,19 @@ static const cli_opt *find_opt(const cli_opt *opts, size_t nopts, const char *ar
     return NULL;
 }
 
-/* Handles argv[*i], an option; advances *i past its value. */
-static int parse_opt(int argc, char **argv, int *i, const cli_opt *opts, size_t nopts,
+/* Handles argv[*i], an option of the command or a global one; advances *i past its value. */
+static int parse_opt(cli *c, int argc, char **argv, int *i, const cli_opt *opts, size_t nopts,
                      const char *usage)
 {
     const char *arg = argv[*i];
     const char *eq = strchr(arg, '=');
     size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+    cli_opt globals[CLI_NGLOBALS];
+    cli_globals(c, globals);
     const cli_opt *o = find_opt(opts, nopts, arg, len);
+    if (o == NULL) {
+        o = find_opt(globals, CLI_NGLOBALS, arg, len);
+    }
     if (o == NULL) {
         return cli_usage_error(usage, "unknown option '%.*s'", (int)len, arg);
     }
@@ -62,7 +68,7 @@ static int parse_opt(int argc, char **argv, int *i, const cli_opt *opts, size_t 
     return CLI_CONTINUE;
 }
 
-int cli_parse(int argc, char **argv, const cli_opt *opts, size_t nopts, const char **pos,
+int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, size_t nopts, const char **pos,
               size_t min_pos, size_t max_pos, size_t *out_npos, const char *usage)
 {
     size_t npos = 0;
@@ -78,7 +84,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, size_t nopts, const ch
             continue;
         }
         if (!only_pos && arg[0] == '-' && arg[1] != '\0') {
-            int rc = parse_opt(argc, argv, &i, opts, nopts, usage);
+            int rc = parse_opt(c, argc, argv, &i, opts, nopts, usage);
             if (rc != CLI_CONTINUE) {
                 return rc;
             }

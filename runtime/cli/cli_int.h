@@ -31,12 +31,13 @@ enum {
 /* Returned by cli_parse when the command should go on. */
 #define CLI_CONTINUE (-1)
 
+/* The global options; set before or after the command (cli_globals). */
 typedef struct cli {
     const char *url; /* --url, $DT_NATS_URL, or NULL (the client's default) */
     const char *hub; /* --hub, $DT_HUB, or "default" */
     bool json;
-    int64_t timeout_ms; /* --request-timeout-ms; 0: the client's default */
-    dt_client *client;  /* connected by cli_client() on first use */
+    const char *timeout_arg; /* --request-timeout-ms as given; checked by cli_client() */
+    dt_client *client;       /* connected by cli_client() on first use */
 } cli;
 
 /* The exit code of a status. */
@@ -49,7 +50,8 @@ int cli_fail(const cli *c, dt_status st, const char *fmt, ...)
 /* cli_fail with the client's error message. */
 int cli_fail_client(const cli *c, dt_status st);
 
-/* Connects on first use. Returns CLI_CONTINUE, or an exit code after printing the error. */
+/* Connects on first use (checking --request-timeout-ms first). Returns CLI_CONTINUE, or an exit
+ * code after printing the error. */
 int cli_client(cli *c);
 
 /* ---- args.c ---- */
@@ -60,13 +62,21 @@ typedef struct cli_opt {
     bool *flag;         /* flag: set to true (NULL for options with a value) */
 } cli_opt;
 
+/* Number of global options. */
+#define CLI_NGLOBALS 4
+
+/* Fills out[] with the global options (--url, --hub, --json, --request-timeout-ms) bound to c's
+ * fields (main.c). */
+void cli_globals(cli *c, cli_opt out[CLI_NGLOBALS]);
+
 /*
- * Parses argv[0..argc) into options and positionals (at most max_pos, at least min_pos, into
- * pos[]). Accepts "--opt value" and "--opt=value"; "--" ends options. -h/--help prints the usage
- * to stdout. Returns CLI_CONTINUE, or the exit code (0 after help, CLI_EXIT_USAGE after an error
- * message and the usage on stderr).
+ * Parses a command's argv[0..argc) into options and positionals (at most max_pos, at least
+ * min_pos, into pos[]). Accepts "--opt value" and "--opt=value", the command's options and the
+ * global ones (so `dtctl status ID --json` works like `dtctl --json status ID`); "--" ends
+ * options. -h/--help prints the usage to stdout. Returns CLI_CONTINUE, or the exit code (0 after
+ * help, CLI_EXIT_USAGE after an error message and the usage on stderr).
  */
-int cli_parse(int argc, char **argv, const cli_opt *opts, size_t nopts, const char **pos,
+int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts, size_t nopts, const char **pos,
               size_t min_pos, size_t max_pos, size_t *out_npos, const char *usage);
 
 /* Prints "dtctl: <msg>" and the usage to stderr; returns CLI_EXIT_USAGE. */
@@ -80,6 +90,17 @@ bool cli_statuses(const char *list, dt_client_runtime_status *out, size_t cap, s
 
 /* Reads a whole file (at most max bytes) into a dt_alloc'd buffer; NULL with errno set. */
 char *cli_read_file(const char *path, size_t max, size_t *out_len);
+
+/* ---- json_check.c ---- */
+
+/* True when s[0..len) is one JSON value (RFC 8259, surrounding whitespace allowed, UTF-8 not
+ * checked); else false with *out_at the byte offset where it stops being JSON. Nesting is
+ * bounded (512 levels). */
+bool cli_json_valid(const char *s, size_t len, size_t *out_at);
+
+/* The rule for JSON inputs (start --input/--input-file, raise --data): unless `raw`, the bytes
+ * must be JSON. Returns CLI_CONTINUE, or CLI_EXIT_USAGE after a message naming `what`. */
+int cli_check_json(const char *what, const char *s, size_t len, bool raw, const char *usage);
 
 /* ---- json.c: a streaming writer that places commas itself ---- */
 

@@ -71,7 +71,8 @@ static int hub_create(cli *c, int argc, char **argv)
     const cli_opt opts[] = {{"--partitions", &parts, NULL},        {"--lease-ttl-ms", &ttl, NULL},
                             {"--max-msg-size", &maxmsg, NULL},     {"--replicas", &replicas, NULL},
                             {"--duplicate-window-ms", &dup, NULL}, {"--storage", &storage, NULL}};
-    int rc = cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, 0, NULL, usage);
+    int rc =
+        cli_parse(c, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, 0, NULL, usage);
     if (rc != CLI_CONTINUE) {
         return rc;
     }
@@ -105,7 +106,7 @@ static int hub_create(cli *c, int argc, char **argv)
 
 static int hub_info(cli *c, int argc, char **argv)
 {
-    int rc = cli_parse(argc, argv, NULL, 0, NULL, 0, 0, NULL, usage);
+    int rc = cli_parse(c, argc, argv, NULL, 0, NULL, 0, 0, NULL, usage);
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }
@@ -124,7 +125,7 @@ static int hub_info(cli *c, int argc, char **argv)
 
 static int hub_delete(cli *c, int argc, char **argv)
 {
-    int rc = cli_parse(argc, argv, NULL, 0, NULL, 0, 0, NULL, usage);
+    int rc = cli_parse(c, argc, argv, NULL, 0, NULL, 0, 0, NULL, usage);
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }

@@ -6,12 +6,13 @@
 #include "durabletask/alloc.h"
 
 static const char start_usage[] =
-    "usage: dtctl start NAME [--id ID] [--input JSON | --input-file FILE] [--version V]\n"
+    "usage: dtctl start NAME [--id ID] [--input JSON | --input-file FILE] [--raw] [--version V]\n"
     "                   [--start-at-ms MS] [--reuse error|replace|terminate]\n"
     "                   [--execution-id ID] [--result-subject SUBJECT]\n"
     "\n"
     "Starts orchestration NAME and prints its instance ID (generated unless --id is given).\n"
-    "The input is passed verbatim. --reuse says what happens when the ID is taken: error\n"
+    "The input must be one JSON value (exit 1 otherwise, nothing is started); with --raw any\n"
+    "bytes are passed verbatim. --reuse says what happens when the ID is taken: error\n"
     "(default, exit 3), replace (a finished instance), terminate (a running one is terminated\n"
     "and replaced). Giving the --id and --execution-id of an earlier start repeats it\n"
     "idempotently.\n";
@@ -47,6 +48,7 @@ static bool parse_reuse(const char *s, dt_client_reuse_policy *out)
 
 typedef struct start_args {
     const char *id, *input, *input_file, *version, *start_at, *reuse, *exec, *result_subject;
+    bool raw;
 } start_args;
 
 /* Fills the options from the parsed arguments; *file_buf receives a dt_alloc'd file input. */
@@ -79,7 +81,11 @@ static int start_options(const start_args *a, dt_client_start_options *o, char *
         o->input = *file_buf;
         o->input_len = len;
     }
-    return CLI_CONTINUE;
+    if (o->input == NULL) {
+        return CLI_CONTINUE;
+    }
+    return cli_check_json(a->input != NULL ? "--input" : "--input-file", o->input, o->input_len,
+                          a->raw, start_usage);
 }
 
 int cmd_start(cli *c, int argc, char **argv)
@@ -92,10 +98,11 @@ int cmd_start(cli *c, int argc, char **argv)
                             {"--start-at-ms", &a.start_at, NULL},
                             {"--reuse", &a.reuse, NULL},
                             {"--execution-id", &a.exec, NULL},
-                            {"--result-subject", &a.result_subject, NULL}};
+                            {"--result-subject", &a.result_subject, NULL},
+                            {"--raw", NULL, &a.raw}};
     const char *name = NULL;
-    int rc =
-        cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &name, 1, 1, NULL, start_usage);
+    int rc = cli_parse(c, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &name, 1, 1, NULL,
+                       start_usage);
     dt_client_start_options o = {0};
     char *file_buf = NULL;
     if (rc == CLI_CONTINUE) {
@@ -123,7 +130,7 @@ int cmd_status(cli *c, int argc, char **argv)
     bool payloads = false;
     const cli_opt opts[] = {{"--payloads", NULL, &payloads}};
     const char *id = NULL;
-    int rc = cli_parse(argc, argv, opts, 1, &id, 1, 1, NULL, status_usage);
+    int rc = cli_parse(c, argc, argv, opts, 1, &id, 1, 1, NULL, status_usage);
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }
@@ -145,7 +152,7 @@ int cmd_wait(cli *c, int argc, char **argv)
                             {"--start", NULL, &start},
                             {"--timeout-ms", &timeout, NULL}};
     const char *id = NULL;
-    int rc = cli_parse(argc, argv, opts, 3, &id, 1, 1, NULL, wait_usage);
+    int rc = cli_parse(c, argc, argv, opts, 3, &id, 1, 1, NULL, wait_usage);
     if (rc != CLI_CONTINUE) {
         return rc;
     }

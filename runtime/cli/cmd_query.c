@@ -59,8 +59,8 @@ int cmd_list(cli *c, int argc, char **argv)
         {"--prefix", &fa.prefix, NULL},    {"--created-from-ms", &fa.from, NULL},
         {"--created-to-ms", &fa.to, NULL}, {"--limit", &limit, NULL},
         {"--page", &page, NULL},           {"--payloads", NULL, &payloads}};
-    int rc =
-        cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, 0, NULL, list_usage);
+    int rc = cli_parse(c, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, 0, NULL,
+                       list_usage);
     dt_client_filter f;
     if (rc == CLI_CONTINUE) {
         rc = make_filter(&fa, &f, list_usage);
@@ -85,7 +85,7 @@ int cmd_list(cli *c, int argc, char **argv)
 int cmd_history(cli *c, int argc, char **argv)
 {
     const char *id = NULL;
-    int rc = cli_parse(argc, argv, NULL, 0, &id, 1, 1, NULL, history_usage);
+    int rc = cli_parse(c, argc, argv, NULL, 0, &id, 1, 1, NULL, history_usage);
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }
@@ -128,8 +128,8 @@ int cmd_purge(cli *c, int argc, char **argv)
         {"--created-to-ms", &fa.to, NULL}, {"--all-finished", NULL, &all}};
     const char *id = NULL;
     size_t npos = 0;
-    int rc =
-        cli_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &id, 0, 1, &npos, purge_usage);
+    int rc = cli_parse(c, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &id, 0, 1, &npos,
+                       purge_usage);
     bool filtered = fa.status != NULL || fa.name != NULL || fa.prefix != NULL || fa.from != NULL ||
                     fa.to != NULL;
     if (rc == CLI_CONTINUE && npos == 1 && (filtered || all)) {

@@ -4,11 +4,12 @@
 #include "cli_int.h"
 
 static const char raise_usage[] =
-    "usage: dtctl raise ID EVENT [--data JSON] [--key IDEMPOTENCY_KEY]\n"
+    "usage: dtctl raise ID EVENT [--data JSON] [--raw] [--key IDEMPOTENCY_KEY]\n"
     "\n"
-    "Raises event EVENT with the given data (verbatim) to the instance. With --key, repeating\n"
-    "the same command delivers the event once. Exit 2 if there is no such instance, 3 if it has\n"
-    "finished.\n";
+    "Raises event EVENT with the given data to the instance. The data must be one JSON value\n"
+    "(exit 1 otherwise, nothing is sent); with --raw any bytes are passed verbatim. With --key,\n"
+    "repeating the same command delivers the event once. Exit 2 if there is no such instance,\n"
+    "3 if it has finished.\n";
 
 static const char terminate_usage[] =
     "usage: dtctl terminate ID [--reason R] [--recursive]\n"
@@ -40,9 +41,13 @@ static int finish(cli *c, dt_status st, const char *id, const char *action, cons
 int cmd_raise(cli *c, int argc, char **argv)
 {
     const char *data = NULL, *key = NULL;
-    const cli_opt opts[] = {{"--data", &data, NULL}, {"--key", &key, NULL}};
+    bool raw = false;
+    const cli_opt opts[] = {{"--data", &data, NULL}, {"--key", &key, NULL}, {"--raw", NULL, &raw}};
     const char *pos[2] = {NULL, NULL};
-    int rc = cli_parse(argc, argv, opts, 2, pos, 2, 2, NULL, raise_usage);
+    int rc = cli_parse(c, argc, argv, opts, 3, pos, 2, 2, NULL, raise_usage);
+    if (rc == CLI_CONTINUE && data != NULL) {
+        rc = cli_check_json("--data", data, strlen(data), raw, raise_usage);
+    }
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }
@@ -57,7 +62,7 @@ int cmd_terminate(cli *c, int argc, char **argv)
     bool recursive = false;
     const cli_opt opts[] = {{"--reason", &reason, NULL}, {"--recursive", NULL, &recursive}};
     const char *id = NULL;
-    int rc = cli_parse(argc, argv, opts, 2, &id, 1, 1, NULL, terminate_usage);
+    int rc = cli_parse(c, argc, argv, opts, 2, &id, 1, 1, NULL, terminate_usage);
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }
@@ -70,7 +75,7 @@ int cmd_suspend(cli *c, int argc, char **argv)
     const char *reason = NULL;
     const cli_opt opts[] = {{"--reason", &reason, NULL}};
     const char *id = NULL;
-    int rc = cli_parse(argc, argv, opts, 1, &id, 1, 1, NULL, suspend_usage);
+    int rc = cli_parse(c, argc, argv, opts, 1, &id, 1, 1, NULL, suspend_usage);
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }
@@ -83,7 +88,7 @@ int cmd_resume(cli *c, int argc, char **argv)
     const char *reason = NULL;
     const cli_opt opts[] = {{"--reason", &reason, NULL}};
     const char *id = NULL;
-    int rc = cli_parse(argc, argv, opts, 1, &id, 1, 1, NULL, resume_usage);
+    int rc = cli_parse(c, argc, argv, opts, 1, &id, 1, 1, NULL, resume_usage);
     if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
         return rc;
     }

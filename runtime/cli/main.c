@@ -2,15 +2,20 @@
  * dtctl: the command-line client of a durabletask-nats task hub. Global options, the command
  * table, error reporting and exit codes; the commands live in cmd_*.c.
  */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_int.h"
 #include "dt_broker.h"
 
 static const char usage[] =
-    "usage: dtctl [--url URL] [--hub HUB] [--json] [--request-timeout-ms N] <command> [args]\n"
+    "usage: dtctl [global options] <command> [args] [global options]\n"
+    "       dtctl --version\n"
     "\n"
     "Commands (dtctl <command> --help for details):\n"
     "  hub create|delete|info   manage the task hub\n"
@@ -31,6 +36,10 @@ static const char usage[] =
     "  --hub HUB       task hub (default: $DT_HUB, else \"default\")\n"
     "  --json          print one JSON object per result (errors too, on stderr)\n"
     "  --request-timeout-ms N   timeout of broker requests and queries (default 5000)\n"
+    "Global options go before or after the command: dtctl status ID --json.\n"
+    "\n"
+    "JSON input: start --input/--input-file and raise --data must be one JSON value (exit 1\n"
+    "otherwise, nothing is sent); --raw passes any bytes verbatim.\n"
     "\n"
     "Exit codes: 0 ok, 1 usage or invalid argument, 2 not found, 3 exists / conflict / wrong\n"
     "state, 4 timeout, 5 broker or other error.\n";
@@ -96,6 +105,14 @@ int cli_fail_client(const cli *c, dt_status st)
     return cli_fail(c, st, "%s", dt_client_errmsg(c->client));
 }
 
+void cli_globals(cli *c, cli_opt out[CLI_NGLOBALS])
+{
+    out[0] = (cli_opt){"--url", &c->url, NULL};
+    out[1] = (cli_opt){"--hub", &c->hub, NULL};
+    out[2] = (cli_opt){"--json", NULL, &c->json};
+    out[3] = (cli_opt){"--request-timeout-ms", &c->timeout_arg, NULL};
+}
+
 int cli_client(cli *c)
 {
     if (c->client != NULL) {
@@ -106,8 +123,12 @@ int cli_client(cli *c)
     o.nats_url = c->url;
     o.hub = c->hub;
     o.connection_name = "dtctl";
-    if (c->timeout_ms > 0) {
-        o.request_timeout_ms = c->timeout_ms;
+    int64_t t = 0;
+    if (c->timeout_arg != NULL && !cli_i64(c->timeout_arg, 1, INT64_MAX / 2, &t)) {
+        return cli_usage_error(usage, "--request-timeout-ms needs a positive number");
+    }
+    if (t > 0) {
+        o.request_timeout_ms = t;
     }
     char err[512] = "";
     dt_status st = dt_client_create(&o, &c->client, err, sizeof(err));
@@ -123,17 +144,18 @@ static const char *env_or(const char *name, const char *dflt)
     return v != NULL && v[0] != '\0' ? v : dflt;
 }
 
-/* Parses the global options in argv[1..): returns the index of the command, or 0 after setting
- * *rc to the exit code (help, or a usage error). */
+/* Parses the options before the command in argv[1..): returns the index of the command, or 0
+ * after setting *rc to the exit code (help, version, or a usage error). */
 static int parse_globals(cli *c, int argc, char **argv, int *rc)
 {
-    const char *timeout = NULL;
-    bool help = false;
-    const cli_opt opts[] = {{"--url", &c->url, NULL},   {"--hub", &c->hub, NULL},
-                            {"--json", NULL, &c->json}, {"--request-timeout-ms", &timeout, NULL},
-                            {"--help", NULL, &help},    {"-h", NULL, &help}};
+    bool help = false, version = false;
+    cli_opt opts[CLI_NGLOBALS + 3];
+    cli_globals(c, opts);
+    opts[CLI_NGLOBALS] = (cli_opt){"--help", NULL, &help};
+    opts[CLI_NGLOBALS + 1] = (cli_opt){"-h", NULL, &help};
+    opts[CLI_NGLOBALS + 2] = (cli_opt){"--version", NULL, &version};
     int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
+    for (; i < argc && argv[i][0] == '-' && !help && !version; i++) {
         const char *eq = strchr(argv[i], '=');
         size_t len = eq != NULL ? (size_t)(eq - argv[i]) : strlen(argv[i]);
         const cli_opt *o = NULL;
@@ -152,17 +174,15 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
             *o->value = eq != NULL ? eq + 1 : argv[++i];
         }
     }
-    int64_t t = 0;
-    if (help) {
-        fputs(usage, stdout);
+    if (help || version) {
+        if (help) {
+            fputs(usage, stdout);
+        } else {
+            printf("dtctl %s (durabletask-nats)\n", DTCTL_VERSION);
+        }
         *rc = CLI_EXIT_OK;
         return 0;
     }
-    if (timeout != NULL && !cli_i64(timeout, 1, INT64_MAX / 2, &t)) {
-        *rc = cli_usage_error(usage, "--request-timeout-ms needs a positive number");
-        return 0;
-    }
-    c->timeout_ms = t;
     if (i == argc) {
         *rc = cli_usage_error(usage, "no command");
         return 0;
@@ -189,15 +209,30 @@ static int run(cli *c, int argc, char **argv)
     return cli_usage_error(usage, "unknown command '%s'", argv[i]);
 }
 
+/* True when stdout is a pipe or socket whose reader has gone (poll reports POLLERR on the write
+ * end of a pipe without readers). */
+static bool reader_gone(void)
+{
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = 0, .revents = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
+}
+
 int main(int argc, char **argv)
 {
+    /* A reader that stopped reading (dtctl list | head -1) is not an error: writes then fail with
+     * EPIPE instead of killing the process, and the end below stays quiet about them. */
+    (void)signal(SIGPIPE, SIG_IGN);
     cli c = {.url = env_or("DT_NATS_URL", NULL), .hub = env_or("DT_HUB", "default")};
     int rc = run(&c, argc, argv);
     dt_client_destroy(c.client);
     (void)dt_broker_global_shutdown();
     /* Output goes through stdio unchecked call by call; a failed write (full disk, closed pipe)
      * shows in the stream's error flag, checked once here. */
+    errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno == EPIPE || reader_gone()) {
+            return rc;
+        }
         (void)fputs("dtctl: cannot write the output\n", stderr);
         return rc == CLI_EXIT_OK ? CLI_EXIT_ERROR : rc;
     }

@@ -112,7 +112,7 @@ dt_status dt__client_ensure_hub(dt_client *c)
                                c->hub);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "hub <hub>: ..." */
     }
     char bucket[DT_BROKER_NAME_BUF];
     st = dt_broker_bucket_name(c->hub, DT_BROKER_BUCKET_STATUS, bucket, sizeof(bucket));
@@ -166,7 +166,7 @@ dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
     }
     dt_status st = dt_broker_hub_create(c->b, c->hub, &in, &got);
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "create hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "create hub <hub>: ..." */
     }
     forget_hub(c);
     if (out != NULL) {
@@ -183,7 +183,7 @@ dt_status dt_client_hub_get(dt_client *c, dt_client_hub_info *out)
         return dt__client_fail(c, st, "no task hub '%s'", c->hub);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "hub <hub>: ..." */
     }
     info_from_cfg(&got, out);
     return DT_OK;
@@ -221,7 +221,7 @@ dt_status dt_client_hub_delete(dt_client *c)
         return dt__client_fail(c, st, "no task hub '%s'", c->hub);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "delete hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "delete hub <hub>: ..." */
     }
     return DT_OK;
 }
@@ -337,7 +337,8 @@ dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__Orchestr
     }
     st = dt_broker_publish(c->b, &om, out_ack);
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "publish to %s: %s", subject, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "%s",
+                               dt_broker_errmsg(c->b)); /* "publish to <subject>: ..." */
     }
     return DT_OK;
 }

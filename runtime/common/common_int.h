@@ -18,6 +18,10 @@
 int64_t dt__now_ms(void);
 /* Monotonic time in milliseconds (CLOCK_MONOTONIC), for deadlines and durations. */
 int64_t dt__mono_ms(void);
+/* `ms` since the epoch as ISO-8601 UTC with milliseconds, "2026-12-07T14:30:00.123Z", into buf
+ * (at least DT__ISO8601_BUF bytes); returns buf. */
+#define DT__ISO8601_BUF 32
+const char *dt__iso8601_ms(int64_t ms, char *buf, size_t len);
 
 /* PERSISTED (IDs derived from them are stored): never change these three. */
 #define DT__FNV64_OFFSET 0xcbf29ce484222325ULL

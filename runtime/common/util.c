@@ -19,6 +19,24 @@ int64_t dt__mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+const char *dt__iso8601_ms(int64_t ms, char *buf, size_t len)
+{
+    time_t s = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    if (frac < 0) {
+        s -= 1;
+        frac += 1000;
+    }
+    struct tm tm;
+    char date[24];
+    if (gmtime_r(&s, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        snprintf(buf, len, "%lld", (long long)ms);
+        return buf;
+    }
+    snprintf(buf, len, "%s.%03dZ", date, frac);
+    return buf;
+}
+
 struct timespec dt__deadline_in(clockid_t clock, int64_t ms)
 {
     struct timespec ts;

@@ -349,8 +349,10 @@ dt_status dt__engine_run_episode(dt__engine *e, const dt__episode_input *in,
         return DT_ENOMEM;
     }
     /* The episode's OrchestratorStarted: orchestration time never goes backwards, even when
-     * this worker's clock is behind the one that ran the previous episode. */
+     * this worker's clock is behind the one that ran the previous episode, and it is not
+     * earlier than any event in history (timestamps in order, result.c). */
     int64_t now = in->now_ms > inst->now_ms ? in->now_ms : inst->now_ms;
+    now = now > inst->last_ts ? now : inst->last_ts;
     inst->now_ms = now;
     for (size_t i = 0; i < in->n_new && !inst->oom; i++) {
         dt__instance_apply(inst, in->new_events[i]);

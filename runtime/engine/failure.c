@@ -91,14 +91,34 @@ static const dt_failure *copy_failure(dt__instance *in, const dt_failure *f, int
     return c;
 }
 
+static const dt_failure *make(dt__instance *in, const char *type, const dt_failure *inner,
+                              bool non_retriable, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static const dt_failure *make(dt__instance *in, const char *type, const dt_failure *inner,
+                              bool non_retriable, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    dt_failure f = {.type = type, .message = msg, .inner = inner, .non_retriable = non_retriable};
+    return copy_failure(in, &f, 0);
+}
+
 const dt_failure *dt__failure_make(dt__instance *in, const char *type, const dt_failure *inner,
                                    const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    const dt_failure *f = make(in, type, inner, false, fmt, ap);
     va_end(ap);
-    dt_failure f = {.type = type, .message = msg, .inner = inner};
-    return copy_failure(in, &f, 0);
+    return f;
+}
+
+const dt_failure *dt__failure_make_final(dt__instance *in, const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const dt_failure *f = make(in, type, NULL, true, fmt, ap);
+    va_end(ap);
+    return f;
 }

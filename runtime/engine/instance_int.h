@@ -39,7 +39,7 @@ typedef struct call_spec {
     bool is_sub_orch;
     const char *name;
     const char *task_queue;  /* activity */
-    const char *instance_id; /* sub-orch: explicit ID, or NULL for "<parent>:<task number>" */
+    const char *instance_id; /* sub-orch: explicit ID, or NULL for "<parent>:<exec>:<task>" */
     const char *version;     /* sub-orch */
     const uint8_t *input;
     size_t input_len;
@@ -143,6 +143,7 @@ struct dt_orch_ctx {
     bool suspended;
     bool in_coro; /* the orchestrator function is running (guards API misuse) */
     int64_t now_ms;
+    int64_t last_ts; /* latest event timestamp in history (ms): the next episode's time is later */
     uint64_t guid_counter;
     size_t history_len; /* events of the stored history this state reflects */
 
@@ -207,6 +208,10 @@ Dt__TaskFailureDetails *dt__failure_to_pb(dt__arena *arena, const dt_failure *f)
 /* A new failure in the instance arena; message formatted. */
 const dt_failure *dt__failure_make(dt__instance *in, const char *type, const dt_failure *inner,
                                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A non-retriable failure (a retry policy gives up at once): for what no retry can change, like
+ * a missing orchestrator or a version no worker accepts. */
+const dt_failure *dt__failure_make_final(dt__instance *in, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- context.c ---- */
 /* Resumes the orchestrator while the task it awaits is done. */

@@ -152,10 +152,10 @@ static void apply_started(dt__instance *in, const Dt__ExecutionStartedEvent *e)
             snprintf(why, sizeof(why), "no orchestrator named '%s' is registered", in->name);
         }
         dt__instance_end(in, END_FAILED, NULL, 0, false,
-                         dt__failure_make(in,
-                                          st == DT_EVERSION ? DT_FAILURE_VERSION_MISMATCH
-                                                            : DT_FAILURE_UNKNOWN_ORCHESTRATOR,
-                                          NULL, "%s", why));
+                         dt__failure_make_final(in,
+                                                st == DT_EVERSION ? DT_FAILURE_VERSION_MISMATCH
+                                                                  : DT_FAILURE_UNKNOWN_ORCHESTRATOR,
+                                                "%s", why));
         return;
     }
     if (dt__instance_start(in) != DT_OK) {
@@ -252,6 +252,10 @@ static bool apply_result(dt__instance *in, const Dt__HistoryEvent *ev)
 void dt__instance_apply(dt__instance *in, const Dt__HistoryEvent *ev)
 {
     Dt__HistoryEvent__EventTypeCase k = ev->event_type_case;
+    int64_t ts = dt__ts_to_ms(ev->timestamp);
+    if (ts > in->last_ts) {
+        in->last_ts = ts;
+    }
     if (in->end == END_CONTINUED && in->keep_events &&
         k == DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED) {
         /* Arrived in the episode that continued as new: it belongs to the next execution. */

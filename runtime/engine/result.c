@@ -122,6 +122,36 @@ static void check_payloads(dt__instance *in)
     in->discard_actions = true;
 }
 
+/*
+ * Timestamps within a history never go backwards: an appended event keeps its own timestamp
+ * unless that is earlier than the previous event's, and then takes the previous one. A result
+ * carries the clock of the host that produced it (an activity worker, a client), which may be
+ * behind this episode's, or ahead of it; an event that arrived before the episode ran is
+ * recorded at the episode's time. Returns `ev` itself, or a shallow copy with the later
+ * timestamp (the variant stays shared with `ev`, as the event itself would be), NULL on OOM.
+ */
+static Dt__HistoryEvent *not_before(dt__arena *a, Dt__HistoryEvent *ev, int64_t *prev)
+{
+    int64_t t = dt__ts_to_ms(ev->timestamp);
+    if (ev->timestamp != NULL && t >= *prev) {
+        *prev = t;
+        return ev;
+    }
+    Dt__HistoryEvent *c = dt__arena_alloc(a, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    *c = *ev;
+    c->timestamp = dt__ts_from_ms(a, *prev);
+    return c->timestamp != NULL ? c : NULL;
+}
+
+/* Events the engine makes itself: at the episode time, or later after a later new event. */
+static int64_t engine_time(int64_t now, int64_t prev)
+{
+    return now > prev ? now : prev;
+}
+
 static dt_status build_events(builder *b, dt__instance *in, const dt__episode_input *input,
                               int64_t now)
 {
@@ -135,16 +165,19 @@ static dt_status build_events(builder *b, dt__instance *in, const dt__episode_in
             return DT_ENOMEM;
         }
     }
+    /* now >= every timestamp in history (dt__engine_run_episode). */
+    int64_t prev = now;
     bool ok = push(b, orchestrator_started(b->a, now));
     for (size_t i = 0; ok && i < input->n_new; i++) {
-        ok = push(b, input->new_events[i]);
+        ok = push(b, not_before(b->a, input->new_events[i], &prev));
     }
     for (int32_t id = in->confirmed_id; ok && !in->discard_actions && id < in->next_id; id++) {
-        ok = push(b, dt__emit_action(b->a, in->tasks[id], now));
+        ok = push(b, dt__emit_action(b->a, in->tasks[id], engine_time(now, prev)));
     }
     if (ok && in->end != END_NONE) {
-        ok = push(b, execution_completed(b->a, in, now));
+        ok = push(b, execution_completed(b->a, in, engine_time(now, prev)));
     }
+    in->last_ts = prev;
     return ok ? DT_OK : DT_ENOMEM;
 }
 

@@ -206,6 +206,30 @@ static void on_child_done(dt__instance *in, dt_task *parent, dt_task *child)
 
 /* ---- calls and retry policies ---- */
 
+/*
+ * The instance ID of a child started without one: "<parent id>:<execution id>:<task number, 4
+ * digits>". The execution ID keeps the generations of a continue-as-new loop apart (each starts
+ * its task numbers at 0 again, and the second generation's child would replace the first's); the
+ * task number keeps the children of one execution apart, retries included. Deterministic: replay
+ * derives the same ID. (Durable Task Framework: "<execution id>:<task number>"; the parent's ID
+ * in front keeps children listed next to their parent.)
+ */
+static const char *child_id(dt__instance *in, int32_t task)
+{
+    char suffix[16];
+    snprintf(suffix, sizeof(suffix), ":%04d", (int)task);
+    size_t n = strlen(in->instance_id), x = strlen(in->execution_id), m = strlen(suffix);
+    char *id = dt__inst_alloc(in, n + 1 + x + m + 1);
+    if (id == NULL) {
+        return NULL;
+    }
+    memcpy(id, in->instance_id, n);
+    id[n] = ':';
+    memcpy(id + n + 1, in->execution_id, x);
+    memcpy(id + n + 1 + x, suffix, m + 1);
+    return id;
+}
+
 /* Creates one attempt of a call as a new action. */
 static dt_task *new_call(dt__instance *in, const call_spec *c)
 {
@@ -220,18 +244,9 @@ static dt_task *new_call(dt__instance *in, const call_spec *c)
     a->u.action.input_len = c->input_len;
     a->u.action.has_input = c->has_input;
     if (c->is_sub_orch) {
-        a->u.action.target = c->instance_id;
+        a->u.action.target = c->instance_id != NULL ? c->instance_id : child_id(in, a->id);
         if (a->u.action.target == NULL) {
-            char suffix[16];
-            snprintf(suffix, sizeof(suffix), ":%04d", (int)a->id);
-            size_t n = strlen(in->instance_id), m = strlen(suffix);
-            char *id = dt__inst_alloc(in, n + m + 1);
-            if (id == NULL) {
-                return NULL;
-            }
-            memcpy(id, in->instance_id, n);
-            memcpy(id + n, suffix, m + 1);
-            a->u.action.target = id;
+            return NULL;
         }
     }
     return a;

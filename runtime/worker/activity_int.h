@@ -20,8 +20,9 @@
  *   - a body that does not decode, or lacks instance ID, name or a reply subject of this hub's
  *     dt.<hub>.orch.<p> family, is published to dt.<hub>.dead.activity with Dt-Reason and
  *     Dt-Original-Subject headers and then terminated;
- *   - a name not registered on the queue is nak'd with a 1 s delay (another worker may serve it);
- *     on delivery >= max_deliveries it fails with dt.UnknownActivity;
+ *   - a name not registered on the queue is nak'd with a DT__ACT_UNKNOWN_NAK_MS delay (another
+ *     worker may serve it); on delivery >= max_deliveries it fails with dt.UnknownActivity,
+ *     non-retriable (about 1 s after the first delivery with the default 5 deliveries);
  *   - a work item delivered more than max_deliveries times is not run: it fails with
  *     dt.ActivityCrashed (non-retriable false, so the orchestration's retry policy decides);
  *   - an output that would not fit in one message of the hub fails with dt.OutputTooLarge
@@ -114,8 +115,15 @@ void dt__activity_pool_destroy(dt__activity_pool *p);
 #define DT__ACT_BATCH_TARGET_US 4000
 /* Longest wait of one fetch: bounds how long stop waits for a fetching thread. */
 #define DT__ACT_FETCH_WAIT_MS 250
-/* Redelivery delay of a nak'd item: unknown name, failed result publish, out of memory. */
+/* Redelivery delay of a nak'd item: failed result publish, out of memory. */
 #define DT__ACT_NAK_DELAY_MS 1000
+/*
+ * Redelivery delay of an item whose activity this worker does not serve. A worker that serves it
+ * gets max_deliveries - 1 more chances at it (to the server, a pull request waiting since before
+ * the nak is first in line), so the delay sets how soon a missing activity surfaces, not how
+ * fair the hand-over is: 4 naks of 250 ms, about 1 s (it was 1 s each, about 4 s per attempt).
+ */
+#define DT__ACT_UNKNOWN_NAK_MS 250
 /* Results held this long, or after an activity this long, are published and acked at once. */
 #define DT__ACT_FLUSH_AFTER_MS 2
 /* Batches this small (an idle queue) flush the connection before waiting for PubAcks. */

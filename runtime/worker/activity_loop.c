@@ -1,7 +1,8 @@
 /*
  * The loop of one activity thread: fetch a batch of work items from the queue's durable
- * consumer, classify each (malformed -> dead letter; unknown name -> nak with delay, or a
- * dt.UnknownActivity failure at the bound; delivered too often -> dt.ActivityCrashed; else run),
+ * consumer, classify each (malformed -> dead letter; unknown name -> nak with a short delay, or a
+ * non-retriable dt.UnknownActivity failure at the bound; delivered too often ->
+ * dt.ActivityCrashed; else run),
  * run them one after the other, publish the results through the thread's async publisher and ack
  * each work item once its result's PubAck arrived.
  *
@@ -66,7 +67,13 @@ typedef struct batch {
     int64_t pending_since; /* monotonic ms of the oldest pending result */
 } batch;
 
-typedef enum settle_how { SETTLE_ACK, SETTLE_NAK, SETTLE_NAK_DELAY, SETTLE_TERM } settle_how;
+typedef enum settle_how {
+    SETTLE_ACK,
+    SETTLE_NAK,
+    SETTLE_NAK_DELAY,
+    SETTLE_NAK_UNKNOWN, /* a name not served here: redelivered after DT__ACT_UNKNOWN_NAK_MS */
+    SETTLE_TERM
+} settle_how;
 
 static int64_t mono_us(void)
 {
@@ -95,6 +102,9 @@ static void settle(batch *b, item *it, settle_how how)
             break;
         case SETTLE_NAK_DELAY:
             st = dt_broker_msg_nak_delay(m, DT__ACT_NAK_DELAY_MS);
+            break;
+        case SETTLE_NAK_UNKNOWN:
+            st = dt_broker_msg_nak_delay(m, DT__ACT_UNKNOWN_NAK_MS);
             break;
         case SETTLE_TERM:
             st = dt_broker_msg_term(m);
@@ -284,9 +294,12 @@ static void classify(batch *b, item *it)
         it->kind = ITEM_NAK;
         it->why = NULL;
     } else if (it->def == NULL) {
-        dt__act_failure(b->a, &o, UNKNOWN_TYPE, false,
-                        "no worker serves activity '%s' on task queue '%s'", req->name,
-                        s->queue->name);
+        /* Non-retriable: a retry policy would only repeat the wait for a worker that is not
+         * there (each attempt takes the whole bound), and the failure is a deployment error. */
+        dt__act_failure(b->a, &o, UNKNOWN_TYPE, true,
+                        "no worker serves activity '%s' on task queue '%s' (%" PRIu64
+                        " deliveries)",
+                        req->name, s->queue->name, it->deliveries);
         fail_without_run(b, it, &o);
     } else if ((int64_t)it->deliveries > max) {
         dt__act_failure(b->a, &o, CRASHED_TYPE, false,
@@ -439,7 +452,7 @@ static bool run_batch(batch *b)
                             "); left for another worker of task queue '%s'",
                             it->req->name, it->deliveries, b->s->queue->name);
             }
-            settle(b, it, SETTLE_NAK_DELAY);
+            settle(b, it, it->why != NULL ? SETTLE_NAK_DELAY : SETTLE_NAK_UNKNOWN);
             break;
         }
         maybe_flush(b, ran_ms);

@@ -80,8 +80,8 @@ static void on_request(dt_broker_msg *m, void *ctx)
                                                       dt_broker_msg_len(m), dt_broker_msg_data(m));
     dt_status st = DT_EDECODE;
     if (req == NULL) {
-        dt__errf(err, sizeof(err), "partition %u: malformed query request (%zu bytes)",
-                 q->partition, dt_broker_msg_len(m));
+        /* No partition in the text: the client prefixes it (query_ops.c, fail). */
+        dt__errf(err, sizeof(err), "malformed query request (%zu bytes)", dt_broker_msg_len(m));
     } else {
         st = dispatch(q, a, req, &r, err, sizeof(err));
     }

@@ -15,7 +15,7 @@
 
 void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, const char *fmt, ...)
 {
-    if (w->opt.log == NULL) {
+    if (w->opt.log == NULL && level < DT_LOG_WARN) {
         return;
     }
     char msg[1024];
@@ -23,6 +23,10 @@ void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (w->opt.log == NULL) { /* the default: problems are never silent */
+        dt_worker_log_stderr(level, instance_id, msg, NULL);
+        return;
+    }
     w->opt.log(level, instance_id, msg, w->opt.log_ctx);
 }
 
@@ -370,7 +374,7 @@ static dt_status connect_hub(dt_worker *w)
         st = dt_broker_hub_create(w->broker, w->hub, &c, &w->hub_cfg);
     }
     if (st != DT_OK) {
-        set_err(w, "task hub '%s': %s", w->hub, dt_broker_errmsg(w->broker));
+        set_err(w, "%s", dt_broker_errmsg(w->broker)); /* "[create ]hub <hub>: ..." */
         return st;
     }
     cap_cache(w);

@@ -76,8 +76,12 @@ static inline void tc_fixture_free(tc_fixture *f)
 static inline void tc_errmsg_has(tc_fixture *f, const char *needle)
 {
     const char *m = dt_client_errmsg(f->c);
+    char rep[256];
     if (strstr(m, needle) == NULL) {
         fail_msg("error message '%s' does not contain '%s'", m, needle);
+    }
+    if (dt_test_repeated_prefix(m, rep, sizeof(rep)) != NULL) {
+        fail_msg("error message '%s' repeats its prefix '%s'", m, rep);
     }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # dtctl end to end against the suite's nats-server (DT_TEST_NATS_URL): hub create/info/delete,
-# start, status (text and --json), signals, waits, exit codes of the error cases, help.
+# start, status (text and --json), signals, waits, exit codes of the error cases, help, version,
+# global options after the command, the JSON check of inputs, a reader that closes the pipe.
 #   test_dtctl.sh /path/to/dtctl
 set -uo pipefail
 
@@ -63,6 +64,10 @@ expect 1 wait x --timeout-ms -5
 expect 1 start Orch --reuse sometimes
 expect 1 purge
 expect 1 hub create --partitions 0
+expect 0 --version
+[[ "$out" =~ ^dtctl\ [0-9]+\.[0-9]+\.[0-9]+ ]] || fail "--version prints the version: '$out'"
+expect 0 --help
+[[ "$out" == *"--raw"* ]] || fail "--help documents --raw"
 
 # Hub lifecycle.
 expect 2 hub info
@@ -70,6 +75,8 @@ expect 0 --json hub create --partitions 3 --storage memory --lease-ttl-ms 5000
 json_check '.partitions == 3 and .storage == "memory" and .lease_ttl_ms == 5000'
 expect 0 hub create --partitions 3 --storage memory --lease-ttl-ms 5000
 expect 3 hub create --partitions 5 --storage memory --lease-ttl-ms 5000
+# Each layer names what it did once: no "create hub X: create hub: ..." from client and broker.
+[ "$(grep -o 'create hub' "$tmp/err" | wc -l)" = 1 ] || fail "error text repeats: $(cat "$tmp/err")"
 expect 0 --json hub info
 json_check '.hub == env.DT_HUB and .partitions == 3 and .messages.orchestration == 0'
 
@@ -85,6 +92,13 @@ json_check '.input == "{\"who\":\"world \\\"quoted\\\"\"}" and .version == "1.0"
 json_check '(.input | fromjson).who == "world \"quoted\""'
 expect 0 --json status greet-1
 json_check '.input == null'
+# Global options after the command (as the README shows them).
+expect 0 status greet-1 --payloads --json
+json_check '.instance_id == "greet-1" and .input != null'
+expect 0 status --json greet-1
+json_check '.instance_id == "greet-1"'
+expect 0 status greet-1 --hub="$DT_HUB" --url "$DT_NATS_URL" --request-timeout-ms=3000
+expect 1 status greet-1 --request-timeout-ms 0
 expect 0 status greet-1
 [[ "$out" == *"status:"*"PENDING"* ]] || fail "text status shows PENDING: $out"
 expect 2 status nobody
@@ -95,10 +109,23 @@ expect 0 --json start Greeter --id greet-2 --input-file "$tmp/in"
 json_check '.instance_id == "greet-2"'
 expect 0 --json status greet-2 --payloads
 json_check '.input == "{\"from\":\"file\"}"'
+# Inputs are checked as JSON unless --raw: a usage error, nothing started.
+expect 1 start Greeter --id bad-1 --input 'hello world'
+[[ "$(cat "$tmp/err")" == *"not valid JSON"* ]] || fail "bad --input names the problem"
+printf '{"a":1,}' >"$tmp/bad"
+expect 1 start Greeter --id bad-1 --input-file "$tmp/bad"
+expect 2 status bad-1
+expect 0 start Greeter --id raw-1 --input 'hello world' --raw
+expect 0 --json status raw-1 --payloads
+json_check '.input == "hello world"'
 
 # Signals.
 expect 2 raise nobody Approval
 expect 0 raise greet-1 Approval --data '{"ok":true}'
+expect 1 raise greet-1 Approval --data '{ok:true}'
+[[ "$(cat "$tmp/err")" == *"--data is not valid JSON"* ]] || fail "bad --data names the problem"
+expect 1 raise greet-1 Approval --data ''
+expect 0 raise greet-1 Approval --data 'plain text' --raw
 expect 0 --json raise greet-1 Approval --key once
 json_check '.ok and .action == "raise"'
 expect 1 raise greet-1 'bad.name'
@@ -106,7 +133,17 @@ expect 0 suspend greet-1 --reason maintenance
 expect 0 resume greet-1
 expect 0 terminate greet-1 --reason done --recursive
 expect 0 --json hub info
-json_check '.messages.orchestration == 8'
+# 4 starts, 3 raises, suspend, resume, terminate: the refused inputs sent nothing.
+json_check '.messages.orchestration == 10'
+
+# A reader that closes the pipe early is not an error (no message, exit 0): the output of a
+# 300 KB payload outgrows the pipe's buffer, so dtctl writes after head has gone.
+printf '"%s"' "$(head -c 300000 /dev/zero | tr '\0' a)" >"$tmp/big"
+expect 0 start Greeter --id big-1 --input-file "$tmp/big"
+"$dtctl" status big-1 --payloads 2>"$tmp/err" | head -c 10 >/dev/null
+rcs=("${PIPESTATUS[@]}")
+[ "${rcs[0]}" = 0 ] || fail "dtctl into a closed pipe exited ${rcs[0]}, want 0"
+[ ! -s "$tmp/err" ] || fail "dtctl into a closed pipe printed: $(cat "$tmp/err")"
 
 # Waits time out while no worker runs.
 expect 4 wait greet-1 --timeout-ms 200

@@ -53,3 +53,7 @@ dt_add_test(NAME test_ingress_errors SOURCES worker/test_ingress_errors.c LABELS
 # Recursive terminate through completed children to their fire-and-forget work.
 dt_add_test(NAME test_terminate_tree SOURCES worker/test_terminate_tree.c LABELS integration
   TIMEOUT 120 LIBS dt_worker_kit)
+# Calls to missing activities and orchestrators under a retry policy (one non-retriable attempt);
+# children without an ID across continue-as-new.
+dt_add_test(NAME test_worker_calls SOURCES worker/test_worker_calls.c LABELS integration
+  TIMEOUT 180 LIBS dt_worker_kit)

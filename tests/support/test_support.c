@@ -170,3 +170,21 @@ const char *dt_test_nats_url(void)
     const char *u = getenv("DT_TEST_NATS_URL");
     return (u != NULL && u[0] != '\0') ? u : NULL;
 }
+
+const char *dt_test_repeated_prefix(const char *msg, char *buf, size_t len)
+{
+    for (const char *p = strstr(msg, ": "); p != NULL; p = strstr(p + 1, ": ")) {
+        /* Every "<segment>: " ending at p, from each earlier segment start. */
+        for (const char *start = msg; start < p; start++) {
+            if (start != msg && (start - msg < 2 || start[-1] != ' ' || start[-2] != ':')) {
+                continue;
+            }
+            size_t n = (size_t)(p + 2 - start);
+            if (strncmp(start, p + 2, n) == 0) {
+                snprintf(buf, len, "%.*s", (int)n, start);
+                return buf;
+            }
+        }
+    }
+    return NULL;
+}

@@ -40,4 +40,11 @@ long dt_test_leakcheck_base(void);
  */
 const char *dt_test_nats_url(void);
 
+/*
+ * The first prefix of an error text that is repeated right after itself ("partition 0: partition
+ * 0: ..." gives "partition 0: "), copied into buf; NULL when no "<prefix>: " is doubled. Error
+ * texts are wrapped once per layer, never twice with the same words.
+ */
+const char *dt_test_repeated_prefix(const char *msg, char *buf, size_t len);
+
 #endif

@@ -1,15 +1,19 @@
-/* Tests of the common helpers: status texts and the allocator seam. */
+/* Tests of the common helpers: status texts, the allocator seam, time stamps and log lines. */
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common_int.h"
 #include "protocol/protocol_int.h"
 #include "durabletask/status.h"
+#include "durabletask/worker.h"
 #include "test_support.h"
 
 static void status_texts_cover_every_code(void **state)
@@ -61,12 +65,76 @@ static void hashes_are_pinned(void **state)
     assert_int_equal(dt__partition_of("order-42", 4), 0);
 }
 
+static void iso8601_is_utc_with_milliseconds(void **state)
+{
+    (void)state;
+    char b[DT__ISO8601_BUF];
+    assert_string_equal(dt__iso8601_ms(1796653800123, b, sizeof(b)), "2026-12-07T14:30:00.123Z");
+    assert_string_equal(dt__iso8601_ms(0, b, sizeof(b)), "1970-01-01T00:00:00.000Z");
+    assert_string_equal(dt__iso8601_ms(-1, b, sizeof(b)), "1969-12-31T23:59:59.999Z");
+}
+
+/* Runs dt_worker_log_stderr with stderr sent to a file; returns what it wrote. */
+static void capture_log(const char *instance_id, const char *ctx, char *out, size_t len)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0 && dup2(fileno(f), STDERR_FILENO) >= 0);
+    dt_worker_log_stderr(DT_LOG_WARN, instance_id, "lease lost", (void *)ctx);
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(f);
+    size_t n = fread(out, 1, len - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+/* Worker log lines start with an ISO-8601 UTC time stamp, so lines of a fleet line up. */
+static void worker_log_lines_carry_a_utc_timestamp(void **state)
+{
+    (void)state;
+    char line[256];
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+                             "dt-samples-worker: warn: order-7: lease lost\n$",
+                             REG_EXTENDED),
+                     0);
+    capture_log("order-7", "dt-samples-worker", line, sizeof(line));
+    if (regexec(&re, line, 0, NULL, 0) != 0) {
+        fail_msg("log line '%s' does not match", line);
+    }
+    regfree(&re);
+    capture_log(NULL, NULL, line, sizeof(line));
+    assert_non_null(strstr(line, "Z durabletask: warn: lease lost\n"));
+}
+
+/* The check the error-text tests use: a prefix written twice is found, a single one is not. */
+static void repeated_prefixes_are_found(void **state)
+{
+    (void)state;
+    char b[64];
+    assert_string_equal(dt_test_repeated_prefix("partition 0: partition 0: busy", b, sizeof(b)),
+                        "partition 0: ");
+    assert_string_equal(dt_test_repeated_prefix("store: open x: open x: gone", b, sizeof(b)),
+                        "open x: ");
+    assert_null(dt_test_repeated_prefix("partition 0: no instance 'a: b'", b, sizeof(b)));
+    assert_null(dt_test_repeated_prefix("a: b: c", b, sizeof(b)));
+    assert_null(dt_test_repeated_prefix("", b, sizeof(b)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(status_texts_cover_every_code),
         cmocka_unit_test(allocator_counts_and_fails_on_demand),
         cmocka_unit_test(hashes_are_pinned),
+        cmocka_unit_test(iso8601_is_utc_with_milliseconds),
+        cmocka_unit_test(worker_log_lines_carry_a_utc_timestamp),
+        cmocka_unit_test(repeated_prefixes_are_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

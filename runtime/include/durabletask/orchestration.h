@@ -88,8 +88,8 @@ typedef struct dt_activity_options {
 
 /* Options of dt_call_sub_orchestrator; NULL or zeroed fields mean the defaults. Borrowed. */
 typedef struct dt_sub_orch_options {
-    const char *instance_id;      /* NULL = "<parent id>:<task number>" (deterministic) */
-    const char *version;          /* NULL = none */
+    const char *instance_id; /* NULL = "<parent id>:<execution id>:<task number>" (deterministic) */
+    const char *version;     /* NULL = none */
     const dt_retry_policy *retry; /* NULL = one attempt */
 } dt_sub_orch_options;
 

@@ -52,6 +52,14 @@ typedef enum dt_version_failure {
 typedef void (*dt_worker_log_fn)(dt_log_level level, const char *instance_id, const char *msg,
                                  void *ctx);
 
+/*
+ * A ready-made dt_worker_log_fn: writes every line it gets to stderr as
+ * "2026-12-07T14:30:00.123Z <ctx>: <level>: [<instance_id>: ]<msg>" (UTC, milliseconds), where
+ * ctx is a program name (const char *) or NULL for "durabletask". Thread-safe. A worker without
+ * a log callback sends its warnings and errors here; wrap it to filter levels.
+ */
+void dt_worker_log_stderr(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
+
 typedef struct dt_worker_options {
     const char *nats_url; /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
     const char *hub;      /* required: the task hub (created with defaults when missing) */
@@ -77,7 +85,7 @@ typedef struct dt_worker_options {
     const char *version; /* this worker's version; NULL: none */
     dt_version_match version_match;
     dt_version_failure version_failure;
-    dt_worker_log_fn log;
+    dt_worker_log_fn log; /* NULL: warnings and errors go to dt_worker_log_stderr */
     void *log_ctx;
 } dt_worker_options;
 

@@ -154,9 +154,9 @@ static void sub_orchestrations(hw_world *w)
     hw_run(w);
     assert_int_equal(hw_status(w, "p"), ST_COMPLETED);
     assert_string_equal(hw_output(w, "p"), "49;app.ChildFailed:child rejected its input");
-    /* Children get deterministic IDs "<parent>:<task number>". */
-    assert_int_equal(hw_status(w, "p:0000"), ST_COMPLETED);
-    assert_int_equal(hw_status(w, "p:0001"), ST_FAILED);
+    /* Children get deterministic IDs "<parent>:<execution>:<task number>". */
+    assert_int_equal(hw_status(w, "p:exec-p-1:0000"), ST_COMPLETED);
+    assert_int_equal(hw_status(w, "p:exec-p-1:0001"), ST_FAILED);
     assert_int_equal(hw_status(w, "p2"), ST_FAILED);
     const Dt__TaskFailureDetails *f = hw_failure(w, "p2");
     assert_string_equal(f->error_type, DT_FAILURE_SUB_ORCH_FAILED);
@@ -208,8 +208,9 @@ static void sub_orch_retry(hw_world *w)
     hw_run(w);
     assert_int_equal(hw_status(w, "pr"), ST_COMPLETED);
     assert_string_equal(hw_output(w, "pr"), "ok");
-    assert_int_equal(hw_status(w, "pr:0000"), ST_FAILED);    /* attempt 1 */
-    assert_int_equal(hw_status(w, "pr:0002"), ST_COMPLETED); /* attempt 2 (task 1 was the timer) */
+    assert_int_equal(hw_status(w, "pr:exec-pr-1:0000"), ST_FAILED); /* attempt 1 */
+    /* attempt 2 (task 1 was the timer) */
+    assert_int_equal(hw_status(w, "pr:exec-pr-1:0002"), ST_COMPLETED);
 }
 
 static void test_sub_orchestration_retry(void **state)
