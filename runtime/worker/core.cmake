@@ -2,6 +2,7 @@
 target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/actions.c
   ${CMAKE_CURRENT_LIST_DIR}/commit.c
+  ${CMAKE_CURRENT_LIST_DIR}/connect.c
   ${CMAKE_CURRENT_LIST_DIR}/episode.c
   ${CMAKE_CURRENT_LIST_DIR}/ingress.c
   ${CMAKE_CURRENT_LIST_DIR}/outbox.c
