@@ -32,8 +32,9 @@ enum {
 #define CLI_CONTINUE (-1)
 
 typedef struct cli {
-    const char *url; /* --url, $DT_NATS_URL, or NULL (the client's default) */
-    const char *hub; /* --hub, $DT_HUB, or "default" */
+    const char *url;      /* --url, $DT_NATS_URL, or NULL (the client's default) */
+    dt_nats_security sec; /* --creds, --token, ..., else $DT_NATS_CREDS, $DT_NATS_TOKEN, ... */
+    const char *hub;      /* --hub, $DT_HUB, or "default" */
     bool json;
     int64_t timeout_ms; /* --request-timeout-ms; 0: the client's default */
     dt_client *client;  /* connected by cli_client() on first use */

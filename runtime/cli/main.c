@@ -10,7 +10,8 @@
 #include "dt_broker.h"
 
 static const char usage[] =
-    "usage: dtctl [--url URL] [--hub HUB] [--json] [--request-timeout-ms N] <command> [args]\n"
+    "usage: dtctl [--url URL] [--hub HUB] [--json] [--request-timeout-ms N] [security options]\n"
+    "             <command> [args]\n"
     "\n"
     "Commands (dtctl <command> --help for details):\n"
     "  hub create|delete|info   manage the task hub\n"
@@ -31,6 +32,17 @@ static const char usage[] =
     "  --hub HUB       task hub (default: $DT_HUB, else \"default\")\n"
     "  --json          print one JSON object per result (errors too, on stderr)\n"
     "  --request-timeout-ms N   timeout of broker requests and queries (default 5000)\n"
+    "\n"
+    "Security options (each defaults to the environment variable shown; a tls:// URL or a CA\n"
+    "or certificate option makes TLS required; see docs/operations.md):\n"
+    "  --creds FILE      NATS credentials file (user JWT + nkey seed)      $DT_NATS_CREDS\n"
+    "  --nkey FILE       file holding a user nkey seed (SU...)              $DT_NATS_NKEY\n"
+    "  --token TOKEN     authentication token                               $DT_NATS_TOKEN\n"
+    "  --user USER       user name (with --password)                        $DT_NATS_USER\n"
+    "  --password PASS   password (prefer the variable: flags show in ps)   $DT_NATS_PASSWORD\n"
+    "  --tls-ca FILE     PEM CA bundle that verifies the servers            $DT_NATS_CA\n"
+    "  --tls-cert FILE   PEM client certificate for mutual TLS              $DT_NATS_CERT\n"
+    "  --tls-key FILE    PEM private key of --tls-cert                      $DT_NATS_KEY\n"
     "\n"
     "Exit codes: 0 ok, 1 usage or invalid argument, 2 not found, 3 exists / conflict / wrong\n"
     "state, 4 timeout, 5 broker or other error.\n";
@@ -106,6 +118,7 @@ int cli_client(cli *c)
     o.nats_url = c->url;
     o.hub = c->hub;
     o.connection_name = "dtctl";
+    o.security = c->sec;
     if (c->timeout_ms > 0) {
         o.request_timeout_ms = c->timeout_ms;
     }
@@ -129,9 +142,21 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
 {
     const char *timeout = NULL;
     bool help = false;
-    const cli_opt opts[] = {{"--url", &c->url, NULL},   {"--hub", &c->hub, NULL},
-                            {"--json", NULL, &c->json}, {"--request-timeout-ms", &timeout, NULL},
-                            {"--help", NULL, &help},    {"-h", NULL, &help}};
+    dt_nats_security *sec = &c->sec;
+    const cli_opt opts[] = {{"--url", &c->url, NULL},
+                            {"--hub", &c->hub, NULL},
+                            {"--json", NULL, &c->json},
+                            {"--request-timeout-ms", &timeout, NULL},
+                            {"--creds", &sec->creds_file, NULL},
+                            {"--nkey", &sec->nkey_seed_file, NULL},
+                            {"--token", &sec->token, NULL},
+                            {"--user", &sec->user, NULL},
+                            {"--password", &sec->password, NULL},
+                            {"--tls-ca", &sec->tls_ca_file, NULL},
+                            {"--tls-cert", &sec->tls_cert_file, NULL},
+                            {"--tls-key", &sec->tls_key_file, NULL},
+                            {"--help", NULL, &help},
+                            {"-h", NULL, &help}};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *eq = strchr(argv[i], '=');
@@ -143,7 +168,8 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
         }
         if (o == NULL || (o->flag != NULL && eq != NULL) ||
             (o->value != NULL && eq == NULL && i + 1 >= argc)) {
-            *rc = cli_usage_error(usage, "bad global option '%s'", argv[i]);
+            /* only the name: a mistyped --pasword=SECRET must not echo the secret */
+            *rc = cli_usage_error(usage, "bad global option '%.*s'", (int)len, argv[i]);
             return 0;
         }
         if (o->flag != NULL) {
@@ -163,6 +189,7 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
         return 0;
     }
     c->timeout_ms = t;
+    dt_nats_security_from_env(&c->sec); /* what no flag set */
     if (i == argc) {
         *rc = cli_usage_error(usage, "no command");
         return 0;
