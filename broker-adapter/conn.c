@@ -354,8 +354,9 @@ static natsStatus set_callbacks(dt_broker *b)
 }
 
 /* The nats.c options of `b`: servers, timeouts, callbacks, then o->security (which only the
- * caller's `o` holds: the handle keeps no secret). */
-static dt_status configure(dt_broker *b, const dt_broker_options *o, char *err, size_t len)
+ * caller's `o` holds: the handle keeps no secret). *out_tls: the client asks for TLS. */
+static dt_status configure(dt_broker *b, const dt_broker_options *o, bool *out_tls, char *err,
+                           size_t len)
 {
     char **urls = NULL;
     int n = 0;
@@ -372,15 +373,25 @@ static dt_status configure(dt_broker *b, const dt_broker_options *o, char *err, 
     } else {
         bool tls = dt__broker_urls_want_tls(urls, n);
         st = dt__broker_security_apply(b->opts, &o->security, tls, err, len);
+        *out_tls = tls || (o->security.tls_ca_file != NULL && o->security.tls_ca_file[0] != '\0') ||
+                   (o->security.tls_cert_file != NULL && o->security.tls_cert_file[0] != '\0');
     }
     dt__broker_url_list_free(urls, n);
     return st;
 }
 
-/* A failed first connect: refused credentials and TLS failures are DT_EAUTH (retrying will not
- * help), no reachable server DT_EBROKER (a timeout included). */
-static dt_status connect_status(natsStatus s)
+/*
+ * A failed first connect: refused credentials and TLS failures are DT_EAUTH (retrying will not
+ * help), no reachable server DT_EBROKER (a timeout included). With TLS 1.3 a server that rejects
+ * the client's certificate (or its absence) does so after the client's side of the handshake is
+ * done: the client then sees the connection end where the server's first reply was due, which
+ * nats.c reports as a protocol or I/O error. Over TLS those are taken as refusals too.
+ */
+static dt_status connect_status(natsStatus s, bool tls)
 {
+    if (tls && (s == NATS_PROTOCOL_ERROR || s == NATS_IO_ERROR)) {
+        return DT_EAUTH;
+    }
     switch (s) {
     case NATS_CONNECTION_AUTH_FAILED:
     case NATS_NOT_PERMITTED:
@@ -463,7 +474,8 @@ dt_status dt_broker_connect(const dt_broker_options *o, dt_broker **out, char *o
     if (b == NULL) {
         return dt__broker_errbuf(out_err, err_len, DT_ENOMEM, "out of memory");
     }
-    st = configure(b, o, out_err, err_len);
+    bool tls = false;
+    st = configure(b, o, &tls, out_err, err_len);
     if (st != DT_OK) {
         dt_broker_close(b);
         return st;
@@ -479,8 +491,15 @@ dt_status dt_broker_connect(const dt_broker_options *o, dt_broker **out, char *o
         char shown[DT__BROKER_ERR_LEN];
         (void)dt__broker_nerr(out_err, err_len, s, 0, "connect to %s",
                               dt_nats_url_redact(o->urls, shown, sizeof(shown)));
+        st = connect_status(s, tls);
+        if (st == DT_EAUTH && (s == NATS_PROTOCOL_ERROR || s == NATS_IO_ERROR) && out_err != NULL) {
+            size_t n = strlen(out_err);
+            dt__errf(out_err + n, err_len - n,
+                     " (the server closed the connection after the TLS handshake: does it require "
+                     "a client certificate?)");
+        }
         dt_broker_close(b);
-        return connect_status(s);
+        return st;
     }
     *out = b;
     return DT_OK;

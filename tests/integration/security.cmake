@@ -11,3 +11,5 @@ target_link_libraries(dt_sec_kit PUBLIC durabletask dt_test_support PkgConfig::C
 
 dt_add_test(NAME test_conn_auth SOURCES security/test_conn_auth.c LABELS integration TIMEOUT 240
   LIBS dt_sec_kit)
+dt_add_test(NAME test_conn_tls SOURCES security/test_conn_tls.c LABELS integration TIMEOUT 240
+  LIBS dt_sec_kit)

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +24,32 @@ extern char **environ;
 
 #define READY_WAIT_MS 15000
 #define STOP_WAIT_MS  5000
+#define MAX_LIVE      32
+
+/* Servers started and not yet stopped: a failing test (cmocka jumps out of it) leaves its server
+ * running, so they are stopped at exit too. */
+static dt_test_nats *live[MAX_LIVE];
+
+static void stop_live(void)
+{
+    for (int i = 0; i < MAX_LIVE; i++) {
+        dt_test_nats_stop(live[i]);
+    }
+}
+
+static void track(dt_test_nats *s, bool on)
+{
+    static bool registered;
+    if (!registered) {
+        registered = atexit(stop_live) == 0;
+    }
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (on ? live[i] == NULL : live[i] == s) {
+            live[i] = on ? s : NULL;
+            return;
+        }
+    }
+}
 
 static void die(const char *what)
 {
@@ -144,22 +173,33 @@ bool dt_test_nats_start(dt_test_nats *s, const char *extra)
     char conf[512];
     snprintf(conf, sizeof(conf), "%s/nats.conf", s->dir);
     char *argv[] = {"nats-server", "-c", conf, NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&s->pid, "nats-server", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "cannot start nats-server (scripts/bootstrap installs it): %s\n",
-                strerror(rc));
+    s->pid = fork();
+    if (s->pid == 0) {
+#ifdef __linux__
+        /* Killed with this test (a ctest timeout) instead of outliving it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    if (s->pid < 0) {
+        fprintf(stderr, "cannot fork for nats-server: %s\n", strerror(errno));
         s->pid = 0;
         return false;
     }
+    track(s, true);
     for (int64_t end = now_ms() + READY_WAIT_MS; !log_says_ready(s);) {
-        if (now_ms() > end || waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+        bool exited = waitpid(s->pid, NULL, WNOHANG) == s->pid;
+        if (exited || now_ms() > end) {
             print_log_tail(s);
+            if (exited) {
+                s->pid = 0; /* reaped: never signal a PID that may be reused */
+                track(s, false);
+            }
             dt_test_nats_stop(s);
             return false;
         }
@@ -184,6 +224,7 @@ void dt_test_nats_stop(dt_test_nats *s)
         sleep_ms(10);
     }
     s->pid = 0;
+    track(s, false);
 }
 
 void dt_test_nats_free(dt_test_nats *s)

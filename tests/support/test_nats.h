@@ -4,7 +4,9 @@
  * A test that needs a server configured its own way (authentication, TLS, a server that comes up
  * late) gets one here: a free loopback port, a temp dir with the config file, the JetStream store
  * and the log, started with `nats-server -c <dir>/nats.conf` and stopped by its PID. Nothing is
- * ever stopped by name: the machine is shared with other people's servers.
+ * ever stopped by name: the machine is shared with other people's servers. Servers still running
+ * when the test process exits (a failed test jumps past its cleanup) are stopped then, and on
+ * Linux a server also gets SIGTERM when the thread that started it dies (a ctest timeout).
  */
 #ifndef DT_TEST_NATS_H
 #define DT_TEST_NATS_H
@@ -29,7 +31,8 @@ dt_test_nats *dt_test_nats_new(const char *prefix);
 /*
  * Writes <dir>/nats.conf (listen on the port, JetStream in <dir>/js, log to <dir>/nats.log) plus
  * `extra` (more config text; may be NULL), starts nats-server with it and waits up to 15 s until
- * its log says it is ready. Returns false (the log's tail printed) when it did not come up.
+ * its log says it is ready. Returns false (the log's tail printed) when it did not come up. Call
+ * it from a thread that outlives the server (the main thread): see the death signal above.
  */
 bool dt_test_nats_start(dt_test_nats *s, const char *extra);
 
