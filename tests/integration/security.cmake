@@ -13,3 +13,5 @@ dt_add_test(NAME test_conn_auth SOURCES security/test_conn_auth.c LABELS integra
   LIBS dt_sec_kit)
 dt_add_test(NAME test_conn_tls SOURCES security/test_conn_tls.c LABELS integration TIMEOUT 240
   LIBS dt_sec_kit)
+dt_add_test(NAME test_conn_start SOURCES security/test_conn_start.c LABELS integration TIMEOUT 240
+  LIBS dt_sec_kit)

@@ -180,9 +180,14 @@ static dt_worker *make_worker(const char *url, const dt_nats_security *sec, cons
     if (dt_worker_create(&o, &w, err, sizeof(err)) != DT_OK) {
         fail_msg("dt_worker_create: %s", err);
     }
+    sk_register(w);
+    return w;
+}
+
+void sk_register(dt_worker *w)
+{
     assert_int_equal(dt_worker_add_orchestrator(w, "greet", greet, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(w, "hello", NULL, hello, NULL), DT_OK);
-    return w;
 }
 
 static dt_client *make_client(const char *url, const dt_nats_security *sec, const char *hub)
@@ -200,9 +205,31 @@ static dt_client *make_client(const char *url, const dt_nats_security *sec, cons
     return c;
 }
 
+static void greet_once(dt_client *c)
+{
+    char id[DT_CLIENT_ID_BUF];
+    dt_client_start_options so = {.input = "ada", .input_len = 3};
+    assert_int_equal(dt_client_schedule(c, "greet", &so, id, sizeof(id)), DT_OK);
+    dt_client_instance *in = NULL;
+    if (dt_client_wait_for_completion(c, id, WAIT_MS, true, &in) != DT_OK) {
+        fail_msg("wait: %s", dt_client_errmsg(c));
+    }
+    assert_int_equal(in->runtime_status, DT_CLIENT_COMPLETED);
+    assert_int_equal(in->output_len, strlen("Hello ada"));
+    assert_memory_equal(in->output, "Hello ada", in->output_len);
+    dt_client_instance_free(in);
+}
+
+void sk_greet(const char *url, const dt_nats_security *sec, const char *hub)
+{
+    dt_client *c = make_client(url, sec, hub);
+    greet_once(c);
+    dt_client_destroy(c);
+}
+
 void sk_run_orchestration(const char *url, const dt_nats_security *sec, const char *secret)
 {
-    char hub[48], id[DT_CLIENT_ID_BUF];
+    char hub[48];
     random_hub(hub, sizeof(hub));
     char *data = sk_mkdir();
     sk_log_reset();
@@ -214,16 +241,7 @@ void sk_run_orchestration(const char *url, const dt_nats_security *sec, const ch
     if (dt_worker_start(w) != DT_OK) {
         fail_msg("dt_worker_start: %s", dt_worker_errmsg(w));
     }
-    dt_client_start_options so = {.input = "ada", .input_len = 3};
-    assert_int_equal(dt_client_schedule(c, "greet", &so, id, sizeof(id)), DT_OK);
-    dt_client_instance *in = NULL;
-    if (dt_client_wait_for_completion(c, id, WAIT_MS, true, &in) != DT_OK) {
-        fail_msg("wait: %s", dt_client_errmsg(c));
-    }
-    assert_int_equal(in->runtime_status, DT_CLIENT_COMPLETED);
-    assert_int_equal(in->output_len, strlen("Hello ada"));
-    assert_memory_equal(in->output, "Hello ada", in->output_len);
-    dt_client_instance_free(in);
+    greet_once(c);
     dt_worker_destroy(w);
     assert_int_equal(dt_client_hub_delete(c), DT_OK);
     dt_client_destroy(c);

@@ -41,6 +41,11 @@ void sk_start(dt_test_nats *s, const char *extra);
  */
 void sk_run_orchestration(const char *url, const dt_nats_security *sec, const char *secret);
 
+/* Registers the orchestration of sk_run_orchestration ("greet" and its activity) on `w`. */
+void sk_register(dt_worker *w);
+/* A client on `url` runs "greet" once on `hub`, whose worker (sk_register) is running. */
+void sk_greet(const char *url, const dt_nats_security *sec, const char *hub);
+
 /*
  * Both must be refused: a client (dt_client_create) and a worker start (dt_worker_start, limited
  * to 2 attempts), each with `want` (DT_EAUTH for credentials), and neither error text nor the
