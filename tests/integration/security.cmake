@@ -15,3 +15,7 @@ dt_add_test(NAME test_conn_tls SOURCES security/test_conn_tls.c LABELS integrati
   LIBS dt_sec_kit)
 dt_add_test(NAME test_conn_start SOURCES security/test_conn_start.c LABELS integration TIMEOUT 240
   LIBS dt_sec_kit)
+dt_add_test(NAME test_conn_dtctl SOURCES security/test_conn_dtctl.c LABELS integration TIMEOUT 120
+  LIBS dt_sec_kit)
+target_compile_definitions(test_conn_dtctl PRIVATE DTCTL_PATH="$<TARGET_FILE:dtctl>")
+add_dependencies(test_conn_dtctl dtctl)
