@@ -73,6 +73,37 @@ dt_status dt__broker_fail(dt_broker *b, dt_status st, const char *fmt, ...)
 dt_status dt__broker_errbuf(char *buf, size_t len, dt_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- urls.c ---- */
+
+/* Most URLs one server list may name. */
+#define DT__BROKER_MAX_URLS 64
+
+/*
+ * Splits a comma-separated URL list (NULL: the default URL) into a dt_alloc'd array of
+ * dt_alloc'd, space-trimmed URLs for natsOptions_SetServers; free with dt__broker_url_list_free.
+ * DT_EINVAL on an empty item or more than DT__BROKER_MAX_URLS.
+ */
+dt_status dt__broker_url_list(const char *urls, char ***out, int *out_n, char *err, size_t len);
+void dt__broker_url_list_free(char **list, int n);
+/* True if some URL of the list has the scheme tls:// (TLS is then required). */
+bool dt__broker_urls_want_tls(char **list, int n);
+
+/* ---- security.c ---- */
+
+/* Checks `s`: one way to authenticate at most, certificate and key together, every named file
+ * readable. DT_EINVAL with the reason (files named by path; no secret) in err. */
+dt_status dt__broker_security_check(const dt_nats_security *s, char *err, size_t len);
+
+/* Sets the credentials and TLS of `s` on `opts` (TLS also when want_tls). DT_EINVAL with the
+ * reason when nats.c refuses one (a CA or certificate file it cannot load, a bad seed). */
+dt_status dt__broker_security_apply(natsOptions *opts, const dt_nats_security *s, bool want_tls,
+                                    char *err, size_t len);
+
+/* The public user key ("U...", NUL-terminated, 57 bytes with the NUL) of the user seed in
+ * `seed_file`, into out[cap]. DT_EINVAL when the file holds no valid user seed. */
+dt_status dt__broker_nkey_public(const char *seed_file, char *out, size_t cap, char *err,
+                                 size_t len);
+
 /* Checks an outgoing message: a subject, named headers, a payload that fits nats.c's int. */
 dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t err_len);
 

@@ -240,7 +240,7 @@ static dt_status options_check(const dt_broker_options *o, char *err, size_t len
             err, len, DT_EINVAL,
             "reconnect backoff needs 0 < reconnect_min_ms <= reconnect_max_ms");
     }
-    return DT_OK;
+    return dt__broker_security_check(&o->security, err, len);
 }
 
 /* Exponential backoff with jitter, called by nats.c after each failed round over all URLs. */
@@ -304,12 +304,12 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
     }
 }
 
-static natsStatus make_nats_options(dt_broker *b)
+static natsStatus make_nats_options(dt_broker *b, char **urls, int n)
 {
     const dt_broker_options *o = &b->o;
     natsStatus s = natsOptions_Create(&b->opts);
     if (s == NATS_OK) {
-        s = natsOptions_SetURL(b->opts, o->urls != NULL ? o->urls : "nats://127.0.0.1:4222");
+        s = natsOptions_SetServers(b->opts, (const char **)urls, n);
     }
     if (s == NATS_OK && o->name != NULL) {
         s = natsOptions_SetName(b->opts, o->name);
@@ -353,6 +353,59 @@ static natsStatus set_callbacks(dt_broker *b)
     return s;
 }
 
+/* The nats.c options of `b`: servers, timeouts, callbacks, then o->security (which only the
+ * caller's `o` holds: the handle keeps no secret). *out_tls: the client asks for TLS. */
+static dt_status configure(dt_broker *b, const dt_broker_options *o, bool *out_tls, char *err,
+                           size_t len)
+{
+    char **urls = NULL;
+    int n = 0;
+    dt_status st = dt__broker_url_list(o->urls, &urls, &n, err, len);
+    if (st != DT_OK) {
+        return st;
+    }
+    natsStatus s = make_nats_options(b, urls, n);
+    if (s == NATS_OK) {
+        s = set_callbacks(b);
+    }
+    if (s != NATS_OK) {
+        st = dt__broker_nerr(err, len, s, 0, "connection options");
+    } else {
+        bool tls = dt__broker_urls_want_tls(urls, n);
+        st = dt__broker_security_apply(b->opts, &o->security, tls, err, len);
+        *out_tls = tls || (o->security.tls_ca_file != NULL && o->security.tls_ca_file[0] != '\0') ||
+                   (o->security.tls_cert_file != NULL && o->security.tls_cert_file[0] != '\0');
+    }
+    dt__broker_url_list_free(urls, n);
+    return st;
+}
+
+/*
+ * A failed first connect: refused credentials and TLS failures are DT_EAUTH (retrying will not
+ * help), no reachable server DT_EBROKER (a timeout included). With TLS 1.3 a server that rejects
+ * the client's certificate (or its absence) does so after the client's side of the handshake is
+ * done: the client then sees the connection end where the server's first reply was due, which
+ * nats.c reports as a protocol or I/O error. Over TLS those are taken as refusals too.
+ */
+static dt_status connect_status(natsStatus s, bool tls)
+{
+    if (tls && (s == NATS_PROTOCOL_ERROR || s == NATS_IO_ERROR)) {
+        return DT_EAUTH;
+    }
+    switch (s) {
+    case NATS_CONNECTION_AUTH_FAILED:
+    case NATS_NOT_PERMITTED:
+    case NATS_SSL_ERROR:
+    case NATS_SECURE_CONNECTION_WANTED:
+    case NATS_SECURE_CONNECTION_REQUIRED:
+        return DT_EAUTH;
+    case NATS_TIMEOUT:
+        return DT_EBROKER;
+    default:
+        return dt__broker_map(s, 0);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Connect and close                                                                           */
 
@@ -373,6 +426,7 @@ static dt_broker *broker_new(const dt_broker_options *o)
     }
     b->o.urls = b->urls;
     b->o.name = b->name;
+    memset(&b->o.security, 0, sizeof(b->o.security)); /* borrowed for the connect call only */
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
     return b;
@@ -420,24 +474,32 @@ dt_status dt_broker_connect(const dt_broker_options *o, dt_broker **out, char *o
     if (b == NULL) {
         return dt__broker_errbuf(out_err, err_len, DT_ENOMEM, "out of memory");
     }
-    natsStatus s = make_nats_options(b);
-    if (s == NATS_OK) {
-        s = set_callbacks(b);
+    bool tls = false;
+    st = configure(b, o, &tls, out_err, err_len);
+    if (st != DT_OK) {
+        dt_broker_close(b);
+        return st;
     }
-    if (s == NATS_OK) {
-        s = natsConnection_Connect(&b->nc, b->opts);
-        if (s == NATS_NOT_YET_CONNECTED && b->o.retry_initial_connect) {
-            s = NATS_OK;
-        }
+    natsStatus s = natsConnection_Connect(&b->nc, b->opts);
+    if (s == NATS_NOT_YET_CONNECTED && b->o.retry_initial_connect) {
+        s = NATS_OK;
     }
     if (s == NATS_OK) {
         s = open_js(b);
     }
     if (s != NATS_OK) {
-        st = dt__broker_nerr(out_err, err_len, s, 0, "connect to %s",
-                             o->urls != NULL ? o->urls : "nats://127.0.0.1:4222");
+        char shown[DT__BROKER_ERR_LEN];
+        (void)dt__broker_nerr(out_err, err_len, s, 0, "connect to %s",
+                              dt_nats_url_redact(o->urls, shown, sizeof(shown)));
+        st = connect_status(s, tls);
+        if (st == DT_EAUTH && (s == NATS_PROTOCOL_ERROR || s == NATS_IO_ERROR) && out_err != NULL) {
+            size_t n = strlen(out_err);
+            dt__errf(out_err + n, err_len - n,
+                     " (the server closed the connection after the TLS handshake: does it require "
+                     "a client certificate?)");
+        }
         dt_broker_close(b);
-        return st == DT_ETIMEOUT ? DT_EBROKER : st;
+        return st;
     }
     *out = b;
     return DT_OK;

@@ -53,6 +53,9 @@ static void *thread_main(void *arg)
     dt_client_options o;
     dt_client_options_init(&o);
     o.nats_url = p->r->nats_url;
+    if (p->r->security != NULL) {
+        o.security = *p->r->security;
+    }
     o.hub = p->r->hub;
     o.connection_name = "dt-samples-burst";
     dt_client *c = NULL;

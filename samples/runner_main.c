@@ -27,10 +27,12 @@ static const char usage[] =
     "each instance's outcome. --width: activities of the fan-out sample (default 100); --burst N:\n"
     "afterwards start N hello_cities at once and print the throughput; --timeout-ms: how long to\n"
     "wait for one instance (default 60000). Defaults: $DT_NATS_URL or nats://127.0.0.1:4222,\n"
-    "$DT_HUB or samples.\n";
+    "$DT_HUB or samples. Credentials and TLS come from $DT_NATS_CREDS, $DT_NATS_NKEY,\n"
+    "$DT_NATS_TOKEN, $DT_NATS_USER/$DT_NATS_PASSWORD, $DT_NATS_CA, $DT_NATS_CERT/$DT_NATS_KEY.\n";
 
 typedef struct args {
     const char *url, *hub;
+    dt_nats_security sec; /* from the DT_NATS_* variables */
     long width, burst, timeout_ms;
     const sample *chosen[16]; /* more than the samples there are */
     size_t nchosen;
@@ -117,6 +119,7 @@ static dt_client *connect_hub(const args *a)
     dt_client_options o;
     dt_client_options_init(&o);
     o.nats_url = a->url;
+    o.security = a->sec;
     o.hub = a->hub;
     o.connection_name = "dt-samples";
     dt_client *c = NULL;
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
               .hub = env_or("DT_HUB", "samples"),
               .width = 100,
               .timeout_ms = 60000};
+    dt_nats_security_from_env(&a.sec);
     int rc = parse_args(argc, argv, &a);
     if (rc != 0) {
         return rc == 1 ? 0 : 2;
@@ -184,12 +188,15 @@ int main(int argc, char **argv)
     tag[6] = '\0';
     sample_run r = {.client = c,
                     .nats_url = a.url,
+                    .security = &a.sec,
                     .hub = a.hub,
                     .tag = tag,
                     .width = (int)a.width,
                     .timeout_ms = a.timeout_ms,
                     .out = stdout};
-    printf("dt-samples: hub %s at %s, run %s\n", a.hub, a.url, tag);
+    char shown[256];
+    printf("dt-samples: hub %s at %s, run %s\n", a.hub,
+           dt_nats_url_redact(a.url, shown, sizeof(shown)), tag);
     int failed = run_samples(&a, &r);
     if (a.burst > 0 && !sample_burst(&r, a.burst)) {
         failed++;

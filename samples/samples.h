@@ -26,8 +26,9 @@
 
 /* What a sample's `run` gets. Everything is borrowed. */
 typedef struct sample_run {
-    dt_client *client;    /* connected to the hub */
-    const char *nats_url; /* for the event-driven sample's own NATS connection */
+    dt_client *client;                /* connected to the hub */
+    const char *nats_url;             /* for the event-driven sample's own NATS connection */
+    const dt_nats_security *security; /* of its connections; NULL: none */
     const char *hub;
     const char *tag;    /* unique per run: instance IDs are "<sample>-<tag>-<n>" */
     int width;          /* activities of the fan-out sample (1..10000) */

@@ -6,7 +6,10 @@
  *   dt-samples-worker [--url URL] [--hub HUB] [--data DIR] [--id ID] [--threads N] [--verbose]
  *
  * Defaults come from DT_NATS_URL (nats://127.0.0.1:4222), DT_HUB ("samples") and DT_DATA_DIR
- * ("dt-samples-data"). Prints one "ready" line on stdout once it has joined the fleet.
+ * ("dt-samples-data"); credentials and TLS from the DT_NATS_* variables of
+ * dt_nats_security_from_env (docs/operations.md). When no NATS server is up yet it waits for one
+ * (DT_CONNECT_ATTEMPTS limits the attempts; default unlimited), and SIGINT or SIGTERM end the
+ * wait. Prints one "ready" line on stdout once it has joined the fleet.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -21,7 +24,10 @@ static const char usage[] =
     "                         [--verbose]\n"
     "Runs the orchestrations and activities of every sample until SIGINT or SIGTERM.\n"
     "Defaults: $DT_NATS_URL or nats://127.0.0.1:4222, $DT_HUB or samples,\n"
-    "          $DT_DATA_DIR or dt-samples-data (workers of one fleet share it).\n";
+    "          $DT_DATA_DIR or dt-samples-data (workers of one fleet share it).\n"
+    "Credentials and TLS: $DT_NATS_CREDS, $DT_NATS_NKEY, $DT_NATS_TOKEN, $DT_NATS_USER and\n"
+    "$DT_NATS_PASSWORD, $DT_NATS_CA, $DT_NATS_CERT and $DT_NATS_KEY. $DT_CONNECT_ATTEMPTS: how\n"
+    "often to try to reach NATS at start (default: until it answers).\n";
 
 static const char *env_or(const char *name, const char *dflt)
 {
@@ -70,46 +76,73 @@ static bool parse_args(int argc, char **argv, dt_worker_options *o, bool *verbos
     return true;
 }
 
+typedef struct stopper {
+    sigset_t set;
+    dt_worker *w;
+    int sig;     /* the signal received */
+    bool failed; /* atomic: start failed, the signal is main's own */
+} stopper;
+
+/* Waits for SIGINT or SIGTERM, then stops the worker: also while dt_worker_start still waits for
+ * a NATS server, which then returns DT_ECLOSED. */
+static void *stopper_main(void *arg)
+{
+    stopper *st = arg;
+    sigwait(&st->set, &st->sig);
+    if (!__atomic_load_n(&st->failed, __ATOMIC_ACQUIRE)) {
+        printf("dt-samples-worker: %s: stopping\n", st->sig == SIGINT ? "SIGINT" : "SIGTERM");
+        fflush(stdout);
+    }
+    dt_worker_stop(st->w, 10000);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     bool verbose = false;
     dt_worker_options o = {.nats_url = env_or("DT_NATS_URL", "nats://127.0.0.1:4222"),
                            .hub = env_or("DT_HUB", "samples"),
                            .data_dir = env_or("DT_DATA_DIR", "dt-samples-data"),
+                           .connect_attempts =
+                               (uint32_t)strtoul(env_or("DT_CONNECT_ATTEMPTS", "0"), NULL, 10),
                            .log = log_line,
                            .log_ctx = &verbose};
+    dt_nats_security_from_env(&o.security);
     if (!parse_args(argc, argv, &o, &verbose)) {
         return 2;
     }
     /* Block the stop signals before any thread exists, so that all threads inherit the mask and
-     * sigwait below is the only place they are received. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+     * the stopper's sigwait is the only place they are received. */
+    stopper st = {.sig = 0};
+    sigemptyset(&st.set);
+    sigaddset(&st.set, SIGINT);
+    sigaddset(&st.set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &st.set, NULL);
 
-    dt_worker *w = NULL;
     char err[512];
-    if (dt_worker_create(&o, &w, err, sizeof(err)) != DT_OK) {
+    if (dt_worker_create(&o, &st.w, err, sizeof(err)) != DT_OK) {
         dt_worker_log_stderr(DT_LOG_ERROR, NULL, err, "dt-samples-worker");
         return 1;
     }
-    int rc = 1;
-    if (samples_add_all(w) != DT_OK || dt_worker_start(w) != DT_OK) {
-        dt_worker_log_stderr(DT_LOG_ERROR, NULL, dt_worker_errmsg(w), "dt-samples-worker");
-        goto out;
+    pthread_t stopper_thread;
+    if (pthread_create(&stopper_thread, NULL, stopper_main, &st) != 0) {
+        dt_worker_log_stderr(DT_LOG_ERROR, NULL, "cannot start a thread", "dt-samples-worker");
+        dt_worker_destroy(st.w);
+        return 1;
     }
-    printf("dt-samples-worker: ready: worker %s, hub %s, %s, data %s\n", dt_worker_id(w), o.hub,
-           o.nats_url, o.data_dir);
-    fflush(stdout);
-    int sig = 0;
-    sigwait(&stop, &sig);
-    printf("dt-samples-worker: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    fflush(stdout);
-    dt_worker_stop(w, 10000);
-    rc = 0;
-out:
-    dt_worker_destroy(w);
+    int rc = 0;
+    if (samples_add_all(st.w) != DT_OK || dt_worker_start(st.w) != DT_OK) {
+        dt_worker_log_stderr(DT_LOG_ERROR, NULL, dt_worker_errmsg(st.w), "dt-samples-worker");
+        rc = 1;
+        __atomic_store_n(&st.failed, true, __ATOMIC_RELEASE);
+        pthread_kill(stopper_thread, SIGTERM); /* ends its sigwait unless a signal did */
+    } else {
+        char shown[256];
+        printf("dt-samples-worker: ready: worker %s, hub %s, %s, data %s\n", dt_worker_id(st.w),
+               o.hub, dt_nats_url_redact(o.nats_url, shown, sizeof(shown)), o.data_dir);
+        fflush(stdout);
+    }
+    pthread_join(stopper_thread, NULL);
+    dt_worker_destroy(st.w);
     return rc;
 }

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "durabletask/connection.h"
 #include "durabletask/status.h"
 
 #ifdef __cplusplus
@@ -69,9 +70,14 @@ typedef void (*dt_broker_event_cb)(dt_broker *b, void *ctx);
 typedef void (*dt_broker_error_cb)(dt_broker *b, const char *text, void *ctx);
 
 typedef struct dt_broker_options {
-    /* Comma-separated server URLs ("nats://h1:4222,nats://h2:4222"). NULL: nats://127.0.0.1:4222.
-     */
+    /* Comma-separated server URLs ("nats://h1:4222,nats://h2:4222"), tried in random order (nats.c
+     * spreads clients over the list); a tls:// URL makes TLS required. NULL:
+     * nats://127.0.0.1:4222. User info in a URL (nats://user:pass@host) is used but never
+     * printed. */
     const char *urls;
+    /* Credentials and TLS (durabletask/connection.h). Borrowed for dt_broker_connect only: nats.c
+     * keeps its own copies, and the handle keeps none. Zeroed: a plain connection. */
+    dt_nats_security security;
     /* Connection name shown by the server's monitoring. NULL: none. */
     const char *name;
     /* Per-attempt connect timeout (default 2000). */
@@ -104,9 +110,12 @@ typedef struct dt_broker_options {
 void dt_broker_options_init(dt_broker_options *o);
 
 /*
- * Connects. `o` is copied (NULL: defaults). On DT_OK *out is a thread-safe handle that the caller
- * closes with dt_broker_close(). Fails with DT_EINVAL (bad option) or DT_EBROKER (no server, with
- * the reason in *out_err when out_err is not NULL: there is no handle to ask).
+ * Connects. `o` is copied (NULL: defaults; o->security is only read during the call). On DT_OK
+ * *out is a thread-safe handle that the caller closes with dt_broker_close(). Fails with
+ * DT_EINVAL (bad option, unreadable credential or TLS file), DT_EAUTH (a server refused the
+ * credentials, or TLS failed: certificate not trusted, TLS required by one side only) or
+ * DT_EBROKER (no server reachable). The reason goes to out_err when it is not NULL (there is no
+ * handle to ask); it names URLs without their user info and never contains a secret.
  */
 dt_status dt_broker_connect(const dt_broker_options *o, dt_broker **out, char *out_err,
                             size_t err_len);

@@ -33,8 +33,9 @@ enum {
 
 /* The global options; set before or after the command (cli_globals). */
 typedef struct cli {
-    const char *url; /* --url, $DT_NATS_URL, or NULL (the client's default) */
-    const char *hub; /* --hub, $DT_HUB, or "default" */
+    const char *url;      /* --url, $DT_NATS_URL, or NULL (the client's default) */
+    dt_nats_security sec; /* --creds, --token, ..., else $DT_NATS_CREDS, $DT_NATS_TOKEN, ... */
+    const char *hub;      /* --hub, $DT_HUB, or "default" */
     bool json;
     const char *timeout_arg; /* --request-timeout-ms as given; checked by cli_client() */
     dt_client *client;       /* connected by cli_client() on first use */
@@ -63,10 +64,10 @@ typedef struct cli_opt {
 } cli_opt;
 
 /* Number of global options. */
-#define CLI_NGLOBALS 4
+#define CLI_NGLOBALS 12
 
-/* Fills out[] with the global options (--url, --hub, --json, --request-timeout-ms) bound to c's
- * fields (main.c). */
+/* Fills out[] with the global options (--url, --hub, --json, --request-timeout-ms and the
+ * security options) bound to c's fields (main.c). */
 void cli_globals(cli *c, cli_opt out[CLI_NGLOBALS]);
 
 /*

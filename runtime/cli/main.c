@@ -36,10 +36,31 @@ static const char usage[] =
     "  --hub HUB       task hub (default: $DT_HUB, else \"default\")\n"
     "  --json          print one JSON object per result (errors too, on stderr)\n"
     "  --request-timeout-ms N   timeout of broker requests and queries (default 5000)\n"
+    "Security options (global too; each defaults to the environment variable shown; a tls://\n"
+    "URL or a CA or certificate option makes TLS required; see docs/operations.md):\n"
+    "  --creds FILE      NATS credentials file (user JWT + nkey seed)      $DT_NATS_CREDS\n"
+    "  --nkey FILE       file holding a user nkey seed (SU...)              $DT_NATS_NKEY\n"
+    "  --token TOKEN     authentication token                               $DT_NATS_TOKEN\n"
+    "  --user USER       user name (with --password)                        $DT_NATS_USER\n"
+    "  --password PASS   password (prefer the variable: flags show in ps)   $DT_NATS_PASSWORD\n"
+    "  --tls-ca FILE     PEM CA bundle that verifies the servers            $DT_NATS_CA\n"
+    "  --tls-cert FILE   PEM client certificate for mutual TLS              $DT_NATS_CERT\n"
+    "  --tls-key FILE    PEM private key of --tls-cert                      $DT_NATS_KEY\n"
     "Global options go before or after the command: dtctl status ID --json.\n"
     "\n"
     "JSON input: start --input/--input-file and raise --data must be one JSON value (exit 1\n"
     "otherwise, nothing is sent); --raw passes any bytes verbatim.\n"
+    "\n"
+    "Security options (each defaults to the environment variable shown; a tls:// URL or a CA\n"
+    "or certificate option makes TLS required; see docs/operations.md):\n"
+    "  --creds FILE      NATS credentials file (user JWT + nkey seed)      $DT_NATS_CREDS\n"
+    "  --nkey FILE       file holding a user nkey seed (SU...)              $DT_NATS_NKEY\n"
+    "  --token TOKEN     authentication token                               $DT_NATS_TOKEN\n"
+    "  --user USER       user name (with --password)                        $DT_NATS_USER\n"
+    "  --password PASS   password (prefer the variable: flags show in ps)   $DT_NATS_PASSWORD\n"
+    "  --tls-ca FILE     PEM CA bundle that verifies the servers            $DT_NATS_CA\n"
+    "  --tls-cert FILE   PEM client certificate for mutual TLS              $DT_NATS_CERT\n"
+    "  --tls-key FILE    PEM private key of --tls-cert                      $DT_NATS_KEY\n"
     "\n"
     "Exit codes: 0 ok, 1 usage or invalid argument, 2 not found, 3 exists / conflict / wrong\n"
     "state, 4 timeout, 5 broker or other error.\n";
@@ -111,6 +132,14 @@ void cli_globals(cli *c, cli_opt out[CLI_NGLOBALS])
     out[1] = (cli_opt){"--hub", &c->hub, NULL};
     out[2] = (cli_opt){"--json", NULL, &c->json};
     out[3] = (cli_opt){"--request-timeout-ms", &c->timeout_arg, NULL};
+    out[4] = (cli_opt){"--creds", &c->sec.creds_file, NULL};
+    out[5] = (cli_opt){"--nkey", &c->sec.nkey_seed_file, NULL};
+    out[6] = (cli_opt){"--token", &c->sec.token, NULL};
+    out[7] = (cli_opt){"--user", &c->sec.user, NULL};
+    out[8] = (cli_opt){"--password", &c->sec.password, NULL};
+    out[9] = (cli_opt){"--tls-ca", &c->sec.tls_ca_file, NULL};
+    out[10] = (cli_opt){"--tls-cert", &c->sec.tls_cert_file, NULL};
+    out[11] = (cli_opt){"--tls-key", &c->sec.tls_key_file, NULL};
 }
 
 int cli_client(cli *c)
@@ -123,6 +152,7 @@ int cli_client(cli *c)
     o.nats_url = c->url;
     o.hub = c->hub;
     o.connection_name = "dtctl";
+    o.security = c->sec;
     int64_t t = 0;
     if (c->timeout_arg != NULL && !cli_i64(c->timeout_arg, 1, INT64_MAX / 2, &t)) {
         return cli_usage_error(usage, "--request-timeout-ms needs a positive number");
@@ -165,7 +195,8 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
         }
         if (o == NULL || (o->flag != NULL && eq != NULL) ||
             (o->value != NULL && eq == NULL && i + 1 >= argc)) {
-            *rc = cli_usage_error(usage, "bad global option '%s'", argv[i]);
+            /* only the name: a mistyped --pasword=SECRET must not echo the secret */
+            *rc = cli_usage_error(usage, "bad global option '%.*s'", (int)len, argv[i]);
             return 0;
         }
         if (o->flag != NULL) {
@@ -183,6 +214,7 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
         *rc = CLI_EXIT_OK;
         return 0;
     }
+    dt_nats_security_from_env(&c->sec); /* what no flag set */
     if (i == argc) {
         *rc = cli_usage_error(usage, "no command");
         return 0;

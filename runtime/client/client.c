@@ -64,6 +64,7 @@ dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *er
     bo.urls = o->nats_url;
     bo.name = o->connection_name != NULL ? o->connection_name : "dt-client";
     bo.request_timeout_ms = c->request_timeout_ms;
+    bo.security = o->security;
     dt_status st = dt_broker_connect(&bo, &c->b, errbuf, errlen);
     if (st != DT_OK) {
         dt_free(c);

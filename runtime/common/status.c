@@ -29,3 +29,4 @@ const char *dt_status_name(dt_status s)
 _Static_assert(DT_OK == 0, "DT_OK is persisted as 0");
 _Static_assert(DT_ETASKFAILED == 13, "status numbers are persisted");
 _Static_assert(DT_EBUSY == 19, "status numbers are persisted");
+_Static_assert(DT_EAUTH == 20, "status numbers are persisted");

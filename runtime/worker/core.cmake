@@ -3,6 +3,7 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/actions.c
   ${CMAKE_CURRENT_LIST_DIR}/commit.c
   ${CMAKE_CURRENT_LIST_DIR}/dead_letter.c
+  ${CMAKE_CURRENT_LIST_DIR}/connect.c
   ${CMAKE_CURRENT_LIST_DIR}/episode.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_park.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_terminate.c

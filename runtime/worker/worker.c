@@ -178,11 +178,12 @@ dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *er
     w->data_dir = dt_strdup(o->data_dir);
     w->worker_id = o->worker_id != NULL ? dt_strdup(o->worker_id) : make_worker_id();
     w->version = o->version != NULL ? dt_strdup(o->version) : NULL;
+    dt_status sec = dt__worker_security_copy(&w->opt.security, &o->security);
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->sup_mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (w->nats_url == NULL || w->hub == NULL || w->data_dir == NULL || w->worker_id == NULL ||
-        (o->version != NULL && w->version == NULL)) {
+        (o->version != NULL && w->version == NULL) || sec != DT_OK) {
         dt_worker_destroy(w);
         return DT_ENOMEM;
     }
@@ -361,10 +362,9 @@ static dt_status connect_hub(dt_worker *w)
      * millisecond to every hop of an orchestration (docs/performance.md: p50 of a 3-step
      * sequence 8 ms -> 4 ms), for some CPU under full load. */
     bo.send_asap = !w->opt.coalesce_writes;
-    char err[256];
-    dt_status st = dt_broker_connect(&bo, &w->broker, err, sizeof(err));
+    bo.security = w->opt.security;
+    dt_status st = dt__worker_connect(w, &bo);
     if (st != DT_OK) {
-        set_err(w, "cannot connect to %s: %s", w->nats_url, err);
         return st;
     }
     st = dt_broker_hub_get(w->broker, w->hub, &w->hub_cfg);
@@ -443,6 +443,16 @@ dt_status dt_worker_start(dt_worker *w)
         stop_all(w, 0, false);
         return st;
     }
+    /* A dt_worker_stop that came while this thread was starting left the work to us. */
+    pthread_mutex_lock(&w->mu);
+    bool stopped = w->stopping;
+    w->running = !stopped;
+    pthread_mutex_unlock(&w->mu);
+    if (stopped) {
+        stop_all(w, 0, true);
+        set_err(w, "stopped while starting");
+        return DT_ECLOSED;
+    }
     dt__worker_log(w, DT_LOG_INFO, NULL, "worker %s running on hub '%s' (%u partitions)",
                    w->worker_id, w->hub, w->hub_cfg.partitions);
     return DT_OK;
@@ -487,7 +497,12 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
 void dt_worker_stop(dt_worker *w, int64_t timeout_ms)
 {
     pthread_mutex_lock(&w->mu);
-    bool running = w->started && !w->stopping;
+    bool running = w->running && !w->stopping;
+    if (!w->running) {
+        /* Not started, or dt_worker_start still connecting on another thread: it gives up. */
+        w->stopping = true;
+        pthread_cond_broadcast(&w->cond);
+    }
     pthread_mutex_unlock(&w->mu);
     if (running) {
         stop_all(w, timeout_ms, true);
@@ -516,6 +531,7 @@ void dt_worker_destroy(dt_worker *w)
     dt_free(w->data_dir);
     dt_free(w->worker_id);
     dt_free(w->version);
+    dt__worker_security_free(&w->opt.security);
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->sup_mu);
     pthread_cond_destroy(&w->cond);

@@ -49,8 +49,9 @@ struct dt_worker {
     bool frozen;            /* shutting down: start no partition */
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    bool started;
-    bool stopping;
+    bool started;  /* dt_worker_start was called */
+    bool running;  /* under mu: dt_worker_start succeeded (dt_worker_stop must tear down) */
+    bool stopping; /* under mu */
     char errmsg[512];
 };
 
@@ -74,6 +75,15 @@ void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, c
  * DT_OK (fn set), DT_EUNKNOWNNAME, or DT_EVERSION with a message in why. */
 dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
                             dt_orchestrator_fn *fn, void **user_data, char *why, size_t why_len);
+
+/* ---- connect.c ---- */
+/* The first connection (w->broker), retried while no server is reachable; sets w->errmsg and
+ * returns DT_ECLOSED when dt_worker_stop ends the wait. */
+dt_status dt__worker_connect(dt_worker *w, const dt_broker_options *bo);
+/* Deep copy of `src` into `dst` (empty strings become NULL); DT_ENOMEM leaves dst zeroed. */
+dt_status dt__worker_security_copy(dt_nats_security *dst, const dt_nats_security *src);
+/* Wipes and frees the strings of a copy made by dt__worker_security_copy. */
+void dt__worker_security_free(dt_nats_security *s);
 
 /* ---- partition.c ---- */
 /* Starts the thread that runs partition p (it claims the store epoch first). */

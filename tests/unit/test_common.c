@@ -22,7 +22,7 @@ static void status_texts_cover_every_code(void **state)
     assert_string_equal(dt_status_str(DT_OK), "success");
     assert_string_equal(dt_status_name(DT_ETOOLARGE), "ETOOLARGE");
     assert_string_equal(dt_status_name((dt_status)999), "UNKNOWN");
-    for (int s = 0; s <= DT_EBUSY; s++) {
+    for (int s = 0; s <= DT_EAUTH; s++) {
         assert_string_not_equal(dt_status_name((dt_status)s), "UNKNOWN");
     }
 }

@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "durabletask/connection.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/status.h"
 
@@ -65,6 +66,9 @@ typedef struct dt_client_options {
     const char *hub;             /* required: the task hub's name ([A-Za-z0-9_-], <= 48) */
     const char *connection_name; /* shown by the server's monitoring; NULL: "dt-client" */
     int64_t request_timeout_ms;  /* JetStream requests and partition queries; 0: 5000 */
+    /* Credentials and TLS of the NATS connection (durabletask/connection.h); borrowed for
+     * dt_client_create only (the connection keeps its own copies). Zeroed: none. */
+    dt_nats_security security;
 } dt_client_options;
 
 /* Fills `o` (borrowed) with the defaults above (hub NULL). */
@@ -74,7 +78,9 @@ void dt_client_options_init(dt_client_options *o);
  * Connects to NATS. `o` and its strings are copied. The hub need not exist yet (see
  * dt_client_hub_create); its settings are read on first use and kept for the client's life.
  * On DT_OK *out is a new client, freed with dt_client_destroy. On failure *out is untouched and
- * errbuf (may be NULL) receives the reason: DT_EINVAL (bad options), DT_EBROKER (no server).
+ * errbuf (may be NULL) receives the reason: DT_EINVAL (bad options, unreadable credential or TLS
+ * file), DT_EAUTH (credentials refused, TLS failed), DT_EBROKER (no server). The text names URLs
+ * without their user info and never contains a secret.
  */
 dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *errbuf,
                            size_t errlen);

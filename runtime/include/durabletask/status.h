@@ -35,7 +35,8 @@ extern "C" {
     XX(ESTATE, 16, "operation not valid in the current state")                                     \
     XX(EUNKNOWNNAME, 17, "no orchestrator or activity registered under that name")                 \
     XX(ECLOSED, 18, "handle or connection is closed")                                              \
-    XX(EBUSY, 19, "resource busy")
+    XX(EBUSY, 19, "resource busy")                                                                 \
+    XX(EAUTH, 20, "the broker refused the credentials, or TLS failed")
 
 typedef enum dt_status {
 #define DT_STATUS_ENUM_(name, num, text) DT_##name = num,

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "durabletask/activity.h"
+#include "durabletask/connection.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/status.h"
 
@@ -62,7 +63,15 @@ void dt_worker_log_stderr(dt_log_level level, const char *instance_id, const cha
 
 typedef struct dt_worker_options {
     const char *nats_url; /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
-    const char *hub;      /* required: the task hub (created with defaults when missing) */
+    /* Credentials and TLS of the NATS connection (durabletask/connection.h); copied with its
+     * strings. Zeroed: none. */
+    dt_nats_security security;
+    /* How often dt_worker_start tries to reach a NATS server before it fails with DT_EBROKER;
+     * 0: no limit (it waits until a server is up, or dt_worker_stop). Waits between attempts grow
+     * from 0.1 s to 5 s (as reconnects after a disconnect do), so 20 attempts take about a
+     * minute. Refused credentials and TLS failures (DT_EAUTH) are not retried. */
+    uint32_t connect_attempts;
+    const char *hub; /* required: the task hub (created with defaults when missing) */
     /* required: partition databases go in <data_dir>/<hub>/. Every worker of a hub must use the
      * same directory (one host or a shared filesystem): a partition's file moves with its lease. */
     const char *data_dir;
@@ -105,7 +114,11 @@ dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestr
 dt_status dt_worker_add_activity(dt_worker *w, const char *name, const char *task_queue,
                                  dt_activity_fn fn, void *user_data);
 
-/* Connects, joins the fleet and starts the threads. Returns once running. */
+/*
+ * Connects, joins the fleet and starts the threads. Returns once running. While no NATS server is
+ * reachable it waits and retries (see connect_attempts), logging one line per failed attempt;
+ * dt_worker_stop from another thread ends the wait, and start then fails with DT_ECLOSED.
+ */
 dt_status dt_worker_start(dt_worker *w);
 
 /*
