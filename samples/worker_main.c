@@ -27,7 +27,9 @@ static const char usage[] =
     "          $DT_DATA_DIR or dt-samples-data (workers of one fleet share it).\n"
     "Credentials and TLS: $DT_NATS_CREDS, $DT_NATS_NKEY, $DT_NATS_TOKEN, $DT_NATS_USER and\n"
     "$DT_NATS_PASSWORD, $DT_NATS_CA, $DT_NATS_CERT and $DT_NATS_KEY. $DT_CONNECT_ATTEMPTS: how\n"
-    "often to try to reach NATS at start (default: until it answers).\n";
+    "often to try to reach NATS at start (default: until it answers).\n"
+    "$DT_RECREATE_MISSING_STORES=1: start a partition whose store file is missing empty, even\n"
+    "when the hub has history for it (its instances are lost; docs/operations.md).\n";
 
 static const char *env_or(const char *name, const char *dflt)
 {
@@ -100,13 +102,14 @@ static void *stopper_main(void *arg)
 int main(int argc, char **argv)
 {
     bool verbose = false;
-    dt_worker_options o = {.nats_url = env_or("DT_NATS_URL", "nats://127.0.0.1:4222"),
-                           .hub = env_or("DT_HUB", "samples"),
-                           .data_dir = env_or("DT_DATA_DIR", "dt-samples-data"),
-                           .connect_attempts =
-                               (uint32_t)strtoul(env_or("DT_CONNECT_ATTEMPTS", "0"), NULL, 10),
-                           .log = log_line,
-                           .log_ctx = &verbose};
+    dt_worker_options o = {
+        .nats_url = env_or("DT_NATS_URL", "nats://127.0.0.1:4222"),
+        .hub = env_or("DT_HUB", "samples"),
+        .data_dir = env_or("DT_DATA_DIR", "dt-samples-data"),
+        .connect_attempts = (uint32_t)strtoul(env_or("DT_CONNECT_ATTEMPTS", "0"), NULL, 10),
+        .recreate_missing_stores = strcmp(env_or("DT_RECREATE_MISSING_STORES", "0"), "1") == 0,
+        .log = log_line,
+        .log_ctx = &verbose};
     dt_nats_security_from_env(&o.security);
     if (!parse_args(argc, argv, &o, &verbose)) {
         return 2;

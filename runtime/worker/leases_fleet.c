@@ -24,7 +24,7 @@
 /* Claim attempts per tick, so that renewals are never starved by a long claim burst. */
 #define CLAIMS_PER_TICK 64
 #define KEY_LEN         (DT__LEASES_ID_MAX + 8)
-#define RECORD_LEN      (DT__LEASES_ID_MAX + 256)
+#define RECORD_LEN      (DT__LEASES_ID_MAX + 512)
 
 /* ------------------------------------------------------------------------------------------- */
 /* Small helpers                                                                               */
@@ -251,6 +251,25 @@ static void members_expire(dt__leases *l, int64_t now)
     }
 }
 
+/* Whether this worker wins p among the members that may own it (leases_exclude.c); ids and
+ * hashes are scratch arrays of nmembers + 1 entries. */
+static bool wins(dt__leases *l, uint32_t p, const char **ids, uint64_t *hashes, int64_t now)
+{
+    if (!dt__lk_may_own(l, NULL, p, now)) {
+        return false;
+    }
+    size_t n = 0;
+    ids[n] = l->id;
+    hashes[n++] = l->id_hash;
+    for (size_t i = 0; i < l->nmembers; i++) {
+        if (dt__lk_may_own(l, &l->members[i], p, now)) {
+            ids[n] = l->members[i].id;
+            hashes[n++] = l->members[i].hash;
+        }
+    }
+    return dt__leases_place(ids, hashes, n, p) == 0;
+}
+
 /* Recomputes which partitions this worker should own. Keeps members_changed on ENOMEM. */
 static void recompute(dt__leases *l)
 {
@@ -258,15 +277,10 @@ static void recompute(dt__leases *l)
     const char **ids = dt_alloc(n * sizeof(*ids));
     uint64_t *hashes = dt_alloc(n * sizeof(*hashes));
     if (ids != NULL && hashes != NULL) {
-        ids[0] = l->id;
-        hashes[0] = l->id_hash;
-        for (size_t i = 1; i < n; i++) {
-            ids[i] = l->members[i - 1].id;
-            hashes[i] = l->members[i - 1].hash;
-        }
+        int64_t now = dt__mono_ms();
         uint32_t want = 0;
         for (uint32_t p = 0; p < l->np; p++) {
-            l->parts[p].desired = dt__leases_place(ids, hashes, n, p) == 0;
+            l->parts[p].desired = wins(l, p, ids, hashes, now);
             want += l->parts[p].desired ? 1u : 0u;
         }
         l->members_changed = false;
@@ -287,6 +301,10 @@ static void on_member_event(dt__leases *l, const char *id, const dt_broker_kv_en
     }
     if (e->op == DT_BROKER_KV_PUT) {
         member_seen(l, id, now);
+        member *m = member_find(l, id);
+        if (m != NULL && dt__lk_excl_parse(l, m, e->value, e->len)) {
+            l->members_changed = true; /* it can no longer (or again) serve some partition */
+        }
         return;
     }
     for (size_t i = 0; i < l->nmembers; i++) {
@@ -345,6 +363,8 @@ static void heartbeat(dt__leases *l)
                      ",\"at_ms\":%" PRId64 "}",
                      l->id, l->token, l->started_wall, dt__now_ms());
     int64_t sent = dt__mono_ms();
+    dt__lk_excl_format(l, sent, val, sizeof(val));
+    n = (int)strlen(val);
     dt_status st = dt_broker_kv_put(l->kv, key, val, n > 0 ? (size_t)n : 0, &l->hb_rev);
     if (st != DT_OK) {
         if (!l->hb_failing) {
@@ -517,6 +537,10 @@ void dt__lk_tick(dt__leases *l)
         dt__lk_log(l, DT_LOG_WARN, "the bucket's contents did not arrive in time; claiming anyway");
     }
     members_expire(l, now);
+    if (dt__lk_excl_update(l, now)) {
+        l->members_changed = true;
+        l->hb_at = now; /* tell the others at once */
+    }
     if (l->members_changed) {
         recompute(l);
     }
@@ -559,7 +583,7 @@ int64_t dt__lk_next_wake(dt__leases *l, int64_t now)
     if (l->watcher == NULL) {
         w = min64(w, l->watch_retry_at);
     }
-    return w;
+    return min64(w, dt__lk_excl_next(l));
 }
 
 /* On stop: leave the held set, tell the caller, then delete membership and leases. */

@@ -124,6 +124,13 @@ void dt__leases_stop(dt__leases *l);
 void dt__leases_destroy(dt__leases *l);
 
 /*
+ * This worker cannot serve partition p (its store does not open): it gives p up and leaves it to
+ * the other workers for for_ms, telling them through its heartbeat (leases_exclude.c). Takes
+ * effect at the lease thread's next tick (within a third of the TTL). Thread-safe.
+ */
+void dt__leases_exclude(dt__leases *l, uint32_t p, int64_t for_ms);
+
+/*
  * Thread-safe. True if partition p is held now; then *out_valid_until_mono_ms (may be NULL)
  * receives the deadline (CLOCK_MONOTONIC ms) until which the holder may act on it. Once this
  * returns false for a lease, it never returns true for that lease again (a later true is a new

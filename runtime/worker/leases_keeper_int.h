@@ -21,10 +21,15 @@
 /* Hex digits of the keeper's random token, which marks its records. */
 #define DT__LK_TOKEN_LEN 16
 
+/* Partitions one member's heartbeat may say it cannot serve (leases_exclude.c). */
+#define DT__LK_EXCL_MAX 32
+
 typedef struct member {
     char id[DT__LEASES_ID_MAX + 1];
     uint64_t hash;
-    int64_t seen; /* mono ms when its last heartbeat was seen */
+    int64_t seen;                   /* mono ms when its last heartbeat was seen */
+    uint32_t excl[DT__LK_EXCL_MAX]; /* partitions it excludes itself from (its heartbeat) */
+    size_t nexcl;
 } member;
 
 typedef struct part {
@@ -34,12 +39,15 @@ typedef struct part {
     uint64_t claim_rev;
     /* Lease thread only. */
     bool desired;
-    bool wrote;          /* a write of ours may have reached this key (a record of ours may be
-                            there even when not held: an unsure create, a late renewal) */
-    uint64_t rev;        /* revision of our last write, while held */
-    int64_t renew_at;    /* next renewal (mono ms), while held */
-    int64_t claim_after; /* no claim attempt before this (mono ms) */
-    int64_t backoff;     /* delay after the next failed claim attempt */
+    bool wrote;             /* a write of ours may have reached this key (a record of ours may be
+                               there even when not held: an unsure create, a late renewal) */
+    uint64_t rev;           /* revision of our last write, while held */
+    int64_t renew_at;       /* next renewal (mono ms), while held */
+    int64_t claim_after;    /* no claim attempt before this (mono ms) */
+    int64_t backoff;        /* delay after the next failed claim attempt */
+    int64_t excluded_until; /* mono ms; this worker does not serve p before (0: serves it) */
+    /* Guarded by mu: an exclusion asked for by dt__leases_exclude (ms), taken by the thread. */
+    int64_t exclude_req;
 } part;
 
 struct dt__leases {
@@ -115,5 +123,20 @@ int64_t dt__lk_next_wake(dt__leases *l, int64_t now);
 
 /* On stop: leave the held set, call on_change, then delete membership and leases. */
 void dt__lk_release_all(dt__leases *l);
+
+/* ---- self-exclusion (leases_exclude.c) ---- */
+
+/* Takes exclusion requests and ends exclusions that are over; true when the worker's set of
+ * excluded partitions changed (placement and the heartbeat must follow). */
+bool dt__lk_excl_update(dt__leases *l, int64_t now);
+/* Appends ,"excluded":[...] to the heartbeat record in buf (NUL-terminated, `cap` bytes) when
+ * partitions are excluded now. */
+void dt__lk_excl_format(const dt__leases *l, int64_t now, char *buf, size_t cap);
+/* Reads the excluded partitions of a heartbeat record into m; true when they changed. */
+bool dt__lk_excl_parse(const dt__leases *l, member *m, const char *record, size_t len);
+/* Whether `m` (NULL: this worker) may be given partition p. */
+bool dt__lk_may_own(const dt__leases *l, const member *m, uint32_t p, int64_t now);
+/* The earliest end of an exclusion of this worker (INT64_MAX: none). */
+int64_t dt__lk_excl_next(const dt__leases *l);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "partition_int.h"
 
@@ -428,19 +429,41 @@ static dt_status open_store(dt__partition *pt, char *db_path, size_t len)
     }
     dt_status st = make_dirs(dir);
     if (st != DT_OK) {
-        dt__worker_log(w, DT_LOG_ERROR, NULL, "cannot create %s: %s", dir, strerror(errno));
+        dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: cannot create %s: %s", pt->p, dir,
+                       strerror(errno));
+        pt->store_failed = true;
         return st;
+    }
+    char err[1024];
+    st = access(db_path, F_OK) == 0 ? DT_OK
+                                    : dt__partition_marker_check(pt, db_path, err, sizeof(err));
+    if (st == DT_ENOTFOUND) {
+        dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: %s", pt->p, err);
+        pt->store_failed = true;
+        return st;
+    }
+    if (st != DT_OK) {
+        dt__worker_log(w, DT_LOG_WARN, NULL, "partition %u: %s", pt->p, err);
+        return st; /* the broker: tried again soon */
     }
     dt__store_options so;
     dt__store_options_init(&so);
     so.synchronous_full = w->opt.sqlite_full_sync;
-    char err[512];
     st = dt__store_open(db_path, &so, &pt->store, err, sizeof(err));
+    if (st == DT_OK) {
+        st = dt__store_claim(pt->store, w->worker_id, &pt->epoch);
+        if (st != DT_OK) {
+            snprintf(err, sizeof(err), "%s", dt__store_errmsg(pt->store));
+        }
+    }
+    if (st == DT_OK) {
+        dt__partition_marker_write(pt);
+    }
     if (st != DT_OK) {
         dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: %s", pt->p, err);
-        return st;
+        pt->store_failed = st != DT_ENOMEM;
     }
-    return dt__store_claim(pt->store, w->worker_id, &pt->epoch);
+    return st;
 }
 
 static dt_status open_broker_side(dt__partition *pt, const char *db_path)
@@ -600,6 +623,11 @@ dt_status dt__partition_start(dt_worker *w, uint32_t p, dt__partition **out)
 bool dt__partition_done(dt__partition *pt)
 {
     return atomic_load(&pt->done);
+}
+
+bool dt__partition_store_failed(const dt__partition *pt)
+{
+    return pt->store_failed;
 }
 
 void dt__partition_request_stop(dt__partition *pt)

@@ -71,7 +71,8 @@ struct dt__partition {
     int64_t sent_upto;                      /* outbox rows up to this id are sent or done */
     dt__outbox_settled settled;             /* see outbox.c */
     int64_t parked_checked_ms;              /* monotonic time of the last expiry check */
-    size_t max_msg; /* largest message the hub and the server take, headers included */
+    size_t max_msg;    /* largest message the hub and the server take, headers included */
+    bool store_failed; /* set-up could not open or claim the store (the thread then ends) */
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */
@@ -106,6 +107,15 @@ typedef struct dt__batch {
     size_t n_parks, cap_parks;
     bool committed; /* `commits` are durable (their outbox_ids filled in) */
 } dt__batch;
+
+/* ---- partition_marker.c ---- */
+/* Before creating a missing store file (db_path): DT_ENOTFOUND (err says why) when the hub has
+ * history for the partition and the worker may not recreate it; other errors come from the
+ * broker (try again). */
+dt_status dt__partition_marker_check(dt__partition *pt, const char *db_path, char *err,
+                                     size_t errlen);
+/* After the store opened: records in the hub that the partition has one (best effort). */
+void dt__partition_marker_write(dt__partition *pt);
 
 /* ---- episode_park.c ---- */
 /* Dead-letters (with the reason) and deletes the parked messages that waited longer than the

@@ -276,6 +276,29 @@ static void leases_log(dt_log_level level, const char *instance_id, const char *
     dt__worker_log(ctx, level, instance_id, "%s", msg);
 }
 
+/* First and longest time a partition whose store does not open is left to other workers. */
+#define STORE_RETRY_FIRST_MS 5000
+#define STORE_RETRY_MAX_MS   300000
+
+/* A partition thread ended: when its store did not open, the worker gives the partition up (so
+ * that a worker that can serve it takes it) and tries again later, each time after twice as
+ * long; when it ran, the delay starts over. Under sup_mu. */
+static void reaped(dt_worker *w, uint32_t p, const dt__partition *pt)
+{
+    if (!dt__partition_store_failed(pt)) {
+        w->part_backoff[p] = 0;
+        return;
+    }
+    int64_t b = w->part_backoff[p];
+    b = b == 0 ? STORE_RETRY_FIRST_MS : (b * 2 > STORE_RETRY_MAX_MS ? STORE_RETRY_MAX_MS : b * 2);
+    w->part_backoff[p] = b;
+    w->part_retry_at[p] = dt__mono_ms() + b;
+    dt__leases_exclude(w->leases, p, b);
+    dt__worker_log(w, DT_LOG_WARN, NULL,
+                   "partition %u: its store did not open; left to other workers for %lld s", p,
+                   (long long)(b / 1000));
+}
+
 /* Starts partition threads for held leases, stops the ones whose lease is gone and reaps the
  * ones that ended by themselves. */
 static void supervise_once(dt_worker *w)
@@ -284,12 +307,13 @@ static void supervise_once(dt_worker *w)
     for (uint32_t p = 0; p < w->hub_cfg.partitions; p++) {
         dt__partition *pt = w->partitions[p];
         if (pt != NULL && dt__partition_done(pt)) {
+            reaped(w, p, pt);
             dt__partition_stop(pt);
             w->partitions[p] = pt = NULL;
         }
         int64_t until = 0;
         bool held = !w->frozen && dt__leases_held(w->leases, p, &until) && dt__mono_ms() < until;
-        if (held && pt == NULL) {
+        if (held && pt == NULL && dt__mono_ms() >= w->part_retry_at[p]) {
             if (dt__partition_start(w, p, &w->partitions[p]) != DT_OK) {
                 w->partitions[p] = NULL;
             }
@@ -379,7 +403,10 @@ static dt_status connect_hub(dt_worker *w)
     }
     cap_cache(w);
     w->partitions = dt_calloc(w->hub_cfg.partitions, sizeof(*w->partitions));
-    return w->partitions != NULL ? DT_OK : DT_ENOMEM;
+    w->part_retry_at = dt_calloc(w->hub_cfg.partitions, sizeof(int64_t));
+    w->part_backoff = dt_calloc(w->hub_cfg.partitions, sizeof(int64_t));
+    return w->partitions != NULL && w->part_retry_at != NULL && w->part_backoff != NULL ? DT_OK
+                                                                                        : DT_ENOMEM;
 }
 
 static dt_status start_services(dt_worker *w)
@@ -526,6 +553,8 @@ void dt_worker_destroy(dt_worker *w)
     dt_free(w->orchs);
     dt_free(w->acts);
     dt_free(w->partitions);
+    dt_free(w->part_retry_at);
+    dt_free(w->part_backoff);
     dt_free(w->nats_url);
     dt_free(w->hub);
     dt_free(w->data_dir);

@@ -43,6 +43,9 @@ struct dt_worker {
     dt__activity_pool *activities;
     dt__ingress *ingress;
     dt__partition **partitions; /* [hub_cfg.partitions], NULL where not running */
+    /* Per partition, under sup_mu: no start before retry_at (mono ms); the delay of the next
+     * exclusion after a store that did not open (0: none yet). */
+    int64_t *part_retry_at, *part_backoff;
 
     pthread_t supervisor;
     pthread_mutex_t sup_mu; /* guards partitions[] and frozen; held while starting/stopping */
@@ -55,7 +58,6 @@ struct dt_worker {
     char errmsg[512];
 };
 
-/* Logs through the user's sink (thread-safe; no-op without one). */
 /* A message the worker cannot use (dead_letter.c); pointers borrowed for the call. */
 typedef struct dt__dead_letter_info {
     const char *kind;        /* subject token: "ingress", "orchestration", "event", ... */
@@ -68,6 +70,7 @@ typedef struct dt__dead_letter_info {
 /* Publishes the dead letter (best effort) and logs it, prefixed with `who`. */
 void dt__worker_dead_letter(dt_worker *w, const char *who, const dt__dead_letter_info *d);
 
+/* Logs through the user's sink (thread-safe). */
 void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -90,6 +93,9 @@ void dt__worker_security_free(dt_nats_security *s);
 dt_status dt__partition_start(dt_worker *w, uint32_t p, dt__partition **out);
 /* True once the partition thread has exited (lease lost, fenced, or stopped). */
 bool dt__partition_done(dt__partition *pt);
+/* After the thread ended: whether its store could not be opened (the worker then leaves the
+ * partition to others for a while). */
+bool dt__partition_store_failed(const dt__partition *pt);
 /* Asks the thread to stop after its current batch, without waiting (NULL accepted). */
 void dt__partition_request_stop(dt__partition *pt);
 /* Asks the thread to stop after its current batch, joins it and frees. NULL accepted. */

@@ -57,3 +57,8 @@ dt_add_test(NAME test_terminate_tree SOURCES worker/test_terminate_tree.c LABELS
 # children without an ID across continue-as-new.
 dt_add_test(NAME test_worker_calls SOURCES worker/test_worker_calls.c LABELS integration
   TIMEOUT 180 LIBS dt_worker_kit)
+# Partition stores that do not open: handed to another worker; a missing store is not recreated.
+dt_add_test(NAME test_partition_stores SOURCES worker/test_partition_stores.c LABELS integration
+  TIMEOUT 180 LIBS dt_worker_kit)
+target_link_libraries(test_partition_stores PRIVATE PkgConfig::SQLITE3)
+target_include_directories(test_partition_stores PRIVATE ${CMAKE_SOURCE_DIR}/runtime/worker)

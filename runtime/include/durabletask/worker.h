@@ -88,6 +88,11 @@ typedef struct dt_worker_options {
      * this long and the partition has no backlog left (its start is not on its way), it is
      * dead-lettered with the reason. 0: 3,600,000 (one hour). */
     int64_t parked_event_ttl_ms;
+    /* A partition's store file that is missing while the hub has history for the partition is
+     * refused (the partition is left to other workers, and stalls if none has the file): false.
+     * true: the store is created empty, and the partition's instances are lost. For an operator
+     * who restores a fleet without its data on purpose. */
+    bool recreate_missing_stores;
     /* Coalesce network writes for 1 ms (nats.c's default) instead of sending at once: a little
      * less CPU under full load, about 1 ms more latency per hop. Default false. */
     bool coalesce_writes;
