@@ -22,23 +22,28 @@ static dt_status orch_subject(dt__episode *e, const char *instance_id, char *buf
     return dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, buf, len);
 }
 
-dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
-                           Dt__HistoryEvent *ev, const char *dedupe_id)
+dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m)
 {
     char subject[DT_BROKER_NAME_BUF];
-    dt_status st = orch_subject(e, instance_id, subject, sizeof(subject));
+    dt_status st = orch_subject(e, m->instance_id, subject, sizeof(subject));
     if (st != DT_OK) {
         return st;
     }
-    Dt__OrchestrationMessage m;
-    dt__orch_msg_init(&m, instance_id, execution_id, ev, dedupe_id);
     size_t len = 0;
-    uint8_t *data = dt__pack(e->a, &m.base, &len);
-    const char *id = dt__arena_strdup(e->a, dedupe_id);
+    uint8_t *data = dt__pack(e->a, &m->base, &len);
+    const char *id = dt__arena_strdup(e->a, m->dedupe_id);
     if (data == NULL || id == NULL) {
         return DT_ENOMEM;
     }
     return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
+}
+
+dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
+                           Dt__HistoryEvent *ev, const char *dedupe_id)
+{
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, instance_id, execution_id, ev, dedupe_id);
+    return dt__actions_send_message(e, &m);
 }
 
 /* A task the runtime itself fails at once (for example a queue name that is not a valid subject

@@ -122,7 +122,10 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
     dt_status st =
         dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id, "start", 0);
     if (st == DT_OK) {
-        st = dt__actions_send(e, e->instance_id, r->next_execution_id, ev, dedupe);
+        Dt__OrchestrationMessage m;
+        dt__orch_msg_init(&m, e->instance_id, r->next_execution_id, ev, dedupe);
+        m.continued_as_new = true; /* a repeat of it, once stale, is dropped (episode.c) */
+        st = dt__actions_send_message(e, &m);
     }
     for (size_t i = 0; st == DT_OK && i < r->n_carryover; i++) {
         st = dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id, "carry",

@@ -95,13 +95,21 @@ static const char *start_execution(dt__episode *e, const Dt__OrchestrationMessag
     return om->execution_id != NULL && om->execution_id[0] != '\0' ? om->execution_id : NULL;
 }
 
-/* Remembers the result subject of an accepted start in its start record. */
-static dt_status keep_result_subject(dt__episode *e, Dt__ExecutionStartedEvent *s,
-                                     const char *subject)
+/* The value of tag `key` in start record s, or NULL. */
+static const char *tag_of(const Dt__ExecutionStartedEvent *s, const char *key)
 {
-    if (subject == NULL || subject[0] == '\0') {
-        return DT_OK;
+    for (size_t i = 0; s != NULL && i < s->n_tags; i++) {
+        if (strcmp(s->tags[i]->key, key) == 0) {
+            return s->tags[i]->value;
+        }
     }
+    return NULL;
+}
+
+/* Adds tag key=value (borrowed; must live in e->a or longer) to start record s. */
+static dt_status add_tag(dt__episode *e, Dt__ExecutionStartedEvent *s, const char *key,
+                         const char *value)
+{
     Dt__ExecutionStartedEvent__TagsEntry **tags =
         dt__arena_alloc(e->a, (s->n_tags + 1) * sizeof(*tags));
     Dt__ExecutionStartedEvent__TagsEntry *t = dt__arena_alloc(e->a, sizeof(*t));
@@ -109,8 +117,8 @@ static dt_status keep_result_subject(dt__episode *e, Dt__ExecutionStartedEvent *
         return DT_ENOMEM;
     }
     dt__execution_started_event__tags_entry__init(t);
-    t->key = DT__TAG_RESULT_SUBJECT;
-    t->value = (char *)subject;
+    t->key = (char *)key;
+    t->value = (char *)value;
     if (s->n_tags > 0) {
         memcpy(tags, s->tags, s->n_tags * sizeof(*tags));
     }
@@ -118,6 +126,21 @@ static dt_status keep_result_subject(dt__episode *e, Dt__ExecutionStartedEvent *
     s->tags = tags;
     s->n_tags++;
     return DT_OK;
+}
+
+/* Remembers in an accepted start's record the result subject, and the identity of the start
+ * that created the instance (kept through continue-as-new, which copies the record). */
+static dt_status keep_start_tags(dt__episode *e, Dt__ExecutionStartedEvent *s,
+                                 const Dt__OrchestrationMessage *om)
+{
+    dt_status st = DT_OK;
+    if (om->result_subject != NULL && om->result_subject[0] != '\0') {
+        st = add_tag(e, s, DT__TAG_RESULT_SUBJECT, om->result_subject);
+    }
+    if (st == DT_OK && tag_of(s, DT__TAG_ORIGIN) == NULL) {
+        st = add_tag(e, s, DT__TAG_ORIGIN, om->dedupe_id);
+    }
+    return st;
 }
 
 /* Tells the caller of a rejected start why: a dead letter, and the parent if it is a child. */
@@ -150,7 +173,22 @@ static dt_status on_start(dt__episode *e, dt__item *it)
                         NULL, 0, e->pt->subject);
         return DT_OK;
     }
+    const char *origin = tag_of(e->start, DT__TAG_ORIGIN);
+    if (origin != NULL && strcmp(origin, it->om->dedupe_id) == 0) {
+        /* The start that created this instance, again (a redelivery JetStream no longer
+         * dedupes, e.g. after a server restart; its applied identity was pruned at the end):
+         * the instance has run it, whatever happened since. */
+        dt__worker_log(e->pt->w, DT_LOG_DEBUG, e->instance_id, "repeat of its first start dropped");
+        return consume_only(e, it);
+    }
     bool stored = e->have_row || e->start != NULL;
+    if (it->om->continued_as_new && (!stored || strcmp(exec, e->execution_id) != 0)) {
+        /* Our own continuation for an execution that is no longer the next one (the instance
+         * moved on, or was purged): a repeat, not a new start. */
+        dt__worker_log(e->pt->w, DT_LOG_DEBUG, e->instance_id,
+                       "stale continue-as-new start for execution %s dropped", exec);
+        return consume_only(e, it);
+    }
     bool front = false;
     if (stored && strcmp(exec, e->execution_id) == 0) {
         /* The start of the stored, not yet started execution (a continue-as-new or a deferred
@@ -183,7 +221,7 @@ static dt_status on_start(dt__episode *e, dt__item *it)
     e->execution_id = exec;
     e->fresh = true;
     e->requested_ms = dt__ts_to_ms(it->om->event->timestamp);
-    dt_status st = keep_result_subject(e, e->start, it->om->result_subject);
+    dt_status st = keep_start_tags(e, e->start, it->om);
     return st == DT_OK ? accept_at(e, it, front) : st;
 }
 

@@ -10,6 +10,9 @@
 
 /* Tag key in the start record that holds the subject a final status is published to. */
 #define DT__TAG_RESULT_SUBJECT "dt.result_subject"
+/* Tag key in the start record that holds the identity of the start that created the instance
+ * (a later repeat of it is recognised after its applied identity was pruned). */
+#define DT__TAG_ORIGIN "dt.origin"
 
 typedef struct dt__episode {
     dt__partition *pt;
@@ -88,6 +91,8 @@ dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEv
 /* Queues an OrchestrationMessage for another (or this) instance into the outbox. */
 dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
                            Dt__HistoryEvent *ev, const char *dedupe_id);
+/* Queues an OrchestrationMessage (borrowed; packed into the outbox) to its instance. */
+dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m);
 /* A new event with timestamp now, in e->a. */
 Dt__HistoryEvent *dt__actions_event(dt__episode *e);
 

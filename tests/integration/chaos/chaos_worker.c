@@ -6,8 +6,11 @@
  *   fanout   five activities at once, summed
  *   timer    a durable timer, then an activity
  *   event    waits for the event "go", then an activity
- * Each ends with one durable publish to chaos.<hub>.fx (body: instance ID), the side effect the
- * test counts, and returns a deterministic output the test checks.
+ *   loop     continues as new after each of three "add" events (keeping unconsumed events),
+ *            summing their values (input "<n> <seen> <sum>")
+ *   parent   two sub-orchestrations "child" (an activity each), with default IDs, summed
+ * Each root ends with one durable publish to chaos.<hub>.fx (body: instance ID), the side effect
+ * the test counts, and returns a deterministic output the test checks.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -87,6 +90,46 @@ static void event(dt_orch_ctx *ctx, void *ud)
     finish(ctx, await_num(ctx, call_add(ctx, input_num(ctx), go)));
 }
 
+static void loop(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long n = 0, seen = 0, sum = 0;
+    const char *in = dt_orch_input(ctx, NULL);
+    if (in == NULL || sscanf(in, "%ld %ld %ld", &n, &seen, &sum) < 1) {
+        dt_orch_fail(ctx, "chaos.BadInput", "bad loop input", NULL);
+    }
+    sum += strtol(dt_await(ctx, dt_wait_event(ctx, "add"), NULL), NULL, 10);
+    if (++seen == 3) {
+        finish(ctx, sum);
+        return;
+    }
+    char next[96];
+    int len = snprintf(next, sizeof(next), "%ld %ld %ld", n, seen, sum);
+    dt_continue_as_new(ctx, next, (size_t)len, true);
+}
+
+static void child(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long v = await_num(ctx, call_add(ctx, input_num(ctx), 7));
+    char out[64];
+    int n = snprintf(out, sizeof(out), "%ld", v);
+    dt_orch_set_output(ctx, out, (size_t)n);
+}
+
+static void parent(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    long v = input_num(ctx);
+    char a[32], b[32];
+    int na = snprintf(a, sizeof(a), "%ld", v), nb = snprintf(b, sizeof(b), "%ld", v + 1);
+    dt_task *t[2] = {dt_call_sub_orchestrator(ctx, "child", a, (size_t)na, NULL),
+                     dt_call_sub_orchestrator(ctx, "child", b, (size_t)nb, NULL)};
+    dt_await(ctx, dt_when_all(ctx, t, 2), NULL);
+    finish(ctx, strtol(dt_task_output(t[0], NULL), NULL, 10) +
+                    strtol(dt_task_output(t[1], NULL), NULL, 10));
+}
+
 static void add(dt_activity_ctx *ctx, void *ud)
 {
     (void)ud;
@@ -108,12 +151,13 @@ static void on_term(int sig)
     stop = 1;
 }
 
+static char log_name[64];
+
 static void log_line(dt_log_level level, const char *instance_id, const char *msg, void *ctx)
 {
     (void)ctx;
     if (level >= DT_LOG_WARN) {
-        fprintf(stderr, "chaos_worker[%d] %s%s%s\n", (int)getpid(),
-                instance_id != NULL ? instance_id : "", instance_id != NULL ? ": " : "", msg);
+        dt_worker_log_stderr(level, instance_id, msg, log_name);
     }
 }
 
@@ -129,6 +173,9 @@ static dt_worker *make_worker(const dt_worker_options *o)
     dt_worker_add_orchestrator(w, "fanout", fanout, NULL);
     dt_worker_add_orchestrator(w, "timer", timer, NULL);
     dt_worker_add_orchestrator(w, "event", event, NULL);
+    dt_worker_add_orchestrator(w, "loop", loop, NULL);
+    dt_worker_add_orchestrator(w, "parent", parent, NULL);
+    dt_worker_add_orchestrator(w, "child", child, NULL);
     dt_worker_add_activity(w, "add", NULL, add, NULL);
     return w;
 }
@@ -140,6 +187,7 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(fx_subject, sizeof(fx_subject), "chaos.%s.fx", argv[2]);
+    snprintf(log_name, sizeof(log_name), "chaos_worker[%d]", (int)getpid());
     dt_worker_options o = {.nats_url = argv[1],
                            .hub = argv[2],
                            .data_dir = argv[3],

@@ -1,11 +1,16 @@
 /*
- * The chaos test: 500 orchestrations (chains, fan-outs, timers, external events) run on three
- * worker processes while the test kill -9s and restarts workers at random and restarts
- * nats-server once. Then every instance must have completed with the right output, and every
- * orchestration's side effect (one durable publish into a stream) must exist exactly once.
+ * The chaos test: N orchestrations (chains, fan-outs, timers, approvals waiting for an event,
+ * continue-as-new loops receiving three events, parents with two sub-orchestrations) run on three
+ * worker processes while the test kill -9s and restarts a worker every 1-3 s and restarts
+ * nats-server once. Every event is raised exactly once, right after its instance's start, or
+ * (for half of them) right before it. Then every instance must have completed with the right
+ * output (which shows each event applied once), every orchestration's side effect (one durable
+ * publish into a stream) must exist exactly once, and nothing may be in the dead-letter stream:
+ * every message was accepted and must have had its effect.
  *
- * Seeded: the seed is printed; DT_CHAOS_SEED=<n> replays the same schedule of kills.
- * Runs its own nats-server (it must restart it), on a free loopback port.
+ * N is DT_CHAOS_N (default 600; the issue's full run is DT_CHAOS_N=2000). Seeded: the seed is
+ * printed; DT_CHAOS_SEED=<n> replays the same schedule of kills. Runs its own nats-server (it
+ * must restart it), on a free loopback port.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,13 +35,15 @@
 #include "protocol_int.h"
 #include "test_support.h"
 
-#define N_INSTANCES          500
-#define N_WORKERS            3
-#define CHAOS_MS             40000
-#define STARTS_MS            30000
-#define SERVER_RESTART_AT_MS 15000
-#define FINISH_MS            150000
-#define CHAOS_PARTITIONS     8
+#define N_DEFAULT        600
+#define N_WORKERS        3
+#define START_EVERY_MS   50 /* starts spread over N * this */
+#define CHAOS_TAIL_MS    10000
+#define FINISH_MS        300000
+#define CHAOS_PARTITIONS 8
+#define N_KINDS          6
+
+static int n_instances = N_DEFAULT; /* DT_CHAOS_N */
 
 typedef struct chaos {
     char *dir;
@@ -47,8 +54,6 @@ typedef struct chaos {
     char hub[32];
     dt_broker *b;
     unsigned seed;
-    bool raised[N_INSTANCES];
-    int raise_attempts[N_INSTANCES];
 } chaos;
 
 static void sleep_ms(long ms)
@@ -138,33 +143,66 @@ static void publish_retry(chaos *c, const char *subject, const char *msg_id,
     fail_msg("could not publish to %s", subject);
 }
 
-static const char *kinds[] = {"chain", "fanout", "timer", "event"};
+static const char *kinds[N_KINDS] = {"chain", "fanout", "timer", "event", "loop", "parent"};
 
 static long expected(int i)
 {
-    switch (i % 4) {
+    switch (i % N_KINDS) {
     case 0:
         return i + 6;
     case 1:
         return 5L * i + 10;
     case 2:
         return i + 1000;
-    default:
+    case 3:
         return 3L * i; /* the event carries 2i */
+    case 4:
+        return 3L * i + 111; /* events i+1, i+10, i+100 */
+    default:
+        return 2L * i + 15; /* children (i)+7 and (i+1)+7 */
     }
 }
 
-/* Starts instances [from, to). */
+/* Raises each of the instance's events once, with an identity of its own. */
+static void raise_all(chaos *c, int i)
+{
+    char subject[128], id[32], msg_id[64], body[32];
+    snprintf(id, sizeof(id), "c-%d", i);
+    dt_broker_header h[1] = {{DT_HDR_INSTANCE_ID, id}};
+    if (i % N_KINDS == 3) {
+        snprintf(subject, sizeof(subject), "dt.%s.in.raise.go", c->hub);
+        snprintf(msg_id, sizeof(msg_id), "go-%s", id);
+        snprintf(body, sizeof(body), "%d", 2 * i);
+        publish_retry(c, subject, msg_id, h, 1, body);
+    } else if (i % N_KINDS == 4) {
+        const int add[3] = {1, 10, 100};
+        snprintf(subject, sizeof(subject), "dt.%s.in.raise.add", c->hub);
+        for (int k = 0; k < 3; k++) {
+            snprintf(msg_id, sizeof(msg_id), "add-%s-%d", id, k);
+            snprintf(body, sizeof(body), "%d", i + add[k]);
+            publish_retry(c, subject, msg_id, h, 1, body);
+        }
+    }
+}
+
+/* Starts instances [from, to); the events of half of the waiting kinds go before the start. */
 static void start_range(chaos *c, int from, int to)
 {
-    for (int i = from; i < to && i < N_INSTANCES; i++) {
+    for (int i = from; i < to && i < n_instances; i++) {
         char subject[128], id[32], msg_id[64], body[32];
-        snprintf(subject, sizeof(subject), "dt.%s.in.start.%s", c->hub, kinds[i % 4]);
+        snprintf(subject, sizeof(subject), "dt.%s.in.start.%s", c->hub, kinds[i % N_KINDS]);
         snprintf(id, sizeof(id), "c-%d", i);
         snprintf(msg_id, sizeof(msg_id), "start-%s", id);
-        snprintf(body, sizeof(body), "%d", i);
+        snprintf(body, sizeof(body), i % N_KINDS == 4 ? "%d 0 0" : "%d", i);
+        bool events_first = (i / N_KINDS) % 2 == 0;
+        if (events_first) {
+            raise_all(c, i);
+        }
         dt_broker_header h[1] = {{DT_HDR_INSTANCE_ID, id}};
         publish_retry(c, subject, msg_id, h, 1, body);
+        if (!events_first) {
+            raise_all(c, i);
+        }
     }
 }
 
@@ -183,52 +221,24 @@ static Dt__InstanceStatus *status_of(dt_broker_kv *kv, int i)
     return s;
 }
 
-/* Raises "go" for running event instances (again after a while, in case a raise was lost). */
-static void raise_events(chaos *c, dt_broker_kv *kv)
+/* Starts the instances gradually over N * START_EVERY_MS while it kill -9s a random worker and
+ * starts it again at random intervals, until CHAOS_TAIL_MS after the last start, and restarts
+ * nats-server once half-way through the starts: so kills and the restart hit work in every
+ * stage. */
+static void run_chaos(chaos *c, int *kills)
 {
-    for (int i = 3; i < N_INSTANCES; i += 4) {
-        if (c->raised[i]) {
-            continue;
-        }
-        Dt__InstanceStatus *s = status_of(kv, i);
-        if (s == NULL) {
-            continue;
-        }
-        bool running = s->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
-        bool done = s->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
-        dt__instance_status__free_unpacked(s, NULL);
-        if (done) {
-            c->raised[i] = true;
-            continue;
-        }
-        if (running && c->raise_attempts[i]++ % 20 == 0) {
-            char subject[128], id[32], msg_id[64], body[32];
-            snprintf(subject, sizeof(subject), "dt.%s.in.raise.go", c->hub);
-            snprintf(id, sizeof(id), "c-%d", i);
-            snprintf(msg_id, sizeof(msg_id), "go-%s-%d", id, c->raise_attempts[i]);
-            snprintf(body, sizeof(body), "%d", 2 * i);
-            dt_broker_header h[1] = {{DT_HDR_INSTANCE_ID, id}};
-            publish_retry(c, subject, msg_id, h, 1, body);
-        }
-    }
-}
-
-/* Starts the instances gradually over the first STARTS_MS while it kill -9s a random worker and
- * starts it again at random intervals, for CHAOS_MS, and restarts nats-server once on the way:
- * so kills and the restart hit work in every stage. */
-static void run_chaos(chaos *c, dt_broker_kv *kv, int *kills)
-{
+    int64_t starts_ms = (int64_t)n_instances * START_EVERY_MS;
     int64_t t0 = dt__mono_ms(), next_kill = t0 + 1000;
     bool restarted = false;
     int started = 0;
-    while (dt__mono_ms() - t0 < CHAOS_MS) {
+    while (dt__mono_ms() - t0 < starts_ms + CHAOS_TAIL_MS) {
         int64_t now = dt__mono_ms();
-        int due = (int)((now - t0) * N_INSTANCES / STARTS_MS) + 1;
+        int due = (int)((now - t0) * n_instances / starts_ms) + 1;
         if (due > started) {
             start_range(c, started, due);
-            started = due < N_INSTANCES ? due : N_INSTANCES;
+            started = due < n_instances ? due : n_instances;
         }
-        if (!restarted && now - t0 >= SERVER_RESTART_AT_MS) {
+        if (!restarted && now - t0 >= starts_ms / 2) {
             fprintf(stderr, "chaos: restarting nats-server\n");
             stop_pid(&c->server, SIGKILL);
             sleep_ms(500);
@@ -243,7 +253,6 @@ static void run_chaos(chaos *c, dt_broker_kv *kv, int *kills)
             (*kills)++;
             next_kill = now + 1000 + rand_r(&c->seed) % 2000;
         }
-        raise_events(c, kv);
         sleep_ms(100);
     }
     assert_true(restarted);
@@ -252,7 +261,7 @@ static void run_chaos(chaos *c, dt_broker_kv *kv, int *kills)
 static int count_done(chaos *c, dt_broker_kv *kv, bool check)
 {
     int done = 0;
-    for (int i = 0; i < N_INSTANCES; i++) {
+    for (int i = 0; i < n_instances; i++) {
         Dt__InstanceStatus *s = status_of(kv, i);
         if (s == NULL) {
             continue;
@@ -268,14 +277,14 @@ static int count_done(chaos *c, dt_broker_kv *kv, bool check)
             }
         } else if (check) {
             /* Every unfinished instance with its partition: a stall of one partition shows. */
-            for (int k = i; k < N_INSTANCES; k++) {
+            for (int k = i; k < n_instances; k++) {
                 Dt__InstanceStatus *u = status_of(kv, k);
                 if (u != NULL &&
                     u->runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) {
                     char id[32];
                     snprintf(id, sizeof(id), "c-%d", k);
                     fprintf(stderr, "unfinished: %s (%s, partition %u) status %d\n", id,
-                            kinds[k % 4], dt__partition_of(id, CHAOS_PARTITIONS),
+                            kinds[k % N_KINDS], dt__partition_of(id, CHAOS_PARTITIONS),
                             u->runtime_status);
                 }
                 dt__instance_status__free_unpacked(u, NULL);
@@ -300,8 +309,8 @@ static void check_side_effects(chaos *c)
     cc.durable = "check";
     dt_broker_consumer *con = NULL;
     assert_int_equal(dt_broker_consumer_open(c->b, &cc, &con), DT_OK);
-    int *seen = calloc(N_INSTANCES, sizeof(int));
-    char(*first)[160] = calloc(N_INSTANCES, sizeof(*first)); /* the first copy, described */
+    int *seen = calloc(n_instances, sizeof(int));
+    char(*first)[160] = calloc(n_instances, sizeof(*first)); /* the first copy, described */
     int total = 0;
     for (;;) {
         dt_broker_msg *msgs[256];
@@ -313,7 +322,7 @@ static void check_side_effects(chaos *c)
         for (size_t k = 0; k < n; k++) {
             int i = -1;
             sscanf((const char *)dt_broker_msg_data(msgs[k]), "c-%d", &i);
-            assert_true(i >= 0 && i < N_INSTANCES);
+            assert_true(i >= 0 && i < n_instances);
             seen[i]++;
             total++;
             /* Enough to tell a second publish (another Nats-Msg-Id or stream sequence) from a
@@ -336,13 +345,43 @@ static void check_side_effects(chaos *c)
     }
     dt_broker_consumer_close(con);
     free(first);
-    for (int i = 0; i < N_INSTANCES; i++) {
+    for (int i = 0; i < n_instances; i++) {
         if (seen[i] != 1) {
             fail_msg("side effect of c-%d happened %d times", i, seen[i]);
         }
     }
-    assert_int_equal(total, N_INSTANCES);
+    assert_int_equal(total, n_instances);
     free(seen);
+}
+
+/* Nothing was dead-lettered: every message the test sent was accepted and must have its
+ * effect (an event dead-lettered as "no instance" is a lost event). */
+static void check_no_dead_letters(chaos *c)
+{
+    char stream[DT_BROKER_NAME_BUF];
+    assert_int_equal(dt_broker_stream_name(c->hub, DT_BROKER_STREAM_DEAD, stream, sizeof(stream)),
+                     DT_OK);
+    dt_broker_consumer_config cc;
+    dt_broker_consumer_config_init(&cc);
+    cc.stream = stream;
+    cc.durable = "check_dead";
+    dt_broker_consumer *con = NULL;
+    assert_int_equal(dt_broker_consumer_open(c->b, &cc, &con), DT_OK);
+    dt_broker_msg *msgs[64];
+    size_t n = 0;
+    assert_int_equal(dt_broker_consumer_fetch(con, 64, 1000, msgs, &n), DT_OK);
+    for (size_t k = 0; k < n; k++) {
+        const char *why = "(no reason)", *subj = "?";
+        (void)dt_broker_msg_header(msgs[k], "Dt-Reason", &why);
+        (void)dt_broker_msg_header(msgs[k], "Dt-Original-Subject", &subj);
+        fprintf(stderr, "dead letter: %s (from %s)\n", why, subj);
+        dt_broker_msg_ack(msgs[k]);
+        dt_broker_msg_destroy(msgs[k]);
+    }
+    dt_broker_consumer_close(con);
+    if (n > 0) {
+        fail_msg("%zu message(s) in the dead-letter stream", n);
+    }
 }
 
 static void create_fx_stream(chaos *c)
@@ -361,7 +400,11 @@ static void test_chaos(void **state)
     chaos *c = calloc(1, sizeof(*c));
     const char *seed = getenv("DT_CHAOS_SEED");
     c->seed = seed != NULL ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
-    fprintf(stderr, "chaos: seed %u (replay with DT_CHAOS_SEED=%u)\n", c->seed, c->seed);
+    const char *n = getenv("DT_CHAOS_N");
+    long want = n != NULL ? strtol(n, NULL, 10) : 0;
+    n_instances = want >= N_KINDS && want <= 100000 ? (int)want : N_DEFAULT;
+    fprintf(stderr, "chaos: %d instances, seed %u (replay with DT_CHAOS_SEED=%u)\n", n_instances,
+            c->seed, c->seed);
     c->dir = dt_test_mkdtemp("dt-chaos");
     c->port = free_port();
     snprintf(c->url, sizeof(c->url), "nats://127.0.0.1:%d", c->port);
@@ -388,19 +431,19 @@ static void test_chaos(void **state)
     dt_broker_kv *kv = NULL;
     assert_int_equal(dt_broker_kv_open(c->b, bucket, &kv), DT_OK);
     int kills = 0;
-    run_chaos(c, kv, &kills);
-    start_range(c, 0, N_INSTANCES); /* no-op unless the chaos ended before all were started */
+    run_chaos(c, &kills);
+    start_range(c, 0, n_instances); /* no-op unless the chaos ended before all were started */
 
     int64_t t0 = dt__mono_ms();
     int done = 0;
-    while ((done = count_done(c, kv, false)) < N_INSTANCES && dt__mono_ms() - t0 < FINISH_MS) {
-        raise_events(c, kv);
+    while ((done = count_done(c, kv, false)) < n_instances && dt__mono_ms() - t0 < FINISH_MS) {
         sleep_ms(500);
     }
     fprintf(stderr, "chaos: %d workers killed, %d/%d completed %.1f s after the chaos\n", kills,
-            done, N_INSTANCES, (double)(dt__mono_ms() - t0) / 1000.0);
-    assert_int_equal(count_done(c, kv, true), N_INSTANCES);
+            done, n_instances, (double)(dt__mono_ms() - t0) / 1000.0);
+    assert_int_equal(count_done(c, kv, true), n_instances);
     check_side_effects(c);
+    check_no_dead_letters(c);
 
     dt_broker_kv_close(kv);
     for (int i = 0; i < N_WORKERS; i++) {

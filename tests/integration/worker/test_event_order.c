@@ -17,7 +17,9 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "arena_int.h"
 #include "common_int.h"
+#include "pb_int.h"
 #include "protocol_int.h"
 #include "durabletask/worker.h"
 #include "worker_kit.h"
@@ -187,6 +189,67 @@ static void test_continue_as_new_with_events(void **state)
     expect(f, "acc-1", ST(COMPLETED), want);
 }
 
+/* Publishes an accumulate start for execution `exec` with identity `dedupe` straight to the
+ * instance's partition subject, without a Nats-Msg-Id: as JetStream delivers a re-published
+ * message once it no longer remembers the identity (after a server restart). */
+static void publish_start(fixture *f, const char *id, const char *exec, const char *dedupe,
+                          const char *input, bool continued, Dt__InstanceIdReusePolicy policy)
+{
+    dt__arena *a = dt__arena_create(0);
+    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dt__ExecutionStartedEvent *s = dt__arena_calloc(a, 1, sizeof(*s));
+    Dt__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
+    dt__execution_started_event__init(s);
+    dt__orchestration_instance__init(oi);
+    oi->instance_id = (char *)id;
+    oi->execution_id = dt__emit_payload(a, (const uint8_t *)exec, strlen(exec));
+    s->name = "accumulate";
+    s->orchestration_instance = oi;
+    s->input = dt__emit_payload(a, (const uint8_t *)input, strlen(input));
+    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->execution_started = s;
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, id, exec, ev, dedupe);
+    m.continued_as_new = continued;
+    m.reuse_policy = policy;
+    size_t len = 0;
+    uint8_t *data = dt__pack(a, &m.base, &len);
+    char tail[16], subject[DT_BROKER_NAME_BUF];
+    snprintf(tail, sizeof(tail), "%u", dt__partition_of(id, PARTITIONS));
+    assert_int_equal(
+        dt_broker_subject(f->env.hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject)), DT_OK);
+    dt_broker_outmsg out = {.subject = subject, .data = data, .len = len};
+    assert_int_equal(dt_broker_publish(f->env.broker, &out, NULL), DT_OK);
+    dt__arena_destroy(a);
+}
+
+/* A repeat of a continue-as-new start for an execution that is no longer the next one (an outbox
+ * row re-published after a server restart, when JetStream no longer remembers its identity) is
+ * dropped: not taken for a new start, not dead-lettered. */
+static void test_stale_continuation_is_dropped(void **state)
+{
+    fixture *f = *state;
+    wk_start(&f->env, "accumulate", "acc-stale", "0 0 2", NULL, NULL);
+    wk_raise(&f->env, "acc-stale", "add", "5");
+    wk_raise(&f->env, "acc-stale", "add", "6");
+    expect(f, "acc-stale", ST(COMPLETED), "11 2 2");
+    publish_start(f, "acc-stale", "gen-1", "acc-stale/gen-1/start/0", "5 1 2", true,
+                  DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR);
+    /* The instance's first start again, even with a policy that would replace it: the instance
+     * ran it already; it is not run a second time. */
+    publish_start(f, "acc-first", "exec-orig", "acc-first/exec-orig/start/0", "0 0 2", false,
+                  DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR);
+    wk_raise(&f->env, "acc-first", "add", "7");
+    wk_raise(&f->env, "acc-first", "add", "8");
+    expect(f, "acc-first", ST(COMPLETED), "15 2 2");
+    publish_start(f, "acc-first", "exec-orig", "acc-first/exec-orig/start/0", "0 0 2", false,
+                  DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE);
+    char reasons[1][256];
+    assert_int_equal(wk_dead_letters(&f->env, "stale_dead", 1, reasons), 0);
+    expect(f, "acc-stale", ST(COMPLETED), "11 2 2");
+    expect(f, "acc-first", ST(COMPLETED), "15 2 2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_raise_and_start_together),
         cmocka_unit_test(test_terminate_before_start),
         cmocka_unit_test(test_continue_as_new_with_events),
+        cmocka_unit_test(test_stale_continuation_is_dropped),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dt_broker_global_shutdown();
