@@ -7,15 +7,16 @@
 
 static const char start_usage[] =
     "usage: dtctl start NAME [--id ID] [--input JSON | --input-file FILE] [--raw] [--version V]\n"
-    "                   [--start-at-ms MS] [--reuse error|replace|terminate]\n"
+    "                   [--start-at-ms MS] [--reuse POLICY]\n"
     "                   [--execution-id ID] [--result-subject SUBJECT]\n"
     "\n"
     "Starts orchestration NAME and prints its instance ID (generated unless --id is given).\n"
     "The input must be one JSON value (exit 1 otherwise, nothing is started); with --raw any\n"
-    "bytes are passed verbatim. --reuse says what happens when the ID is taken: error\n"
-    "(default, exit 3), replace (a finished instance), terminate (a running one is terminated\n"
-    "and replaced). Giving the --id and --execution-id of an earlier start repeats it\n"
-    "idempotently.\n";
+    "bytes are passed verbatim. --reuse says what happens when the ID is taken (the words of\n"
+    "the Dt-Reuse-Policy header): error (default, exit 3), replace-if-finished (or replace: a\n"
+    "finished instance is replaced), terminate (a running one is terminated and replaced),\n"
+    "ignore (an unfinished instance stays and the start does nothing; exit 0). Giving the --id\n"
+    "and --execution-id of an earlier start repeats it idempotently.\n";
 
 static const char status_usage[] = "usage: dtctl status ID [--payloads]\n"
                                    "\n"
@@ -35,8 +36,10 @@ static bool parse_reuse(const char *s, dt_client_reuse_policy *out)
         const char *name;
         dt_client_reuse_policy p;
     } names[] = {{"error", DT_CLIENT_REUSE_ERROR},
+                 {"replace-if-finished", DT_CLIENT_REUSE_REPLACE_IF_FINISHED},
                  {"replace", DT_CLIENT_REUSE_REPLACE_IF_FINISHED},
-                 {"terminate", DT_CLIENT_REUSE_TERMINATE_AND_REPLACE}};
+                 {"terminate", DT_CLIENT_REUSE_TERMINATE_AND_REPLACE},
+                 {"ignore", DT_CLIENT_REUSE_IGNORE}};
     for (size_t i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(s, names[i].name) == 0) {
             *out = names[i].p;
@@ -58,7 +61,8 @@ static int start_options(const start_args *a, dt_client_start_options *o, char *
         return cli_usage_error(start_usage, "give --input or --input-file, not both");
     }
     if (!parse_reuse(a->reuse, &o->reuse_policy)) {
-        return cli_usage_error(start_usage, "--reuse is error, replace or terminate");
+        return cli_usage_error(start_usage,
+                               "--reuse is error, replace-if-finished, terminate or ignore");
     }
     if (a->start_at != NULL && !cli_i64(a->start_at, 0, INT64_MAX / 2, &o->start_at_ms)) {
         return cli_usage_error(start_usage, "--start-at-ms needs ms since the Unix epoch");

@@ -104,6 +104,9 @@ expect 0 status greet-1
 expect 2 status nobody
 expect 1 status "bad id"
 expect 3 start Greeter --id greet-1
+expect 0 start Greeter --id greet-1 --reuse ignore --input '"other"' # pending: no effect
+[ "$out" = "greet-1" ] || fail "an ignored start prints the instance ID, got '$out'"
+expect 3 start Greeter --id greet-1 --reuse replace-if-finished # not finished
 printf '{"from":"file"}' >"$tmp/in"
 expect 0 --json start Greeter --id greet-2 --input-file "$tmp/in"
 json_check '.instance_id == "greet-2"'
