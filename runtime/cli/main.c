@@ -51,17 +51,6 @@ static const char usage[] =
     "JSON input: start --input/--input-file and raise --data must be one JSON value (exit 1\n"
     "otherwise, nothing is sent); --raw passes any bytes verbatim.\n"
     "\n"
-    "Security options (each defaults to the environment variable shown; a tls:// URL or a CA\n"
-    "or certificate option makes TLS required; see docs/operations.md):\n"
-    "  --creds FILE      NATS credentials file (user JWT + nkey seed)      $DT_NATS_CREDS\n"
-    "  --nkey FILE       file holding a user nkey seed (SU...)              $DT_NATS_NKEY\n"
-    "  --token TOKEN     authentication token                               $DT_NATS_TOKEN\n"
-    "  --user USER       user name (with --password)                        $DT_NATS_USER\n"
-    "  --password PASS   password (prefer the variable: flags show in ps)   $DT_NATS_PASSWORD\n"
-    "  --tls-ca FILE     PEM CA bundle that verifies the servers            $DT_NATS_CA\n"
-    "  --tls-cert FILE   PEM client certificate for mutual TLS              $DT_NATS_CERT\n"
-    "  --tls-key FILE    PEM private key of --tls-cert                      $DT_NATS_KEY\n"
-    "\n"
     "Exit codes: 0 ok, 1 usage or invalid argument, 2 not found, 3 exists / conflict / wrong\n"
     "state, 4 timeout, 5 broker or other error.\n";
 

@@ -17,9 +17,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "arena_int.h"
 #include "common_int.h"
-#include "pb_int.h"
 #include "protocol_int.h"
 #include "durabletask/worker.h"
 #include "worker_kit.h"
@@ -85,19 +83,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void expect(fixture *f, const char *id, int status, const char *output)
-{
-    Dt__InstanceStatus *s = wk_wait(&f->env, id, -1, WAIT_MS);
-    if (s == NULL) {
-        fail_msg("instance %s did not finish in time", id);
-    }
-    assert_int_equal(s->runtime_status, status);
-    if (output != NULL) {
-        assert_string_equal(wk_output(s), output);
-    }
-    dt__instance_status__free_unpacked(s, NULL);
-}
-
 /* Rows in the parked table of the partition file that holds instance_id. */
 static int parked_rows(fixture *f, const char *instance_id)
 {
@@ -137,7 +122,7 @@ static void test_raise_before_start(void **state)
     wk_raise(&f->env, "early-1", "approve", "\"yes\"");
     wait_parked(f, "early-1", 1); /* the start is not published yet: the raise is parked */
     wk_start(&f->env, "approval", "early-1", NULL, NULL, NULL);
-    expect(f, "early-1", ST(COMPLETED), "\"yes\"");
+    wk_expect(&f->env, "early-1", ST(COMPLETED), "\"yes\"");
     assert_int_equal(parked_rows(f, "early-1"), 0);
 }
 
@@ -156,7 +141,7 @@ static void test_raise_and_start_together(void **state)
         char id[32], data[32];
         snprintf(id, sizeof(id), "together-%d", i);
         snprintf(data, sizeof(data), "%d", i);
-        expect(f, id, ST(COMPLETED), data);
+        wk_expect(&f->env, id, ST(COMPLETED), data);
     }
 }
 
@@ -167,7 +152,7 @@ static void test_terminate_before_start(void **state)
     wk_control(&f->env, "terminate", "early-term", "\"stop\"");
     wait_parked(f, "early-term", 1);
     wk_start(&f->env, "approval", "early-term", NULL, NULL, NULL);
-    expect(f, "early-term", ST(TERMINATED), NULL);
+    wk_expect(&f->env, "early-term", ST(TERMINATED), NULL);
 }
 
 /* An instance that continues as new after every event, while 60 events are raised as fast as
@@ -186,41 +171,7 @@ static void test_continue_as_new_with_events(void **state)
     }
     char want[64];
     snprintf(want, sizeof(want), "%ld %d %d", sum, N, N);
-    expect(f, "acc-1", ST(COMPLETED), want);
-}
-
-/* Publishes an accumulate start for execution `exec` with identity `dedupe` straight to the
- * instance's partition subject, without a Nats-Msg-Id: as JetStream delivers a re-published
- * message once it no longer remembers the identity (after a server restart). */
-static void publish_start(fixture *f, const char *id, const char *exec, const char *dedupe,
-                          const char *input, bool continued, Dt__InstanceIdReusePolicy policy)
-{
-    dt__arena *a = dt__arena_create(0);
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__ExecutionStartedEvent *s = dt__arena_calloc(a, 1, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
-    dt__execution_started_event__init(s);
-    dt__orchestration_instance__init(oi);
-    oi->instance_id = (char *)id;
-    oi->execution_id = dt__emit_payload(a, (const uint8_t *)exec, strlen(exec));
-    s->name = "accumulate";
-    s->orchestration_instance = oi;
-    s->input = dt__emit_payload(a, (const uint8_t *)input, strlen(input));
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
-    ev->execution_started = s;
-    Dt__OrchestrationMessage m;
-    dt__orch_msg_init(&m, id, exec, ev, dedupe);
-    m.continued_as_new = continued;
-    m.reuse_policy = policy;
-    size_t len = 0;
-    uint8_t *data = dt__pack(a, &m.base, &len);
-    char tail[16], subject[DT_BROKER_NAME_BUF];
-    snprintf(tail, sizeof(tail), "%u", dt__partition_of(id, PARTITIONS));
-    assert_int_equal(
-        dt_broker_subject(f->env.hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject)), DT_OK);
-    dt_broker_outmsg out = {.subject = subject, .data = data, .len = len};
-    assert_int_equal(dt_broker_publish(f->env.broker, &out, NULL), DT_OK);
-    dt__arena_destroy(a);
+    wk_expect(&f->env, "acc-1", ST(COMPLETED), want);
 }
 
 /* A repeat of a continue-as-new start for an execution that is no longer the next one (an outbox
@@ -232,22 +183,36 @@ static void test_stale_continuation_is_dropped(void **state)
     wk_start(&f->env, "accumulate", "acc-stale", "0 0 2", NULL, NULL);
     wk_raise(&f->env, "acc-stale", "add", "5");
     wk_raise(&f->env, "acc-stale", "add", "6");
-    expect(f, "acc-stale", ST(COMPLETED), "11 2 2");
-    publish_start(f, "acc-stale", "gen-1", "acc-stale/gen-1/start/0", "5 1 2", true,
-                  DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR);
+    wk_expect(&f->env, "acc-stale", ST(COMPLETED), "11 2 2");
+    wk_direct_start stale = {"acc-stale",
+                             "gen-1",
+                             "acc-stale/gen-1/start/0",
+                             "accumulate",
+                             "5 1 2",
+                             true,
+                             DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
+                             -1};
+    wk_publish_start(&f->env, PARTITIONS, &stale);
     /* The instance's first start again, even with a policy that would replace it: the instance
      * ran it already; it is not run a second time. */
-    publish_start(f, "acc-first", "exec-orig", "acc-first/exec-orig/start/0", "0 0 2", false,
-                  DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR);
+    wk_direct_start first = {"acc-first",
+                             "exec-orig",
+                             "acc-first/exec-orig/start/0",
+                             "accumulate",
+                             "0 0 2",
+                             false,
+                             DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
+                             -1};
+    wk_publish_start(&f->env, PARTITIONS, &first);
     wk_raise(&f->env, "acc-first", "add", "7");
     wk_raise(&f->env, "acc-first", "add", "8");
-    expect(f, "acc-first", ST(COMPLETED), "15 2 2");
-    publish_start(f, "acc-first", "exec-orig", "acc-first/exec-orig/start/0", "0 0 2", false,
-                  DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE);
+    wk_expect(&f->env, "acc-first", ST(COMPLETED), "15 2 2");
+    first.reuse_policy = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
+    wk_publish_start(&f->env, PARTITIONS, &first);
     char reasons[1][256];
     assert_int_equal(wk_dead_letters(&f->env, "stale_dead", 1, reasons), 0);
-    expect(f, "acc-stale", ST(COMPLETED), "11 2 2");
-    expect(f, "acc-first", ST(COMPLETED), "15 2 2");
+    wk_expect(&f->env, "acc-stale", ST(COMPLETED), "11 2 2");
+    wk_expect(&f->env, "acc-first", ST(COMPLETED), "15 2 2");
 }
 
 int main(void)

@@ -16,9 +16,7 @@
 
 #include <cmocka.h>
 
-#include "arena_int.h"
 #include "common_int.h"
-#include "pb_int.h"
 #include "protocol_int.h"
 #include "durabletask/client.h"
 #include "durabletask/worker.h"
@@ -56,13 +54,7 @@ static int setup(void **state)
     assert_int_equal(dt_worker_create(&o, &f->w, err, sizeof(err)), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "approval", approval, NULL), DT_OK);
     assert_int_equal(dt_worker_start(f->w), DT_OK);
-    dt_client_options co;
-    dt_client_options_init(&co);
-    co.nats_url = f->env.url;
-    co.hub = f->env.hub;
-    if (dt_client_create(&co, &f->c, err, sizeof(err)) != DT_OK) {
-        fail_msg("client create: %s", err);
-    }
+    f->c = wk_client(&f->env);
     *state = f;
     return 0;
 }
@@ -75,18 +67,6 @@ static int teardown(void **state)
     wk_teardown(&f->env);
     free(f);
     return 0;
-}
-
-static void expect(fixture *f, const char *id, int status, const char *output)
-{
-    Dt__InstanceStatus *s = wk_wait(&f->env, id, status, WAIT_MS);
-    if (s == NULL) {
-        fail_msg("instance %s did not reach status %d in time", id, status);
-    }
-    if (output != NULL) {
-        assert_string_equal(wk_output(s), output);
-    }
-    dt__instance_status__free_unpacked(s, NULL);
 }
 
 /* The next dead letter's reason must contain `needle` (each test reads through its own
@@ -127,7 +107,7 @@ static void test_ignore_policy(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "approval", "ign-1", "\"first\"", NULL, NULL);
-    expect(f, "ign-1", ST(RUNNING), NULL);
+    wk_expect(&f->env, "ign-1", ST(RUNNING), NULL);
     wk_start(&f->env, "approval", "ign-1", "\"second\"", "Dt-Reuse-Policy", "ignore");
     dt_client_start_options so = {.instance_id = "ign-1",
                                   .input = "\"third\"",
@@ -137,12 +117,12 @@ static void test_ignore_policy(void **state)
     assert_int_equal(dt_client_schedule(f->c, "approval", &so, id, sizeof(id)), DT_OK);
     assert_string_equal(id, "ign-1");
     wk_raise(&f->env, "ign-1", "approve", "\"a\"");
-    expect(f, "ign-1", ST(COMPLETED), "\"first\":\"a\"");
+    wk_expect(&f->env, "ign-1", ST(COMPLETED), "\"first\":\"a\"");
     /* Finished: an ignore start replaces it. */
     wk_start(&f->env, "approval", "ign-1", "\"again\"", "Dt-Reuse-Policy", "ignore");
-    expect(f, "ign-1", ST(RUNNING), NULL);
+    wk_expect(&f->env, "ign-1", ST(RUNNING), NULL);
     wk_raise(&f->env, "ign-1", "approve", "\"b\"");
-    expect(f, "ign-1", ST(COMPLETED), "\"again\":\"b\"");
+    wk_expect(&f->env, "ign-1", ST(COMPLETED), "\"again\":\"b\"");
     /* Nothing of this was dead-lettered: the next dead letter is the next test's. */
 }
 
@@ -168,34 +148,19 @@ static void test_wrong_partition_subject(void **state)
 {
     fixture *f = *state;
     const char *id = "moved-1";
-    uint32_t p = dt__partition_of(id, PARTITIONS);
-    dt__arena *a = dt__arena_create(0);
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__ExecutionStartedEvent *s = dt__arena_calloc(a, 1, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
-    dt__execution_started_event__init(s);
-    dt__orchestration_instance__init(oi);
-    oi->instance_id = (char *)id;
-    oi->execution_id = dt__emit_payload(a, (const uint8_t *)"exec-moved", 10);
-    s->name = "approval";
-    s->orchestration_instance = oi;
-    s->input = dt__emit_payload(a, (const uint8_t *)"\"m\"", 3);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
-    ev->execution_started = s;
-    Dt__OrchestrationMessage m;
-    dt__orch_msg_init(&m, id, "exec-moved", ev, "moved-1/exec-moved/start/0");
-    size_t len = 0;
-    uint8_t *data = dt__pack(a, &m.base, &len);
-    char tail[16], subject[DT_BROKER_NAME_BUF];
-    snprintf(tail, sizeof(tail), "%u", (p + 1) % PARTITIONS);
-    assert_int_equal(
-        dt_broker_subject(f->env.hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject)), DT_OK);
-    dt_broker_outmsg out = {.subject = subject, .data = data, .len = len};
-    assert_int_equal(dt_broker_publish(f->env.broker, &out, NULL), DT_OK);
-    dt__arena_destroy(a);
-    expect(f, id, ST(RUNNING), NULL);
+    int other = (int)((dt__partition_of(id, PARTITIONS) + 1) % PARTITIONS);
+    wk_direct_start start = {id,
+                             "exec-moved",
+                             "moved-1/exec-moved/start/0",
+                             "approval",
+                             "\"m\"",
+                             false,
+                             DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
+                             other};
+    wk_publish_start(&f->env, PARTITIONS, &start);
+    wk_expect(&f->env, id, ST(RUNNING), NULL);
     wk_raise(&f->env, id, "approve", "\"ok\"");
-    expect(f, id, ST(COMPLETED), "\"m\":\"ok\"");
+    wk_expect(&f->env, id, ST(COMPLETED), "\"m\":\"ok\"");
     dt_client_history *h = NULL;
     assert_int_equal(dt_client_get_history(f->c, id, &h), DT_OK); /* its owner answers */
     dt_client_history_free(h);

@@ -99,13 +99,7 @@ static int setup(void **state)
     assert_int_equal(dt_worker_add_orchestrator(f->w, "publish_big", publish_big, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(f->w, "echo", NULL, act_echo, NULL), DT_OK);
     assert_int_equal(dt_worker_start(f->w), DT_OK);
-    dt_client_options co;
-    dt_client_options_init(&co);
-    co.nats_url = f->env.url;
-    co.hub = f->env.hub;
-    if (dt_client_create(&co, &f->c, err, sizeof(err)) != DT_OK) {
-        fail_msg("client create: %s", err);
-    }
+    f->c = wk_client(&f->env);
     f->big = malloc(600 * KIB);
     memset(f->big, 'x', 600 * KIB);
     *state = f;

@@ -127,15 +127,6 @@ static void id_on(uint32_t p, uint32_t n, const char *prefix, char *out, size_t 
     }
 }
 
-static void expect(wk_env *env, const char *id, int status)
-{
-    Dt__InstanceStatus *s = wk_wait(env, id, status, WAIT_MS);
-    if (s == NULL) {
-        fail_msg("instance %s did not reach status %d in time", id, status);
-    }
-    dt__instance_status__free_unpacked(s, NULL);
-}
-
 /* Each partition's store is broken in the data dir of exactly the worker placement gives it to:
  * before, every partition stalled under a worker that logged ~14 errors a second. */
 static void test_unopenable_store_moves_to_another_worker(void **state)
@@ -157,8 +148,8 @@ static void test_unopenable_store_moves_to_another_worker(void **state)
     id_on(1, 2, "moved", id1, sizeof(id1));
     wk_start(&env, "measure", id0, NULL, NULL, NULL);
     wk_start(&env, "measure", id1, NULL, NULL, NULL);
-    expect(&env, id0, ST(COMPLETED));
-    expect(&env, id1, ST(COMPLETED));
+    wk_expect(&env, id0, ST(COMPLETED), NULL);
+    wk_expect(&env, id1, ST(COMPLETED), NULL);
     /* Once per back-off step (5 s, then 10 s, ...), not on every retry of the supervisor. */
     int fa = log_count("wa", "did not open"), fb = log_count("wb", "did not open");
     assert_true(fa + fb >= 1);
@@ -191,7 +182,7 @@ static void test_missing_store_is_not_recreated(void **state)
     wk_setup(&env, "missing", 1, 3000);
     dt_worker *w1 = start_worker(&env, "w1", env.data_dir, false);
     wk_start(&env, "approval", "waits-1", NULL, NULL, NULL);
-    expect(&env, "waits-1", ST(RUNNING));
+    wk_expect(&env, "waits-1", ST(RUNNING), NULL);
     dt_worker_destroy(w1);
     char path[1024];
     const char *tails[] = {"", "-wal", "-shm"};
@@ -206,7 +197,7 @@ static void test_missing_store_is_not_recreated(void **state)
     dt_worker_destroy(w2);
     dt_worker *w3 = start_worker(&env, "w3", env.data_dir, true);
     wk_start(&env, "measure", "after-1", NULL, NULL, NULL);
-    expect(&env, "after-1", ST(COMPLETED));
+    wk_expect(&env, "after-1", ST(COMPLETED), NULL);
     assert_int_equal(access(path, F_OK), 0);
     dt_worker_destroy(w3);
     wk_teardown(&env);

@@ -68,13 +68,7 @@ static int setup(void **state)
                      DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "root", root, NULL), DT_OK);
     assert_int_equal(dt_worker_start(f->w), DT_OK);
-    dt_client_options co;
-    dt_client_options_init(&co);
-    co.nats_url = f->env.url;
-    co.hub = f->env.hub;
-    if (dt_client_create(&co, &f->c, err, sizeof(err)) != DT_OK) {
-        fail_msg("client create: %s", err);
-    }
+    f->c = wk_client(&f->env);
     *state = f;
     return 0;
 }
@@ -89,26 +83,17 @@ static int teardown(void **state)
     return 0;
 }
 
-static void expect(fixture *f, const char *id, int status)
-{
-    Dt__InstanceStatus *s = wk_wait(&f->env, id, status, WAIT_MS);
-    if (s == NULL) {
-        fail_msg("instance %s did not reach status %d in time", id, status);
-    }
-    dt__instance_status__free_unpacked(s, NULL);
-}
-
 static void test_whole_tree_is_terminated(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "root", "tree-root", NULL, NULL, NULL);
-    expect(f, "tree-mid", ST(COMPLETED));
-    expect(f, "tree-mid-leaf", ST(RUNNING));
-    expect(f, "tree-run", ST(RUNNING));
+    wk_expect(&f->env, "tree-mid", ST(COMPLETED), NULL);
+    wk_expect(&f->env, "tree-mid-leaf", ST(RUNNING), NULL);
+    wk_expect(&f->env, "tree-run", ST(RUNNING), NULL);
     assert_int_equal(dt_client_terminate(f->c, "tree-root", "\"stop\"", true), DT_OK);
-    expect(f, "tree-root", ST(TERMINATED));
-    expect(f, "tree-run", ST(TERMINATED));
-    expect(f, "tree-mid-leaf", ST(TERMINATED));
+    wk_expect(&f->env, "tree-root", ST(TERMINATED), NULL);
+    wk_expect(&f->env, "tree-run", ST(TERMINATED), NULL);
+    wk_expect(&f->env, "tree-mid-leaf", ST(TERMINATED), NULL);
     dt_client_instance *inst = NULL;
     assert_int_equal(dt_client_get_status(f->c, "tree-mid", false, &inst), DT_OK);
     assert_int_equal(inst->runtime_status, DT_CLIENT_COMPLETED);

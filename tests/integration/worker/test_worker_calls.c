@@ -86,13 +86,7 @@ static int setup(void **state)
     if (dt_worker_start(f->w) != DT_OK) {
         fail_msg("worker start: %s", dt_worker_errmsg(f->w));
     }
-    dt_client_options co;
-    dt_client_options_init(&co);
-    co.nats_url = f->env.url;
-    co.hub = f->env.hub;
-    if (dt_client_create(&co, &f->c, err, sizeof(err)) != DT_OK) {
-        fail_msg("client create: %s", err);
-    }
+    f->c = wk_client(&f->env);
     *state = f;
     return 0;
 }

@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
+#include "arena_int.h"
 #include "common_int.h"
+#include "pb_int.h"
 #include "protocol_int.h"
 #include "test_support.h"
 
@@ -198,4 +200,74 @@ int wk_dead_letters(wk_env *env, const char *durable, int want, char reasons[][2
     }
     dt_broker_consumer_close(con);
     return got;
+}
+
+dt_client *wk_client(const wk_env *env)
+{
+    dt_client_options co;
+    dt_client_options_init(&co);
+    co.nats_url = env->url;
+    co.hub = env->hub;
+    dt_client *c = NULL;
+    char err[256];
+    if (dt_client_create(&co, &c, err, sizeof(err)) != DT_OK) {
+        fail_msg("client create: %s", err);
+    }
+    return c;
+}
+
+void wk_expect(wk_env *env, const char *id, int status, const char *output)
+{
+    /* A final status: wait for the end and compare (a wrong ending fails at once). */
+    bool final = status < 0 || dt__status_finished(status);
+    Dt__InstanceStatus *s = wk_wait(env, id, final ? -1 : status, 30000);
+    if (s == NULL) {
+        fail_msg("instance %s did not reach status %d in time", id, status);
+    }
+    if (status >= 0) {
+        assert_int_equal(s->runtime_status, status);
+    }
+    if (output != NULL) {
+        assert_string_equal(wk_output(s), output);
+    }
+    dt__instance_status__free_unpacked(s, NULL);
+}
+
+void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *d)
+{
+    dt__arena *a = dt__arena_create(0);
+    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dt__ExecutionStartedEvent *s = dt__arena_calloc(a, 1, sizeof(*s));
+    Dt__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
+    assert_non_null(ev);
+    assert_non_null(s);
+    assert_non_null(oi);
+    dt__execution_started_event__init(s);
+    dt__orchestration_instance__init(oi);
+    oi->instance_id = (char *)d->instance_id;
+    oi->execution_id =
+        dt__emit_payload(a, (const uint8_t *)d->execution_id, strlen(d->execution_id));
+    s->name = (char *)d->name;
+    s->orchestration_instance = oi;
+    if (d->input != NULL) {
+        s->input = dt__emit_payload(a, (const uint8_t *)d->input, strlen(d->input));
+    }
+    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->execution_started = s;
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, d->instance_id, d->execution_id, ev, d->dedupe_id);
+    m.continued_as_new = d->continued_as_new;
+    m.reuse_policy = (Dt__InstanceIdReusePolicy)d->reuse_policy;
+    size_t len = 0;
+    uint8_t *data = dt__pack(a, &m.base, &len);
+    assert_non_null(data);
+    char tail[16], subject[DT_BROKER_NAME_BUF];
+    uint32_t p =
+        d->partition >= 0 ? (uint32_t)d->partition : dt__partition_of(d->instance_id, partitions);
+    snprintf(tail, sizeof(tail), "%u", p);
+    assert_int_equal(
+        dt_broker_subject(env->hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject)), DT_OK);
+    dt_broker_outmsg out = {.subject = subject, .data = data, .len = len};
+    assert_int_equal(dt_broker_publish(env->broker, &out, NULL), DT_OK);
+    dt__arena_destroy(a);
 }

@@ -13,6 +13,7 @@
 
 #include "dt_broker.h"
 #include "dt_work.pb-c.h"
+#include "durabletask/client.h"
 #include "durabletask/worker.h"
 
 typedef struct wk_env {
@@ -49,6 +50,24 @@ Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int6
  * Dt-Reason arrived or 10 s passed; copies their reasons into reasons[0..) (256 bytes each) and
  * returns how many arrived. */
 int wk_dead_letters(wk_env *env, const char *durable, int want, char reasons[][256]);
+
+/* A client of env's hub (fails the test on error); free with dt_client_destroy. */
+dt_client *wk_client(const wk_env *env);
+
+/* Waits until the instance has `status` (a final status, or -1 for any: until it finished, and
+ * then compares), and, when output is not NULL, checks its output; fails the test otherwise. */
+void wk_expect(wk_env *env, const char *id, int status, const char *output);
+
+/* A start published straight to a partition subject, as the outbox or a hand-made client would
+ * (no Nats-Msg-Id: JetStream does not drop a repeat). */
+typedef struct wk_direct_start {
+    const char *instance_id, *execution_id, *dedupe_id, *name;
+    const char *input; /* NULL: none */
+    bool continued_as_new;
+    int reuse_policy; /* an InstanceIdReusePolicy value */
+    int partition;    /* -1: the instance's own */
+} wk_direct_start;
+void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *s);
 
 /* The activity "hello" of several tests: returns "Hello <input>". */
 void wk_act_hello(dt_activity_ctx *ctx, void *ud);
