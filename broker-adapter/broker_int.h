@@ -178,6 +178,20 @@ typedef struct dt__puback {
 /* Parses a PubAck body; false when it is not one (malformed, or neither seq nor error). */
 bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out);
 
+/* The parts of a $JS.API.CONSUMER.CREATE reply the single-key KV watch reads
+ * (consumer_reply.c). */
+typedef struct dt__consumer_reply {
+    bool has_error;
+    int64_t err_code; /* JetStream error code, 0 if none was given */
+    int64_t num_pending;
+    int64_t delivered_consumer_seq;
+    const char *desc; /* error description: a slice of the parsed buffer, not NUL-terminated */
+    size_t desc_len;
+} dt__consumer_reply;
+
+/* Parses a consumer-create reply body (one JSON object; false when it is not one). */
+bool dt__broker_consumer_reply_parse(const char *data, size_t len, dt__consumer_reply *out);
+
 /* Milliseconds as nanoseconds, saturating. */
 int64_t dt__broker_ms_to_ns(int64_t ms);
 
