@@ -10,7 +10,8 @@
 #include "arena_int.h"
 #include "dt_history.pb-c.h"
 
-/* Milliseconds since the Unix epoch of a Timestamp (0 for NULL). */
+/* Milliseconds since the Unix epoch of a Timestamp (0 for NULL), saturated to INT64_MIN/MAX for
+ * seconds too far out to convert. */
 int64_t dt__ts_to_ms(const Dt__Timestamp *ts);
 /* A Timestamp for ms, in `arena`; NULL on out of memory. */
 Dt__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms);

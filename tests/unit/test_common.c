@@ -61,12 +61,42 @@ static void hashes_are_pinned(void **state)
     assert_int_equal(dt__partition_of("order-42", 4), 0);
 }
 
+/* Timestamps from outside may hold any seconds: far ones saturate instead of overflowing
+ * (found by the fuzz targets: UBSan's signed overflow on a work item's or a query filter's
+ * timestamp). */
+static void timestamps_saturate(void **state)
+{
+    (void)state;
+    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    ts.seconds = 1700000000;
+    ts.nanos = 999999999;
+    assert_true(dt__ts_to_ms(&ts) == 1700000000999LL);
+    ts.seconds = -2;
+    ts.nanos = 500000000;
+    assert_true(dt__ts_to_ms(&ts) == -1500);
+    const int64_t last = (INT64_MAX - 2148) / 1000; /* the largest seconds converted exactly */
+    ts.seconds = last;
+    ts.nanos = INT32_MAX;
+    assert_true(dt__ts_to_ms(&ts) == last * 1000 + 2147);
+    ts.seconds = last + 1;
+    assert_true(dt__ts_to_ms(&ts) == INT64_MAX);
+    ts.seconds = 432771129369085672LL;
+    assert_true(dt__ts_to_ms(&ts) == INT64_MAX);
+    ts.seconds = -last;
+    ts.nanos = INT32_MIN;
+    assert_true(dt__ts_to_ms(&ts) == -last * 1000 - 2147);
+    ts.seconds = INT64_MIN;
+    assert_true(dt__ts_to_ms(&ts) == INT64_MIN);
+    assert_true(dt__ts_to_ms(NULL) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(status_texts_cover_every_code),
         cmocka_unit_test(allocator_counts_and_fails_on_demand),
         cmocka_unit_test(hashes_are_pinned),
+        cmocka_unit_test(timestamps_saturate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
