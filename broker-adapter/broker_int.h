@@ -42,6 +42,10 @@ struct dt_broker_msg {
     dt_broker_consumer *c; /* JetStream messages hold a reference on their consumer */
     bool meta_done;
     dt_broker_msg_meta meta;
+    /* The header block failed to parse once: nats.c 3.4.1 parses it again on every lookup, over
+     * bytes its failed attempt already rewrote in place, so later lookups would see some of the
+     * headers (found by tests/fuzz/fuzz_msg_headers). Every lookup fails instead. */
+    bool headers_bad;
 };
 
 /* Opens nats.c's library state once per process. */
