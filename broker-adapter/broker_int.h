@@ -42,6 +42,10 @@ struct dt_broker_msg {
     dt_broker_consumer *c; /* JetStream messages hold a reference on their consumer */
     bool meta_done;
     dt_broker_msg_meta meta;
+    /* The header block failed to parse once: nats.c 3.4.1 parses it again on every lookup, over
+     * bytes its failed attempt already rewrote in place, so later lookups would see some of the
+     * headers (found by tests/fuzz/fuzz_msg_headers). Every lookup fails instead. */
+    bool headers_bad;
 };
 
 /* Opens nats.c's library state once per process. */
@@ -221,6 +225,20 @@ typedef struct dt__puback {
 
 /* Parses a PubAck body; false when it is not one (malformed, or neither seq nor error). */
 bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out);
+
+/* The parts of a $JS.API.CONSUMER.CREATE reply the single-key KV watch reads
+ * (consumer_reply.c). */
+typedef struct dt__consumer_reply {
+    bool has_error;
+    int64_t err_code; /* JetStream error code, 0 if none was given */
+    int64_t num_pending;
+    int64_t delivered_consumer_seq;
+    const char *desc; /* error description: a slice of the parsed buffer, not NUL-terminated */
+    size_t desc_len;
+} dt__consumer_reply;
+
+/* Parses a consumer-create reply body (one JSON object; false when it is not one). */
+bool dt__broker_consumer_reply_parse(const char *data, size_t len, dt__consumer_reply *out);
 
 /* Milliseconds as nanoseconds, saturating. */
 int64_t dt__broker_ms_to_ns(int64_t ms);

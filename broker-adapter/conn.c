@@ -130,6 +130,9 @@ dt_status dt__broker_map(natsStatus s, jsErrCode jerr)
 }
 
 static void vnerr(char *buf, size_t len, natsStatus s, jsErrCode jerr, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void vnerr(char *buf, size_t len, natsStatus s, jsErrCode jerr, const char *fmt, va_list ap)
 {
     char what[160];
     vsnprintf(what, sizeof(what), fmt, ap);

@@ -142,8 +142,10 @@ static bool skip_value(dt__json *c, int depth)
     }
     int64_t v;
     if (dt__json_int(c, &v)) {
-        while (c->p < c->end && strchr(".eE+-0123456789", *c->p) != NULL) {
-            c->p++; /* fractions and exponents of numbers nobody reads */
+        /* Fractions and exponents of numbers nobody reads. (Not strchr: it also finds the NUL
+         * that ends its set, which let NUL bytes pass as part of a number.) */
+        while (c->p < c->end && *c->p != '\0' && strchr(".eE+-0123456789", *c->p) != NULL) {
+            c->p++;
         }
         return true;
     }

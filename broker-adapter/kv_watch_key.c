@@ -80,50 +80,6 @@ dt_status dt_broker_kv_key_last(dt_broker *b, const char *bucket, const char *ke
 /* ------------------------------------------------------------------------------------------- */
 /* The consumer-create request and its reply                                                   */
 
-typedef struct create_reply {
-    bool has_error;
-    int64_t err_code;
-    int64_t num_pending;
-    int64_t delivered_consumer_seq;
-    const char *desc;
-    size_t desc_len;
-} create_reply;
-
-static bool on_error(dt__json *c, const char *k, size_t n, void *ctx)
-{
-    create_reply *r = ctx;
-    if (dt__json_key_is(k, n, "err_code")) {
-        return dt__json_int(c, &r->err_code);
-    }
-    if (dt__json_key_is(k, n, "description")) {
-        return dt__json_string(c, &r->desc, &r->desc_len);
-    }
-    return dt__json_skip(c);
-}
-
-static bool on_delivered(dt__json *c, const char *k, size_t n, void *ctx)
-{
-    create_reply *r = ctx;
-    return dt__json_key_is(k, n, "consumer_seq") ? dt__json_int(c, &r->delivered_consumer_seq)
-                                                 : dt__json_skip(c);
-}
-
-static bool on_reply(dt__json *c, const char *k, size_t n, void *ctx)
-{
-    create_reply *r = ctx;
-    if (dt__json_key_is(k, n, "error")) {
-        r->has_error = true;
-        return dt__json_object(c, on_error, r);
-    }
-    if (dt__json_key_is(k, n, "num_pending")) {
-        return dt__json_int(c, &r->num_pending);
-    }
-    if (dt__json_key_is(k, n, "delivered")) {
-        return dt__json_object(c, on_delivered, r);
-    }
-    return dt__json_skip(c);
-}
-
 /* Creates the consumer delivering to `inbox`; *out_empty: the key had no entry then. */
 static dt_status create_consumer(dt_broker_kv_key_watch *w, const char *inbox, bool *out_empty)
 {
@@ -144,11 +100,9 @@ static dt_status create_consumer(dt_broker_kv_key_watch *w, const char *inbox, b
     if (s != NATS_OK) {
         return dt__broker_nerr(w->err, sizeof(w->err), s, 0, "kv watch %s", w->subject);
     }
-    create_reply r;
-    memset(&r, 0, sizeof(r));
-    dt__json c;
-    dt__json_init(&c, natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply));
-    bool ok = dt__json_object(&c, on_reply, &r);
+    dt__consumer_reply r = {0};
+    bool ok = dt__broker_consumer_reply_parse(natsMsg_GetData(reply),
+                                              (size_t)natsMsg_GetDataLength(reply), &r);
     dt_status st = DT_OK;
     if (!ok) {
         st = dt__broker_errbuf(w->err, sizeof(w->err), DT_EBROKER,

@@ -62,10 +62,17 @@ dt_status dt_broker_msg_header(dt_broker_msg *m, const char *name, const char **
     if (m == NULL || name == NULL || out_value == NULL) {
         return DT_EINVAL;
     }
+    if (m->headers_bad) {
+        return DT_EDECODE;
+    }
     const char *v = NULL;
     natsStatus s = natsMsgHeader_Get(m->nm, name, &v);
     if (s == NATS_NOT_FOUND) {
         return DT_ENOTFOUND;
+    }
+    if (s == NATS_PROTOCOL_ERROR) {
+        m->headers_bad = true;
+        return DT_EDECODE;
     }
     if (s != NATS_OK) {
         return dt__broker_map(s, 0);

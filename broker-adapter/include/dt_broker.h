@@ -481,7 +481,9 @@ const char *dt_broker_msg_reply(const dt_broker_msg *m);
 const void *dt_broker_msg_data(const dt_broker_msg *m);
 size_t dt_broker_msg_len(const dt_broker_msg *m);
 
-/* First value of header `name` (case-sensitive). DT_ENOTFOUND if absent. */
+/* First value of header `name` (case-sensitive). DT_ENOTFOUND if absent; DT_EDECODE, for this
+ * and every later lookup on `m`, when the message's header block does not parse (any publisher
+ * chooses it). */
 dt_status dt_broker_msg_header(dt_broker_msg *m, const char *name, const char **out_value);
 
 /* JetStream metadata (parsed once, cached). DT_ESTATE for a message not from a consumer. */

@@ -49,8 +49,8 @@ static dt_status ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequ
     if (st != DT_OK) {
         return dt__client_fail(c, st, "query partition %u: %s", p, dt_broker_errmsg(c->b));
     }
-    Dt__QueryResponse *r = dt__query_response__unpack(
-        dt__arena_pb_allocator(a), dt_broker_msg_len(reply), dt_broker_msg_data(reply));
+    Dt__QueryResponse *r = (Dt__QueryResponse *)dt__pb_unpack(
+        a, &dt__query_response__descriptor, dt_broker_msg_len(reply), dt_broker_msg_data(reply));
     dt_broker_msg_destroy(reply);
     if (r == NULL) {
         return dt__client_fail(c, DT_EDECODE, "partition %u sent a malformed reply", p);

@@ -48,8 +48,8 @@ bool dt_client_runtime_status_finished(dt_client_runtime_status s)
 static dt_status decode_record(dt_client *c, dt__arena *a, const char *id,
                                const dt_broker_kv_entry *e, Dt__InstanceStatus **out)
 {
-    Dt__InstanceStatus *s =
-        dt__instance_status__unpack(dt__arena_pb_allocator(a), e->len, (const uint8_t *)e->value);
+    Dt__InstanceStatus *s = (Dt__InstanceStatus *)dt__pb_unpack(a, &dt__instance_status__descriptor,
+                                                                e->len, (const uint8_t *)e->value);
     if (s == NULL) {
         return dt__client_fail(c, DT_ECORRUPT, "the status record of '%s' is malformed", id);
     }

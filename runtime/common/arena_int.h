@@ -67,9 +67,9 @@ ProtobufCAllocator *dt__arena_pb_allocator(dt__arena *a);
 /*
  * Unpacks the message of type `d` from data[0..len) into `a`, like
  * protobuf_c_message_unpack(d, dt__arena_pb_allocator(a), len, data) and with the same result,
- * but in one pass for plain messages (arena_pb.c says which). Returns NULL for malformed input
- * or when out of memory. `data` is borrowed (nothing of the result points into it). For proto3
- * message types only (no required fields).
+ * but in one pass for plain messages (arena_pb.c says which), and refusing what dt__pb_wire_ok
+ * refuses (pb_int.h). Returns NULL for malformed input or when out of memory. `data` is borrowed
+ * (nothing of the result points into it). For proto3 message types only (no required fields).
  */
 ProtobufCMessage *dt__arena_unpack(dt__arena *a, const ProtobufCMessageDescriptor *d, size_t len,
                                    const uint8_t *data);

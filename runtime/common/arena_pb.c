@@ -12,10 +12,12 @@
  * It decodes only the plain case: singular scalar, enum, string, bytes and message fields, each
  * present at most once, with the wire type of its declaration. Anything else (an unknown or
  * repeated field, a field present twice, a malformed or truncated input, nesting deeper than
- * MAX_DEPTH) sends the whole message to protobuf_c_message_unpack instead, so the result, and
- * the NULL for bad input, is always the one protobuf-c gives (tests/unit/test_arena_pb.c compares
- * the two on valid and on damaged inputs). The memory of an abandoned fast attempt stays in the
- * arena until it is destroyed.
+ * MAX_DEPTH) sends the whole message to protobuf_c_message_unpack instead, through
+ * dt__pb_unpack, so the result, and the NULL for bad input, is always the one protobuf-c gives
+ * (tests/unit/test_arena_pb.c compares the two on valid and on damaged inputs;
+ * tests/fuzz/fuzz_arena_pb on any input), except for what dt__pb_unpack refuses: nesting deeper
+ * than DT_PB_MAX_DEPTH and fields numbered 0 (pb_wire.c says why). The memory of an abandoned
+ * fast attempt stays in the arena until it is destroyed.
  *
  * Proto3 only: a proto2 message type with required fields would need protobuf-c's check that
  * they are all present, which this decoder does not make (debug builds assert there are none).
@@ -25,6 +27,7 @@
 #include <string.h>
 
 #include "arena_int.h"
+#include "pb_int.h"
 
 #define MAX_DEPTH 32
 
@@ -230,5 +233,5 @@ ProtobufCMessage *dt__arena_unpack(dt__arena *a, const ProtobufCMessageDescripto
             return m;
         }
     }
-    return protobuf_c_message_unpack(d, dt__arena_pb_allocator(a), len, data);
+    return dt__pb_unpack(a, d, len, data);
 }

@@ -2,10 +2,22 @@
  * and new history events, allocated in an arena. */
 #include "pb_int.h"
 
+/* Largest |seconds| whose milliseconds, plus or minus 2147 from the nanos, fit an int64. */
+#define TS_SECONDS_MAX ((INT64_MAX - 2148) / 1000)
+
 int64_t dt__ts_to_ms(const Dt__Timestamp *ts)
 {
     if (ts == NULL) {
         return 0;
+    }
+    /* Timestamps come from outside (work items, status records, query filters) and may hold any
+     * int64 seconds and int32 nanos: saturate rather than overflow (nanos / 1e6 is within
+     * +-2147, which the bounds leave room for). */
+    if (ts->seconds > TS_SECONDS_MAX) {
+        return INT64_MAX;
+    }
+    if (ts->seconds < -TS_SECONDS_MAX) {
+        return INT64_MIN;
     }
     return ts->seconds * 1000 + ts->nanos / 1000000;
 }

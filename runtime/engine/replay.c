@@ -30,6 +30,22 @@ static const char *kind_name(task_kind k)
     }
 }
 
+/* The name of an action task (activity, sub-orchestration, send-event, publish), "" for any
+ * other kind: only those kinds keep their name in u.action (the union holds other members for
+ * the rest, so reading u.action.name there reads a timer's time or a child array as a pointer). */
+static const char *action_name(const dt_task *t)
+{
+    switch (t->kind) {
+    case TASK_ACTIVITY:
+    case TASK_SUB_ORCH:
+    case TASK_SEND_EVENT:
+    case TASK_PUBLISH:
+        return t->u.action.name != NULL ? t->u.action.name : "";
+    default:
+        return "";
+    }
+}
+
 static void nondeterminism(dt__instance *in, int32_t id, const char *hist_kind,
                            const char *hist_name, const dt_task *t)
 {
@@ -43,9 +59,8 @@ static void nondeterminism(dt__instance *in, int32_t id, const char *hist_kind,
         f = dt__failure_make(in, DT_FAILURE_NONDETERMINISM, NULL,
                              "task #%d: history has %s '%s', but the orchestration took %s '%s' "
                              "(expected %s '%s', found %s '%s')",
-                             (int)id, hist_kind, hist_name, kind_name(t->kind),
-                             t->u.action.name != NULL ? t->u.action.name : "", hist_kind, hist_name,
-                             kind_name(t->kind), t->u.action.name != NULL ? t->u.action.name : "");
+                             (int)id, hist_kind, hist_name, kind_name(t->kind), action_name(t),
+                             hist_kind, hist_name, kind_name(t->kind), action_name(t));
     }
     dt__instance_end(in, END_FAILED, NULL, 0, false, f);
     in->discard_actions = true;
@@ -58,8 +73,7 @@ static void confirm(dt__instance *in, int32_t id, task_kind kind, const char *hi
     dt_task *t = dt__task_by_id(in, id);
     bool same = t != NULL && t->kind == kind && id >= in->confirmed_id;
     if (same && name != NULL) {
-        const char *mine = t->u.action.name;
-        same = mine != NULL && strcmp(mine, name) == 0;
+        same = strcmp(action_name(t), name) == 0;
     }
     if (!same) {
         nondeterminism(in, id, hist_kind, name != NULL ? name : "", t);

@@ -136,8 +136,8 @@ void dt__orch_msg_init(Dt__OrchestrationMessage *m, const char *instance_id,
 dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
                               Dt__OrchestrationMessage **out)
 {
-    ProtobufCAllocator *pa = dt__arena_pb_allocator(a);
-    Dt__OrchestrationMessage *m = dt__orchestration_message__unpack(pa, len, data);
+    Dt__OrchestrationMessage *m = (Dt__OrchestrationMessage *)dt__pb_unpack(
+        a, &dt__orchestration_message__descriptor, len, data);
     if (m == NULL || !dt__instance_id_valid(m->instance_id) || m->event == NULL ||
         m->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE__NOT_SET ||
         m->dedupe_id == NULL || m->dedupe_id[0] == '\0') {

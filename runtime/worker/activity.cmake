@@ -5,5 +5,6 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/activity_loop.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_names.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_pool.c
+  ${CMAKE_CURRENT_LIST_DIR}/activity_request.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_result.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_ticker.c)

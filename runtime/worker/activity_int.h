@@ -300,6 +300,15 @@ void dt__act_ctx_outcome(const dt_activity_ctx *ctx, dt__act_outcome *out);
 /* Frees what the activity stored in the context (output, failure texts). */
 void dt__act_ctx_clear(dt_activity_ctx *ctx);
 
+/* ---- activity_request.c ---- */
+
+/* Why the decoded work item `req` (NULL: its body did not decode) cannot be run, or NULL when it
+ * can: it needs a valid instance ID, a name, a reply subject "<orch_prefix><partition token>"
+ * (orch_prefix is the pool's "dt.<hub>.orch.") and a result identity within
+ * DT__ACT_MSG_ID_MAX. The reason is a static string; `a` holds the identity tried. */
+const char *dt__act_request_problem(dt__arena *a, const char *orch_prefix,
+                                    const Dt__ActivityRequest *req);
+
 /* ---- activity_result.c ---- */
 
 /* A result ready to publish: the packed OrchestrationMessage and its identity (arena memory). */

@@ -229,29 +229,6 @@ static void maybe_flush(batch *b, int64_t last_run_ms)
 /* ------------------------------------------------------------------------------------------- */
 /* Classifying work items                                                                      */
 
-/* Why `req` cannot be run, or NULL. */
-static const char *request_problem(batch *b, const Dt__ActivityRequest *req)
-{
-    if (req == NULL) {
-        return "body is not an ActivityRequest (protobuf decoding failed)";
-    }
-    if (!dt__instance_id_valid(req->instance_id)) {
-        return "instance_id missing or invalid (1..256 printable ASCII characters, no spaces)";
-    }
-    if (req->name == NULL || req->name[0] == '\0') {
-        return "name missing";
-    }
-    const char *r = req->reply_subject;
-    size_t pl = strlen(b->p->orch_prefix);
-    if (r == NULL || strncmp(r, b->p->orch_prefix, pl) != 0 || !dt_broker_token_valid(r + pl)) {
-        return "reply_subject missing or not a partition subject (dt.<hub>.orch.<p>) of this hub";
-    }
-    if (dt__act_result_id(b->a, req) == NULL) {
-        return "instance_id and execution_id too long for a result identity";
-    }
-    return NULL;
-}
-
 /* Packs a failure result for `it` without running it. */
 static void fail_without_run(batch *b, item *it, dt__act_outcome *o)
 {
@@ -278,7 +255,7 @@ static void classify(batch *b, item *it)
     it->deliveries = st == DT_OK ? meta.deliveries : 1;
     it->req = dt__activity_request__unpack(dt__arena_pb_allocator(b->a), dt_broker_msg_len(m),
                                            dt_broker_msg_data(m));
-    it->why = request_problem(b, it->req);
+    it->why = dt__act_request_problem(b->a, b->p->orch_prefix, it->req);
     if (it->why != NULL) {
         /* protobuf-c returns NULL for out of memory too: never dead-letter a good item for it. */
         bool oom = it->req == NULL && dt__arena_alloc(b->a, dt_broker_msg_len(m) + 4096) == NULL;

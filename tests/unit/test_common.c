@@ -126,6 +126,35 @@ static void repeated_prefixes_are_found(void **state)
     assert_null(dt_test_repeated_prefix("", b, sizeof(b)));
 }
 
+/* Timestamps from outside may hold any seconds: far ones saturate instead of overflowing
+ * (found by the fuzz targets: UBSan's signed overflow on a work item's or a query filter's
+ * timestamp). */
+static void timestamps_saturate(void **state)
+{
+    (void)state;
+    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    ts.seconds = 1700000000;
+    ts.nanos = 999999999;
+    assert_true(dt__ts_to_ms(&ts) == 1700000000999LL);
+    ts.seconds = -2;
+    ts.nanos = 500000000;
+    assert_true(dt__ts_to_ms(&ts) == -1500);
+    const int64_t last = (INT64_MAX - 2148) / 1000; /* the largest seconds converted exactly */
+    ts.seconds = last;
+    ts.nanos = INT32_MAX;
+    assert_true(dt__ts_to_ms(&ts) == last * 1000 + 2147);
+    ts.seconds = last + 1;
+    assert_true(dt__ts_to_ms(&ts) == INT64_MAX);
+    ts.seconds = 432771129369085672LL;
+    assert_true(dt__ts_to_ms(&ts) == INT64_MAX);
+    ts.seconds = -last;
+    ts.nanos = INT32_MIN;
+    assert_true(dt__ts_to_ms(&ts) == -last * 1000 - 2147);
+    ts.seconds = INT64_MIN;
+    assert_true(dt__ts_to_ms(&ts) == INT64_MIN);
+    assert_true(dt__ts_to_ms(NULL) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +164,7 @@ int main(void)
         cmocka_unit_test(iso8601_is_utc_with_milliseconds),
         cmocka_unit_test(worker_log_lines_carry_a_utc_timestamp),
         cmocka_unit_test(repeated_prefixes_are_found),
+        cmocka_unit_test(timestamps_saturate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

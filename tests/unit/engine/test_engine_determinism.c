@@ -74,6 +74,40 @@ static void test_nondeterminism_missing_action(void **state)
     hw_destroy(w);
 }
 
+static void activity_became_timer(dt_orch_ctx *ctx, void *ud)
+{
+    bool *changed = ud;
+    if (*changed) {
+        dt_await(ctx, dt_create_timer(ctx, dt_now(ctx) + 10), NULL);
+    } else {
+        dt_await(ctx, dt_call_activity(ctx, "alpha", NULL, 0, NULL), NULL);
+    }
+    dt_await(ctx, dt_wait_event(ctx, "next"), NULL);
+}
+
+/* The history's action is an activity, the code's a task of another kind (a timer, whose union
+ * member holds a time where an action keeps its name): the failure names both sides instead of
+ * reading the time as a name (found by tests/fuzz/fuzz_engine: a SEGV in the message's
+ * formatting, i.e. a worker crash on a redeploy that changed the code this way). */
+static void test_nondeterminism_other_kind(void **state)
+{
+    (void)state;
+    bool changed = false;
+    hw_world *w = hw_create(0);
+    hw_orchestrator(w, "became_timer", activity_became_timer, &changed);
+    hw_activity(w, "alpha", act_wrap, NULL);
+    hw_start(w, "became_timer", "k", NULL);
+    hw_run(w);
+    changed = true;
+    hw_raise(w, "k", "next", NULL);
+    hw_run(w);
+    assert_int_equal(hw_status(w, "k"), ST_FAILED);
+    const Dt__TaskFailureDetails *f = hw_failure(w, "k");
+    assert_string_equal(f->error_type, DT_FAILURE_NONDETERMINISM);
+    assert_non_null(strstr(f->error_message, "expected activity 'alpha', found timer ''"));
+    hw_destroy(w);
+}
+
 /* ---- deterministic time and IDs, logging ---- */
 
 static void stamps(dt_orch_ctx *ctx, void *ud)
@@ -168,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nondeterminism_detected),
         cmocka_unit_test(test_nondeterminism_missing_action),
+        cmocka_unit_test(test_nondeterminism_other_kind),
         cmocka_unit_test(test_time_guid_and_logging),
         cmocka_unit_test(test_guids_differ_per_instance),
         cmocka_unit_test(test_cache_is_bounded_and_freed),
