@@ -104,8 +104,55 @@ static void headers(void)
     header_block("no-headers", "", "plain body");
 }
 
+/* fuzz_ingress's input: partitions, subject tail, then as FUZZ_HEADERS_INPUT. */
+static void ingress_request(const char *name, uint8_t partitions, const char *tail,
+                            const char *block, const char *body)
+{
+    size_t tl = strlen(tail), hl = strlen(block), bl = strlen(body);
+    uint8_t buf[1024];
+    FUZZ_CHECK(4 + tl + hl + bl <= sizeof(buf) && tl < 256);
+    size_t k = 0;
+    buf[k++] = partitions;
+    buf[k++] = (uint8_t)tl;
+    memcpy(buf + k, tail, tl);
+    k += tl;
+    buf[k++] = (uint8_t)(hl & 0xff);
+    buf[k++] = (uint8_t)(hl >> 8);
+    memcpy(buf + k, block, hl);
+    memcpy(buf + k + hl, body, bl);
+    seed_put("fuzz_ingress", name, buf, k + hl + bl);
+}
+
+/* Requests as the README, docs/protocol.md and the Node.js tests send them. */
+static void ingress_requests(void)
+{
+    ingress_request("start", 4, "start.hello_cities",
+                    "NATS/1.0\r\nDt-Instance-Id: order-42\r\nNats-Msg-Id: order-42-start\r\n"
+                    "Dt-Result-Subject: orders.done\r\n\r\n",
+                    "{\"qty\":3}");
+    ingress_request("start-all-headers", 8, "start.approval",
+                    "NATS/1.0\r\nNats-Msg-Id: order-7\r\nDt-Instance-Id: order-7\r\n"
+                    "Dt-Version: 2\r\nDt-Reuse-Policy: replace-if-finished\r\n"
+                    "Dt-Start-At: 1796654336140\r\nDt-Result-Subject: app.results.order-7\r\n\r\n",
+                    "{\"request\":\"order-7\"}");
+    ingress_request("start-ignore", 2, "start.chain",
+                    "NATS/1.0\r\nDt-Instance-Id: c-1\r\nDt-Reuse-Policy: ignore\r\n\r\n", "1");
+    ingress_request("start-no-id", 4, "start.chain", "", "1");
+    ingress_request("raise", 4, "raise.approval",
+                    "NATS/1.0\r\nDt-Instance-Id: order-7\r\nNats-Msg-Id: approval-order-7\r\n"
+                    "\r\n",
+                    "{\"approved\":true}");
+    ingress_request("terminate", 1, "terminate", "NATS/1.0\r\nDt-Instance-Id: order-8\r\n\r\n",
+                    "cancelled by operator");
+    ingress_request("suspend", 3, "suspend", "NATS/1.0\r\nDt-Instance-Id: order-8\r\n\r\n", "");
+    ingress_request("resume", 3, "resume", "NATS/1.0\r\nDt-Instance-Id: order-8\r\n\r\n", "");
+    ingress_request("bad-policy", 4, "start.chain",
+                    "NATS/1.0\r\nDt-Instance-Id: c-2\r\nDt-Reuse-Policy: replace\r\n\r\n", "2");
+}
+
 void seeds_broker(void)
 {
+    ingress_requests();
     pubacks();
     consumer_replies();
     hub_configs();

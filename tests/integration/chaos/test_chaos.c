@@ -394,10 +394,33 @@ static void create_fx_stream(chaos *c)
     assert_int_equal(dt_broker_stream_ensure(c->b, name, subject), DT_OK);
 }
 
+/* The run in progress, for the teardown: a failed check must not leave the nats-server and the
+ * workers this test started running (the machine is shared). */
+static chaos *current;
+
+static int teardown(void **state)
+{
+    (void)state;
+    chaos *c = current;
+    if (c == NULL) {
+        return 0;
+    }
+    for (int i = 0; i < N_WORKERS; i++) {
+        stop_pid(&c->workers[i], SIGKILL);
+    }
+    stop_pid(&c->server, SIGKILL);
+    dt_test_rmtree(c->dir);
+    free(c->dir);
+    free(c);
+    current = NULL;
+    return 0;
+}
+
 static void test_chaos(void **state)
 {
     (void)state;
     chaos *c = calloc(1, sizeof(*c));
+    current = c;
     const char *seed = getenv("DT_CHAOS_SEED");
     c->seed = seed != NULL ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
     const char *n = getenv("DT_CHAOS_N");
@@ -454,11 +477,12 @@ static void test_chaos(void **state)
     dt_test_rmtree(c->dir);
     free(c->dir);
     free(c);
+    current = NULL;
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_chaos)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test_teardown(test_chaos, teardown)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     dt_broker_global_shutdown();
     return rc;
