@@ -333,13 +333,14 @@ dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client
 
 /* ---- payloads left out of a status record ---- */
 
-static dt_status payload_ask(dt_client *c, dt__arena *a, const char *id, Dt__PayloadField field,
-                             Dt__PayloadResponse **out)
+static dt_status payload_ask(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
+                             Dt__PayloadField field, Dt__PayloadResponse **out)
 {
-    uint32_t p = dt__partition_of(id, c->cfg.partitions);
+    uint32_t p = dt__partition_of(s->instance_id, c->cfg.partitions);
     Dt__PayloadRequest preq;
     dt__payload_request__init(&preq);
-    preq.instance_id = (char *)id;
+    preq.instance_id = s->instance_id;
+    preq.execution_id = s->execution_id; /* the values of the execution the record names */
     preq.field = field;
     Dt__QueryRequest req;
     dt__query_request__init(&req);
@@ -359,18 +360,18 @@ static dt_status payload_ask(dt_client *c, dt__arena *a, const char *id, Dt__Pay
 dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dt__InstanceStatus *s)
 {
     Dt__PayloadResponse *r = NULL;
-    dt_status st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_INPUT, &r);
+    dt_status st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_INPUT, &r);
     if (st == DT_OK) {
         s->input = r->value;
-        st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_OUTPUT, &r);
+        st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_OUTPUT, &r);
     }
     if (st == DT_OK) {
         s->output = r->value;
-        st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_CUSTOM_STATUS, &r);
+        st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_CUSTOM_STATUS, &r);
     }
     if (st == DT_OK) {
         s->custom_status = r->value;
-        st = payload_ask(c, a, s->instance_id, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_FAILURE, &r);
+        st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_FAILURE, &r);
     }
     if (st == DT_OK) {
         s->failure_details = r->failure;

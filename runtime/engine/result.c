@@ -103,7 +103,8 @@ static void check_payloads(dt__instance *in)
     size_t max = dt__engine_cfg(in->engine)->max_payload_bytes;
     const char *what = NULL;
     size_t len = 0;
-    if (max > 0 && in->end != END_NONE && in->has_end_data && in->end_len > max) {
+    bool own_end = in->end == END_RETURNED || in->end == END_CONTINUED; /* not a terminate's */
+    if (max > 0 && own_end && in->has_end_data && in->end_len > max) {
         what = in->end == END_CONTINUED ? "continue-as-new input" : "output";
         len = in->end_len;
     } else if (max > 0 && in->has_custom_status && in->custom_status_len > max) {

@@ -47,24 +47,38 @@ dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *
 }
 
 /* A task the runtime itself fails at once (for example a queue name that is not a valid subject
- * token), delivered back to this instance like a real result. */
-static dt_status fail_task_now(dt__episode *e, int32_t task_id, const char *type, const char *msg)
+ * token), delivered back to this instance like a real result: TaskFailed for an activity,
+ * SubOrchestrationInstanceFailed for a sub-orchestration (the engine matches the result's kind
+ * to the task's; a TaskFailed for a child would never complete it). */
+static dt_status fail_task_now(dt__episode *e, const Dt__HistoryEvent *action, const char *type,
+                               const char *msg)
 {
+    int32_t task_id = action->event_id;
     Dt__HistoryEvent *ev = dt__actions_event(e);
     Dt__TaskFailedEvent *tf = dt__arena_alloc(e->a, sizeof(*tf));
+    Dt__SubOrchestrationInstanceFailedEvent *sf = dt__arena_alloc(e->a, sizeof(*sf));
     Dt__TaskFailureDetails *fd = dt__arena_alloc(e->a, sizeof(*fd));
-    if (ev == NULL || tf == NULL || fd == NULL) {
+    if (ev == NULL || tf == NULL || sf == NULL || fd == NULL) {
         return DT_ENOMEM;
     }
-    dt__task_failed_event__init(tf);
     dt__task_failure_details__init(fd);
     fd->error_type = (char *)type;
     fd->error_message = dt__arena_strdup(e->a, msg);
     fd->is_non_retriable = true;
-    tf->task_scheduled_id = task_id;
-    tf->failure_details = fd;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
-    ev->task_failed = tf;
+    if (action->event_type_case ==
+        DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
+        dt__sub_orchestration_instance_failed_event__init(sf);
+        sf->task_scheduled_id = task_id;
+        sf->failure_details = fd;
+        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED;
+        ev->sub_orchestration_instance_failed = sf;
+    } else {
+        dt__task_failed_event__init(tf);
+        tf->task_scheduled_id = task_id;
+        tf->failure_details = fd;
+        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
+        ev->task_failed = tf;
+    }
     char id[ID_BUF];
     dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "res", task_id);
     return st == DT_OK ? dt__actions_send(e, e->instance_id, e->execution_id, ev, id) : st;
@@ -80,12 +94,13 @@ static bool too_large(const dt__episode *e, size_t len)
     return e->pt->max_msg > 0 && len + ITEM_HEADROOM > e->pt->max_msg;
 }
 
-static dt_status fail_too_large(dt__episode *e, int32_t task_id, const char *what, size_t len)
+static dt_status fail_too_large(dt__episode *e, const Dt__HistoryEvent *action, const char *what,
+                                size_t len)
 {
     char msg[256];
     snprintf(msg, sizeof(msg), "%s: the request of %zu bytes is over the hub's limit of %zu bytes",
              what, len, e->pt->max_msg > ITEM_HEADROOM ? e->pt->max_msg - ITEM_HEADROOM : 0);
-    return fail_task_now(e, task_id, DT_FAILURE_PAYLOAD_TOO_LARGE, msg);
+    return fail_task_now(e, action, DT_FAILURE_PAYLOAD_TOO_LARGE, msg);
 }
 
 static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
@@ -99,7 +114,7 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
                  "activity '%s' on task queue '%s': names must be non-empty "
                  "and contain no spaces, '.', '*' or '>'",
                  t->name, queue);
-        return fail_task_now(e, ev->event_id, "dt.InvalidName", msg);
+        return fail_task_now(e, ev, "dt.InvalidName", msg);
     }
     Dt__ActivityRequest req = DT__ACTIVITY_REQUEST__INIT;
     req.instance_id = (char *)e->instance_id;
@@ -121,13 +136,13 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
         return st != DT_OK ? st : DT_ENOMEM;
     }
     if (too_large(e, len)) {
-        return fail_too_large(e, ev->event_id, t->name, len);
+        return fail_too_large(e, ev, t->name, len);
     }
     return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
 }
 
 /* A deterministic execution ID for a child: derived from the parent's execution and task. */
-static const char *child_execution(dt__episode *e, int32_t task_id)
+const char *dt__actions_child_execution(dt__episode *e, int32_t task_id)
 {
     char buf[ID_BUF];
     if (dt__msg_id(buf, sizeof(buf), e->execution_id, "child", "x", task_id) != DT_OK) {
@@ -140,7 +155,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
 {
     const Dt__SubOrchestrationInstanceCreatedEvent *c = ev->sub_orchestration_instance_created;
     if (!dt__instance_id_valid(c->instance_id)) {
-        return fail_task_now(e, ev->event_id, "dt.InvalidInstanceId",
+        return fail_task_now(e, ev, "dt.InvalidInstanceId",
                              "sub-orchestration instance IDs are 1..256 printable characters "
                              "without spaces");
     }
@@ -149,7 +164,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     Dt__OrchestrationInstance *oi = dt__arena_alloc(e->a, sizeof(*oi));
     Dt__OrchestrationInstance *poi = dt__arena_alloc(e->a, sizeof(*poi));
     Dt__ParentInstanceInfo *pi = dt__arena_alloc(e->a, sizeof(*pi));
-    const char *exec = child_execution(e, ev->event_id);
+    const char *exec = dt__actions_child_execution(e, ev->event_id);
     if (start == NULL || s == NULL || oi == NULL || poi == NULL || pi == NULL || exec == NULL) {
         return DT_ENOMEM;
     }
@@ -189,7 +204,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
         return st != DT_OK ? st : DT_ENOMEM;
     }
     if (too_large(e, len)) {
-        return fail_too_large(e, ev->event_id, c->name, len);
+        return fail_too_large(e, ev, c->name, len);
     }
     return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
 }

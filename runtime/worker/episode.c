@@ -67,7 +67,7 @@ static dt_status accept_at(dt__episode *e, dt__item *it, bool front)
         }
         e->fired[e->n_fired++] = it->timer_id;
     }
-    return dt__episode_note_unparked(e, it);
+    return DT_OK;
 }
 
 static dt_status accept(dt__episode *e, dt__item *it)
@@ -257,15 +257,23 @@ static dt_status on_event(dt__episode *e, dt__item *it)
     if (awaits_start(e)) {
         return wait_for_start(e, it);
     }
+    /* Whatever follows (applied, or dropped below), a parked copy is consumed now. */
+    dt_status st = dt__episode_note_unparked(e, it);
+    const char *target = it->om->execution_id;
+    if (st != DT_OK ||
+        (target != NULL && target[0] != '\0' && strcmp(target, e->execution_id) != 0)) {
+        return st; /* addressed to an earlier execution */
+    }
+    const char *want = it->om->target_origin, *origin = tag_of(e->start, DT__TAG_ORIGIN);
+    if (want != NULL && want[0] != '\0' && origin != NULL && strcmp(want, origin) != 0) {
+        return DT_OK; /* for another instance that had this ID (records without an origin,
+                         from before it was kept, are taken to match) */
+    }
     if (!e->fresh && dt__status_finished(e->row.runtime_status)) {
         /* Late news for a finished instance, except a recursive terminate: its children may
          * still run (work it started and did not wait for), and theirs. */
         return dt__episode_is_recursive_terminate(it->om->event) ? dt__episode_keep_terminate(e, it)
                                                                  : DT_OK;
-    }
-    const char *target = it->om->execution_id;
-    if (target != NULL && target[0] != '\0' && strcmp(target, e->execution_id) != 0) {
-        return DT_OK; /* addressed to an earlier execution */
     }
     return accept(e, it);
 }
@@ -320,7 +328,7 @@ static dt_status after_start(dt__episode *e)
     e->waiting = NULL;
     e->n_waiting = e->cap_waiting = 0;
     for (size_t i = 0; st == DT_OK && i < n_waiting; i++) {
-        st = on_event(e, waiting[i]);
+        st = filter_item(e, waiting[i]); /* again: a parked copy of it may have been applied */
     }
     return st;
 }

@@ -91,6 +91,8 @@ dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEv
 /* Queues an OrchestrationMessage for another (or this) instance into the outbox. */
 dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
                            Dt__HistoryEvent *ev, const char *dedupe_id);
+/* The execution ID a child created by task `task_id` of this execution starts with. */
+const char *dt__actions_child_execution(dt__episode *e, int32_t task_id);
 /* Queues an OrchestrationMessage (borrowed; packed into the outbox) to its instance. */
 dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m);
 /* A new event with timestamp now, in e->a. */

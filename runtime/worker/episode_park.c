@@ -5,8 +5,8 @@
  * instance it is for, or between a continue-as-new and the next execution's start. Such an
  * event is neither dropped nor applied to nothing: it is parked in the partition's store (in the
  * batch's own transaction) and applied right after the start when the start arrives. One that
- * waited longer than parked_event_ttl_ms, while the partition had no backlog (so its start is
- * not still in the stream), is dead-lettered with the reason.
+ * waited longer than parked_event_ttl_ms is dead-lettered with the reason, and only while the
+ * partition's stream holds nothing (so its start is not still on its way) and the lease holds.
  */
 #include <stdio.h>
 #include <string.h>
@@ -113,6 +113,20 @@ dt_status dt__episode_unpark(dt__episode *e, dt__item ***out, size_t *out_n)
     return DT_OK;
 }
 
+/* Nothing waits in the partition's stream (neither undelivered nor unacknowledged messages: a
+ * start in a nak delay counts as unacknowledged), and this worker still owns the partition. An
+ * empty fetch alone does not tell: a short fetch while timers are due can come back empty. */
+static bool may_expire(dt__partition *pt)
+{
+    int64_t until = 0;
+    if (!dt__leases_held(pt->w->leases, pt->p, &until) || dt__mono_ms() >= until) {
+        return false;
+    }
+    dt_broker_consumer_info ci;
+    return dt_broker_consumer_info_get(pt->consumer, &ci) == DT_OK && ci.num_pending == 0 &&
+           ci.num_ack_pending <= 0;
+}
+
 void dt__parked_expire(dt__partition *pt)
 {
     int64_t mono = dt__mono_ms();
@@ -127,6 +141,9 @@ void dt__parked_expire(dt__partition *pt)
     dt_status st = a == NULL ? DT_ENOMEM
                              : dt__store_parked_older(pt->store, dt__now_ms() - ttl, EXPIRE_BATCH,
                                                       a, &rows, &n);
+    if (st == DT_OK && n > 0 && !may_expire(pt)) {
+        n = 0; /* a start may still come: look again later */
+    }
     int64_t *ids = n > 0 ? dt__arena_alloc(a, n * sizeof(*ids)) : NULL;
     for (size_t i = 0; st == DT_OK && ids != NULL && i < n; i++) {
         char why[DT_INSTANCE_ID_MAX + 160];

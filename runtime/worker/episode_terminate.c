@@ -1,6 +1,9 @@
 /*
  * Recursive terminate: the termination goes on to every sub-orchestration the instance created,
- * finished or not, and each passes it on to its own. A finished child still receives it, because
+ * finished or not, and each passes it on to its own. It names the child's start (target_origin):
+ * an unrelated instance that has the child's ID (the child's start was refused because the ID was
+ * taken, or the ID was reused after the child finished) is left alone, and a child that continued
+ * as new is still reached. A finished child still receives it, because
  * it may have started children it did not wait for (fire-and-forget), which may still run; a
  * finished instance that receives a recursive terminate does nothing but pass it on (the
  * durabletask-go semantics: the whole tree, not only the running part of it). Each forwarded
@@ -44,7 +47,7 @@ static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
 {
     Dt__HistoryEvent *term = dt__actions_event(e);
     Dt__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
-    char id[DT_INSTANCE_ID_MAX * 2 + 64];
+    char id[DT_INSTANCE_ID_MAX * 2 + 64], origin[DT_INSTANCE_ID_MAX * 2 + 64];
     if (term == NULL || te == NULL) {
         return DT_ENOMEM;
     }
@@ -55,10 +58,18 @@ static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
     term->execution_terminated = te;
     dt_status st =
         dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "term", created->event_id);
-    return st == DT_OK
-               ? dt__actions_send(e, created->sub_orchestration_instance_created->instance_id, "",
-                                  term, id)
-               : st;
+    if (st == DT_OK) {
+        /* The identity of the child's start (actions.c start_child): its dt.origin. */
+        st = dt__msg_id(origin, sizeof(origin), e->instance_id, e->execution_id, "sub",
+                        created->event_id);
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, created->sub_orchestration_instance_created->instance_id, "", term, id);
+    m.target_origin = origin;
+    return dt__actions_send_message(e, &m);
 }
 
 /* Sends `t` to every child created in evs[0..n). */

@@ -86,6 +86,7 @@ static void handle_batch(dt__ingress *g, dt_broker_msg **msgs, size_t n)
     outcome *o = a != NULL ? dt__arena_calloc(a, n, sizeof(*o)) : NULL;
     const char **errs = a != NULL ? dt__arena_calloc(a, n, sizeof(*errs)) : NULL;
     bool ready = rs != NULL && o != NULL && errs != NULL;
+    size_t added = 0;
     for (size_t i = 0; ready && i < n; i++) {
         const char *why = dt__ingress_route(&g->routing, a, msgs[i], &rs[i]);
         if (why != NULL) {
@@ -101,14 +102,20 @@ static void handle_batch(dt__ingress *g, dt_broker_msg **msgs, size_t n)
             refuse(g, msgs[i], &o[i], dt_broker_publisher_errmsg(g->pub));
         } else if (st != DT_OK) {
             errs[i] = dt__arena_strdup(a, dt_broker_publisher_errmsg(g->pub));
+        } else {
+            added++;
         }
     }
-    if (ready) {
+    /* Without a message added, the publisher still holds the previous batch's results. */
+    if (ready && added > 0) {
         dt_broker_publisher_wait(g->pub, 10000);
         size_t nr = 0;
         const dt_broker_pub_result *res = dt_broker_publisher_results(g->pub, &nr);
         for (size_t k = 0; k < nr; k++) {
             size_t i = (size_t)res[k].tag;
+            if (i >= n) {
+                continue;
+            }
             if (res[k].status == DT_OK) {
                 o[i] = SENT;
             } else if (res[k].status == DT_ETOOLARGE) {

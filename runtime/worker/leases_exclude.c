@@ -26,6 +26,15 @@ void dt__leases_exclude(dt__leases *l, uint32_t p, int64_t for_ms)
     pthread_mutex_unlock(&l->mu);
 }
 
+static size_t excluded_now(const dt__leases *l)
+{
+    size_t n = 0;
+    for (uint32_t p = 0; p < l->np; p++) {
+        n += l->parts[p].excluded_until != 0 ? 1 : 0;
+    }
+    return n;
+}
+
 bool dt__lk_excl_update(dt__leases *l, int64_t now)
 {
     bool changed = false;
@@ -35,7 +44,13 @@ bool dt__lk_excl_update(dt__leases *l, int64_t now)
         int64_t req = pt->exclude_req;
         pt->exclude_req = 0;
         pthread_mutex_unlock(&l->mu);
-        if (req > 0) {
+        if (req > 0 && pt->excluded_until == 0 && excluded_now(l) >= DT__LK_EXCL_MAX) {
+            /* The heartbeat lists at most this many: excluding more would leave partitions that
+             * the others place here and this worker declines. It keeps trying them instead. */
+            dt__lk_log(l, DT_LOG_WARN,
+                       "partition %" PRIu32 ": not excluded (already %d partitions are)", p,
+                       DT__LK_EXCL_MAX);
+        } else if (req > 0) {
             pt->excluded_until = now + req;
             changed = true;
             dt__lk_log(l, DT_LOG_INFO,

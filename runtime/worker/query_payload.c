@@ -39,6 +39,13 @@ dt_status dt__query_payload(dt__query_ctx *x, const Dt__PayloadRequest *req)
     if (st != DT_OK) {
         return fail(x, st, "payload: ", dt__store_errmsg(x->q->store));
     }
+    if (req->execution_id != NULL && req->execution_id[0] != '\0' &&
+        strcmp(req->execution_id, row.execution_id) != 0) {
+        return fail(x, DT_ESTATE,
+                    "payload: the instance has moved on to another execution since the status "
+                    "record was read; read it again",
+                    "");
+    }
     Dt__PayloadResponse *pr = dt__arena_alloc(x->a, sizeof(*pr));
     if (pr == NULL) {
         return fail(x, DT_ENOMEM, "payload: out of memory", "");

@@ -215,6 +215,21 @@ static void test_stale_continuation_is_dropped(void **state)
     wk_expect(&f->env, "acc-first", ST(COMPLETED), "15 2 2");
 }
 
+/* Two copies of one event (same identity; JetStream does not drop them: no Nats-Msg-Id) before
+ * the start: the first is parked, the second comes in the start's batch. The event is applied
+ * once (before, twice, and the batch's commit then failed on the repeated identity for good). */
+static void test_parked_event_and_its_copy(void **state)
+{
+    fixture *f = *state;
+    wk_publish_raise(&f->env, PARTITIONS, "acc-copy", "add", "5", "acc-copy/-/in/add-5");
+    wait_parked(f, "acc-copy", 1);
+    wk_publish_raise(&f->env, PARTITIONS, "acc-copy", "add", "5", "acc-copy/-/in/add-5");
+    wk_start(&f->env, "accumulate", "acc-copy", "0 0 2", NULL, NULL);
+    wk_raise(&f->env, "acc-copy", "add", "6");
+    wk_expect(&f->env, "acc-copy", ST(COMPLETED), "11 2 2");
+    assert_int_equal(parked_rows(f, "acc-copy"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_terminate_before_start),
         cmocka_unit_test(test_continue_as_new_with_events),
         cmocka_unit_test(test_stale_continuation_is_dropped),
+        cmocka_unit_test(test_parked_event_and_its_copy),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dt_broker_global_shutdown();

@@ -79,6 +79,25 @@ static void publish_big(dt_orch_ctx *ctx, void *ud)
     dt_orch_set_output(ctx, "\"published\"", 11);
 }
 
+/* Starts a child with its input twice over (over the limit); outputs the failure type caught. */
+static void big_child(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    size_t len = 0;
+    const char *in = dt_orch_input(ctx, &len);
+    char *body = dt_orch_alloc(ctx, 2 * len);
+    memcpy(body, in, len);
+    memcpy(body + len, in, len);
+    dt_task *t = dt_call_sub_orchestrator(ctx, "measure", body, 2 * len, NULL);
+    if (dt_try_await(ctx, t) == DT_OK) {
+        dt_orch_set_output(ctx, "\"started\"", 9);
+        return;
+    }
+    const dt_failure *f = dt_task_failure(t);
+    const char *type = f != NULL && f->inner != NULL ? f->inner->type : (f ? f->type : "?");
+    dt_orch_set_output(ctx, type, strlen(type));
+}
+
 typedef struct fixture {
     wk_env env;
     dt_worker *w;
@@ -97,6 +116,7 @@ static int setup(void **state)
     assert_int_equal(dt_worker_add_orchestrator(f->w, "echo_once", echo_once, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "echo_twice", echo_twice, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "publish_big", publish_big, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "big_child", big_child, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(f->w, "echo", NULL, act_echo, NULL), DT_OK);
     assert_int_equal(dt_worker_start(f->w), DT_OK);
     f->c = wk_client(&f->env);
@@ -226,6 +246,20 @@ static void test_publish_over_the_limit(void **state)
     small_one_completes(f, "after-publish-2");
 }
 
+/* A sub-orchestration request over the limit fails the child task at once, so the parent can
+ * catch it (before, it got a result of the wrong kind and waited forever). */
+static void test_child_request_over_the_limit(void **state)
+{
+    fixture *f = *state;
+    start(f, "big_child", "big-child", f->big, 600 * KIB);
+    dt_client_instance *inst = finish(f, "big-child");
+    assert_int_equal(inst->runtime_status, DT_CLIENT_COMPLETED);
+    assert_int_equal(inst->output_len, strlen(DT_FAILURE_PAYLOAD_TOO_LARGE));
+    assert_memory_equal(inst->output, DT_FAILURE_PAYLOAD_TOO_LARGE, inst->output_len);
+    dt_client_instance_free(inst);
+    small_one_completes(f, "after-big-child");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_echoed_input),
         cmocka_unit_test(test_output_over_the_limit),
         cmocka_unit_test(test_publish_over_the_limit),
+        cmocka_unit_test(test_child_request_over_the_limit),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dt_broker_global_shutdown();

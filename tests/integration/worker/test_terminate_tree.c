@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "common_int.h"
 #include "durabletask/client.h"
 #include "durabletask/worker.h"
 #include "worker_kit.h"
@@ -50,6 +51,16 @@ static void root(dt_orch_ctx *ctx, void *ud)
     dt_await(ctx, dt_wait_event(ctx, "never"), NULL);
 }
 
+/* Tries to start a child under the ID "taken-1", which another, running instance holds (the start
+ * is refused), then waits forever. */
+static void root_refused(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_sub_orch_options o = {.instance_id = "taken-1"};
+    dt_try_await(ctx, dt_call_sub_orchestrator(ctx, "forever", NULL, 0, &o));
+    dt_await(ctx, dt_wait_event(ctx, "never"), NULL);
+}
+
 typedef struct fixture {
     wk_env env;
     dt_worker *w;
@@ -67,6 +78,7 @@ static int setup(void **state)
     assert_int_equal(dt_worker_add_orchestrator(f->w, "fire_and_forget", fire_and_forget, NULL),
                      DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "root", root, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "root_refused", root_refused, NULL), DT_OK);
     assert_int_equal(dt_worker_start(f->w), DT_OK);
     f->c = wk_client(&f->env);
     *state = f;
@@ -100,10 +112,42 @@ static void test_whole_tree_is_terminated(void **state)
     dt_client_instance_free(inst);
 }
 
+/* An instance that merely has the ID a child was refused under is not part of the tree: a
+ * recursive terminate of the would-be parent leaves it running. */
+static void test_unrelated_instance_is_spared(void **state)
+{
+    fixture *f = *state;
+    wk_start(&f->env, "forever", "taken-1", NULL, NULL, NULL);
+    wk_expect(&f->env, "taken-1", ST(RUNNING), NULL);
+    wk_start(&f->env, "root_refused", "refused-root", NULL, NULL, NULL);
+    wk_expect(&f->env, "refused-root", ST(RUNNING), NULL);
+    dt_client_history *h = NULL;
+    int64_t deadline = dt__mono_ms() + 20000;
+    bool refused = false; /* the parent's history holds the child's failure */
+    while (!refused && dt__mono_ms() < deadline) {
+        assert_int_equal(dt_client_get_history(f->c, "refused-root", &h), DT_OK);
+        for (size_t i = 0; i < h->n; i++) {
+            refused = refused || strcmp(h->events[i].type, "SubOrchestrationInstanceFailed") == 0;
+        }
+        dt_client_history_free(h);
+    }
+    assert_true(refused);
+    assert_int_equal(dt_client_terminate(f->c, "refused-root", "\"stop\"", true), DT_OK);
+    wk_expect(&f->env, "refused-root", ST(TERMINATED), NULL);
+    wk_raise(&f->env, "taken-1", "poke", "1"); /* processed after the terminate, if it came */
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    dt_client_instance *inst = NULL;
+    assert_int_equal(dt_client_get_status(f->c, "taken-1", false, &inst), DT_OK);
+    assert_int_equal(inst->runtime_status, DT_CLIENT_RUNNING);
+    dt_client_instance_free(inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_tree_is_terminated),
+        cmocka_unit_test(test_unrelated_instance_is_spared),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dt_broker_global_shutdown();

@@ -233,6 +233,44 @@ void wk_expect(wk_env *env, const char *id, int status, const char *output)
     dt__instance_status__free_unpacked(s, NULL);
 }
 
+/* Publishes m straight to its instance's partition subject (or `partition` when >= 0). */
+static void publish_direct(wk_env *env, uint32_t partitions, int partition, dt__arena *a,
+                           const Dt__OrchestrationMessage *m)
+{
+    size_t len = 0;
+    uint8_t *data = dt__pack(a, &m->base, &len);
+    assert_non_null(data);
+    char tail[16], subject[DT_BROKER_NAME_BUF];
+    uint32_t p =
+        partition >= 0 ? (uint32_t)partition : dt__partition_of(m->instance_id, partitions);
+    snprintf(tail, sizeof(tail), "%u", p);
+    assert_int_equal(
+        dt_broker_subject(env->hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject)), DT_OK);
+    dt_broker_outmsg out = {.subject = subject, .data = data, .len = len};
+    assert_int_equal(dt_broker_publish(env->broker, &out, NULL), DT_OK);
+}
+
+void wk_publish_raise(wk_env *env, uint32_t partitions, const char *instance_id, const char *name,
+                      const char *data, const char *dedupe)
+{
+    dt__arena *a = dt__arena_create(0);
+    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dt__EventRaisedEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
+    assert_non_null(ev);
+    assert_non_null(r);
+    dt__event_raised_event__init(r);
+    r->name = (char *)name;
+    if (data != NULL) {
+        r->input = dt__emit_payload(a, (const uint8_t *)data, strlen(data));
+    }
+    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    ev->event_raised = r;
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, instance_id, "", ev, dedupe);
+    publish_direct(env, partitions, -1, a, &m);
+    dt__arena_destroy(a);
+}
+
 void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *d)
 {
     dt__arena *a = dt__arena_create(0);
@@ -258,16 +296,6 @@ void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *d
     dt__orch_msg_init(&m, d->instance_id, d->execution_id, ev, d->dedupe_id);
     m.continued_as_new = d->continued_as_new;
     m.reuse_policy = (Dt__InstanceIdReusePolicy)d->reuse_policy;
-    size_t len = 0;
-    uint8_t *data = dt__pack(a, &m.base, &len);
-    assert_non_null(data);
-    char tail[16], subject[DT_BROKER_NAME_BUF];
-    uint32_t p =
-        d->partition >= 0 ? (uint32_t)d->partition : dt__partition_of(d->instance_id, partitions);
-    snprintf(tail, sizeof(tail), "%u", p);
-    assert_int_equal(
-        dt_broker_subject(env->hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject)), DT_OK);
-    dt_broker_outmsg out = {.subject = subject, .data = data, .len = len};
-    assert_int_equal(dt_broker_publish(env->broker, &out, NULL), DT_OK);
+    publish_direct(env, partitions, d->partition, a, &m);
     dt__arena_destroy(a);
 }

@@ -68,6 +68,9 @@ typedef struct wk_direct_start {
     int partition;    /* -1: the instance's own */
 } wk_direct_start;
 void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *s);
+/* An EventRaised `name` (data may be NULL) with identity `dedupe`, published the same way. */
+void wk_publish_raise(wk_env *env, uint32_t partitions, const char *instance_id, const char *name,
+                      const char *data, const char *dedupe);
 
 /* The activity "hello" of several tests: returns "Hello <input>". */
 void wk_act_hello(dt_activity_ctx *ctx, void *ud);
