@@ -13,12 +13,9 @@
 #define FETCH_WAIT_MS    100
 #define TIMERS_PER_BATCH 256
 #define RETRY_PAUSE_MS   200
-#define OUTBOX_SETTLE_MS 10000
-#define PAYLOAD_HEADROOM                                                                           \
-    4096 /* a message's envelope, identities and headers besides a payload */ /* the previous      \
-                                                                                 batch's PubAcks:  \
-                                                                                 normally already  \
-                                                                                 in */
+#define OUTBOX_SETTLE_MS 10000 /* the previous batch's PubAcks: normally already in */
+#define PAYLOAD_HEADROOM 4096  /* a message's envelope, identities and headers besides a payload */
+#define REROUTE_RETRY_MS 1000  /* a misrouted message whose move failed for a transient reason */
 
 /* ---- batch bookkeeping ---- */
 
@@ -111,8 +108,9 @@ void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
 /*
  * A valid message on another partition's subject (a client with a stale partition count, a
  * hand-made publish) would be applied where no read finds it: it is published to its own
- * partition's subject (same identity, so a repeat is dropped), or dead-lettered when that fails;
- * either way it leaves this partition's stream.
+ * partition's subject (same identity, so a repeat is dropped) and leaves this partition's stream;
+ * when the broker is away it is tried again later, and dead-lettered only when the move can never
+ * work (too large, invalid).
  */
 static void reroute(dt__partition *pt, dt_broker_msg *m, const Dt__OrchestrationMessage *om)
 {
@@ -131,6 +129,14 @@ static void reroute(dt__partition *pt, dt_broker_msg *m, const Dt__Orchestration
     if (st == DT_OK) {
         dt__worker_log(pt->w, DT_LOG_WARN, om->instance_id,
                        "partition %u: message for partition %u moved to %s", pt->p, p, subject);
+    } else if (st != DT_ETOOLARGE && st != DT_EINVAL) {
+        /* The broker is away or slow: tried again later, not given up (the batch's ack of it
+         * after this nak is a no-op). */
+        dt__worker_log(pt->w, DT_LOG_WARN, om->instance_id,
+                       "partition %u: message for partition %u not moved yet: %s", pt->p, p,
+                       dt_status_str(st));
+        dt_broker_msg_nak_delay(m, REROUTE_RETRY_MS);
+        return;
     } else {
         char why[256];
         snprintf(why, sizeof(why), "sent to partition %u's subject, belongs to partition %u: %s",
