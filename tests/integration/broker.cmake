@@ -8,5 +8,6 @@ dt_add_test(NAME test_broker_consume SOURCES test_broker_consume.c LABELS integr
 dt_add_test(NAME test_broker_kv SOURCES test_broker_kv.c LABELS integration)
 dt_add_test(NAME test_broker_kv_key SOURCES test_broker_kv_key.c LABELS integration)
 dt_add_test(NAME test_broker_core SOURCES test_broker_core.c LABELS integration)
+dt_add_test(NAME test_broker_log SOURCES test_broker_log.c LABELS integration)
 dt_add_test(NAME test_broker_pubroute SOURCES test_broker_pubroute.c LABELS integration)
 dt_add_test(NAME test_broker_reconnect SOURCES test_broker_reconnect.c LABELS integration TIMEOUT 180)
