@@ -108,36 +108,6 @@ static void test_other_writes(void **state)
     dt__store_close(s);
 }
 
-/* Every table's rows, in one text, to compare two files. */
-static char *dump(const char *path)
-{
-    static const char *const sql[] = {
-        "SELECT group_concat(instance_id || '|' || execution_id || '|' || status || '|' || "
-        "history_len, ';') FROM (SELECT * FROM instances ORDER BY instance_id)",
-        "SELECT group_concat(instance_id || '|' || seq || '|' || hex(event), ';') FROM "
-        "(SELECT * FROM history ORDER BY instance_id, seq)",
-        "SELECT group_concat(id || '|' || msg_id, ';') FROM (SELECT * FROM outbox ORDER BY id)",
-        "SELECT group_concat(id || '|' || dedupe_id, ';') FROM (SELECT * FROM timers ORDER BY id)",
-        "SELECT group_concat(instance_id || '|' || dedupe_id, ';') FROM "
-        "(SELECT * FROM applied ORDER BY instance_id, dedupe_id)",
-        "SELECT log_seq || '|' || log_origin FROM partition",
-    };
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    size_t cap = 1 << 16, len = 0;
-    char *out = calloc(1, cap);
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        const unsigned char *t = sqlite3_column_text(st, 0);
-        len += (size_t)snprintf(out + len, cap - len, "%s\n", t != NULL ? (const char *)t : "");
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return out;
-}
-
 static void test_replay_and_backup(void **state)
 {
     store_fixture *f = *state;
@@ -173,7 +143,7 @@ static void test_replay_and_backup(void **state)
         assert_int_equal(dt__store_batch_begin(b, e2, &batch), DT_OK);
         assert_int_equal(dt__store_batch_end(b, true, (uint64_t)i + 1), DT_OK);
     }
-    char *da = dump(f->path), *db = dump(path2);
+    char *da = store_dump(f->path), *db = store_dump(path2);
     assert_string_equal(da, db);
     assert_int_equal(dt__store_backup(a, copy), DT_OK);
     assert_int_equal(dt__store_backup(a, copy), DT_EEXIST);
@@ -182,7 +152,7 @@ static void test_replay_and_backup(void **state)
     char wal[700];
     snprintf(wal, sizeof(wal), "%s-wal", copy);
     assert_int_not_equal(access(wal, F_OK), 0); /* one self-contained file */
-    char *dc = dump(copy);
+    char *dc = store_dump(copy);
     assert_string_equal(da, dc);
     dt__store *c = open_store(copy, NULL); /* a store opens it as any other */
     log_pos(c, 40, 0);
