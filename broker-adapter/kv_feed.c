@@ -76,10 +76,11 @@ static void on_msg(dt_broker_msg *m, void *closure)
         f->last_cseq = cseq;
         const char *op = NULL;
         dt_broker_kv_change ch = {.key = subject + f->pre_len, .revision = meta.seq};
-        ch.op = dt_broker_msg_header(m, "KV-Operation", &op) != DT_OK || op == NULL ? DT_BROKER_KV_PUT
-                : strcmp(op, "DEL") == 0                                          ? DT_BROKER_KV_DELETE
-                : strcmp(op, "PURGE") == 0                                        ? DT_BROKER_KV_PURGE
-                                                                                  : DT_BROKER_KV_PUT;
+        ch.op = dt_broker_msg_header(m, "KV-Operation", &op) != DT_OK || op == NULL
+                    ? DT_BROKER_KV_PUT
+                : strcmp(op, "DEL") == 0   ? DT_BROKER_KV_DELETE
+                : strcmp(op, "PURGE") == 0 ? DT_BROKER_KV_PURGE
+                                           : DT_BROKER_KV_PUT;
         if (ch.op == DT_BROKER_KV_PUT) {
             ch.value = dt_broker_msg_data(m);
             ch.len = dt_broker_msg_len(m);
@@ -182,8 +183,8 @@ dt_status dt_broker_kv_feed_open(dt_broker *b, const char *bucket, int64_t inact
 
 dt_status dt_broker_kv_feed_refresh(dt_broker_kv_feed *f, bool *out_resync)
 {
-    bool reconnected =
-        f->sub == NULL || __atomic_load_n(&f->b->reconnects, __ATOMIC_ACQUIRE) != f->seen_reconnects;
+    bool reconnected = f->sub == NULL ||
+                       __atomic_load_n(&f->b->reconnects, __ATOMIC_ACQUIRE) != f->seen_reconnects;
     bool gap = __atomic_exchange_n(&f->gap, 0, __ATOMIC_ACQ_REL) != 0;
     if (reconnected) {
         dt_broker_sub_destroy(f->sub); /* the callback has returned when this does */

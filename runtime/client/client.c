@@ -155,9 +155,7 @@ dt_status dt__client_pub_take(dt_client *c, dt_broker_publisher **out)
     po.max_batch = 2;
     po.ack_timeout_ms = c->request_timeout_ms;
     dt_status st = dt_broker_publisher_create(c->b, &po, out);
-    return st == DT_OK
-               ? DT_OK
-               : dt__client_fail(c, st, "start: publisher: %s", DT__CLIENT_BERR(c));
+    return st == DT_OK ? DT_OK : dt__client_fail(c, st, "start: publisher: %s", DT__CLIENT_BERR(c));
 }
 
 void dt__client_pub_put(dt_client *c, dt_broker_publisher *p)
@@ -435,8 +433,7 @@ dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__Orchestr
     }
     st = dt_broker_publish(c->b, &om, out_ack);
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "%s",
-                               DT__CLIENT_BERR(c)); /* "publish to <subject>: ..." */
+        return dt__client_fail(c, st, "%s", DT__CLIENT_BERR(c)); /* "publish to <subject>: ..." */
     }
     return DT_OK;
 }

@@ -42,13 +42,13 @@
 typedef struct dt__client_waiter dt__client_waiter;
 #define DT__CLIENT_WAIT_BUCKETS 256
 typedef struct dt__client_waits {
-    pthread_mutex_t mu;  /* guards everything below */
+    pthread_mutex_t mu;      /* guards everything below */
     pthread_mutex_t feed_mu; /* serializes opening and refreshing the feed (round trips) */
     dt_broker_kv_feed *feed; /* opened by the first wait; closed by dt_client_destroy */
     bool feed_failed;        /* it could not be opened: waits use a watch of their own key */
     dt__client_waiter *table[DT__CLIENT_WAIT_BUCKETS]; /* registered waits, by key hash */
-    size_t active;      /* waits inside wait_for_* (destroy waits for them to leave) */
-    bool closing;       /* dt_client_destroy began: waits end with DT_ECLOSED */
+    size_t active;       /* waits inside wait_for_* (destroy waits for them to leave) */
+    bool closing;        /* dt_client_destroy began: waits end with DT_ECLOSED */
     pthread_cond_t idle; /* signalled when `active` falls to 0 while closing */
 } dt__client_waits;
 
@@ -59,8 +59,8 @@ struct dt_client {
     pthread_mutex_t mu; /* guards the lazy reading of the hub's config below */
     bool have_cfg;      /* atomic: the fields below are set and stay so (until hub create/delete) */
     dt_broker_hub_config cfg;
-    dt_broker_kv *status_kv;                /* opened with the config; NULL until then */
-    char status_bucket[DT_BROKER_NAME_BUF]; /* its name, for single-key reads and watches */
+    dt_broker_kv *status_kv;                    /* opened with the config; NULL until then */
+    char status_bucket[DT_BROKER_NAME_BUF];     /* its name, for single-key reads and watches */
     char status_prefix[DT_BROKER_NAME_BUF + 8]; /* "$KV.<bucket>." for record writes */
     /* Publishers that send a start without waiting, so that its status record goes in the same
      * round trip (schedule.c). Each serves one call at a time: taken from the pool, given back

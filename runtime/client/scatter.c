@@ -418,9 +418,9 @@ static dt_status purge_orphan_record(dt_client *c, const char *id)
         return dt__client_fail(c, DT_ENOTFOUND, "no instance '%s'", id);
     }
     st = dt__client_kv_write(c, key, NULL, 0, 0, true, NULL);
-    return st == DT_OK ? DT_OK
-                       : dt__client_fail(c, st, "delete status of '%s': %s", id,
-                                         DT__CLIENT_BERR(c));
+    return st == DT_OK
+               ? DT_OK
+               : dt__client_fail(c, st, "delete status of '%s': %s", id, DT__CLIENT_BERR(c));
 }
 
 dt_status dt_client_purge(dt_client *c, const char *instance_id)

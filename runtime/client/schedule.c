@@ -284,7 +284,7 @@ typedef struct start_req {
     rec_write write;
     uint64_t read_rev;   /* REC_UPDATE: the revision of the record read */
     uint64_t create_rev; /* REC_CREATE after a read: the delete marker's revision (0: none) */
-    uint8_t *prev;     /* REC_UPDATE: that record, packed (to restore it) */
+    uint8_t *prev;       /* REC_UPDATE: that record, packed (to restore it) */
     size_t prev_len;
     dt_status write_st;   /* outcome of the record write */
     uint64_t written_rev; /* its revision when write_st is DT_OK */
@@ -386,7 +386,8 @@ static dt_status check_reuse(dt_client *c, dt__arena *a, start_req *r)
 static void write_record(dt_client *c, start_req *r)
 {
     uint64_t expect = r->write == REC_CREATE ? r->create_rev : r->read_rev;
-    r->write_st = dt__client_kv_write(c, r->key, r->rec, r->rec_len, expect, false, &r->written_rev);
+    r->write_st =
+        dt__client_kv_write(c, r->key, r->rec, r->rec_len, expect, false, &r->written_rev);
     if (r->write == REC_CREATE && r->write_st == DT_ECONFLICT) {
         r->write_st = DT_EEXIST; /* written since the read */
     }

@@ -225,8 +225,8 @@ static bool started(int32_t s)
 }
 
 /* timeout_ms 0: one read, no watch. */
-static dt_status check_once(dt_client *c, dt__arena *a, const char *id,
-                            dt__client_wait_pred pred, const char *what, Dt__InstanceStatus **out)
+static dt_status check_once(dt_client *c, dt__arena *a, const char *id, dt__client_wait_pred pred,
+                            const char *what, Dt__InstanceStatus **out)
 {
     dt_status st = dt__client_status_read(c, a, id, out, NULL);
     if (st == DT_OK && !pred((*out)->runtime_status)) {

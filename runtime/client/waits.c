@@ -246,8 +246,8 @@ static void block(dt__client_waits *w, dt__client_waiter *me, const wait_req *r)
 }
 
 /* Takes the change handed over (under mu) into ws; the value is decoded into `a`. */
-static dt_status take_change(dt_client *c, dt__arena *a, const wait_req *r,
-                             dt__client_waiter *me, wait_state *ws)
+static dt_status take_change(dt_client *c, dt__arena *a, const wait_req *r, dt__client_waiter *me,
+                             wait_state *ws)
 {
     void *value = me->value;
     size_t len = me->len;

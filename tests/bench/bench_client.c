@@ -176,8 +176,8 @@ int bench_client_lone(const bench_opts *o)
             p50[runs] = bench_percentile(v, n, 50);
             p90[runs] = bench_percentile(v, n, 90);
             p99[runs] = bench_percentile(v, n, 99);
-            bench_note("client_lone run %d: p50 %.2f p90 %.2f p99 %.2f ms", r, p50[runs],
-                       p90[runs], p99[runs]);
+            bench_note("client_lone run %d: p50 %.2f p90 %.2f p99 %.2f ms", r, p50[runs], p90[runs],
+                       p99[runs]);
             runs++;
         }
     }

@@ -140,8 +140,12 @@ int main(int argc, char **argv)
     static char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     self[n > 0 ? n : 0] = '\0';
-    bench_opts o = {
-        .url = getenv("DT_BENCH_NATS_URL"), .scale = 1.0, .runs = 3, .partitions = 4, .self = self, .clients = 1};
+    bench_opts o = {.url = getenv("DT_BENCH_NATS_URL"),
+                    .scale = 1.0,
+                    .runs = 3,
+                    .partitions = 4,
+                    .self = self,
+                    .clients = 1};
     const workload *chosen[N_WORKLOADS * 4];
     size_t n_chosen = 0;
     for (int i = 1; i < argc; i++) {
