@@ -693,6 +693,47 @@ dt_status dt_broker_subscribe(dt_broker *b, const char *subject, const char *que
  */
 void dt_broker_sub_destroy(dt_broker_sub *s);
 
+/* =============================================================================================
+ * Added for the client's shared status waits (branch h-client; kv_feed.c). Kept in a block of its
+ * own at the end while the rest of this header is being reworked elsewhere.
+ * ============================================================================================= */
+
+/*
+ * A feed of every change stored in bucket `bucket` after the feed was armed (deliver policy
+ * "new"; never the bucket's current contents), delivered to `cb` on the feed's own nats.c thread,
+ * one change at a time, in stream order. One consumer on the server however many keys the caller
+ * cares about: read a key's current value after opening the feed, and every later change of it
+ * reaches the callback. The server drops the consumer `inactive_ms` (<= 0: 5000) after the feed
+ * lost interest (closed, or the connection went away).
+ *
+ * refresh(): re-arms the feed (new inbox and consumer) when the connection reconnected since it
+ * was armed, and reports in *out_resync whether changes may have been missed since the last
+ * refresh (a reconnection, or a gap in the consumer's delivery sequence: nats.c drops messages
+ * of a subscription whose queue is full); the caller then re-reads the keys it cares about.
+ * One round trip when it re-arms, none otherwise.
+ *
+ * The feed handle is confined to one thread at a time (refresh and close; the caller
+ * serializes); the callback must not call refresh or close. When close returns the callback is
+ * not running and will not run again. DT_ENOTFOUND from open: no such bucket.
+ */
+typedef struct dt_broker_kv_feed dt_broker_kv_feed;
+
+/* One change, borrowed for the duration of the callback (key and value live in the message). */
+typedef struct dt_broker_kv_change {
+    const char *key;
+    const void *value; /* puts only; NULL otherwise */
+    size_t len;
+    uint64_t revision; /* the stream sequence, as dt_broker_kv_key_last() reports it */
+    dt_broker_kv_op op;
+} dt_broker_kv_change;
+
+typedef void (*dt_broker_kv_feed_cb)(const dt_broker_kv_change *ch, void *ctx);
+
+dt_status dt_broker_kv_feed_open(dt_broker *b, const char *bucket, int64_t inactive_ms,
+                                 dt_broker_kv_feed_cb cb, void *ctx, dt_broker_kv_feed **out);
+dt_status dt_broker_kv_feed_refresh(dt_broker_kv_feed *f, bool *out_resync);
+void dt_broker_kv_feed_close(dt_broker_kv_feed *f);
+
 #ifdef __cplusplus
 }
 #endif
