@@ -224,6 +224,49 @@ int dt_test_cluster_stream_leader(dt_test_cluster *c, const char *stream, int64_
     return dt_test_cluster_node_index(name);
 }
 
+int dt_test_cluster_consumer_leader(dt_test_cluster *c, const char *stream, const char *consumer,
+                                    int64_t timeout_ms)
+{
+    char api[256];
+    snprintf(api, sizeof(api), "$JS.API.CONSUMER.INFO.%s.%s", stream, consumer);
+    char *reply = api_request(c, api, NULL, timeout_ms);
+    char name[32];
+    leader_name(cluster_part(reply), name, sizeof(name));
+    free(reply);
+    return dt_test_cluster_node_index(name);
+}
+
+/* The leader of the stream, or of its consumer when consumer is not NULL. */
+static int leader_of(dt_test_cluster *c, const char *stream, const char *consumer)
+{
+    return consumer != NULL ? dt_test_cluster_consumer_leader(c, stream, consumer, REQUEST_MS)
+                            : dt_test_cluster_stream_leader(c, stream, REQUEST_MS);
+}
+
+int dt_test_cluster_move_leader(dt_test_cluster *c, const char *stream, const char *consumer,
+                                int avoid, int64_t wait_ms)
+{
+    char api[256];
+    if (consumer != NULL) {
+        snprintf(api, sizeof(api), "$JS.API.CONSUMER.LEADER.STEPDOWN.%s.%s", stream, consumer);
+    } else {
+        snprintf(api, sizeof(api), "$JS.API.STREAM.LEADER.STEPDOWN.%s", stream);
+    }
+    int64_t deadline = now_ms() + wait_ms;
+    int leader = leader_of(c, stream, consumer);
+    while (leader < 0 || leader == avoid) {
+        if (now_ms() > deadline) {
+            return -1;
+        }
+        if (leader == avoid) {
+            free(api_request(c, api, NULL, REQUEST_MS));
+        }
+        sleep_ms(RETRY_MS);
+        leader = leader_of(c, stream, consumer);
+    }
+    return leader;
+}
+
 /* Counts occurrences of `needle` in [p, end). */
 static int count_in(const char *p, const char *end, const char *needle)
 {

@@ -59,6 +59,21 @@ bool dt_test_cluster_restart(dt_test_cluster *c, int i);
  */
 int dt_test_cluster_stream_leader(dt_test_cluster *c, const char *stream, int64_t timeout_ms);
 
+/* The same for consumer `consumer` of stream `stream` ($JS.API.CONSUMER.INFO.<stream>.<consumer>):
+ * a replicated consumer has a leader of its own, elected apart from its stream's. */
+int dt_test_cluster_consumer_leader(dt_test_cluster *c, const char *stream, const char *consumer,
+                                    int64_t timeout_ms);
+
+/*
+ * Moves the leadership of stream `stream` (consumer NULL) or of its consumer `consumer` away from
+ * node `avoid`: asks the leader to step down ($JS.API.STREAM.LEADER.STEPDOWN or
+ * $JS.API.CONSUMER.LEADER.STEPDOWN) until another node leads, for at most wait_ms. Returns the
+ * leader's index then, or -1 when there was no other leader in time. For a test that needs the
+ * parts of a hub led by different nodes.
+ */
+int dt_test_cluster_move_leader(dt_test_cluster *c, const char *stream, const char *consumer,
+                                int avoid, int64_t wait_ms);
+
 /*
  * True when stream `stream` has a leader and every one of its replicas is reported current (a
  * restarted node has caught up). False otherwise, or without a reply within timeout_ms.
