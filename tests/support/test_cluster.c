@@ -106,8 +106,8 @@ void dt_test_cluster_kill(dt_test_cluster *c, int i)
 }
 
 /* Sends a JetStream API request; the reply's body (malloc'd, NUL-terminated) or NULL. */
-static char *api_request(dt_test_cluster *c, const char *subject, const char *body,
-                         int64_t timeout_ms)
+char *dt_test_cluster_api(dt_test_cluster *c, const char *subject, const char *body,
+                          int64_t timeout_ms)
 {
     dt_broker_outmsg m = {.subject = subject, .data = body, .len = body != NULL ? strlen(body) : 0};
     dt_broker_msg *reply = NULL;
@@ -133,7 +133,7 @@ static bool stream_create(dt_test_cluster *c, const char *name, const char *subj
     snprintf(body, sizeof(body),
              "{\"name\":\"%s\",\"subjects\":[\"%s\"],\"num_replicas\":%d,\"storage\":\"%s\"}", name,
              subject, replicas, storage);
-    char *reply = api_request(c, api, body, REQUEST_MS);
+    char *reply = dt_test_cluster_api(c, api, body, REQUEST_MS);
     bool ok = reply != NULL && strstr(reply, "\"error\"") == NULL;
     snprintf(err, errlen, "%s", reply != NULL ? reply : "no reply");
     free(reply);
@@ -160,7 +160,7 @@ static bool wait_placeable(dt_test_cluster *c, int64_t deadline)
         }
         sleep_ms(RETRY_MS);
     }
-    free(api_request(c, "$JS.API.STREAM.DELETE." PROBE_STREAM, NULL, REQUEST_MS));
+    free(dt_test_cluster_api(c, "$JS.API.STREAM.DELETE." PROBE_STREAM, NULL, REQUEST_MS));
     return true;
 }
 
@@ -212,7 +212,7 @@ static char *stream_info(dt_test_cluster *c, const char *stream, int64_t timeout
 {
     char api[256];
     snprintf(api, sizeof(api), "$JS.API.STREAM.INFO.%s", stream);
-    return api_request(c, api, NULL, timeout_ms);
+    return dt_test_cluster_api(c, api, NULL, timeout_ms);
 }
 
 int dt_test_cluster_stream_leader(dt_test_cluster *c, const char *stream, int64_t timeout_ms)
@@ -229,7 +229,7 @@ int dt_test_cluster_consumer_leader(dt_test_cluster *c, const char *stream, cons
 {
     char api[256];
     snprintf(api, sizeof(api), "$JS.API.CONSUMER.INFO.%s.%s", stream, consumer);
-    char *reply = api_request(c, api, NULL, timeout_ms);
+    char *reply = dt_test_cluster_api(c, api, NULL, timeout_ms);
     char name[32];
     leader_name(cluster_part(reply), name, sizeof(name));
     free(reply);
@@ -259,7 +259,7 @@ int dt_test_cluster_move_leader(dt_test_cluster *c, const char *stream, const ch
             return -1;
         }
         if (leader == avoid) {
-            free(api_request(c, api, NULL, REQUEST_MS));
+            free(dt_test_cluster_api(c, api, NULL, REQUEST_MS));
         }
         sleep_ms(RETRY_MS);
         leader = leader_of(c, stream, consumer);

@@ -89,6 +89,11 @@ dt_status dt_test_cluster_stream_create(dt_test_cluster *c, const char *name, co
                                         int replicas);
 
 /* Stops every node (SIGTERM by PID, SIGKILL after 5 s) and closes the connection. Idempotent. */
+/* Sends a JetStream API request (e.g. "$JS.API.CONSUMER.INFO.<stream>.<consumer>"); returns the
+ * reply's body (malloc'd, NUL-terminated; the caller frees it) or NULL. */
+char *dt_test_cluster_api(dt_test_cluster *c, const char *subject, const char *body,
+                          int64_t timeout_ms);
+
 void dt_test_cluster_stop(dt_test_cluster *c);
 
 /* Stops, removes the temp dir and frees. Accepts NULL. */

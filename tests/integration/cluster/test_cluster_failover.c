@@ -378,6 +378,48 @@ static int count_done(dt_broker_kv *kv, bool check, int *out_final)
     return done;
 }
 
+/* Where an unfinished instance stands: its history as its partition's owner has it. */
+static void print_history(fixture *f, int i)
+{
+    dt_client_options co;
+    dt_client_options_init(&co);
+    co.nats_url = f->cluster->urls;
+    co.hub = f->hub;
+    dt_client *c = NULL;
+    char err[256], id[32];
+    snprintf(id, sizeof(id), "c-%d", i);
+    dt_client_history *h = NULL;
+    if (dt_client_create(&co, &c, err, sizeof(err)) != DT_OK ||
+        dt_client_get_history(c, id, &h) != DT_OK) {
+        fprintf(stderr, "history of %s: %s\n", id, c != NULL ? dt_client_errmsg(c) : err);
+    } else {
+        fprintf(stderr, "history of %s:", id);
+        for (size_t k = 0; k < h->n; k++) {
+            fprintf(stderr, " %s(%d)", h->events[k].type, (int)h->events[k].task_id);
+        }
+        fprintf(stderr, "\n");
+    }
+    dt_client_history_free(h);
+    dt_client_destroy(c);
+}
+
+/* The hub's consumers as the cluster sees them (pending, ack-pending, redelivered). */
+static void print_consumers(fixture *f)
+{
+    char api[256];
+    for (int p = -1; p < PARTITIONS; p++) {
+        if (p < 0) {
+            snprintf(api, sizeof(api), "$JS.API.CONSUMER.INFO.DT_%s_ACT.act_default", f->hub);
+        } else {
+            snprintf(api, sizeof(api), "$JS.API.CONSUMER.INFO.DT_%s_ORCH.orch_%d", f->hub, p);
+        }
+        char *info = dt_test_cluster_api(f->cluster, api, NULL, 2000);
+        const char *tail = info != NULL ? strstr(info, "\"delivered\"") : NULL;
+        fprintf(stderr, "%s: %.400s\n", api, tail != NULL ? tail : (info != NULL ? info : "?"));
+        free(info);
+    }
+}
+
 static void wait_all_done(fixture *f)
 {
     dt_broker_kv *kv = f->status;
@@ -390,6 +432,16 @@ static void wait_all_done(fixture *f)
     }
     fprintf(stderr, "cluster: %d/%d completed, %d ended otherwise, %.1f s after the last start\n",
             done, N_INSTANCES, final - done, secs_since(t));
+    if (final < N_INSTANCES) {
+        print_consumers(f);
+    }
+    for (int i = 0; i < N_INSTANCES && final < N_INSTANCES; i++) {
+        Dt__InstanceStatus *s = status_of(kv, i);
+        if (!completed(s)) {
+            print_history(f, i);
+        }
+        dt__instance_status__free_unpacked(s, NULL);
+    }
     assert_int_equal(count_done(kv, true, &final), N_INSTANCES);
 }
 
