@@ -13,10 +13,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define N_STREAMS 4
+#define N_STREAMS 5
 #define N_BUCKETS 3
 
-static const char *const stream_subject_tail[N_STREAMS] = {"*", "*", ">", ">"};
+static const char *const stream_subject_tail[N_STREAMS] = {"*", "*", ">", ">", ">"};
+static const dt_broker_family stream_family[N_STREAMS] = {DT_BROKER_SUBJ_ORCH, DT_BROKER_SUBJ_ACT,
+                                                          DT_BROKER_SUBJ_IN, DT_BROKER_SUBJ_DEAD,
+                                                          DT_BROKER_SUBJ_LOG};
 
 typedef struct hub_names {
     const char *hub;
@@ -45,7 +48,7 @@ static dt_status names_make(const char *hub, hub_names *n, char *err, size_t len
     n->hub = hub;
     for (int i = 0; i < N_STREAMS; i++) {
         dt_broker_stream_name(hub, (dt_broker_stream)i, n->stream[i], sizeof(n->stream[i]));
-        dt_broker_subject(hub, (dt_broker_family)i, stream_subject_tail[i], n->subject[i],
+        dt_broker_subject(hub, stream_family[i], stream_subject_tail[i], n->subject[i],
                           sizeof(n->subject[i]));
     }
     for (int k = 0; k < N_BUCKETS; k++) {
@@ -65,7 +68,10 @@ static void want_stream(const hub_names *n, int i, const dt_broker_hub_config *c
     w->sc.Name = n->stream[i];
     w->sc.Subjects = w->subjects;
     w->sc.SubjectsLen = 1;
-    w->sc.Retention = i == DT_BROKER_STREAM_DEAD ? js_LimitsPolicy : js_WorkQueuePolicy;
+    bool limits = i == DT_BROKER_STREAM_DEAD || i == DT_BROKER_STREAM_LOG;
+    w->sc.Retention = limits ? js_LimitsPolicy : js_WorkQueuePolicy;
+    /* The log is read by subject (a partition's last entry, the next one after a position). */
+    w->sc.AllowDirect = i == DT_BROKER_STREAM_LOG;
     w->sc.Storage = c->storage == DT_BROKER_STORAGE_MEMORY ? js_MemoryStorage : js_FileStorage;
     w->sc.Replicas = c->replicas;
     w->sc.MaxMsgSize = (int32_t)c->max_msg_size;
@@ -429,6 +435,7 @@ dt_status dt_broker_hub_delete(dt_broker *b, const char *hub)
                                                 n.stream[1],
                                                 n.stream[2],
                                                 n.stream[3],
+                                                n.stream[4],
                                                 n.kv_stream[DT_BROKER_BUCKET_LEASES],
                                                 n.kv_stream[DT_BROKER_BUCKET_STATUS]};
     int found = 0;

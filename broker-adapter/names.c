@@ -3,17 +3,17 @@
  *
  * Hub names are restricted to [A-Za-z0-9_-] so that one name is at once a subject token, a
  * stream-name part and a bucket-name part. Because every object name ends in a fixed suffix
- * (_ORCH, _ACT, _IN, _DEAD, _META, _LEASES, _STATUS) and no suffix ends with another, two hubs
- * can never map to the same object.
+ * (_ORCH, _ACT, _IN, _DEAD, _LOG, _META, _LEASES, _STATUS) and no suffix ends with another, two
+ * hubs can never map to the same object.
  */
 #include "broker_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const char *const stream_suffix[] = {"ORCH", "ACT", "IN", "DEAD"};
+static const char *const stream_suffix[] = {"ORCH", "ACT", "IN", "DEAD", "LOG"};
 static const char *const bucket_suffix[] = {"META", "LEASES", "STATUS"};
-static const char *const family_token[] = {"orch", "act", "in", "dead", "query"};
+static const char *const family_token[] = {"orch", "act", "in", "dead", "query", "log"};
 
 static bool name_char(char c)
 {

@@ -102,14 +102,13 @@ static void *stopper_main(void *arg)
 int main(int argc, char **argv)
 {
     bool verbose = false;
-    dt_worker_options o = {
-        .nats_url = env_or("DT_NATS_URL", "nats://127.0.0.1:4222"),
-        .hub = env_or("DT_HUB", "samples"),
-        .data_dir = env_or("DT_DATA_DIR", "dt-samples-data"),
-        .connect_attempts = (uint32_t)strtoul(env_or("DT_CONNECT_ATTEMPTS", "0"), NULL, 10),
-        .recreate_missing_stores = strcmp(env_or("DT_RECREATE_MISSING_STORES", "0"), "1") == 0,
-        .log = log_line,
-        .log_ctx = &verbose};
+    dt_worker_options o = {.nats_url = env_or("DT_NATS_URL", "nats://127.0.0.1:4222"),
+                           .hub = env_or("DT_HUB", "samples"),
+                           .data_dir = env_or("DT_DATA_DIR", "dt-samples-data"),
+                           .connect_attempts =
+                               (uint32_t)strtoul(env_or("DT_CONNECT_ATTEMPTS", "0"), NULL, 10),
+                           .log = log_line,
+                           .log_ctx = &verbose};
     dt_nats_security_from_env(&o.security);
     if (!parse_args(argc, argv, &o, &verbose)) {
         return 2;

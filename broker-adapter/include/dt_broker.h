@@ -60,6 +60,8 @@ extern "C" {
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct dt_broker dt_broker;
+/* A received or stored message (see "Received messages" below). */
+typedef struct dt_broker_msg dt_broker_msg;
 
 /*
  * Connection-event callback. Called on a nats.c internal thread (one thread delivers all events
@@ -164,7 +166,9 @@ typedef enum dt_broker_stream {
     DT_BROKER_STREAM_ORCH = 0, /* DT_<hub>_ORCH, subjects dt.<hub>.orch.*, work queue */
     DT_BROKER_STREAM_ACT = 1,  /* DT_<hub>_ACT,  subjects dt.<hub>.act.*,  work queue */
     DT_BROKER_STREAM_IN = 2,   /* DT_<hub>_IN,   subjects dt.<hub>.in.>,   work queue */
-    DT_BROKER_STREAM_DEAD = 3  /* DT_<hub>_DEAD, subjects dt.<hub>.dead.>, limits */
+    DT_BROKER_STREAM_DEAD = 3, /* DT_<hub>_DEAD, subjects dt.<hub>.dead.>, limits */
+    DT_BROKER_STREAM_LOG = 4   /* DT_<hub>_LOG,  subjects dt.<hub>.log.>,  limits, direct get:
+                                  each partition's log and snapshots (runtime/journal) */
 } dt_broker_stream;
 
 typedef enum dt_broker_bucket {
@@ -175,11 +179,12 @@ typedef enum dt_broker_bucket {
 
 /* Subject families of a hub: dt.<hub>.<family>.<token>. */
 typedef enum dt_broker_family {
-    DT_BROKER_SUBJ_ORCH = 0, /* dt.<hub>.orch.<partition> */
-    DT_BROKER_SUBJ_ACT = 1,  /* dt.<hub>.act.<task queue> */
-    DT_BROKER_SUBJ_IN = 2,   /* dt.<hub>.in.<kind>[.<name>] */
-    DT_BROKER_SUBJ_DEAD = 3, /* dt.<hub>.dead.<...> */
-    DT_BROKER_SUBJ_QUERY = 4 /* dt.<hub>.query.<partition> (core request/reply) */
+    DT_BROKER_SUBJ_ORCH = 0,  /* dt.<hub>.orch.<partition> */
+    DT_BROKER_SUBJ_ACT = 1,   /* dt.<hub>.act.<task queue> */
+    DT_BROKER_SUBJ_IN = 2,    /* dt.<hub>.in.<kind>[.<name>] */
+    DT_BROKER_SUBJ_DEAD = 3,  /* dt.<hub>.dead.<...> */
+    DT_BROKER_SUBJ_QUERY = 4, /* dt.<hub>.query.<partition> (core request/reply) */
+    DT_BROKER_SUBJ_LOG = 5    /* dt.<hub>.log.<partition>[.<part>] */
 } dt_broker_family;
 
 /* True if `hub` is 1..DT_BROKER_HUB_NAME_MAX characters of [A-Za-z0-9_-]. */
@@ -230,7 +235,7 @@ typedef struct dt_broker_hub_config {
 void dt_broker_hub_config_init(dt_broker_hub_config *c);
 
 /*
- * Creates hub `hub` with settings `c`: streams DT_<hub>_ORCH/_ACT/_IN/_DEAD and buckets
+ * Creates hub `hub` with settings `c`: streams DT_<hub>_ORCH/_ACT/_IN/_DEAD/_LOG and buckets
  * DT_<hub>_META/_LEASES/_STATUS, then the record "config" in DT_<hub>_META (written last: its
  * presence means the hub is complete). Idempotent: objects that exist with the same settings are
  * kept, missing ones are created (this also completes a hub whose creation was interrupted).
@@ -291,6 +296,28 @@ dt_status dt_broker_stream_delete(dt_broker *b, const char *name);
 
 /* State of stream `stream` (by full name). DT_ENOTFOUND if absent. */
 dt_status dt_broker_stream_info_get(dt_broker *b, const char *stream, dt_broker_stream_info *out);
+
+/* How dt_broker_stream_get finds its message. */
+typedef enum dt_broker_get_mode {
+    DT_BROKER_GET_SEQ = 0,  /* the message with sequence `seq` (any subject) */
+    DT_BROKER_GET_NEXT = 1, /* the first message on `subject` with sequence >= `seq` */
+    DT_BROKER_GET_LAST = 2  /* the last message on `subject` (`seq` ignored) */
+} dt_broker_get_mode;
+
+/*
+ * Reads one stored message of `stream` (full name; the stream must allow direct get, as a hub's
+ * LOG stream does) without a consumer. On DT_OK *out is a message the caller destroys with
+ * dt_broker_msg_destroy: data, headers (dt_broker_msg_header) and dt_broker_msg_stored_seq; it
+ * cannot be acknowledged. DT_ENOTFOUND when there is no such message. Any replica may answer:
+ * the view can lag the newest write briefly (see broker-adapter/stream_read.c). Thread-safe.
+ */
+dt_status dt_broker_stream_get(dt_broker *b, const char *stream, const char *subject,
+                               dt_broker_get_mode mode, uint64_t seq, dt_broker_msg **out);
+/* The stream sequence of a message read by dt_broker_stream_get. */
+uint64_t dt_broker_msg_stored_seq(const dt_broker_msg *m);
+/* Removes the messages on `subject` (borrowed; wildcards allowed) with sequence < below_seq. */
+dt_status dt_broker_stream_purge(dt_broker *b, const char *stream, const char *subject,
+                                 uint64_t below_seq);
 
 /* ---------------------------------------------------------------------------------------------
  * Publishing
@@ -403,7 +430,6 @@ void dt_broker_publisher_destroy(dt_broker_publisher *p);
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct dt_broker_consumer dt_broker_consumer;
-typedef struct dt_broker_msg dt_broker_msg;
 
 typedef struct dt_broker_consumer_config {
     const char *stream;         /* full stream name, e.g. from dt_broker_stream_name() */
@@ -666,6 +692,47 @@ dt_status dt_broker_subscribe(dt_broker *b, const char *subject, const char *que
  * will not run again. Must not be called from the subscription's own callback.
  */
 void dt_broker_sub_destroy(dt_broker_sub *s);
+
+/* =============================================================================================
+ * Added for the client's shared status waits (branch h-client; kv_feed.c). Kept in a block of its
+ * own at the end while the rest of this header is being reworked elsewhere.
+ * ============================================================================================= */
+
+/*
+ * A feed of every change stored in bucket `bucket` after the feed was armed (deliver policy
+ * "new"; never the bucket's current contents), delivered to `cb` on the feed's own nats.c thread,
+ * one change at a time, in stream order. One consumer on the server however many keys the caller
+ * cares about: read a key's current value after opening the feed, and every later change of it
+ * reaches the callback. The server drops the consumer `inactive_ms` (<= 0: 5000) after the feed
+ * lost interest (closed, or the connection went away).
+ *
+ * refresh(): re-arms the feed (new inbox and consumer) when the connection reconnected since it
+ * was armed, and reports in *out_resync whether changes may have been missed since the last
+ * refresh (a reconnection, or a gap in the consumer's delivery sequence: nats.c drops messages
+ * of a subscription whose queue is full); the caller then re-reads the keys it cares about.
+ * One round trip when it re-arms, none otherwise.
+ *
+ * The feed handle is confined to one thread at a time (refresh and close; the caller
+ * serializes); the callback must not call refresh or close. When close returns the callback is
+ * not running and will not run again. DT_ENOTFOUND from open: no such bucket.
+ */
+typedef struct dt_broker_kv_feed dt_broker_kv_feed;
+
+/* One change, borrowed for the duration of the callback (key and value live in the message). */
+typedef struct dt_broker_kv_change {
+    const char *key;
+    const void *value; /* puts only; NULL otherwise */
+    size_t len;
+    uint64_t revision; /* the stream sequence, as dt_broker_kv_key_last() reports it */
+    dt_broker_kv_op op;
+} dt_broker_kv_change;
+
+typedef void (*dt_broker_kv_feed_cb)(const dt_broker_kv_change *ch, void *ctx);
+
+dt_status dt_broker_kv_feed_open(dt_broker *b, const char *bucket, int64_t inactive_ms,
+                                 dt_broker_kv_feed_cb cb, void *ctx, dt_broker_kv_feed **out);
+dt_status dt_broker_kv_feed_refresh(dt_broker_kv_feed *f, bool *out_resync);
+void dt_broker_kv_feed_close(dt_broker_kv_feed *f);
 
 #ifdef __cplusplus
 }

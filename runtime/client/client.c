@@ -28,11 +28,27 @@ _Static_assert((int)DT_CLIENT_REUSE_TERMINATE_AND_REPLACE ==
 
 dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
 {
+    char text[sizeof(c->err)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&c->err_mu);
+    memcpy(c->err, text, sizeof(text));
+    pthread_mutex_unlock(&c->err_mu);
     return st;
+}
+
+const char *dt__client_berr(dt_client *c, char *buf, size_t len)
+{
+    dt_broker_errmsg_copy(c->b, buf, len);
+    return buf;
+}
+
+static void on_reconnected(dt_broker *b, void *ctx)
+{
+    (void)b;
+    dt__client_waits_reconnected(ctx);
 }
 
 void dt_client_options_init(dt_client_options *o)
@@ -59,14 +75,28 @@ dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *er
     }
     memcpy(c->hub, o->hub, strlen(o->hub) + 1);
     c->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : DEFAULT_TIMEOUT_MS;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->pub_mu, NULL);
+    pthread_mutex_init(&c->err_mu, NULL);
+    dt__client_waits_init(&c->waits);
     dt_broker_options bo;
     dt_broker_options_init(&bo);
     bo.urls = o->nats_url;
     bo.name = o->connection_name != NULL ? o->connection_name : "dt-client";
     bo.request_timeout_ms = c->request_timeout_ms;
     bo.security = o->security;
+    /* A client sends few messages, each on someone's critical path: write them at once instead
+     * of after nats.c's 1 ms coalescing (a start and its record leave through a publisher,
+     * which does not flush). */
+    bo.send_asap = true;
+    bo.on_reconnected = on_reconnected;
+    bo.cb_ctx = c;
     dt_status st = dt_broker_connect(&bo, &c->b, errbuf, errlen);
     if (st != DT_OK) {
+        dt__client_waits_destroy(c);
+        pthread_mutex_destroy(&c->mu);
+        pthread_mutex_destroy(&c->pub_mu);
+        pthread_mutex_destroy(&c->err_mu);
         dt_free(c);
         return st;
     }
@@ -79,15 +109,66 @@ void dt_client_destroy(dt_client *c)
     if (c == NULL) {
         return;
     }
-    dt_broker_publisher_destroy(c->pub);
+    dt__client_waits_destroy(c);
+    for (size_t i = 0; i < c->npubs; i++) {
+        dt_broker_publisher_destroy(c->pubs[i]);
+    }
     dt_broker_kv_close(c->status_kv);
     dt_broker_close(c->b);
+    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->pub_mu);
+    pthread_mutex_destroy(&c->err_mu);
     dt_free(c);
 }
 
 const char *dt_client_errmsg(const dt_client *c)
 {
     return c == NULL ? "no client" : c->err;
+}
+
+void dt_client_errmsg_copy(const dt_client *c, char *buf, size_t len)
+{
+    if (buf == NULL || len == 0) {
+        return;
+    }
+    if (c == NULL) {
+        snprintf(buf, len, "no client");
+        return;
+    }
+    pthread_mutex_lock((pthread_mutex_t *)&c->err_mu);
+    snprintf(buf, len, "%s", c->err);
+    pthread_mutex_unlock((pthread_mutex_t *)&c->err_mu);
+}
+
+dt_status dt__client_pub_take(dt_client *c, dt_broker_publisher **out)
+{
+    pthread_mutex_lock(&c->pub_mu);
+    dt_broker_publisher *p = c->npubs > 0 ? c->pubs[--c->npubs] : NULL;
+    pthread_mutex_unlock(&c->pub_mu);
+    if (p != NULL) {
+        *out = p;
+        return DT_OK;
+    }
+    dt_broker_publisher_options po;
+    dt_broker_publisher_options_init(&po);
+    po.window = 2; /* one start and its record */
+    po.max_batch = 2;
+    po.ack_timeout_ms = c->request_timeout_ms;
+    dt_status st = dt_broker_publisher_create(c->b, &po, out);
+    return st == DT_OK ? DT_OK : dt__client_fail(c, st, "start: publisher: %s", DT__CLIENT_BERR(c));
+}
+
+void dt__client_pub_put(dt_client *c, dt_broker_publisher *p)
+{
+    pthread_mutex_lock(&c->pub_mu);
+    bool kept = c->npubs < DT__CLIENT_PUB_POOL;
+    if (kept) {
+        c->pubs[c->npubs++] = p;
+    }
+    pthread_mutex_unlock(&c->pub_mu);
+    if (!kept) {
+        dt_broker_publisher_destroy(p);
+    }
 }
 
 const char *dt_client_hub(const dt_client *c)
@@ -97,23 +178,36 @@ const char *dt_client_hub(const dt_client *c)
 
 static void forget_hub(dt_client *c)
 {
+    pthread_mutex_lock(&c->mu);
     dt_broker_kv_close(c->status_kv);
     c->status_kv = NULL;
-    c->have_cfg = false;
+    __atomic_store_n(&c->have_cfg, false, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&c->mu);
 }
+
+static dt_status read_hub(dt_client *c);
 
 dt_status dt__client_ensure_hub(dt_client *c)
 {
-    if (c->have_cfg) {
+    if (__atomic_load_n(&c->have_cfg, __ATOMIC_ACQUIRE)) {
         return DT_OK;
     }
+    pthread_mutex_lock(&c->mu);
+    dt_status st = c->have_cfg ? DT_OK : read_hub(c);
+    pthread_mutex_unlock(&c->mu);
+    return st;
+}
+
+/* Reads the config and opens the status bucket (under c->mu). */
+static dt_status read_hub(dt_client *c)
+{
     dt_status st = dt_broker_hub_get(c->b, c->hub, &c->cfg);
     if (st == DT_ENOTFOUND) {
         return dt__client_fail(c, st, "no task hub '%s' (create it with `dtctl hub create`)",
                                c->hub);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "hub <hub>: ..." */
+        return dt__client_fail(c, st, "%s", DT__CLIENT_BERR(c)); /* "hub <hub>: ..." */
     }
     char bucket[DT_BROKER_NAME_BUF];
     st = dt_broker_bucket_name(c->hub, DT_BROKER_BUCKET_STATUS, bucket, sizeof(bucket));
@@ -122,11 +216,12 @@ dt_status dt__client_ensure_hub(dt_client *c)
     }
     if (st == DT_OK) {
         memcpy(c->status_bucket, bucket, sizeof(bucket));
+        snprintf(c->status_prefix, sizeof(c->status_prefix), "$KV.%s.", bucket);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "hub %s: status bucket: %s", c->hub, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "hub %s: status bucket: %s", c->hub, DT__CLIENT_BERR(c));
     }
-    c->have_cfg = true;
+    __atomic_store_n(&c->have_cfg, true, __ATOMIC_RELEASE);
     return DT_OK;
 }
 
@@ -167,7 +262,7 @@ dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
     }
     dt_status st = dt_broker_hub_create(c->b, c->hub, &in, &got);
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "create hub <hub>: ..." */
+        return dt__client_fail(c, st, "%s", DT__CLIENT_BERR(c)); /* "create hub <hub>: ..." */
     }
     forget_hub(c);
     if (out != NULL) {
@@ -184,7 +279,7 @@ dt_status dt_client_hub_get(dt_client *c, dt_client_hub_info *out)
         return dt__client_fail(c, st, "no task hub '%s'", c->hub);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "hub <hub>: ..." */
+        return dt__client_fail(c, st, "%s", DT__CLIENT_BERR(c)); /* "hub <hub>: ..." */
     }
     info_from_cfg(&got, out);
     return DT_OK;
@@ -203,7 +298,7 @@ dt_status dt_client_hub_stats_get(dt_client *c, dt_client_hub_stats *out)
             st = dt_broker_stream_info_get(c->b, name, &si);
         }
         if (st != DT_OK) {
-            return dt__client_fail(c, st, "hub %s: %s", c->hub, dt_broker_errmsg(c->b));
+            return dt__client_fail(c, st, "hub %s: %s", c->hub, DT__CLIENT_BERR(c));
         }
         counts[i] = si.msgs;
     }
@@ -222,7 +317,7 @@ dt_status dt_client_hub_delete(dt_client *c)
         return dt__client_fail(c, st, "no task hub '%s'", c->hub);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "%s", dt_broker_errmsg(c->b)); /* "delete hub <hub>: ..." */
+        return dt__client_fail(c, st, "%s", DT__CLIENT_BERR(c)); /* "delete hub <hub>: ..." */
     }
     return DT_OK;
 }
@@ -338,8 +433,7 @@ dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__Orchestr
     }
     st = dt_broker_publish(c->b, &om, out_ack);
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "%s",
-                               dt_broker_errmsg(c->b)); /* "publish to <subject>: ..." */
+        return dt__client_fail(c, st, "%s", DT__CLIENT_BERR(c)); /* "publish to <subject>: ..." */
     }
     return DT_OK;
 }

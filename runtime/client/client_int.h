@@ -8,10 +8,17 @@
  *
  * Result objects own an arena holding everything they point to; the public struct is the first
  * member of a holder that also records the arena, so freeing the struct frees the arena.
+ *
+ * Threads: a client is shared by any number of threads (client.h). What calls share is guarded:
+ * the hub's config by `mu` (written once, then only read), the error text by `err_mu`, the pool
+ * of start publishers by `pub_mu`, the waits (waits.c) by their own lock. The connection is
+ * thread-safe; the status record is read and written only through thread-safe broker calls
+ * (dt_broker_kv_key_last, dt_broker_publish, a publisher taken from the pool).
  */
 #ifndef DT_CLIENT_INT_H
 #define DT_CLIENT_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,19 +35,90 @@
 /* Bytes of a status-bucket key buffer (every ID byte may become "=XX"). */
 #define DT__CLIENT_KEY_BUF (3 * DT_INSTANCE_ID_MAX + 1)
 
+/* Start publishers kept for reuse (each is one subscription on the server). */
+#define DT__CLIENT_PUB_POOL 32
+
+/* The waits of a client (waits.c): one feed of the status bucket serving every wait. */
+typedef struct dt__client_waiter dt__client_waiter;
+#define DT__CLIENT_WAIT_BUCKETS 256
+typedef struct dt__client_waits {
+    pthread_mutex_t mu;      /* guards everything below */
+    pthread_mutex_t feed_mu; /* serializes opening and refreshing the feed (round trips) */
+    dt_broker_kv_feed *feed; /* opened by the first wait; closed by dt_client_destroy */
+    bool feed_failed;        /* it could not be opened: waits use a watch of their own key */
+    dt__client_waiter *table[DT__CLIENT_WAIT_BUCKETS]; /* registered waits, by key hash */
+    size_t active;       /* waits inside wait_for_* (destroy waits for them to leave) */
+    bool closing;        /* dt_client_destroy began: waits end with DT_ECLOSED */
+    pthread_cond_t idle; /* signalled when `active` falls to 0 while closing */
+} dt__client_waits;
+
 struct dt_client {
     dt_broker *b;
     char hub[DT_BROKER_HUB_NAME_MAX + 1];
     int64_t request_timeout_ms;
-    bool have_cfg;
+    pthread_mutex_t mu; /* guards the lazy reading of the hub's config below */
+    bool have_cfg;      /* atomic: the fields below are set and stay so (until hub create/delete) */
     dt_broker_hub_config cfg;
-    dt_broker_kv *status_kv;                /* opened with the config; NULL until then */
-    char status_bucket[DT_BROKER_NAME_BUF]; /* its name, for single-key reads and watches */
-    /* Sends a start without waiting, so that its status record can go in the same round trip
-     * (schedule.c); created on first use, destroyed with the client. */
-    dt_broker_publisher *pub;
+    dt_broker_kv *status_kv;                    /* opened with the config; NULL until then */
+    char status_bucket[DT_BROKER_NAME_BUF];     /* its name, for single-key reads and watches */
+    char status_prefix[DT_BROKER_NAME_BUF + 8]; /* "$KV.<bucket>." for record writes */
+    /* Publishers that send a start without waiting, so that its status record goes in the same
+     * round trip (schedule.c). Each serves one call at a time: taken from the pool, given back
+     * after; created when the pool is empty, destroyed when it is full. Owned by the client. */
+    pthread_mutex_t pub_mu;
+    dt_broker_publisher *pubs[DT__CLIENT_PUB_POOL];
+    size_t npubs;
+    dt__client_waits waits;
+    pthread_mutex_t err_mu; /* guards err */
     char err[512];
 };
+
+/* Takes a publisher from the pool (or a new one); give it back with dt__client_pub_put. */
+dt_status dt__client_pub_take(dt_client *c, dt_broker_publisher **out);
+void dt__client_pub_put(dt_client *c, dt_broker_publisher *p);
+
+/* The connection's last error text copied into buf (another thread may be failing meanwhile);
+ * returns buf. DT__CLIENT_BERR(c) gives a temporary buffer living to the end of the enclosing
+ * full expression's block. */
+const char *dt__client_berr(dt_client *c, char *buf, size_t len);
+#define DT__CLIENT_BERR(c) dt__client_berr((c), (char[256]){0}, 256)
+
+/* ---- waits.c ---- */
+
+/* Sets up / tears down c->waits. destroy ends pending waits (DT_ECLOSED) and returns once every
+ * wait has left the client. */
+void dt__client_waits_init(dt__client_waits *w);
+void dt__client_waits_destroy(dt_client *c);
+/* The connection came back (the broker's on_reconnected thread): waits re-read their record. */
+void dt__client_waits_reconnected(dt_client *c);
+
+/* Brackets a public wait call: DT_ECLOSED once destroy began; else the call counts as active
+ * (destroy waits for it) until leave, after which it must not touch the client. */
+dt_status dt__client_wait_enter(dt_client *c);
+void dt__client_wait_leave(dt_client *c);
+
+typedef bool (*dt__client_wait_pred)(int32_t status);
+/* Waits until pred holds for the instance's record (decoded into `a`, *out), timeout_ms > 0 or
+ * < 0 (no bound). DT_ETIMEOUT, DT_ENOTFOUND (no record, or deleted), DT_ECLOSED (the client is
+ * being destroyed). `what` ("start" / "complete") words a timeout. */
+dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
+                          dt__client_wait_pred pred, const char *what, Dt__InstanceStatus **out);
+
+/* Decodes a record value (DT_ECORRUPT naming the instance). */
+dt_status dt__client_decode_record(dt_client *c, dt__arena *a, const char *id, const void *value,
+                                   size_t len, Dt__InstanceStatus **out);
+
+/* Writes of a status record, thread-safe (a JetStream publish to "$KV.<bucket>.<key>"):
+ * expect_rev > 0 writes only at that revision (DT_ECONFLICT), expect_rev 0 only if the key has
+ * never been written or was deleted (DT_EEXIST). del writes a delete marker instead of data,
+ * at expect_rev when > 0, else unconditionally. */
+dt_status dt__client_kv_write(dt_client *c, const char *key, const void *data, size_t len,
+                              uint64_t expect_rev, bool del, uint64_t *out_rev);
+/* The outgoing form of a record write for a publisher batch (subject into `subject`,
+ * DT_BROKER_NAME_BUF * 2 bytes): expect_rev > 0 as above; 0: only if the key has no entry at
+ * all (a deleted key conflicts: follow up with dt__client_kv_write). */
+dt_status dt__client_kv_outmsg(dt_client *c, const char *key, const void *data, size_t len,
+                               uint64_t expect_rev, char *subject, dt_broker_outmsg *out);
 
 /* Formats c->err and returns st. */
 dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)

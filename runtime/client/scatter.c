@@ -47,7 +47,7 @@ static dt_status ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequ
                                (long long)c->request_timeout_ms);
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "query partition %u: %s", p, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "query partition %u: %s", p, DT__CLIENT_BERR(c));
     }
     Dt__QueryResponse *r = (Dt__QueryResponse *)dt__pb_unpack(
         a, &dt__query_response__descriptor, dt_broker_msg_len(reply), dt_broker_msg_data(reply));
@@ -417,10 +417,10 @@ static dt_status purge_orphan_record(dt_client *c, const char *id)
     if (!orphan || dt__status_key(id, key, sizeof(key)) != DT_OK) {
         return dt__client_fail(c, DT_ENOTFOUND, "no instance '%s'", id);
     }
-    st = dt_broker_kv_delete(c->status_kv, key, 0);
-    return st == DT_OK ? DT_OK
-                       : dt__client_fail(c, st, "delete status of '%s': %s", id,
-                                         dt_broker_kv_errmsg(c->status_kv));
+    st = dt__client_kv_write(c, key, NULL, 0, 0, true, NULL);
+    return st == DT_OK
+               ? DT_OK
+               : dt__client_fail(c, st, "delete status of '%s': %s", id, DT__CLIENT_BERR(c));
 }
 
 dt_status dt_client_purge(dt_client *c, const char *instance_id)
@@ -465,7 +465,7 @@ dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *filter, ui
     dt__arena_destroy(a);
     if (st != DT_OK) {
         char why[sizeof(c->err)];
-        memcpy(why, c->err, sizeof(why));
+        dt_client_errmsg_copy(c, why, sizeof(why));
         return dt__client_fail(c, st, "%s (%llu instances were purged before)", why,
                                (unsigned long long)total);
     }

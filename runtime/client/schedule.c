@@ -282,8 +282,9 @@ typedef struct start_req {
     uint8_t *rec; /* the packed PENDING record */
     size_t rec_len;
     rec_write write;
-    uint64_t read_rev; /* REC_UPDATE: the revision of the record read */
-    uint8_t *prev;     /* REC_UPDATE: that record, packed (to restore it) */
+    uint64_t read_rev;   /* REC_UPDATE: the revision of the record read */
+    uint64_t create_rev; /* REC_CREATE after a read: the delete marker's revision (0: none) */
+    uint8_t *prev;       /* REC_UPDATE: that record, packed (to restore it) */
     size_t prev_len;
     dt_status write_st;   /* outcome of the record write */
     uint64_t written_rev; /* its revision when write_st is DT_OK */
@@ -370,6 +371,7 @@ static dt_status check_reuse(dt_client *c, dt__arena *a, start_req *r)
     dt_status st = dt__client_status_last(c, a, r->ids.instance, &cur, &rev);
     if (st == DT_OK && cur == NULL) {
         r->write = REC_CREATE;
+        r->create_rev = rev;
     } else if (st == DT_OK) {
         st = decide(c, a, r, cur, rev);
     }
@@ -379,31 +381,15 @@ static dt_status check_reuse(dt_client *c, dt__arena *a, start_req *r)
     return state_identity(c, r, rev);
 }
 
-/* The async publisher that sends starts (created on first use). */
-static dt_status publisher(dt_client *c)
-{
-    if (c->pub != NULL) {
-        return DT_OK;
-    }
-    dt_broker_publisher_options po;
-    dt_broker_publisher_options_init(&po);
-    po.window = 1; /* one start at a time: the client is confined to one thread */
-    po.max_batch = 1;
-    po.ack_timeout_ms = c->request_timeout_ms;
-    dt_status st = dt_broker_publisher_create(c->b, &po, &c->pub);
-    return st == DT_OK ? DT_OK
-                       : dt__client_fail(c, st, "start: publisher: %s", dt_broker_errmsg(c->b));
-}
-
-/* The record write chosen (synchronous): outcome in r->write_st, revision in r->written_rev. */
+/* The record write chosen, made alone (synchronous): outcome in r->write_st, revision in
+ * r->written_rev. */
 static void write_record(dt_client *c, start_req *r)
 {
-    if (r->write == REC_CREATE) {
-        r->write_st =
-            dt_broker_kv_create(c->status_kv, r->key, r->rec, r->rec_len, &r->written_rev);
-    } else {
-        r->write_st = dt_broker_kv_update(c->status_kv, r->key, r->rec, r->rec_len, r->read_rev,
-                                          &r->written_rev);
+    uint64_t expect = r->write == REC_CREATE ? r->create_rev : r->read_rev;
+    r->write_st =
+        dt__client_kv_write(c, r->key, r->rec, r->rec_len, expect, false, &r->written_rev);
+    if (r->write == REC_CREATE && r->write_st == DT_ECONFLICT) {
+        r->write_st = DT_EEXIST; /* written since the read */
     }
 }
 
@@ -415,26 +401,74 @@ static void take_back_record(dt_client *c, const start_req *r)
         return;
     }
     if (r->write == REC_CREATE) {
-        (void)dt_broker_kv_delete(c->status_kv, r->key, r->written_rev);
+        (void)dt__client_kv_write(c, r->key, NULL, 0, r->written_rev, true, NULL);
     } else {
-        (void)dt_broker_kv_update(c->status_kv, r->key, r->prev, r->prev_len, r->written_rev, NULL);
+        (void)dt__client_kv_write(c, r->key, r->prev, r->prev_len, r->written_rev, false, NULL);
+    }
+}
+
+/* The record write's outcome from its PubAck: a create (expected: no entry, or the delete
+ * marker read) that conflicts found a record, DT_EEXIST as a KV create says it; without a read
+ * the conflict may be a delete marker, which a KV create overwrites: try that alone. */
+static void record_outcome(dt_client *c, start_req *r, const dt_broker_pub_result *res)
+{
+    r->write_st = res->status;
+    r->written_rev = res->status == DT_OK ? res->stream_seq : 0;
+    if (r->write != REC_CREATE || r->write_st != DT_ECONFLICT) {
+        return;
+    }
+    if (r->state_id) {
+        r->write_st = DT_EEXIST; /* written since the read */
+    } else {
+        write_record(c, r); /* create_rev is 0: a KV create */
     }
 }
 
 /* The start's failure from the publisher's result (it names the subject), into c->err. */
-static dt_status start_failed(dt_client *c, dt_status st)
+static dt_status start_failed(dt_client *c, dt_broker_publisher *pub, dt_status st)
 {
     size_t n = 0;
-    const dt_broker_pub_result *res = dt_broker_publisher_results(c->pub, &n);
+    const dt_broker_pub_result *res = dt_broker_publisher_results(pub, &n);
     return dt__client_fail(c, st, "%s",
-                           n == 1 && res[0].error != NULL ? res[0].error
-                                                          : dt_broker_publisher_errmsg(c->pub));
+                           n >= 1 && res[0].status != DT_OK && res[0].error != NULL
+                               ? res[0].error
+                               : dt_broker_publisher_errmsg(pub));
+}
+
+/* Adds the start and its record write to `pub` and waits for both PubAcks (one round trip: the
+ * client's connection writes at once). The start's outcome is returned, the record's is in r. */
+static dt_status send_both(dt_client *c, dt_broker_publisher *pub, const dt_broker_outmsg *start,
+                           start_req *r)
+{
+    char subject[2 * DT_BROKER_NAME_BUF];
+    dt_broker_outmsg rec;
+    uint64_t expect = r->write == REC_CREATE ? r->create_rev : r->read_rev;
+    dt_status st = dt_broker_publisher_add(pub, start, 0);
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "%s", dt_broker_publisher_errmsg(pub));
+    }
+    r->write_st = dt__client_kv_outmsg(c, r->key, r->rec, r->rec_len, expect, subject, &rec);
+    if (r->write_st == DT_OK) {
+        r->write_st = dt_broker_publisher_add(pub, &rec, 1);
+    }
+    (void)dt_broker_publisher_wait(pub, c->request_timeout_ms);
+    size_t n = 0;
+    const dt_broker_pub_result *res = dt_broker_publisher_results(pub, &n);
+    if (n == 2) {
+        record_outcome(c, r, &res[1]);
+    }
+    if (n < 1 || res[0].status != DT_OK) {
+        take_back_record(c, r);
+        return start_failed(c, pub, n >= 1 ? res[0].status : DT_EBROKER);
+    }
+    r->duplicate = res[0].duplicate;
+    return DT_OK;
 }
 
 /*
- * Sends the start and, behind it, the record write; returns the start's outcome (the record's is
- * in r->write_st). The async publish only buffers the start (nats.c coalesces writes for 1 ms);
- * the KV write is a request, which nats.c flushes at once, start first (one buffer, one order).
+ * Sends the start and, behind it, the record write, through a publisher of the client's pool;
+ * returns the start's outcome (the record's is in r->write_st). Both leave in this order on the
+ * connection, so a client that dies between them leaves at most a start without its record.
  */
 static dt_status send_start(dt_client *c, dt__arena *a, start_req *r)
 {
@@ -443,27 +477,16 @@ static dt_status send_start(dt_client *c, dt__arena *a, start_req *r)
     }
     char subject[DT_BROKER_NAME_BUF];
     dt_broker_outmsg om;
+    dt_broker_publisher *pub = NULL;
     dt_status st = dt__client_orch_outmsg(c, a, r->m, subject, &om);
     if (st == DT_OK) {
-        st = publisher(c);
+        st = dt__client_pub_take(c, &pub);
     }
-    if (st != DT_OK) {
-        return st;
+    if (st == DT_OK) {
+        st = send_both(c, pub, &om, r);
+        dt__client_pub_put(c, pub);
     }
-    st = dt_broker_publisher_add(c->pub, &om, 0);
-    if (st != DT_OK) {
-        return dt__client_fail(c, st, "%s", dt_broker_publisher_errmsg(c->pub));
-    }
-    write_record(c, r);
-    st = dt_broker_publisher_wait(c->pub, c->request_timeout_ms);
-    if (st != DT_OK) {
-        take_back_record(c, r);
-        return start_failed(c, st);
-    }
-    size_t n = 0;
-    const dt_broker_pub_result *res = dt_broker_publisher_results(c->pub, &n);
-    r->duplicate = n == 1 && res[0].duplicate;
-    return DT_OK;
+    return st;
 }
 
 /* The record a losing start leaves in place of its own: PENDING, no execution, no name. It says
@@ -489,7 +512,7 @@ static dt_status lost_race(dt_client *c, dt__arena *a, const start_req *r)
     uint8_t *ph = NULL;
     size_t len = 0;
     if (r->write_st == DT_OK && build_placeholder(c, a, r, &ph, &len) == DT_OK) {
-        (void)dt_broker_kv_update(c->status_kv, r->key, ph, len, r->written_rev, NULL);
+        (void)dt__client_kv_write(c, r->key, ph, len, r->written_rev, false, NULL);
     }
     return dt__client_fail(c, DT_EEXIST,
                            "instance '%s' was started by another caller at the same time; this "
@@ -521,9 +544,9 @@ static void won_race(dt_client *c, dt__arena *a, start_req *r)
         }
         dt_status st;
         if (cur == NULL) {
-            st = dt_broker_kv_create(c->status_kv, r->key, r->rec, r->rec_len, NULL);
+            st = dt__client_kv_write(c, r->key, r->rec, r->rec_len, 0, false, NULL);
         } else if (overwritable(cur, r)) {
-            st = dt_broker_kv_update(c->status_kv, r->key, r->rec, r->rec_len, rev, NULL);
+            st = dt__client_kv_write(c, r->key, r->rec, r->rec_len, rev, false, NULL);
         } else {
             return; /* ours already, or the worker's */
         }

@@ -1,18 +1,16 @@
 /*
- * Status reads and waits, served by the hub's status bucket (DT_<hub>_STATUS), which the worker
- * owning an instance writes on every status change. Waiting is a watch of the instance's key
- * (the broker adapter's single-key watch: one round trip to arm, no stream lookup, no consumer
- * delete when done): it reports the current record first and then every change, so nothing is
- * missed between the caller's call and the watch, and nothing polls. A wait that may not block
- * (timeout 0) is a plain read instead.
+ * Status reads and the record writes of the client, served by the hub's status bucket
+ * (DT_<hub>_STATUS), which the worker owning an instance writes on every status change. Reads
+ * take the key's last entry (delete markers included, so a revision names a state); writes are
+ * JetStream publishes to "$KV.<bucket>.<key>" with the expectation a KV create, update or delete
+ * makes; both are thread-safe broker calls. Waiting is in waits.c; a wait that may not block
+ * (timeout 0) is a plain read.
  */
 #include "client_int.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-/* The longest a single watch wait runs when the caller gave no bound (it is then renewed). */
-#define UNBOUNDED_SLICE_MS 3600000
 
 static const char *const status_names[] = {"RUNNING", "COMPLETED", "CONTINUED_AS_NEW",
                                            "FAILED",  "CANCELED",  "TERMINATED",
@@ -45,11 +43,11 @@ bool dt_client_runtime_status_finished(dt_client_runtime_status s)
     return dt__client_status_finished((int32_t)s);
 }
 
-static dt_status decode_record(dt_client *c, dt__arena *a, const char *id,
-                               const dt_broker_kv_entry *e, Dt__InstanceStatus **out)
+dt_status dt__client_decode_record(dt_client *c, dt__arena *a, const char *id, const void *value,
+                                   size_t len, Dt__InstanceStatus **out)
 {
     Dt__InstanceStatus *s = (Dt__InstanceStatus *)dt__pb_unpack(a, &dt__instance_status__descriptor,
-                                                                e->len, (const uint8_t *)e->value);
+                                                                len, (const uint8_t *)value);
     if (s == NULL) {
         return dt__client_fail(c, DT_ECORRUPT, "the status record of '%s' is malformed", id);
     }
@@ -67,25 +65,18 @@ static dt_status status_key(dt_client *c, const char *id, char *key)
 dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
                                  Dt__InstanceStatus **out, uint64_t *out_rev)
 {
-    char key[DT__CLIENT_KEY_BUF];
-    dt_status st = status_key(c, id, key);
-    if (st != DT_OK) {
-        return st;
+    Dt__InstanceStatus *s = NULL;
+    uint64_t rev = 0;
+    dt_status st = dt__client_status_last(c, a, id, &s, &rev);
+    if (st == DT_OK && s == NULL) {
+        return dt__client_fail(c, DT_ENOTFOUND, "no instance '%s'", id);
     }
-    dt_broker_kv_entry e = {0};
-    st = dt_broker_kv_get(c->status_kv, key, &e);
-    if (st == DT_ENOTFOUND) {
-        return dt__client_fail(c, st, "no instance '%s'", id);
+    if (st == DT_OK) {
+        *out = s;
+        if (out_rev != NULL) {
+            *out_rev = rev;
+        }
     }
-    if (st != DT_OK) {
-        return dt__client_fail(c, st, "read status of '%s': %s", id,
-                               dt_broker_kv_errmsg(c->status_kv));
-    }
-    st = decode_record(c, a, id, &e, out);
-    if (st == DT_OK && out_rev != NULL) {
-        *out_rev = e.revision;
-    }
-    dt_broker_kv_entry_clear(&e);
     return st;
 }
 
@@ -105,15 +96,77 @@ dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
         return DT_OK;
     }
     if (st != DT_OK) {
-        return dt__client_fail(c, st, "read status of '%s': %s", id, dt_broker_errmsg(c->b));
+        return dt__client_fail(c, st, "read status of '%s': %s", id, DT__CLIENT_BERR(c));
     }
     *out = NULL;
     if (e.op == DT_BROKER_KV_PUT) {
-        st = decode_record(c, a, id, &e, out);
+        st = dt__client_decode_record(c, a, id, e.value, e.len, out);
     }
     *out_rev = e.revision;
     dt_broker_kv_entry_clear(&e);
     return st;
+}
+
+dt_status dt__client_kv_outmsg(dt_client *c, const char *key, const void *data, size_t len,
+                               uint64_t expect_rev, char *subject, dt_broker_outmsg *out)
+{
+    int n = snprintf(subject, 2 * DT_BROKER_NAME_BUF, "%s%s", c->status_prefix, key);
+    if (n < 0 || (size_t)n >= 2 * DT_BROKER_NAME_BUF) {
+        return dt__client_fail(c, DT_ETOOLARGE, "status key '%.64s' too long", key);
+    }
+    *out = (dt_broker_outmsg){.subject = subject,
+                              .data = data,
+                              .len = len,
+                              .expect_last_subject_seq = expect_rev,
+                              .expect_no_message = expect_rev == 0};
+    return DT_OK;
+}
+
+/* One conditional publish of a record or delete marker (see dt__client_kv_write). */
+static dt_status kv_publish(dt_client *c, const char *key, const void *data, size_t len,
+                            uint64_t expect_rev, bool expect_none, bool del, uint64_t *out_rev)
+{
+    static const dt_broker_header del_hdr = {"KV-Operation", "DEL"};
+    char subject[2 * DT_BROKER_NAME_BUF];
+    dt_broker_outmsg om;
+    dt_status st = dt__client_kv_outmsg(c, key, data, len, expect_rev, subject, &om);
+    if (st != DT_OK) {
+        return st;
+    }
+    om.expect_no_message = expect_none;
+    if (del) {
+        om.headers = &del_hdr;
+        om.nheaders = 1;
+    }
+    dt_broker_puback ack;
+    st = dt_broker_publish(c->b, &om, &ack);
+    if (st == DT_OK && out_rev != NULL) {
+        *out_rev = ack.stream_seq;
+    }
+    return st;
+}
+
+dt_status dt__client_kv_write(dt_client *c, const char *key, const void *data, size_t len,
+                              uint64_t expect_rev, bool del, uint64_t *out_rev)
+{
+    if (expect_rev > 0 || del) {
+        return kv_publish(c, key, data, len, expect_rev, false, del, out_rev);
+    }
+    /* A create: the key must have no entry, or a delete marker (written at the marker's
+     * revision), as a KV create does. */
+    dt_status st = kv_publish(c, key, data, len, 0, true, false, out_rev);
+    if (st != DT_ECONFLICT) {
+        return st;
+    }
+    dt_broker_kv_entry e = {0};
+    st = dt_broker_kv_key_last(c->b, c->status_bucket, key, &e);
+    if (st == DT_OK && e.op != DT_BROKER_KV_PUT) {
+        st = kv_publish(c, key, data, len, e.revision, false, false, out_rev);
+    } else if (st == DT_OK) {
+        st = DT_EEXIST;
+    }
+    dt_broker_kv_entry_clear(&e);
+    return st == DT_ECONFLICT ? DT_EEXIST : st;
 }
 
 /* Builds the public object from a decoded record; takes `a` (destroyed on failure). */
@@ -166,107 +219,44 @@ dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_
     return make_instance(c, a, s, with_payloads, out);
 }
 
-typedef bool (*wait_pred)(int32_t status);
-
 static bool started(int32_t s)
 {
     return s != DT_CLIENT_PENDING;
 }
 
-/* A wait: what to wait for, until when, and the text for a timeout. */
-typedef struct wait_req {
-    const char *id;
-    wait_pred pred;
-    int64_t timeout_ms; /* < 0: no bound */
-    int64_t deadline;   /* monotonic ms */
-    const char *what;   /* "start" / "complete" */
-} wait_req;
-
-/* Takes the watch's next entry into *io_rec: DT_OK (a record), DT_ETIMEOUT, DT_ENOTFOUND (no
- * record: unknown, or deleted by a purge) or a watch failure. *io_rec is NULL until the first
- * record. */
-static dt_status watch_next(dt_client *c, dt__arena *a, dt_broker_kv_key_watch *w,
-                            const wait_req *r, Dt__InstanceStatus **io_rec)
-{
-    dt_status st = DT_ETIMEOUT;
-    dt_broker_kv_entry e = {0};
-    do {
-        int64_t left = r->timeout_ms < 0 ? UNBOUNDED_SLICE_MS : r->deadline - dt__mono_ms();
-        st = left > 0 ? dt_broker_kv_key_watch_next(w, left, &e) : DT_ETIMEOUT;
-    } while (st == DT_ETIMEOUT && r->timeout_ms < 0);
-    if (st == DT_ETIMEOUT) {
-        return dt__client_fail(c, st, "instance '%s' did not %s within %lld ms (status %s)", r->id,
-                               r->what, (long long)r->timeout_ms,
-                               *io_rec == NULL
-                                   ? "unknown"
-                                   : dt_client_runtime_status_name(
-                                         (dt_client_runtime_status)(*io_rec)->runtime_status));
-    }
-    if (st == DT_OK && e.op == DT_BROKER_KV_PUT) {
-        st = decode_record(c, a, r->id, &e, io_rec);
-    } else if (st == DT_OK || st == DT_ENOTFOUND) {
-        st = *io_rec == NULL ? dt__client_fail(c, DT_ENOTFOUND, "no instance '%s'", r->id)
-                             : dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", r->id);
-    } else {
-        st = dt__client_fail(c, st, "watch status of '%s': %s", r->id,
-                             dt_broker_kv_key_watch_errmsg(w));
-    }
-    dt_broker_kv_entry_clear(&e);
-    return st;
-}
-
-/* Waits on a watch of the instance's key until the predicate holds for a record (*io_rec). The
- * watch reports the current record first, then every change. */
-static dt_status watch_until(dt_client *c, dt__arena *a, const wait_req *r,
-                             Dt__InstanceStatus **io_rec)
-{
-    char key[DT__CLIENT_KEY_BUF];
-    dt_broker_kv_key_watch *w = NULL;
-    dt_status st = dt__status_key(r->id, key, sizeof(key));
-    if (st == DT_OK) {
-        st = dt_broker_kv_key_watch_open(c->b, c->status_bucket, key, 0, &w);
-    }
-    if (st != DT_OK) {
-        return dt__client_fail(c, st, "watch status of '%s': %s", r->id, dt_broker_errmsg(c->b));
-    }
-    do {
-        st = watch_next(c, a, w, r, io_rec);
-    } while (st == DT_OK && !r->pred((*io_rec)->runtime_status));
-    dt_broker_kv_key_watch_close(w);
-    return st;
-}
-
 /* timeout_ms 0: one read, no watch. */
-static dt_status check_once(dt_client *c, dt__arena *a, const wait_req *r, Dt__InstanceStatus **out)
+static dt_status check_once(dt_client *c, dt__arena *a, const char *id, dt__client_wait_pred pred,
+                            const char *what, Dt__InstanceStatus **out)
 {
-    dt_status st = dt__client_status_read(c, a, r->id, out, NULL);
-    if (st == DT_OK && !r->pred((*out)->runtime_status)) {
+    dt_status st = dt__client_status_read(c, a, id, out, NULL);
+    if (st == DT_OK && !pred((*out)->runtime_status)) {
         st = dt__client_fail(
-            c, DT_ETIMEOUT, "instance '%s' did not %s yet (status %s)", r->id, r->what,
+            c, DT_ETIMEOUT, "instance '%s' did not %s yet (status %s)", id, what,
             dt_client_runtime_status_name((dt_client_runtime_status)(*out)->runtime_status));
     }
     return st;
 }
 
 static dt_status wait_for(dt_client *c, const char *id, int64_t timeout_ms, bool with_payloads,
-                          wait_pred pred, const char *what, dt_client_instance **out)
+                          dt__client_wait_pred pred, const char *what, dt_client_instance **out)
 {
+    if (dt__client_wait_enter(c) != DT_OK) {
+        return DT_ECLOSED; /* destroy began: the client's error text may be gone */
+    }
     dt__arena *a = NULL;
     Dt__InstanceStatus *s = NULL;
     dt_status st = begin(c, id, &a);
     if (st == DT_OK) {
-        wait_req r = {.id = id,
-                      .pred = pred,
-                      .timeout_ms = timeout_ms,
-                      .deadline = dt__mono_ms() + timeout_ms,
-                      .what = what};
-        st = timeout_ms == 0 ? check_once(c, a, &r, &s) : watch_until(c, a, &r, &s);
+        st = timeout_ms == 0 ? check_once(c, a, id, pred, what, &s)
+                             : dt__client_wait(c, a, id, timeout_ms, pred, what, &s);
     }
     if (st != DT_OK || out == NULL) {
         dt__arena_destroy(a);
-        return st;
+    } else {
+        st = make_instance(c, a, s, with_payloads, out);
     }
-    return make_instance(c, a, s, with_payloads, out);
+    dt__client_wait_leave(c);
+    return st;
 }
 
 dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,

@@ -507,16 +507,56 @@ dt_status dt__store_commit_settled(dt__store *s, uint64_t expected_epoch,
     return dt__store_commit_batch(s, expected_epoch, &b);
 }
 
-dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt__store_batch *b)
+static dt_status validate_batch(dt__store *s, const dt__store_batch *b)
 {
     if (b == NULL) {
         return dt__store_failf(s, DT_EINVAL, "commit to %s: no batch", s->path);
     }
-    dt_status status = validate(s, b->eps, b->n, b->n_parks);
+    bool other = b->n_parks > 0 || b->n_published > 0 || b->n_delete_parked > 0 ||
+                 b->n_delete_timers > 0 || b->purge_instance_id != NULL;
+    dt_status status = validate(s, b->eps, b->n, other ? 1 : 0);
     status = status != DT_OK ? status : check_parks(s, b->parks, b->n_parks);
-    if (status == DT_OK && b->n_published > 0 && b->published_ids == NULL) {
-        status = dt__store_failf(s, DT_EINVAL, "commit to %s: NULL outbox id array", s->path);
+    if (status == DT_OK && ((b->n_published > 0 && b->published_ids == NULL) ||
+                            (b->n_delete_parked > 0 && b->delete_parked_ids == NULL) ||
+                            (b->n_delete_timers > 0 && b->delete_timer_ids == NULL))) {
+        status = dt__store_failf(s, DT_EINVAL, "commit to %s: NULL id array", s->path);
     }
+    if (status == DT_OK && b->purge_instance_id != NULL && b->purge_instance_id[0] == '\0') {
+        status = dt__store_failf(s, DT_EINVAL, "purge in %s: instance id missing", s->path);
+    }
+    if (status == DT_OK && s->open_batch != NULL) {
+        status = dt__store_failf(s, DT_EINVAL, "commit to %s: a batch is already open", s->path);
+    }
+    return status;
+}
+
+/* Everything of the batch, in its documented order, inside the open transaction. */
+static dt_status apply_batch(dt__store *s, const dt__store_batch *b, int64_t *parked_delta)
+{
+    dt_status status = delete_outbox_runs(s, b->published_ids, b->n_published);
+    for (size_t i = 0; status == DT_OK && i < b->n; i++) {
+        status = apply_episode(s, &b->eps[i], parked_delta);
+    }
+    if (status == DT_OK) {
+        status = dt__store_parked_add_in_txn(s, b->parks, b->n_parks, parked_delta);
+    }
+    if (status == DT_OK) {
+        status =
+            dt__store_parked_del_in_txn(s, b->delete_parked_ids, b->n_delete_parked, parked_delta);
+    }
+    if (status == DT_OK) {
+        status = delete_each(s, DT__SQL_TIMER_DEL, b->delete_timer_ids, b->n_delete_timers,
+                             "delete timers");
+    }
+    if (status == DT_OK && b->purge_instance_id != NULL) {
+        status = dt__store_purge_in_txn(s, b->purge_instance_id, b->purge_status_mask);
+    }
+    return status;
+}
+
+dt_status dt__store_batch_begin(dt__store *s, uint64_t expected_epoch, const dt__store_batch *b)
+{
+    dt_status status = validate_batch(s, b);
     if (status == DT_OK) {
         status = dt__store_begin_write(s, expected_epoch);
     }
@@ -524,15 +564,40 @@ dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt
         return status;
     }
     int64_t parked_delta = 0;
-    status = delete_outbox_runs(s, b->published_ids, b->n_published);
-    for (size_t i = 0; status == DT_OK && i < b->n; i++) {
-        status = apply_episode(s, &b->eps[i], &parked_delta);
+    status = apply_batch(s, b, &parked_delta);
+    if (status != DT_OK) {
+        status = dt__store_end_write(s, status);
+        dt__store_parked_note(s, status, 0);
+        if (s->applied.on) {
+            dt__store_applied_off(s);
+            s->applied.rebuild = true;
+        }
+        return status;
     }
-    if (status == DT_OK) {
-        status = dt__store_parked_add_in_txn(s, b->parks, b->n_parks, &parked_delta);
+    s->open_batch = b;
+    s->open_parked_delta = parked_delta;
+    return DT_OK;
+}
+
+dt_status dt__store_batch_end(dt__store *s, bool commit, uint64_t log_seq)
+{
+    const dt__store_batch *b = s->open_batch;
+    if (b == NULL) {
+        return dt__store_failf(s, DT_EINVAL, "end of a batch in %s: none is open", s->path);
+    }
+    s->open_batch = NULL;
+    dt_status status = commit ? DT_OK : DT_ESTATE /* any error: ROLLBACK */;
+    if (commit && log_seq > 0) {
+        sqlite3_stmt *st = NULL;
+        status = dt__store_stmt(s, DT__SQL_LOG_SEQ_SET, &st);
+        if (status == DT_OK) {
+            int rc = SQLITE_OK;
+            dt__store_bind_i64(st, 1, (int64_t)log_seq, &rc);
+            status = dt__store_exec(s, st, rc, "record log position");
+        }
     }
     status = dt__store_end_write(s, status);
-    dt__store_parked_note(s, status, parked_delta);
+    dt__store_parked_note(s, status, s->open_parked_delta);
     if (status == DT_OK) {
         dt__store_applied_note_commit(s, b->eps, b->n); /* durable now */
     } else if (s->applied.on) {
@@ -540,7 +605,13 @@ dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt
         dt__store_applied_off(s);
         s->applied.rebuild = true;
     }
-    return status;
+    return commit ? status : DT_OK;
+}
+
+dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt__store_batch *b)
+{
+    dt_status status = dt__store_batch_begin(s, expected_epoch, b);
+    return status == DT_OK ? dt__store_batch_end(s, true, 0) : status;
 }
 
 /* ---- deletes by id ---- */

@@ -34,6 +34,9 @@
     XX(COMMIT, "COMMIT")                                                                           \
     XX(ROLLBACK, "ROLLBACK")                                                                       \
     XX(EPOCH_GET, "SELECT epoch, owner FROM partition WHERE id = 1")                               \
+    XX(LOG_POS_GET, "SELECT log_seq, log_origin FROM partition WHERE id = 1")                      \
+    XX(LOG_SEQ_SET, "UPDATE partition SET log_seq = ?1 WHERE id = 1")                              \
+    XX(LOG_ORIGIN_SET, "UPDATE partition SET log_seq = 0, log_origin = ?1 WHERE id = 1")           \
     XX(EPOCH_BUMP,                                                                                 \
        "UPDATE partition SET epoch = epoch + 1, owner = ?1, claimed_ms = ?2 WHERE id = 1")         \
     XX(INST_LEN, "SELECT history_len FROM instances WHERE instance_id = ?1")                       \
@@ -130,6 +133,10 @@ struct dt__store {
     dt__store_parked_tally parked;
     uint8_t *scratch; /* dt_alloc'd buffer for packing history rows; grows to a row's size */
     size_t scratch_cap;
+    /* The batch dt__store_batch_begin applied in the open transaction (borrowed until
+     * dt__store_batch_end), and its change to the parked count. */
+    const dt__store_batch *open_batch;
+    int64_t open_parked_delta;
     char errmsg[512];
 };
 
@@ -236,6 +243,9 @@ void dt__store_applied_rebuild(dt__store *s);
 void dt__store_applied_note_commit(dt__store *s, const dt__episode_commit *eps, size_t n);
 /* Frees the filter; every answer comes from SQLite until the next claim. */
 void dt__store_applied_off(dt__store *s);
+
+/* The deletes of dt__store_purge inside the caller's write transaction (store_query.c). */
+dt_status dt__store_purge_in_txn(dt__store *s, const char *instance_id, uint32_t status_mask);
 
 /* ---- parked messages (store_parked.c) ---- */
 

@@ -39,7 +39,7 @@
 typedef struct dt__store dt__store;
 
 /* Latest schema version this build writes (PRAGMA user_version of a migrated file). */
-#define DT__STORE_SCHEMA_VERSION 3
+#define DT__STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id of our files: "DTNS". PERSISTED: never change. */
 #define DT__STORE_APPLICATION_ID 0x44544E53
 /* Longest accepted id / name / subject string, in bytes. */
@@ -261,9 +261,16 @@ typedef struct dt__parked_row {
 } dt__parked_row;
 
 /*
- * Everything a batch writes, in ONE transaction (see dt__store_commit for the episodes' rules):
- * the outbox rows published_ids are deleted first, then the episodes are applied, then the parked
- * messages are added. n (episodes) may be 0 when parks has rows. Borrowed for the call.
+ * Everything a batch writes, in ONE transaction (see dt__store_commit for the episodes' rules),
+ * in this order: the outbox rows published_ids are deleted, the episodes applied, the parked
+ * messages added, delete_parked_ids and delete_timer_ids deleted, and purge_instance_id purged
+ * (as dt__store_purge with purge_status_mask: DT_ENOTFOUND / DT_ESTATE fail the batch). Any
+ * field may be empty, but not all of them. Borrowed for the call (for dt__store_batch_begin:
+ * until dt__store_batch_end).
+ *
+ * A batch is also the unit of the partition's log (runtime/journal): the same batch applied to
+ * the same file state gives the same file state (row ids included), so a view rebuilt from the
+ * log equals its owner's.
  */
 typedef struct dt__store_batch {
     const dt__episode_commit *eps;
@@ -272,10 +279,46 @@ typedef struct dt__store_batch {
     size_t n_published;
     const dt__parked_new *parks;
     size_t n_parks;
+    const int64_t *delete_parked_ids; /* parked messages expired (dead-lettered) */
+    size_t n_delete_parked;
+    const int64_t *delete_timer_ids; /* timers dropped on their own (unreadable rows) */
+    size_t n_delete_timers;
+    const char *purge_instance_id; /* NULL: none */
+    uint32_t purge_status_mask;
 } dt__store_batch;
 
-/* Writes a batch (see dt__store_batch); errors as dt__store_commit. */
+/* Writes a batch (see dt__store_batch) and commits; errors as dt__store_commit. */
 dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt__store_batch *b);
+
+/*
+ * The batch in two steps, so that the caller can make it durable elsewhere before it commits
+ * here: dt__store_batch_begin validates b, opens the write transaction, checks the epoch and
+ * applies everything (errors as dt__store_commit; on error nothing stays open). On DT_OK the
+ * transaction stays open and the handle takes no other write until dt__store_batch_end, which
+ * COMMITs (recording log_seq as the log position the file reflects when it is > 0) or, with
+ * commit false, rolls back (then always DT_OK). A failed COMMIT returns its error; the file then
+ * holds none of the batch.
+ */
+dt_status dt__store_batch_begin(dt__store *s, uint64_t expected_epoch, const dt__store_batch *b);
+dt_status dt__store_batch_end(dt__store *s, bool commit, uint64_t log_seq);
+
+/* ---- the log position (runtime/journal) ---- */
+
+/* The log sequence the file reflects (0: none applied yet) and the log's origin (0: never set:
+ * a new file, or one written before the log existed). */
+dt_status dt__store_log_pos(dt__store *s, uint64_t *out_seq, int64_t *out_origin);
+
+/* Records that the file belongs to the log identified by `origin` at position 0 (a file just
+ * created, or restored). Fenced like every write. */
+dt_status dt__store_log_origin_set(dt__store *s, uint64_t expected_epoch, int64_t origin);
+
+/*
+ * Copies the whole database into a new file at dest_path (borrowed; must not exist) with
+ * SQLite's online backup, as one consistent snapshot (WAL content included), in journal mode
+ * DELETE so the copy is one self-contained file. Fails (nothing left at dest_path) with DT_EIO /
+ * DT_EBUSY; not during an open batch (DT_EINVAL).
+ */
+dt_status dt__store_backup(dt__store *s, const char *dest_path);
 
 /* The parked messages of one instance (borrowed), oldest first, at most `limit`
  * (1..DT__STORE_MAX_PAGE), in arena memory (*out_rows NULL when *out_n is 0). Costs no SQL while

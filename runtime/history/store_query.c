@@ -130,7 +130,7 @@ static dt_status delete_row_if(dt__store *s, const char *instance_id, uint32_t s
                                  instance_id, s->path);
 }
 
-static dt_status purge_locked(dt__store *s, const char *instance_id, uint32_t status_mask)
+dt_status dt__store_purge_in_txn(dt__store *s, const char *instance_id, uint32_t status_mask)
 {
     dt_status status = delete_row_if(s, instance_id, status_mask);
     status = status != DT_OK ? status : delete_of(s, DT__SQL_HIST_RESET, instance_id);
@@ -148,5 +148,5 @@ dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *ins
     if (status != DT_OK) {
         return status;
     }
-    return dt__store_end_write(s, purge_locked(s, instance_id, status_mask));
+    return dt__store_end_write(s, dt__store_purge_in_txn(s, instance_id, status_mask));
 }

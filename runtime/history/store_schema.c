@@ -8,7 +8,8 @@
  *
  * PERSISTED: a released migration is never edited; schema changes append a new one.
  * Tables:
- *   partition  single row (id 1): owner id and fencing epoch
+ *   partition  single row (id 1): owner id and fencing epoch; the log sequence the file reflects
+ *              and the log's origin (schema 4)
  *   instances  one row per instance (current execution); history_len = events in history
  *   history    (instance_id, seq) -> n events from seq on, current execution only. `event`
  *              holds the serialized HistoryEvent when n = 1, else each of the n events as its
@@ -84,6 +85,11 @@ static const char *const migrations[] = {
     "  payload BLOB NOT NULL,"
     "  UNIQUE (instance_id, dedupe_id));"
     "CREATE INDEX parked_age ON parked (parked_ms, id);",
+    /* 4: the file is a view of the partition's log in JetStream (runtime/journal): the log
+     * sequence it reflects, and which log (the hub's creation time: a hub deleted and created
+     * again under the same name has a new log that an old file must not be mixed with). */
+    "ALTER TABLE partition ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE partition ADD COLUMN log_origin INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DT__STORE_SCHEMA_VERSION,

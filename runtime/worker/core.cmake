@@ -12,6 +12,5 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/log_stderr.c
   ${CMAKE_CURRENT_LIST_DIR}/outbox.c
   ${CMAKE_CURRENT_LIST_DIR}/partition.c
-  ${CMAKE_CURRENT_LIST_DIR}/partition_marker.c
   ${CMAKE_CURRENT_LIST_DIR}/rowcache.c
   ${CMAKE_CURRENT_LIST_DIR}/worker.c)

@@ -156,7 +156,8 @@ void dt__parked_expire(dt__partition *pt)
         ids[i] = rows[i].id;
     }
     if (st == DT_OK && n > 0) {
-        st = ids == NULL ? DT_ENOMEM : dt__store_parked_delete(pt->store, pt->epoch, ids, n);
+        dt__store_batch drop = {.delete_parked_ids = ids, .n_delete_parked = n};
+        st = ids == NULL ? DT_ENOMEM : dt__journal_commit(pt->journal, pt->store, pt->epoch, &drop);
     }
     if (st != DT_OK) {
         dt__worker_log(pt->w, DT_LOG_WARN, NULL, "partition %u: expiring parked events: %s", pt->p,

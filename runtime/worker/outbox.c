@@ -455,7 +455,8 @@ dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms)
     }
     if (f->n_done > 0 && !settled_add(&pt->settled, f->done, f->n_done)) {
         /* No room to defer: delete them now, in a transaction of their own. */
-        dt_status dst = dt__store_outbox_delete(pt->store, pt->epoch, f->done, f->n_done);
+        dt__store_batch del = {.published_ids = f->done, .n_published = f->n_done};
+        dt_status dst = dt__journal_commit(pt->journal, pt->store, pt->epoch, &del);
         st = st == DT_OK ? dst : st;
     }
     dt__arena_destroy(f->arena);
@@ -475,7 +476,8 @@ dt_status dt__outbox_trim(dt__partition *pt, bool now)
         (!now && sl->n < SETTLED_MAX && dt__mono_ms() - sl->since_ms < SETTLED_IDLE_MS)) {
         return DT_OK;
     }
-    dt_status st = dt__store_outbox_delete(pt->store, pt->epoch, sl->ids, sl->n);
+    dt__store_batch del = {.published_ids = sl->ids, .n_published = sl->n};
+    dt_status st = dt__journal_commit(pt->journal, pt->store, pt->epoch, &del);
     if (st == DT_OK) {
         sl->n = 0;
     } else {

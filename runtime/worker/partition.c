@@ -201,7 +201,8 @@ static dt_status add_timers(dt__partition *pt, dt__batch *b)
             dt__worker_log(pt->w, DT_LOG_ERROR, rows[i].instance_id,
                            "partition %u: unreadable timer %lld dropped", pt->p,
                            (long long)rows[i].id);
-            dt__store_timers_delete(pt->store, pt->epoch, &rows[i].id, 1);
+            dt__store_batch drop = {.delete_timer_ids = &rows[i].id, .n_delete_timers = 1};
+            dt__journal_commit(pt->journal, pt->store, pt->epoch, &drop);
             continue;
         }
         if (!group_item(b, it)) {
@@ -258,7 +259,8 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
                           .n_published = pt->settled.n,
                           .parks = b->parks,
                           .n_parks = b->n_parks};
-    dt_status st = dt__store_commit_batch(pt->store, pt->epoch, &sb);
+    /* The commit is the log append: durable (and fenced) in JetStream, then in SQLite. */
+    dt_status st = dt__journal_commit(pt->journal, pt->store, pt->epoch, &sb);
     dt__store_get_stats(pt->store, &after);
     bool as_read = after.unexpected_rows == before.unexpected_rows;
     if (!as_read) {
@@ -275,9 +277,10 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
         for (size_t i = 0; as_read && i < b->n_commits; i++) {
             dt__row_cache_put(pt->rows, pt->engine, b->commits[i].instance);
         }
-    } else {
+    } else if (st != DT_EFENCED) {
         dt__worker_log(pt->w, DT_LOG_ERROR, NULL, "partition %u: commit failed: %s", pt->p,
-                       dt__store_errmsg(pt->store));
+                       st == DT_ETIMEOUT || st == DT_EBROKER ? dt_broker_errmsg(pt->w->broker)
+                                                             : dt__store_errmsg(pt->store));
     }
     return st;
 }
@@ -352,6 +355,16 @@ static dt_status iterate(dt__partition *pt)
     dt__batch b = {.arena = dt__arena_create(64 * 1024), .now_ms = 0};
     size_t n = 0;
     dt_status st = (msgs == NULL || b.arena == NULL) ? DT_ENOMEM : DT_OK;
+    if (st == DT_OK && dt__journal_behind(pt->journal)) {
+        /* An append of unknown outcome or a failed local commit: the file follows the log
+         * before anything runs on it (or the partition is found to have a new owner). */
+        st = dt__journal_catch_up(pt->journal, pt->store, pt->epoch);
+        if (st != DT_OK) {
+            batch_free(&b);
+            dt_free(msgs);
+            return st;
+        }
+    }
     if (st == DT_OK) {
         st = dt_broker_consumer_fetch(pt->consumer, max, fetch_wait(pt), msgs, &n);
         if (st != DT_OK) { /* disconnected: nothing fetched; timers wait for the broker too */
@@ -386,6 +399,9 @@ static dt_status iterate(dt__partition *pt)
     }
     if (st == DT_OK && n == 0) {
         dt__parked_expire(pt); /* no backlog: a start that is not here is not coming soon */
+    }
+    if (st == DT_OK) {
+        dt__journal_snapshot(pt->journal, pt->store, false); /* when enough was appended */
     }
     batch_free(&b);
     dt_free(msgs);
@@ -424,6 +440,11 @@ static void engine_log(const char *instance_id, dt_log_level level, const char *
     dt__worker_log(ctx, level, instance_id, "%s", msg);
 }
 
+static void journal_log(void *ctx, dt_log_level level, const char *msg)
+{
+    dt__worker_log(ctx, level, NULL, "%s", msg);
+}
+
 static dt_status open_store(dt__partition *pt, char *db_path, size_t len)
 {
     dt_worker *w = pt->w;
@@ -440,34 +461,34 @@ static dt_status open_store(dt__partition *pt, char *db_path, size_t len)
         pt->store_failed = true;
         return st;
     }
-    char err[1024];
-    st = access(db_path, F_OK) == 0 ? DT_OK
-                                    : dt__partition_marker_check(pt, db_path, err, sizeof(err));
-    if (st == DT_ENOTFOUND) {
-        dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: %s", pt->p, err);
-        pt->store_failed = true;
+    dt__journal_config jc = {
+        .broker = w->broker,
+        .hub = w->hub,
+        .partition = pt->p,
+        .owner = w->worker_id,
+        .origin = w->hub_cfg.created_at_ms,
+        .max_msg = pt->max_msg,
+        .snapshot_entries = w->opt.snapshot_entries,
+        .snapshot_bytes = w->opt.snapshot_bytes,
+        .log = journal_log,
+        .log_ctx = w,
+    };
+    st = dt__journal_create(&jc, &pt->journal);
+    if (st != DT_OK) {
         return st;
     }
-    if (st != DT_OK) {
-        dt__worker_log(w, DT_LOG_WARN, NULL, "partition %u: %s", pt->p, err);
-        return st; /* the broker: tried again soon */
-    }
+    char err[1024] = "";
     dt__store_options so;
     dt__store_options_init(&so);
     so.synchronous_full = w->opt.sqlite_full_sync;
-    st = dt__store_open(db_path, &so, &pt->store, err, sizeof(err));
-    if (st == DT_OK) {
-        st = dt__store_claim(pt->store, w->worker_id, &pt->epoch);
-        if (st != DT_OK) {
-            snprintf(err, sizeof(err), "%s", dt__store_errmsg(pt->store));
-        }
-    }
-    if (st == DT_OK) {
-        dt__partition_marker_write(pt);
-    }
+    /* The store becomes a current view of the partition's log, rebuilt from it when needed. */
+    st = dt__journal_open(pt->journal, db_path, &so, &pt->store, &pt->epoch, err, sizeof(err));
     if (st != DT_OK) {
-        dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: %s", pt->p, err);
-        pt->store_failed = st != DT_ENOMEM;
+        /* The broker away, a racing owner: tried again soon. A file that cannot be written
+         * here (permissions, disk): this worker steps back from the partition for a while. */
+        bool local = st == DT_EIO || st == DT_EVERSION || st == DT_EBUSY;
+        dt__worker_log(w, local ? DT_LOG_ERROR : DT_LOG_WARN, NULL, "partition %u: %s", pt->p, err);
+        pt->store_failed = local;
     }
     return st;
 }
@@ -506,8 +527,8 @@ static dt_status open_broker_side(dt__partition *pt, const char *db_path)
     }
     char err[256];
     if (st == DT_OK) {
-        st = dt__query_service_start(w->broker, w->hub, pt->p, db_path, pt->epoch, &pt->query, err,
-                                     sizeof(err));
+        st = dt__query_service_start(w->broker, w->hub, pt->p, db_path, pt->journal, pt->epoch,
+                                     &pt->query, err, sizeof(err));
     }
     if (st != DT_OK) {
         dt__worker_log(w, DT_LOG_ERROR, NULL, "partition %u: broker set-up failed: %s", pt->p,
@@ -575,6 +596,8 @@ static void teardown(dt__partition *pt)
     pt->engine = NULL;
     dt__store_close(pt->store);
     pt->store = NULL;
+    dt__journal_destroy(pt->journal);
+    pt->journal = NULL;
 }
 
 static void *partition_main(void *arg)

@@ -19,6 +19,7 @@
 #include "protocol_int.h"
 #include "query_int.h"
 #include "history/store_int.h"
+#include "journal/journal_int.h"
 #include "worker_int.h"
 
 /* Whether a stream captures a subject, remembered for a while (outbox.c). */
@@ -56,7 +57,8 @@ struct dt__partition {
     pthread_t thread;
     atomic_bool stop;
     atomic_bool done;
-    dt__store *store;
+    dt__store *store;     /* the partition's view of its log */
+    dt__journal *journal; /* the log: every store write goes through it */
     uint64_t epoch;
     dt__engine *engine;
     dt__row_cache *rows; /* rows of the instances `engine` holds; see rowcache.c */
@@ -107,15 +109,6 @@ typedef struct dt__batch {
     size_t n_parks, cap_parks;
     bool committed; /* `commits` are durable (their outbox_ids filled in) */
 } dt__batch;
-
-/* ---- partition_marker.c ---- */
-/* Before creating a missing store file (db_path): DT_ENOTFOUND (err says why) when the hub has
- * history for the partition and the worker may not recreate it; other errors come from the
- * broker (try again). */
-dt_status dt__partition_marker_check(dt__partition *pt, const char *db_path, char *err,
-                                     size_t errlen);
-/* After the store opened: records in the hub that the partition has one (best effort). */
-void dt__partition_marker_write(dt__partition *pt);
 
 /* ---- episode_park.c ---- */
 /* Dead-letters (with the reason) and deletes the parked messages that waited longer than the

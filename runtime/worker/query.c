@@ -126,8 +126,8 @@ static dt_status open_parts(dt__query_service *q, const char *db_path, char *err
 }
 
 dt_status dt__query_service_start(dt_broker *b, const char *hub, uint32_t partition,
-                                  const char *db_path, uint64_t epoch, dt__query_service **out,
-                                  char *err, size_t errlen)
+                                  const char *db_path, dt__journal *journal, uint64_t epoch,
+                                  dt__query_service **out, char *err, size_t errlen)
 {
     if (b == NULL || hub == NULL || !dt_broker_hub_name_valid(hub) || db_path == NULL ||
         out == NULL || partition >= DT_BROKER_MAX_PARTITIONS) {
@@ -145,6 +145,7 @@ dt_status dt__query_service_start(dt_broker *b, const char *hub, uint32_t partit
     memcpy(q->hub, hub, strlen(hub) + 1);
     q->partition = partition;
     q->epoch = epoch;
+    q->journal = journal;
     dt_status st = open_parts(q, db_path, err, errlen);
     if (st != DT_OK) {
         dt__query_service_stop(q);

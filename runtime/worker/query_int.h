@@ -28,6 +28,7 @@
 
 #include "dt_broker.h"
 #include "durabletask/status.h"
+#include "journal/journal_int.h"
 
 typedef struct dt__query_service dt__query_service;
 
@@ -39,14 +40,16 @@ typedef struct dt__query_service dt__query_service;
 /*
  * Subscribes to dt.<hub>.query.<partition> and starts answering. `b` is borrowed and must
  * outlive the service; hub and db_path are copied. epoch is the fencing epoch of the caller's
- * claim on the partition (purges are written with it). On DT_OK *out is the service (stop it
+ * claim on the partition (purges are written with it). journal (borrowed, may be NULL) is the
+ * partition's log, which every purge goes through like any store write; NULL writes purges to the
+ * store only (tests of the service on its own). On DT_OK *out is the service (stop it
  * with dt__query_service_stop); on failure err (may be NULL) says why: DT_EINVAL, DT_EIO /
  * DT_ECORRUPT / DT_EVERSION from opening the store, DT_ENOTFOUND (no status bucket: no hub),
  * DT_EBROKER.
  */
 dt_status dt__query_service_start(dt_broker *b, const char *hub, uint32_t partition,
-                                  const char *db_path, uint64_t epoch, dt__query_service **out,
-                                  char *err, size_t errlen);
+                                  const char *db_path, dt__journal *journal, uint64_t epoch,
+                                  dt__query_service **out, char *err, size_t errlen);
 
 /* Unsubscribes (waiting for a running callback), closes the store and frees `q`. NULL accepted.
  * Must not be called from the service's own callback. */
@@ -65,6 +68,7 @@ struct dt__query_service {
     char hub[DT_BROKER_HUB_NAME_MAX + 1];
     uint32_t partition;
     uint64_t epoch;
+    dt__journal *journal;    /* borrowed; NULL: purges go to the store only */
     dt__store *store;        /* callback thread only */
     dt_broker_kv *status_kv; /* callback thread only */
     dt_broker_sub *sub;

@@ -287,7 +287,10 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
  * it survives (DT_ESTATE). DT_ENOTFOUND and DT_ESTATE are returned without a message. */
 static dt_status purge_row(dt__query_ctx *x, const char *id)
 {
-    dt_status st = dt__store_purge(x->q->store, x->q->epoch, id, FINISHED_MASK);
+    dt__store_batch purge = {.purge_instance_id = id, .purge_status_mask = FINISHED_MASK};
+    dt_status st = x->q->journal != NULL
+                       ? dt__journal_commit(x->q->journal, x->q->store, x->q->epoch, &purge)
+                       : dt__store_commit_batch(x->q->store, x->q->epoch, &purge);
     if (st == DT_ENOTFOUND || st == DT_ESTATE) {
         return st;
     }

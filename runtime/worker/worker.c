@@ -396,6 +396,11 @@ static dt_status connect_hub(dt_worker *w)
         dt_broker_hub_config c;
         dt_broker_hub_config_init(&c);
         st = dt_broker_hub_create(w->broker, w->hub, &c, &w->hub_cfg);
+    } else if (st == DT_OK) {
+        /* Completes a hub created by an older build (no LOG stream yet) with its own settings:
+         * idempotent, and nothing that exists is changed. */
+        dt_broker_hub_config have = w->hub_cfg;
+        st = dt_broker_hub_create(w->broker, w->hub, &have, &w->hub_cfg);
     }
     if (st != DT_OK) {
         set_err(w, "%s", dt_broker_errmsg(w->broker)); /* "[create ]hub <hub>: ..." */

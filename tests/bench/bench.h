@@ -9,11 +9,12 @@
  *
  * Files: bench_main.c (arguments, dispatch), bench_util.c (clock, statistics, JSON lines),
  * bench_env.c (hub, worker process, status observer), bench_worker.c (the worker process),
- * bench_flow.c (hello5, latency3, fanout10k, memory100k), bench_replay.c (replay10k, in-process
- * engine) and bench_broker.c (broker_limit).
+ * bench_flow.c (hello5, latency3, fanout10k, memory100k), bench_client.c (client16,
+ * client_lone: the C client's start and wait), bench_replay.c (replay10k, in-process engine) and
+ * bench_broker.c (broker_limit).
  *
- * Threads: everything runs on the main thread except the status observer (one thread) and the
- * broker_limit roles (three threads).
+ * Threads: everything runs on the main thread except the status observer (one thread), the
+ * broker_limit roles (three threads) and client16's 16 client threads.
  */
 #ifndef DT_BENCH_H
 #define DT_BENCH_H
@@ -39,6 +40,7 @@ typedef struct bench_opts {
     size_t fetch_batch;      /* worker fetch_batch (0: the worker default) */
     const char *self;        /* path of this executable (for the worker process) */
     pid_t broker_pid;        /* the nats-server's pid when known (CPU accounting), else 0 */
+    size_t clients;          /* client16: dt_client handles its 16 threads share (default 1) */
 } bench_opts;
 
 /* ---- clock, statistics, output (bench_util.c) ---- */
@@ -154,6 +156,12 @@ typedef struct bench_setup {
 bool bench_setup_open(const bench_opts *o, const char *prefix, size_t cache, bench_setup *s);
 void bench_setup_close(bench_setup *s);
 
+/* bench_flow.c: runs n instances of `name` by publish-to-start ("warm-<i>") and waits for them;
+ * false (with a note) if any did not complete. */
+bool bench_warm_up(bench_setup *s, const char *name, size_t n, const char *input);
+/* The settings every end-to-end line reports (worker defaults written out). */
+void bench_settings(bench_json *j, const bench_opts *o, size_t cache, int runs);
+
 /* ---- workloads ---- */
 
 int bench_worker_main(int argc, char **argv); /* bench_worker.c: the worker process */
@@ -165,5 +173,7 @@ int bench_replay10k(const bench_opts *o);    /* bench_replay.c */
 int bench_broker_limit(const bench_opts *o); /* bench_broker.c */
 int bench_trace3(const bench_opts *o);       /* bench_trace.c (diagnostic) */
 int bench_msgs5(const bench_opts *o);        /* bench_msgs.c (diagnostic) */
+int bench_client16(const bench_opts *o);     /* bench_client.c */
+int bench_client_lone(const bench_opts *o);
 
 #endif

@@ -15,7 +15,7 @@
 #define ACTIONS_HELLO5 11 /* as the Durable Task Scheduler counts a five-activity chain */
 
 /* The settings every end-to-end line reports (worker defaults written out). */
-static void settings(bench_json *j, const bench_opts *o, size_t cache, int runs)
+void bench_settings(bench_json *j, const bench_opts *o, size_t cache, int runs)
 {
     bench_json_int(j, "partitions", o->partitions);
     bench_json_int(j, "workers", 1);
@@ -114,7 +114,7 @@ static double run_round(bench_setup *s, const char *name, const char *prefix, si
     return last - t0;
 }
 
-static bool warm_up(bench_setup *s, const char *name, size_t n, const char *input)
+bool bench_warm_up(bench_setup *s, const char *name, size_t n, const char *input)
 {
     bool ok = run_round(s, name, "warm", n, input, NULL) >= 0;
     if (!ok) {
@@ -135,7 +135,7 @@ int bench_hello5(const bench_opts *o)
     double ops[16], aps[16], pub[16];
     bench_cpu cpu[16];
     int ok_runs = 0;
-    if (warm_up(&s, "hello5", n < WARMUP_N ? n : WARMUP_N, NULL)) {
+    if (bench_warm_up(&s, "hello5", n < WARMUP_N ? n : WARMUP_N, NULL)) {
         for (int r = 0; r < o->runs && r < 16; r++) {
             char prefix[32];
             snprintf(prefix, sizeof(prefix), "h5r%d", r);
@@ -166,7 +166,7 @@ int bench_hello5(const bench_opts *o)
     bench_json_num(&j, "start_publish_ms", bench_median(pub, (size_t)ok_runs), 1);
     bench_json_str(&j, "start", "publish-to-start, all at once (async, one window)");
     cpu_report(&j, o, "orch", cpu, ok_runs);
-    settings(&j, o, o->cache, o->runs);
+    bench_settings(&j, o, o->cache, o->runs);
     bench_json_end(&j);
     return ok_runs == o->runs ? 0 : 1;
 }
@@ -259,7 +259,7 @@ static void latency_print(const bench_opts *o, lat_stats *ls, size_t n, size_t n
     bench_json_num(&j, "client_wait_p50_ms", bench_median(ls->api50, k), 2);
     bench_json_num(&j, "client_wait_p99_ms", bench_median(ls->api99, k), 2);
     bench_json_int(&j, "client_wait_n", (long long)n_api);
-    settings(&j, o, o->cache, o->runs);
+    bench_settings(&j, o, o->cache, o->runs);
     bench_json_end(&j);
 }
 
@@ -279,7 +279,7 @@ int bench_latency3(const bench_opts *o)
     lat_stats ls = {.runs = 0};
     if (dt_client_create(&co, &c, err, sizeof(err)) != DT_OK) {
         bench_note("client: %s", err);
-    } else if (warm_up(&s, "seq3", 20, NULL)) {
+    } else if (bench_warm_up(&s, "seq3", 20, NULL)) {
         for (int r = 0; r < o->runs && r < 16; r++) {
             if (!latency_run(&s, c, n, n_api, r, &ls)) {
                 break;
@@ -308,7 +308,7 @@ int bench_fanout10k(const bench_opts *o)
     double secs[16];
     bench_cpu cpu[16];
     int ok_runs = 0;
-    if (warm_up(&s, "fanout", 1, "100")) {
+    if (bench_warm_up(&s, "fanout", 1, "100")) {
         for (int r = 0; r < o->runs && r < 16; r++) {
             char prefix[32];
             snprintf(prefix, sizeof(prefix), "for%d", r);
@@ -336,7 +336,7 @@ int bench_fanout10k(const bench_opts *o)
     bench_json_nums(&j, "seconds_runs", secs, (size_t)ok_runs, 3);
     bench_json_str(&j, "measured", "publish-to-start of one orchestration to its finished status");
     cpu_report(&j, o, "activity", cpu, ok_runs);
-    settings(&j, o, o->cache, o->runs);
+    bench_settings(&j, o, o->cache, o->runs);
     bench_json_end(&j);
     return ok_runs == o->runs ? 0 : 1;
 }
@@ -382,7 +382,7 @@ int bench_memory100k(const bench_opts *o)
     bench_json_str(&j, "measured",
                    "VmRSS of the worker process once every instance is RUNNING "
                    "(waiting for an event)");
-    settings(&j, o, cache, 1);
+    bench_settings(&j, o, cache, 1);
     bench_json_end(&j);
     return 0;
 }

@@ -3,7 +3,8 @@
  * a private nats-server and runs it.
  *
  *   dt_bench [options] [workload ...]     workloads: broker_limit hello5 latency3 fanout10k
- *                                         replay10k memory100k (default: all, in this order),
+ *                                         replay10k memory100k client16 client_lone (default:
+ *                                         all, in this order),
  *                                         and the diagnostics trace3 and msgs5
  *   dt_bench worker ...                   the worker process (started by the workloads)
  *
@@ -11,7 +12,8 @@
  * another fraction), --runs N
  * (default 3), --partitions P (4), --cache N, --threads N, --fetch-batch N (worker options; 0 is
  * the worker's default), --tmpdir D (worker data; default $TMPDIR or /tmp), --broker-pid PID
- * (the nats-server's, for its CPU time per orchestration).
+ * (the nats-server's, for its CPU time per orchestration), --clients N (client16: how many
+ * dt_client handles its 16 threads share, round-robin; default 1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,8 @@ static const workload workloads[] = {
     {"fanout10k", bench_fanout10k, true, false},
     {"replay10k", bench_replay10k, false, false},
     {"memory100k", bench_memory100k, true, false},
+    {"client16", bench_client16, true, false},
+    {"client_lone", bench_client_lone, true, false},
     {"trace3", bench_trace3, true, true},
     {"msgs5", bench_msgs5, true, true},
 };
@@ -44,7 +48,7 @@ static void usage(void)
     fprintf(
         stderr,
         "usage: dt_bench [--url U] [--quick] [--scale F] [--runs N] [--partitions P] [--cache N] "
-        "[--threads N] [--fetch-batch N] [--tmpdir D] [--broker-pid PID] "
+        "[--threads N] [--fetch-batch N] [--tmpdir D] [--broker-pid PID] [--clients N] "
         "[workload ...]\n"
         "workloads:");
     for (size_t i = 0; i < N_WORKLOADS; i++) {
@@ -95,6 +99,8 @@ static bool option(int argc, char **argv, int *i, bench_opts *o)
         o->activity_threads = (size_t)n;
     } else if (strcmp(k, "--fetch-batch") == 0 && num_arg(v, 4096, &n)) {
         o->fetch_batch = (size_t)n;
+    } else if (strcmp(k, "--clients") == 0 && num_arg(v, 16, &n) && n > 0) {
+        o->clients = (size_t)n;
     } else {
         fprintf(stderr, "dt_bench: bad option %s\n", k);
         return false;
@@ -134,8 +140,12 @@ int main(int argc, char **argv)
     static char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     self[n > 0 ? n : 0] = '\0';
-    bench_opts o = {
-        .url = getenv("DT_BENCH_NATS_URL"), .scale = 1.0, .runs = 3, .partitions = 4, .self = self};
+    bench_opts o = {.url = getenv("DT_BENCH_NATS_URL"),
+                    .scale = 1.0,
+                    .runs = 3,
+                    .partitions = 4,
+                    .self = self,
+                    .clients = 1};
     const workload *chosen[N_WORKLOADS * 4];
     size_t n_chosen = 0;
     for (int i = 1; i < argc; i++) {

@@ -8,5 +8,10 @@ dt_add_test(NAME test_broker_consume SOURCES test_broker_consume.c LABELS integr
 dt_add_test(NAME test_broker_kv SOURCES test_broker_kv.c LABELS integration)
 dt_add_test(NAME test_broker_kv_key SOURCES test_broker_kv_key.c LABELS integration)
 dt_add_test(NAME test_broker_core SOURCES test_broker_core.c LABELS integration)
+dt_add_test(NAME test_broker_log SOURCES test_broker_log.c LABELS integration)
 dt_add_test(NAME test_broker_pubroute SOURCES test_broker_pubroute.c LABELS integration)
 dt_add_test(NAME test_broker_reconnect SOURCES test_broker_reconnect.c LABELS integration TIMEOUT 180)
+# The partition log (runtime/journal): rebuilds compared row by row with the store tests' helpers.
+dt_add_test(NAME test_journal SOURCES test_journal.c LABELS integration TIMEOUT 300)
+target_include_directories(test_journal PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit
+  ${CMAKE_SOURCE_DIR}/broker-adapter/include)

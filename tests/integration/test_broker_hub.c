@@ -134,7 +134,7 @@ static void test_create_idempotent(void **state)
     /* Every object exists under its documented name. */
     char stream[DT_BROKER_NAME_BUF];
     dt_broker_stream_info si;
-    for (int i = 0; i <= DT_BROKER_STREAM_DEAD; i++) {
+    for (int i = 0; i <= DT_BROKER_STREAM_LOG; i++) {
         dt_broker_stream_name(name, (dt_broker_stream)i, stream, sizeof(stream));
         TB_EXPECT(dt_broker_stream_info_get(b, stream, &si), DT_OK, dt_broker_errmsg(b));
         assert_int_equal(si.msgs, 0);
@@ -236,7 +236,7 @@ static void test_delete(void **state)
     tb_hub_delete(b, name);
     TB_EXPECT(dt_broker_hub_get(b, name, NULL), DT_ENOTFOUND, dt_broker_errmsg(b));
     dt_broker_stream_info si;
-    for (int i = 0; i <= DT_BROKER_STREAM_DEAD; i++) {
+    for (int i = 0; i <= DT_BROKER_STREAM_LOG; i++) {
         dt_broker_stream_name(name, (dt_broker_stream)i, stream, sizeof(stream));
         TB_EXPECT(dt_broker_stream_info_get(b, stream, &si), DT_ENOTFOUND, dt_broker_errmsg(b));
     }

@@ -35,7 +35,7 @@ static int setup(void **state)
         snprintf(path, sizeof(path), "%s/p%03u.db", d->dir, p);
         assert_int_equal(dt__store_open(path, NULL, &d->stores[p], err, sizeof(err)), DT_OK);
         assert_int_equal(dt__store_claim(d->stores[p], "w", &d->epochs[p]), DT_OK);
-        assert_int_equal(dt__query_service_start(d->t->b, d->t->hub, p, path, d->epochs[p],
+        assert_int_equal(dt__query_service_start(d->t->b, d->t->hub, p, path, NULL, d->epochs[p],
                                                  &d->svc[p], err, sizeof(err)),
                          DT_OK);
     }

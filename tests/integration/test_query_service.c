@@ -63,8 +63,8 @@ static void start_service(qfix *q, uint32_t p)
 {
     char path[512], err[256] = "";
     snprintf(path, sizeof(path), "%s/p%03u.db", q->dir, p);
-    dt_status st = dt__query_service_start(q->t->b, q->t->hub, p, path, q->epochs[p], &q->svc[p],
-                                           err, sizeof(err));
+    dt_status st = dt__query_service_start(q->t->b, q->t->hub, p, path, NULL, q->epochs[p],
+                                           &q->svc[p], err, sizeof(err));
     if (st != DT_OK) {
         fail_msg("query service %u: %s (%s)", p, dt_status_name(st), err);
     }
@@ -537,16 +537,16 @@ static void test_service_start_errors(void **state)
     dt__query_service *s = NULL;
     char err[256] = "";
     assert_int_equal(
-        dt__query_service_start(q->t->b, "bad.hub", 0, "/tmp/x.db", 1, &s, err, sizeof(err)),
+        dt__query_service_start(q->t->b, "bad.hub", 0, "/tmp/x.db", NULL, 1, &s, err, sizeof(err)),
         DT_EINVAL);
     char path[512];
     snprintf(path, sizeof(path), "%s/missing/dir/p.db", q->dir);
     assert_int_not_equal(
-        dt__query_service_start(q->t->b, q->t->hub, 0, path, 1, &s, err, sizeof(err)), DT_OK);
+        dt__query_service_start(q->t->b, q->t->hub, 0, path, NULL, 1, &s, err, sizeof(err)), DT_OK);
     assert_true(err[0] != '\0');
     snprintf(path, sizeof(path), "%s/p000.db", q->dir);
     assert_int_equal(
-        dt__query_service_start(q->t->b, "no_such_hub_q", 0, path, 1, &s, err, sizeof(err)),
+        dt__query_service_start(q->t->b, "no_such_hub_q", 0, path, NULL, 1, &s, err, sizeof(err)),
         DT_ENOTFOUND);
     dt__query_service_stop(NULL);
 }

@@ -236,6 +236,24 @@ void dt_test_nats_stop(dt_test_nats *s)
     track(s, false);
 }
 
+void dt_test_nats_kill(dt_test_nats *s)
+{
+    if (s == NULL || s->pid <= 0) {
+        return;
+    }
+    kill(s->pid, SIGKILL);
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    s->pid = 0;
+    track(s, false);
+}
+
+void dt_test_nats_print_log(const dt_test_nats *s, const char *why)
+{
+    fprintf(stderr, "%s\n", why);
+    print_log_tail(s);
+}
+
 void dt_test_nats_free(dt_test_nats *s)
 {
     if (s == NULL) {

@@ -46,6 +46,13 @@ void dt_test_nats_print_logs(void);
 /* Stops the server (SIGTERM to its PID, SIGKILL after 5 s) and reaps it. Idempotent. */
 void dt_test_nats_stop(dt_test_nats *s);
 
+/* Kills the server with SIGKILL (a crash: no clean shutdown of its store) and reaps it. Its dir,
+ * port and config stay, so dt_test_nats_start starts it again on the same store. Idempotent. */
+void dt_test_nats_kill(dt_test_nats *s);
+
+/* Prints the last 4000 bytes of the server's log to stderr, headed by `why`. */
+void dt_test_nats_print_log(const dt_test_nats *s, const char *why);
+
 /* Stops, removes the temp dir and frees. Accepts NULL. */
 void dt_test_nats_free(dt_test_nats *s);
 

@@ -167,4 +167,44 @@ static inline void raw_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* Every table's rows (ids included), in one text, to compare two files: free() it. */
+static inline char *store_dump(const char *path)
+{
+    static const char *const sql[] = {
+        "SELECT group_concat(instance_id || '|' || execution_id || '|' || status || '|' || "
+        "history_len || '|' || created_ms || '|' || last_updated_ms || '|' || completed_ms || '|' "
+        "|| hex(ifnull(input, 'NULL')) || '|' || hex(ifnull(output, 'NULL')) || '|' || "
+        "hex(ifnull(custom_status, 'NULL')) || '|' || hex(ifnull(failure_details, 'NULL')) || '|' "
+        "|| hex(ifnull(tags, 'NULL')) || '|' || ifnull(version, 'NULL') || '|' || "
+        "ifnull(parent_instance_id, 'NULL'), ';') FROM (SELECT * FROM instances ORDER BY "
+        "instance_id)",
+        "SELECT group_concat(instance_id || '|' || seq || '|' || hex(event), ';') FROM "
+        "(SELECT * FROM history ORDER BY instance_id, seq)",
+        "SELECT group_concat(id || '|' || subject || '|' || msg_id || '|' || hex(payload) || '|' "
+        "|| "
+        "hex(ifnull(headers, 'NULL')), ';') FROM (SELECT * FROM outbox ORDER BY id)",
+        "SELECT group_concat(id || '|' || instance_id || '|' || fire_at_ms || '|' || dedupe_id || "
+        "'|' || hex(payload), ';') FROM (SELECT * FROM timers ORDER BY id)",
+        "SELECT group_concat(id || '|' || instance_id || '|' || dedupe_id || '|' || parked_ms || "
+        "'|' || hex(payload), ';') FROM (SELECT * FROM parked ORDER BY id)",
+        "SELECT group_concat(instance_id || '|' || dedupe_id, ';') FROM "
+        "(SELECT * FROM applied ORDER BY instance_id, dedupe_id)",
+        "SELECT log_origin FROM partition",
+    };
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    size_t cap = 1 << 22, len = 0;
+    char *out = calloc(1, cap);
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, sql[i], -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        len += (size_t)snprintf(out + len, cap - len, "%s\n", t != NULL ? (const char *)t : "");
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return out;
+}
+
 #endif

@@ -22,10 +22,14 @@
  * event data, custom status) are opaque byte strings, UTF-8 JSON by convention; every payload
  * the client hands out is followed by a NUL byte that its length does not count.
  *
- * Threads: a dt_client is confined to one thread at a time (the caller serializes); create one
- * client per thread that needs one. Result objects (dt_client_instance, dt_client_page,
- * dt_client_history) are independent of the client: they may be read on any thread and outlive
- * it.
+ * Threads: a dt_client is thread-safe: any number of threads may start, signal, read, wait and
+ * query through one client at once, and share its connection (one client per process is the
+ * intended use: its waits share one subscription, see dt_client_wait_for_completion). Two
+ * exceptions: dt_client_hub_create and dt_client_hub_delete must not run while other calls on
+ * the same client do, and dt_client_destroy may overlap only waits (below). When threads share a
+ * client, dt_client_errmsg() may return another thread's text: use dt_client_errmsg_copy().
+ * Result objects (dt_client_instance, dt_client_page, dt_client_history) are independent of the
+ * client: they may be read on any thread and outlive it.
  */
 #ifndef DURABLETASK_CLIENT_H
 #define DURABLETASK_CLIENT_H
@@ -85,12 +89,20 @@ void dt_client_options_init(dt_client_options *o);
 dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *errbuf,
                            size_t errlen);
 
-/* Closes the connection and frees `c`. Accepts NULL. Result objects stay valid. */
+/* Closes the connection and frees `c`. Accepts NULL. Result objects stay valid. Waits that
+ * other threads have in progress on `c` end with DT_ECLOSED (without touching `c` afterwards:
+ * do not ask dt_client_errmsg then) and destroy returns once they have; no other call may be in
+ * progress or start once destroy has begun. */
 void dt_client_destroy(dt_client *c);
 
 /* Text of the most recent failure of a call on `c` ("" if none). Owned by `c`; valid until the
- * next call on `c`. */
+ * next call on `c` (when threads share `c`, see dt_client_errmsg_copy). */
 const char *dt_client_errmsg(const dt_client *c);
+
+/* The same text copied into buf (len bytes, NUL-terminated, truncated if need be), atomically
+ * with respect to failures on other threads. For a client shared by threads the text is that of
+ * the most recent failure of any of them. */
+void dt_client_errmsg_copy(const dt_client *c, char *buf, size_t len);
 
 /* The hub's name (owned by `c`). */
 const char *dt_client_hub(const dt_client *c);
@@ -186,7 +198,8 @@ typedef struct dt_client_start_options {
  * DT_CLIENT_ID_BUF).
  * Cost: one round trip to the server (the start and its record travel together) when the ID is
  * generated or the policy is TERMINATE_AND_REPLACE; two otherwise (the status record is read
- * first, so that a start the policy refuses is never published).
+ * first, so that a start the policy refuses is never published, and so that racing starts of
+ * one ID are decided by JetStream: docs/protocol.md).
  * Errors: DT_EINVAL (bad name, ID, option; the message names it), DT_ETOOLARGE (the start
  * message would exceed the hub's max_msg_size less 1 KiB of headroom), DT_EEXIST (the ID is
  * taken, per the reuse policy; also for every loser of schedules of one ID at the same moment:
@@ -283,10 +296,12 @@ dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_
  * bound. It wakes as soon as the status record changes (a KV watch, no polling). On DT_OK, out
  * (may be NULL) receives a new object as for dt_client_get_status. DT_ETIMEOUT when the time
  * ran out (the message gives the last status seen), DT_ENOTFOUND for an unknown instance or one
- * purged meanwhile.
- * Cost: one round trip to arm the watch (it reports the current record first); none to drop it
- * (the server removes the watch's consumer a few seconds later by itself). timeout_ms 0: one
- * read, no watch.
+ * purged meanwhile, DT_ECLOSED when another thread destroyed the client meanwhile.
+ * Cost: one read of the record (one round trip). All waits of a client share one subscription to
+ * the hub's status changes, opened by the client's first wait (one more round trip then) and
+ * kept until dt_client_destroy: from then on every status change of the hub reaches the client
+ * (about three small messages per instance started), whoever waits. Any number of threads may
+ * wait at once. timeout_ms 0: one read, nothing more.
  */
 dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
                                    bool with_payloads, dt_client_instance **out);

@@ -72,8 +72,10 @@ typedef struct dt_worker_options {
      * minute. Refused credentials and TLS failures (DT_EAUTH) are not retried. */
     uint32_t connect_attempts;
     const char *hub; /* required: the task hub (created with defaults when missing) */
-    /* required: partition databases go in <data_dir>/<hub>/. Every worker of a hub must use the
-     * same directory (one host or a shared filesystem): a partition's file moves with its lease. */
+    /* required: the partitions' local SQLite views go in <data_dir>/<hub>/. Each worker may have
+     * its own (on its own host, empty or not): the hub's truth is each partition's log in
+     * JetStream, and a worker that takes a partition over rebuilds its file from the log when the
+     * file is missing or not current. Workers on one host may also share a directory. */
     const char *data_dir;
     const char *worker_id;   /* NULL: generated (host, process, random) */
     size_t activity_threads; /* activities run at once per task queue; 0: 4 */
@@ -88,11 +90,12 @@ typedef struct dt_worker_options {
      * this long and the partition has no backlog left (its start is not on its way), it is
      * dead-lettered with the reason. 0: 3,600,000 (one hour). */
     int64_t parked_event_ttl_ms;
-    /* A partition's store file that is missing while the hub has history for the partition is
-     * refused (the partition is left to other workers, and stalls if none has the file): false.
-     * true: the store is created empty, and the partition's instances are lost. For an operator
-     * who restores a fleet without its data on purpose. */
-    bool recreate_missing_stores;
+    /* A snapshot of a partition (its store file, stored in the hub so that a new owner restores
+     * it instead of replaying the whole log; the log below it is purged) is taken by the owner
+     * once this many log entries, or this many bytes of them, were appended since the last one.
+     * 0: 5,000 entries, 64 MiB. */
+    uint64_t snapshot_entries;
+    uint64_t snapshot_bytes;
     /* Coalesce network writes for 1 ms (nats.c's default) instead of sending at once: a little
      * less CPU under full load, about 1 ms more latency per hop. Default false. */
     bool coalesce_writes;

@@ -2,8 +2,8 @@
  * Partition stores that do not open (issue 7, items 5 and 6), against the real nats-server and
  * real SQLite files. A worker that cannot open a partition's store (here: a file of a newer
  * schema in its data directory) gives the partition up so that another worker serves it, and says
- * so once per back-off step; a partition whose store file went missing while the hub has history
- * for it is not recreated empty unless the worker is told to.
+ * so once per back-off step; a partition whose store file went missing is rebuilt from the
+ * partition's log in the hub (issue 8).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -82,12 +82,11 @@ static void approval(dt_orch_ctx *ctx, void *ud)
     dt_orch_set_output(ctx, v, strlen(v));
 }
 
-static dt_worker *start_worker(wk_env *env, const char *id, const char *data_dir, bool recreate)
+static dt_worker *start_worker(wk_env *env, const char *id, const char *data_dir)
 {
     dt_worker_options o = wk_options(env);
     o.worker_id = id;
     o.data_dir = data_dir;
-    o.recreate_missing_stores = recreate;
     o.log = capture;
     o.log_ctx = (void *)id;
     dt_worker *w = NULL;
@@ -141,8 +140,8 @@ static void test_unopenable_store_moves_to_another_worker(void **state)
         size_t owner = dt__leases_place(ids, NULL, 2, p);
         make_newer_store(owner == 0 ? dir_a : dir_b, env.hub, p);
     }
-    dt_worker *a = start_worker(&env, "wa", dir_a, false);
-    dt_worker *b = start_worker(&env, "wb", dir_b, false);
+    dt_worker *a = start_worker(&env, "wa", dir_a);
+    dt_worker *b = start_worker(&env, "wb", dir_b);
     char id0[64], id1[64];
     id_on(0, 2, "moved", id0, sizeof(id0));
     id_on(1, 2, "moved", id1, sizeof(id1));
@@ -173,33 +172,39 @@ static bool wait_log(const char *who, const char *needle)
     return log_count(who, needle) > 0;
 }
 
-/* The store of a partition with history is deleted: the worker refuses to recreate it (the
- * waiting instance is not silently forgotten); told to, it starts the partition empty. */
-static void test_missing_store_is_not_recreated(void **state)
+/* The hub's truth is the partition's log: a worker whose data directory was wiped (a new
+ * container, a lost disk) rebuilds the store from it, and every instance goes on: the waiting
+ * one takes its event and completes, the finished one is still listed with its output. */
+static void test_wiped_store_is_rebuilt(void **state)
 {
     (void)state;
     wk_env env;
-    wk_setup(&env, "missing", 1, 3000);
-    dt_worker *w1 = start_worker(&env, "w1", env.data_dir, false);
+    wk_setup(&env, "wiped", 1, 3000);
+    dt_worker *w1 = start_worker(&env, "w1", env.data_dir);
     wk_start(&env, "approval", "waits-1", NULL, NULL, NULL);
+    wk_start(&env, "measure", "done-1", "\"x\"", NULL, NULL);
     wk_expect(&env, "waits-1", ST(RUNNING), NULL);
+    wk_expect(&env, "done-1", ST(COMPLETED), "\"ok\"");
     dt_worker_destroy(w1);
     char path[1024];
-    const char *tails[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof(path), "%s/%s/p000.db%s", env.data_dir, env.hub, tails[i]);
-        (void)unlink(path);
-    }
+    snprintf(path, sizeof(path), "%s/%s", env.data_dir, env.hub);
+    dt_test_rmtree(path);
+    dt_worker *w2 = start_worker(&env, "w2", env.data_dir);
+    wk_raise(&env, "waits-1", "approve", "\"yes\"");
+    wk_expect(&env, "waits-1", ST(COMPLETED), "\"yes\"");
+    assert_true(wait_log("w2", "store rebuilt from the log"));
+    dt_client *c = wk_client(&env);
+    dt_client_history *h = NULL; /* read from the rebuilt store by its owner */
+    assert_int_equal(dt_client_get_history(c, "done-1", &h), DT_OK);
+    assert_true(h->n >= 3);
+    assert_string_equal(h->events[h->n - 1].type, "ExecutionCompleted");
+    assert_int_equal(h->events[h->n - 1].payload_len, 4);
+    assert_memory_equal(h->events[h->n - 1].payload, "\"ok\"", 4);
+    dt_client_history_free(h);
+    dt_client_destroy(c);
     snprintf(path, sizeof(path), "%s/%s/p000.db", env.data_dir, env.hub);
-    dt_worker *w2 = start_worker(&env, "w2", env.data_dir, false);
-    assert_true(wait_log("w2", "is missing, but the hub has history"));
-    assert_int_equal(access(path, F_OK), -1); /* not recreated */
-    dt_worker_destroy(w2);
-    dt_worker *w3 = start_worker(&env, "w3", env.data_dir, true);
-    wk_start(&env, "measure", "after-1", NULL, NULL, NULL);
-    wk_expect(&env, "after-1", ST(COMPLETED), NULL);
     assert_int_equal(access(path, F_OK), 0);
-    dt_worker_destroy(w3);
+    dt_worker_destroy(w2);
     wk_teardown(&env);
 }
 
@@ -207,7 +212,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unopenable_store_moves_to_another_worker),
-        cmocka_unit_test(test_missing_store_is_not_recreated),
+        cmocka_unit_test(test_wiped_store_is_rebuilt),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     dt_broker_global_shutdown();

@@ -1,0 +1,439 @@
+/*
+ * Waiting for instances: one feed of the status bucket per client serves every wait on it.
+ *
+ * A wait used to open a watch of its own key: a consumer created on the server per wait (one
+ * round trip, and server work per consumer). Now the client opens, at its first wait, one feed of
+ * every change stored in the bucket (dt_broker_kv_feed: one consumer, deliver policy "new"), and
+ * each wait registers its key in a table that the feed's callback consults: a change of a
+ * registered key is copied to its waits and wakes them; other keys cost a hash lookup.
+ *
+ * Nothing is missed: a wait registers first and then reads the key's last entry. A change
+ * stored before the read is in what the read returns; one stored after it is delivered by the
+ * feed (armed before the registration) to the registered wait. Revisions order the two: the
+ * wait keeps whichever is newer. When the feed may have missed changes — the connection came
+ * back (its consumer is re-created after the feed is re-armed), or nats.c dropped deliveries of
+ * an overfull queue (a gap in the consumer's sequence) — every wait re-reads its key after the
+ * feed was re-armed. As a last resort against what nobody foresaw, a wait also re-reads its key
+ * every RESYNC_READ_MS. A client whose feed cannot be opened (a server refusing the consumer,
+ * say) waits as before, with a watch of the one key (watch_key below).
+ *
+ * Cost per wait: one read (the round trip that the per-wait watch's consumer creation used to
+ * be), no consumer on the server; the cost of the feed: every status change of the hub reaches
+ * the client, about three small messages per instance started, for as long as the client lives.
+ *
+ * Threads: any number of threads wait at once. `waits.mu` guards the table, the waiters' fields
+ * marked below and `active`/`closing`; `feed_mu` serializes opening and re-arming the feed (round
+ * trips, never under `mu`). The feed's callback runs on the feed's nats.c thread and takes `mu`
+ * only. dt_client_destroy may run while waits block: they end with DT_ECLOSED, and destroy
+ * returns once each has left the client (`active`).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_int.h"
+
+/* How often a blocked wait looks at the feed (a reconnection, a gap): no round trip. */
+#define REFRESH_SLICE_MS 1000
+/* How often a blocked wait re-reads its key whatever the feed says (one round trip). */
+#define RESYNC_READ_MS 30000
+
+struct dt__client_waiter {
+    dt__client_waiter *next; /* in table[hash % DT__CLIENT_WAIT_BUCKETS] */
+    const char *key;         /* borrowed from the waiting call */
+    uint32_t hash;
+    pthread_cond_t cv;
+    /* Under waits.mu: the newest change the feed handed over and not yet taken (owned here). */
+    bool have;
+    uint64_t rev; /* of the newest change handed over (0: none yet) */
+    dt_broker_kv_op op;
+    void *value; /* dt_alloc'd copy (puts only) */
+    size_t len;
+    bool resync; /* re-arm the feed if needed and re-read the key */
+};
+
+static uint32_t key_hash(const char *k)
+{
+    uint32_t h = 2166136261u;
+    for (; *k != '\0'; k++) {
+        h = (h ^ (uint8_t)*k) * 16777619u;
+    }
+    return h;
+}
+
+void dt__client_waits_init(dt__client_waits *w)
+{
+    memset(w, 0, sizeof(*w));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->feed_mu, NULL);
+    pthread_cond_init(&w->idle, NULL);
+}
+
+static void broadcast_all(dt__client_waits *w, bool resync)
+{
+    for (size_t i = 0; i < DT__CLIENT_WAIT_BUCKETS; i++) {
+        for (dt__client_waiter *x = w->table[i]; x != NULL; x = x->next) {
+            x->resync = x->resync || resync;
+            pthread_cond_signal(&x->cv);
+        }
+    }
+}
+
+void dt__client_waits_destroy(dt_client *c)
+{
+    dt__client_waits *w = &c->waits;
+    pthread_mutex_lock(&w->mu);
+    w->closing = true;
+    broadcast_all(w, false);
+    while (w->active > 0) {
+        pthread_cond_wait(&w->idle, &w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    dt_broker_kv_feed_close(w->feed); /* its callback is not running once this returns */
+    w->feed = NULL;
+    pthread_cond_destroy(&w->idle);
+    pthread_mutex_destroy(&w->feed_mu);
+    pthread_mutex_destroy(&w->mu);
+}
+
+void dt__client_waits_reconnected(dt_client *c)
+{
+    pthread_mutex_lock(&c->waits.mu);
+    broadcast_all(&c->waits, true);
+    pthread_mutex_unlock(&c->waits.mu);
+}
+
+/* The feed's callback (its nats.c thread): hands a change of a registered key to its waits. */
+static void on_change(const dt_broker_kv_change *ch, void *ctx)
+{
+    dt__client_waits *w = &((dt_client *)ctx)->waits;
+    uint32_t h = key_hash(ch->key);
+    pthread_mutex_lock(&w->mu);
+    for (dt__client_waiter *x = w->table[h % DT__CLIENT_WAIT_BUCKETS]; x != NULL; x = x->next) {
+        if (x->hash != h || strcmp(x->key, ch->key) != 0 || ch->revision <= x->rev) {
+            continue;
+        }
+        void *copy = ch->len > 0 ? dt_alloc(ch->len) : NULL;
+        if (ch->len > 0 && copy == NULL) {
+            x->resync = true; /* out of memory: the wait reads the record itself */
+        } else {
+            if (ch->len > 0) {
+                memcpy(copy, ch->value, ch->len);
+            }
+            dt_free(x->value);
+            x->value = copy;
+            x->len = ch->len;
+            x->op = ch->op;
+            x->rev = ch->revision;
+            x->have = true;
+        }
+        pthread_cond_signal(&x->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Opens the feed if there is none (the first wait; a later one after a failure). False: no feed
+ * (the wait watches its own key). */
+static bool feed_ready(dt_client *c)
+{
+    dt__client_waits *w = &c->waits;
+    pthread_mutex_lock(&w->feed_mu);
+    if (w->feed == NULL) {
+        dt_broker_kv_feed *f = NULL;
+        if (dt_broker_kv_feed_open(c->b, c->status_bucket, 0, on_change, c, &f) == DT_OK) {
+            pthread_mutex_lock(&w->mu);
+            w->feed = f;
+            pthread_mutex_unlock(&w->mu);
+        }
+    }
+    bool ok = w->feed != NULL;
+    pthread_mutex_unlock(&w->feed_mu);
+    return ok;
+}
+
+/* Re-arms the feed after a reconnection; on a possible loss every wait re-reads its key. */
+static void feed_refresh(dt_client *c)
+{
+    dt__client_waits *w = &c->waits;
+    bool resync = false;
+    pthread_mutex_lock(&w->feed_mu);
+    dt_status st = w->feed != NULL ? dt_broker_kv_feed_refresh(w->feed, &resync) : DT_OK;
+    pthread_mutex_unlock(&w->feed_mu);
+    if (st != DT_OK || resync) {
+        pthread_mutex_lock(&w->mu);
+        broadcast_all(w, true); /* a failed re-arm is tried again by the next refresh */
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+/* ---- one wait ---- */
+
+typedef struct wait_req {
+    const char *id;
+    dt__client_wait_pred pred;
+    int64_t timeout_ms; /* < 0: no bound */
+    int64_t deadline;   /* monotonic ms */
+    const char *what;   /* "start" / "complete" */
+} wait_req;
+
+/* The state a wait has seen: the newest record (NULL: none, or deleted) and its revision. */
+typedef struct wait_state {
+    Dt__InstanceStatus *rec;
+    uint64_t rev;
+    bool seen_record; /* some record was seen (a later absence means a purge) */
+    bool seen_any;    /* a read or a change was applied */
+} wait_state;
+
+static dt_status timed_out(dt_client *c, const wait_req *r, const wait_state *ws)
+{
+    return dt__client_fail(
+        c, DT_ETIMEOUT, "instance '%s' did not %s within %lld ms (status %s)", r->id, r->what,
+        (long long)r->timeout_ms,
+        ws->rec == NULL
+            ? "unknown"
+            : dt_client_runtime_status_name((dt_client_runtime_status)ws->rec->runtime_status));
+}
+
+/* DT_OK: the predicate holds; DT_EBUSY: keep waiting; else the wait's end. */
+static dt_status judge(dt_client *c, const wait_req *r, const wait_state *ws)
+{
+    if (ws->rec != NULL) {
+        return r->pred(ws->rec->runtime_status) ? DT_OK : DT_EBUSY;
+    }
+    return ws->seen_record ? dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", r->id)
+                           : dt__client_fail(c, DT_ENOTFOUND, "no instance '%s'", r->id);
+}
+
+/* Applies a state (rec may be NULL) at revision rev if it is newer than what was seen. */
+static void apply(wait_state *ws, Dt__InstanceStatus *rec, uint64_t rev)
+{
+    if (ws->seen_any && rev <= ws->rev) {
+        return;
+    }
+    ws->rec = rec;
+    ws->rev = rev;
+    ws->seen_any = true;
+    ws->seen_record = ws->seen_record || rec != NULL;
+}
+
+static dt_status read_now(dt_client *c, dt__arena *a, const wait_req *r, wait_state *ws)
+{
+    Dt__InstanceStatus *rec = NULL;
+    uint64_t rev = 0;
+    dt_status st = dt__client_status_last(c, a, r->id, &rec, &rev);
+    if (st == DT_OK) {
+        apply(ws, rec, rev);
+    }
+    return st;
+}
+
+/* Blocks (w->cv, under waits.mu) until a change, a resync, closing, the deadline or the end of
+ * a refresh slice. Returns with mu held. */
+static void block(dt__client_waits *w, dt__client_waiter *me, const wait_req *r)
+{
+    int64_t now = dt__mono_ms();
+    int64_t until = now + REFRESH_SLICE_MS;
+    if (r->timeout_ms >= 0 && r->deadline < until) {
+        until = r->deadline;
+    }
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000),
+                          .tv_nsec = (long)((until % 1000) * 1000000)};
+    while (!me->have && !me->resync && !w->closing && dt__mono_ms() < until) {
+        if (pthread_cond_timedwait(&me->cv, &w->mu, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+}
+
+/* Takes the change handed over (under mu) into ws; the value is decoded into `a`. */
+static dt_status take_change(dt_client *c, dt__arena *a, const wait_req *r, dt__client_waiter *me,
+                             wait_state *ws)
+{
+    void *value = me->value;
+    size_t len = me->len;
+    uint64_t rev = me->rev;
+    bool put = me->op == DT_BROKER_KV_PUT;
+    me->value = NULL;
+    me->have = false;
+    pthread_mutex_unlock(&c->waits.mu);
+    Dt__InstanceStatus *rec = NULL;
+    dt_status st = put ? dt__client_decode_record(c, a, r->id, value, len, &rec) : DT_OK;
+    dt_free(value);
+    if (st == DT_OK) {
+        apply(ws, rec, rev);
+    }
+    pthread_mutex_lock(&c->waits.mu);
+    return st;
+}
+
+/* The wait proper, registered as `me`: read, then take changes until the predicate holds. */
+static dt_status wait_registered(dt_client *c, dt__arena *a, const wait_req *r,
+                                 dt__client_waiter *me, wait_state *ws)
+{
+    dt__client_waits *w = &c->waits;
+    dt_status st = read_now(c, a, r, ws);
+    int64_t next_read = dt__mono_ms() + RESYNC_READ_MS;
+    st = st == DT_OK ? judge(c, r, ws) : st;
+    pthread_mutex_lock(&w->mu);
+    while (st == DT_EBUSY) {
+        block(w, me, r);
+        bool resync = me->resync, closing = w->closing;
+        me->resync = false;
+        if (closing) {
+            st = dt__client_fail(c, DT_ECLOSED, "the client was destroyed during the wait");
+        } else if (me->have) {
+            st = take_change(c, a, r, me, ws);
+        } else if (r->timeout_ms >= 0 && dt__mono_ms() >= r->deadline) {
+            st = timed_out(c, r, ws);
+            break;
+        } else {
+            /* A refresh slice ended, or the feed may have missed changes. */
+            pthread_mutex_unlock(&w->mu);
+            feed_refresh(c);
+            bool reread = resync || me->resync || dt__mono_ms() >= next_read;
+            st = reread ? read_now(c, a, r, ws) : DT_OK;
+            next_read = reread ? dt__mono_ms() + RESYNC_READ_MS : next_read;
+            pthread_mutex_lock(&w->mu);
+        }
+        st = st == DT_OK ? judge(c, r, ws) : st;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return st;
+}
+
+static void link_waiter(dt__client_waits *w, dt__client_waiter *me)
+{
+    dt__client_waiter **head = &w->table[me->hash % DT__CLIENT_WAIT_BUCKETS];
+    pthread_mutex_lock(&w->mu);
+    me->next = *head;
+    *head = me;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void unlink_waiter(dt__client_waits *w, dt__client_waiter *me)
+{
+    pthread_mutex_lock(&w->mu);
+    dt__client_waiter **p = &w->table[me->hash % DT__CLIENT_WAIT_BUCKETS];
+    while (*p != NULL && *p != me) {
+        p = &(*p)->next;
+    }
+    if (*p == me) {
+        *p = me->next;
+    }
+    pthread_mutex_unlock(&w->mu);
+    dt_free(me->value);
+    pthread_cond_destroy(&me->cv);
+}
+
+/* ---- the fallback: a watch of the one key (a consumer per wait) ---- */
+
+static dt_status watch_next(dt_client *c, dt__arena *a, dt_broker_kv_key_watch *kw,
+                            const wait_req *r, wait_state *ws)
+{
+    dt_broker_kv_entry e = {0};
+    dt_status st;
+    for (;;) {
+        int64_t left = r->timeout_ms < 0 ? REFRESH_SLICE_MS : r->deadline - dt__mono_ms();
+        st = left > 0 ? dt_broker_kv_key_watch_next(
+                            kw, left < REFRESH_SLICE_MS ? left : REFRESH_SLICE_MS, &e)
+                      : DT_ETIMEOUT;
+        if (st != DT_ETIMEOUT) {
+            break;
+        }
+        if (r->timeout_ms >= 0 && dt__mono_ms() >= r->deadline) {
+            return timed_out(c, r, ws);
+        }
+        pthread_mutex_lock(&c->waits.mu);
+        bool closing = c->waits.closing;
+        pthread_mutex_unlock(&c->waits.mu);
+        if (closing) {
+            return dt__client_fail(c, DT_ECLOSED, "the client was destroyed during the wait");
+        }
+    }
+    Dt__InstanceStatus *rec = NULL;
+    if (st == DT_OK && e.op == DT_BROKER_KV_PUT) {
+        st = dt__client_decode_record(c, a, r->id, e.value, e.len, &rec);
+    } else if (st == DT_ENOTFOUND) {
+        st = DT_OK; /* no entry when armed */
+    } else if (st != DT_OK) {
+        st = dt__client_fail(c, st, "watch status of '%s': %s", r->id,
+                             dt_broker_kv_key_watch_errmsg(kw));
+    }
+    if (st == DT_OK) {
+        ws->seen_any = false; /* the watch reports in order: take each entry */
+        apply(ws, rec, e.revision);
+    }
+    dt_broker_kv_entry_clear(&e);
+    return st;
+}
+
+static dt_status watch_key(dt_client *c, dt__arena *a, const wait_req *r, const char *key,
+                           wait_state *ws)
+{
+    dt_broker_kv_key_watch *kw = NULL;
+    dt_status st = dt_broker_kv_key_watch_open(c->b, c->status_bucket, key, 0, &kw);
+    if (st != DT_OK) {
+        return dt__client_fail(c, st, "watch status of '%s': %s", r->id, DT__CLIENT_BERR(c));
+    }
+    do {
+        st = watch_next(c, a, kw, r, ws);
+        st = st == DT_OK ? judge(c, r, ws) : st;
+    } while (st == DT_EBUSY);
+    dt_broker_kv_key_watch_close(kw);
+    return st;
+}
+
+/* ---- entry ---- */
+
+dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
+                          dt__client_wait_pred pred, const char *what, Dt__InstanceStatus **out)
+{
+    char key[DT__CLIENT_KEY_BUF];
+    if (dt__status_key(id, key, sizeof(key)) != DT_OK) {
+        return dt__client_fail(c, DT_EINVAL, "no status key for '%s'", id);
+    }
+    wait_req r = {.id = id,
+                  .pred = pred,
+                  .timeout_ms = timeout_ms,
+                  .deadline = dt__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0),
+                  .what = what};
+    wait_state ws = {0};
+    dt_status st;
+    if (!feed_ready(c)) {
+        st = watch_key(c, a, &r, key, &ws);
+    } else {
+        dt__client_waiter me = {.key = key, .hash = key_hash(key)};
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&me.cv, &ca);
+        pthread_condattr_destroy(&ca);
+        link_waiter(&c->waits, &me);
+        st = wait_registered(c, a, &r, &me, &ws);
+        unlink_waiter(&c->waits, &me);
+    }
+    if (st == DT_OK) {
+        *out = ws.rec;
+    }
+    return st;
+}
+
+dt_status dt__client_wait_enter(dt_client *c)
+{
+    dt__client_waits *w = &c->waits;
+    pthread_mutex_lock(&w->mu);
+    bool closing = w->closing;
+    w->active += closing ? 0 : 1;
+    pthread_mutex_unlock(&w->mu);
+    return closing ? DT_ECLOSED : DT_OK;
+}
+
+void dt__client_wait_leave(dt_client *c)
+{
+    dt__client_waits *w = &c->waits;
+    pthread_mutex_lock(&w->mu);
+    if (--w->active == 0 && w->closing) {
+        pthread_cond_broadcast(&w->idle);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
