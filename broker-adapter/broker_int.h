@@ -108,6 +108,27 @@ dt_status dt__broker_security_apply(natsOptions *opts, const dt_nats_security *s
 dt_status dt__broker_nkey_public(const char *seed_file, char *out, size_t cap, char *err,
                                  size_t len);
 
+/* ---- nkey_sign.c ---- */
+
+#define DT__ED25519_SEED_LEN 32
+#define DT__ED25519_PUB_LEN  32
+#define DT__ED25519_SIG_LEN  64
+
+/* The RFC 8032 ed25519 signature of msg[0, n) by the raw 32-byte seed. False when libcrypto
+ * fails. */
+bool dt__broker_ed25519_sign(const unsigned char seed[DT__ED25519_SEED_LEN],
+                             const unsigned char *msg, size_t n,
+                             unsigned char sig[DT__ED25519_SIG_LEN]);
+/* True when sig is a valid ed25519 signature of msg[0, n) by the raw public key pub. */
+bool dt__broker_ed25519_verify(const unsigned char pub[DT__ED25519_PUB_LEN],
+                               const unsigned char *msg, size_t n,
+                               const unsigned char sig[DT__ED25519_SIG_LEN]);
+/* A valid ed25519 signature of msg[0, n) by seed whose first byte is not 0x00, which nats.c 3.4.1
+ * would drop (nkey_sign.c): the RFC 8032 one, or when that begins with 0x00 one with a random
+ * nonce, verified before it is returned. False (sig wiped) when libcrypto fails. Thread-safe. */
+bool dt__broker_nkey_sign(const unsigned char seed[DT__ED25519_SEED_LEN], const unsigned char *msg,
+                          size_t n, unsigned char sig[DT__ED25519_SIG_LEN]);
+
 /* Checks an outgoing message: a subject, named headers, a payload that fits nats.c's int. */
 dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t err_len);
 
