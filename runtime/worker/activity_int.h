@@ -134,7 +134,10 @@ void dt__activity_pool_destroy(dt__activity_pool *p);
 #define DT__ACT_TICKER_WAKE_MS 100
 /* Longest wait for a batch's PubAcks, and the async publisher's window. */
 #define DT__ACT_PUB_WAIT_MS 10000
-#define DT__ACT_PUB_WINDOW  ((size_t)4 * DT__ACT_BATCH_MAX)
+/* How long a result that cannot be stored is retried (its work item kept alive) before the work
+ * item is nak'd: longer than a JetStream leader election. */
+#define DT__ACT_RESULT_RETRY_MS 60000
+#define DT__ACT_PUB_WINDOW      ((size_t)4 * DT__ACT_BATCH_MAX)
 /* Shortest timeout_ms accepted (in-progress acks go out every timeout / 3). */
 #define DT__ACT_MIN_TIMEOUT_MS 100
 /* Threads per task queue, at most. */

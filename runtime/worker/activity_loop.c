@@ -191,17 +191,68 @@ static void collect(batch *b)
     }
 }
 
-/* Publishes every pending result and acks its work item; a result that fails twice leaves its
- * work item nak'd for redelivery. */
-static void flush(batch *b)
+static void add_failed(batch *b)
 {
-    collect(b);
     for (size_t i = 0; b->npending > 0 && i < b->n; i++) {
         if (b->it[i].pub == PUB_FAILED) {
             add_result(b, &b->it[i]);
         }
     }
+}
+
+static bool any_failed(const batch *b)
+{
+    for (size_t i = 0; b->npending > 0 && i < b->n; i++) {
+        if (b->it[i].pub == PUB_FAILED) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool stopping(batch *b)
+{
+    pthread_mutex_lock(&b->s->mu);
+    bool stop = dt__act_stopping(b->p);
+    pthread_mutex_unlock(&b->s->mu);
+    return stop;
+}
+
+/*
+ * Results that could not be stored (the partition stream has no leader while the cluster elects
+ * one, which takes nats-server 2.9 several seconds; the server is restarting): the activities
+ * ran, so their results are published again with back-off while their work items are kept alive
+ * with in-progress acks. A nak instead would run them again and count each redelivery against
+ * activity_max_deliveries, failing a healthy activity as "crashed" after a few seconds of
+ * election. Bounded by DT__ACT_RESULT_RETRY_MS (then the items are nak'd as before).
+ */
+static void retry_failed(batch *b)
+{
+    int64_t delay = 50, end = dt__mono_ms() + DT__ACT_RESULT_RETRY_MS;
+    while (any_failed(b) && !stopping(b) && dt__mono_ms() < end) {
+        pthread_mutex_lock(&b->s->mu);
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->it[i].pub == PUB_FAILED && b->s->held[b->it[i].ix] != NULL) {
+                (void)dt_broker_msg_in_progress(b->s->held[b->it[i].ix]);
+            }
+        }
+        pthread_mutex_unlock(&b->s->mu);
+        struct timespec ts = {(time_t)(delay / 1000), (long)(delay % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        delay = delay * 2 > 2000 ? 2000 : delay * 2;
+        add_failed(b);
+        collect(b);
+    }
+}
+
+/* Publishes every pending result and acks its work item; a result that cannot be stored within
+ * DT__ACT_RESULT_RETRY_MS leaves its work item nak'd for redelivery. */
+static void flush(batch *b)
+{
     collect(b);
+    add_failed(b);
+    collect(b);
+    retry_failed(b);
     for (size_t i = 0; b->npending > 0 && i < b->n; i++) {
         item *it = &b->it[i];
         if (it->pub != PUB_FAILED) {

@@ -1,9 +1,10 @@
 /*
  * The chaos test: N orchestrations (chains, fan-outs, timers, approvals waiting for an event,
  * continue-as-new loops receiving three events, parents with two sub-orchestrations) run on three
- * worker processes while the test kill -9s and restarts a worker every 1-3 s and restarts
- * nats-server once. Every event is raised exactly once, right after its instance's start, or
- * (for half of them) right before it. Then every instance must have completed with the right
+ * worker processes, each with a data directory of its own (as on separate hosts), while the test
+ * kill -9s and restarts a worker every 1-3 s (wiping its data directory one time in three) and
+ * restarts nats-server once. Every event is raised exactly once, right after its instance's start,
+ * or (for half of them) right before it. Then every instance must have completed with the right
  * output (which shows each event applied once), every orchestration's side effect (one durable
  * publish into a stream) must exist exactly once, and nothing may be in the dead-letter stream:
  * every message was accepted and must have had its effect.
@@ -112,11 +113,20 @@ static void stop_pid(pid_t *pid, int sig)
     }
 }
 
+/* Each worker has a data directory of its own, as on separate hosts: nothing is shared but the
+ * NATS server, and a partition that moves is rebuilt from its log by the new owner. */
+static void worker_dir(const chaos *c, int i, char *out, size_t len)
+{
+    snprintf(out, len, "%s/worker%d", c->dir, i);
+}
+
 static void start_worker(chaos *c, int i)
 {
+    char data[600];
+    worker_dir(c, i, data, sizeof(data));
     c->workers[i] = fork();
     if (c->workers[i] == 0) {
-        execl(CHAOS_WORKER_PATH, "chaos_worker", c->url, c->hub, c->dir, (char *)NULL);
+        execl(CHAOS_WORKER_PATH, "chaos_worker", c->url, c->hub, data, (char *)NULL);
         _exit(127);
     }
 }
@@ -225,7 +235,7 @@ static Dt__InstanceStatus *status_of(dt_broker_kv *kv, int i)
  * starts it again at random intervals, until CHAOS_TAIL_MS after the last start, and restarts
  * nats-server once half-way through the starts: so kills and the restart hit work in every
  * stage. */
-static void run_chaos(chaos *c, int *kills)
+static void run_chaos(chaos *c, int *kills, int *wipes)
 {
     int64_t starts_ms = (int64_t)n_instances * START_EVERY_MS;
     int64_t t0 = dt__mono_ms(), next_kill = t0 + 1000;
@@ -248,6 +258,12 @@ static void run_chaos(chaos *c, int *kills)
         if (now >= next_kill) {
             int i = rand_r(&c->seed) % N_WORKERS;
             stop_pid(&c->workers[i], SIGKILL);
+            if (rand_r(&c->seed) % 3 == 0) { /* a host lost with its disk: a fresh container */
+                char data[600];
+                worker_dir(c, i, data, sizeof(data));
+                dt_test_rmtree(data);
+                (*wipes)++;
+            }
             sleep_ms(rand_r(&c->seed) % 500);
             start_worker(c, i);
             (*kills)++;
@@ -453,8 +469,8 @@ static void test_chaos(void **state)
     dt_broker_bucket_name(c->hub, DT_BROKER_BUCKET_STATUS, bucket, sizeof(bucket));
     dt_broker_kv *kv = NULL;
     assert_int_equal(dt_broker_kv_open(c->b, bucket, &kv), DT_OK);
-    int kills = 0;
-    run_chaos(c, &kills);
+    int kills = 0, wipes = 0;
+    run_chaos(c, &kills, &wipes);
     start_range(c, 0, n_instances); /* no-op unless the chaos ended before all were started */
 
     int64_t t0 = dt__mono_ms();
@@ -462,8 +478,10 @@ static void test_chaos(void **state)
     while ((done = count_done(c, kv, false)) < n_instances && dt__mono_ms() - t0 < FINISH_MS) {
         sleep_ms(500);
     }
-    fprintf(stderr, "chaos: %d workers killed, %d/%d completed %.1f s after the chaos\n", kills,
-            done, n_instances, (double)(dt__mono_ms() - t0) / 1000.0);
+    fprintf(stderr,
+            "chaos: %d workers killed (%d with their data dir wiped), %d/%d completed %.1f s "
+            "after the chaos\n",
+            kills, wipes, done, n_instances, (double)(dt__mono_ms() - t0) / 1000.0);
     assert_int_equal(count_done(c, kv, true), n_instances);
     check_side_effects(c);
     check_no_dead_letters(c);
