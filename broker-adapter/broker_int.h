@@ -18,6 +18,17 @@
 /* Header names JetStream interprets. */
 #define DT__HDR_MSG_ID "Nats-Msg-Id"
 
+/*
+ * What the credential callbacks of a connection read (security.c): the path of the credentials
+ * file or nkey seed file, read again at every (re)connect. Lives in the dt_broker, since nats.c
+ * keeps a pointer to it in the options and the connection; freed by dt__broker_auth_fini after
+ * both are destroyed. Holds no secret.
+ */
+typedef struct dt__broker_auth {
+    const char *what; /* "credentials file" or "nkey seed file", for error texts */
+    char *path;       /* dt_alloc'd, or NULL when the connection uses no file */
+} dt__broker_auth;
+
 struct dt_broker {
     natsConnection *nc;
     natsOptions *opts;
@@ -30,6 +41,7 @@ struct dt_broker {
     pthread_cond_t cond;
     bool closed_done;
     char err[DT__BROKER_ERR_LEN];
+    dt__broker_auth auth; /* nats.c's credential callbacks read it until broker_free */
 };
 
 /* Kinds of received message: only JetStream ones may be acknowledged (NATS-NOTES fact 9). */
@@ -98,15 +110,40 @@ bool dt__broker_urls_want_tls(char **list, int n);
  * readable. DT_EINVAL with the reason (files named by path; no secret) in err. */
 dt_status dt__broker_security_check(const dt_nats_security *s, char *err, size_t len);
 
-/* Sets the credentials and TLS of `s` on `opts` (TLS also when want_tls). DT_EINVAL with the
+/* Sets the credentials and TLS of `s` on `opts` (TLS also when want_tls). A credentials or nkey
+ * seed file is read by the adapter's own callbacks (nkey_sign.c: why), whose state goes into
+ * `auth` (borrowed: must outlive `opts` and every connection made with them). DT_EINVAL with the
  * reason when nats.c refuses one (a CA or certificate file it cannot load, a bad seed). */
 dt_status dt__broker_security_apply(natsOptions *opts, const dt_nats_security *s, bool want_tls,
-                                    char *err, size_t len);
+                                    dt__broker_auth *auth, char *err, size_t len);
+/* Frees what dt__broker_security_apply put in `auth` (NULL-tolerant, idempotent). */
+void dt__broker_auth_fini(dt__broker_auth *auth);
 
 /* The public user key ("U...", NUL-terminated, 57 bytes with the NUL) of the user seed in
  * `seed_file`, into out[cap]. DT_EINVAL when the file holds no valid user seed. */
 dt_status dt__broker_nkey_public(const char *seed_file, char *out, size_t cap, char *err,
                                  size_t len);
+
+/* ---- nkey_sign.c ---- */
+
+#define DT__ED25519_SEED_LEN 32
+#define DT__ED25519_PUB_LEN  32
+#define DT__ED25519_SIG_LEN  64
+
+/* The RFC 8032 ed25519 signature of msg[0, n) by the raw 32-byte seed. False when libcrypto
+ * fails. */
+bool dt__broker_ed25519_sign(const unsigned char seed[DT__ED25519_SEED_LEN],
+                             const unsigned char *msg, size_t n,
+                             unsigned char sig[DT__ED25519_SIG_LEN]);
+/* True when sig is a valid ed25519 signature of msg[0, n) by the raw public key pub. */
+bool dt__broker_ed25519_verify(const unsigned char pub[DT__ED25519_PUB_LEN],
+                               const unsigned char *msg, size_t n,
+                               const unsigned char sig[DT__ED25519_SIG_LEN]);
+/* A valid ed25519 signature of msg[0, n) by seed whose first byte is not 0x00, which nats.c 3.4.1
+ * would drop (nkey_sign.c): the RFC 8032 one, or when that begins with 0x00 one with a random
+ * nonce, verified before it is returned. False (sig wiped) when libcrypto fails. Thread-safe. */
+bool dt__broker_nkey_sign(const unsigned char seed[DT__ED25519_SEED_LEN], const unsigned char *msg,
+                          size_t n, unsigned char sig[DT__ED25519_SIG_LEN]);
 
 /* Checks an outgoing message: a subject, named headers, a payload that fits nats.c's int. */
 dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t err_len);

@@ -375,7 +375,7 @@ static dt_status configure(dt_broker *b, const dt_broker_options *o, bool *out_t
         st = dt__broker_nerr(err, len, s, 0, "connection options");
     } else {
         bool tls = dt__broker_urls_want_tls(urls, n);
-        st = dt__broker_security_apply(b->opts, &o->security, tls, err, len);
+        st = dt__broker_security_apply(b->opts, &o->security, tls, &b->auth, err, len);
         *out_tls = tls || (o->security.tls_ca_file != NULL && o->security.tls_ca_file[0] != '\0') ||
                    (o->security.tls_cert_file != NULL && o->security.tls_cert_file[0] != '\0');
     }
@@ -440,6 +440,7 @@ static void broker_free(dt_broker *b)
     jsCtx_Destroy(b->js);
     natsConnection_Destroy(b->nc);
     natsOptions_Destroy(b->opts);
+    dt__broker_auth_fini(&b->auth); /* after nats.c is done with it */
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
     dt_free(b->urls);

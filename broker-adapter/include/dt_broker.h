@@ -78,7 +78,8 @@ typedef struct dt_broker_options {
      * printed. */
     const char *urls;
     /* Credentials and TLS (durabletask/connection.h). Borrowed for dt_broker_connect only: nats.c
-     * keeps its own copies, and the handle keeps none. Zeroed: a plain connection. */
+     * keeps its own copies, and the handle only the path of a credentials or nkey seed file
+     * (read again at every reconnect), no secret. Zeroed: a plain connection. */
     dt_nats_security security;
     /* Connection name shown by the server's monitoring. NULL: none. */
     const char *name;

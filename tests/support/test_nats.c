@@ -167,6 +167,15 @@ static void print_log_tail(const dt_test_nats *s)
     free(log);
 }
 
+void dt_test_nats_print_logs(void)
+{
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i] != NULL) {
+            print_log_tail(live[i]);
+        }
+    }
+}
+
 bool dt_test_nats_start(dt_test_nats *s, const char *extra)
 {
     write_config(s, extra);

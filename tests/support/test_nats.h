@@ -36,6 +36,13 @@ dt_test_nats *dt_test_nats_new(const char *prefix);
  */
 bool dt_test_nats_start(dt_test_nats *s, const char *extra);
 
+/*
+ * Prints (to stderr) the last 4,000 characters of the log of every server started here and still
+ * running. Call it before failing a test on a refused or broken connection: the server's side of
+ * the story is gone once the test's temp dirs are removed.
+ */
+void dt_test_nats_print_logs(void);
+
 /* Stops the server (SIGTERM to its PID, SIGKILL after 5 s) and reaps it. Idempotent. */
 void dt_test_nats_stop(dt_test_nats *s);
 

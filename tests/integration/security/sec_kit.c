@@ -53,9 +53,28 @@ char *sk_slurp(const char *dir, const char *name)
     return text;
 }
 
+void sk_fail(const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    dt_test_nats_print_logs();
+    fail_msg("%s", why);
+}
+
 void sk_start(dt_test_nats *s, const char *extra)
 {
-    if (!dt_test_nats_start(s, extra)) {
+    /* nats-server says why it refused a client ("Signature missing", "User JWT not valid", ...)
+     * only at debug level: without it a refusal's log line names no cause. */
+    size_t n = (extra != NULL ? strlen(extra) : 0) + sizeof("\ndebug: true\n");
+    char *conf = malloc(n);
+    assert_non_null(conf);
+    snprintf(conf, n, "%s\ndebug: true\n", extra != NULL ? extra : "");
+    bool up = dt_test_nats_start(s, conf);
+    free(conf);
+    if (!up) {
         fail_msg("nats-server with the test's configuration did not start (log above)");
     }
 }
@@ -166,8 +185,15 @@ static void random_hub(char *hub, size_t len)
     snprintf(hub, len, "sec_%d_%ld", (int)getpid(), (long)(ts.tv_nsec / 1000));
 }
 
-static dt_worker *make_worker(const char *url, const dt_nats_security *sec, const char *hub,
-                              const char *data_dir, uint32_t attempts)
+/*
+ * The steps below report a failure as text in why (false returned) instead of failing the test
+ * on the spot: the caller frees what it holds first, so a failed test leaks nothing, and then
+ * fails with the servers' logs printed (sk_fail).
+ */
+
+static bool make_worker(const char *url, const dt_nats_security *sec, const char *hub,
+                        const char *data_dir, uint32_t attempts, dt_worker **out, char *why,
+                        size_t len)
 {
     dt_worker_options o = {.nats_url = url,
                            .security = *sec,
@@ -175,13 +201,13 @@ static dt_worker *make_worker(const char *url, const dt_nats_security *sec, cons
                            .hub = hub,
                            .data_dir = data_dir,
                            .log = sk_log_sink};
-    dt_worker *w = NULL;
     char err[512];
-    if (dt_worker_create(&o, &w, err, sizeof(err)) != DT_OK) {
-        fail_msg("dt_worker_create: %s", err);
+    if (dt_worker_create(&o, out, err, sizeof(err)) != DT_OK) {
+        snprintf(why, len, "dt_worker_create: %s", err);
+        return false;
     }
-    sk_register(w);
-    return w;
+    sk_register(*out);
+    return true;
 }
 
 void sk_register(dt_worker *w)
@@ -190,63 +216,118 @@ void sk_register(dt_worker *w)
     assert_int_equal(dt_worker_add_activity(w, "hello", NULL, hello, NULL), DT_OK);
 }
 
-static dt_client *make_client(const char *url, const dt_nats_security *sec, const char *hub)
+static bool make_client(const char *url, const dt_nats_security *sec, const char *hub,
+                        dt_client **out, char *why, size_t len)
 {
     dt_client_options o;
     dt_client_options_init(&o);
     o.nats_url = url;
     o.hub = hub;
     o.security = *sec;
-    dt_client *c = NULL;
     char err[512];
-    if (dt_client_create(&o, &c, err, sizeof(err)) != DT_OK) {
-        fail_msg("dt_client_create: %s", err);
+    if (dt_client_create(&o, out, err, sizeof(err)) != DT_OK) {
+        snprintf(why, len, "dt_client_create: %s", err);
+        return false;
     }
-    return c;
+    return true;
 }
 
-static void greet_once(dt_client *c)
+static bool greet_once(dt_client *c, char *why, size_t len)
 {
     char id[DT_CLIENT_ID_BUF];
     dt_client_start_options so = {.input = "ada", .input_len = 3};
-    assert_int_equal(dt_client_schedule(c, "greet", &so, id, sizeof(id)), DT_OK);
+    dt_status st = dt_client_schedule(c, "greet", &so, id, sizeof(id));
+    if (st != DT_OK) {
+        snprintf(why, len, "schedule: %s: %s", dt_status_name(st), dt_client_errmsg(c));
+        return false;
+    }
     dt_client_instance *in = NULL;
     if (dt_client_wait_for_completion(c, id, WAIT_MS, true, &in) != DT_OK) {
-        fail_msg("wait: %s", dt_client_errmsg(c));
+        snprintf(why, len, "wait: %s", dt_client_errmsg(c));
+        return false;
     }
-    assert_int_equal(in->runtime_status, DT_CLIENT_COMPLETED);
-    assert_int_equal(in->output_len, strlen("Hello ada"));
-    assert_memory_equal(in->output, "Hello ada", in->output_len);
+    bool ok = in->runtime_status == DT_CLIENT_COMPLETED && in->output_len == strlen("Hello ada") &&
+              memcmp(in->output, "Hello ada", in->output_len) == 0;
+    if (!ok) {
+        snprintf(why, len, "greet ended with status %d and output '%.*s'", (int)in->runtime_status,
+                 (int)in->output_len, in->output != NULL ? (const char *)in->output : "");
+    }
     dt_client_instance_free(in);
+    return ok;
 }
 
 void sk_greet(const char *url, const dt_nats_security *sec, const char *hub)
 {
-    dt_client *c = make_client(url, sec, hub);
-    greet_once(c);
+    char why[1024] = "";
+    dt_client *c = NULL;
+    bool ok = make_client(url, sec, hub, &c, why, sizeof(why)) && greet_once(c, why, sizeof(why));
     dt_client_destroy(c);
+    if (!ok) {
+        sk_fail("%s", why);
+    }
+}
+
+/* Hub, worker and one orchestration on the client c; the hub is deleted again. */
+static bool run_on(dt_client *c, const char *url, const dt_nats_security *sec, const char *hub,
+                   const char *data, char *why, size_t len)
+{
+    if (dt_client_hub_create(c, NULL, NULL) != DT_OK) {
+        snprintf(why, len, "hub create: %s", dt_client_errmsg(c));
+        return false;
+    }
+    dt_worker *w = NULL;
+    bool ok = make_worker(url, sec, hub, data, 0, &w, why, len);
+    if (ok && dt_worker_start(w) != DT_OK) {
+        snprintf(why, len, "dt_worker_start: %s", dt_worker_errmsg(w));
+        ok = false;
+    }
+    ok = ok && greet_once(c, why, len);
+    dt_worker_destroy(w);
+    if (dt_client_hub_delete(c) != DT_OK && ok) {
+        snprintf(why, len, "hub delete: %s", dt_client_errmsg(c));
+        ok = false;
+    }
+    return ok;
 }
 
 void sk_run_orchestration(const char *url, const dt_nats_security *sec, const char *secret)
 {
-    char hub[48];
+    char hub[48], why[1024] = "";
     random_hub(hub, sizeof(hub));
     char *data = sk_mkdir();
     sk_log_reset();
-    dt_client *c = make_client(url, sec, hub);
-    if (dt_client_hub_create(c, NULL, NULL) != DT_OK) {
-        fail_msg("hub create: %s", dt_client_errmsg(c));
-    }
-    dt_worker *w = make_worker(url, sec, hub, data, 0);
-    if (dt_worker_start(w) != DT_OK) {
-        fail_msg("dt_worker_start: %s", dt_worker_errmsg(w));
-    }
-    greet_once(c);
-    dt_worker_destroy(w);
-    assert_int_equal(dt_client_hub_delete(c), DT_OK);
+    dt_client *c = NULL;
+    bool ok = make_client(url, sec, hub, &c, why, sizeof(why)) &&
+              run_on(c, url, sec, hub, data, why, sizeof(why));
     dt_client_destroy(c);
-    sk_assert_no_secret(sk_log_text(), secret);
     sk_rmdir(data);
+    if (!ok) {
+        sk_fail("%s", why);
+    }
+    sk_assert_no_secret(sk_log_text(), secret);
+}
+
+/* A worker (at most 2 connect attempts) must fail to start with want; no secret in its texts. */
+static bool worker_refused(const char *url, const dt_nats_security *sec, dt_status want,
+                           const char *secret, const char *data, char *why, size_t len)
+{
+    sk_log_reset();
+    dt_worker *w = NULL;
+    bool ok = make_worker(url, sec, "refused", data, 2, &w, why, len);
+    dt_status st = ok ? dt_worker_start(w) : DT_OK;
+    if (ok && st != want) {
+        snprintf(why, len, "worker: want %s, got %s: %s", dt_status_name(want), dt_status_name(st),
+                 dt_worker_errmsg(w));
+        ok = false;
+    }
+    if (ok && secret != NULL &&
+        (strstr(dt_worker_errmsg(w), secret) != NULL || strstr(sk_log_text(), secret) != NULL)) {
+        snprintf(why, len, "a secret shows in the worker's error text or log: %s\n%s",
+                 dt_worker_errmsg(w), sk_log_text());
+        ok = false;
+    }
+    dt_worker_destroy(w);
+    return ok;
 }
 
 void sk_expect_refused(const char *url, const dt_nats_security *sec, dt_status want,
@@ -260,22 +341,18 @@ void sk_expect_refused(const char *url, const dt_nats_security *sec, dt_status w
     dt_client *c = NULL;
     err[0] = '\0';
     dt_status st = dt_client_create(&o, &c, err, len);
+    dt_client_destroy(c); /* NULL unless it was not refused */
     if (st != want) {
-        fail_msg("client: want %s, got %s: %s", dt_status_name(want), dt_status_name(st), err);
+        sk_fail("client: want %s, got %s: %s", dt_status_name(want), dt_status_name(st), err);
     }
     assert_true(err[0] != '\0');
     sk_assert_no_secret(err, secret);
 
+    char why[1024] = "";
     char *data = sk_mkdir();
-    sk_log_reset();
-    dt_worker *w = make_worker(url, sec, "refused", data, 2);
-    st = dt_worker_start(w);
-    if (st != want) {
-        fail_msg("worker: want %s, got %s: %s", dt_status_name(want), dt_status_name(st),
-                 dt_worker_errmsg(w));
-    }
-    sk_assert_no_secret(dt_worker_errmsg(w), secret);
-    sk_assert_no_secret(sk_log_text(), secret);
-    dt_worker_destroy(w);
+    bool ok = worker_refused(url, sec, want, secret, data, why, sizeof(why));
     sk_rmdir(data);
+    if (!ok) {
+        sk_fail("%s", why);
+    }
 }

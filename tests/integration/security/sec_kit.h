@@ -31,13 +31,19 @@ char *sk_slurp(const char *dir, const char *name);
 /* DIR/name into buf; returns buf. */
 const char *sk_path(const char *dir, const char *name, char *buf, size_t len);
 
-/* Starts `s` with `extra` config, failing the test when it does not come up. */
+/* Starts `s` with `extra` config (and debug logging, so that a refusal's cause is in the log),
+ * failing the test when it does not come up. */
 void sk_start(dt_test_nats *s, const char *extra);
+
+/* Fails the test with the printf-style message, after printing the logs of the servers that are
+ * still running (dt_test_nats_print_logs). */
+void sk_fail(const char *fmt, ...);
 
 /*
  * A worker and a client on `url` with `sec` run one orchestration (an activity greets the input)
- * on a fresh hub, which is deleted afterwards. Fails the test on any error, and when `secret` (may
- * be NULL) shows in a worker log line.
+ * on a fresh hub, which is deleted afterwards. Fails the test on any error (with the servers' logs
+ * printed; everything it made is freed first), and when `secret` (may be NULL) shows in a worker
+ * log line.
  */
 void sk_run_orchestration(const char *url, const dt_nats_security *sec, const char *secret);
 
