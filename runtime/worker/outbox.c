@@ -371,6 +371,28 @@ dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b)
 }
 
 /* Collects the outcome of the publisher's batch into f->done; returns the first failure. */
+/*
+ * A status record is a last-value-wins KV entry: a failed write of an instance's record must not
+ * be retried after a later record of the same instance in the same flight was stored (a
+ * reconnect can fail the first and pass the second), or the retry would put the older state
+ * back (an instance seen RUNNING forever after it completed; test_cluster_failover found it).
+ * Such a row is superseded: counted as done. Rows of other subjects are never skipped.
+ */
+static bool superseded(const dt__partition *pt, const dt__outbox_flight *f, const bool *ok,
+                       size_t i)
+{
+    const char *subject = f->rows[i].msg.subject;
+    if (strncmp(subject, pt->status_prefix, strlen(pt->status_prefix)) != 0) {
+        return false;
+    }
+    for (size_t j = i + 1; j < f->n; j++) {
+        if (ok[j] && strcmp(f->rows[j].msg.subject, subject) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeout_ms)
 {
     if (f->n_added == 0) {
@@ -382,6 +404,12 @@ static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeou
     row_headers *hs = f->hs;
     dt_status worst = DT_OK;
     bool any_retry = false;
+    /* Per row: stored (PubAck) and failed (to retry unless superseded). */
+    bool *stored = dt_calloc(2 * (f->n > 0 ? f->n : 1), sizeof(bool));
+    if (stored == NULL) {
+        return DT_ENOMEM; /* the rows stay and are sent again */
+    }
+    bool *failed = stored + f->n;
     for (size_t k = 0; k < nr; k++) {
         size_t i = (size_t)res[k].tag;
         bool ok = res[k].status == DT_OK;
@@ -399,14 +427,27 @@ static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeou
         }
         if (ok) {
             f->done[f->n_done++] = f->rows[i].id;
+            stored[i] = true;
         } else if (res[k].status == DT_ETOOLARGE) {
             drop_oversized(pt, f, i, res[k].error);
+        } else {
+            failed[i] = true;
+        }
+    }
+    for (size_t k = 0; k < nr; k++) {
+        size_t i = (size_t)res[k].tag;
+        if (!failed[i]) {
+            continue;
+        }
+        if (superseded(pt, f, stored, i)) {
+            f->done[f->n_done++] = f->rows[i].id;
         } else if (worst == DT_OK) {
             worst = res[k].status;
             dt__worker_log(pt->w, DT_LOG_WARN, NULL, "partition %u: publish to %s failed: %s",
                            pt->p, f->rows[i].msg.subject, res[k].error != NULL ? res[k].error : "");
         }
     }
+    dt_free(stored);
     if (any_retry) {
         bool flushed = dt_broker_flush(pt->w->broker, PUBLISH_WAIT_MS) == DT_OK;
         for (size_t i = 0; flushed && i < f->n; i++) {

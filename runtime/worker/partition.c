@@ -235,6 +235,8 @@ static bool lease_valid(dt__partition *pt)
     return dt__leases_held(pt->w->leases, pt->p, &until) && dt__mono_ms() < until;
 }
 
+static void stall_point(const dt__batch *b);
+
 /* Runs the episodes of a batch and commits them. Returns DT_EFENCED when ownership is gone. */
 static dt_status run_batch(dt__partition *pt, dt__batch *b)
 {
@@ -259,7 +261,10 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
                           .n_published = pt->settled.n,
                           .parks = b->parks,
                           .n_parks = b->n_parks};
-    /* The commit is the log append: durable (and fenced) in JetStream, then in SQLite. */
+    stall_point(b);
+    /* The commit is the log append: durable (and fenced) in JetStream, then in SQLite. A worker
+     * paused here past its lease (a stopped process, a long GC-like stall, a partition from the
+     * cluster) finds its append refused once another owner has claimed the log. */
     dt_status st = dt__journal_commit(pt->journal, pt->store, pt->epoch, &sb);
     dt__store_get_stats(pt->store, &after);
     bool as_read = after.unexpected_rows == before.unexpected_rows;
@@ -327,11 +332,45 @@ static void crash_point(const dt__batch *b, const char *point)
         raise(SIGKILL);
     }
 }
+/*
+ * Fault injection for the stale-owner test, in Debug builds only: DT_TEST_STALL_COMMIT=
+ * "<prefix>@<ms>" makes the first batch with an outbox row whose msg_id starts with <prefix>
+ * sleep <ms> between its lease check and its log append (once per process), and says so on
+ * stderr, so that a test can stop the process exactly there (tests/integration/chaos).
+ */
+static void stall_point(const dt__batch *b)
+{
+    static atomic_bool done;
+    const char *spec = getenv("DT_TEST_STALL_COMMIT");
+    const char *at = spec != NULL ? strrchr(spec, '@') : NULL;
+    if (at == NULL || atomic_load(&done)) {
+        return;
+    }
+    size_t plen = (size_t)(at - spec);
+    for (size_t c = 0; c < b->n_commits; c++) {
+        for (size_t i = 0; i < b->commits[c].n_outbox; i++) {
+            if (strncmp(b->commits[c].outbox[i].msg_id, spec, plen) == 0 &&
+                !atomic_exchange(&done, true)) {
+                fprintf(stderr, "DT_TEST_STALL_COMMIT: stalling before the log append\n");
+                fflush(stderr);
+                long ms = strtol(at + 1, NULL, 10);
+                struct timespec ts = {(time_t)(ms / 1000), (ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+                return;
+            }
+        }
+    }
+}
 #else
 static void crash_point(const dt__batch *b, const char *point)
 {
     (void)b;
     (void)point;
+}
+
+static void stall_point(const dt__batch *b)
+{
+    (void)b;
 }
 #endif
 

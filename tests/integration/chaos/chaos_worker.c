@@ -156,7 +156,13 @@ static char log_name[64];
 static void log_line(dt_log_level level, const char *instance_id, const char *msg, void *ctx)
 {
     (void)ctx;
-    if (level >= DT_LOG_WARN) {
+    /* INFO too with DT_CHAOS_WORKER_INFO=1 (the stale-owner test watches takeovers). */
+    static int info = -1;
+    if (info < 0) {
+        const char *v = getenv("DT_CHAOS_WORKER_INFO");
+        info = v != NULL && strcmp(v, "1") == 0;
+    }
+    if (level >= DT_LOG_WARN || (info && level >= DT_LOG_INFO)) {
         dt_worker_log_stderr(level, instance_id, msg, log_name);
     }
 }
