@@ -88,8 +88,8 @@ static const char *const migrations[] = {
     /* 4: the file is a view of the partition's log in JetStream (runtime/journal): the log
      * sequence it reflects, and which log (the hub's creation time: a hub deleted and created
      * again under the same name has a new log that an old file must not be mixed with). */
-    "ALTER TABLE partition ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE partition ADD COLUMN log_origin INTEGER NOT NULL DEFAULT 0;",
+    ("ALTER TABLE partition ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE partition ADD COLUMN log_origin INTEGER NOT NULL DEFAULT 0;"),
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DT__STORE_SCHEMA_VERSION,

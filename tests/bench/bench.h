@@ -175,5 +175,6 @@ int bench_trace3(const bench_opts *o);       /* bench_trace.c (diagnostic) */
 int bench_msgs5(const bench_opts *o);        /* bench_msgs.c (diagnostic) */
 int bench_client16(const bench_opts *o);     /* bench_client.c */
 int bench_client_lone(const bench_opts *o);
+int bench_takeover(const bench_opts *o); /* bench_takeover.c */
 
 #endif

@@ -3,10 +3,9 @@
  * a private nats-server and runs it.
  *
  *   dt_bench [options] [workload ...]     workloads: broker_limit hello5 latency3 fanout10k
- *                                         replay10k memory100k client16 client_lone (default:
- *                                         all, in this order),
- *                                         and the diagnostics trace3 and msgs5
- *   dt_bench worker ...                   the worker process (started by the workloads)
+ *                                         replay10k memory100k client16 client_lone takeover
+ * (default: all, in this order), and the diagnostics trace3 and msgs5 dt_bench worker ... the
+ * worker process (started by the workloads)
  *
  * Options: --url U (default $DT_BENCH_NATS_URL), --quick (a tenth of each size; --scale F for
  * another fraction), --runs N
@@ -38,6 +37,7 @@ static const workload workloads[] = {
     {"memory100k", bench_memory100k, true, false},
     {"client16", bench_client16, true, false},
     {"client_lone", bench_client_lone, true, false},
+    {"takeover", bench_takeover, true, false},
     {"trace3", bench_trace3, true, true},
     {"msgs5", bench_msgs5, true, true},
 };
