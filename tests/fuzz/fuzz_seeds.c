@@ -60,6 +60,7 @@ int main(int argc, char **argv)
     seeds_work_items(h, n);
     seeds_queries(h, n);
     seeds_broker();
+    seeds_journal(h, n);
     fuzz_world_free(h, n);
     printf("fuzz_seeds: %u seed files in %s\n", written, outdir);
     return 0;

@@ -22,5 +22,7 @@ void seeds_work_items(const fuzz_history *h, size_t n);
 void seeds_queries(const fuzz_history *h, size_t n);
 /* seeds_broker.c: fuzz_puback, fuzz_consumer_reply, fuzz_hub_config and fuzz_msg_headers. */
 void seeds_broker(void);
+/* seeds_journal.c: partition log entries of fuzz_journal. */
+void seeds_journal(const fuzz_history *h, size_t n);
 
 #endif
