@@ -92,15 +92,16 @@ static bool outcome_unknown(dt_status st)
 dt_status dt__journal_append(dt__journal *j, const uint8_t *data, size_t len, uint64_t *out_seq)
 {
     size_t parts = len == 0 ? 1 : (len + j->chunk - 1) / j->chunk;
-    char part[48];
-    dt_broker_header h[2] = {{"Dt-Owner", j->owner}, {"Dt-Part", part}};
+    char part[48], prev[32];
+    dt_broker_header h[3] = {{"Dt-Owner", j->owner}, {"Dt-Prev", prev}, {"Dt-Part", part}};
     dt_status st = DT_OK;
     for (size_t i = 0; st == DT_OK && i < parts; i++) {
         snprintf(part, sizeof(part), "%zu/%zu", i + 1, parts);
+        snprintf(prev, sizeof(prev), "%llu", (unsigned long long)j->last);
         size_t off = i * j->chunk, n = len - off < j->chunk ? len - off : j->chunk;
         dt_broker_outmsg m = {.subject = j->subject,
                               .headers = h,
-                              .nheaders = parts > 1 ? 2 : 1,
+                              .nheaders = parts > 1 ? 3 : 2,
                               .data = len > 0 ? data + off : (const uint8_t *)"",
                               .len = n,
                               .expect_no_message = j->last == 0,
@@ -155,7 +156,9 @@ dt_status dt__journal_commit(dt__journal *j, dt__store *s, uint64_t epoch, const
         j->since_entries++;
         j->since_bytes += len;
         dt_status local = dt__store_batch_end(s, true, seq);
-        if (local != DT_OK) {
+        if (local == DT_OK) {
+            j->applied_upto = seq;
+        } else {
             /* Durable in the log; the file catches up from it before the next commit. */
             j->behind = true;
             dt__journal_logf(j, DT_LOG_WARN, "local commit of log entry %llu failed (%s): %s",
@@ -175,11 +178,16 @@ bool dt__journal_behind(dt__journal *j)
     return behind;
 }
 
-dt_status dt__journal_catch_up(dt__journal *j, dt__store *s, uint64_t epoch)
+dt_status dt__journal_catch_up(dt__journal *j, dt__store *s, uint64_t epoch, uint64_t *out_applied)
 {
     char err[512] = "";
     pthread_mutex_lock(&j->mu);
+    uint64_t before = j->stats.applied;
     dt_status st = dt__journal_apply_tail(j, s, epoch, true, err, sizeof(err));
+    if (st == DT_ESTATE) {
+        st = DT_EFENCED; /* messages purged under this owner: only another owner does that */
+    }
+    *out_applied = j->stats.applied - before;
     if (st == DT_OK) {
         j->behind = false;
     } else {

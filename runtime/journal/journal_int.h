@@ -100,11 +100,13 @@ dt_status dt__journal_commit(dt__journal *j, dt__store *s, uint64_t epoch,
 bool dt__journal_behind(dt__journal *j);
 
 /*
- * Applies to s the entries after its position, all of which must be this journal's own (an
- * append whose PubAck was lost): DT_EFENCED when another owner's entry is there (step down).
- * Clears the behind mark on DT_OK. Thread-safe.
+ * Applies to s the entries after what this journal last applied, all of which must be its own (an
+ * append whose PubAck was lost, a local COMMIT that failed): DT_EFENCED when another owner's entry
+ * is there, or entries were purged (step down). *out_applied: entries applied (their outbox rows
+ * are new to the caller: publish the stored outbox again). Clears the behind mark on DT_OK.
+ * Thread-safe.
  */
-dt_status dt__journal_catch_up(dt__journal *j, dt__store *s, uint64_t epoch);
+dt_status dt__journal_catch_up(dt__journal *j, dt__store *s, uint64_t epoch, uint64_t *out_applied);
 
 /*
  * Takes a snapshot of s (the owner's handle) when enough was appended since the last one, or

@@ -18,6 +18,7 @@
 typedef struct log_view {
     uint64_t last;         /* the last message on the entries' subject; 0: none */
     Dt__LogSnapshot *snap; /* the newest snapshot record; NULL: none */
+    uint64_t snap_seq;     /* its sequence */
 } log_view;
 
 static dt_status read_view(dt__journal *j, dt__arena *a, log_view *v, char *err, size_t errlen)
@@ -33,9 +34,10 @@ static dt_status read_view(dt__journal *j, dt__arena *a, log_view *v, char *err,
         snprintf(err, errlen, "reading the log's end: %s", dt_broker_errmsg(j->b));
         return st;
     }
-    st = dt__journal_snapshot_latest(j, a, &v->snap, err, errlen);
+    st = dt__journal_snapshot_latest(j, a, &v->snap, &v->snap_seq, err, errlen);
     if (st == DT_ENOTFOUND) {
         v->snap = NULL;
+        v->snap_seq = 0;
         st = DT_OK;
     }
     return st;
@@ -89,17 +91,26 @@ static file_verdict judge(dt__journal *j, const char *path, const dt__store_opti
         /* Never a view of a log: new, or written before the hub had one. Only the log's first
          * owner may bring its rows in; otherwise the log is the truth. */
         bool log_empty = v->last == 0 && v->snap == NULL;
-        verdict = log_empty ? FILE_ADOPT : (n == 0 ? FILE_NONE : FILE_DISCARD);
-        snprintf(why, whylen, "the file predates the log, which %s",
-                 log_empty ? "is empty" : "is not");
+        verdict = log_empty ? FILE_ADOPT : (n == 0 ? FILE_NONE : FILE_REFUSE);
+        snprintf(why, whylen,
+                 "%s was written before the partition had a log and holds %llu instances, but the "
+                 "log already has content (another worker started the partition without this "
+                 "file): move the file away to let this worker serve the partition from the log, "
+                 "or bring the log's content into it by hand; nothing is deleted",
+                 path, (unsigned long long)n);
     } else if (origin != j->origin) {
         snprintf(why, whylen, "the file belongs to another log (a hub created at %lld ms)",
                  (long long)origin);
         verdict = FILE_DISCARD;
     } else if (pos > v->last) {
-        snprintf(why, whylen, "the file is at log position %llu, past the log's end %llu",
-                 (unsigned long long)pos, (unsigned long long)v->last);
-        verdict = FILE_DISCARD;
+        /* The log lost messages the file reflects (a stream deleted and made again, a lost
+         * single-replica disk), or the read came from a replica that lags: the file may be the
+         * only copy of that state, so it is kept and the partition left (tried again later). */
+        snprintf(why, whylen,
+                 "%s is at log position %llu, past the log's end %llu: the log lost messages "
+                 "(or a replica lags); the file is kept and not served",
+                 path, (unsigned long long)pos, (unsigned long long)v->last);
+        verdict = FILE_REFUSE;
     } else if (v->snap != NULL && pos < v->snap->log_seq) {
         snprintf(why, whylen, "the file is at log position %llu, behind the newest snapshot (%llu)",
                  (unsigned long long)pos, (unsigned long long)v->snap->log_seq);
@@ -115,7 +126,8 @@ static file_verdict judge(dt__journal *j, const char *path, const dt__store_opti
 
 /* One attempt: DT_ECONFLICT when the claim lost a race (start over). */
 static dt_status attempt(dt__journal *j, const char *path, const dt__store_options *so,
-                         dt__store **out_store, uint64_t *out_epoch, char *err, size_t errlen)
+                         bool restore, dt__store **out_store, uint64_t *out_epoch, char *err,
+                         size_t errlen)
 {
     dt__arena *a = dt__arena_create(16 * 1024);
     if (a == NULL) {
@@ -128,8 +140,16 @@ static dt_status attempt(dt__journal *j, const char *path, const dt__store_optio
     file_verdict fv = st == DT_OK ? judge(j, path, so, &v, &s, why, sizeof(why)) : FILE_NONE;
     if (fv == FILE_REFUSE) {
         snprintf(err, errlen, "%s", why);
-        st = DT_EVERSION;
+        st = DT_EVERSION; /* the worker leaves the partition to others for a while */
     }
+    if (st == DT_OK && restore && fv == FILE_KEEP) {
+        dt__store_close(s); /* the log has a gap after the file's position: start over */
+        s = NULL;
+        fv = FILE_DISCARD;
+        snprintf(why, sizeof(why), "the log was purged past its position");
+    }
+    j->applied_upto = 0;
+    j->snap_last = v.snap_seq;
     if (st == DT_OK && (fv == FILE_NONE || fv == FILE_DISCARD)) {
         if (fv == FILE_DISCARD) {
             dt__journal_logf(j, DT_LOG_WARN, "local store %s replaced: %s", path, why);
@@ -159,6 +179,26 @@ static dt_status attempt(dt__journal *j, const char *path, const dt__store_optio
     if (st == DT_OK && origin == 0 && fv != FILE_ADOPT) {
         st = dt__store_log_origin_set(s, epoch, j->origin); /* a new file: position 0 */
     }
+    uint64_t n_rows = 0;
+    dt__instance_filter all = {0};
+    if (st == DT_OK && fv == FILE_ADOPT && dt__store_count(s, &all, &n_rows) == DT_OK &&
+        n_rows > 0) {
+        /* A file from before the log becomes its start: its snapshot is recorded first, on the
+         * condition that no snapshot exists (one adopter wins), and only then is the file marked
+         * as this log's. A crash in between leaves the file unmarked and the snapshot holding it:
+         * nothing is lost either way. */
+        dt__journal_logf(j, DT_LOG_INFO,
+                         "local store %s (%llu instances) adopted as the log's start", path,
+                         (unsigned long long)n_rows);
+        st = dt__journal_snapshot_locked(j, s, true);
+        if (st != DT_OK) {
+            snprintf(err, errlen, "snapshot of the adopted store %s failed", path);
+            st = st == DT_ECONFLICT ? DT_EBUSY : st;
+        }
+    }
+    if (st == DT_OK && fv == FILE_ADOPT) {
+        st = dt__store_log_origin_set(s, epoch, j->origin);
+    }
     int64_t t0 = dt__mono_ms();
     uint64_t applied0 = j->stats.applied;
     if (st == DT_OK) {
@@ -172,28 +212,15 @@ static dt_status attempt(dt__journal *j, const char *path, const dt__store_optio
             snprintf(err, errlen, "another owner appended while this one took over");
         } else if (st != DT_OK) {
             snprintf(err, errlen, "appending the claim: %s", dt_broker_errmsg(j->b));
-        }
-    }
-    /* Only now may an unlogged file's rows become the log's: this owner's claim is its first
-     * entry. (Set before, a lost race would leave a file that looks like a view of the log.) */
-    if (st == DT_OK && fv == FILE_ADOPT) {
-        st = dt__store_log_origin_set(s, epoch, j->origin);
-    }
-    if (st == DT_OK && fv == FILE_ADOPT) {
-        uint64_t n = 0;
-        dt__instance_filter all = {0};
-        if (dt__store_count(s, &all, &n) == DT_OK && n > 0) {
-            dt__journal_logf(j, DT_LOG_INFO,
-                             "local store %s (%llu instances) adopted as the log's start", path,
-                             (unsigned long long)n);
-            st = dt__journal_snapshot_locked(j, s, true);
-            if (st != DT_OK) {
-                snprintf(err, errlen, "snapshot of the adopted store: %s", dt_broker_errmsg(j->b));
-            }
+        } else {
+            j->applied_upto = seq;
         }
     }
     if (st == DT_OK) {
         uint64_t applied = j->stats.applied - applied0;
+        /* The entries since the last snapshot, as far as this owner knows: a partition that
+         * changes owner often still gets its snapshots. */
+        j->since_entries = applied;
         if (applied > 0 || j->stats.restored_seq > 0) {
             dt__journal_logf(j, DT_LOG_INFO,
                              "store rebuilt from the log: snapshot at %llu, %llu entries applied, "
@@ -217,9 +244,12 @@ dt_status dt__journal_open(dt__journal *j, const char *db_path, const dt__store_
     j->behind = false;
     j->since_entries = j->since_bytes = 0;
     dt_status st = DT_ECONFLICT;
-    for (int i = 0; i < CLAIM_ATTEMPTS && st == DT_ECONFLICT; i++) {
-        st = attempt(j, db_path, so, out_store, out_epoch, err, errlen);
+    bool restore = false;
+    for (int i = 0; i < CLAIM_ATTEMPTS && (st == DT_ECONFLICT || st == DT_ESTATE); i++) {
+        restore = restore || st == DT_ESTATE; /* a gap: the file cannot be brought forward */
+        st = attempt(j, db_path, so, restore, out_store, out_epoch, err, errlen);
     }
+    st = st == DT_ESTATE ? DT_ECONFLICT : st;
     pthread_mutex_unlock(&j->mu);
     return st;
 }

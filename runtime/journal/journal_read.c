@@ -34,6 +34,7 @@ dt_status dt__journal_read_next(dt__journal *j, uint64_t *after, dt__journal_ent
     size_t len = 0;
     unsigned long want = 1, total = 0; /* next part expected of the group being read */
     char owner[192] = "";
+    uint64_t cursor = *after; /* the message the next one must name as its Dt-Prev */
     for (;;) {
         dt_broker_msg *m = NULL;
         dt_status st =
@@ -50,6 +51,20 @@ dt_status dt__journal_read_next(dt__journal *j, uint64_t *after, dt__journal_ent
         if (seq > j->last) {
             j->last = seq;
         }
+        const char *pv = NULL;
+        bool chained = dt_broker_msg_header(m, "Dt-Prev", &pv) == DT_OK && pv != NULL &&
+                       strtoull(pv, NULL, 10) == cursor;
+        if (!chained) {
+            dt_broker_msg_destroy(m);
+            dt_free(buf);
+            snprintf(err, errlen,
+                     "log message %llu follows %s, not %llu: the messages in between were purged "
+                     "(a newer snapshot holds them)",
+                     (unsigned long long)seq, pv != NULL ? pv : "(nothing named)",
+                     (unsigned long long)cursor);
+            return DT_ESTATE;
+        }
+        cursor = seq;
         unsigned long i = 0, n = 0;
         if (!part_of(m, &i, &n)) {
             dt_broker_msg_destroy(m);
@@ -137,7 +152,7 @@ dt_status dt__journal_apply_tail(dt__journal *j, dt__store *s, uint64_t epoch, b
     }
     /* Claims change no row, so the file's position can be behind entries already read: start
      * from whichever is later, the file's position or what this journal applied. */
-    uint64_t after = pos;
+    uint64_t after = pos > j->applied_upto ? pos : j->applied_upto;
     for (;;) {
         dt__journal_entry e = {0};
         st = dt__journal_read_next(j, &after, &e, err, errlen);
@@ -158,5 +173,6 @@ dt_status dt__journal_apply_tail(dt__journal *j, dt__store *s, uint64_t epoch, b
         if (st != DT_OK) {
             return st;
         }
+        j->applied_upto = e.seq;
     }
 }

@@ -20,7 +20,7 @@
 #include "protocol_int.h"
 
 dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dt__LogSnapshot **out,
-                                      char *err, size_t errlen)
+                                      uint64_t *out_seq, char *err, size_t errlen)
 {
     dt_broker_msg *m = NULL;
     dt_status st =
@@ -33,6 +33,7 @@ dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dt__LogSnaps
     }
     Dt__LogSnapshot *rec = dt__log_snapshot__unpack(dt__arena_pb_allocator(a), dt_broker_msg_len(m),
                                                     dt_broker_msg_data(m));
+    *out_seq = dt_broker_msg_stored_seq(m);
     dt_broker_msg_destroy(m);
     if (rec == NULL || rec->sha256.len != 32) {
         snprintf(err, errlen, "the newest snapshot record of the partition is unreadable");
@@ -45,6 +46,11 @@ dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dt__LogSnaps
 dt_status dt__journal_snapshot_restore(dt__journal *j, const Dt__LogSnapshot *rec, const char *path,
                                        char *err, size_t errlen)
 {
+    if (rec->origin != j->origin) {
+        snprintf(err, errlen, "the newest snapshot belongs to another log (origin %lld)",
+                 (long long)rec->origin);
+        return DT_ECORRUPT;
+    }
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.restore", path);
     FILE *f = fopen(tmp, "wb");
@@ -101,13 +107,19 @@ dt_status dt__journal_snapshot_restore(dt__journal *j, const Dt__LogSnapshot *re
     return st;
 }
 
-/* Publishes one message synchronously; *seq receives its stream sequence. */
+/* Publishes one message synchronously; *seq receives its stream sequence. With `after` (the
+ * snapshot record), only if the subject's last message is still the one this journal knows. */
 static dt_status put(dt__journal *j, const char *subject, const void *data, size_t len,
-                     uint64_t *seq)
+                     const uint64_t *after, uint64_t *seq)
 {
     dt_broker_header h = {"Dt-Owner", j->owner};
-    dt_broker_outmsg m = {
-        .subject = subject, .headers = &h, .nheaders = 1, .data = data, .len = len};
+    dt_broker_outmsg m = {.subject = subject,
+                          .headers = &h,
+                          .nheaders = 1,
+                          .data = data,
+                          .len = len,
+                          .expect_no_message = after != NULL && *after == 0,
+                          .expect_last_subject_seq = after != NULL ? *after : 0};
     dt_broker_puback ack = {0};
     dt_status st = dt_broker_publish(j->b, &m, &ack);
     *seq = ack.stream_seq;
@@ -134,7 +146,7 @@ static dt_status upload(dt__journal *j, dt__arena *a, const char *path, Dt__LogS
             break;
         }
         uint64_t seq = 0;
-        st = put(j, j->chunk_subject, buf, n, &seq);
+        st = put(j, j->chunk_subject, buf, n, NULL, &seq);
         if (st == DT_OK && !dt__arena_grow(a, (void **)&rec->chunk_seqs, &cap, rec->n_chunk_seqs,
                                            sizeof(uint64_t))) {
             st = DT_ENOMEM;
@@ -187,7 +199,8 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
     Dt__LogSnapshot rec = DT__LOG_SNAPSHOT__INIT;
     rec.has_log_seq = rec.has_origin = rec.has_taken_ms = true;
     rec.log_seq = pos;
-    rec.origin = origin;
+    rec.origin = j->origin;
+    (void)origin;
     rec.taken_ms = dt__now_ms();
     st = a == NULL ? DT_ENOMEM : upload(j, a, path, &rec);
     unlink(path);
@@ -195,7 +208,22 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
     size_t len = 0;
     uint8_t *data = st == DT_OK ? dt__pack(a, &rec.base, &len) : NULL;
     if (st == DT_OK) {
-        st = data == NULL ? DT_ENOMEM : put(j, j->snap_subject, data, len, &rec_seq);
+        /* Conditional on the newest record this journal knows: a stale owner (or one that
+         * missed a newer snapshot) cannot put an older snapshot in front of a newer one, whose
+         * purge removed the log between them. */
+        st = data == NULL ? DT_ENOMEM : put(j, j->snap_subject, data, len, &j->snap_last, &rec_seq);
+    }
+    if (st == DT_ECONFLICT) {
+        Dt__LogSnapshot *newer = NULL;
+        char err[256];
+        if (dt__journal_snapshot_latest(j, a, &newer, &j->snap_last, err, sizeof(err)) != DT_OK) {
+            j->snap_last = 0;
+        }
+        dt__journal_logf(j, DT_LOG_WARN,
+                         "snapshot at log position %llu not recorded: a newer record exists",
+                         (unsigned long long)pos);
+        dt__arena_destroy(a);
+        return st;
     }
     if (st != DT_OK) {
         dt__journal_logf(j, DT_LOG_WARN, "snapshot at log position %llu not stored: %s",
@@ -203,6 +231,7 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
         dt__arena_destroy(a);
         return st;
     }
+    j->snap_last = rec_seq;
     j->since_entries = j->since_bytes = 0;
     j->stats.snapshots++;
     /* Best effort: what is not purged now goes with the next snapshot's purge. */

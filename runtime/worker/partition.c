@@ -397,7 +397,15 @@ static dt_status iterate(dt__partition *pt)
     if (st == DT_OK && dt__journal_behind(pt->journal)) {
         /* An append of unknown outcome or a failed local commit: the file follows the log
          * before anything runs on it (or the partition is found to have a new owner). */
-        st = dt__journal_catch_up(pt->journal, pt->store, pt->epoch);
+        uint64_t applied = 0;
+        st = dt__journal_catch_up(pt->journal, pt->store, pt->epoch, &applied);
+        if (st == DT_OK && applied > 0) {
+            /* Entries of this owner that the file lacked: their outbox rows were never sent
+             * (the batch counted as failed), and the cached rows predate them. */
+            pt->outbox_pending = true;
+            pt->sent_upto = 0;
+            dt__row_cache_clear(pt->rows);
+        }
         if (st != DT_OK) {
             batch_free(&b);
             dt_free(msgs);

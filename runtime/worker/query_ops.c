@@ -288,6 +288,12 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
 static dt_status purge_row(dt__query_ctx *x, const char *id)
 {
     dt__store_batch purge = {.purge_instance_id = id, .purge_status_mask = FINISHED_MASK};
+    if (x->q->journal != NULL && dt__journal_behind(x->q->journal)) {
+        /* The partition is reading its log back (an append of unknown outcome): not a refusal
+         * of the purge itself. */
+        return fail(x, DT_EBUSY, "purge '%s': the partition is catching up with its log; try again",
+                    id);
+    }
     dt_status st = x->q->journal != NULL
                        ? dt__journal_commit(x->q->journal, x->q->store, x->q->epoch, &purge)
                        : dt__store_commit_batch(x->q->store, x->q->epoch, &purge);

@@ -96,12 +96,17 @@ static void test_conditional_appends(void **state)
     expect_msg(f, p0, DT_BROKER_GET_NEXT, 1, a, "a");
     expect_msg(f, p0, DT_BROKER_GET_NEXT, a + 1, b, "b"); /* skips partition 1's entry */
     expect_msg(f, NULL, DT_BROKER_GET_SEQ, b, b, "b");
+    expect_msg(f, NULL, DT_BROKER_GET_SEQ, a, a, "a"); /* the stream's first message */
     TB_EXPECT(dt_broker_stream_get(f->b, f->stream, p0, DT_BROKER_GET_NEXT, c + 1, &m),
               DT_ENOTFOUND, dt_broker_errmsg(f->b));
 
     /* Purge below c: a and b go, c stays and still anchors the next append. */
     TB_EXPECT(dt_broker_stream_purge(f->b, f->stream, p0, c), DT_OK, dt_broker_errmsg(f->b));
     expect_msg(f, p0, DT_BROKER_GET_NEXT, 1, c, "c");
+    expect_msg(f, p1, DT_BROKER_GET_LAST, 0, other, "other partition");
+    /* Below the first sequence there is nothing: the subject keeps everything (nats-server 2.9
+     * alone would read "seq": 1 as "purge the whole subject"). */
+    TB_EXPECT(dt_broker_stream_purge(f->b, f->stream, p1, 1), DT_OK, dt_broker_errmsg(f->b));
     expect_msg(f, p1, DT_BROKER_GET_LAST, 0, other, "other partition");
     uint64_t d = 0;
     TB_EXPECT(append(f, p0, "d", false, c, &d), DT_OK, dt_broker_errmsg(f->b));

@@ -194,7 +194,8 @@ static void test_rebuild_equals_owner(void **state)
     int64_t timers = raw_int(a.path, "SELECT count(*) FROM timers");
     assert_int_equal(dt__journal_commit(a.j, a.s, a.epoch, &late), DT_EFENCED);
     assert_int_equal(raw_int(a.path, "SELECT count(*) FROM timers"), timers);
-    assert_int_equal(dt__journal_catch_up(a.j, a.s, a.epoch), DT_EFENCED);
+    uint64_t applied = 0;
+    assert_int_equal(dt__journal_catch_up(a.j, a.s, a.epoch, &applied), DT_EFENCED);
     /* b goes on; a third owner sees b's rows, and no trace of a's refused write. */
     workload_batch(&b, 60, 10);
     owner c;
@@ -249,10 +250,12 @@ static void test_abandoned_parts(void **state)
     dt__journal_get_stats(a.j, &sa);
     char subject[DT_BROKER_NAME_BUF];
     dt_broker_subject(f->hub, DT_BROKER_SUBJ_LOG, "0", subject, sizeof(subject));
-    dt_broker_header h[2] = {{"Dt-Owner", "dead/1"}, {"Dt-Part", "1/2"}};
+    char prev[32];
+    snprintf(prev, sizeof(prev), "%llu", (unsigned long long)sa.last_seq);
+    dt_broker_header h[3] = {{"Dt-Owner", "dead/1"}, {"Dt-Prev", prev}, {"Dt-Part", "1/2"}};
     dt_broker_outmsg part = {.subject = subject,
                              .headers = h,
-                             .nheaders = 2,
+                             .nheaders = 3,
                              .data = "\x0a\x02",
                              .len = 2,
                              .expect_last_subject_seq = sa.last_seq};
@@ -297,15 +300,87 @@ static void test_which_files_are_kept(void **state)
     free(after);
     release(&a);
 
-    /* A file ahead of the log (it saw entries the log does not have): replaced. */
+    /* A file ahead of the log (it saw entries the log does not have, e.g. a stream made again):
+     * possibly the only copy of that state, so it is refused, not replaced, and left alone. */
     raw_exec(path, "UPDATE partition SET log_seq = log_seq + 1000");
-    take_over(f, &a, "wa", "a", 64 * 1024, 1000000);
-    dt__journal_get_stats(a.j, &s);
-    assert_false(s.kept_file);
-    after = store_dump(a.path);
-    assert_string_equal(before, after);
-    free(after);
+    int64_t ahead = raw_int(path, "SELECT log_seq FROM partition");
+    dt__journal *j = journal(f, "wa", 64 * 1024, 1000000);
+    dt__store *st = NULL;
+    uint64_t epoch = 0;
+    char err[600] = "";
+    assert_int_equal(dt__journal_open(j, path, NULL, &st, &epoch, err, sizeof(err)), DT_EVERSION);
+    assert_non_null(strstr(err, "past the log's end"));
+    assert_int_equal(raw_int(path, "SELECT log_seq FROM partition"), ahead);
+    dt__journal_destroy(j);
     free(before);
+}
+
+/* A stale owner cannot put an old snapshot in front of a newer one (whose purge removed the log
+ * between them): its record is refused and it purges nothing. */
+static void test_stale_snapshot_refused(void **state)
+{
+    fixture *f = *state;
+    owner a, b, c;
+    take_over(f, &a, "wa", "a", 64 * 1024, 1000000);
+    for (int k = 0; k < 10; k++) {
+        workload_batch(&a, k, 10);
+    }
+    take_over(f, &b, "wb", "b", 64 * 1024, 1000000);
+    for (int k = 10; k < 20; k++) {
+        workload_batch(&b, k, 10);
+    }
+    assert_int_equal(dt__journal_snapshot(b.j, b.s, true), DT_OK);
+    assert_int_equal(dt__journal_snapshot(a.j, a.s, true), DT_ECONFLICT);
+    take_over(f, &c, "wc", "c", 64 * 1024, 1000000);
+    assert_same_files(b.path, c.path);
+    release(&a);
+    release(&b);
+    release(&c);
+}
+
+/* Claims of earlier owners do not make an owner's catch-up think it was fenced. */
+static void test_catch_up_after_takeovers(void **state)
+{
+    fixture *f = *state;
+    owner a, b, c;
+    take_over(f, &a, "wa", "a", 64 * 1024, 1000000);
+    workload_batch(&a, 0, 10);
+    take_over(f, &b, "wb", "b", 64 * 1024, 1000000);
+    release(&b);
+    take_over(f, &c, "wc", "c", 64 * 1024, 1000000);
+    uint64_t applied = 99;
+    assert_int_equal(dt__journal_catch_up(c.j, c.s, c.epoch, &applied), DT_OK);
+    assert_int_equal(applied, 0);
+    workload_batch(&c, 1, 10);
+    release(&a);
+    release(&c);
+}
+
+/* A hole in the log (messages purged without a snapshot that holds them) is found, never
+ * stepped over: the rebuild fails instead of producing a partial view. */
+static void test_gap_is_detected(void **state)
+{
+    fixture *f = *state;
+    owner a;
+    take_over(f, &a, "wa", "a", 64 * 1024, 1000000);
+    for (int k = 0; k < 6; k++) {
+        workload_batch(&a, k, 10);
+    }
+    dt__journal_stats sa;
+    dt__journal_get_stats(a.j, &sa);
+    char stream[DT_BROKER_NAME_BUF], subject[DT_BROKER_NAME_BUF];
+    dt_broker_stream_name(f->hub, DT_BROKER_STREAM_LOG, stream, sizeof(stream));
+    dt_broker_subject(f->hub, DT_BROKER_SUBJ_LOG, "0", subject, sizeof(subject));
+    TB_EXPECT(dt_broker_stream_purge(f->b, stream, subject, sa.last_seq - 2), DT_OK,
+              dt_broker_errmsg(f->b));
+    dt__journal *j = journal(f, "wb", 64 * 1024, 1000000);
+    dt__store *st = NULL;
+    uint64_t epoch = 0;
+    char err[600] = "", path[600];
+    path_of(f, "b", path, sizeof(path));
+    assert_int_not_equal(dt__journal_open(j, path, NULL, &st, &epoch, err, sizeof(err)), DT_OK);
+    assert_non_null(strstr(err, "purged"));
+    dt__journal_destroy(j);
     release(&a);
 }
 
@@ -343,6 +418,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abandoned_parts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_which_files_are_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopt_file_from_before_the_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_snapshot_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catch_up_after_takeovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_is_detected, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return tb_finish(failed);
