@@ -147,6 +147,18 @@ dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
     return DT_OK;
 }
 
+dt_status dt__orch_batch_decode(dt__arena *a, const void *data, size_t len,
+                                Dt__OrchestrationBatch **out)
+{
+    Dt__OrchestrationBatch *m =
+        (Dt__OrchestrationBatch *)dt__pb_unpack(a, &dt__orchestration_batch__descriptor, len, data);
+    if (m == NULL || m->n_messages == 0) {
+        return DT_EDECODE;
+    }
+    *out = m;
+    return DT_OK;
+}
+
 void dt__derived_uuid(const char *a, const char *b, char out[37])
 {
     uint64_t h1 = dt__fnv1a64(dt__fnv1a64(DT__FNV64_OFFSET, a), "\x1f");

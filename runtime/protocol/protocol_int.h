@@ -36,6 +36,8 @@
 #define DT_HDR_REUSE          "Dt-Reuse-Policy" /* "error" (default), "replace-if-finished", "terminate" */
 #define DT_HDR_START_AT       "Dt-Start-At" /* scheduled start, ms since the Unix epoch */
 #define DT_HDR_MSG_ID         "Nats-Msg-Id"
+/* On dt.<hub>.orch.<p>: the body is an OrchestrationBatch of this many members. */
+#define DT_HDR_BATCH "Dt-Batch"
 /* Headers of dead letters. */
 #define DT_HDR_REASON           "Dt-Reason"
 #define DT_HDR_ORIGINAL_SUBJECT "Dt-Original-Subject"
@@ -88,5 +90,10 @@ void dt__orch_msg_init(Dt__OrchestrationMessage *m, const char *instance_id,
  * (no instance ID, no event, no dedupe ID). */
 dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
                               Dt__OrchestrationMessage **out);
+
+/* Decodes an OrchestrationBatch (its members still packed) into arena memory; DT_EDECODE when
+ * malformed or empty. The members are checked one by one with dt__orch_msg_decode. */
+dt_status dt__orch_batch_decode(dt__arena *a, const void *data, size_t len,
+                                Dt__OrchestrationBatch **out);
 
 #endif

@@ -325,6 +325,20 @@ typedef struct dt__act_result {
 /* "<instance>/<execution>/res/<task id>" of `req` into arena `a`; NULL when out of memory or
  * when it would exceed DT__ACT_MSG_ID_MAX bytes. */
 char *dt__act_result_id(dt__arena *a, const Dt__ActivityRequest *req);
+/* Bytes that one member of `len` adds to an OrchestrationBatch (field tag, length, body). */
+#define DT__ACT_BATCH_MEMBER_COST(len) ((len) + 6)
+/* Bytes of a batch message beyond its members: the header block (Nats-Msg-Id of up to
+ * DT__ACT_MSG_ID_MAX + 64 bytes, Dt-Batch). */
+#define DT__ACT_BATCH_OVERHEAD ((size_t)DT__ACT_MSG_ID_MAX + 160)
+/*
+ * Packs n >= 2 results for the same subject (borrowed) as one OrchestrationBatch into arena `a`:
+ * out->subject is theirs, out->msg_id is "<first member's id>/batch/<n>/<hash of all members'
+ * ids, 16 hex>" (the same members give the same identity, so a re-publish of the group is
+ * dropped by JetStream). The caller keeps the sum of DT__ACT_BATCH_MEMBER_COST plus
+ * DT__ACT_BATCH_OVERHEAD within the hub's limit. DT_ENOMEM.
+ */
+dt_status dt__act_results_pack(dt__arena *a, const dt__act_result *const *members, size_t n,
+                               dt__act_result *out);
 /*
  * Packs the TaskCompleted / TaskFailed message for `req` with outcome `o` into arena `a`
  * (event_id -1, timestamp now, dedupe_id = msg_id = dt__act_result_id). When it would exceed

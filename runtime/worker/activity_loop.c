@@ -6,6 +6,12 @@
  * run them one after the other, publish the results through the thread's async publisher and ack
  * each work item once its result's PubAck arrived.
  *
+ * Results bound for the same partition travel together: when results are sent, those with the
+ * same reply subject go as one OrchestrationBatch message (Dt-Batch header; as many members as
+ * fit the hub's message limit), whose PubAck acks every member's work item and whose failure
+ * retries every member. nats-server's cost is per message, not per byte, and it is the wall of a
+ * small machine. A lone result travels as a plain OrchestrationMessage, exactly as before.
+ *
  * Results are held only briefly: they are published and acked when the batch ends, when the
  * oldest held result waited DT__ACT_FLUSH_AFTER_MS, or right after an activity that itself took
  * that long. A result whose publish fails is retried once; then its work item is nak'd with a
@@ -20,6 +26,7 @@
  */
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,6 +48,7 @@ typedef enum item_pub {
     PUB_NONE = 0,   /* no result in the publisher */
     PUB_ADDED = 1,  /* sent, waiting for its PubAck */
     PUB_FAILED = 2, /* send or PubAck failed: retry, then nak */
+    PUB_QUEUED = 3, /* ready, to be sent (grouped by subject) by the next collect() */
 } item_pub;
 
 typedef struct item {
@@ -54,6 +62,7 @@ typedef struct item {
     const char *why; /* ITEM_DEAD / ITEM_NAK: the reason (static or arena) */
     const char *pub_error;
     dt__act_result res;
+    struct item *gnext; /* next member of the message this item's result was sent in */
 } item;
 
 typedef struct batch {
@@ -62,8 +71,8 @@ typedef struct batch {
     dt__arena *a;
     item it[DT__ACT_BATCH_MAX];
     size_t n;
-    size_t npending;       /* items with a result in the publisher (added or failed) */
-    size_t nadded;         /* of which added since the last wait */
+    size_t npending;       /* items with a result not yet stored (queued, added or failed) */
+    size_t nadded;         /* messages added to the publisher since the last wait */
     int64_t pending_since; /* monotonic ms of the oldest pending result */
 } batch;
 
@@ -137,34 +146,93 @@ static dt_broker_publisher *publisher(batch *b)
     return s->pub;
 }
 
+/* Marks the result of `it` ready; collect() sends it. */
 static void add_result(batch *b, item *it)
 {
-    dt_broker_outmsg m = {
-        .subject = it->res.subject,
-        .msg_id = it->res.msg_id,
-        .data = it->res.data,
-        .len = it->res.len,
-    };
     if (b->npending == 0) {
         b->pending_since = dt__mono_ms();
     }
     if (it->pub == PUB_NONE) {
         b->npending++;
     }
-    dt_broker_publisher *pub = publisher(b);
-    if (pub != NULL && dt_broker_publisher_add(pub, &m, it->ix) == DT_OK) {
-        it->pub = PUB_ADDED;
+    it->pub = PUB_QUEUED;
+}
+
+/* Adds one message carrying the results of `lead` and its gnext chain (n members) to the
+ * publisher, tagged with lead's index; every member takes the outcome. */
+static void send_group(batch *b, item *lead, size_t n)
+{
+    dt__act_result one = lead->res;
+    const char *err = NULL;
+    char count[24];
+    dt_broker_header h = {DT_HDR_BATCH, count};
+    if (n > 1) {
+        const dt__act_result **members = dt__arena_calloc(b->a, n, sizeof(*members));
+        size_t k = 0;
+        for (item *it = lead; members != NULL && it != NULL; it = it->gnext) {
+            members[k++] = &it->res;
+        }
+        if (members == NULL || dt__act_results_pack(b->a, members, n, &one) != DT_OK) {
+            err = "out of memory packing a batch of results";
+        }
+        (void)snprintf(count, sizeof(count), "%zu", n);
+    }
+    dt_broker_outmsg m = {
+        .subject = one.subject,
+        .msg_id = one.msg_id,
+        .headers = n > 1 ? &h : NULL,
+        .nheaders = n > 1 ? 1 : 0,
+        .data = one.data,
+        .len = one.len,
+    };
+    dt_broker_publisher *pub = err == NULL ? publisher(b) : NULL;
+    if (pub != NULL && dt_broker_publisher_add(pub, &m, lead->ix) == DT_OK) {
         b->nadded++;
-    } else {
-        it->pub = PUB_FAILED;
-        it->pub_error = dt__arena_strdup(b->a, pub != NULL ? dt_broker_publisher_errmsg(pub)
-                                                           : "cannot create a publisher");
+    } else if (err == NULL) {
+        err = dt__arena_strdup(b->a, pub != NULL ? dt_broker_publisher_errmsg(pub)
+                                                 : "cannot create a publisher");
+    }
+    for (item *it = lead; it != NULL; it = it->gnext) {
+        it->pub = err == NULL ? PUB_ADDED : PUB_FAILED;
+        it->pub_error = err;
+    }
+}
+
+/* Sends the queued results, those with the same subject together (in item order, split where a
+ * message would exceed the hub's limit). O(n^2) over at most DT__ACT_BATCH_MAX items. */
+static void send_queued(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        item *lead = &b->it[i];
+        if (lead->pub != PUB_QUEUED) {
+            continue;
+        }
+        lead->pub = PUB_ADDED; /* taken: send_group sets the outcome */
+        lead->gnext = NULL;
+        item *tail = lead;
+        size_t n = 1;
+        size_t bytes = DT__ACT_BATCH_OVERHEAD + DT__ACT_BATCH_MEMBER_COST(lead->res.len);
+        for (size_t j = i + 1; j < b->n; j++) {
+            item *it = &b->it[j];
+            if (it->pub != PUB_QUEUED || strcmp(it->res.subject, lead->res.subject) != 0 ||
+                bytes + DT__ACT_BATCH_MEMBER_COST(it->res.len) > b->p->max_msg) {
+                continue;
+            }
+            bytes += DT__ACT_BATCH_MEMBER_COST(it->res.len);
+            it->pub = PUB_ADDED;
+            it->gnext = NULL;
+            tail->gnext = it;
+            tail = it;
+            n++;
+        }
+        send_group(b, lead, n);
     }
 }
 
 /* Waits for the PubAcks of the added results and acks the work items whose result is stored. */
 static void collect(batch *b)
 {
+    send_queued(b);
     if (b->nadded == 0) {
         return;
     }
@@ -179,14 +247,16 @@ static void collect(batch *b)
     size_t n = 0;
     const dt_broker_pub_result *r = dt_broker_publisher_results(b->s->pub, &n);
     for (size_t i = 0; i < n; i++) {
-        item *it = &b->it[r[i].tag];
-        if (r[i].status == DT_OK) {
-            it->pub = PUB_NONE;
-            b->npending--;
-            settle(b, it, SETTLE_ACK);
-        } else {
-            it->pub = PUB_FAILED;
-            it->pub_error = dt__arena_strdup(b->a, r[i].error);
+        const char *err = r[i].status == DT_OK ? NULL : dt__arena_strdup(b->a, r[i].error);
+        for (item *it = &b->it[r[i].tag]; it != NULL; it = it->gnext) {
+            if (r[i].status == DT_OK) {
+                it->pub = PUB_NONE;
+                b->npending--;
+                settle(b, it, SETTLE_ACK);
+            } else {
+                it->pub = PUB_FAILED;
+                it->pub_error = err;
+            }
         }
     }
 }

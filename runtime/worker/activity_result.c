@@ -147,3 +147,32 @@ dt_status dt__act_dead_letter(const dt__activity_pool *p, dt_broker_msg *m, uint
     };
     return dt_broker_publish(p->b, &o, NULL);
 }
+
+dt_status dt__act_results_pack(dt__arena *a, const dt__act_result *const *members, size_t n,
+                               dt__act_result *out)
+{
+    ProtobufCBinaryData *bodies = dt__arena_calloc(a, n, sizeof(*bodies));
+    if (bodies == NULL) {
+        return DT_ENOMEM;
+    }
+    uint64_t h = DT__FNV64_OFFSET;
+    for (size_t i = 0; i < n; i++) {
+        bodies[i].data = members[i]->data;
+        bodies[i].len = members[i]->len;
+        h = dt__fnv1a64(dt__fnv1a64(h, members[i]->msg_id), "\x1f");
+    }
+    Dt__OrchestrationBatch ob;
+    dt__orchestration_batch__init(&ob);
+    ob.n_messages = n;
+    ob.messages = bodies;
+    size_t len = 0;
+    uint8_t *data = dt__pack(a, &ob.base, &len);
+    size_t id_len = strlen(members[0]->msg_id) + 64;
+    char *id = dt__arena_alloc(a, id_len);
+    if (data == NULL || id == NULL) {
+        return DT_ENOMEM;
+    }
+    (void)snprintf(id, id_len, "%s/batch/%zu/%016" PRIx64, members[0]->msg_id, n, h);
+    *out = (dt__act_result){.subject = members[0]->subject, .msg_id = id, .data = data, .len = len};
+    return DT_OK;
+}

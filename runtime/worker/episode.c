@@ -146,9 +146,8 @@ static dt_status keep_start_tags(dt__episode *e, Dt__ExecutionStartedEvent *s,
 /* Tells the caller of a rejected start why: a dead letter, and the parent if it is a child. */
 static dt_status reject_start(dt__episode *e, dt__item *it, const char *why)
 {
-    dt__dead_letter(e->pt, "start", why, e->instance_id,
-                    it->msg != NULL ? dt_broker_msg_data(it->msg) : NULL,
-                    it->msg != NULL ? dt_broker_msg_len(it->msg) : 0, e->pt->subject);
+    dt__dead_letter(e->pt, "start", why, e->instance_id, it->msg != NULL ? it->data : NULL,
+                    it->msg != NULL ? it->len : 0, e->pt->subject);
     dt_status st = consume_only(e, it);
     Dt__ExecutionStartedEvent *s = it->om->event->execution_started;
     if (st == DT_OK && s->parent_instance != NULL) {

@@ -36,8 +36,8 @@ static dt_status park(dt__episode *e, const dt__item *it)
     size_t len = 0;
     const uint8_t *payload = NULL;
     if (it->msg != NULL) {
-        payload = dt_broker_msg_data(it->msg);
-        len = dt_broker_msg_len(it->msg);
+        payload = it->data; /* the message alone, or its member of a batch */
+        len = it->len;
     } else {
         payload = dt__pack(e->a, &it->om->base, &len);
     }

@@ -109,18 +109,17 @@ void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
  * A valid message on another partition's subject (a client with a stale partition count, a
  * hand-made publish) would be applied where no read finds it: it is published to its own
  * partition's subject (same identity, so a repeat is dropped) and leaves this partition's stream;
- * when the broker is away it is tried again later, and dead-lettered only when the move can never
- * work (too large, invalid).
+ * when the broker is away it is tried again later (returns false: the fetched message must be
+ * nak'd), and dead-lettered only when the move can never work (too large, invalid). `data` is the
+ * packed message (alone, or a member of the batch `m`).
  */
-static void reroute(dt__partition *pt, dt_broker_msg *m, const Dt__OrchestrationMessage *om)
+static bool reroute(dt__partition *pt, dt_broker_msg *m, const Dt__OrchestrationMessage *om,
+                    const uint8_t *data, size_t len)
 {
     uint32_t p = dt__partition_of(om->instance_id, pt->w->hub_cfg.partitions);
     char tail[16], subject[DT_BROKER_NAME_BUF];
     snprintf(tail, sizeof(tail), "%u", p);
-    dt_broker_outmsg out = {.subject = subject,
-                            .msg_id = om->dedupe_id,
-                            .data = dt_broker_msg_data(m),
-                            .len = dt_broker_msg_len(m)};
+    dt_broker_outmsg out = {.subject = subject, .msg_id = om->dedupe_id, .data = data, .len = len};
     dt_status st =
         dt_broker_subject(pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject));
     if (st == DT_OK) {
@@ -130,54 +129,111 @@ static void reroute(dt__partition *pt, dt_broker_msg *m, const Dt__Orchestration
         dt__worker_log(pt->w, DT_LOG_WARN, om->instance_id,
                        "partition %u: message for partition %u moved to %s", pt->p, p, subject);
     } else if (st != DT_ETOOLARGE && st != DT_EINVAL) {
-        /* The broker is away or slow: tried again later, not given up (the batch's ack of it
-         * after this nak is a no-op). */
         dt__worker_log(pt->w, DT_LOG_WARN, om->instance_id,
                        "partition %u: message for partition %u not moved yet: %s", pt->p, p,
                        dt_status_str(st));
-        dt_broker_msg_nak_delay(m, REROUTE_RETRY_MS);
-        return;
+        return false;
     } else {
         char why[256];
         snprintf(why, sizeof(why), "sent to partition %u's subject, belongs to partition %u: %s",
                  pt->p, p, dt_status_str(st));
-        dt__dead_letter(pt, "orchestration", why, om->instance_id, dt_broker_msg_data(m),
-                        dt_broker_msg_len(m), dt_broker_msg_subject(m));
+        dt__dead_letter(pt, "orchestration", why, om->instance_id, data, len,
+                        dt_broker_msg_subject(m));
     }
-    dt_broker_msg_term(m);
+    return true;
+}
+
+/*
+ * Decodes one packed OrchestrationMessage of fetched message i (the whole body, or a member of a
+ * batch) into an item of the batch, linked from msg_items[i]. A malformed one is dead-lettered, a
+ * misrouted one moved (reroute); both take no further part. A lone message is also terminated
+ * then (a batch message is settled once for all its members, in settle()). `*last` is the
+ * previous item of the same fetched message (NULL for the first). False: out of memory.
+ */
+static bool add_item(dt__partition *pt, dt__batch *b, size_t i, dt_broker_msg *m, bool member,
+                     const uint8_t *data, size_t len, dt__item **last)
+{
+    dt__item *it = dt__arena_calloc(b->arena, 1, sizeof(*it));
+    if (it == NULL) {
+        return false;
+    }
+    it->msg = m;
+    it->data = data;
+    it->len = len;
+    it->timer_id = -1;
+    if (dt__orch_msg_decode(b->arena, data, len, &it->om) != DT_OK) {
+        dt__dead_letter(pt, "orchestration",
+                        member ? "malformed OrchestrationMessage in an OrchestrationBatch"
+                               : "malformed OrchestrationMessage",
+                        NULL, data, len, dt_broker_msg_subject(m));
+        if (!member) {
+            dt_broker_msg_term(m);
+        }
+        return true;
+    }
+    if (dt__partition_of(it->om->instance_id, pt->w->hub_cfg.partitions) != pt->p) {
+        bool done = reroute(pt, m, it->om, data, len);
+        if (member) {
+            b->msg_retry[i] = b->msg_retry[i] || !done;
+        } else if (done) {
+            dt_broker_msg_term(m);
+        } else {
+            /* Tried again later, not given up (the batch's ack of it after this nak is a
+             * no-op). */
+            dt_broker_msg_nak_delay(m, REROUTE_RETRY_MS);
+        }
+        return true;
+    }
+    if (!group_item(b, it)) {
+        return false;
+    }
+    if (*last != NULL) {
+        (*last)->same_msg = it;
+    } else {
+        b->msg_items[i] = it;
+    }
+    *last = it;
+    return true;
+}
+
+/* The members of batch message i (Dt-Batch header), each as add_item() takes a lone message. */
+static bool add_batch(dt__partition *pt, dt__batch *b, size_t i, dt_broker_msg *m)
+{
+    Dt__OrchestrationBatch *ob = NULL;
+    if (dt__orch_batch_decode(b->arena, dt_broker_msg_data(m), dt_broker_msg_len(m), &ob) !=
+        DT_OK) {
+        dt__dead_letter(pt, "orchestration", "malformed OrchestrationBatch", NULL,
+                        dt_broker_msg_data(m), dt_broker_msg_len(m), dt_broker_msg_subject(m));
+        dt_broker_msg_term(m);
+        return true;
+    }
+    dt__item *last = NULL;
+    for (size_t k = 0; k < ob->n_messages; k++) {
+        if (!add_item(pt, b, i, m, true, ob->messages[k].data, ob->messages[k].len, &last)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Decodes fetched messages into items; malformed ones are dead-lettered and terminated. */
 static bool add_messages(dt__partition *pt, dt__batch *b, dt_broker_msg **msgs, size_t n)
 {
     b->msg_items = dt__arena_calloc(b->arena, n > 0 ? n : 1, sizeof(*b->msg_items));
-    if (b->msg_items == NULL) {
+    b->msg_retry = dt__arena_calloc(b->arena, n > 0 ? n : 1, sizeof(*b->msg_retry));
+    if (b->msg_items == NULL || b->msg_retry == NULL) {
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        dt__item *it = dt__arena_calloc(b->arena, 1, sizeof(*it));
-        if (it == NULL) {
+        const char *count = NULL;
+        dt__item *last = NULL;
+        bool ok = dt_broker_msg_header(msgs[i], DT_HDR_BATCH, &count) == DT_OK
+                      ? add_batch(pt, b, i, msgs[i])
+                      : add_item(pt, b, i, msgs[i], false, dt_broker_msg_data(msgs[i]),
+                                 dt_broker_msg_len(msgs[i]), &last);
+        if (!ok) {
             return false;
         }
-        it->msg = msgs[i];
-        it->timer_id = -1;
-        dt_status st = dt__orch_msg_decode(b->arena, dt_broker_msg_data(msgs[i]),
-                                           dt_broker_msg_len(msgs[i]), &it->om);
-        if (st != DT_OK) {
-            dt__dead_letter(pt, "orchestration", "malformed OrchestrationMessage", NULL,
-                            dt_broker_msg_data(msgs[i]), dt_broker_msg_len(msgs[i]),
-                            dt_broker_msg_subject(msgs[i]));
-            dt_broker_msg_term(msgs[i]);
-            continue;
-        }
-        if (dt__partition_of(it->om->instance_id, pt->w->hub_cfg.partitions) != pt->p) {
-            reroute(pt, msgs[i], it->om);
-            continue;
-        }
-        if (!group_item(b, it)) {
-            return false;
-        }
-        b->msg_items[i] = it;
     }
     return true;
 }
@@ -214,11 +270,20 @@ static dt_status add_timers(dt__partition *pt, dt__batch *b)
 
 #define LEAVE_DELAY_MS 5000
 
+/* Acks or naks each fetched message once. A batch message is nak'd whole when one member must
+ * come again (left for another version, not moved yet): the members applied meanwhile are
+ * recognised by their identities when it does. */
 static void settle(const dt__batch *b, dt_broker_msg **msgs, size_t n, bool ack)
 {
     for (size_t i = 0; i < n; i++) {
-        dt__item *it = b->msg_items != NULL ? b->msg_items[i] : NULL;
-        if (it != NULL && it->leave) {
+        bool leave = false;
+        for (dt__item *it = b->msg_items != NULL ? b->msg_items[i] : NULL; it != NULL;
+             it = it->same_msg) {
+            leave = leave || it->leave;
+        }
+        if (b->msg_retry != NULL && b->msg_retry[i]) {
+            dt_broker_msg_nak_delay(msgs[i], REROUTE_RETRY_MS);
+        } else if (leave) {
             dt_broker_msg_nak_delay(msgs[i], LEAVE_DELAY_MS); /* for a worker of its version */
         } else if (ack) {
             dt_broker_msg_ack(msgs[i]);

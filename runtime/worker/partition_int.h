@@ -83,6 +83,11 @@ typedef struct dt__item {
     int64_t timer_id;   /* -1 for a message */
     int64_t parked_id;  /* > 0: a message parked earlier (episode_park.c), 0 otherwise */
     Dt__OrchestrationMessage *om;
+    /* A message's packed OrchestrationMessage: the fetched body, or its member of a batch
+     * (arena memory, or the fetched message's, which lives as long as the batch). */
+    const uint8_t *data;
+    size_t len;
+    struct dt__item *same_msg; /* next item decoded from the same fetched message (a batch) */
     bool leave;            /* not for this worker (version): redeliver later instead of acking */
     struct dt__item *next; /* next item of the same instance, in arrival order */
 } dt__item;
@@ -98,7 +103,10 @@ typedef struct dt__batch {
     dt__arena *arena;
     int64_t now_ms;
     dt__group *groups, *groups_tail;
-    dt__item **msg_items; /* item of each fetched message (NULL: malformed), by fetch index */
+    /* First item of each fetched message (NULL: nothing of it applies here), by fetch index; the
+     * members of a batch message follow through same_msg. */
+    dt__item **msg_items;
+    bool *msg_retry; /* by fetch index: a member could not be moved yet; nak the message */
     dt__episode_commit *commits;
     size_t n_commits, cap_commits;
     dt__episode_result *results; /* engine results to free after the commit */

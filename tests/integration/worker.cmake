@@ -67,3 +67,7 @@ dt_add_test(NAME test_stale_owner SOURCES chaos/test_stale_owner.c LABELS integr
 target_compile_definitions(test_stale_owner PRIVATE CHAOS_WORKER_PATH="$<TARGET_FILE:chaos_worker>")
 target_include_directories(test_stale_owner PRIVATE ${CMAKE_SOURCE_DIR}/broker-adapter/include)
 add_dependencies(test_stale_owner chaos_worker)
+# Activity results carried together in one OrchestrationBatch message, and batches published by
+# hand (malformed and misrouted members, a repeated batch).
+dt_add_test(NAME test_result_batch SOURCES worker/test_result_batch.c LABELS integration
+  TIMEOUT 200 LIBS dt_worker_kit)
