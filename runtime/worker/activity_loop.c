@@ -522,6 +522,7 @@ static bool run_batch(batch *b)
         b->it[i].ix = i;
         classify(b, &b->it[i]);
     }
+    const dt__activity_def *last = NULL;
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->it[i];
         int64_t ran_ms = 0;
@@ -530,6 +531,14 @@ static bool run_batch(batch *b)
         }
         switch (it->kind) {
         case ITEM_RUN:
+            if (last != NULL &&
+                (last != it->def || b->s->avg_us >= 1000 * DT__ACT_FLUSH_AFTER_MS)) {
+                /* Held results wait for the next run only when it is expected to be short (the
+                 * same activity, short on average): one of another kind may run long, and the
+                 * results already there must not wait for it. */
+                send_queued(b);
+            }
+            last = it->def;
             if (!run_item(b, it, &ran_ms)) {
                 return false;
             }
