@@ -6,24 +6,16 @@
  * (a server this test owns, killed and restarted on the same port and store). The records are
  * written by the test itself, as a worker would write them.
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "test_client.h"
-
-extern char **environ;
+#include "test_nats.h"
 
 #define NWAITERS 24
 
@@ -173,72 +165,10 @@ static void test_destroy_with_waits_pending(void **state)
     }
 }
 
-/* ---- across a nats-server restart: a server of this test's own ---- */
+/* ---- across a nats-server restart: a server of this test's own (tests/support/test_nats.h) ----
+ */
 
-typedef struct server {
-    pid_t pid;
-    int port;
-    char *dir;
-    char url[64];
-} server;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        fail_msg("no free port");
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* Starts nats-server and waits until a connection to it succeeds. */
-static void server_start(server *s)
-{
-    char port[16], store[512];
-    snprintf(port, sizeof(port), "%d", s->port);
-    snprintf(store, sizeof(store), "%s/js", s->dir);
-    char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&s->pid, "nats-server", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fail_msg("cannot start nats-server: %s", strerror(rc));
-    }
-    int64_t end = tb_now_ms() + 15000;
-    for (;;) {
-        dt_broker_options o;
-        dt_broker_options_init(&o);
-        o.urls = s->url;
-        dt_broker *b = NULL;
-        if (dt_broker_connect(&o, &b, NULL, 0) == DT_OK) {
-            dt_broker_close(b);
-            return;
-        }
-        if (tb_now_ms() > end) {
-            fail_msg("nats-server on port %d did not come up", s->port);
-        }
-        tb_sleep_ms(50);
-    }
-}
-
-static void server_kill(server *s)
-{
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-    }
-}
-
-static dt_broker *server_connect(server *s)
+static dt_broker *server_connect(dt_test_nats *s)
 {
     dt_broker_options o;
     dt_broker_options_init(&o);
@@ -250,7 +180,7 @@ static dt_broker *server_connect(server *s)
 }
 
 /* Writes a minimal record of `id` with `status` through a connection of its own. */
-static void put_record(server *s, const char *hub, const char *id, int32_t status)
+static void put_record(dt_test_nats *s, const char *hub, const char *id, int32_t status)
 {
     dt_broker *b = server_connect(s);
     char bucket[DT_BROKER_NAME_BUF], key[3 * DT_INSTANCE_ID_MAX + 1];
@@ -274,20 +204,19 @@ static void put_record(server *s, const char *hub, const char *id, int32_t statu
 static void test_wait_across_restart(void **state)
 {
     (void)state;
-    server s = {.port = free_port(), .dir = dt_test_mkdtemp("dt-client-waits")};
-    snprintf(s.url, sizeof(s.url), "nats://127.0.0.1:%d", s.port);
-    server_start(&s);
-    dt_broker *b = server_connect(&s);
+    dt_test_nats *s = dt_test_nats_new("dt-client-waits");
+    assert_true(dt_test_nats_start(s, NULL));
+    dt_broker *b = server_connect(s);
     dt_broker_hub_config hc;
     dt_broker_hub_config_init(&hc); /* file storage: the records survive the restart */
     char hub[64];
     tb_hub(b, "cwr", &hc, hub, sizeof(hub));
     dt_broker_close(b);
-    put_record(&s, hub, "r0", DT_CLIENT_RUNNING);
-    put_record(&s, hub, "r1", DT_CLIENT_RUNNING);
+    put_record(s, hub, "r0", DT_CLIENT_RUNNING);
+    put_record(s, hub, "r1", DT_CLIENT_RUNNING);
     dt_client_options o;
     dt_client_options_init(&o);
-    o.nats_url = s.url;
+    o.nats_url = s->url;
     o.hub = hub;
     dt_client *c = NULL;
     char err[256] = "";
@@ -296,14 +225,14 @@ static void test_wait_across_restart(void **state)
     waiter_start(&w0, c, "r0", 60000);
     waiter_start(&w1, c, "r1", 60000);
     tb_sleep_ms(300);
-    server_kill(&s);
+    dt_test_nats_kill(s);
     tb_sleep_ms(300);
-    server_start(&s);
+    assert_true(dt_test_nats_start(s, NULL)); /* the same port and store */
     /* One record changes right after the server is back (perhaps before the client is), the
      * other a while later (the client's feed has been re-armed by then). */
-    put_record(&s, hub, "r0", DT_CLIENT_COMPLETED);
+    put_record(s, hub, "r0", DT_CLIENT_COMPLETED);
     tb_sleep_ms(2500);
-    put_record(&s, hub, "r1", DT_CLIENT_FAILED);
+    put_record(s, hub, "r1", DT_CLIENT_FAILED);
     pthread_join(w0.th, NULL);
     pthread_join(w1.th, NULL);
     print_message("waits after the restart took %lld and %lld ms\n", (long long)w0.took_ms,
@@ -315,12 +244,10 @@ static void test_wait_across_restart(void **state)
     assert_int_equal(w0.status, DT_CLIENT_COMPLETED);
     assert_int_equal(w1.status, DT_CLIENT_FAILED);
     dt_client_destroy(c);
-    b = server_connect(&s);
+    b = server_connect(s);
     tb_hub_delete(b, hub);
     dt_broker_close(b);
-    server_kill(&s);
-    dt_test_rmtree(s.dir);
-    free(s.dir);
+    dt_test_nats_free(s);
 }
 
 int main(void)

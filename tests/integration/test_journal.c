@@ -168,6 +168,15 @@ static void assert_same_files(const char *a, const char *b)
     free(db);
 }
 
+/* A new owner in a fresh directory rebuilds exactly prev's file. */
+static void assert_next_owner_sees(fixture *f, const owner *prev)
+{
+    owner c;
+    take_over(f, &c, "wc", "c", 64 * 1024, 1000000);
+    assert_same_files(prev->path, c.path);
+    release(&c);
+}
+
 static void test_rebuild_equals_owner(void **state)
 {
     fixture *f = *state;
@@ -198,12 +207,9 @@ static void test_rebuild_equals_owner(void **state)
     assert_int_equal(dt__journal_catch_up(a.j, a.s, a.epoch, &applied), DT_EFENCED);
     /* b goes on; a third owner sees b's rows, and no trace of a's refused write. */
     workload_batch(&b, 60, 10);
-    owner c;
-    take_over(f, &c, "wc", "c", 64 * 1024, 1000000);
-    assert_same_files(b.path, c.path);
+    assert_next_owner_sees(f, &b);
     release(&a);
     release(&b);
-    release(&c);
 }
 
 static void test_snapshot_and_purged_log(void **state)
@@ -263,12 +269,9 @@ static void test_abandoned_parts(void **state)
     take_over(f, &b, "wb", "b", 64 * 1024, 1000000);
     assert_same_files(a.path, b.path);
     workload_batch(&b, 1, 10); /* appends after the abandoned part */
-    owner c;
-    take_over(f, &c, "wc", "c", 64 * 1024, 1000000);
-    assert_same_files(b.path, c.path);
+    assert_next_owner_sees(f, &b);
     release(&a);
     release(&b);
-    release(&c);
 }
 
 static void test_which_files_are_kept(void **state)
@@ -320,7 +323,7 @@ static void test_which_files_are_kept(void **state)
 static void test_stale_snapshot_refused(void **state)
 {
     fixture *f = *state;
-    owner a, b, c;
+    owner a, b;
     take_over(f, &a, "wa", "a", 64 * 1024, 1000000);
     for (int k = 0; k < 10; k++) {
         workload_batch(&a, k, 10);
@@ -331,11 +334,9 @@ static void test_stale_snapshot_refused(void **state)
     }
     assert_int_equal(dt__journal_snapshot(b.j, b.s, true), DT_OK);
     assert_int_equal(dt__journal_snapshot(a.j, a.s, true), DT_ECONFLICT);
-    take_over(f, &c, "wc", "c", 64 * 1024, 1000000);
-    assert_same_files(b.path, c.path);
+    assert_next_owner_sees(f, &b);
     release(&a);
     release(&b);
-    release(&c);
 }
 
 /* Claims of earlier owners do not make an owner's catch-up think it was fenced. */
