@@ -165,25 +165,6 @@ static inline size_t ta_results(ta_env *e, Dt__OrchestrationMessage **out, size_
                   dt_broker_consumer_errmsg(e->results));
         for (size_t i = 0; i < n; i++) {
             Dt__OrchestrationMessage *om = NULL;
-            const char *count = NULL;
-            if (dt_broker_msg_header(m[i], DT_HDR_BATCH, &count) == DT_OK) {
-                /* Results that finished together travel as one OrchestrationBatch. */
-                Dt__OrchestrationBatch *ob = NULL;
-                TB_EXPECT(dt__orch_batch_decode(e->a, dt_broker_msg_data(m[i]),
-                                                dt_broker_msg_len(m[i]), &ob),
-                          DT_OK, "decode batch");
-                assert_int_equal(strtol(count, NULL, 10), (long)ob->n_messages);
-                assert_true(got + ob->n_messages <= want);
-                for (size_t k = 0; k < ob->n_messages; k++) {
-                    TB_EXPECT(
-                        dt__orch_msg_decode(e->a, ob->messages[k].data, ob->messages[k].len, &om),
-                        DT_OK, "decode batch member");
-                    out[got++] = om;
-                }
-                TB_EXPECT(dt_broker_msg_ack(m[i]), DT_OK, "ack result");
-                dt_broker_msg_destroy(m[i]);
-                continue;
-            }
             TB_EXPECT(
                 dt__orch_msg_decode(e->a, dt_broker_msg_data(m[i]), dt_broker_msg_len(m[i]), &om),
                 DT_OK, "decode result");
