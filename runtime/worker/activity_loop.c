@@ -214,7 +214,8 @@ static void send_queued(batch *b)
         size_t bytes = DT__ACT_BATCH_OVERHEAD + DT__ACT_BATCH_MEMBER_COST(lead->res.len);
         for (size_t j = i + 1; j < b->n; j++) {
             item *it = &b->it[j];
-            if (it->pub != PUB_QUEUED || strcmp(it->res.subject, lead->res.subject) != 0 ||
+            if (!b->p->cfg.batch_results || it->pub != PUB_QUEUED ||
+                strcmp(it->res.subject, lead->res.subject) != 0 ||
                 bytes + DT__ACT_BATCH_MEMBER_COST(it->res.len) > b->p->max_msg) {
                 continue;
             }

@@ -438,6 +438,7 @@ static dt_status start_services(dt_worker *w)
             .threads_per_queue = w->opt.activity_threads,
             .max_deliveries = w->opt.activity_max_deliveries,
             .timeout_ms = w->opt.activity_timeout_ms,
+            .batch_results = w->opt.batch_activity_results,
             .log = leases_log,
             .log_ctx = w,
         };

@@ -127,6 +127,10 @@ static bool parse(int argc, char **argv, dt_worker_options *o)
             return false;
         }
     }
+    /* The result batches of activity_loop.c, off by default (a fleet-wide switch): on with
+     * DT_BENCH_BATCH_RESULTS=1 in the environment of dt_bench. */
+    const char *batch = getenv("DT_BENCH_BATCH_RESULTS");
+    o->batch_activity_results = batch != NULL && strcmp(batch, "1") == 0;
     return o->hub != NULL && o->data_dir != NULL;
 }
 

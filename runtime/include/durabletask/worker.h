@@ -96,6 +96,13 @@ typedef struct dt_worker_options {
      * 0: 5,000 entries, 64 MiB. */
     uint64_t snapshot_entries;
     uint64_t snapshot_bytes;
+    /* Activity results bound for the same partition travel in one message (an
+     * OrchestrationBatch, header Dt-Batch) instead of one each: fewer messages for nats-server,
+     * whose CPU per message is the wall under load (docs/performance.md: hello5 +28%, broker CPU
+     * per orchestration -27%). Every worker of this release reads such messages whatever this
+     * says; workers of older releases do not: turn it on once the whole fleet runs this one.
+     * Default false. */
+    bool batch_activity_results;
     /* Coalesce network writes for 1 ms (nats.c's default) instead of sending at once: a little
      * less CPU under full load, about 1 ms more latency per hop. Default false. */
     bool coalesce_writes;

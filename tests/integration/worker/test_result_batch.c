@@ -85,6 +85,7 @@ static int setup(void **state)
         dt_broker_subject(f->env.hub, DT_BROKER_SUBJ_ORCH, ">", subject, sizeof(subject)), DT_OK);
     assert_int_equal(dt_broker_subscribe(f->env.broker, subject, NULL, on_orch, f, &f->sub), DT_OK);
     dt_worker_options o = wk_options(&f->env);
+    o.batch_activity_results = true;
     char err[256];
     assert_int_equal(dt_worker_create(&o, &f->w, err, sizeof(err)), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "fan", fan, NULL), DT_OK);
