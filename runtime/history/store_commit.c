@@ -614,39 +614,18 @@ dt_status dt__store_commit_batch(dt__store *s, uint64_t expected_epoch, const dt
     return status == DT_OK ? dt__store_batch_end(s, true, 0) : status;
 }
 
-/* ---- deletes by id ---- */
-
-static dt_status delete_ids(dt__store *s, uint64_t expected_epoch, dt__store_sql id,
-                            const int64_t *ids, size_t n, const char *what)
-{
-    if (n == 0) {
-        return DT_OK;
-    }
-    if (ids == NULL) {
-        return dt__store_failf(s, DT_EINVAL, "%s in %s: NULL id array", what, s->path);
-    }
-    dt_status status = dt__store_begin_write(s, expected_epoch);
-    if (status != DT_OK) {
-        return status;
-    }
-    return dt__store_end_write(s, delete_each(s, id, ids, n, what));
-}
+/* ---- deletes by id: batches of one kind of field, through the same write path ---- */
 
 dt_status dt__store_outbox_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
                                   size_t n)
 {
-    if (n > 0 && ids == NULL) {
-        return dt__store_failf(s, DT_EINVAL, "delete outbox rows in %s: NULL id array", s->path);
-    }
-    dt_status status = n > 0 ? dt__store_begin_write(s, expected_epoch) : DT_OK;
-    if (status != DT_OK || n == 0) {
-        return status;
-    }
-    return dt__store_end_write(s, delete_outbox_runs(s, ids, n));
+    dt__store_batch b = {.published_ids = ids, .n_published = n};
+    return n == 0 ? DT_OK : dt__store_commit_batch(s, expected_epoch, &b);
 }
 
 dt_status dt__store_timers_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
                                   size_t n)
 {
-    return delete_ids(s, expected_epoch, DT__SQL_TIMER_DEL, ids, n, "delete timers");
+    dt__store_batch b = {.delete_timer_ids = ids, .n_delete_timers = n};
+    return n == 0 ? DT_OK : dt__store_commit_batch(s, expected_epoch, &b);
 }

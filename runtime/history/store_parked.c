@@ -142,19 +142,6 @@ dt_status dt__store_parked_older(dt__store *s, int64_t before_ms, size_t limit, 
 dt_status dt__store_parked_delete(dt__store *s, uint64_t expected_epoch, const int64_t *ids,
                                   size_t n)
 {
-    if (n == 0) {
-        return DT_OK;
-    }
-    if (ids == NULL) {
-        return dt__store_failf(s, DT_EINVAL, "delete parked messages in %s: NULL id array",
-                               s->path);
-    }
-    dt_status status = dt__store_begin_write(s, expected_epoch);
-    if (status != DT_OK) {
-        return status;
-    }
-    int64_t delta = 0;
-    status = dt__store_end_write(s, dt__store_parked_del_in_txn(s, ids, n, &delta));
-    dt__store_parked_note(s, status, delta);
-    return status;
+    dt__store_batch b = {.delete_parked_ids = ids, .n_delete_parked = n};
+    return n == 0 ? DT_OK : dt__store_commit_batch(s, expected_epoch, &b);
 }

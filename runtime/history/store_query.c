@@ -144,9 +144,6 @@ dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *ins
     if (instance_id == NULL || instance_id[0] == '\0') {
         return dt__store_failf(s, DT_EINVAL, "purge in %s: instance id missing", s->path);
     }
-    dt_status status = dt__store_begin_write(s, expected_epoch);
-    if (status != DT_OK) {
-        return status;
-    }
-    return dt__store_end_write(s, dt__store_purge_in_txn(s, instance_id, status_mask));
+    dt__store_batch b = {.purge_instance_id = instance_id, .purge_status_mask = status_mask};
+    return dt__store_commit_batch(s, expected_epoch, &b);
 }

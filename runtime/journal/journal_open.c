@@ -80,8 +80,8 @@ static file_verdict judge(dt__journal *j, const char *path, const dt__store_opti
     uint64_t n = 0;
     dt__instance_filter all = {0};
     st = dt__store_log_pos(s, &pos, &origin);
-    if (st == DT_OK) {
-        st = dt__store_count(s, &all, &n);
+    if (st == DT_OK && origin == 0 && pos == 0) {
+        st = dt__store_count(s, &all, &n); /* O(instances): only for a file never logged */
     }
     file_verdict verdict = FILE_KEEP;
     if (st != DT_OK) {

@@ -181,7 +181,7 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
         return DT_ESTATE;
     }
     uint64_t pos = 0;
-    int64_t origin = 0;
+    int64_t origin = 0; /* the file's; the record names the journal's (an adopted file has none) */
     dt_status st = dt__store_log_pos(s, &pos, &origin);
     if (st != DT_OK) {
         return st;
@@ -200,7 +200,6 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
     rec.has_log_seq = rec.has_origin = rec.has_taken_ms = true;
     rec.log_seq = pos;
     rec.origin = j->origin;
-    (void)origin;
     rec.taken_ms = dt__now_ms();
     st = a == NULL ? DT_ENOMEM : upload(j, a, path, &rec);
     unlink(path);
