@@ -414,6 +414,14 @@ static dt_status connect_hub(dt_worker *w)
                                                                                         : DT_ENOMEM;
 }
 
+/* The largest result message the hub and the server take (what the activity pool uses). */
+static size_t result_limit(dt_worker *w)
+{
+    size_t m = w->hub_cfg.max_msg_size > 0 ? (size_t)w->hub_cfg.max_msg_size : 1024 * 1024;
+    int64_t server = dt_broker_max_payload(w->broker);
+    return server > 0 && (uint64_t)server < m ? (size_t)server : m;
+}
+
 static dt_status start_services(dt_worker *w)
 {
     char err[256] = "";
@@ -443,6 +451,18 @@ static dt_status start_services(dt_worker *w)
             .log_ctx = w,
         };
         st = dt__activity_pool_start(&ac, &w->activities, err, sizeof(err));
+    }
+    if (st == DT_OK && w->n_acts > 0 && !w->opt.disable_local_activities) {
+        dt__local_acts_config lac = {
+            .hub = w->hub,
+            .defs = w->acts,
+            .n_defs = w->n_acts,
+            .threads = w->opt.activity_threads,
+            .max_msg = result_limit(w),
+            .log = leases_log,
+            .log_ctx = w,
+        };
+        st = dt__local_acts_start(&lac, &w->local_acts, err, sizeof(err));
     }
     if (st == DT_OK) {
         st = dt__ingress_start(w, &w->ingress);
@@ -500,6 +520,9 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
     if (supervisor_running) {
         pthread_join(w->supervisor, NULL);
     }
+    /* Activities running in-process for our partitions finish first and hand their results
+     * to the partitions, which still run; queued ones go back to them to be published. */
+    dt__local_acts_stop(w->local_acts, timeout_ms);
     /* Partitions first, all at once: each finishes its current batch; then the leases go, so
      * the other workers take over at once, while our running activities finish (their results
      * go to whoever owns the partitions then). */
@@ -523,6 +546,8 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
     dt__activity_pool_stop(w->activities, timeout_ms);
     dt__activity_pool_destroy(w->activities);
     w->activities = NULL;
+    dt__local_acts_destroy(w->local_acts);
+    w->local_acts = NULL;
     dt_broker_close(w->broker);
     w->broker = NULL;
 }
