@@ -59,9 +59,10 @@ dt_status dt__local_acts_start(const dt__local_acts_config *cfg, dt__local_acts 
 bool dt__local_acts_submit(dt__local_acts *la, dt__inbox *in, int64_t row_id, const char *subject,
                            const uint8_t *data, size_t len);
 
-/* Refuses new requests, hands queued ones back to their partitions unrun (they publish them),
- * waits up to timeout_ms for running activities (their results go to their partitions), then
- * abandons the rest (their threads exit when their functions return). Idempotent. */
+/* Refuses new requests, hands queued ones back to their partitions unrun (a partition that
+ * still runs publishes them), waits up to timeout_ms for running activities (their results go to
+ * their partitions if those still run), then abandons the rest (their threads exit when their
+ * functions return). Idempotent. */
 void dt__local_acts_stop(dt__local_acts *la, int64_t timeout_ms);
 /* Stops (timeout 0 unless stopped) and frees; abandoned threads free what is left. NULL ok. */
 void dt__local_acts_destroy(dt__local_acts *la);

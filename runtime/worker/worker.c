@@ -520,9 +520,6 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
     if (supervisor_running) {
         pthread_join(w->supervisor, NULL);
     }
-    /* Activities running in-process for our partitions finish first and hand their results
-     * to the partitions, which still run; queued ones go back to them to be published. */
-    dt__local_acts_stop(w->local_acts, timeout_ms);
     /* Partitions first, all at once: each finishes its current batch; then the leases go, so
      * the other workers take over at once, while our running activities finish (their results
      * go to whoever owns the partitions then). */
@@ -543,6 +540,9 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
     }
     dt__ingress_stop(w->ingress);
     w->ingress = NULL;
+    /* Activities running in-process for our (now stopped) partitions may finish; their results
+     * are dropped and their requests, still in the outbox, run again on the next owners. */
+    dt__local_acts_stop(w->local_acts, timeout_ms);
     dt__activity_pool_stop(w->activities, timeout_ms);
     dt__activity_pool_destroy(w->activities);
     w->activities = NULL;
