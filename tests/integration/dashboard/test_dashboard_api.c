@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dash_kit.h"
@@ -328,6 +329,52 @@ static void test_bad_input(dk_env *env)
     dt_client_instance_free(in);
 }
 
+/* dt_broker_consumer_stats on a stream of the test's own: counts, and the age of the oldest
+ * message not yet acknowledged (a consumer on one subject of two, past its ack floor). */
+static void test_consumer_stats(dk_env *env)
+{
+    dt_broker *b = env->wk.broker;
+    char stream[64], subj_a[96], subj_b[96];
+    snprintf(stream, sizeof(stream), "DASHSTATS_%d", (int)getpid());
+    snprintf(subj_a, sizeof(subj_a), "dashstats.%d.a", (int)getpid());
+    snprintf(subj_b, sizeof(subj_b), "dashstats.%d.>", (int)getpid());
+    assert_int_equal(dt_broker_stream_ensure(b, stream, subj_b), DT_OK);
+    dt_broker_consumer_config cc;
+    dt_broker_consumer_config_init(&cc);
+    cc.stream = stream;
+    cc.durable = "stats";
+    cc.filter_subject = subj_a;
+    dt_broker_consumer *c = NULL;
+    assert_int_equal(dt_broker_consumer_open(b, &cc, &c), DT_OK);
+    char other[96];
+    snprintf(other, sizeof(other), "dashstats.%d.b", (int)getpid());
+    dt_broker_outmsg m = {.subject = other, .data = "x", .len = 1};
+    assert_int_equal(dt_broker_publish(b, &m, NULL), DT_OK); /* not the consumer's */
+    int64_t before = (int64_t)time(NULL) * 1000 - 2000;
+    m.subject = subj_a;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(dt_broker_publish(b, &m, NULL), DT_OK);
+    }
+    /* Take and ack the first: the oldest unacknowledged is then the second. */
+    dt_broker_msg *got = NULL;
+    size_t n = 0;
+    assert_int_equal(dt_broker_consumer_fetch(c, 1, 2000, &got, &n), DT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(dt_broker_msg_ack_sync(got, 2000), DT_OK);
+    dt_broker_msg_destroy(got);
+    dt_broker_consumer_stat st[4];
+    assert_int_equal(dt_broker_consumer_stats(b, stream, st, 4, &n), DT_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(st[0].name, "stats");
+    assert_string_equal(st[0].filter, subj_a);
+    assert_int_equal(st[0].num_pending, 2);
+    assert_int_equal(st[0].num_ack_pending, 0);
+    assert_true(st[0].oldest_ms >= before && st[0].oldest_ms <= (int64_t)time(NULL) * 1000 + 2000);
+    dt_broker_consumer_close(c);
+    assert_int_equal(dt_broker_stream_delete(b, stream), DT_OK);
+    assert_int_equal(dt_broker_consumer_stats(b, stream, st, 4, &n), DT_ENOTFOUND);
+}
+
 static void test_api(void **state)
 {
     (void)state;
@@ -340,6 +387,7 @@ static void test_api(void **state)
     test_overview(&env);
     test_events(&env);
     test_bad_input(&env);
+    test_consumer_stats(&env);
     dk_teardown(&env);
 }
 

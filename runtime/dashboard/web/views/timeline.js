@@ -4,14 +4,18 @@
 // duration in ms), which the browser test compares with the history.
 //
 // A wait is not recorded when it begins (only the event's arrival is), so its bar starts at the
-// end of the episode before the event arrived: the moment the orchestration last went idle.
+// last event recorded before the episode the event arrived in: the moment the orchestration last
+// went idle.
 import { h, duration } from '../dom.js';
 
 export function bars(events, nowMs) {
   const out = [];
   const open = new Map(); // "<kind>:<event_id>" -> bar
-  let idleSince = events.length ? events[0].timestamp_ms : 0;
+  let idleSince = events.length ? events[0].timestamp_ms : 0; // last event of the previous episode
+  let last = idleSince;
   for (const e of events) {
+    if (e.type === 'OrchestratorStarted') idleSince = last;
+    else last = e.timestamp_ms;
     const t = e.timestamp_ms;
     const start = (kind, name) => {
       const b = { kind, name: name || '', taskId: e.event_id, start: t, end: null, failed: false };
@@ -38,7 +42,6 @@ export function bars(events, nowMs) {
       case 'EventRaised':
         out.push({ kind: 'wait', name: e.name || '', taskId: -1, start: Math.min(idleSince, t), end: t, failed: false });
         break;
-      case 'OrchestratorCompleted': idleSince = t; break;
       default: break;
     }
   }
