@@ -6,6 +6,7 @@
  * Each part is read independently: a part that fails (say, a partition without a worker makes
  * the counts impossible) carries an "error" text and the others are still shown.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "common_int.h"
@@ -209,7 +210,7 @@ static json_t *workers(dt_dashboard *d)
     return json_pack("{s:o,s:o}", "list", list, "unowned", unowned);
 }
 
-enum MHD_Result dt__dash_api_overview(dt_dashboard *d, dt__dash_req *r)
+static json_t *build(dt_dashboard *d)
 {
     double changes = 0, finished = 0;
     dt__dash_live_rates(d->live, &changes, &finished);
@@ -217,5 +218,27 @@ enum MHD_Result dt__dash_api_overview(dt_dashboard *d, dt__dash_req *r)
                           (int)d->partitions, "now_ms", (json_int_t)dt__now_ms(), "instances",
                           counts(d), "throughput", "finished_per_s", finished, "changes_per_s",
                           changes, "window_s", 10, "backlog", backlog(d), "workers", workers(d));
-    return dt__dash_reply_json(r->conn, MHD_HTTP_OK, o);
+    return o;
+}
+
+enum MHD_Result dt__dash_api_overview(dt_dashboard *d, dt__dash_req *r)
+{
+    /* Built under the lock: requests that arrive meanwhile wait for it instead of reading the
+     * whole hub again. The cache holds the text (each reply copies it), never a json_t that
+     * threads would share. */
+    pthread_mutex_lock(&d->ov_mu);
+    int64_t now = dt__mono_ms();
+    if (d->ov == NULL || now - d->ov_at_ms >= DT__DASH_OVERVIEW_TTL_MS) {
+        json_t *o = build(d);
+        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (text != NULL) {
+            free(d->ov); /* jansson's malloc */
+            d->ov = text;
+            d->ov_at_ms = now;
+        }
+    }
+    enum MHD_Result ret = d->ov != NULL ? dt__dash_reply_text(r->conn, MHD_HTTP_OK, d->ov) : MHD_NO;
+    pthread_mutex_unlock(&d->ov_mu);
+    return ret;
 }

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +41,14 @@ struct dt_dashboard {
     struct MHD_Daemon *d;
     uint16_t port;
     dt__dash_live *live;
+    /* The last overview and when it was built (api_overview.c): pages that are open poll it, so
+     * one read of the hub serves them all for DT__DASH_OVERVIEW_TTL_MS. */
+    pthread_mutex_t ov_mu;
+    char *ov; /* JSON text, jansson's malloc */
+    int64_t ov_at_ms;
 };
+
+#define DT__DASH_OVERVIEW_TTL_MS 2000
 
 /* One request being served: its body, collected by server.c before the handler runs. */
 typedef struct dt__dash_req {
@@ -55,6 +63,8 @@ typedef struct dt__dash_req {
 
 /* Queues `body` (stolen: released here) as the JSON reply with `status`. */
 enum MHD_Result dt__dash_reply_json(struct MHD_Connection *conn, unsigned status, json_t *body);
+/* Queues a copy of the JSON text `text` as the reply with `status`. */
+enum MHD_Result dt__dash_reply_text(struct MHD_Connection *conn, unsigned status, const char *text);
 /* Queues {"error":{"code":code,"message":...}} with `status`. */
 enum MHD_Result dt__dash_reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -43,6 +43,20 @@ enum MHD_Result dt__dash_reply_json(struct MHD_Connection *conn, unsigned status
     return ret;
 }
 
+enum MHD_Result dt__dash_reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 enum MHD_Result dt__dash_reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
                                      const char *fmt, ...)
 {

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dash_int.h"
@@ -278,6 +279,7 @@ dt_status dt_dashboard_create(const dt_dashboard_options *o, dt_dashboard **out,
     if (d == NULL) {
         return fail(errbuf, errlen, DT_ENOMEM, "dashboard", "out of memory");
     }
+    pthread_mutex_init(&d->ov_mu, NULL);
     snprintf(d->hub, sizeof(d->hub), "%s", o->hub);
     d->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 5000;
     dt_status st = DT_OK;
@@ -312,6 +314,8 @@ void dt_dashboard_destroy(dt_dashboard *d)
     dt__dash_live_destroy(d->live);
     dt_client_destroy(d->c);
     dt_broker_close(d->b);
+    free(d->ov); /* jansson's malloc */
+    pthread_mutex_destroy(&d->ov_mu);
     dt_free(d->token);
     dt_free(d);
 }

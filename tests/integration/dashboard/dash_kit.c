@@ -116,9 +116,8 @@ void dk_teardown(dk_env *env)
 
 void dk_schedule(dk_env *env, const char *name, const char *id, const char *input)
 {
-    dt_client_start_options so = {.instance_id = id,
-                                  .input = input,
-                                  .input_len = input != NULL ? strlen(input) : 0};
+    dt_client_start_options so = {
+        .instance_id = id, .input = input, .input_len = input != NULL ? strlen(input) : 0};
     dt_status st = dt_client_schedule(env->c, name, &so, NULL, 0);
     if (st != DT_OK) {
         fail_msg("schedule %s: %s", id, dt_client_errmsg(env->c));
@@ -211,8 +210,9 @@ int dk_http(const dk_env *env, const char *method, const char *path, const char 
     int hn = snprintf(head, sizeof(head),
                       "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                       "Content-Length: %zu\r\n%s%s%s\r\n",
-                      method, path, body != NULL ? strlen(body) : 0, auth != NULL ? "Authorization: " : "",
-                      auth != NULL ? auth : "", auth != NULL ? "\r\n" : "");
+                      method, path, body != NULL ? strlen(body) : 0,
+                      auth != NULL ? "Authorization: " : "", auth != NULL ? auth : "",
+                      auth != NULL ? "\r\n" : "");
     assert_true(hn > 0 && (size_t)hn < sizeof(head));
     assert_int_equal(write(fd, head, (size_t)hn), hn);
     if (body != NULL && body[0] != '\0') {
@@ -245,6 +245,11 @@ int dk_http_raw(const dk_env *env, const char *bytes, size_t len)
     if (fd < 0) {
         return 0;
     }
+    /* A request cut short may be held open by the server until its idle timeout (60 s) rather
+     * than closed at once: that is no stall of the server, and waiting 3 s for a reply tells
+     * both cases apart. */
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     ssize_t w = write(fd, bytes, len);
     (void)w;
     shutdown(fd, SHUT_WR);

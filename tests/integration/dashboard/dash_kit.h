@@ -48,7 +48,7 @@ int dk_http(const dk_env *env, const char *method, const char *path, const char 
             const char *auth, json_t **out_body, char *raw, size_t rawlen);
 
 /* Sends `bytes` verbatim (a malformed request) and returns the status code of the reply, 0
- * when the server closed without one. */
+ * when the server closed without one or sent nothing within 3 s. */
 int dk_http_raw(const dk_env *env, const char *bytes, size_t len);
 
 #endif

@@ -193,12 +193,11 @@ static void test_overview(dk_env *env)
     assert_non_null(json_object_get(json_object_get(counts, "by_name"), "dash_tour"));
     json_t *workers = json_object_get(json_object_get(o, "workers"), "list");
     assert_int_equal(json_array_size(workers), 1);
-    assert_int_equal(json_array_size(json_object_get(json_array_get(workers, 0), "partitions")),
-                     2);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(workers, 0), "partitions")), 2);
     /* Two partitions' consumers, the activity queue's and the ingress one. */
     assert_true(json_array_size(json_object_get(o, "backlog")) >= 4);
-    assert_true(json_is_number(json_object_get(json_object_get(o, "throughput"),
-                                               "finished_per_s")));
+    assert_true(
+        json_is_number(json_object_get(json_object_get(o, "throughput"), "finished_per_s")));
     json_decref(o);
 }
 
@@ -399,19 +398,18 @@ static void test_token(void **state)
     char raw[256];
     json_t *j = NULL;
     assert_int_equal(dk_http(&env, "GET", "/api/hub", NULL, NULL, &j, raw, sizeof(raw)), 401);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"), "code")), "unauthorized");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        "unauthorized");
     json_decref(j);
-    assert_int_equal(
-        dk_http(&env, "GET", "/api/hub", NULL, "Bearer wrong", NULL, raw, sizeof(raw)), 401);
-    assert_int_equal(
-        dk_http(&env, "GET", "/api/hub", NULL, "Basic s3cret-token", NULL, raw, sizeof(raw)), 401);
-    assert_int_equal(dk_http(&env, "POST", "/api/instances/x/terminate", NULL, NULL, NULL, raw,
-                             sizeof(raw)),
+    assert_int_equal(dk_http(&env, "GET", "/api/hub", NULL, "Bearer wrong", NULL, raw, sizeof(raw)),
                      401);
     assert_int_equal(
-        dk_http(&env, "GET", "/api/hub", NULL, "Bearer s3cret-token", NULL, raw, sizeof(raw)),
-        200);
+        dk_http(&env, "GET", "/api/hub", NULL, "Basic s3cret-token", NULL, raw, sizeof(raw)), 401);
+    assert_int_equal(
+        dk_http(&env, "POST", "/api/instances/x/terminate", NULL, NULL, NULL, raw, sizeof(raw)),
+        401);
+    assert_int_equal(
+        dk_http(&env, "GET", "/api/hub", NULL, "Bearer s3cret-token", NULL, raw, sizeof(raw)), 200);
     /* The token in the URL counts for the event stream only. */
     assert_int_equal(dk_http(&env, "GET", "/api/hub?access_token=s3cret-token", NULL, NULL, NULL,
                              raw, sizeof(raw)),

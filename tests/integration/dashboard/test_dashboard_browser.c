@@ -44,8 +44,8 @@ static void need(const char *path, const char *what)
 /* Runs node on the script; returns its exit status (-1: killed after BROWSER_S). */
 static int run_browser(const char *url, const char *prefix)
 {
-    char *argv[] = {"node", DT_JS_DIR "/dashboard_browser.mjs", (char *)url, (char *)prefix,
-                    DT_IMG_DIR, NULL};
+    char *argv[] = {
+        "node", DT_JS_DIR "/dashboard_browser.mjs", (char *)url, (char *)prefix, DT_IMG_DIR, NULL};
     pid_t pid = 0;
     assert_int_equal(posix_spawnp(&pid, "node", NULL, NULL, argv, environ), 0);
     for (int i = 0; i < BROWSER_S * 10; i++) {
