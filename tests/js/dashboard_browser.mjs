@@ -91,6 +91,16 @@ async function main() {
     await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 5'));
     await shot(page, 'dashboard-list.png');
 
+    // Sorting by a column header: by name, descending on the second click.
+    await page.click('#instances th[data-sort="name"]');
+    await page.waitForFunction(() => location.hash.includes('sort=name'));
+    await page.waitForFunction(() => document.querySelector('#instances tr[data-id] td:nth-child(2)')?.textContent === 'dash_child');
+    await page.click('#instances th[data-sort="name"]');
+    await page.waitForFunction(() => location.hash.includes('sort=-name'));
+    await page.waitForFunction(() => document.querySelector('#instances tr[data-id] td:nth-child(2)')?.textContent === 'dash_wait');
+    await page.goto(`${url}/#/instances?prefix=${encodeURIComponent(prefix)}&sort=id`);
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 5'));
+
     // Open the tour from the list; its timeline against its history.
     await page.click(`#instances a:text-is("${ids.tour}")`);
     await page.waitForSelector('#timeline');

@@ -126,6 +126,14 @@ static void test_list_and_detail(dk_env *env)
     assert_string_equal(jstr(in, "input"), "{\"who\":\"api\"}");
     assert_string_equal(jstr(in, "name"), "dash_tour");
     json_decref(in);
+    /* Payload bytes that are not UTF-8 arrive as U+FFFD, in valid JSON. */
+    char bin[128];
+    snprintf(bin, sizeof(bin), "bin-%d", (int)getpid());
+    dk_schedule(env, "dash_child", bin, "\"a\xff\xfe\"");
+    snprintf(path, sizeof(path), "/api/instances/%s", bin);
+    in = call(env, "GET", path, NULL, 200);
+    assert_string_equal(jstr(in, "input"), "\"a\xef\xbf\xbd\xef\xbf\xbd\"");
+    json_decref(in);
 }
 
 static void test_actions(dk_env *env)

@@ -13,7 +13,7 @@ const fromLocal = (v) => (v ? String(new Date(v).getTime()) : '');
 function form(params) {
   const checked = new Set((params.get('status') || '').split(',').filter(Boolean));
   const f = h('form', { class: 'filters', id: 'filters' },
-    h('label', {}, 'status', h('select', { name: 'status', id: 'f-status', multiple: true, size: 3 },
+    h('label', {}, 'status', h('select', { name: 'status', id: 'f-status', multiple: true, size: 4 },
       STATUSES.map((s) => h('option', { value: s, selected: checked.has(s) }, s)))),
     h('label', {}, 'orchestration name', h('input', { name: 'name', id: 'f-name', value: params.get('name') || '' })),
     h('label', {}, 'instance ID prefix', h('input', { name: 'prefix', id: 'f-prefix', value: params.get('prefix') || '' })),
