@@ -69,36 +69,41 @@ enum MHD_Result dt__dash_reply_error(struct MHD_Connection *conn, unsigned statu
     return dt__dash_reply_json(conn, status, body);
 }
 
+/* The HTTP status and error code of a client call's failure. */
+static unsigned http_of(dt_status st, const char **code)
+{
+    static const struct {
+        dt_status st;
+        unsigned http;
+        const char *code;
+    } map[] = {
+        {DT_EINVAL, MHD_HTTP_BAD_REQUEST, "invalid"},
+        {DT_ETOOLARGE, MHD_HTTP_CONTENT_TOO_LARGE, "too_large"},
+        {DT_ENOTFOUND, MHD_HTTP_NOT_FOUND, "not_found"},
+        {DT_EEXIST, MHD_HTTP_CONFLICT, "conflict"},
+        {DT_ECONFLICT, MHD_HTTP_CONFLICT, "conflict"},
+        {DT_ESTATE, MHD_HTTP_CONFLICT, "conflict"},
+        {DT_ETIMEOUT, MHD_HTTP_GATEWAY_TIMEOUT, "timeout"},
+        {DT_EBUSY, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (map[i].st == st) {
+            *code = map[i].code;
+            return map[i].http;
+        }
+    }
+    *code = "broker"; /* NATS failed or refused: the gateway's fault, not the request's */
+    return MHD_HTTP_BAD_GATEWAY;
+}
+
 enum MHD_Result dt__dash_reply_client(dt_dashboard *d, struct MHD_Connection *conn, dt_status st)
 {
+    /* The client keeps one error text for all threads (client.h): under concurrent failures it
+     * may be another request's; the status, and so the HTTP code, is always this one's. */
     char msg[512];
     dt_client_errmsg_copy(d->c, msg, sizeof(msg));
-    unsigned http = MHD_HTTP_BAD_GATEWAY;
-    const char *code = "broker";
-    switch (st) {
-    case DT_EINVAL:
-        http = MHD_HTTP_BAD_REQUEST, code = "invalid";
-        break;
-    case DT_ETOOLARGE:
-        http = MHD_HTTP_CONTENT_TOO_LARGE, code = "too_large";
-        break;
-    case DT_ENOTFOUND:
-        http = MHD_HTTP_NOT_FOUND, code = "not_found";
-        break;
-    case DT_EEXIST:
-    case DT_ECONFLICT:
-    case DT_ESTATE:
-        http = MHD_HTTP_CONFLICT, code = "conflict";
-        break;
-    case DT_ETIMEOUT:
-        http = MHD_HTTP_GATEWAY_TIMEOUT, code = "timeout";
-        break;
-    case DT_EBUSY:
-        http = MHD_HTTP_SERVICE_UNAVAILABLE, code = "unavailable";
-        break;
-    default:
-        break;
-    }
+    const char *code = NULL;
+    unsigned http = http_of(st, &code);
     return dt__dash_reply_error(conn, http, code, "%s", msg[0] != '\0' ? msg : dt_status_str(st));
 }
 
