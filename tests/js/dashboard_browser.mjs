@@ -6,8 +6,8 @@
 //
 //   node dashboard_browser.mjs URL PREFIX IMG_DIR
 // PREFIX names the instances: PREFIX tour (completed: activity, timer, sub-orchestration, event
-// wait; its child's ID starts with the tour's), PREFIX wait-1 / wait-2 (running, waiting for an
-// event), PREFIX fail (failed).
+// wait; its child's ID starts with the tour's), PREFIX wait-1 / -2 / -3 (running, waiting for
+// event "never"), PREFIX fail (failed).
 // Exit status 0 when every check passed; a failure prints what differed.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -19,7 +19,9 @@ if (!url || !prefix || !imgDir) {
   process.exit(2);
 }
 const chromiumPath = process.env.DT_CHROMIUM || '/usr/bin/chromium';
-const ids = { tour: `${prefix}tour`, wait1: `${prefix}wait-1`, wait2: `${prefix}wait-2`, fail: `${prefix}fail` };
+const ids = {
+  tour: `${prefix}tour`, wait1: `${prefix}wait-1`, wait2: `${prefix}wait-2`, wait3: `${prefix}wait-3`, fail: `${prefix}fail`,
+};
 
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
@@ -75,9 +77,9 @@ async function main() {
     await page.fill('#f-prefix', prefix);
     await page.fill('#f-name', 'dash_wait');
     await page.click('#f-apply');
-    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 2'));
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 3'));
     const waitRows = await page.locator('#instances tr[data-id]').evaluateAll((rs) => rs.map((r) => r.dataset.id).sort());
-    check(JSON.stringify(waitRows) === JSON.stringify([ids.wait1, ids.wait2].sort()), `name filter rows ${waitRows}`);
+    check(JSON.stringify(waitRows) === JSON.stringify([ids.wait1, ids.wait2, ids.wait3].sort()), `name filter rows ${waitRows}`);
     await page.fill('#f-name', '');
     await page.selectOption('#f-status', ['COMPLETED', 'FAILED']);
     await page.click('#f-apply');
@@ -88,8 +90,20 @@ async function main() {
       doneRows.some((r) => r.startsWith(`${ids.tour}:`)), `status filter rows ${doneRows}`);
     check(page.url().includes('status=COMPLETED%2CFAILED') || page.url().includes('status=COMPLETED,FAILED'), 'filters are in the URL');
     await page.goto(`${url}/#/instances?prefix=${encodeURIComponent(prefix)}&sort=id`);
-    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 5'));
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 6'));
     await shot(page, 'dashboard-list.png');
+
+    // Paging: two per page, the second page, back.
+    await page.goto(`${url}/#/instances?prefix=${encodeURIComponent(prefix)}&sort=id&limit=2`);
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.startsWith('1–2 of 6'));
+    await page.click('#next');
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.startsWith('3–4 of 6'));
+    const second = await page.locator('#instances tr[data-id]').evaluateAll((rs) => rs.map((r) => r.dataset.id));
+    check(second.length === 2 && second[0].startsWith(ids.tour), `the second page ${second}`);
+    await page.click('#prev');
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.startsWith('1–2 of 6'));
+    await page.goto(`${url}/#/instances?prefix=${encodeURIComponent(prefix)}&sort=id`);
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 6'));
 
     // Sorting by a column header: by name, descending on the second click.
     await page.click('#instances th[data-sort="name"]');
@@ -99,7 +113,7 @@ async function main() {
     await page.waitForFunction(() => location.hash.includes('sort=-name'));
     await page.waitForFunction(() => document.querySelector('#instances tr[data-id] td:nth-child(2)')?.textContent === 'dash_wait');
     await page.goto(`${url}/#/instances?prefix=${encodeURIComponent(prefix)}&sort=id`);
-    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 5'));
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent.includes('of 6'));
 
     // Open the tour from the list; its timeline against its history.
     await page.click(`#instances a:text-is("${ids.tour}")`);
@@ -151,12 +165,36 @@ async function main() {
     await page.waitForFunction(() => document.querySelector('#output')?.textContent.includes('stopped from the browser test'));
     await shot(page, 'dashboard-terminated.png');
 
-    // The list follows too: wait-2 terminated elsewhere changes its row in place.
+    // Suspend, resume and raise from the page (wait-2 completes on its event).
+    const statusIs = (st) => page.waitForFunction((x) => document.querySelector('#status')?.textContent.includes(x), st, { timeout: 20000 });
+    await page.goto(`${url}/#/instances/${encodeURIComponent(ids.wait2)}`);
+    await page.waitForSelector('#a-suspend:not([disabled])');
+    await page.click('#a-suspend');
+    await statusIs('SUSPENDED');
+    await page.click('#a-resume');
+    await statusIs('RUNNING');
+    await page.fill('#a-event', 'never');
+    await page.fill('#a-data', '{"from": "browser"}');
+    await page.click('#a-raise');
+    await statusIs('COMPLETED');
+    const raisedEv = (await api(page, `/api/instances/${encodeURIComponent(ids.wait2)}/history`)).events.find((e) => e.type === 'EventRaised');
+    check(raisedEv && JSON.parse(raisedEv.payload).from === 'browser', 'the raised event carries its data');
+
+    // Purge the failed instance from its page (after the confirmation).
+    page.once('dialog', (d) => d.accept());
+    await page.goto(`${url}/#/instances/${encodeURIComponent(ids.fail)}`);
+    await page.waitForSelector('#a-purge:not([disabled])');
+    await page.click('#a-purge');
+    await page.waitForFunction(() => location.hash.startsWith('#/instances') && !location.hash.includes('/instances/'));
+    const gone = await page.evaluate(async (p) => (await fetch(p)).status, `/api/instances/${encodeURIComponent(ids.fail)}`);
+    check(gone === 404, `the purged instance is gone (${gone})`);
+
+    // The list follows too: wait-3 terminated elsewhere changes its row in place.
     await page.goto(`${url}/#/instances?prefix=${encodeURIComponent(prefix)}&sort=id`);
-    await page.waitForSelector(`#instances tr[data-id="${ids.wait2}"] .badge`);
+    await page.waitForSelector(`#instances tr[data-id="${ids.wait3}"] .badge`);
     await page.evaluate(() => { window.__noReload = true; });
-    await api(page, `/api/instances/${encodeURIComponent(ids.wait2)}/terminate`, 'POST');
-    await page.waitForFunction((id) => document.querySelector(`#instances tr[data-id="${id}"] .status`)?.textContent.includes('TERMINATED'), ids.wait2, { timeout: 20000 });
+    await api(page, `/api/instances/${encodeURIComponent(ids.wait3)}/terminate`, 'POST');
+    await page.waitForFunction((id) => document.querySelector(`#instances tr[data-id="${id}"] .status`)?.textContent.includes('TERMINATED'), ids.wait3, { timeout: 20000 });
     check(await page.evaluate(() => window.__noReload === true), 'no reload of the list');
   } catch (e) {
     // What the page showed when a check failed.

@@ -67,15 +67,17 @@ static void test_browser(void **state)
     need(DT_JS_DIR "/node_modules/playwright-core/package.json", "npm ci in tests/js");
     dk_env env;
     dk_setup(&env, "dash_web", NULL);
-    char prefix[64], tour[96], wait1[96], wait2[96], failing[96];
+    char prefix[64], tour[96], wait1[96], wait2[96], wait3[96], failing[96];
     snprintf(prefix, sizeof(prefix), "web-%d-", (int)getpid());
     snprintf(tour, sizeof(tour), "%stour", prefix);
     snprintf(wait1, sizeof(wait1), "%swait-1", prefix);
     snprintf(wait2, sizeof(wait2), "%swait-2", prefix);
+    snprintf(wait3, sizeof(wait3), "%swait-3", prefix);
     snprintf(failing, sizeof(failing), "%sfail", prefix);
     dk_schedule(&env, "dash_tour", tour, "{\"order\":42}");
     dk_schedule(&env, "dash_wait", wait1, NULL);
     dk_schedule(&env, "dash_wait", wait2, NULL);
+    dk_schedule(&env, "dash_wait", wait3, NULL);
     dk_schedule(&env, "dash_fail", failing, NULL);
     /* Raise "go" once the tour waits for it, so its wait has a length of its own. */
     for (int i = 0; i < 200; i++) {
@@ -94,6 +96,7 @@ static void test_browser(void **state)
     dk_wait_status(&env, failing, DT_CLIENT_FAILED, 20000);
     dk_wait_status(&env, wait1, DT_CLIENT_RUNNING, 20000);
     dk_wait_status(&env, wait2, DT_CLIENT_RUNNING, 20000);
+    dk_wait_status(&env, wait3, DT_CLIENT_RUNNING, 20000);
 
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)env.port);
