@@ -139,6 +139,11 @@ async function main() {
     check((await page.locator('#output').textContent()).includes('toured'), 'the output is shown');
     await shot(page, 'dashboard-detail.png');
 
+    // The child's page links back to its parent.
+    await page.click('#children a');
+    await page.waitForFunction((id) => document.querySelector('#parent a')?.textContent === id, ids.tour);
+    check((await page.locator('#name').textContent()) === 'dash_child', 'the child page shows the child');
+
     // The failed instance: its failure chain.
     await page.goto(`${url}/#/instances/${encodeURIComponent(ids.fail)}`);
     await page.waitForSelector('#failure');
