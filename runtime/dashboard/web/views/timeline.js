@@ -5,10 +5,11 @@
 //
 // A wait is not recorded when it begins (only the event's arrival is), so its bar starts at the
 // last event recorded before the episode the event arrived in: the moment the orchestration last
-// went idle.
+// went idle. An execution still running with nothing outstanding shows an open wait from its
+// last step.
 import { h, duration } from '../dom.js';
 
-export function bars(events, nowMs) {
+export function bars(events, nowMs, running) {
   const out = [];
   const open = new Map(); // "<kind>:<event_id>" -> bar
   let idleSince = events.length ? events[0].timestamp_ms : 0; // last event of the previous episode
@@ -45,6 +46,11 @@ export function bars(events, nowMs) {
       default: break;
     }
   }
+  // An unfinished execution with nothing outstanding waits for something not recorded yet (an
+  // event): an open bar from its last recorded step.
+  if (running && events.length && open.size === 0) {
+    out.push({ kind: 'wait', name: '(idle)', taskId: -1, start: last, end: null, failed: false });
+  }
   for (const b of out) {
     b.open = b.end === null;
     if (b.open) b.end = nowMs;
@@ -55,7 +61,7 @@ export function bars(events, nowMs) {
 
 export function timeline(events, finishedAt) {
   const now = finishedAt || Date.now();
-  const list = bars(events, now);
+  const list = bars(events, now, !finishedAt);
   if (!events.length) return h('p', { class: 'muted' }, 'no history');
   const t0 = events[0].timestamp_ms;
   const t1 = Math.max(now, ...list.map((b) => b.end), events[events.length - 1].timestamp_ms);
