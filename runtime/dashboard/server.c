@@ -236,35 +236,46 @@ static dt_status connect_all(dt_dashboard *d, const dt_dashboard_options *o, cha
     return dt__dash_live_create(d->b, d->hub, &d->live, errbuf, errlen);
 }
 
-static dt_status start_daemon(dt_dashboard *d, const dt_dashboard_options *o, char *errbuf,
-                              size_t errlen)
+/* Where to listen, checked before anything connects: a refused address costs no NATS round trip. */
+typedef struct bind_spec {
+    struct sockaddr_storage ss;
+    uint16_t port;
+    bool v6;
+} bind_spec;
+
+static dt_status check_bind(const dt_dashboard_options *o, bool have_token, bind_spec *b,
+                            char *errbuf, size_t errlen)
 {
     const char *addr = o->bind_addr != NULL ? o->bind_addr : "127.0.0.1";
-    uint16_t port = o->port == DT_DASHBOARD_PORT_ANY ? 0
-                    : o->port == 0                   ? DT_DASHBOARD_PORT_DEFAULT
-                                                     : (uint16_t)o->port;
-    struct sockaddr_storage ss;
-    bool loopback = false, v6 = false;
-    if (parse_addr(addr, port, &ss, &loopback, &v6) != DT_OK) {
+    b->port = o->port == DT_DASHBOARD_PORT_ANY ? 0
+              : o->port == 0                   ? DT_DASHBOARD_PORT_DEFAULT
+                                               : (uint16_t)o->port;
+    bool loopback = false;
+    if (parse_addr(addr, b->port, &b->ss, &loopback, &b->v6) != DT_OK) {
         return fail(errbuf, errlen, DT_EINVAL, "bind address", "not a numeric IPv4/IPv6 address");
     }
-    if (!loopback && d->token == NULL) {
+    if (!loopback && !have_token) {
         return fail(errbuf, errlen, DT_EINVAL, addr,
                     "binding beyond loopback needs a token (--token or $DT_DASHBOARD_TOKEN)");
     }
+    return DT_OK;
+}
+
+static dt_status start_daemon(dt_dashboard *d, const bind_spec *b, char *errbuf, size_t errlen)
+{
     unsigned flags =
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (v6 ? MHD_USE_IPv6 : 0);
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | (b->v6 ? MHD_USE_IPv6 : 0);
     d->d = MHD_start_daemon(
-        flags, port, NULL, NULL, on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)DASH_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)DASH_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DASH_CONN_TIMEOUT,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)DASH_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, d, MHD_OPTION_END);
+        flags, b->port, NULL, NULL, on_request, d, MHD_OPTION_SOCK_ADDR,
+        (const struct sockaddr *)&b->ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)DASH_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)DASH_CONN_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)DASH_CONN_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)DASH_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
     if (d->d == NULL) {
-        return fail(errbuf, errlen, DT_EIO, addr, "cannot listen there (port in use?)");
+        return fail(errbuf, errlen, DT_EIO, "listen", "cannot listen there (port in use?)");
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->d, MHD_DAEMON_INFO_BIND_PORT);
-    d->port = info != NULL ? info->port : port;
+    d->port = info != NULL ? info->port : b->port;
     return DT_OK;
 }
 
@@ -282,15 +293,17 @@ dt_status dt_dashboard_create(const dt_dashboard_options *o, dt_dashboard **out,
     pthread_mutex_init(&d->ov_mu, NULL);
     snprintf(d->hub, sizeof(d->hub), "%s", o->hub);
     d->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 5000;
-    dt_status st = DT_OK;
-    if (o->token != NULL && o->token[0] != '\0' && (d->token = dt_strdup(o->token)) == NULL) {
+    bind_spec b;
+    bool have_token = o->token != NULL && o->token[0] != '\0';
+    dt_status st = check_bind(o, have_token, &b, errbuf, errlen);
+    if (st == DT_OK && have_token && (d->token = dt_strdup(o->token)) == NULL) {
         st = fail(errbuf, errlen, DT_ENOMEM, "dashboard", "out of memory");
     }
     if (st == DT_OK) {
         st = connect_all(d, o, errbuf, errlen);
     }
     if (st == DT_OK) {
-        st = start_daemon(d, o, errbuf, errlen);
+        st = start_daemon(d, &b, errbuf, errlen);
     }
     if (st != DT_OK) {
         dt_dashboard_destroy(d);
