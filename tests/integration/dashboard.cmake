@@ -10,9 +10,10 @@ target_link_libraries(dt_dash_kit PUBLIC dt_dashboard dt_worker_kit)
 
 dt_add_test(NAME test_dashboard_api SOURCES dashboard/test_dashboard_api.c LABELS integration
   TIMEOUT 180 LIBS dt_dash_kit)
-# The page in a real browser; its screenshots of each view go to docs/img/ (README.md and
-# docs/operations.md show them).
+# The page in a real browser; its screenshots of each view go to the build tree, or to
+# $DT_SCREENSHOT_DIR (DT_SCREENSHOT_DIR=$PWD/docs/img refreshes those README.md and
+# docs/operations.md show).
 dt_add_test(NAME test_dashboard_browser SOURCES dashboard/test_dashboard_browser.c
   LABELS integration TIMEOUT 240 LIBS dt_dash_kit)
 target_compile_definitions(test_dashboard_browser PRIVATE DT_JS_DIR="${CMAKE_SOURCE_DIR}/tests/js"
-  DT_IMG_DIR="${CMAKE_SOURCE_DIR}/docs/img")
+  DT_IMG_DIR="${CMAKE_CURRENT_BINARY_DIR}/dashboard-img")
