@@ -281,6 +281,7 @@ struct dt_activity_ctx {
     size_t output_len;
     char *fail_type;
     char *fail_message;
+    char *fail_details; /* NULL: none */
 };
 
 /* The outcome an activity reported, as read by the publisher of its result. */
@@ -291,6 +292,7 @@ typedef struct dt__act_outcome {
     size_t output_len;
     const char *type; /* failed: never NULL */
     const char *message;
+    const char *details; /* failed: stack trace or details, or NULL */
     bool non_retriable;
 } dt__act_outcome;
 
