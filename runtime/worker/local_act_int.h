@@ -20,8 +20,8 @@
  *
  * Load: the executor takes a request only while a thread is idle, or, once the activities it ran
  * proved short (EWMA under LOCAL_FAST_US), while its queue holds less than about
- * LOCAL_QUEUE_BUDGET_US of their work per thread; everything else goes through JetStream to the whole fleet. So slow activities
- * spread over all workers and a busy worker does not hoard work.
+ * LOCAL_QUEUE_BUDGET_US of their work per thread; everything else goes through JetStream to the
+ * whole fleet. So slow activities spread over all workers and a busy worker does not hoard work.
  *
  * Threads: submit from partition threads; start/stop/destroy from the worker's owner thread.
  */
@@ -38,8 +38,8 @@ typedef struct dt__local_acts_config {
     const char *hub;              /* copied */
     const dt__activity_def *defs; /* copied */
     size_t n_defs;
-    size_t threads;  /* 1..DT__ACT_MAX_THREADS */
-    size_t max_msg;  /* largest result message the hub accepts */
+    size_t threads; /* 1..DT__ACT_MAX_THREADS */
+    size_t max_msg; /* largest result message the hub accepts */
     void (*log)(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
     void *log_ctx;
 } dt__local_acts_config;
