@@ -56,6 +56,7 @@ struct dt_client {
     dt_broker *b;
     char hub[DT_BROKER_HUB_NAME_MAX + 1];
     int64_t request_timeout_ms;
+    int64_t wait_missing_ms; /* < 0: none */
     pthread_mutex_t mu; /* guards the lazy reading of the hub's config below */
     bool have_cfg;      /* atomic: the fields below are set and stay so (until hub create/delete) */
     dt_broker_hub_config cfg;
