@@ -372,14 +372,31 @@ typedef struct dt_client_event {
 typedef struct dt_client_history {
     dt_client_event *events; /* NULL when n is 0 */
     size_t n;
+    /* The execution the events belong to; NULL when the worker did not say (earlier releases). */
+    const char *execution_id;
 } dt_client_history;
 
 /*
- * The history of the instance's current execution, in order. On DT_OK *out is a new object
- * (dt_client_history_free). DT_ENOTFOUND for an instance its partition does not know,
- * DT_ETOOLARGE when the history is larger than one NATS message can carry.
+ * The history of the instance's current execution, in order, however long: read a page (one
+ * reply of the partition's worker) at a time. When the execution changes between pages (a
+ * continue-as-new meanwhile) the read starts over, up to three times (then DT_EBUSY). On DT_OK
+ * *out is a new object (dt_client_history_free). DT_ENOTFOUND for an instance its partition does
+ * not know, DT_ETOOLARGE for a single event larger than one NATS message can carry (or any history
+ * that does not fit one, from a worker of an earlier release).
  */
 dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client_history **out);
+
+/*
+ * One page of the history: the events from index `start` (0: the first), at most max_events of
+ * them (0: as many as fit one reply). On DT_OK *out is a new object (dt_client_history_free) whose
+ * execution_id names the execution; *out_next (may be NULL) receives the index after its last
+ * event and *out_total (may be NULL) the number of events in the history: the read is complete
+ * when next == total. A page whose execution_id differs from the previous page's belongs to a
+ * later execution (start over). Errors as dt_client_get_history.
+ */
+dt_status dt_client_get_history_page(dt_client *c, const char *instance_id, size_t start,
+                                     size_t max_events, dt_client_history **out, size_t *out_next,
+                                     size_t *out_total);
 
 void dt_client_history_free(dt_client_history *h);
 
