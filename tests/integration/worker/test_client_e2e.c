@@ -419,6 +419,55 @@ static void test_wait_timeouts(void **state)
 
 /* ---- events and control ---- */
 
+static dt_client_instance *finish_new_execution(fixture *f, const char *id, const char *old_exec);
+
+/* A finished instance runs again with its name, version, input and tags: under its own ID (a
+ * new execution) or a new one; an unfinished one is refused under its own ID. */
+static void test_restart(void **state)
+{
+    fixture *f = *state;
+    dt_client_tag tags[] = {{"team", "ops"}};
+    dt_client_start_options o = {.instance_id = "again-1",
+                                 .input = "\"in\"",
+                                 .input_len = 4,
+                                 .version = "2.0",
+                                 .tags = tags,
+                                 .ntags = 1};
+    char id[DT_CLIENT_ID_BUF] = "";
+    CHECK(f, dt_client_schedule(f->c, "echo", &o, id, sizeof(id)), DT_OK);
+    dt_client_instance *first = finish(f, "again-1");
+    char first_exec[128];
+    snprintf(first_exec, sizeof(first_exec), "%s", first->execution_id);
+    char want[512];
+    snprintf(want, sizeof(want), "%s", out_str(first));
+    dt_client_instance_free(first);
+
+    CHECK(f, dt_client_restart(f->c, "again-1", false, id, sizeof(id)), DT_OK);
+    assert_string_equal(id, "again-1");
+    dt_client_instance *second = finish_new_execution(f, "again-1", first_exec);
+    assert_string_equal(out_str(second), want); /* same name, version, input */
+    assert_int_equal(second->ntags, 1);
+    assert_string_equal(second->tags[0].value, "ops");
+    dt_client_instance_free(second);
+
+    char other[DT_CLIENT_ID_BUF] = "";
+    CHECK(f, dt_client_restart(f->c, "again-1", true, other, sizeof(other)), DT_OK);
+    assert_string_not_equal(other, "again-1");
+    dt_client_instance *third = finish(f, other);
+    char want_other[512];
+    snprintf(want_other, sizeof(want_other),
+             "{\"id\":\"%s\",\"name\":\"echo\",\"version\":\"2.0\",\"input\":\"in\"}", other);
+    assert_string_equal(out_str(third), want_other);
+    dt_client_instance_free(third);
+
+    start(f, "waiter", "again-running", NULL);
+    CHECK(f, dt_client_wait_for_start(f->c, "again-running", 20000, false, NULL), DT_OK);
+    CHECK(f, dt_client_restart(f->c, "again-running", false, NULL, 0), DT_ESTATE);
+    errmsg_has(f, "only a finished instance restarts");
+    CHECK(f, dt_client_restart(f->c, "again-nobody", false, NULL, 0), DT_ENOTFOUND);
+    CHECK(f, dt_client_terminate(f->c, "again-running", NULL, false), DT_OK);
+}
+
 static void test_raise_event(void **state)
 {
     fixture *f = *state;
@@ -915,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_status_with_and_without_payloads),
         cmocka_unit_test(test_scheduled_start),
         cmocka_unit_test(test_wait_timeouts),
+        cmocka_unit_test(test_restart),
         cmocka_unit_test(test_raise_event),
         cmocka_unit_test(test_raise_idempotency_key),
         cmocka_unit_test(test_terminate),
