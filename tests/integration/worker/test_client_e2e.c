@@ -111,6 +111,23 @@ static void hello_act(dt_orch_ctx *ctx, void *ud)
     dt_orch_set_output(ctx, r, strlen(r));
 }
 
+/* Two "branch" children, each with an "echo" child of its own: five instances in all. */
+static void branch(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_await(ctx, dt_call_sub_orchestrator(ctx, "echo", NULL, 0, NULL), NULL);
+    dt_orch_set_output(ctx, "\"b\"", 3);
+}
+
+static void family(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_task *t[2] = {dt_call_sub_orchestrator(ctx, "branch", NULL, 0, NULL),
+                     dt_call_sub_orchestrator(ctx, "branch", NULL, 0, NULL)};
+    dt_await(ctx, dt_when_all(ctx, t, 2), NULL);
+    dt_orch_set_output(ctx, "\"f\"", 3);
+}
+
 /* ---- fixture ---- */
 
 typedef struct fixture {
@@ -143,7 +160,8 @@ static void register_all(dt_worker *w)
                  {"waiter", waiter},       {"twice", twice},
                  {"forever", forever},     {"parity", parity},
                  {"hello_act", hello_act}, {"parent_forever", parent_forever},
-                 {"listed", parity}};
+                 {"listed", parity},       {"family", family},
+                 {"branch", branch}};
     for (size_t i = 0; i < sizeof(orchs) / sizeof(orchs[0]); i++) {
         assert_int_equal(dt_worker_add_orchestrator(w, orchs[i].name, orchs[i].fn, NULL), DT_OK);
     }
@@ -831,6 +849,72 @@ static size_t count_listed(fixture *f, const dt_client_filter *flt)
     return n;
 }
 
+/* The five instances of a "family" tree: their IDs from the histories. */
+static size_t family_ids(fixture *f, const char *root, char ids[5][DT_CLIENT_ID_BUF])
+{
+    size_t n = 0;
+    snprintf(ids[n++], DT_CLIENT_ID_BUF, "%s", root);
+    for (size_t k = 0; k < n; k++) {
+        dt_client_history *h = NULL;
+        CHECK(f, dt_client_get_history(f->c, ids[k], &h), DT_OK);
+        for (size_t i = 0; i < h->n; i++) {
+            if (strcmp(h->events[i].type, "SubOrchestrationInstanceCreated") == 0 && n < 5) {
+                snprintf(ids[n++], DT_CLIENT_ID_BUF, "%s", h->events[i].instance_id);
+            }
+        }
+        dt_client_history_free(h);
+    }
+    return n;
+}
+
+/* A recursive purge deletes the instance and its sub-orchestrations, and theirs. */
+static void test_purge_recursive(void **state)
+{
+    fixture *f = *state;
+    start(f, "family", "fam-1", NULL);
+    expect_done(f, "fam-1", DT_CLIENT_COMPLETED, "\"f\"");
+    char ids[5][DT_CLIENT_ID_BUF];
+    assert_int_equal(family_ids(f, "fam-1", ids), 5);
+    for (size_t i = 1; i < 5; i++) {
+        CHECK(f, dt_client_wait_for_completion(f->c, ids[i], WAIT_MS, false, NULL), DT_OK);
+    }
+    uint64_t deleted = 0;
+    CHECK(f, dt_client_purge_recursive(f->c, "fam-1", &deleted), DT_OK);
+    assert_int_equal(deleted, 5);
+    for (size_t i = 0; i < 5; i++) {
+        dt_client_instance *inst = NULL;
+        CHECK(f, dt_client_get_status(f->c, ids[i], false, &inst), DT_ENOTFOUND);
+    }
+    CHECK(f, dt_client_purge_recursive(f->c, "fam-1", NULL), DT_ENOTFOUND);
+    start(f, "waiter", "fam-running", NULL);
+    CHECK(f, dt_client_wait_for_start(f->c, "fam-running", WAIT_MS, false, NULL), DT_OK);
+    CHECK(f, dt_client_purge_recursive(f->c, "fam-running", NULL), DT_ESTATE);
+    CHECK(f, dt_client_terminate(f->c, "fam-running", NULL, false), DT_OK);
+
+    /* By filter: the matching roots and all their descendants, whatever their names. */
+    start(f, "family", "fam-2", NULL);
+    start(f, "family", "fam-3", NULL);
+    expect_done(f, "fam-2", DT_CLIENT_COMPLETED, "\"f\"");
+    expect_done(f, "fam-3", DT_CLIENT_COMPLETED, "\"f\"");
+    char more[5][DT_CLIENT_ID_BUF];
+    assert_int_equal(family_ids(f, "fam-3", more), 5);
+    for (size_t i = 1; i < 5; i++) {
+        CHECK(f, dt_client_wait_for_completion(f->c, more[i], WAIT_MS, false, NULL), DT_OK);
+    }
+    assert_int_equal(family_ids(f, "fam-2", ids), 5);
+    for (size_t i = 1; i < 5; i++) {
+        CHECK(f, dt_client_wait_for_completion(f->c, ids[i], WAIT_MS, false, NULL), DT_OK);
+    }
+    dt_client_filter flt = {.name = "family", .instance_id_prefix = "fam-"};
+    CHECK(f, dt_client_purge_where_recursive(f->c, &flt, &deleted), DT_OK);
+    assert_int_equal(deleted, 10);
+    for (size_t i = 0; i < 5; i++) {
+        dt_client_instance *inst = NULL;
+        CHECK(f, dt_client_get_status(f->c, more[i], false, &inst), DT_ENOTFOUND);
+        CHECK(f, dt_client_get_status(f->c, ids[i], false, &inst), DT_ENOTFOUND);
+    }
+}
+
 static void test_purge_where(void **state)
 {
     fixture *f = *state;
@@ -976,6 +1060,7 @@ int main(void)
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_purge_one),
         cmocka_unit_test(test_purge_where),
+        cmocka_unit_test(test_purge_recursive),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_unknown_hub),
