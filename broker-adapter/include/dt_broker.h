@@ -480,6 +480,23 @@ dt_status dt_broker_consumer_info_get(dt_broker_consumer *c, dt_broker_consumer_
 
 const char *dt_broker_consumer_errmsg(const dt_broker_consumer *c);
 
+/* The backlog of a durable consumer, read by name (consumer_stat.c); for metrics. */
+typedef struct dt_broker_consumer_stat_info {
+    uint64_t num_pending;     /* messages not yet delivered */
+    uint64_t num_ack_pending; /* delivered, not yet acknowledged */
+    uint64_t num_redelivered; /* delivered more than once, not yet acknowledged */
+    int64_t oldest_ns; /* Unix ns the first message after the ack floor was stored; 0: none */
+} dt_broker_consumer_stat_info;
+
+/*
+ * Reads durable `durable` of `stream` without binding to, creating or changing it; with `filter`
+ * (the consumer's filter subject, borrowed; NULL: skip) and a backlog, also the store time of
+ * the first message after its ack floor (one stream message get). DT_ENOTFOUND when absent,
+ * DT_EBROKER and the others as dt_broker_stream_info_get. Thread-safe.
+ */
+dt_status dt_broker_consumer_stat(dt_broker *b, const char *stream, const char *durable,
+                                  const char *filter, dt_broker_consumer_stat_info *out);
+
 /* Releases the handle; the durable consumer stays on the server. NULL accepted. */
 void dt_broker_consumer_close(dt_broker_consumer *c);
 
