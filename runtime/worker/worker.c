@@ -315,7 +315,8 @@ static void supervise_once(dt_worker *w)
             w->partitions[p] = pt = NULL;
         }
         int64_t until = 0;
-        bool held = !w->frozen && dt__leases_held(w->leases, p, &until) && dt__mono_ms() < until;
+        bool held = !w->frozen && w->leases != NULL && dt__leases_held(w->leases, p, &until) &&
+                    dt__mono_ms() < until;
         if (held && pt == NULL && dt__mono_ms() >= w->part_retry_at[p]) {
             if (dt__partition_start(w, p, &w->partitions[p]) != DT_OK) {
                 w->partitions[p] = NULL;
@@ -431,7 +432,9 @@ static dt_status start_services(dt_worker *w)
         .log = leases_log,
         .log_ctx = w,
     };
-    dt_status st = dt__leases_start(&lc, &w->leases, err, sizeof(err));
+    /* A worker without orchestrators runs no partition (it could only fail their instances as
+     * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). */
+    dt_status st = w->n_orchs > 0 ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
     if (st == DT_OK && w->n_acts > 0) {
         dt__activity_pool_config ac = {
             .broker = w->broker,

@@ -131,6 +131,10 @@ static bool parse(int argc, char **argv, dt_worker_options *o)
      * DT_BENCH_BATCH_RESULTS=1 in the environment of dt_bench. */
     const char *batch = getenv("DT_BENCH_BATCH_RESULTS");
     o->batch_activity_results = batch != NULL && strcmp(batch, "1") == 0;
+    /* Metrics on (registry, hooks and a /metrics endpoint on a free loopback port) with
+     * DT_BENCH_METRICS=1: the A/B of docs/performance.md, "The cost of metrics". */
+    const char *metrics = getenv("DT_BENCH_METRICS");
+    o->metrics_addr = metrics != NULL && strcmp(metrics, "1") == 0 ? "127.0.0.1:0" : NULL;
     return o->hub != NULL && o->data_dir != NULL;
 }
 

@@ -10,4 +10,4 @@ endif()
 dt_add_test(NAME test_metrics_scrape SOURCES metrics/test_metrics_scrape.c LABELS integration
   TIMEOUT 180 LIBS dt_worker_kit dt_prom_text PkgConfig::CURL)
 dt_add_test(NAME test_keda_backlog SOURCES metrics/test_keda_backlog.c LABELS integration
-  TIMEOUT 120 LIBS dt_worker_kit PkgConfig::CURL PkgConfig::JANSSON)
+  TIMEOUT 120 LIBS dt_worker_kit dt_prom_text PkgConfig::CURL PkgConfig::JANSSON)

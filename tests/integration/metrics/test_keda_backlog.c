@@ -7,6 +7,9 @@
  * work items is published while no worker consumes; /jsz must report exactly that number for the
  * documented names, and the worker's metrics source (dt_broker_consumer_stat) must agree.
  *
+ * Separate deployments: a worker that registers only activities runs no partition, so it can be
+ * scaled on its task queue's lag alone while another worker runs the orchestrations.
+ *
  * Needs nats-server's monitoring port: scripts/test exports DT_TEST_NATS_MONITOR_URL; without it
  * the test is skipped (and says so).
  */
@@ -23,7 +26,10 @@
 
 #include <cmocka.h>
 
+#include "durabletask/alloc.h"
+#include "durabletask/metrics.h"
 #include "durabletask/worker.h"
+#include "prom_text.h"
 #include "worker_kit.h"
 
 #define ACT_ITEMS  25
@@ -182,10 +188,74 @@ static void test_keda_lag(void **state)
     wk_teardown(&env);
 }
 
+static void call_on_queue(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_activity_options ao = {0};
+    ao.task_queue = QUEUE;
+    const char *r = dt_await(ctx, dt_call_activity(ctx, "hello", "q", 1, &ao), NULL);
+    dt_orch_set_output(ctx, r, strlen(r));
+}
+
+static double metric(dt_worker *w, const char *name, const char *labels)
+{
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(dt_worker_metrics_render(w, &text, &len), DT_OK);
+    prom_doc d;
+    assert_true(prom_parse(text, len, &d));
+    double v = -1;
+    if (!prom_get(&d, name, labels, &v)) {
+        fail_msg("no sample %s{%s}", name, labels);
+    }
+    prom_free(&d);
+    dt_free(text);
+    return v;
+}
+
+static dt_worker *worker(wk_env *env, bool orchestrations, bool activities)
+{
+    dt_worker_options o = wk_options(env);
+    o.metrics_addr = ""; /* metrics without an HTTP server: dt_worker_metrics_render */
+    dt_worker *w = NULL;
+    assert_int_equal(dt_worker_create(&o, &w, NULL, 0), DT_OK);
+    if (orchestrations) {
+        assert_int_equal(dt_worker_add_orchestrator(w, "onq", call_on_queue, NULL), DT_OK);
+    }
+    if (activities) {
+        assert_int_equal(dt_worker_add_activity(w, "hello", QUEUE, wk_act_hello, NULL), DT_OK);
+    }
+    assert_int_equal(dt_worker_start(w), DT_OK);
+    return w;
+}
+
+static void test_separate_deployments(void **state)
+{
+    (void)state;
+    wk_env env;
+    wk_setup(&env, "kedasep", 2, 10000);
+    dt_worker *acts = worker(&env, false, true);
+    dt_worker *orchs = worker(&env, true, false);
+    wk_start(&env, "onq", "sep-1", NULL, NULL, NULL);
+    wk_expect(&env, "sep-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, NULL);
+    assert_true(metric(acts, "dt_partitions_owned", "") == 0);
+    assert_true(metric(acts, "dt_work_items_completed_total",
+                       "kind=\"activity\",name=\"hello\"") == 1);
+    assert_true(metric(orchs, "dt_partitions_owned", "") == 2);
+    assert_true(metric(orchs, "dt_work_items_completed_total",
+                       "kind=\"orchestration\",name=\"onq\"") == 1);
+    dt_worker_destroy(orchs);
+    dt_worker_destroy(acts);
+    wk_teardown(&env);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_keda_lag)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keda_lag),
+        cmocka_unit_test(test_separate_deployments),
+    };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
     return rc;
