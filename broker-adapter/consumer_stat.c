@@ -79,8 +79,8 @@ static bool reply_field(dt__json *c, const char *k, size_t n, void *ctx)
 }
 
 /* Unix ns of the first message on `filter` with sequence >= seq; DT_ENOTFOUND when none. */
-static dt_status first_time_from(dt_broker *b, const char *stream, const char *filter,
-                                 uint64_t seq, int64_t *out_ns)
+static dt_status first_time_from(dt_broker *b, const char *stream, const char *filter, uint64_t seq,
+                                 int64_t *out_ns)
 {
     char subj[DT_BROKER_NAME_BUF + 32], req[DT_BROKER_NAME_BUF + 64];
     int n1 = snprintf(subj, sizeof(subj), "$JS.API.STREAM.MSG.GET.%s", stream);

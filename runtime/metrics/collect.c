@@ -106,8 +106,8 @@ void dt__metrics_clear_source(dt__metrics *m)
 static bool count_rows(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
-    bool ok = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-              sqlite3_step(st) == SQLITE_ROW;
+    bool ok =
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
     if (ok) {
         *out = sqlite3_column_int64(st, 0);
     }
@@ -124,8 +124,8 @@ static bool sample_file(const char *dir, uint32_t p, int64_t *outbox, int64_t *t
         return false;
     }
     sqlite3 *db = NULL;
-    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
-              SQLITE_OK;
+    bool ok =
+        sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK;
     if (ok) {
         sqlite3_busy_timeout(db, 100);
         ok = count_rows(db, "SELECT count(*) FROM outbox", outbox) &&
@@ -156,8 +156,7 @@ static void render_files(dt__mbuf *b, dt__metrics *m)
     int64_t outbox[FILES_MAX], timers[FILES_MAX];
     uint32_t ps[FILES_MAX];
     size_t n = 0;
-    for (uint32_t q = 0; q < p->partitions && q < DT_BROKER_MAX_PARTITIONS && n < FILES_MAX;
-         q++) {
+    for (uint32_t q = 0; q < p->partitions && q < DT_BROKER_MAX_PARTITIONS && n < FILES_MAX; q++) {
         uint64_t bits = atomic_load_explicit(&m->owned[q / 64], memory_order_relaxed);
         if ((bits >> (q % 64) & 1) == 0) {
             continue;
@@ -190,8 +189,8 @@ static void sample_backlog(dt__metrics *m)
     for (size_t i = 0; i < p->n_queues; i++) {
         dt__mqueue *q = &p->queues[i];
         /* Disconnected: every request would wait its full timeout; report nothing instead. */
-        q->ok = !broker_down && dt_broker_consumer_stat(p->broker, q->stream, q->durable,
-                                                        q->filter, &q->info) == DT_OK;
+        q->ok = !broker_down && dt_broker_consumer_stat(p->broker, q->stream, q->durable, q->filter,
+                                                        &q->info) == DT_OK;
         if (!q->ok) {
             dt__metrics_add(&m->collect_errors, 1);
         }

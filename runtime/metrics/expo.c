@@ -16,9 +16,9 @@
 #include "metrics_int.h"
 
 /* Durations, microseconds: 100 us .. 60 s. */
-const int64_t dt__mbounds_us[] = {100,     250,     500,     1000,     2500,     5000,    10000,
-                                  25000,   50000,   100000,  250000,   500000,   1000000, 2500000,
-                                  5000000, 10000000, 30000000, 60000000};
+const int64_t dt__mbounds_us[] = {100,     250,     500,     1000,     2500,     5000,
+                                  10000,   25000,   50000,   100000,   250000,   500000,
+                                  1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
 const size_t dt__mbounds_us_n = DT__ARRAY_LEN(dt__mbounds_us);
 /* Batch sizes, items. */
 const int64_t dt__mbounds_items[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
@@ -139,7 +139,8 @@ void dt__mbuf_header(dt__mbuf *b, const char *name, const char *type, const char
     dt__mbuf_printf(b, "\n# TYPE %s %s\n", name, type);
 }
 
-/* A value as the format spells it: shortest round-trip digits, +Inf/-Inf/NaN spelled out. */
+/* A value as the format spells it: integers in full, others with 10 significant digits,
+ * +Inf/-Inf/NaN spelled out. */
 static void put_value(dt__mbuf *b, double v)
 {
     if (isnan(v)) {

@@ -68,8 +68,8 @@ static int listen_on(const char *addr, int *family, dt_status *st, char *err, si
                  addr != NULL ? addr : "(null)");
         return -1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host[0] != '\0' ? host : "0.0.0.0", port, &hints, &ai);
     if (rc != 0) {
@@ -107,8 +107,8 @@ static int bound_port(int fd)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *text,
-                             size_t len, const char *type)
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *text, size_t len,
+                             const char *type)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
@@ -122,9 +122,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     (void)upload_data;
@@ -138,8 +137,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0; /* a body is ignored */
         return MHD_YES;
     }
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool get =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(url, "/metrics") != 0) {
         static const char nf[] = "not found: the metrics are at /metrics\n";
         return reply(c, MHD_HTTP_NOT_FOUND, nf, sizeof(nf) - 1, "text/plain");
@@ -177,10 +176,10 @@ dt_status dt__metrics_http_start(const char *addr, dt__metrics *m, dt__metrics_h
     h->m = m;
     h->port = bound_port(fd);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_MAX,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-                            MHD_OPTION_END);
+    h->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_MAX,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_END);
     if (h->d == NULL) {
         close(fd);
         dt_free(h);

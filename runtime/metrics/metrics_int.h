@@ -97,9 +97,9 @@ struct dt__metrics {
     uint32_t *index[DT__MKIND_N]; /* open addressing over names; UINT32_MAX empty */
     size_t index_cap[DT__MKIND_N];
 
-    dt__mhist episode;   /* an episode's run through the engine, microseconds */
-    dt__mhist commit;    /* a batch's commit (log append + SQLite), microseconds */
-    dt__mhist fire_lag;  /* due time to processing of a timer, microseconds */
+    dt__mhist episode;            /* an episode's run through the engine, microseconds */
+    dt__mhist commit;             /* a batch's commit (log append + SQLite), microseconds */
+    dt__mhist fire_lag;           /* due time to processing of a timer, microseconds */
     dt__mhist batch[DT__MKIND_N]; /* messages per fetch that returned some */
     _Atomic uint64_t cache_hits, cache_misses;
     _Atomic uint64_t publish_errors[DT__MKIND_N];

@@ -55,8 +55,8 @@ static dt_status add_kind(dt__metrics *m, dt__mkind k, const char *const *names,
     size_t used = 0;
     for (size_t i = 0; i <= n; i++) {
         const char *name = i < n ? names[i] : OTHER_NAME;
-        if (i < n && (name == NULL || strcmp(name, OTHER_NAME) == 0 ||
-                      listed(m->names[k], used, name))) {
+        if (i < n &&
+            (name == NULL || strcmp(name, OTHER_NAME) == 0 || listed(m->names[k], used, name))) {
             continue;
         }
         dt__mname *e = &m->names[k][used];

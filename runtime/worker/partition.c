@@ -723,7 +723,7 @@ static void *partition_main(void *arg)
     dt__partition *pt = arg;
     dt_status st = setup(pt);
     dt__metrics *owned_metrics = st == DT_OK ? pt->w->metrics : NULL; /* metrics */
-    dt__metrics_partition(owned_metrics, pt->p, true);                 /* metrics */
+    dt__metrics_partition(owned_metrics, pt->p, true);                /* metrics */
     if (st == DT_OK) {
         dt__worker_log(pt->w, DT_LOG_INFO, NULL, "partition %u: running (epoch %llu)", pt->p,
                        (unsigned long long)pt->epoch);

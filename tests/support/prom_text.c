@@ -85,7 +85,8 @@ static family *family_of(reader *r, const char *name, size_t len)
         size_t sl = strlen(sfx[i]);
         if (len > sl && memcmp(name + len - sl, sfx[i], sl) == 0) {
             family *f = find_family(r, name, len - sl, false);
-            if (f != NULL && (strcmp(f->type, "histogram") == 0 || strcmp(f->type, "summary") == 0)) {
+            if (f != NULL &&
+                (strcmp(f->type, "histogram") == 0 || strcmp(f->type, "summary") == 0)) {
                 return f;
             }
         }
@@ -308,7 +309,8 @@ static bool check_series(reader *r, const family *f, const char *rest)
     for (size_t i = 0; i < r->doc->n; i++) {
         const prom_sample *s = &r->doc->s[i];
         if (strcmp(s->name, bucket) != 0 ||
-            !split_le(s->labels, le, sizeof(le), other, sizeof(other)) || strcmp(other, rest) != 0) {
+            !split_le(s->labels, le, sizeof(le), other, sizeof(other)) ||
+            strcmp(other, rest) != 0) {
             continue;
         }
         double b;

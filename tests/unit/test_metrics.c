@@ -76,13 +76,13 @@ static void test_reader_refuses(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "m{a=\"x\\q\"} 1\n",                                      /* bad escape */
-        "m 1\nn 2\nm 3\n",                                        /* samples apart */
-        "# TYPE m counter\nm -1\n",                               /* negative counter */
+        "m{a=\"x\\q\"} 1\n",        /* bad escape */
+        "m 1\nn 2\nm 3\n",          /* samples apart */
+        "# TYPE m counter\nm -1\n", /* negative counter */
         "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
         "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 3\n",
-        "m 1",                                                    /* no final newline */
-        "1m 1\n",                                                 /* bad name */
+        "m 1",    /* no final newline */
+        "1m 1\n", /* bad name */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         prom_doc d;
@@ -140,28 +140,28 @@ static void test_render(void **state)
     }
     assert_true(ok);
     double v = -1;
-    assert_true(prom_get(&d, "dt_work_items_completed_total",
-                         "kind=\"activity\",name=\"hello\"", &v));
+    assert_true(
+        prom_get(&d, "dt_work_items_completed_total", "kind=\"activity\",name=\"hello\"", &v));
     assert_true(v == 1);
-    assert_true(prom_get(&d, "dt_work_items_failed_total",
-                         "kind=\"activity\",name=\"slash\\\\name\"", &v));
+    assert_true(
+        prom_get(&d, "dt_work_items_failed_total", "kind=\"activity\",name=\"slash\\\\name\"", &v));
     assert_true(v == 1);
-    assert_true(prom_get(&d, "dt_work_items_completed_total",
-                         "kind=\"activity\",name=\"_other\"", &v));
+    assert_true(
+        prom_get(&d, "dt_work_items_completed_total", "kind=\"activity\",name=\"_other\"", &v));
     assert_true(v == 1);
-    assert_true(prom_get(&d, "dt_work_items_failed_total", "kind=\"activity\",name=\"_other\"",
-                         &v));
+    assert_true(
+        prom_get(&d, "dt_work_items_failed_total", "kind=\"activity\",name=\"_other\"", &v));
     assert_true(v == 1);
     assert_true(prom_get(&d, "dt_work_items_started_total",
                          "kind=\"orchestration\",name=\"fan\\\"out\"", &v));
     assert_true(v == 0);
     assert_true(prom_get(&d, "dt_activity_duration_seconds_count", "name=\"hello\"", &v));
     assert_true(v == 1);
-    assert_true(prom_get(&d, "dt_activity_duration_seconds_bucket", "name=\"hello\",le=\"0.001\"",
-                         &v));
+    assert_true(
+        prom_get(&d, "dt_activity_duration_seconds_bucket", "name=\"hello\",le=\"0.001\"", &v));
     assert_true(v == 0);
-    assert_true(prom_get(&d, "dt_activity_duration_seconds_bucket", "name=\"hello\",le=\"0.0025\"",
-                         &v));
+    assert_true(
+        prom_get(&d, "dt_activity_duration_seconds_bucket", "name=\"hello\",le=\"0.0025\"", &v));
     assert_true(v == 1);
     assert_true(prom_get(&d, "dt_batch_size_count", "kind=\"orchestration\"", &v));
     assert_true(v == 1);

@@ -239,11 +239,11 @@ static void test_separate_deployments(void **state)
     wk_start(&env, "onq", "sep-1", NULL, NULL, NULL);
     wk_expect(&env, "sep-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, NULL);
     assert_true(metric(acts, "dt_partitions_owned", "") == 0);
-    assert_true(metric(acts, "dt_work_items_completed_total",
-                       "kind=\"activity\",name=\"hello\"") == 1);
+    assert_true(metric(acts, "dt_work_items_completed_total", "kind=\"activity\",name=\"hello\"") ==
+                1);
     assert_true(metric(orchs, "dt_partitions_owned", "") == 2);
-    assert_true(metric(orchs, "dt_work_items_completed_total",
-                       "kind=\"orchestration\",name=\"onq\"") == 1);
+    assert_true(
+        metric(orchs, "dt_work_items_completed_total", "kind=\"orchestration\",name=\"onq\"") == 1);
     dt_worker_destroy(orchs);
     dt_worker_destroy(acts);
     wk_teardown(&env);

@@ -160,8 +160,7 @@ static void run_workload(wk_env *env)
         snprintf(id, sizeof(id), "chain-%d", i);
         wk_expect(env, id, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "\"ok\"");
     }
-    wk_expect(env, "caught-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED,
-              "\"yes\"");
+    wk_expect(env, "caught-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "\"yes\"");
     wk_expect(env, "sleepy-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "1");
     wk_expect(env, "nosuch-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED, NULL);
 }
