@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 
 #include "bench.h"
+#include "durabletask/metrics.h"
 #include "durabletask/worker.h"
 
 static const char *const cities[] = {"Tokyo", "Seattle", "London", "Cairo", "Lima"};
@@ -177,6 +178,10 @@ int bench_worker_main(int argc, char **argv)
         fprintf(stderr, "bench worker: %s\n", dt_worker_errmsg(w));
         dt_worker_destroy(w);
         return 1;
+    }
+    if (dt_worker_metrics_port(w) > 0) {
+        fprintf(stderr, "bench worker: metrics at http://127.0.0.1:%d/metrics\n",
+                dt_worker_metrics_port(w));
     }
     int sig = 0;
     sigwait(&set, &sig);
