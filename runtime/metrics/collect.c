@@ -4,7 +4,10 @@
  * Partition files: for each partition this worker runs, the outbox rows not yet confirmed
  * published and the pending timers, read through a read-only SQLite connection opened for the
  * scrape (WAL: a reader never blocks the partition thread's writes, and the partition thread
- * never waits for a scrape).
+ * never waits for a scrape). The connection is not kept between scrapes, though opening it is most
+ * of a scrape's cost (~3 ms for 4 partitions): a connection held open would outlive the
+ * partition's own store when the partition goes, and the store, no longer the last connection to
+ * close, would leave its WAL behind for the next owner.
  *
  * Consumer backlog: for each durable consumer of the hub that this worker knows (every
  * partition's orch_<p>, its task queues' act_<queue>, and ingress), JetStream's consumer info
