@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -129,6 +130,28 @@ static void scrape(int port, prom_doc *d)
     free(b.data);
 }
 
+/* Waits (up to 10 s) until the worker runs both partitions: leases are taken one by one. */
+static void wait_owned(dt_worker *w, double want)
+{
+    for (int i = 0; i < 100; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        assert_int_equal(dt_worker_metrics_render(w, &text, &len), DT_OK);
+        prom_doc d;
+        assert_true(prom_parse(text, len, &d));
+        double v = -1;
+        bool done = prom_get(&d, "dt_partitions_owned", "", &v) && v == want;
+        prom_free(&d);
+        dt_free(text);
+        if (done) {
+            return;
+        }
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("the worker did not take %g partitions", want);
+}
+
 /* ---- tests ---- */
 
 static dt_worker *start_worker(wk_env *env, const char *addr)
@@ -188,7 +211,7 @@ static void check_work_items(const prom_doc *d)
 
 static void check_runtime(const prom_doc *d)
 {
-    assert_true(value(d, "dt_partitions_owned", "") == 2);
+    assert_true(value(d, "dt_partitions_owned", "") == 2); /* scrape() waited for it */
     assert_true(value(d, "dt_episode_duration_seconds_count", "") >= 3 * CHAINS);
     assert_true(value(d, "dt_replay_cache_hits_total", "") >= 3 * CHAINS);
     assert_true(value(d, "dt_store_commit_seconds_count", "") >= 1);
@@ -229,6 +252,7 @@ static void test_scrape(void **state)
     int port = dt_worker_metrics_port(w);
     assert_true(port > 0);
     run_workload(&env);
+    wait_owned(w, 2);
     prom_doc d;
     scrape(port, &d);
     check_work_items(&d);
