@@ -83,8 +83,10 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-/* GETs http://127.0.0.1:<port><path>; returns the status code, body in *out (free()). */
-static long http_get(int port, const char *path, body *out, char *ctype, size_t ctlen)
+/* Sends `method` (NULL: GET) to http://127.0.0.1:<port><path>; returns the status code, body
+ * in *out (free()). */
+static long http_call(const char *method, int port, const char *path, body *out, char *ctype,
+                      size_t ctlen)
 {
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
@@ -95,6 +97,9 @@ static long http_get(int port, const char *path, body *out, char *ctype, size_t 
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    if (method != NULL) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
     CURLcode rc = curl_easy_perform(c);
     assert_int_equal(rc, CURLE_OK);
     long code = 0;
@@ -104,6 +109,11 @@ static long http_get(int port, const char *path, body *out, char *ctype, size_t 
     snprintf(ctype, ctlen, "%s", ct != NULL ? ct : "");
     curl_easy_cleanup(c);
     return code;
+}
+
+static long http_get(int port, const char *path, body *out, char *ctype, size_t ctlen)
+{
+    return http_call(NULL, port, path, out, ctype, ctlen);
 }
 
 static double value(const prom_doc *d, const char *name, const char *labels)
@@ -271,6 +281,15 @@ static void test_scrape(void **state)
     char ct[128];
     assert_int_equal(http_get(port, "/other", &b, ct, sizeof(ct)), 404);
     free(b.data);
+    assert_int_equal(http_call("DELETE", port, "/metrics", &b, ct, sizeof(ct)), 405);
+    free(b.data);
+    /* Stopped: the broker is gone, so no backlog is sampled; the rest is still served. */
+    dt_worker_stop(w, 5000);
+    scrape(port, &d);
+    assert_int_equal(prom_count(&d, "dt_queue_pending"), 0);
+    assert_true(value(&d, "dt_partitions_owned", "") == 0);
+    assert_true(value(&d, "dt_work_items_completed_total", ACT("hello")) == 3 * CHAINS);
+    prom_free(&d);
     dt_worker_destroy(w);
     wk_teardown(&env);
 }
