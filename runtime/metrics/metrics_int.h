@@ -4,7 +4,7 @@
  *
  * A registry holds a fixed set of counters, gauges and histograms, all made of C11 atomics with
  * relaxed ordering: the partition and activity threads write them with one atomic add each
- * (a histogram observation is three), never take a lock and never allocate; a scrape reads them
+ * (a histogram observation is two), never take a lock and never allocate; a scrape reads them
  * from the HTTP thread while they move. Nothing is registered at run time: the label values are
  * the kinds ("orchestration", "activity"), the names the worker registered before it started
  * (every other name is counted under "_other") and the hub's partitions and task queues, so the
