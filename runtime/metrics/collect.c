@@ -12,7 +12,8 @@
  * Consumer backlog: for each durable consumer of the hub that this worker knows (every
  * partition's orch_<p>, its task queues' act_<queue>, and ingress), JetStream's consumer info
  * (num_pending, num_ack_pending, num_redelivered) and the age of the oldest unacknowledged
- * message (dt_broker_consumer_stat), sampled at most once per DT__METRICS_BACKLOG_TTL_MS.
+ * message, from one listing of each stream's consumers (dt_broker_consumer_stats, shared with
+ * the dashboard), sampled at most once per DT__METRICS_BACKLOG_TTL_MS.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -179,6 +180,37 @@ static void render_files(dt__mbuf *b, dt__metrics *m)
 
 /* ---- consumer backlog ---- */
 
+/* Fills the queues of `stream` from one listing of its consumers (dt_broker_consumer_stats);
+ * a queue whose consumer is not listed (not created yet) is left out of this scrape. */
+static void sample_stream(dt__metrics *m, const char *stream, dt_broker_consumer_stat *st,
+                          size_t cap)
+{
+    dt__metrics_priv *p = m->priv;
+    size_t n = 0;
+    bool listed = dt_broker_consumer_stats(p->broker, stream, st, cap, &n) == DT_OK;
+    for (size_t i = 0; i < p->n_queues; i++) {
+        dt__mqueue *q = &p->queues[i];
+        if (strcmp(q->stream, stream) != 0) {
+            continue;
+        }
+        q->ok = false;
+        for (size_t k = 0; listed && k < n && !q->ok; k++) {
+            if (strcmp(st[k].name, q->durable) == 0) {
+                q->ok = true;
+                q->pending = st[k].num_pending;
+                q->in_flight = st[k].num_ack_pending > 0 ? (uint64_t)st[k].num_ack_pending : 0;
+                q->redelivered = st[k].num_redelivered > 0 ? (uint64_t)st[k].num_redelivered : 0;
+                q->oldest_ms = st[k].oldest_ms;
+            }
+        }
+        if (!q->ok) {
+            dt__metrics_add(&m->collect_errors, 1);
+        }
+    }
+}
+
+/* One consumer listing per stream (ORCH, ACT, IN: three requests, plus one message get per
+ * consumer with a backlog), at most once per DT__METRICS_BACKLOG_TTL_MS. */
 static void sample_backlog(dt__metrics *m)
 {
     dt__metrics_priv *p = m->priv;
@@ -188,16 +220,22 @@ static void sample_backlog(dt__metrics *m)
         return;
     }
     p->sampled_ms = now;
-    bool broker_down = !dt_broker_is_connected(p->broker);
+    size_t cap = p->n_queues + 64; /* room for consumers of the stream that are not listed here */
+    dt_broker_consumer_stat *st = dt_alloc(cap * sizeof(*st));
+    bool up = st != NULL && dt_broker_is_connected(p->broker);
     for (size_t i = 0; i < p->n_queues; i++) {
-        dt__mqueue *q = &p->queues[i];
-        /* Disconnected: every request would wait its full timeout; report nothing instead. */
-        q->ok = !broker_down && dt_broker_consumer_stat(p->broker, q->stream, q->durable, q->filter,
-                                                        &q->info) == DT_OK;
-        if (!q->ok) {
-            dt__metrics_add(&m->collect_errors, 1);
+        bool first = true; /* the first queue of its stream samples the stream */
+        for (size_t k = 0; k < i && first; k++) {
+            first = strcmp(p->queues[k].stream, p->queues[i].stream) != 0;
+        }
+        if (up && first) {
+            sample_stream(m, p->queues[i].stream, st, cap);
+        } else if (!up) {
+            /* Disconnected: every request would wait its full timeout; report nothing. */
+            p->queues[i].ok = false;
         }
     }
+    dt_free(st);
 }
 
 static void queue_labels(dt__mbuf *lb, const dt__mqueue *q)
@@ -214,7 +252,7 @@ static void queue_labels(dt__mbuf *lb, const dt__mqueue *q)
 typedef enum backlog_field { BL_PENDING, BL_IN_FLIGHT, BL_REDELIVERED, BL_AGE } backlog_field;
 
 static void render_backlog_metric(dt__mbuf *b, dt__metrics_priv *p, const char *name,
-                                  const char *help, backlog_field f, int64_t now_ns)
+                                  const char *help, backlog_field f, int64_t now_ms)
 {
     dt__mbuf_header(b, name, "gauge", help);
     for (size_t i = 0; i < p->n_queues; i++) {
@@ -222,11 +260,11 @@ static void render_backlog_metric(dt__mbuf *b, dt__metrics_priv *p, const char *
         if (!q->ok) {
             continue;
         }
-        double v = f == BL_PENDING       ? (double)q->info.num_pending
-                   : f == BL_IN_FLIGHT   ? (double)q->info.num_ack_pending
-                   : f == BL_REDELIVERED ? (double)q->info.num_redelivered
-                   : q->info.oldest_ns > 0 && now_ns > q->info.oldest_ns
-                       ? (double)(now_ns - q->info.oldest_ns) / 1e9
+        double v = f == BL_PENDING       ? (double)q->pending
+                   : f == BL_IN_FLIGHT   ? (double)q->in_flight
+                   : f == BL_REDELIVERED ? (double)q->redelivered
+                   : q->oldest_ms > 0 && now_ms > q->oldest_ms
+                       ? (double)(now_ms - q->oldest_ms) / 1e3
                        : 0.0;
         dt__mbuf lb = {0};
         queue_labels(&lb, q);
@@ -241,23 +279,23 @@ static void render_backlog(dt__mbuf *b, dt__metrics *m)
 {
     sample_backlog(m);
     dt__metrics_priv *p = m->priv;
-    int64_t now_ns = dt__now_ms() * 1000000;
+    int64_t now_ms = dt__now_ms();
     render_backlog_metric(b, p, "dt_queue_pending",
                           "Messages of a work-item queue not yet delivered to any worker "
                           "(JetStream consumer num_pending).",
-                          BL_PENDING, now_ns);
+                          BL_PENDING, now_ms);
     render_backlog_metric(b, p, "dt_queue_in_flight",
                           "Messages of a work-item queue delivered and not yet acknowledged "
                           "(num_ack_pending).",
-                          BL_IN_FLIGHT, now_ns);
+                          BL_IN_FLIGHT, now_ms);
     render_backlog_metric(b, p, "dt_queue_redelivered",
                           "Messages of a work-item queue delivered more than once and not yet "
                           "acknowledged (num_redelivered).",
-                          BL_REDELIVERED, now_ns);
+                          BL_REDELIVERED, now_ms);
     render_backlog_metric(b, p, "dt_queue_oldest_age_seconds",
                           "Age of the oldest message of a work-item queue not yet acknowledged "
                           "(the first after the consumer's ack floor; 0 when empty).",
-                          BL_AGE, now_ns);
+                          BL_AGE, now_ms);
 }
 
 void dt__metrics_render_sources(dt__mbuf *b, dt__metrics *m)

@@ -13,8 +13,9 @@
 /* The last backlog sample of one consumer. */
 typedef struct dt__mqueue {
     char *kind, *stream, *durable, *filter; /* dt_alloc'd; filter may be NULL */
-    bool ok;                                /* the last read worked */
-    dt_broker_consumer_stat_info info;
+    bool ok;                                /* the last read found the consumer */
+    uint64_t pending, in_flight, redelivered;
+    int64_t oldest_ms; /* store time of the oldest unacknowledged message; 0: none */
 } dt__mqueue;
 
 typedef struct dt__metrics_priv {

@@ -42,7 +42,8 @@ void dt__act_ctx_clear(dt_activity_ctx *ctx)
     dt_free(ctx->output);
     dt_free(ctx->fail_type);
     dt_free(ctx->fail_message);
-    ctx->output = ctx->fail_type = ctx->fail_message = NULL;
+    dt_free(ctx->fail_details);
+    ctx->output = ctx->fail_type = ctx->fail_message = ctx->fail_details = NULL;
     ctx->has_output = ctx->failed = false;
 }
 
@@ -59,6 +60,7 @@ void dt__act_ctx_outcome(const dt_activity_ctx *ctx, dt__act_outcome *out)
         out->failed = true;
         out->type = ctx->fail_type;
         out->message = ctx->fail_message;
+        out->details = ctx->fail_details;
         out->non_retriable = ctx->non_retriable;
         return;
     }
@@ -111,11 +113,25 @@ void dt_activity_set_output(dt_activity_ctx *ctx, const void *data, size_t len)
 void dt_activity_fail(dt_activity_ctx *ctx, const char *type, const char *message,
                       bool non_retriable)
 {
+    dt_activity_fail_details(ctx, type, message, NULL, non_retriable);
+}
+
+void dt_activity_fail_details(dt_activity_ctx *ctx, const char *type, const char *message,
+                              const char *details, bool non_retriable)
+{
     dt__act_ctx_clear(ctx);
     ctx->oom = false;
     ctx->fail_type = dt_strdup(type != NULL && type[0] != '\0' ? type : FAILED_TYPE);
     ctx->fail_message = dt_strdup(message != NULL ? message : "");
-    if (ctx->fail_type == NULL || ctx->fail_message == NULL) {
+    if (details != NULL) {
+        size_t n = strnlen(details, DT_ACTIVITY_DETAILS_MAX);
+        ctx->fail_details = dt_memdup(details, n + 1);
+        if (ctx->fail_details != NULL) {
+            ctx->fail_details[n] = '\0';
+        }
+    }
+    if (ctx->fail_type == NULL || ctx->fail_message == NULL ||
+        (details != NULL && ctx->fail_details == NULL)) {
         dt__act_ctx_clear(ctx);
         ctx->oom = true;
         return;
@@ -131,5 +147,7 @@ void dt_activity_heartbeat(dt_activity_ctx *ctx)
         return; /* rate limit: a heartbeat in a tight loop must not flood the server */
     }
     ctx->hb_last_ms = now;
-    dt__act_slot_progress(ctx->slot, ctx->held_ix);
+    if (ctx->slot != NULL) { /* NULL: run in-process (local_act.c), no work item to keep alive */
+        dt__act_slot_progress(ctx->slot, ctx->held_ix);
+    }
 }

@@ -263,8 +263,8 @@ const dt__activity_def *dt__act_queue_find(const dt__act_queue *q, const char *n
 /* The context of one activity run (activity.h). Lives on the running thread's stack; strings
  * and input are borrowed from the decoded request (batch arena) for the run. */
 struct dt_activity_ctx {
-    dt__act_slot *slot;
-    size_t held_ix; /* the work item's index in slot->held */
+    dt__act_slot *slot; /* NULL when run in-process for a partition (local_act.c) */
+    size_t held_ix;     /* the work item's index in slot->held */
     const char *name;
     const char *instance_id;
     int32_t task_id;
@@ -282,6 +282,7 @@ struct dt_activity_ctx {
     size_t output_len;
     char *fail_type;
     char *fail_message;
+    char *fail_details; /* NULL: none */
 };
 
 /* The outcome an activity reported, as read by the publisher of its result. */
@@ -292,6 +293,7 @@ typedef struct dt__act_outcome {
     size_t output_len;
     const char *type; /* failed: never NULL */
     const char *message;
+    const char *details; /* failed: stack trace or details, or NULL */
     bool non_retriable;
 } dt__act_outcome;
 

@@ -164,10 +164,12 @@ static void wait_owned(dt_worker *w, double want)
 
 /* ---- tests ---- */
 
-static dt_worker *start_worker(wk_env *env, const char *addr)
+/* through_queue: every activity through its task queue (no in-process runs: local_act.c). */
+static dt_worker *start_worker(wk_env *env, const char *addr, bool through_queue)
 {
     dt_worker_options o = wk_options(env);
     o.metrics_addr = addr;
+    o.disable_local_activities = through_queue;
     dt_worker *w = NULL;
     assert_int_equal(dt_worker_create(&o, &w, NULL, 0), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(w, "chain", chain, NULL), DT_OK);
@@ -219,14 +221,15 @@ static void check_work_items(const prom_doc *d)
     assert_int_equal(prom_count(d, "dt_work_items_started_total"), 3 + 1 + 2 + 1);
 }
 
-static void check_runtime(const prom_doc *d)
+static void check_runtime(const prom_doc *d, bool through_queue)
 {
     assert_true(value(d, "dt_partitions_owned", "") == 2); /* scrape() waited for it */
     assert_true(value(d, "dt_episode_duration_seconds_count", "") >= 3 * CHAINS);
     assert_true(value(d, "dt_replay_cache_hits_total", "") >= 3 * CHAINS);
     assert_true(value(d, "dt_store_commit_seconds_count", "") >= 1);
     assert_true(value(d, "dt_timer_fire_lag_seconds_count", "") >= 1);
-    assert_true(value(d, "dt_batch_size_count", "kind=\"activity\"") >= 1);
+    /* Task-queue fetches only: in-process activities (the default) need none. */
+    assert_true(value(d, "dt_batch_size_count", "kind=\"activity\"") >= (through_queue ? 1 : 0));
     assert_true(value(d, "dt_batch_size_count", "kind=\"orchestration\"") >= 1);
     assert_true(value(d, "dt_broker_publish_errors_total", "kind=\"activity\"") == 0);
     assert_true(value(d, "dt_outbox_depth", "partition=\"0\"") >= 0);
@@ -253,12 +256,11 @@ static void check_backlog(const prom_doc *d, const wk_env *env)
     }
 }
 
-static void test_scrape(void **state)
+static void scrape_run(bool through_queue)
 {
-    (void)state;
     wk_env env;
     wk_setup(&env, "mx", 2, 10000);
-    dt_worker *w = start_worker(&env, "127.0.0.1:0");
+    dt_worker *w = start_worker(&env, "127.0.0.1:0", through_queue);
     int port = dt_worker_metrics_port(w);
     assert_true(port > 0);
     run_workload(&env);
@@ -266,7 +268,7 @@ static void test_scrape(void **state)
     prom_doc d;
     scrape(port, &d);
     check_work_items(&d);
-    check_runtime(&d);
+    check_runtime(&d, through_queue);
     check_backlog(&d, &env);
     prom_free(&d);
     /* The same text through the library call (for a program's own HTTP server). */
@@ -292,6 +294,20 @@ static void test_scrape(void **state)
     prom_free(&d);
     dt_worker_destroy(w);
     wk_teardown(&env);
+}
+
+/* Activities run in-process where their orchestration runs (the default). */
+static void test_scrape(void **state)
+{
+    (void)state;
+    scrape_run(false);
+}
+
+/* Every activity through its task queue (disable_local_activities). */
+static void test_scrape_queue(void **state)
+{
+    (void)state;
+    scrape_run(true);
 }
 
 /* A loopback port held by a listening socket of ours. */
@@ -345,6 +361,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scrape),
+        cmocka_unit_test(test_scrape_queue),
         cmocka_unit_test(test_bad_config),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
