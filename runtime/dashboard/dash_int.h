@@ -46,6 +46,7 @@ struct dt_dashboard {
     pthread_mutex_t ov_mu;
     char *ov; /* JSON text, jansson's malloc */
     int64_t ov_at_ms;
+    struct dt__metrics *metrics; /* /metrics (api_metrics.c): process set and hub backlog */
 };
 
 #define DT__DASH_OVERVIEW_TTL_MS 2000
@@ -62,6 +63,12 @@ typedef struct dt__dash_req {
 /* ---- http.c ---- */
 
 /* Queues `body` (stolen: released here) as the JSON reply with `status`. */
+/* ---- api_metrics.c ---- */
+dt_status dt__dash_metrics_open(dt_dashboard *d);
+void dt__dash_metrics_close(dt_dashboard *d);
+/* GET /metrics: Prometheus text (the process and the hub's consumer backlog). */
+enum MHD_Result dt__dash_metrics(dt_dashboard *d, struct MHD_Connection *conn);
+
 enum MHD_Result dt__dash_reply_json(struct MHD_Connection *conn, unsigned status, json_t *body);
 /* Queues a copy of the JSON text `text` as the reply with `status`. */
 enum MHD_Result dt__dash_reply_text(struct MHD_Connection *conn, unsigned status, const char *text);

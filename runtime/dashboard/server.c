@@ -88,6 +88,16 @@ static bool is(const char *method, const char *want)
 static enum MHD_Result route(dt_dashboard *d, dt__dash_req *r, const char *url)
 {
     struct MHD_Connection *conn = r->conn;
+    if (strcmp(url, "/metrics") == 0) {
+        if (!authorized(d, conn, url)) { /* a scraper sends the bearer token like a page */
+            return dt__dash_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                                        "a valid bearer token is required");
+        }
+        return is(r->method, "GET")
+                   ? dt__dash_metrics(d, conn)
+                   : dt__dash_reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method",
+                                          "%s not allowed on %s", r->method, url);
+    }
     if (strncmp(url, "/api/", 5) != 0) {
         if (!is(r->method, "GET") && !is(r->method, "HEAD")) {
             return dt__dash_reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method",
@@ -302,6 +312,9 @@ dt_status dt_dashboard_create(const dt_dashboard_options *o, dt_dashboard **out,
     if (st == DT_OK) {
         st = connect_all(d, o, errbuf, errlen);
     }
+    if (st == DT_OK && dt__dash_metrics_open(d) != DT_OK) {
+        st = fail(errbuf, errlen, DT_ENOMEM, "dashboard", "out of memory");
+    }
     if (st == DT_OK) {
         st = start_daemon(d, &b, errbuf, errlen);
     }
@@ -325,6 +338,7 @@ void dt_dashboard_destroy(dt_dashboard *d)
         MHD_stop_daemon(d->d);
     }
     dt__dash_live_destroy(d->live);
+    dt__dash_metrics_close(d); /* before the broker it samples */
     dt_client_destroy(d->c);
     dt_broker_close(d->b);
     free(d->ov); /* jansson's malloc */

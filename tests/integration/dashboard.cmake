@@ -8,8 +8,13 @@ target_include_directories(dt_dash_kit PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/dashbo
 target_compile_options(dt_dash_kit PRIVATE ${DT_WARNINGS} -Wno-missing-prototypes)
 target_link_libraries(dt_dash_kit PUBLIC dt_dashboard dt_worker_kit)
 
+if(NOT TARGET dt_prom_text) # the strict exposition reader (metrics.cmake has the same)
+  add_library(dt_prom_text STATIC ${CMAKE_SOURCE_DIR}/tests/support/prom_text.c)
+  target_include_directories(dt_prom_text PUBLIC ${CMAKE_SOURCE_DIR}/tests/support)
+  target_link_libraries(dt_prom_text PUBLIC m)
+endif()
 dt_add_test(NAME test_dashboard_api SOURCES dashboard/test_dashboard_api.c LABELS integration
-  TIMEOUT 180 LIBS dt_dash_kit)
+  TIMEOUT 180 LIBS dt_dash_kit dt_prom_text)
 # The page in a real browser; its screenshots of each view go to the build tree, or to
 # $DT_SCREENSHOT_DIR (DT_SCREENSHOT_DIR=$PWD/docs/img refreshes those README.md and
 # docs/operations.md show).

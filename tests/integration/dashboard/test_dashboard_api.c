@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dash_kit.h"
+#include "prom_text.h"
 #include "test_support.h"
 
 static char pfx[64];
@@ -272,6 +273,28 @@ static void test_page(dk_env *env)
     expect_error(env, "POST", "/", "{}", 405, "method");
 }
 
+/* GET /metrics: the Prometheus text of the dashboard's process and of the hub's queues. */
+static void test_metrics(dk_env *env)
+{
+    static char raw[256 * 1024];
+    assert_int_equal(dk_http(env, "GET", "/metrics", NULL, NULL, NULL, raw, sizeof(raw)), 200);
+    prom_doc doc;
+    if (!prom_parse(raw, strlen(raw), &doc)) {
+        fail_msg("/metrics does not parse: %s", doc.error);
+    }
+    assert_int_equal(prom_count(&doc, "process_resident_memory_bytes"), 1);
+    char labels[256];
+    snprintf(labels, sizeof(labels),
+             "kind=\"orchestration\",stream=\"DT_%s_ORCH\",consumer=\"orch_0\"", env->wk.hub);
+    double v = -1;
+    if (!prom_get(&doc, "dt_queue_pending", labels, &v)) {
+        fail_msg("no dt_queue_pending{%s} in:\n%.2000s", labels, raw);
+    }
+    assert_true(v >= 0);
+    prom_free(&doc);
+    expect_error(env, "POST", "/metrics", "{}", 405, "method");
+}
+
 static void test_bad_input(dk_env *env)
 {
     char tour[128], path[512];
@@ -395,6 +418,7 @@ static void test_api(void **state)
     test_events(&env);
     test_bad_input(&env);
     test_consumer_stats(&env);
+    test_metrics(&env);
     dk_teardown(&env);
 }
 
