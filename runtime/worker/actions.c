@@ -35,7 +35,7 @@ dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessag
     if (data == NULL || id == NULL) {
         return DT_ENOMEM;
     }
-    return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
+    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
 dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
@@ -138,7 +138,7 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
     if (too_large(e, len)) {
         return fail_too_large(e, ev, t->name, len);
     }
-    return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
+    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
 /* A deterministic execution ID for a child: derived from the parent's execution and task. */
@@ -185,6 +185,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     s->input = c->input;
     s->orchestration_instance = oi;
     s->parent_instance = pi;
+    dt__trace_child_start(e, s);
     start->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     start->execution_started = s;
     char id[ID_BUF];
@@ -206,7 +207,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     if (too_large(e, len)) {
         return fail_too_large(e, ev, c->name, len);
     }
-    return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
+    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
 static dt_status send_event(dt__episode *e, const Dt__HistoryEvent *ev)
@@ -234,8 +235,11 @@ static dt_status send_event(dt__episode *e, const Dt__HistoryEvent *ev)
 
 static dt_status publish(dt__episode *e, const Dt__HistoryEvent *ev)
 {
-    const Dt__MessagePublishedEvent *p = ev->message_published;
+    const Dt__MessagePublishedEvent *p = dt__trace_publish_headers(e, ev->message_published);
     char id[ID_BUF];
+    if (p == NULL) {
+        return DT_ENOMEM;
+    }
     dt__blob headers;
     dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "pub", ev->event_id);
     if (st == DT_OK) {

@@ -9,6 +9,7 @@
 
 #include "activity_int.h"
 #include "common_int.h"
+#include "trace_int.h"
 
 #define OOM_TYPE    "dt.OutOfMemory"
 #define FAILED_TYPE "dt.ActivityFailed"
@@ -34,11 +35,13 @@ dt_status dt__act_ctx_init(dt_activity_ctx *ctx, dt__act_slot *s, size_t held_ix
             return DT_ENOMEM;
         }
     }
+    ctx->span = dt__trace_activity_begin(s, held_ix, req);
     return DT_OK;
 }
 
 void dt__act_ctx_clear(dt_activity_ctx *ctx)
 {
+    dt__trace_activity_end(ctx);
     dt_free(ctx->output);
     dt_free(ctx->fail_type);
     dt_free(ctx->fail_message);

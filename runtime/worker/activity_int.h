@@ -57,6 +57,9 @@
 
 /* One registered activity. The pool copies the strings; fn and user_data are borrowed for the
  * pool's life, and beyond it for an activity abandoned by dt__activity_pool_stop. */
+typedef struct dt__tracer dt__tracer; /* runtime/tracing */
+typedef struct dt__span dt__span;
+
 typedef struct dt__activity_def {
     const char *name;       /* 1..DT_NAME_MAX bytes */
     const char *task_queue; /* NULL: "default"; a subject token (dt_broker_token_valid) */
@@ -77,6 +80,7 @@ typedef struct dt__activity_pool_config {
      * instance_id is the work item's instance, or NULL for the pool's own lines. */
     void (*log)(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
     void *log_ctx;
+    dt__tracer *tracer; /* borrowed, outlives the pool; NULL: activities are not traced */
 } dt__activity_pool_config;
 
 typedef struct dt__activity_pool dt__activity_pool;
@@ -281,6 +285,7 @@ struct dt_activity_ctx {
     size_t output_len;
     char *fail_type;
     char *fail_message;
+    dt__span *span; /* the run's span (trace_activity.c); NULL: not traced */
 };
 
 /* The outcome an activity reported, as read by the publisher of its result. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "partition_int.h"
+#include "trace_int.h"
 
 #define SUPERVISE_MS 200
 
@@ -179,11 +180,12 @@ dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *er
     w->worker_id = o->worker_id != NULL ? dt_strdup(o->worker_id) : make_worker_id();
     w->version = o->version != NULL ? dt_strdup(o->version) : NULL;
     dt_status sec = dt__worker_security_copy(&w->opt.security, &o->security);
+    dt_status trc = dt__tracer_from_env("durabletask-worker", &w->tracer);
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->sup_mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (w->nats_url == NULL || w->hub == NULL || w->data_dir == NULL || w->worker_id == NULL ||
-        (o->version != NULL && w->version == NULL) || sec != DT_OK) {
+        (o->version != NULL && w->version == NULL) || sec != DT_OK || trc == DT_ENOMEM) {
         dt_worker_destroy(w);
         return DT_ENOMEM;
     }
@@ -441,6 +443,7 @@ static dt_status start_services(dt_worker *w)
             .batch_results = w->opt.batch_activity_results,
             .log = leases_log,
             .log_ctx = w,
+            .tracer = w->tracer,
         };
         st = dt__activity_pool_start(&ac, &w->activities, err, sizeof(err));
     }
@@ -539,6 +542,7 @@ void dt_worker_stop(dt_worker *w, int64_t timeout_ms)
     pthread_mutex_unlock(&w->mu);
     if (running) {
         stop_all(w, timeout_ms, true);
+        dt__tracer_flush(w->tracer);
         dt__worker_log(w, DT_LOG_INFO, NULL, "worker %s stopped", w->worker_id);
     }
 }
@@ -567,6 +571,7 @@ void dt_worker_destroy(dt_worker *w)
     dt_free(w->worker_id);
     dt_free(w->version);
     dt__worker_security_free(&w->opt.security);
+    dt__tracer_destroy(w->tracer);
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->sup_mu);
     pthread_cond_destroy(&w->cond);
