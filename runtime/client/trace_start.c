@@ -79,10 +79,9 @@ size_t dt__client_trace_headers(dt__arena *a, const Dt__OrchestrationMessage *m,
     }
     size_t n = 0;
     h[n++] = (dt_broker_header){"traceparent", tc->trace_parent};
-    const char *ts = tc->trace_state != NULL
-                         ? dt__arena_memdup(a, tc->trace_state->value.data,
-                                            tc->trace_state->value.len)
-                         : NULL;
+    const char *ts = tc->trace_state != NULL ? dt__arena_memdup(a, tc->trace_state->value.data,
+                                                                tc->trace_state->value.len)
+                                             : NULL;
     if (dt__tracestate_ok(ts)) {
         h[n++] = (dt_broker_header){"tracestate", ts};
     }

@@ -249,8 +249,8 @@ dt_status dt__tracer_from_env(const char *default_service, dt__tracer **out)
         return DT_ENOMEM;
     }
     const char *svc = getenv("OTEL_SERVICE_NAME");
-    dt_status st = dt__tracer_create(url, svc != NULL && svc[0] != '\0' ? svc : default_service,
-                                     out);
+    dt_status st =
+        dt__tracer_create(url, svc != NULL && svc[0] != '\0' ? svc : default_service, out);
     dt_free(url);
     return st;
 }

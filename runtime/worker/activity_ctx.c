@@ -36,6 +36,9 @@ dt_status dt__act_ctx_init(dt_activity_ctx *ctx, dt__act_slot *s, size_t held_ix
         }
     }
     ctx->span = dt__trace_activity_begin(s, held_ix, req);
+    if (ctx->span != NULL) {
+        dt__trace_format(dt__span_ctx(ctx->span), ctx->traceparent);
+    }
     return DT_OK;
 }
 
@@ -52,6 +55,7 @@ void dt__act_ctx_clear(dt_activity_ctx *ctx)
 void dt__act_ctx_outcome(const dt_activity_ctx *ctx, dt__act_outcome *out)
 {
     memset(out, 0, sizeof(*out));
+    out->traceparent = ctx->span != NULL ? ctx->traceparent : NULL;
     if (ctx->oom) {
         out->failed = true;
         out->type = OOM_TYPE;

@@ -285,7 +285,8 @@ struct dt_activity_ctx {
     size_t output_len;
     char *fail_type;
     char *fail_message;
-    dt__span *span; /* the run's span (trace_activity.c); NULL: not traced */
+    dt__span *span;       /* the run's span (trace_activity.c); NULL: not traced */
+    char traceparent[56]; /* the span's W3C traceparent (valid when span is set) */
 };
 
 /* The outcome an activity reported, as read by the publisher of its result. */
@@ -297,6 +298,7 @@ typedef struct dt__act_outcome {
     const char *type; /* failed: never NULL */
     const char *message;
     bool non_retriable;
+    const char *traceparent; /* the run's span, sent as the result's header; NULL: none */
 } dt__act_outcome;
 
 /* Sets up `ctx` for one run of `req` (borrowed for the run); held_ix is the work item's index in
@@ -326,6 +328,7 @@ typedef struct dt__act_result {
     const char *msg_id;  /* "<instance>/<execution>/res/<task id>" */
     uint8_t *data;
     size_t len;
+    const char *traceparent; /* header of a result sent alone (arena); NULL: none */
 } dt__act_result;
 
 /* "<instance>/<execution>/res/<task id>" of `req` into arena `a`; NULL when out of memory or

@@ -67,8 +67,8 @@ void dt__trace_on_start(dt__episode *e, const dt__item *it)
     Dt__ExecutionStartedEvent *s = e->start;
     dt__tracer *t = e->pt->w->tracer;
     dt__trace_ctx parent, own;
-    if (s == NULL || (s->parent_trace_context == NULL && s->orchestration_trace_context == NULL &&
-                      t == NULL)) {
+    if (s == NULL ||
+        (s->parent_trace_context == NULL && s->orchestration_trace_context == NULL && t == NULL)) {
         return; /* the common case with tracing off */
     }
     if (tc_parse(s->orchestration_trace_context, &own)) {
@@ -106,7 +106,8 @@ void dt__trace_episode_begin(dt__episode *e, dt__trace_episode *te)
 {
     te->span = NULL;
     dt__tracer *t = e->pt->w->tracer;
-    if (t == NULL || e->start == NULL || !tc_parse(e->start->orchestration_trace_context, &te->orch)) {
+    if (t == NULL || e->start == NULL ||
+        !tc_parse(e->start->orchestration_trace_context, &te->orch)) {
         return;
     }
     dt__trace_ctx ep;
@@ -126,15 +127,14 @@ static void timer_span(dt__episode *e, dt__trace_episode *te, const Dt__HistoryE
     dt__trace_ctx c;
     dt__trace_new_child(&te->orch, &c);
     int64_t created = ev->timestamp != NULL ? dt__ts_to_ms(ev->timestamp) : e->b->now_ms;
-    dt__span *sp =
-        dt__span_start(e->pt->w->tracer, "timer", DT__SPAN_INTERNAL, &c, te->orch.span_id,
-                       created * NS_PER_MS);
+    dt__span *sp = dt__span_start(e->pt->w->tracer, "timer", DT__SPAN_INTERNAL, &c,
+                                  te->orch.span_id, created * NS_PER_MS);
     common_attrs(sp, e, "timer");
     const Dt__TimerFiredEvent *f = ev->timer_fired;
     char at[DT__ISO8601_BUF];
     if (f->fire_at != NULL) {
-        dt__span_attr_str(sp, "durabletask.fire_at", dt__iso8601_ms(dt__ts_to_ms(f->fire_at), at,
-                                                                     sizeof(at)));
+        dt__span_attr_str(sp, "durabletask.fire_at",
+                          dt__iso8601_ms(dt__ts_to_ms(f->fire_at), at, sizeof(at)));
     }
     dt__span_attr_int(sp, "durabletask.task.task_id", f->timer_id);
     dt__span_end(sp, 0);
@@ -177,8 +177,7 @@ static const char *status_text(Dt__OrchestrationStatus s)
 }
 
 /* The execution ended in this episode: its orchestration span. */
-static void orchestration_span(dt__episode *e, dt__trace_episode *te,
-                               const dt__episode_result *r)
+static void orchestration_span(dt__episode *e, dt__trace_episode *te, const dt__episode_result *r)
 {
     dt__trace_ctx parent;
     bool has_parent = tc_parse(e->start->parent_trace_context, &parent);

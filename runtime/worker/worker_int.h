@@ -42,7 +42,7 @@ struct dt_worker {
     dt__leases *leases;
     dt__activity_pool *activities;
     dt__ingress *ingress;
-    dt__tracer *tracer; /* NULL: tracing off (runtime/tracing, from the OTEL_* variables) */
+    dt__tracer *tracer;         /* NULL: tracing off (runtime/tracing, from the OTEL_* variables) */
     dt__partition **partitions; /* [hub_cfg.partitions], NULL where not running */
     /* Per partition, under sup_mu: no start before retry_at (mono ms); the delay of the next
      * exclusion after a store that did not open (0: none yet). */

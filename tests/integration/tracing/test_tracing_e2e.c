@@ -190,9 +190,8 @@ static pid_t spawn(fixture *f, const char *role, const char *service, const char
 static void wait_owner(fixture *f, const char *id)
 {
     char bucket[DT_BROKER_NAME_BUF], needle[64];
-    assert_int_equal(dt_broker_bucket_name(f->env.hub, DT_BROKER_BUCKET_LEASES, bucket,
-                                           sizeof(bucket)),
-                     DT_OK);
+    assert_int_equal(
+        dt_broker_bucket_name(f->env.hub, DT_BROKER_BUCKET_LEASES, bucket, sizeof(bucket)), DT_OK);
     snprintf(needle, sizeof(needle), "\"owner\":\"%s\"", id);
     dt_broker_kv *kv = NULL;
     for (int i = 0; i < 300; i++, usleep(100 * 1000)) {
@@ -217,7 +216,8 @@ static void stop(pid_t pid)
     kill(pid, SIGTERM);
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status)) {
-        fprintf(stderr, "worker %d: signal %d\n", (int)pid, WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+        fprintf(stderr, "worker %d: signal %d\n", (int)pid,
+                WIFSIGNALED(status) ? WTERMSIG(status) : -1);
     }
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);

@@ -5,9 +5,9 @@
  * Both roles register the orchestrations "traced" (activity "greet" twice, a 50 ms timer,
  * sub-orchestration "child"), "child" (activity "greet") and "waiter" (activity "greet", the
  * event "go", activity "greet" again), so that either can own the hub's partition (the test
- * picks worker IDs that give it to "orch" while it runs); only "act" runs the activity. Tracing comes
- * from the OTEL_* variables the test sets. Runs until SIGTERM or SIGINT, then stops gracefully
- * (which flushes its spans) and exits 0.
+ * picks worker IDs that give it to "orch" while it runs); only "act" runs the activity. Tracing
+ * comes from the OTEL_* variables the test sets. Runs until SIGTERM or SIGINT, then stops
+ * gracefully (which flushes its spans) and exits 0.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -28,8 +28,7 @@ static void traced(dt_orch_ctx *ctx, void *ud)
     const char *a = greet_call(ctx, "\"a\"");
     dt_await(ctx, dt_sleep(ctx, 50), NULL);
     const char *b = greet_call(ctx, "\"b\"");
-    const char *c =
-        dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", NULL, 0, NULL), NULL);
+    const char *c = dt_await(ctx, dt_call_sub_orchestrator(ctx, "child", NULL, 0, NULL), NULL);
     int n = snprintf(out, sizeof(out), "[%s,%s,%s]", a, b, c);
     dt_orch_set_output(ctx, out, (size_t)n);
 }
