@@ -17,8 +17,9 @@
 #include "common_int.h"
 #include "trace_span_int.h"
 
-#define DT__TRACE_LINGER_MS       200
-#define DT__TRACE_POST_TIMEOUT_MS 5000
+#define DT__TRACE_LINGER_MS          200
+#define DT__TRACE_POST_TIMEOUT_MS    5000
+#define DT__TRACE_CONNECT_TIMEOUT_MS 1000
 
 struct dt__tracer {
     char *url, *service; /* dt_alloc'd */
@@ -64,6 +65,7 @@ static bool post(dt__tracer *t, dt__span *const *spans, size_t n)
     curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)DT__TRACE_POST_TIMEOUT_MS);
+    curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)DT__TRACE_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t->curl, CURLOPT_WRITEFUNCTION, discard);
     CURLcode rc = curl_easy_perform(t->curl);
@@ -130,7 +132,9 @@ static void *exporter_main(void *arg)
         pthread_mutex_lock(&t->mu);
         t->finished += k;
         pthread_cond_broadcast(&t->drained);
-        if (batch == NULL) { /* out of memory: drop what waits, so nothing stays behind */
+        if (batch == NULL || (t->stop && !ok && k > 0)) {
+            /* Out of memory, or shutting down with a receiver that fails: drop what waits
+             * (counted) rather than hold the shutdown for one timeout per batch. */
             while (t->n > 0) {
                 dt__span_free(t->ring[t->head]);
                 t->head = (t->head + 1) % DT__TRACE_QUEUE_MAX;

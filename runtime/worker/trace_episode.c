@@ -119,7 +119,9 @@ void dt__trace_episode_begin(dt__episode *e, dt__trace_episode *te)
     dt__span_attr_int(te->span, "durabletask.partition", (int64_t)e->pt->p);
     dt__span_attr_int(te->span, "durabletask.episode.new_events", (int64_t)e->n_news);
     dt__span_trace_state(te->span, tc_state(e->a, e->start->orchestration_trace_context));
-    dt__trace_set_current(&ep);
+    if (te->span != NULL) {
+        dt__trace_set_current(&ep);
+    }
 }
 
 static void timer_span(dt__episode *e, dt__trace_episode *te, const Dt__HistoryEvent *ev)
