@@ -104,29 +104,40 @@ bool dt__tracestate_ok(const char *ts)
     return i <= DT__TRACESTATE_MAX;
 }
 
-/* Random bytes, never all zero (an all-zero id is invalid). getrandom() on Linux does not fail
- * for small requests once the pool is initialised; the clock mix is a last resort. */
+/* Ids come from a per-thread xorshift128+ generator seeded from getrandom() once per thread: one
+ * syscall per thread instead of one per span. Trace ids need uniqueness, not secrecy. */
+static _Thread_local uint64_t rng[2];
+static _Thread_local bool rng_seeded;
+
+static uint64_t next64(void)
+{
+    if (!rng_seeded) {
+        if (getrandom(rng, sizeof(rng), 0) != (ssize_t)sizeof(rng)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            rng[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
+            rng[1] = (uint64_t)(uintptr_t)&rng ^ 0xBF58476D1CE4E5B9ull;
+        }
+        rng[0] |= 1; /* never the all-zero state */
+        rng_seeded = true;
+    }
+    uint64_t x = rng[0];
+    const uint64_t y = rng[1];
+    rng[0] = y;
+    x ^= x << 23;
+    rng[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    return rng[1] + y;
+}
+
+/* n random bytes, never all zero (an all-zero id is invalid). */
 static void random_id(uint8_t *b, size_t n)
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(b + got, n - got, 0);
-        if (r <= 0) {
-            break;
+    do {
+        for (size_t i = 0; i < n; i += 8) {
+            uint64_t v = next64();
+            memcpy(b + i, &v, n - i < 8 ? n - i : 8);
         }
-        got += (size_t)r;
-    }
-    if (got < n || all_zero(b, n)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
-        for (size_t i = 0; i < n; i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b[i] ^= (uint8_t)(x | 1u);
-        }
-    }
+    } while (all_zero(b, n));
 }
 
 void dt__trace_new_child(const dt__trace_ctx *parent, dt__trace_ctx *out)

@@ -34,7 +34,8 @@ struct dt__tracer {
     bool stop;              /* under mu */
     bool flush;             /* under mu: post now, whatever the batch size */
     atomic_uint_least64_t dropped, exported;
-    CURL *curl; /* the thread's */
+    CURL *curl;         /* the thread's */
+    dt__trace_buf body; /* the thread's: the POST body, reused */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -54,16 +55,15 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *ud)
 /* Posts one batch; true when the receiver answered 2xx. */
 static bool post(dt__tracer *t, dt__span *const *spans, size_t n)
 {
-    char *body = dt__trace_otlp_json(t->service, spans, n);
-    if (body == NULL || t->curl == NULL) {
-        free(body);
+    if (!dt__trace_otlp_json_into(t->service, spans, n, &t->body) || t->curl == NULL) {
         return false;
     }
+    const char *body = t->body.data;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(t->curl, CURLOPT_URL, t->url);
     curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(t->body.len - 1));
     curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, (long)DT__TRACE_POST_TIMEOUT_MS);
     curl_easy_setopt(t->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)DT__TRACE_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
@@ -72,7 +72,6 @@ static bool post(dt__tracer *t, dt__span *const *spans, size_t n)
     long code = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(h);
-    free(body);
     return rc == CURLE_OK && code >= 200 && code < 300;
 }
 
@@ -154,6 +153,31 @@ static void *exporter_main(void *arg)
     return NULL;
 }
 
+bool dt__trace_buf_add(dt__trace_buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap > 0 ? b->cap : 64 * 1024;
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        char *d = dt_realloc(b->data, cap);
+        if (d == NULL) {
+            return false;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return true;
+}
+
+void dt__trace_buf_free(dt__trace_buf *b)
+{
+    dt_free(b->data);
+    *b = (dt__trace_buf){0};
+}
+
 static char *copy(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -169,6 +193,7 @@ static void tracer_free(dt__tracer *t)
     if (t->curl != NULL) {
         curl_easy_cleanup(t->curl);
     }
+    dt__trace_buf_free(&t->body);
     dt_free(t->ring);
     dt_free(t->url);
     dt_free(t->service);

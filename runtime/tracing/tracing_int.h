@@ -34,7 +34,7 @@
 /* Spans waiting for the exporter, at most; more are dropped (and counted). */
 #define DT__TRACE_QUEUE_MAX 4096
 /* Spans per POST, at most. */
-#define DT__TRACE_BATCH_MAX 512
+#define DT__TRACE_BATCH_MAX 256
 /* Attributes and events per span, at most (more are ignored). */
 #define DT__SPAN_ATTRS_MAX  16
 #define DT__SPAN_EVENTS_MAX 64
@@ -113,6 +113,18 @@ void dt__span_free(dt__span *s);
 /* The OTLP/HTTP JSON body of n spans (borrowed) for service `service`: a NUL-terminated string
  * to free with free() (jansson's allocation), or NULL when out of memory. */
 char *dt__trace_otlp_json(const char *service, dt__span *const *spans, size_t n);
+
+/* A growable byte buffer (dt_alloc'd; the tracer keeps one for its POST bodies). */
+typedef struct dt__trace_buf {
+    char *data;
+    size_t len, cap;
+} dt__trace_buf;
+/* Appends n bytes; false when out of memory (the buffer keeps what it had). */
+bool dt__trace_buf_add(dt__trace_buf *b, const void *p, size_t n);
+void dt__trace_buf_free(dt__trace_buf *b);
+/* The same JSON into *out (NUL-terminated, len counts the NUL); false when out of memory. */
+bool dt__trace_otlp_json_into(const char *service, dt__span *const *spans, size_t n,
+                              dt__trace_buf *out);
 
 /* ---- the tracer ---- */
 

@@ -366,12 +366,13 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
     s.failure_details = r->failure;
     char id[ID_BUF];
     Dt__MessagePublishedEvent none = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    const Dt__MessagePublishedEvent *hs = dt__trace_publish_headers(e, &none);
     dt__blob headers;
     size_t len = 0;
     uint8_t *data = dt__pack(e->a, &s.base, &len);
     dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "result", 0);
     if (st == DT_OK) {
-        st = dt__outbox_headers(e->a, &none, true, &headers);
+        st = hs != NULL ? dt__outbox_headers(e->a, hs, true, &headers) : DT_ENOMEM;
     }
     if (st != DT_OK || data == NULL) {
         return st != DT_OK ? st : DT_ENOMEM;

@@ -156,6 +156,7 @@ static void test_span_json(void **state)
     dt__span_attr_str(s, "durabletask.type", "orchestration");
     dt__span_attr_int(s, "durabletask.task.task_id", 42);
     dt__span_attr_str(s, "ignored", NULL);
+    dt__span_attr_str(s, "bytes", "ok\xff\xfe."); /* not UTF-8: kept, as '?' */
     dt__span_event(s, "event_raised", 1700000000500000000LL, "durabletask.event.name", "Approval");
     dt__span_trace_state(s, "rojo=1");
     dt__span_error(s, "boom \"quoted\"");
@@ -187,7 +188,8 @@ static void test_span_json(void **state)
                         "orchestration");
     assert_string_equal(attr_str(json_object_get(j, "attributes"), "durabletask.task.task_id"),
                         "42");
-    assert_int_equal(json_array_size(json_object_get(j, "attributes")), 2);
+    assert_string_equal(attr_str(json_object_get(j, "attributes"), "bytes"), "ok??.");
+    assert_int_equal(json_array_size(json_object_get(j, "attributes")), 3);
     json_t *ev = json_array_get(json_object_get(j, "events"), 0);
     assert_string_equal(json_string_value(json_object_get(ev, "name")), "event_raised");
     assert_string_equal(attr_str(json_object_get(ev, "attributes"), "durabletask.event.name"),
@@ -199,6 +201,14 @@ static void test_span_json(void **state)
     assert_null(json_object_get(r, "parentSpanId"));
     json_decref(doc);
     free(body);
+    /* The tracer's path: the same bytes into a reused buffer. */
+    dt__trace_buf buf = {0};
+    assert_true(dt__trace_otlp_json_into("svc-a", spans, 2, &buf));
+    body = dt__trace_otlp_json("svc-a", spans, 2);
+    assert_string_equal(buf.data, body);
+    assert_int_equal(buf.len, strlen(body) + 1);
+    free(body);
+    dt__trace_buf_free(&buf);
     dt__span_free(s);
     dt__span_free(root);
     dt__tracer_destroy(t);
