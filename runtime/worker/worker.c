@@ -543,6 +543,14 @@ void dt_worker_stop(dt_worker *w, int64_t timeout_ms)
     if (running) {
         stop_all(w, timeout_ms, true);
         dt__tracer_flush(w->tracer);
+        if (w->tracer != NULL) {
+            uint64_t lost = dt__tracer_dropped(w->tracer);
+            dt__worker_log(w, lost > 0 ? DT_LOG_WARN : DT_LOG_INFO, NULL,
+                           "tracing: %llu spans exported, %llu dropped (queue full or the "
+                           "receiver failed)",
+                           (unsigned long long)dt__tracer_exported(w->tracer),
+                           (unsigned long long)lost);
+        }
         dt__worker_log(w, DT_LOG_INFO, NULL, "worker %s stopped", w->worker_id);
     }
 }
