@@ -42,14 +42,20 @@ dt_status dt__act_ctx_init(dt_activity_ctx *ctx, dt__act_slot *s, size_t held_ix
     return DT_OK;
 }
 
-void dt__act_ctx_clear(dt_activity_ctx *ctx)
+/* Forgets the outcome stored so far (the activity may set it more than once). */
+static void clear_outcome(dt_activity_ctx *ctx)
 {
-    dt__trace_activity_end(ctx);
     dt_free(ctx->output);
     dt_free(ctx->fail_type);
     dt_free(ctx->fail_message);
     ctx->output = ctx->fail_type = ctx->fail_message = NULL;
     ctx->has_output = ctx->failed = false;
+}
+
+void dt__act_ctx_clear(dt_activity_ctx *ctx)
+{
+    dt__trace_activity_end(ctx); /* the run is over: its span ends with its outcome */
+    clear_outcome(ctx);
 }
 
 void dt__act_ctx_outcome(const dt_activity_ctx *ctx, dt__act_outcome *out)
@@ -104,7 +110,7 @@ int dt_activity_delivery(dt_activity_ctx *ctx)
 
 void dt_activity_set_output(dt_activity_ctx *ctx, const void *data, size_t len)
 {
-    dt__act_ctx_clear(ctx);
+    clear_outcome(ctx);
     ctx->oom = false;
     ctx->output = dt_memdup(len > 0 ? data : "", len);
     if (ctx->output == NULL) {
@@ -118,12 +124,12 @@ void dt_activity_set_output(dt_activity_ctx *ctx, const void *data, size_t len)
 void dt_activity_fail(dt_activity_ctx *ctx, const char *type, const char *message,
                       bool non_retriable)
 {
-    dt__act_ctx_clear(ctx);
+    clear_outcome(ctx);
     ctx->oom = false;
     ctx->fail_type = dt_strdup(type != NULL && type[0] != '\0' ? type : FAILED_TYPE);
     ctx->fail_message = dt_strdup(message != NULL ? message : "");
     if (ctx->fail_type == NULL || ctx->fail_message == NULL) {
-        dt__act_ctx_clear(ctx);
+        clear_outcome(ctx);
         ctx->oom = true;
         return;
     }

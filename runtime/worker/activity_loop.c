@@ -464,6 +464,7 @@ static bool run_item(batch *b, item *it, int64_t *out_ms)
     dt_activity_fn fn = it->def->fn;
     void *user_data = it->def->user_data;
     if (!enter_run(b, it)) {
+        dt__act_ctx_clear(&ctx);   /* its span, if traced */
         settle(b, it, SETTLE_NAK); /* stopping: let another worker take it now */
         return true;
     }

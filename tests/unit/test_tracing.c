@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "durabletask/worker.h"
 #include "tracing/tracing_int.h"
 
 #define GOOD "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -121,8 +122,13 @@ static void test_current(void **state)
     dt__trace_set_current(&c);
     assert_true(dt__trace_current(&got));
     assert_memory_equal(&got, &c, sizeof(c));
+    char tid[33], sid[17];
+    assert_true(dt_log_trace_ids(tid, sid)); /* what log sinks read */
+    assert_string_equal(tid, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(sid, "00f067aa0ba902b7");
     dt__trace_set_current(NULL);
     assert_false(dt__trace_current(&got));
+    assert_false(dt_log_trace_ids(tid, sid));
 }
 
 static const char *attr_str(json_t *attrs, const char *key)

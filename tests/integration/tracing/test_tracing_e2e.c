@@ -13,7 +13,8 @@
  *   4. the orchestration worker stops while an instance waits for an event (its partition is
  *      handed over to the other process) and comes back as a new process with an empty data
  *      directory (it takes the partition back and rebuilds it from the partition log): the
- *      episodes and activities before and after continue the same orchestration span.
+ *      episodes and activities before and after continue the same orchestration span; its
+ *      suspend, resume and raised event are span events of the episodes that applied them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,6 +45,7 @@
 
 typedef struct span_rec {
     char trace[33], span[17], parent[17], name[160], service[64];
+    char events[128]; /* the span events' names, each followed by ' ' */
 } span_rec;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -92,6 +94,15 @@ static void take_body(const char *body, size_t len)
                 copy_str(r->parent, sizeof(r->parent), json_object_get(sp, "parentSpanId"));
                 copy_str(r->name, sizeof(r->name), json_object_get(sp, "name"));
                 snprintf(r->service, sizeof(r->service), "%s", service);
+                size_t e;
+                json_t *ev;
+                r->events[0] = '\0';
+                json_array_foreach(json_object_get(sp, "events"), e, ev)
+                {
+                    size_t at = strlen(r->events);
+                    snprintf(r->events + at, sizeof(r->events) - at, "%s ",
+                             json_string_value(json_object_get(ev, "name")));
+                }
             }
         }
     }
@@ -389,6 +400,11 @@ static void test_two_processes(void **state)
     f->orch_dir = dt_test_mkdtemp("dt-trace-orch2");
     f->orch = spawn(f, "orch", "trace-orch", f->orch_dir);
     wait_owner(f, orch_id); /* taken back, rebuilt from the partition log */
+    assert_int_equal(dt_client_suspend(c, "waiter-1", "pause"), DT_OK);
+    Dt__InstanceStatus *rec = wk_wait(&f->env, "waiter-1", DT_CLIENT_SUSPENDED, 30000);
+    assert_non_null(rec);
+    dt__instance_status__free_unpacked(rec, NULL);
+    assert_int_equal(dt_client_resume(c, "waiter-1", "go on"), DT_OK);
     assert_int_equal(dt_client_raise_event(c, "waiter-1", "go", "1", 1, NULL), DT_OK);
     expect_completed(c, "waiter-1");
     dt_client_destroy(c); /* flushes the client's spans */
@@ -418,6 +434,18 @@ static void test_two_processes(void **state)
     assert_true(count(TRACE_C, "episode:waiter", orch_c->span) >= 3);
     assert_int_equal(count(TRACE_C, "episode:waiter", NULL),
                      count(TRACE_C, "episode:waiter", orch_c->span));
+    /* The raised event is a span event of the episode that applied it. */
+    size_t raised = 0, suspended = 0, resumed = 0;
+    for (size_t i = 0; i < n_spans; i++) {
+        bool ep =
+            strcmp(spans[i].trace, TRACE_C) == 0 && strcmp(spans[i].name, "episode:waiter") == 0;
+        raised += ep && strstr(spans[i].events, "event_raised ") != NULL;
+        suspended += ep && strstr(spans[i].events, "suspended ") != NULL;
+        resumed += ep && strstr(spans[i].events, "resumed ") != NULL;
+    }
+    assert_int_equal(raised, 1);
+    assert_int_equal(suspended, 1);
+    assert_int_equal(resumed, 1);
     pthread_mutex_unlock(&mu);
 }
 
