@@ -735,6 +735,30 @@ dt_status dt_broker_kv_feed_open(dt_broker *b, const char *bucket, int64_t inact
 dt_status dt_broker_kv_feed_refresh(dt_broker_kv_feed *f, bool *out_resync);
 void dt_broker_kv_feed_close(dt_broker_kv_feed *f);
 
+/* =============================================================================================
+ * Added for the dashboard's backlog view (branch dash; consumer_stats.c).
+ * ============================================================================================= */
+
+/* Backlog of one durable consumer. */
+typedef struct dt_broker_consumer_stat {
+    char name[64];                   /* the durable's name (cut if longer) */
+    char filter[DT_BROKER_NAME_BUF]; /* its filter subject; "" for the whole stream */
+    uint64_t num_pending;            /* stored, not yet delivered */
+    int64_t num_ack_pending;         /* delivered, not yet acknowledged */
+    int64_t num_redelivered;
+    int64_t num_waiting; /* pull requests waiting (idle workers) */
+    int64_t oldest_ms;   /* store time of the oldest message not yet acknowledged (ms
+                            since the epoch); 0: none, or the server could not say */
+} dt_broker_consumer_stat;
+
+/*
+ * Fills out[0..*out_n) (at most cap) with the durable consumers of stream `stream` (full name,
+ * borrowed). Cost: one request listing the consumers, plus one message read per consumer that
+ * has a backlog (for oldest_ms). DT_ENOTFOUND for a missing stream. Thread-safe.
+ */
+dt_status dt_broker_consumer_stats(dt_broker *b, const char *stream, dt_broker_consumer_stat *out,
+                                   size_t cap, size_t *out_n);
+
 #ifdef __cplusplus
 }
 #endif

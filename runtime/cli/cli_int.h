@@ -1,9 +1,10 @@
 /*
  * cli_int.h: what the files of dtctl share.
  *
- * main.c parses the global options and dispatches; args.c parses a command's options; json.c
- * writes JSON; out.c prints results (human or JSON); cmd_*.c are the commands, one file per
- * group (hub; start/status/wait; raise/terminate/suspend/resume; list/history/purge).
+ * main.c parses the global options and dispatches; args.c parses a command's options; out.c
+ * prints results (human, or JSON built with jansson in the form of jconv.h); cmd_*.c are the
+ * commands, one file per group (hub; start/status/wait; raise/terminate/suspend/resume;
+ * list/history/purge).
  *
  * Every command returns a process exit code (CLI_EXIT_*). Results go to stdout, one JSON object
  * per result with --json; errors go to stderr (as a JSON object with --json).
@@ -17,6 +18,7 @@
 #include <stdio.h>
 
 #include "durabletask/client.h"
+#include "jconv.h"
 
 /* Exit codes (documented in `dtctl --help`). */
 enum {
@@ -103,34 +105,10 @@ bool cli_json_valid(const char *s, size_t len, size_t *out_at);
  * must be JSON. Returns CLI_CONTINUE, or CLI_EXIT_USAGE after a message naming `what`. */
 int cli_check_json(const char *what, const char *s, size_t len, bool raw, const char *usage);
 
-/* ---- json.c: a streaming writer that places commas itself ---- */
+/* ---- out.c: JSON output (jansson; the objects' form is jconv.h's) ---- */
 
-#define CLI_JSON_DEPTH 16
-
-typedef struct cli_json {
-    FILE *f;
-    int depth;
-    bool first[CLI_JSON_DEPTH];
-    bool after_key;
-} cli_json;
-
-void json_init(cli_json *j, FILE *f);
-void json_obj_begin(cli_json *j);
-void json_obj_end(cli_json *j); /* the outermost end writes a newline */
-void json_arr_begin(cli_json *j);
-void json_arr_end(cli_json *j);
-void json_key(cli_json *j, const char *k);
-/* A string value; NULL writes null. Bytes are escaped; invalid UTF-8 becomes U+FFFD. */
-void json_str(cli_json *j, const char *s);
-void json_bytes(cli_json *j, const void *data, size_t len);
-void json_i64(cli_json *j, int64_t v);
-void json_bool(cli_json *j, bool v);
-void json_null(cli_json *j);
-/* Key-value shorthands. */
-void json_kv_str(cli_json *j, const char *k, const char *v);
-void json_kv_bytes(cli_json *j, const char *k, const void *data, size_t len); /* NULL: null */
-void json_kv_i64(cli_json *j, const char *k, int64_t v);
-void json_kv_bool(cli_json *j, const char *k, bool v);
+/* Prints `v` (a new reference, taken) compactly on one line to f; memory exhausted: "null". */
+void cli_json_print(FILE *f, json_t *v);
 
 /* ---- out.c ---- */
 
@@ -138,8 +116,6 @@ void json_kv_bool(cli_json *j, const char *k, bool v);
 const char *cli_time(int64_t ms, char *buf, size_t len);
 /* One instance: a JSON object, or "key: value" lines. */
 void out_instance(const cli *c, const dt_client_instance *in);
-void out_instance_json(cli_json *j, const dt_client_instance *in);
-void out_failure_json(cli_json *j, const dt_failure *f);
 /* A page of instances: JSON {"instances": [...], "next_page_token": ...} or a table. */
 void out_page(const cli *c, const dt_client_page *pg);
 /* A history: JSON {"instance_id": ..., "events": [...]} or a table. */

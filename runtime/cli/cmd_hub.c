@@ -17,29 +17,22 @@ static void print_info(const cli *c, const dt_client_hub_info *h, const dt_clien
 {
     char t[40];
     if (c->json) {
-        cli_json j;
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_kv_str(&j, "hub", c->hub);
-        json_kv_i64(&j, "partitions", h->partitions);
-        json_kv_i64(&j, "replicas", h->replicas);
-        json_kv_i64(&j, "max_msg_size", h->max_msg_size);
-        json_kv_i64(&j, "duplicate_window_ms", h->duplicate_window_ms);
-        json_kv_i64(&j, "lease_ttl_ms", h->lease_ttl_ms);
-        json_kv_str(&j, "storage", h->memory_storage ? "memory" : "file");
-        json_kv_str(&j, "created_at", cli_time(h->created_at_ms, t, sizeof(t)));
-        json_kv_i64(&j, "created_at_ms", h->created_at_ms);
-        json_kv_i64(&j, "format_version", h->format_version);
-        if (s != NULL) {
-            json_key(&j, "messages");
-            json_obj_begin(&j);
-            json_kv_i64(&j, "orchestration", (int64_t)s->orchestration_msgs);
-            json_kv_i64(&j, "activity", (int64_t)s->activity_msgs);
-            json_kv_i64(&j, "ingress", (int64_t)s->ingress_msgs);
-            json_kv_i64(&j, "dead", (int64_t)s->dead_msgs);
-            json_obj_end(&j);
+        json_t *o = json_pack(
+            "{s:o,s:I,s:I,s:I,s:I,s:I,s:s,s:s,s:I,s:I}", "hub", dt__jconv_str(c->hub), "partitions",
+            (json_int_t)h->partitions, "replicas", (json_int_t)h->replicas, "max_msg_size",
+            (json_int_t)h->max_msg_size, "duplicate_window_ms", (json_int_t)h->duplicate_window_ms,
+            "lease_ttl_ms", (json_int_t)h->lease_ttl_ms, "storage",
+            h->memory_storage ? "memory" : "file", "created_at",
+            cli_time(h->created_at_ms, t, sizeof(t)), "created_at_ms", (json_int_t)h->created_at_ms,
+            "format_version", (json_int_t)h->format_version);
+        if (o != NULL && s != NULL) {
+            json_object_set_new(
+                o, "messages",
+                json_pack("{s:I,s:I,s:I,s:I}", "orchestration", (json_int_t)s->orchestration_msgs,
+                          "activity", (json_int_t)s->activity_msgs, "ingress",
+                          (json_int_t)s->ingress_msgs, "dead", (json_int_t)s->dead_msgs));
         }
-        json_obj_end(&j);
+        cli_json_print(stdout, o);
         return;
     }
     printf("%-22s %s\n", "hub:", c->hub);
@@ -134,12 +127,7 @@ static int hub_delete(cli *c, int argc, char **argv)
         return cli_fail_client(c, st);
     }
     if (c->json) {
-        cli_json j;
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_kv_str(&j, "hub", c->hub);
-        json_kv_bool(&j, "deleted", true);
-        json_obj_end(&j);
+        cli_json_print(stdout, json_pack("{s:o,s:b}", "hub", dt__jconv_str(c->hub), "deleted", 1));
     } else {
         printf("hub %s deleted\n", c->hub);
     }

@@ -107,11 +107,7 @@ static int purge_where(cli *c, const dt_client_filter *f)
         return cli_fail_client(c, st);
     }
     if (c->json) {
-        cli_json j;
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_kv_i64(&j, "purged", (int64_t)n);
-        json_obj_end(&j);
+        cli_json_print(stdout, json_pack("{s:I}", "purged", (json_int_t)n));
     } else {
         printf("purged %llu instances\n", (unsigned long long)n);
     }

@@ -94,16 +94,9 @@ int cli_fail(const cli *c, dt_status st, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (c->json) {
-        cli_json j;
-        json_init(&j, stderr);
-        json_obj_begin(&j);
-        json_key(&j, "error");
-        json_obj_begin(&j);
-        json_kv_str(&j, "status", dt_status_name(st));
-        json_kv_str(&j, "message", msg);
-        json_kv_i64(&j, "exit_code", cli_exit_code(st));
-        json_obj_end(&j);
-        json_obj_end(&j);
+        cli_json_print(stderr,
+                       json_pack("{s:{s:s,s:o,s:i}}", "error", "status", dt_status_name(st),
+                                 "message", dt__jconv_str(msg), "exit_code", cli_exit_code(st)));
     } else {
         fprintf(stderr, "dtctl: %s\n", msg);
     }

@@ -1,11 +1,11 @@
 /*
  * Printing results: instances, pages, histories and action confirmations, as JSON objects
- * (--json) or as text for people. Payloads print as JSON strings in JSON (they are opaque
+ * (--json; built with jansson in the form jconv.h defines, which the dashboard's API shares) or
+ * as text for people. Payloads print as JSON strings in JSON (they are opaque
  * bytes; by convention they hold JSON text, which a consumer can parse again) and verbatim,
  * shortened, in text.
  */
 #include <string.h>
-#include <time.h>
 
 #include "cli_int.h"
 
@@ -14,73 +14,17 @@
 
 const char *cli_time(int64_t ms, char *buf, size_t len)
 {
-    if (ms == 0) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    time_t s = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    if (frac < 0) {
-        s -= 1;
-        frac += 1000;
-    }
-    struct tm tm;
-    char date[32];
-    if (gmtime_r(&s, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        snprintf(buf, len, "%lld", (long long)ms);
-        return buf;
-    }
-    snprintf(buf, len, "%s.%03dZ", date, frac);
-    return buf;
+    return dt__jconv_time_text(ms, buf, len);
 }
 
-static void kv_time(cli_json *j, const char *k, int64_t ms)
+void cli_json_print(FILE *f, json_t *v)
 {
-    char buf[40], key[64];
-    json_kv_str(j, k, ms != 0 ? cli_time(ms, buf, sizeof(buf)) : NULL);
-    snprintf(key, sizeof(key), "%s_ms", k);
-    json_kv_i64(j, key, ms);
-}
-
-void out_failure_json(cli_json *j, const dt_failure *f)
-{
-    if (f == NULL) {
-        json_null(j);
-        return;
+    /* JSON_ENCODE_ANY: a NULL (memory exhausted) still prints a JSON value, null. */
+    if (v == NULL || json_dumpf(v, f, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+        fputs("null", f);
     }
-    json_obj_begin(j);
-    json_kv_str(j, "type", f->type);
-    json_kv_str(j, "message", f->message);
-    json_kv_str(j, "stack_trace", f->stack_trace);
-    json_kv_bool(j, "non_retriable", f->non_retriable);
-    json_key(j, "inner");
-    out_failure_json(j, f->inner);
-    json_obj_end(j);
-}
-
-void out_instance_json(cli_json *j, const dt_client_instance *in)
-{
-    json_obj_begin(j);
-    json_kv_str(j, "instance_id", in->instance_id);
-    json_kv_str(j, "name", in->name);
-    json_kv_str(j, "execution_id", in->execution_id);
-    json_kv_str(j, "runtime_status", dt_client_runtime_status_name(in->runtime_status));
-    json_kv_str(j, "version", in->version);
-    kv_time(j, "created_at", in->created_at_ms);
-    kv_time(j, "last_updated_at", in->last_updated_at_ms);
-    json_kv_str(j, "parent_instance_id", in->parent_instance_id);
-    json_kv_bytes(j, "input", in->input, in->input_len);
-    json_kv_bytes(j, "output", in->output, in->output_len);
-    json_kv_bytes(j, "custom_status", in->custom_status, in->custom_status_len);
-    json_key(j, "failure");
-    out_failure_json(j, in->failure);
-    json_key(j, "tags");
-    json_obj_begin(j);
-    for (size_t i = 0; i < in->ntags; i++) {
-        json_kv_str(j, in->tags[i].key, in->tags[i].value);
-    }
-    json_obj_end(j);
-    json_obj_end(j);
+    fputc('\n', f);
+    json_decref(v);
 }
 
 static void text_payload(const char *k, const void *data, size_t len)
@@ -104,9 +48,7 @@ static void text_failure(const dt_failure *f, int depth)
 void out_instance(const cli *c, const dt_client_instance *in)
 {
     if (c->json) {
-        cli_json j;
-        json_init(&j, stdout);
-        out_instance_json(&j, in);
+        cli_json_print(stdout, dt__jconv_instance(in));
         return;
     }
     char t1[40], t2[40];
@@ -134,17 +76,12 @@ void out_instance(const cli *c, const dt_client_instance *in)
 void out_page(const cli *c, const dt_client_page *pg)
 {
     if (c->json) {
-        cli_json j;
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_key(&j, "instances");
-        json_arr_begin(&j);
-        for (size_t i = 0; i < pg->n; i++) {
-            out_instance_json(&j, &pg->instances[i]);
+        json_t *arr = json_array();
+        for (size_t i = 0; arr != NULL && i < pg->n; i++) {
+            json_array_append_new(arr, dt__jconv_instance(&pg->instances[i]));
         }
-        json_arr_end(&j);
-        json_kv_str(&j, "next_page_token", pg->next_page_token);
-        json_obj_end(&j);
+        cli_json_print(stdout, json_pack("{s:o,s:o}", "instances", arr, "next_page_token",
+                                         dt__jconv_str(pg->next_page_token)));
         return;
     }
     printf("%-38s %-24s %-16s %-24s %s\n", "INSTANCE", "NAME", "STATUS", "CREATED", "UPDATED");
@@ -159,26 +96,6 @@ void out_page(const cli *c, const dt_client_page *pg)
     if (pg->next_page_token != NULL) {
         printf("(more: --page %s)\n", pg->next_page_token);
     }
-}
-
-static void event_json(cli_json *j, const dt_client_event *e)
-{
-    json_obj_begin(j);
-    json_kv_i64(j, "event_id", e->event_id);
-    kv_time(j, "timestamp", e->timestamp_ms);
-    json_kv_str(j, "type", e->type);
-    json_kv_str(j, "name", e->name);
-    json_kv_str(j, "instance_id", e->instance_id);
-    if (e->task_id >= 0) {
-        json_kv_i64(j, "task_id", e->task_id);
-    }
-    if (e->fire_at_ms != 0) {
-        kv_time(j, "fire_at", e->fire_at_ms);
-    }
-    json_kv_bytes(j, "payload", e->payload, e->payload_len);
-    json_key(j, "failure");
-    out_failure_json(j, e->failure);
-    json_obj_end(j);
 }
 
 /* The detail column of a history row: name, task reference, payload (shortened). */
@@ -204,17 +121,12 @@ static void event_detail(const dt_client_event *e, char *buf, size_t len)
 void out_history(const cli *c, const char *id, const dt_client_history *h)
 {
     if (c->json) {
-        cli_json j;
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_kv_str(&j, "instance_id", id);
-        json_key(&j, "events");
-        json_arr_begin(&j);
-        for (size_t i = 0; i < h->n; i++) {
-            event_json(&j, &h->events[i]);
+        json_t *arr = json_array();
+        for (size_t i = 0; arr != NULL && i < h->n; i++) {
+            json_array_append_new(arr, dt__jconv_event(&h->events[i]));
         }
-        json_arr_end(&j);
-        json_obj_end(&j);
+        cli_json_print(stdout,
+                       json_pack("{s:o,s:o}", "instance_id", dt__jconv_str(id), "events", arr));
         return;
     }
     printf("%-5s %-5s %-24s %-34s %s\n", "#", "ID", "TIME", "TYPE", "DETAIL");
@@ -230,13 +142,8 @@ void out_history(const cli *c, const char *id, const dt_client_history *h)
 void out_done(const cli *c, const char *id, const char *action, const char *text)
 {
     if (c->json) {
-        cli_json j;
-        json_init(&j, stdout);
-        json_obj_begin(&j);
-        json_kv_str(&j, "instance_id", id);
-        json_kv_str(&j, "action", action);
-        json_kv_bool(&j, "ok", true);
-        json_obj_end(&j);
+        cli_json_print(stdout, json_pack("{s:o,s:s,s:b}", "instance_id", dt__jconv_str(id),
+                                         "action", action, "ok", 1));
         return;
     }
     printf("%s\n", text);

@@ -55,13 +55,14 @@ dt_status dt__journal_read_next(dt__journal *j, uint64_t *after, dt__journal_ent
         bool chained = dt_broker_msg_header(m, "Dt-Prev", &pv) == DT_OK && pv != NULL &&
                        strtoull(pv, NULL, 10) == cursor;
         if (!chained) {
-            dt_broker_msg_destroy(m);
-            dt_free(buf);
+            /* pv points into m: format before destroying it. */
             snprintf(err, errlen,
                      "log message %llu follows %s, not %llu: the messages in between were purged "
                      "(a newer snapshot holds them)",
                      (unsigned long long)seq, pv != NULL ? pv : "(nothing named)",
                      (unsigned long long)cursor);
+            dt_broker_msg_destroy(m);
+            dt_free(buf);
             return DT_ESTATE;
         }
         cursor = seq;

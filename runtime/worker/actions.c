@@ -124,6 +124,7 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
     req.input = t->input;
     req.version = t->version;
     req.reply_subject = e->pt->subject;
+    req.parent_trace_context = e->start->orchestration_trace_context; /* NULL: not traced */
     char subject[DT_BROKER_NAME_BUF], id[ID_BUF];
     dt_status st =
         dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ACT, queue, subject, sizeof(subject));

@@ -144,5 +144,7 @@ void dt_activity_heartbeat(dt_activity_ctx *ctx)
         return; /* rate limit: a heartbeat in a tight loop must not flood the server */
     }
     ctx->hb_last_ms = now;
-    dt__act_slot_progress(ctx->slot, ctx->held_ix);
+    if (ctx->slot != NULL) { /* NULL: run in-process (local_act.c), no work item to keep alive */
+        dt__act_slot_progress(ctx->slot, ctx->held_ix);
+    }
 }

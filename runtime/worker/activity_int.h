@@ -266,7 +266,7 @@ const dt__activity_def *dt__act_queue_find(const dt__act_queue *q, const char *n
 /* The context of one activity run (activity.h). Lives on the running thread's stack; strings
  * and input are borrowed from the decoded request (batch arena) for the run. */
 struct dt_activity_ctx {
-    dt__act_slot *slot;
+    dt__act_slot *slot; /* NULL when run in-process for a partition (local_act.c) */
     size_t held_ix; /* the work item's index in slot->held */
     const char *name;
     const char *instance_id;

@@ -98,6 +98,70 @@ static dt_status pack_events(dt__episode *e, const dt__episode_result *r, dt__bl
     return DT_OK;
 }
 
+/*
+ * The next execution's start and its carried-over events as ONE message (an OrchestrationBatch,
+ * Dt-Batch header, under the start's identity), so that they reach the partition in one fetched
+ * batch and in order: sent separately, a fetch could return the start and only some of the
+ * events, the new execution could run and continue as new again, and the late events, addressed
+ * to an execution that had ended, were dropped (test_event_order found it once fetches overlap
+ * the outbox). DT_ETOOLARGE when they do not fit one message: they are then sent one by one.
+ */
+static dt_status send_start_with_carryover(dt__episode *e, const Dt__OrchestrationMessage *start,
+                                           const dt__episode_result *r)
+{
+    size_t n = 1 + r->n_carryover;
+    ProtobufCBinaryData *bodies = dt__arena_calloc(e->a, n, sizeof(*bodies));
+    if (bodies == NULL) {
+        return DT_ENOMEM;
+    }
+    bodies[0].data = dt__pack(e->a, &start->base, &bodies[0].len);
+    for (size_t i = 0; i < r->n_carryover; i++) {
+        char dedupe[DT_BROKER_NAME_BUF * 2];
+        dt_status st = dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id,
+                                  "carry", (int64_t)i);
+        if (st != DT_OK) {
+            return st;
+        }
+        Dt__OrchestrationMessage m;
+        dt__orch_msg_init(&m, e->instance_id, r->next_execution_id, r->carryover[i], dedupe);
+        bodies[i + 1].data = dt__pack(e->a, &m.base, &bodies[i + 1].len);
+        if (bodies[i + 1].data == NULL) {
+            return DT_ENOMEM;
+        }
+    }
+    Dt__OrchestrationBatch ob;
+    dt__orchestration_batch__init(&ob);
+    ob.n_messages = n;
+    ob.messages = bodies;
+    size_t len = 0;
+    uint8_t *data = bodies[0].data != NULL ? dt__pack(e->a, &ob.base, &len) : NULL;
+    char count[24];
+    snprintf(count, sizeof(count), "%zu", n);
+    Dt__MessagePublishedEvent__HeadersEntry h = DT__MESSAGE_PUBLISHED_EVENT__HEADERS_ENTRY__INIT;
+    Dt__MessagePublishedEvent__HeadersEntry *hp = &h;
+    h.key = DT_HDR_BATCH;
+    h.value = count;
+    Dt__MessagePublishedEvent src = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    src.headers = &hp;
+    src.n_headers = 1;
+    dt__blob headers = {0};
+    char subject[DT_BROKER_NAME_BUF];
+    char tail[16];
+    snprintf(tail, sizeof(tail), "%u",
+             dt__partition_of(e->instance_id, e->pt->w->hub_cfg.partitions));
+    if (data == NULL || dt__outbox_headers(e->a, &src, false, &headers) != DT_OK) {
+        return DT_ENOMEM;
+    }
+    if (len + DT_BROKER_NAME_BUF * 2 > e->pt->max_msg) {
+        return DT_ETOOLARGE;
+    }
+    dt_status st =
+        dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject));
+    return st != DT_OK ? st
+                       : dt__outbox_add(e->a, &e->out, subject, start->dedupe_id, data, len,
+                                        &headers);
+}
+
 /* Continue-as-new: the row moves to the next execution, whose start (and the carried-over
  * events) go through the partition's own subject, so they are applied like any start. */
 static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt__instance_row *row)
@@ -120,15 +184,18 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
     ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = s;
     char dedupe[DT_BROKER_NAME_BUF * 2];
+    bool together = false; /* start and carried events sent as one batch */
     dt_status st =
         dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id, "start", 0);
     if (st == DT_OK) {
         Dt__OrchestrationMessage m;
         dt__orch_msg_init(&m, e->instance_id, r->next_execution_id, ev, dedupe);
         m.continued_as_new = true; /* a repeat of it, once stale, is dropped (episode.c) */
-        st = dt__actions_send_message(e, &m);
+        st = r->n_carryover > 0 ? send_start_with_carryover(e, &m, r) : DT_ETOOLARGE;
+        together = st == DT_OK;
+        st = st == DT_ETOOLARGE ? dt__actions_send_message(e, &m) : st;
     }
-    for (size_t i = 0; st == DT_OK && i < r->n_carryover; i++) {
+    for (size_t i = 0; st == DT_OK && !together && i < r->n_carryover; i++) {
         st = dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id, "carry",
                         (int64_t)i);
         if (st == DT_OK) {

@@ -7,8 +7,10 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/episode.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_park.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_terminate.c
+  ${CMAKE_CURRENT_LIST_DIR}/inbox.c
   ${CMAKE_CURRENT_LIST_DIR}/ingress.c
   ${CMAKE_CURRENT_LIST_DIR}/ingress_route.c
+  ${CMAKE_CURRENT_LIST_DIR}/local_act.c
   ${CMAKE_CURRENT_LIST_DIR}/log_stderr.c
   ${CMAKE_CURRENT_LIST_DIR}/outbox.c
   ${CMAKE_CURRENT_LIST_DIR}/partition.c

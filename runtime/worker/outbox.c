@@ -214,6 +214,12 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
             all = false;
             break;
         }
+        if (f->local_ok && pt->w->local_acts != NULL &&
+            dt__local_acts_submit(pt->w->local_acts, pt->inbox, f->rows[i].id,
+                                  f->rows[i].msg.subject, f->rows[i].msg.payload.data,
+                                  f->rows[i].msg.payload.len)) {
+            continue; /* runs here; its row stays until the commit that applies its result */
+        }
         dt_broker_outmsg m = to_outmsg(&f->rows[i], &hs[i]);
         if (hs[i].core_ok && !via_jetstream(pt, f->rows[i].msg.subject)) {
             /* Nobody's stream: a plain message, confirmed by the flush below. A failure leaves
@@ -333,6 +339,10 @@ static dt_status take_committed(dt__partition *pt, dt__outbox_flight *f, const d
     if (st == DT_OK && !copy_committed(f, b)) {
         st = DT_ENOMEM;
     }
+    /* Only a batch's own rows may run in-process: rows listed from the store (a previous owner's,
+     * a failed publish's) go through JetStream, so that an activity that kills its process
+     * meets the task queue's max_deliveries instead of killing every owner in turn. */
+    f->local_ok = true;
     if (st != DT_OK) {
         pt->outbox_pending = true; /* the rows are in SQLite: list them next round */
     }
@@ -503,6 +513,26 @@ dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms)
     dt__arena_destroy(f->arena);
     *f = (dt__outbox_flight){0};
     return st;
+}
+
+void dt__outbox_local_done(dt__partition *pt, const int64_t *row_ids, size_t n)
+{
+    if (n > 0 && !settled_add(&pt->settled, row_ids, n)) {
+        /* The rows stay; the next owner publishes them again and the results are duplicates. */
+        dt__worker_log(pt->w, DT_LOG_WARN, NULL,
+                       "partition %u: out of memory noting %zu finished in-process activities",
+                       pt->p, n);
+    }
+}
+
+void dt__outbox_local_refused(dt__partition *pt, int64_t row_id)
+{
+    /* Listed again from the store, from that row on, and published (repeats of rows sent since
+     * are dropped by JetStream's duplicate window, as after any failed publish). */
+    if (pt->sent_upto >= row_id) {
+        pt->sent_upto = row_id - 1;
+    }
+    pt->outbox_pending = true;
 }
 
 void dt__outbox_settled_done(dt__partition *pt)

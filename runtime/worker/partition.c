@@ -238,6 +238,45 @@ static bool add_messages(dt__partition *pt, dt__batch *b, dt_broker_msg **msgs, 
     return true;
 }
 
+/*
+ * Adds the results of activities run in-process (local_act_int.h) as items, and collects their
+ * outbox rows in *rows (arena memory) for deletion once the batch commits. A result that did not
+ * run, or that cannot be read (never expected: this worker packed it), has its request published
+ * through JetStream instead. False: out of memory.
+ */
+static bool add_locals(dt__partition *pt, dt__batch *b, dt__local_result *locals, int64_t **rows,
+                       size_t *n_rows)
+{
+    size_t n = 0;
+    for (dt__local_result *r = locals; r != NULL; r = r->next) {
+        n++;
+    }
+    *rows = dt__arena_alloc(b->arena, (n > 0 ? n : 1) * sizeof(int64_t));
+    *n_rows = 0;
+    if (*rows == NULL) {
+        return false;
+    }
+    for (dt__local_result *r = locals; r != NULL; r = r->next) {
+        dt__item *it = dt__arena_calloc(b->arena, 1, sizeof(*it));
+        if (it == NULL) {
+            return false;
+        }
+        it->timer_id = -1;
+        it->data = r->data;
+        it->len = r->len;
+        if (!r->ran || dt__orch_msg_decode(b->arena, r->data, r->len, &it->om) != DT_OK ||
+            dt__partition_of(it->om->instance_id, pt->w->hub_cfg.partitions) != pt->p) {
+            dt__outbox_local_refused(pt, r->row_id);
+            continue;
+        }
+        if (!group_item(b, it)) {
+            return false;
+        }
+        (*rows)[(*n_rows)++] = r->row_id;
+    }
+    return true;
+}
+
 /* Adds the partition's due timers as items. */
 static dt_status add_timers(dt__partition *pt, dt__batch *b)
 {
@@ -477,18 +516,24 @@ static dt_status iterate(dt__partition *pt)
             return st;
         }
     }
+    dt__local_result *locals = NULL;
     if (st == DT_OK) {
-        st = dt_broker_consumer_fetch(pt->consumer, max, fetch_wait(pt), msgs, &n);
-        if (st != DT_OK) { /* disconnected: nothing fetched; timers wait for the broker too */
-            n = 0;
+        st = dt__inbox_take(pt->inbox, fetch_wait(pt), msgs, &n, &locals);
+        if (st != DT_OK) { /* disconnected: timers wait for the broker too */
+            dt__inbox_requeue(pt->inbox, locals);
+            locals = NULL;
         }
     }
     /* The previous batch's PubAcks came back while the fetch waited: those rows are deleted by
      * this batch's commit, or on their own if no commit comes for a while. */
     dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
+    int64_t *local_rows = NULL;
+    size_t n_local = 0;
     if (st == DT_OK) {
         b.now_ms = dt__now_ms();
-        st = add_messages(pt, &b, msgs, n) ? add_timers(pt, &b) : DT_ENOMEM;
+        st = add_messages(pt, &b, msgs, n) && add_locals(pt, &b, locals, &local_rows, &n_local)
+                 ? add_timers(pt, &b)
+                 : DT_ENOMEM;
     }
     if (st == DT_OK && b.groups != NULL) {
         st = run_batch(pt, &b);
@@ -502,6 +547,12 @@ static dt_status iterate(dt__partition *pt)
      * back. On failure the messages come back after the pause. */
     crash_point(&b, "commit");
     settle(&b, msgs, n, st == DT_OK);
+    if (st == DT_OK) {
+        dt__outbox_local_done(pt, local_rows, n_local); /* applied (or found to be repeats) */
+    } else {
+        dt__inbox_requeue(pt->inbox, locals); /* tried again with the next batch */
+        locals = NULL;
+    }
     if (b.committed || pt->outbox_pending) {
         dt__outbox_send(pt, &b);
     }
@@ -515,6 +566,7 @@ static dt_status iterate(dt__partition *pt)
     if (st == DT_OK) {
         dt__journal_snapshot(pt->journal, pt->store, false); /* when enough was appended */
     }
+    dt__local_results_free(locals);
     batch_free(&b);
     dt_free(msgs);
     return st;
@@ -637,6 +689,9 @@ static dt_status open_broker_side(dt__partition *pt, const char *db_path)
     if (st == DT_OK) {
         st = dt_broker_publisher_create(w->broker, NULL, &pt->pub);
     }
+    if (st == DT_OK) {
+        st = dt__inbox_start(pt->consumer, w->opt.fetch_batch, FETCH_WAIT_MS, &pt->inbox);
+    }
     char err[256];
     if (st == DT_OK) {
         st = dt__query_service_start(w->broker, w->hub, pt->p, db_path, pt->journal, pt->epoch,
@@ -682,7 +737,12 @@ static dt_status setup(dt__partition *pt)
     if (st == DT_OK) {
         st = open_broker_side(pt, db_path);
     }
-    pt->outbox_pending = true; /* re-publish whatever a previous owner left */
+    if (st == DT_OK) {
+        /* Publish whatever a previous owner left now, apart from the first batch's own rows
+         * (which may then run in-process); settled by the first iteration. */
+        pt->outbox_pending = true;
+        dt__outbox_send(pt, NULL);
+    }
     return st;
 }
 
@@ -700,6 +760,8 @@ static void teardown(dt__partition *pt)
     pt->query = NULL;
     dt_broker_publisher_destroy(pt->pub);
     pt->pub = NULL;
+    dt__inbox_close(pt->inbox); /* before its consumer */
+    pt->inbox = NULL;
     dt_broker_consumer_close(pt->consumer);
     pt->consumer = NULL;
     dt__row_cache_destroy(pt->rows);

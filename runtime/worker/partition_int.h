@@ -19,6 +19,8 @@
 #include "protocol_int.h"
 #include "query_int.h"
 #include "history/store_int.h"
+#include "inbox_int.h"
+#include "local_act_int.h"
 #include "journal/journal_int.h"
 #include "worker_int.h"
 
@@ -41,6 +43,7 @@ typedef struct dt__outbox_flight {
     size_t n_added; /* rows given to the async publisher */
     int64_t *done;  /* ids of rows known published */
     size_t n_done;
+    bool local_ok; /* the rows of a batch's own commit: activities may run in-process */
 } dt__outbox_flight;
 
 /* Ids of stored outbox rows known published, waiting to be deleted by the next commit (or, on an
@@ -63,6 +66,7 @@ struct dt__partition {
     dt__engine *engine;
     dt__row_cache *rows; /* rows of the instances `engine` holds; see rowcache.c */
     dt_broker_consumer *consumer;
+    dt__inbox *inbox; /* the consumer's fetcher and in-process activity results */
     dt_broker_publisher *pub;
     dt__query_service *query;
     char subject[DT_BROKER_NAME_BUF];       /* dt.<hub>.orch.<p> */
@@ -150,6 +154,11 @@ dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subje
  */
 dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b);
 dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms);
+/* In-process activity results (local_act_int.h) of these rows were committed: their rows are
+ * deleted with the published ones. */
+void dt__outbox_local_done(dt__partition *pt, const int64_t *row_ids, size_t n);
+/* The request of this row did not run in-process: publish it through JetStream. */
+void dt__outbox_local_refused(dt__partition *pt, int64_t row_id);
 /* The ids in pt->settled were deleted by a commit (dt__store_commit_settled): forget them. */
 void dt__outbox_settled_done(dt__partition *pt);
 /* Deletes the settled rows in a write transaction of their own when `now`, when they have waited

@@ -9,9 +9,40 @@
 #include "protocol_int.h"
 #include "trace_int.h"
 
+/* The span of one run, child of the context in traceparent tp (NULL or malformed: none). */
+static dt__span *start_span(dt__tracer *t, const char *tp, const char *ts,
+                            const Dt__ActivityRequest *req, const char *queue)
+{
+    dt__trace_ctx parent, c;
+    if (t == NULL || !dt__trace_parse(tp, &parent)) {
+        return NULL;
+    }
+    dt__trace_new_child(&parent, &c);
+    char name[DT_NAME_MAX + 16];
+    snprintf(name, sizeof(name), "activity:%s", req->name);
+    dt__span *sp = dt__span_start(t, name, DT__SPAN_SERVER, &c, parent.span_id, 0);
+    dt__span_attr_str(sp, "durabletask.type", "activity");
+    dt__span_attr_str(sp, "durabletask.task.name", req->name);
+    dt__span_attr_str(sp, "durabletask.task.instance_id", req->instance_id);
+    dt__span_attr_str(sp, "durabletask.task.execution_id", req->execution_id);
+    dt__span_attr_int(sp, "durabletask.task.task_id", req->task_id);
+    dt__span_attr_str(sp, "durabletask.task_queue", queue);
+    dt__span_trace_state(sp, ts);
+    if (sp != NULL) {
+        dt__trace_set_current(&c);
+    }
+    return sp;
+}
+
+/* The request's body context (the in-process path, and a header lost on the way). */
+static const char *body_parent(const Dt__ActivityRequest *req)
+{
+    return req->parent_trace_context != NULL ? req->parent_trace_context->trace_parent : NULL;
+}
+
 dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix, const Dt__ActivityRequest *req)
 {
-    dt__tracer *t = s->pool->cfg.tracer;
+    dt__tracer *t = s != NULL ? s->pool->cfg.tracer : NULL; /* no slot: run in-process */
     if (t == NULL) {
         return NULL;
     }
@@ -28,24 +59,14 @@ dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix, const Dt__Ac
         snprintf(ts, sizeof(ts), "%s", v);
     }
     pthread_mutex_unlock(&s->mu);
-    dt__trace_ctx parent, c;
-    if (!dt__trace_parse(tp, &parent)) {
-        return NULL;
-    }
-    dt__trace_new_child(&parent, &c);
-    char name[DT_NAME_MAX + 16];
-    snprintf(name, sizeof(name), "activity:%s", req->name);
-    dt__span *sp = dt__span_start(t, name, DT__SPAN_SERVER, &c, parent.span_id, 0);
-    dt__span_attr_str(sp, "durabletask.type", "activity");
-    dt__span_attr_str(sp, "durabletask.task.name", req->name);
-    dt__span_attr_str(sp, "durabletask.task.instance_id", req->instance_id);
-    dt__span_attr_str(sp, "durabletask.task.execution_id", req->execution_id);
-    dt__span_attr_int(sp, "durabletask.task.task_id", req->task_id);
-    dt__span_attr_str(sp, "durabletask.task_queue", s->queue->name);
-    dt__span_trace_state(sp, ts[0] != '\0' ? ts : NULL);
-    if (sp != NULL) {
-        dt__trace_set_current(&c);
-    }
+    return start_span(t, tp[0] != '\0' ? tp : body_parent(req), ts[0] != '\0' ? ts : NULL, req,
+                      s->queue->name);
+}
+
+dt__span *dt__trace_activity_local(dt__tracer *t, const Dt__ActivityRequest *req, const char *queue)
+{
+    dt__span *sp = start_span(t, body_parent(req), NULL, req, queue);
+    dt__span_attr_int(sp, "durabletask.in_process", 1);
     return sp;
 }
 
@@ -57,9 +78,12 @@ void dt__trace_activity_end(dt_activity_ctx *ctx)
     }
     ctx->span = NULL;
     dt__trace_set_current(NULL);
-    pthread_mutex_lock(&ctx->slot->mu);
-    bool abandoned = ctx->slot->abandoned;
-    pthread_mutex_unlock(&ctx->slot->mu);
+    bool abandoned = false; /* in-process runs (no slot): the caller checks */
+    if (ctx->slot != NULL) {
+        pthread_mutex_lock(&ctx->slot->mu);
+        abandoned = ctx->slot->abandoned;
+        pthread_mutex_unlock(&ctx->slot->mu);
+    }
     if (abandoned) {
         dt__span_free(sp); /* the pool (and its tracer) may be gone */
         return;

@@ -416,6 +416,14 @@ static dt_status connect_hub(dt_worker *w)
                                                                                         : DT_ENOMEM;
 }
 
+/* The largest result message the hub and the server take (what the activity pool uses). */
+static size_t result_limit(dt_worker *w)
+{
+    size_t m = w->hub_cfg.max_msg_size > 0 ? (size_t)w->hub_cfg.max_msg_size : 1024 * 1024;
+    int64_t server = dt_broker_max_payload(w->broker);
+    return server > 0 && (uint64_t)server < m ? (size_t)server : m;
+}
+
 static dt_status start_services(dt_worker *w)
 {
     char err[256] = "";
@@ -446,6 +454,19 @@ static dt_status start_services(dt_worker *w)
             .tracer = w->tracer,
         };
         st = dt__activity_pool_start(&ac, &w->activities, err, sizeof(err));
+    }
+    if (st == DT_OK && w->n_acts > 0 && !w->opt.disable_local_activities) {
+        dt__local_acts_config lac = {
+            .hub = w->hub,
+            .defs = w->acts,
+            .n_defs = w->n_acts,
+            .threads = w->opt.activity_threads,
+            .max_msg = result_limit(w),
+            .log = leases_log,
+            .log_ctx = w,
+            .tracer = w->tracer,
+        };
+        st = dt__local_acts_start(&lac, &w->local_acts, err, sizeof(err));
     }
     if (st == DT_OK) {
         st = dt__ingress_start(w, &w->ingress);
@@ -523,9 +544,14 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
     }
     dt__ingress_stop(w->ingress);
     w->ingress = NULL;
+    /* Activities running in-process for our (now stopped) partitions may finish; their results
+     * are dropped and their requests, still in the outbox, run again on the next owners. */
+    dt__local_acts_stop(w->local_acts, timeout_ms);
     dt__activity_pool_stop(w->activities, timeout_ms);
     dt__activity_pool_destroy(w->activities);
     w->activities = NULL;
+    dt__local_acts_destroy(w->local_acts);
+    w->local_acts = NULL;
     dt_broker_close(w->broker);
     w->broker = NULL;
 }

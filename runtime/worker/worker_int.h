@@ -41,6 +41,7 @@ struct dt_worker {
     dt_broker_hub_config hub_cfg;
     dt__leases *leases;
     dt__activity_pool *activities;
+    struct dt__local_acts *local_acts; /* activities run for this worker's partitions; or NULL */
     dt__ingress *ingress;
     dt__tracer *tracer;         /* NULL: tracing off (runtime/tracing, from the OTEL_* variables) */
     dt__partition **partitions; /* [hub_cfg.partitions], NULL where not running */

@@ -131,6 +131,9 @@ static bool parse(int argc, char **argv, dt_worker_options *o)
      * DT_BENCH_BATCH_RESULTS=1 in the environment of dt_bench. */
     const char *batch = getenv("DT_BENCH_BATCH_RESULTS");
     o->batch_activity_results = batch != NULL && strcmp(batch, "1") == 0;
+    /* In-process activities (local_act.c), on by default: off with DT_BENCH_NO_LOCAL=1. */
+    const char *no_local = getenv("DT_BENCH_NO_LOCAL");
+    o->disable_local_activities = no_local != NULL && strcmp(no_local, "1") == 0;
     return o->hub != NULL && o->data_dir != NULL;
 }
 

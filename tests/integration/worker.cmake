@@ -71,3 +71,8 @@ add_dependencies(test_stale_owner chaos_worker)
 # hand (malformed and misrouted members, a repeated batch).
 dt_add_test(NAME test_result_batch SOURCES worker/test_result_batch.c LABELS integration
   TIMEOUT 200 LIBS dt_worker_kit)
+# Activities run in the process of the partition that scheduled them: in-process when a thread
+# is free, through the task queue otherwise, when turned off, for names served elsewhere, and
+# after the owner stopped mid-run.
+dt_add_test(NAME test_local_activities SOURCES worker/test_local_activities.c LABELS integration
+  TIMEOUT 200 LIBS dt_worker_kit)

@@ -109,6 +109,12 @@ typedef struct dt_worker_options {
      * says; workers of older releases do not: turn it on once the whole fleet runs this one.
      * Default false. */
     bool batch_activity_results;
+    /* Activities this worker serves are run in-process for the partitions it owns when a thread
+     * is free (activity_threads of them), instead of through the task queue: no broker round
+     * trips for the request and its result (docs/design.md, "Activities run where their
+     * orchestration runs"). The rest, and everything when this is set, goes through JetStream to
+     * the whole fleet. Default false (in-process runs on). */
+    bool disable_local_activities;
     /* Coalesce network writes for 1 ms (nats.c's default) instead of sending at once: a little
      * less CPU under full load, about 1 ms more latency per hop. Default false. */
     bool coalesce_writes;

@@ -15,6 +15,9 @@
  *      directory (it takes the partition back and rebuilds it from the partition log): the
  *      episodes and activities before and after continue the same orchestration span; its
  *      suspend, resume and raised event are span events of the episodes that applied them.
+ *   5. an in-process worker whose partition runs the activity itself (no work item, so no
+ *      header: the request's body carries the context): the activity span is still the
+ *      orchestration span's child.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,12 +43,15 @@
 #define PARENT_B "00f067aa0ba902b7"
 #define TRACE_C  "11111111111111112222222222222222"
 #define PARENT_C "3333333333333333"
+#define TRACE_D  "44444444444444445555555555555555"
+#define PARENT_D "6666666666666666"
 
 /* ---- the receiver ---- */
 
 typedef struct span_rec {
     char trace[33], span[17], parent[17], name[160], service[64];
     char events[128]; /* the span events' names, each followed by ' ' */
+    bool in_process;  /* attribute durabletask.in_process */
 } span_rec;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -96,6 +102,12 @@ static void take_body(const char *body, size_t len)
                 snprintf(r->service, sizeof(r->service), "%s", service);
                 size_t e;
                 json_t *ev;
+                r->in_process = false;
+                json_array_foreach(json_object_get(sp, "attributes"), e, ev)
+                {
+                    const char *key = json_string_value(json_object_get(ev, "key"));
+                    r->in_process |= key != NULL && strcmp(key, "durabletask.in_process") == 0;
+                }
                 r->events[0] = '\0';
                 json_array_foreach(json_object_get(sp, "events"), e, ev)
                 {
@@ -449,10 +461,61 @@ static void test_two_processes(void **state)
     pthread_mutex_unlock(&mu);
 }
 
+/* ---- 5: an activity run in the partition's own process (no work item, no header) ---- */
+
+static void solo(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    const char *r = dt_await(ctx, dt_call_activity(ctx, "greet", "\"x\"", 3, NULL), NULL);
+    dt_orch_set_output(ctx, r, strlen(r));
+}
+
+static void greet(dt_activity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_activity_set_output(ctx, "\"hi\"", 4);
+}
+
+static void test_in_process_activity(void **state)
+{
+    fixture *f = *state;
+    wk_env env2;
+    wk_setup(&env2, "trace_local", 1, 3000);
+    dt_worker_options o = wk_options(&env2);
+    dt_worker *w = NULL;
+    char err[256];
+    assert_int_equal(dt_worker_create(&o, &w, err, sizeof(err)), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(w, "solo", solo, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(w, "greet", NULL, greet, NULL), DT_OK);
+    assert_int_equal(dt_worker_start(w), DT_OK);
+    dt_client *c = wk_client(&env2);
+    char id[DT_CLIENT_ID_BUF];
+    dt_client_start_options so = {.instance_id = "solo-1",
+                                  .traceparent = "00-" TRACE_D "-" PARENT_D "-01"};
+    assert_int_equal(dt_client_schedule(c, "solo", &so, id, sizeof(id)), DT_OK);
+    expect_completed(c, id);
+    dt_client_destroy(c);
+    dt_worker_stop(w, 5000); /* flushes */
+    dt_worker_destroy(w);
+    wk_teardown(&env2);
+    (void)f;
+    pthread_mutex_lock(&mu);
+    const span_rec *create = find(TRACE_D, "create_orchestration:solo", PARENT_D);
+    assert_non_null(create);
+    const span_rec *orch = find(TRACE_D, "orchestration:solo", create->span);
+    assert_non_null(orch);
+    const span_rec *act = find(TRACE_D, "activity:greet", orch->span);
+    assert_non_null(act);
+    assert_string_equal(act->service, "trace-client"); /* this process */
+    assert_true(act->in_process);                      /* run by the partition's own worker */
+    pthread_mutex_unlock(&mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_process_activity, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
