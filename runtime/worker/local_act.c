@@ -17,10 +17,14 @@
 #include "local_act_int.h"
 #include "trace_int.h"
 
-/* Activities shorter than this on average may queue behind each other here. */
+/* Activities shorter than this on average may queue behind each other here ... */
 #define LOCAL_FAST_US 500
-/* ... up to this many per thread; beyond, requests go to the fleet through JetStream. */
-#define LOCAL_QUEUE_PER_THREAD 16
+/* ... as many per thread as take about this long to run (so a queued request waits at most a
+ * few milliseconds), at least LOCAL_QUEUE_MIN and at most LOCAL_QUEUE_MAX per thread; beyond,
+ * requests go to the fleet through JetStream. */
+#define LOCAL_QUEUE_BUDGET_US 4000
+#define LOCAL_QUEUE_MIN       16
+#define LOCAL_QUEUE_MAX       1024
 
 typedef struct job {
     struct job *next;
@@ -255,7 +259,12 @@ static bool has_room(const dt__local_acts *la)
         return true; /* a thread is idle */
     }
     long long avg = atomic_load(&la->avg_us);
-    return avg > 0 && avg < LOCAL_FAST_US && la->queued < la->live * LOCAL_QUEUE_PER_THREAD;
+    if (avg <= 0 || avg >= LOCAL_FAST_US) {
+        return false;
+    }
+    size_t per = (size_t)(LOCAL_QUEUE_BUDGET_US / avg);
+    per = per < LOCAL_QUEUE_MIN ? LOCAL_QUEUE_MIN : (per > LOCAL_QUEUE_MAX ? LOCAL_QUEUE_MAX : per);
+    return la->queued < la->live * per;
 }
 
 bool dt__local_acts_submit(dt__local_acts *la, dt__inbox *in, int64_t row_id, const char *subject,

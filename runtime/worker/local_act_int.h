@@ -19,8 +19,8 @@
  * still run at least once; a result is recognised by its identity as always.
  *
  * Load: the executor takes a request only while a thread is idle, or, once the activities it ran
- * proved short (EWMA under LOCAL_FAST_US), while its queue holds less than LOCAL_QUEUE_PER_THREAD
- * per thread; everything else goes through JetStream to the whole fleet. So slow activities
+ * proved short (EWMA under LOCAL_FAST_US), while its queue holds less than about
+ * LOCAL_QUEUE_BUDGET_US of their work per thread; everything else goes through JetStream to the whole fleet. So slow activities
  * spread over all workers and a busy worker does not hoard work.
  *
  * Threads: submit from partition threads; start/stop/destroy from the worker's owner thread.

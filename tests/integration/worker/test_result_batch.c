@@ -86,6 +86,7 @@ static int setup(void **state)
     assert_int_equal(dt_broker_subscribe(f->env.broker, subject, NULL, on_orch, f, &f->sub), DT_OK);
     dt_worker_options o = wk_options(&f->env);
     o.batch_activity_results = true;
+    o.disable_local_activities = true; /* results through JetStream, where they are batched */
     char err[256];
     assert_int_equal(dt_worker_create(&o, &f->w, err, sizeof(err)), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "fan", fan, NULL), DT_OK);
