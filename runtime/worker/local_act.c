@@ -104,14 +104,17 @@ static void run_job(dt__local_acts *la, job *j)
     dt__act_ctx_outcome(&ctx, &o);
     dt__act_result res;
     dt_status st = dt__act_result_pack(a, req, &o, la->cfg.max_msg, &res);
-    /* Under mu, as the log below: once stop() returned, the tracer may be gone. */
-    pthread_mutex_lock(&la->mu);
-    if (la->stopped) {
-        dt__span_free(ctx.span);
-        ctx.span = NULL;
+    if (ctx.span != NULL) {
+        /* Under mu, as the log below: once stop() returned, the tracer may be gone. */
+        pthread_mutex_lock(&la->mu);
+        if (la->stopped) {
+            dt__span_free(ctx.span);
+            ctx.span = NULL;
+        }
+        dt__trace_activity_end(&ctx);
+        pthread_mutex_unlock(&la->mu);
     }
-    dt__act_ctx_clear(&ctx); /* ends the span */
-    pthread_mutex_unlock(&la->mu);
+    dt__act_ctx_clear(&ctx);
     dt__local_result *r = j->r;
     if (st == DT_OK) {
         r->subject = dt_strdup(res.subject);
