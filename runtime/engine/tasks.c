@@ -270,6 +270,10 @@ static int64_t retry_delay(const dt__instance *in, const dt_task *r, const dt_fa
     if (f->non_retriable || r->u.retry.attempt >= p->max_attempts) {
         return -1;
     }
+    /* The caller's predicate: deterministic by contract, so replay decides the same. */
+    if (p->should_retry != NULL && !p->should_retry(f, r->u.retry.attempt, p->should_retry_ctx)) {
+        return -1;
+    }
     double coeff = p->backoff_coefficient < 1.0 ? 1.0 : p->backoff_coefficient;
     double delay = (double)p->first_interval_ms;
     for (int i = 1; i < r->u.retry.attempt && delay < 9.0e15; i++) {

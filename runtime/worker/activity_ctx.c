@@ -48,7 +48,8 @@ static void clear_outcome(dt_activity_ctx *ctx)
     dt_free(ctx->output);
     dt_free(ctx->fail_type);
     dt_free(ctx->fail_message);
-    ctx->output = ctx->fail_type = ctx->fail_message = NULL;
+    dt_free(ctx->fail_details);
+    ctx->output = ctx->fail_type = ctx->fail_message = ctx->fail_details = NULL;
     ctx->has_output = ctx->failed = false;
 }
 
@@ -72,6 +73,7 @@ void dt__act_ctx_outcome(const dt_activity_ctx *ctx, dt__act_outcome *out)
         out->failed = true;
         out->type = ctx->fail_type;
         out->message = ctx->fail_message;
+        out->details = ctx->fail_details;
         out->non_retriable = ctx->non_retriable;
         return;
     }
@@ -124,11 +126,25 @@ void dt_activity_set_output(dt_activity_ctx *ctx, const void *data, size_t len)
 void dt_activity_fail(dt_activity_ctx *ctx, const char *type, const char *message,
                       bool non_retriable)
 {
+    dt_activity_fail_details(ctx, type, message, NULL, non_retriable);
+}
+
+void dt_activity_fail_details(dt_activity_ctx *ctx, const char *type, const char *message,
+                              const char *details, bool non_retriable)
+{
     clear_outcome(ctx);
     ctx->oom = false;
     ctx->fail_type = dt_strdup(type != NULL && type[0] != '\0' ? type : FAILED_TYPE);
     ctx->fail_message = dt_strdup(message != NULL ? message : "");
-    if (ctx->fail_type == NULL || ctx->fail_message == NULL) {
+    if (details != NULL) {
+        size_t n = strnlen(details, DT_ACTIVITY_DETAILS_MAX);
+        ctx->fail_details = dt_memdup(details, n + 1);
+        if (ctx->fail_details != NULL) {
+            ctx->fail_details[n] = '\0';
+        }
+    }
+    if (ctx->fail_type == NULL || ctx->fail_message == NULL ||
+        (details != NULL && ctx->fail_details == NULL)) {
         clear_outcome(ctx);
         ctx->oom = true;
         return;

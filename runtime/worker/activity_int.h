@@ -267,7 +267,7 @@ const dt__activity_def *dt__act_queue_find(const dt__act_queue *q, const char *n
  * and input are borrowed from the decoded request (batch arena) for the run. */
 struct dt_activity_ctx {
     dt__act_slot *slot; /* NULL when run in-process for a partition (local_act.c) */
-    size_t held_ix; /* the work item's index in slot->held */
+    size_t held_ix;     /* the work item's index in slot->held */
     const char *name;
     const char *instance_id;
     int32_t task_id;
@@ -285,6 +285,7 @@ struct dt_activity_ctx {
     size_t output_len;
     char *fail_type;
     char *fail_message;
+    char *fail_details;   /* NULL: none */
     dt__span *span;       /* the run's span (trace_activity.c); NULL: not traced */
     char traceparent[56]; /* the span's W3C traceparent (valid when span is set) */
 };
@@ -297,6 +298,7 @@ typedef struct dt__act_outcome {
     size_t output_len;
     const char *type; /* failed: never NULL */
     const char *message;
+    const char *details; /* failed: stack trace or details, or NULL */
     bool non_retriable;
     const char *traceparent; /* the run's span, sent as the result's header; NULL: none */
 } dt__act_outcome;

@@ -72,6 +72,12 @@ static uint8_t *pack_outcome(dt__arena *a, const Dt__ActivityRequest *req, const
         fd.error_type = (char *)o->type;
         fd.error_message = (char *)(o->message != NULL ? o->message : "");
         fd.is_non_retriable = o->non_retriable;
+        if (o->details != NULL) {
+            dt__payload__init(&pl);
+            pl.value.data = (uint8_t *)o->details;
+            pl.value.len = strlen(o->details);
+            fd.stack_trace = &pl;
+        }
         dt__task_failed_event__init(&tf);
         tf.task_scheduled_id = req->task_id;
         tf.failure_details = &fd;

@@ -157,9 +157,9 @@ static dt_status send_start_with_carryover(dt__episode *e, const Dt__Orchestrati
     }
     dt_status st =
         dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject));
-    return st != DT_OK ? st
-                       : dt__outbox_add(e->a, &e->out, subject, start->dedupe_id, data, len,
-                                        &headers);
+    return st != DT_OK
+               ? st
+               : dt__outbox_add(e->a, &e->out, subject, start->dedupe_id, data, len, &headers);
 }
 
 /* Continue-as-new: the row moves to the next execution, whose start (and the carried-over

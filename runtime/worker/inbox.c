@@ -82,8 +82,7 @@ static void inbox_free(dt__inbox *in)
     dt_free(in);
 }
 
-dt_status dt__inbox_start(dt_broker_consumer *c, size_t max, int64_t fetch_wait_ms,
-                          dt__inbox **out)
+dt_status dt__inbox_start(dt_broker_consumer *c, size_t max, int64_t fetch_wait_ms, dt__inbox **out)
 {
     dt__inbox *in = dt_calloc(1, sizeof(*in));
     if (in == NULL) {

@@ -20,8 +20,8 @@
  *
  * Load: the executor takes a request only while a thread is idle, or, once the activities it ran
  * proved short (EWMA under LOCAL_FAST_US), while its queue holds less than about
- * LOCAL_QUEUE_BUDGET_US of their work per thread; everything else goes through JetStream to the whole fleet. So slow activities
- * spread over all workers and a busy worker does not hoard work.
+ * LOCAL_QUEUE_BUDGET_US of their work per thread; everything else goes through JetStream to the
+ * whole fleet. So slow activities spread over all workers and a busy worker does not hoard work.
  *
  * Threads: submit from partition threads; start/stop/destroy from the worker's owner thread.
  */

@@ -45,6 +45,12 @@ void dt_activity_set_output(dt_activity_ctx *ctx, const void *data, size_t len);
 /* Fails the activity (strings copied). non_retriable stops the orchestration's retry policy. */
 void dt_activity_fail(dt_activity_ctx *ctx, const char *type, const char *message,
                       bool non_retriable);
+/* Longest `details` kept by dt_activity_fail_details; longer ones are cut there. */
+#define DT_ACTIVITY_DETAILS_MAX 32768
+/* dt_activity_fail with details (a stack trace, the response of a failed call; copied, may be
+ * NULL): the orchestration reads them as dt_task_failure(task)->stack_trace. */
+void dt_activity_fail_details(dt_activity_ctx *ctx, const char *type, const char *message,
+                              const char *details, bool non_retriable);
 /* Tells the broker the activity is still working, so that a long activity is not redelivered.
  * The worker also does this on its own while the activity runs. */
 void dt_activity_heartbeat(dt_activity_ctx *ctx);

@@ -78,6 +78,13 @@ typedef struct dt_retry_policy {
     double backoff_coefficient; /* >= 1.0; 0 is taken as 1.0 */
     int64_t max_interval_ms;    /* 0 = no cap */
     int64_t retry_timeout_ms;   /* 0 = no limit */
+    /* Optional: whether to retry after `failure` of attempt number `attempt` (1 = the first),
+     * asked only when the limits above and a non-retriable failure still allow a retry; true
+     * retries. It runs inside the orchestration, also when the history is replayed, so it must
+     * decide from its arguments alone (no clock, no I/O, no dt_ calls). NULL: retry.
+     * should_retry_ctx is passed along, borrowed for the orchestration's run. */
+    bool (*should_retry)(const dt_failure *failure, int attempt, void *should_retry_ctx);
+    void *should_retry_ctx;
 } dt_retry_policy;
 
 /* Options of dt_call_activity; NULL or zeroed fields mean the defaults. Borrowed. */

@@ -42,8 +42,8 @@ static void chain(dt_orch_ctx *ctx, void *ud)
     char cur[512];
     snprintf(cur, sizeof(cur), "%.*s", (int)len, v != NULL ? v : "");
     for (int i = 0; i < CHAIN; i++) {
-        const char *out = dt_await(ctx, dt_call_activity(ctx, activity, cur, strlen(cur), NULL),
-                                   NULL);
+        const char *out =
+            dt_await(ctx, dt_call_activity(ctx, activity, cur, strlen(cur), NULL), NULL);
         snprintf(cur, sizeof(cur), "%s", out != NULL ? out : "?");
     }
     dt_orch_set_output(ctx, cur, strlen(cur));

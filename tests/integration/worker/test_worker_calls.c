@@ -37,6 +37,30 @@ static void calls_missing_activity(dt_orch_ctx *ctx, void *ud)
     dt_await(ctx, dt_call_activity(ctx, "not_registered", "1", 1, &o), NULL);
 }
 
+/* Fails with details longer than DT_ACTIVITY_DETAILS_MAX: "trace:" then dots. */
+static void act_detailed(dt_activity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    static char details[DT_ACTIVITY_DETAILS_MAX + 100];
+    memset(details, '.', sizeof(details) - 1);
+    memcpy(details, "trace:", 6);
+    details[sizeof(details) - 1] = '\0';
+    dt_activity_fail_details(ctx, "app.Broken", "it broke", details, true);
+}
+
+/* Outputs "<type>|<message>|<length of the details>|<their first 6 bytes>". */
+static void calls_detailed(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_task *t = dt_call_activity(ctx, "detailed", NULL, 0, NULL);
+    assert_int_equal(dt_try_await(ctx, t), DT_ETASKFAILED);
+    const dt_failure *f = dt_task_failure(t);
+    const char *d = f->stack_trace != NULL ? f->stack_trace : "";
+    char out[256];
+    int n = snprintf(out, sizeof(out), "%s|%s|%zu|%.6s", f->type, f->message, strlen(d), d);
+    dt_orch_set_output(ctx, out, (size_t)n);
+}
+
 static void calls_missing_child(dt_orch_ctx *ctx, void *ud)
 {
     (void)ud;
@@ -82,6 +106,9 @@ static int setup(void **state)
     assert_int_equal(
         dt_worker_add_orchestrator(f->w, "calls_missing_child", calls_missing_child, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "gen_parent", gen_parent, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(f->w, "detailed", NULL, act_detailed, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "calls_detailed", calls_detailed, NULL),
+                     DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "gen_child", gen_child, NULL), DT_OK);
     if (dt_worker_start(f->w) != DT_OK) {
         fail_msg("worker start: %s", dt_worker_errmsg(f->w));
@@ -159,6 +186,17 @@ static void test_missing_orchestrator_fails_once(void **state)
     assert_int_equal(count_events(f, "miss-orch", "TimerCreated"), 0);
 }
 
+/* An activity's failure details (a stack trace, say) reach the orchestration, cut to
+ * DT_ACTIVITY_DETAILS_MAX bytes. */
+static void test_activity_failure_details(void **state)
+{
+    fixture *f = *state;
+    wk_start(&f->env, "calls_detailed", "detailed-1", NULL, NULL, NULL);
+    char want[128];
+    snprintf(want, sizeof(want), "app.Broken|it broke|%d|trace:", DT_ACTIVITY_DETAILS_MAX);
+    wk_expect(&f->env, "detailed-1", ST(COMPLETED), want);
+}
+
 static void test_children_of_two_generations(void **state)
 {
     fixture *f = *state;
@@ -205,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_missing_activity_fails_once),
         cmocka_unit_test(test_missing_orchestrator_fails_once),
         cmocka_unit_test(test_children_of_two_generations),
+        cmocka_unit_test(test_activity_failure_details),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -254,6 +254,63 @@ static void test_retry_policy_limits(void **state)
     run_scenario(retry_policy_limits);
 }
 
+/* "typed": fails as app.Transient twice, then as app.Fatal. */
+static void act_typed(hw_world *w, const char *input, hw_act_result *r, void *ud)
+{
+    (void)input;
+    (void)ud;
+    r->failed = true;
+    r->error_type = test_strdup(hw_activity_calls(w, "typed") <= 2 ? "app.Transient" : "app.Fatal");
+    r->error_message = test_strdup("no");
+}
+
+/* Retries only transient failures; records the attempts it was asked about. */
+static bool only_transient(const dt_failure *f, int attempt, void *ctx)
+{
+    int *asked = ctx;
+    *asked = *asked * 10 + attempt;
+    return strcmp(f->type, "app.Transient") == 0;
+}
+
+static int predicate_asked;
+
+static void retry_predicate(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_retry_policy p = {.max_attempts = 10,
+                         .first_interval_ms = 100,
+                         .should_retry = only_transient,
+                         .should_retry_ctx = &predicate_asked};
+    dt_activity_options o = {.retry = &p};
+    dt_task *t = dt_call_activity(ctx, "typed", NULL, 0, &o);
+    assert_int_equal(dt_try_await(ctx, t), DT_ETASKFAILED);
+    const char *type = dt_task_failure(t)->type;
+    dt_orch_set_output(ctx, type, strlen(type));
+}
+
+static void retry_predicate_decides(hw_world *w)
+{
+    hw_orchestrator(w, "pred", retry_predicate, NULL);
+    hw_activity(w, "typed", act_typed, NULL);
+    predicate_asked = 0;
+    hw_start(w, "pred", "p1", NULL);
+    hw_run(w);
+    assert_int_equal(hw_status(w, "p1"), ST_COMPLETED);
+    /* Two transient failures retried, the fatal third one not: three attempts in all, and the
+     * task fails with the failure the predicate saw last. */
+    assert_int_equal(hw_activity_calls(w, "typed"), 3);
+    assert_string_equal(hw_output(w, "p1"), "app.Fatal");
+    /* Asked after attempts 1, 2 and 3 (a replay asks again in the same order: the digits
+     * repeat a prefix, never out of order). */
+    assert_true(predicate_asked % 1000 == 123);
+}
+
+static void test_retry_predicate(void **state)
+{
+    (void)state;
+    run_scenario(retry_predicate_decides);
+}
+
 static void bad_policy(dt_orch_ctx *ctx, void *ud)
 {
     (void)ud;
@@ -357,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_retry_succeeds),
         cmocka_unit_test(test_retry_exhausted),
         cmocka_unit_test(test_retry_policy_limits),
+        cmocka_unit_test(test_retry_predicate),
         cmocka_unit_test(test_invalid_retry_policy),
         cmocka_unit_test(test_timer_ordering),
         cmocka_unit_test(test_custom_status),
