@@ -11,7 +11,8 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_WAIT_MISSING_MS 10000
+#define DEFAULT_TIMEOUT_MS      5000
 
 /* The public limits and enums restate the protocol's; keep them equal. */
 _Static_assert(DT_CLIENT_ID_MAX == DT_INSTANCE_ID_MAX, "instance ID limit");
@@ -75,6 +76,7 @@ dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *er
     }
     memcpy(c->hub, o->hub, strlen(o->hub) + 1);
     c->request_timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : DEFAULT_TIMEOUT_MS;
+    c->wait_missing_ms = o->wait_missing_ms != 0 ? o->wait_missing_ms : DEFAULT_WAIT_MISSING_MS;
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->pub_mu, NULL);
     pthread_mutex_init(&c->err_mu, NULL);

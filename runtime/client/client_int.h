@@ -57,8 +57,9 @@ struct dt_client {
     dt_broker *b;
     char hub[DT_BROKER_HUB_NAME_MAX + 1];
     int64_t request_timeout_ms;
-    pthread_mutex_t mu; /* guards the lazy reading of the hub's config below */
-    bool have_cfg;      /* atomic: the fields below are set and stay so (until hub create/delete) */
+    int64_t wait_missing_ms; /* < 0: none */
+    pthread_mutex_t mu;      /* guards the lazy reading of the hub's config below */
+    bool have_cfg; /* atomic: the fields below are set and stay so (until hub create/delete) */
     dt_broker_hub_config cfg;
     dt_broker_kv *status_kv;                    /* opened with the config; NULL until then */
     char status_bucket[DT_BROKER_NAME_BUF];     /* its name, for single-key reads and watches */

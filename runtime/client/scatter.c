@@ -273,26 +273,76 @@ dt_status dt_client_list(dt_client *c, const dt_client_filter *filter, const cha
 
 /* ---- history ---- */
 
+/* Appends the reply's events to h (arena a). */
 static dt_status history_fill(dt_client *c, dt__arena *a, const Dt__HistoryResponse *hr,
                               dt_client_history *h)
 {
-    h->n = hr->n_events;
-    h->events = hr->n_events > 0 ? dt__arena_calloc(a, hr->n_events, sizeof(*h->events)) : NULL;
-    if (hr->n_events > 0 && h->events == NULL) {
+    if (hr->n_events == 0) {
+        return DT_OK;
+    }
+    dt_client_event *evs = dt__arena_calloc(a, h->n + hr->n_events, sizeof(*evs));
+    if (evs == NULL) {
         return dt__client_fail(c, DT_ENOMEM, "history: out of memory");
+    }
+    if (h->n > 0) {
+        memcpy(evs, h->events, h->n * sizeof(*evs));
     }
     for (size_t i = 0; i < hr->n_events; i++) {
         size_t len = 0;
         uint8_t *raw = dt__pack(a, &hr->events[i]->base, &len);
         if (raw == NULL ||
-            dt__client_event_from_pb(a, hr->events[i], raw, len, &h->events[i]) != DT_OK) {
+            dt__client_event_from_pb(a, hr->events[i], raw, len, &evs[h->n + i]) != DT_OK) {
             return dt__client_fail(c, DT_ENOMEM, "history: out of memory");
         }
     }
+    h->events = evs;
+    h->n += hr->n_events;
     return DT_OK;
 }
 
-dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client_history **out)
+/* One paged history request; the reply lives in `a`. */
+static dt_status history_ask(dt_client *c, dt__arena *a, const char *instance_id, size_t start,
+                             size_t max_events, Dt__HistoryResponse **out)
+{
+    if (start > UINT32_MAX || max_events > UINT32_MAX) {
+        return dt__client_fail(c, DT_EINVAL, "history: start and max_events must fit 32 bits");
+    }
+    uint32_t p = dt__partition_of(instance_id, c->cfg.partitions);
+    Dt__HistoryRequest hreq;
+    dt__history_request__init(&hreq);
+    hreq.instance_id = (char *)instance_id;
+    hreq.start = (uint32_t)start;
+    hreq.max_events = (uint32_t)max_events;
+    hreq.paged = true;
+    Dt__QueryRequest req;
+    dt__query_request__init(&req);
+    req.kind_case = DT__QUERY_REQUEST__KIND_HISTORY;
+    req.history = &hreq;
+    Dt__QueryResponse *r = NULL;
+    dt_status st = ask(c, a, p, &req, &r);
+    if (st == DT_OK) {
+        st = expect_result(c, p, r, DT__QUERY_RESPONSE__RESULT_HISTORY);
+    }
+    if (st == DT_OK) {
+        *out = r->history;
+    }
+    return st;
+}
+
+/* A paged reply's position; a worker of an earlier release sends the whole history unpaged
+ * (total 0): that is the last page. */
+static void history_pos(const Dt__HistoryResponse *hr, size_t start, size_t *next, size_t *total)
+{
+    if (hr->total == 0 && hr->next == 0) {
+        *next = *total = start + hr->n_events;
+        return;
+    }
+    *next = hr->next;
+    *total = hr->total;
+}
+
+static dt_status history_begin(dt_client *c, const char *instance_id, dt__arena **a,
+                               dt_client_history **h)
 {
     dt_status st = dt__client_check_id(c, "instance ID", instance_id);
     if (st == DT_OK) {
@@ -301,32 +351,97 @@ dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client
     if (st != DT_OK) {
         return st;
     }
-    dt__arena *a = dt__arena_create(0);
-    dt_client_history *h = a != NULL ? dt__client_history_new(a) : NULL;
-    if (h == NULL) {
-        dt__arena_destroy(a);
+    *a = dt__arena_create(0);
+    *h = *a != NULL ? dt__client_history_new(*a) : NULL;
+    if (*h == NULL) {
+        dt__arena_destroy(*a);
         return dt__client_fail(c, DT_ENOMEM, "history: out of memory");
     }
-    uint32_t p = dt__partition_of(instance_id, c->cfg.partitions);
-    Dt__HistoryRequest hreq;
-    dt__history_request__init(&hreq);
-    hreq.instance_id = (char *)instance_id;
-    Dt__QueryRequest req;
-    dt__query_request__init(&req);
-    req.kind_case = DT__QUERY_REQUEST__KIND_HISTORY;
-    req.history = &hreq;
-    Dt__QueryResponse *r = NULL;
-    st = ask(c, a, p, &req, &r);
-    if (st == DT_OK) {
-        st = expect_result(c, p, r, DT__QUERY_RESPONSE__RESULT_HISTORY);
+    return DT_OK;
+}
+
+dt_status dt_client_get_history_page(dt_client *c, const char *instance_id, size_t start,
+                                     size_t max_events, dt_client_history **out, size_t *out_next,
+                                     size_t *out_total)
+{
+    dt__arena *a = NULL;
+    dt_client_history *h = NULL;
+    dt_status st = history_begin(c, instance_id, &a, &h);
+    if (st != DT_OK) {
+        return st;
     }
-    if (st == DT_OK) {
-        st = history_fill(c, a, r->history, h);
+    Dt__HistoryResponse *hr = NULL;
+    size_t next = 0, total = 0;
+    st = history_ask(c, a, instance_id, start, max_events, &hr);
+    st = st == DT_OK ? history_fill(c, a, hr, h) : st;
+    if (st != DT_OK) {
+        dt__arena_destroy(a);
+        return st;
+    }
+    history_pos(hr, start, &next, &total);
+    h->execution_id =
+        hr->execution_id != NULL && hr->execution_id[0] != '\0' ? hr->execution_id : NULL;
+    if (out_next != NULL) {
+        *out_next = next;
+    }
+    if (out_total != NULL) {
+        *out_total = total;
+    }
+    *out = h;
+    return DT_OK;
+}
+
+#define HISTORY_RESTARTS 3
+
+dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client_history **out)
+{
+    dt__arena *a = NULL;
+    dt_client_history *h = NULL;
+    dt_status st = history_begin(c, instance_id, &a, &h);
+    if (st != DT_OK) {
+        return st;
+    }
+    size_t next = 0, total = 1;
+    const char *execution = NULL;
+    int restarts = 0;
+    while (st == DT_OK && next < total) {
+        Dt__HistoryResponse *hr = NULL;
+        size_t start = next;
+        st = history_ask(c, a, instance_id, start, 0, &hr);
+        if (st != DT_OK) {
+            break;
+        }
+        const char *ex =
+            hr->execution_id != NULL && hr->execution_id[0] != '\0' ? hr->execution_id : NULL;
+        if (start > 0 && ex != NULL && (execution == NULL || strcmp(ex, execution) != 0)) {
+            /* Another execution than the pages before (a continue-as-new): start over. */
+            if (++restarts > HISTORY_RESTARTS) {
+                st = dt__client_fail(c, DT_EBUSY,
+                                     "history of '%s': its execution changed %d times while it "
+                                     "was read; try again",
+                                     instance_id, restarts);
+                break;
+            }
+            h->n = 0;
+            h->events = NULL;
+            next = 0;
+            total = 1;
+            execution = NULL;
+            continue;
+        }
+        execution = ex;
+        st = history_fill(c, a, hr, h);
+        history_pos(hr, start, &next, &total);
+        if (st == DT_OK && next <= start && next < total) {
+            st = dt__client_fail(c, DT_EDECODE, "history of '%s': a page made no progress",
+                                 instance_id);
+        }
     }
     if (st != DT_OK) {
         dt__arena_destroy(a);
         return st;
     }
+    h->execution_id = execution;
     *out = h;
     return DT_OK;
 }

@@ -21,6 +21,11 @@
  * be), no consumer on the server; the cost of the feed: every status change of the hub reaches
  * the client, about three small messages per instance started, for as long as the client lives.
  *
+ * An instance without a record is waited for too, for the client's wait_missing_ms (within the
+ * wait's own timeout): a start published by any NATS client gets its record only when a worker
+ * ran its first step, and a caller that published one and waits at once must not be told that
+ * the instance does not exist. A deletion marker (a purge) ends a wait at once, as before.
+ *
  * Threads: any number of threads wait at once. `waits.mu` guards the table, the waiters' fields
  * marked below and `active`/`closing`; `feed_mu` serializes opening and re-arming the feed (round
  * trips, never under `mu`). The feed's callback runs on the feed's nats.c thread and takes `mu`
@@ -173,7 +178,9 @@ typedef struct wait_req {
     dt__client_wait_pred pred;
     int64_t timeout_ms; /* < 0: no bound */
     int64_t deadline;   /* monotonic ms */
-    const char *what;   /* "start" / "complete" */
+    /* Monotonic ms until which a missing record is waited for (client's wait_missing_ms). */
+    int64_t missing_until;
+    const char *what; /* "start" / "complete" */
 } wait_req;
 
 /* The state a wait has seen: the newest record (NULL: none, or deleted) and its revision. */
@@ -194,11 +201,30 @@ static dt_status timed_out(dt_client *c, const wait_req *r, const wait_state *ws
             : dt_client_runtime_status_name((dt_client_runtime_status)ws->rec->runtime_status));
 }
 
+/* Whether the wait still waits for a record that was never there. */
+static bool awaiting_record(const wait_req *r, const wait_state *ws)
+{
+    return ws->rec == NULL && !ws->seen_record && dt__mono_ms() < r->missing_until;
+}
+
+/* When the current blocking may end at the latest (monotonic ms; INT64_MAX: no bound). */
+static int64_t wait_end(const wait_req *r, const wait_state *ws)
+{
+    int64_t end = r->timeout_ms >= 0 ? r->deadline : INT64_MAX;
+    if (ws->rec == NULL && !ws->seen_record && r->missing_until < end) {
+        end = r->missing_until;
+    }
+    return end;
+}
+
 /* DT_OK: the predicate holds; DT_EBUSY: keep waiting; else the wait's end. */
 static dt_status judge(dt_client *c, const wait_req *r, const wait_state *ws)
 {
     if (ws->rec != NULL) {
         return r->pred(ws->rec->runtime_status) ? DT_OK : DT_EBUSY;
+    }
+    if (awaiting_record(r, ws)) {
+        return DT_EBUSY; /* a start published but not run yet, perhaps */
     }
     return ws->seen_record ? dt__client_fail(c, DT_ENOTFOUND, "instance '%s' was purged", r->id)
                            : dt__client_fail(c, DT_ENOTFOUND, "no instance '%s'", r->id);
@@ -213,7 +239,8 @@ static void apply(wait_state *ws, Dt__InstanceStatus *rec, uint64_t rev)
     ws->rec = rec;
     ws->rev = rev;
     ws->seen_any = true;
-    ws->seen_record = ws->seen_record || rec != NULL;
+    /* A deletion marker (rev > 0 without a record) is a purge: nothing to wait for. */
+    ws->seen_record = ws->seen_record || rec != NULL || rev > 0;
 }
 
 static dt_status read_now(dt_client *c, dt__arena *a, const wait_req *r, wait_state *ws)
@@ -229,12 +256,13 @@ static dt_status read_now(dt_client *c, dt__arena *a, const wait_req *r, wait_st
 
 /* Blocks (w->cv, under waits.mu) until a change, a resync, closing, the deadline or the end of
  * a refresh slice. Returns with mu held. */
-static void block(dt__client_waits *w, dt__client_waiter *me, const wait_req *r)
+static void block(dt__client_waits *w, dt__client_waiter *me, const wait_req *r,
+                  const wait_state *ws)
 {
     int64_t now = dt__mono_ms();
     int64_t until = now + REFRESH_SLICE_MS;
-    if (r->timeout_ms >= 0 && r->deadline < until) {
-        until = r->deadline;
+    if (wait_end(r, ws) < until) {
+        until = wait_end(r, ws);
     }
     struct timespec ts = {.tv_sec = (time_t)(until / 1000),
                           .tv_nsec = (long)((until % 1000) * 1000000)};
@@ -276,7 +304,7 @@ static dt_status wait_registered(dt_client *c, dt__arena *a, const wait_req *r,
     st = st == DT_OK ? judge(c, r, ws) : st;
     pthread_mutex_lock(&w->mu);
     while (st == DT_EBUSY) {
-        block(w, me, r);
+        block(w, me, r, ws);
         bool resync = me->resync, closing = w->closing;
         me->resync = false;
         if (closing) {
@@ -284,7 +312,8 @@ static dt_status wait_registered(dt_client *c, dt__arena *a, const wait_req *r,
         } else if (me->have) {
             st = take_change(c, a, r, me, ws);
         } else if (r->timeout_ms >= 0 && dt__mono_ms() >= r->deadline) {
-            st = timed_out(c, r, ws);
+            /* Never a record: not there (judge), rather than late. */
+            st = ws->rec == NULL && !ws->seen_record ? judge(c, r, ws) : timed_out(c, r, ws);
             break;
         } else {
             /* A refresh slice ended, or the feed may have missed changes. */
@@ -333,12 +362,16 @@ static dt_status watch_next(dt_client *c, dt__arena *a, dt_broker_kv_key_watch *
     dt_broker_kv_entry e = {0};
     dt_status st;
     for (;;) {
-        int64_t left = r->timeout_ms < 0 ? REFRESH_SLICE_MS : r->deadline - dt__mono_ms();
+        int64_t end = wait_end(r, ws);
+        int64_t left = end == INT64_MAX ? REFRESH_SLICE_MS : end - dt__mono_ms();
         st = left > 0 ? dt_broker_kv_key_watch_next(
                             kw, left < REFRESH_SLICE_MS ? left : REFRESH_SLICE_MS, &e)
                       : DT_ETIMEOUT;
         if (st != DT_ETIMEOUT) {
             break;
+        }
+        if (ws->rec == NULL && !ws->seen_record && dt__mono_ms() >= r->missing_until) {
+            return DT_OK; /* nothing changed; judge() says it is not there */
         }
         if (r->timeout_ms >= 0 && dt__mono_ms() >= r->deadline) {
             return timed_out(c, r, ws);
@@ -392,10 +425,16 @@ dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t ti
     if (dt__status_key(id, key, sizeof(key)) != DT_OK) {
         return dt__client_fail(c, DT_EINVAL, "no status key for '%s'", id);
     }
+    int64_t now = dt__mono_ms();
+    int64_t grace = c->wait_missing_ms > 0 ? c->wait_missing_ms : 0;
+    if (timeout_ms >= 0 && timeout_ms < grace) {
+        grace = timeout_ms;
+    }
     wait_req r = {.id = id,
                   .pred = pred,
                   .timeout_ms = timeout_ms,
-                  .deadline = dt__mono_ms() + (timeout_ms > 0 ? timeout_ms : 0),
+                  .deadline = now + (timeout_ms > 0 ? timeout_ms : 0),
+                  .missing_until = now + grace,
                   .what = what};
     wait_state ws = {0};
     dt_status st;

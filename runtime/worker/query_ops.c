@@ -218,6 +218,34 @@ dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req)
 
 /* ---- history ---- */
 
+/*
+ * The page of a paged request: from req->start, as many events as fit the byte budget (and
+ * max_events); at least one, or DT_ETOOLARGE for a single event over the budget. *from and *n
+ * select the blobs.
+ */
+static dt_status history_page(dt__query_ctx *x, const char *id, const Dt__HistoryRequest *req,
+                              const dt__blob *blobs, size_t *from, size_t *n)
+{
+    size_t total = *n, start = req->start < total ? req->start : total, bytes = 0, k = 0;
+    while (start + k < total && (req->max_events == 0 || k < req->max_events)) {
+        size_t more = blobs[start + k].len + ELEM_OVERHEAD;
+        if (bytes + more > x->budget) {
+            break;
+        }
+        bytes += more;
+        k++;
+    }
+    if (k == 0 && start < total) {
+        return fail(x, DT_ETOOLARGE,
+                    "event %zu of the history of '%s' (%zu bytes) is larger than a reply may be "
+                    "(%zu bytes)",
+                    start, id, blobs[start].len, x->budget);
+    }
+    *from = start;
+    *n = k;
+    return DT_OK;
+}
+
 /* The reply's history: each stored blob decoded (they must fit the byte budget together). */
 static dt_status history_events(dt__query_ctx *x, const char *id, const dt__blob *blobs, size_t n,
                                 Dt__HistoryResponse *hr)
@@ -272,7 +300,18 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
         return fail(x, DT_ENOMEM, "history: out of memory");
     }
     dt__history_response__init(hr);
-    st = history_events(x, id, blobs, n, hr);
+    size_t from = 0;
+    if (req->paged) {
+        size_t total = n;
+        st = history_page(x, id, req, blobs, &from, &n);
+        if (st != DT_OK) {
+            return st;
+        }
+        hr->total = (uint32_t)total;
+        hr->next = (uint32_t)(from + n);
+        hr->execution_id = (char *)row.execution_id;
+    }
+    st = history_events(x, id, blobs + from, n, hr);
     if (st == DT_OK) {
         x->r->result_case = DT__QUERY_RESPONSE__RESULT_HISTORY;
         x->r->history = hr;

@@ -106,10 +106,54 @@ static void test_finished_before_the_wait(void **state)
     assert_true(tb_now_ms() - t0 < 2000);
     /* Started already: wait_for_start returns at once too. */
     TC_EXPECT(f, dt_client_wait_for_start(f->c, "early1", 5000, false, NULL), DT_OK);
-    /* Unknown: not found at once, however long the caller would wait. */
+}
+
+/* A client of f's hub whose waits wait missing_ms for a record that is not there. */
+static dt_client *client_missing(tc_fixture *f, int64_t missing_ms)
+{
+    dt_client_options o;
+    dt_client_options_init(&o);
+    o.nats_url = dt_test_nats_url();
+    o.hub = f->hub;
+    o.wait_missing_ms = missing_ms;
+    dt_client *c = NULL;
+    char err[256] = "";
+    if (dt_client_create(&o, &c, err, sizeof(err)) != DT_OK) {
+        fail_msg("client create: %s", err);
+    }
+    return c;
+}
+
+/* A wait for an instance without a record (a publish-to-start not run yet) waits for one, for the
+ * client's wait_missing_ms; then, or with -1 at once, it is not found. */
+static void test_waits_for_missing_record(void **state)
+{
+    tc_fixture *f = *state;
+    waiter w;
+    waiter_start(&w, f->c, "late0", 20000); /* default: 10 s for the record */
+    tb_sleep_ms(400);
+    tc_put_simple(f, "late0", DT_CLIENT_RUNNING);
+    tc_put_simple(f, "late0", DT_CLIENT_COMPLETED);
+    pthread_join(w.th, NULL);
+    if (w.st != DT_OK) {
+        fail_msg("wait for late0: %s (%s)", dt_status_name(w.st), w.err);
+    }
+    assert_int_equal(w.status, DT_CLIENT_COMPLETED);
+
+    dt_client *c = client_missing(f, 300);
+    int64_t t0 = tb_now_ms();
+    assert_int_equal(dt_client_wait_for_completion(c, "never", 20000, false, NULL), DT_ENOTFOUND);
+    int64_t took = tb_now_ms() - t0;
+    assert_true(took >= 250 && took < 5000);
+    /* A timeout shorter than that: not found (rather than timed out) at the timeout. */
+    assert_int_equal(dt_client_wait_for_start(c, "never", 100, false, NULL), DT_ENOTFOUND);
+    dt_client_destroy(c);
+
+    c = client_missing(f, -1);
     t0 = tb_now_ms();
-    TC_EXPECT(f, dt_client_wait_for_completion(f->c, "never", 10000, false, NULL), DT_ENOTFOUND);
+    assert_int_equal(dt_client_wait_for_completion(c, "never", 10000, false, NULL), DT_ENOTFOUND);
     assert_true(tb_now_ms() - t0 < 2000);
+    dt_client_destroy(c);
 }
 
 static void test_timeout_among_others(void **state)
@@ -255,6 +299,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_many_waits_one_client, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_finished_before_the_wait, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_waits_for_missing_record, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_among_others, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_waits_pending, tc_setup, tc_teardown),
         cmocka_unit_test(test_wait_across_restart),

@@ -70,6 +70,10 @@ typedef struct dt_client_options {
     const char *hub;             /* required: the task hub's name ([A-Za-z0-9_-], <= 48) */
     const char *connection_name; /* shown by the server's monitoring; NULL: "dt-client" */
     int64_t request_timeout_ms;  /* JetStream requests and partition queries; 0: 5000 */
+    /* A wait (dt_client_wait_for_*) that finds no status record keeps waiting this long for one
+     * to appear, within its own timeout: an instance started by a plain NATS publish has no
+     * record until a worker ran its first step. 0: 10000; < 0: DT_ENOTFOUND at once. */
+    int64_t wait_missing_ms;
     /* Credentials and TLS of the NATS connection (durabletask/connection.h); borrowed for
      * dt_client_create only (the connection keeps its own copies). Zeroed: none. */
     dt_nats_security security;
@@ -300,13 +304,14 @@ dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_
  * FAILED, CANCELED, TERMINATED). timeout_ms > 0 bounds the wait, 0 checks once, < 0 waits without
  * bound. It wakes as soon as the status record changes (a KV watch, no polling). On DT_OK, out
  * (may be NULL) receives a new object as for dt_client_get_status. DT_ETIMEOUT when the time
- * ran out (the message gives the last status seen), DT_ENOTFOUND for an unknown instance or one
- * purged meanwhile, DT_ECLOSED when another thread destroyed the client meanwhile.
- * Cost: one read of the record (one round trip). All waits of a client share one subscription to
- * the hub's status changes, opened by the client's first wait (one more round trip then) and
- * kept until dt_client_destroy: from then on every status change of the hub reaches the client
- * (about three small messages per instance started), whoever waits. Any number of threads may
- * wait at once. timeout_ms 0: one read, nothing more.
+ * ran out (the message gives the last status seen), DT_ENOTFOUND for an instance that has no
+ * status record once the client's wait_missing_ms passed (it may still be on its way: a
+ * publish-to-start) or one purged meanwhile, DT_ECLOSED when another thread destroyed the client
+ * meanwhile. Cost: one read of the record (one round trip). All waits of a client share one
+ * subscription to the hub's status changes, opened by the client's first wait (one more round trip
+ * then) and kept until dt_client_destroy: from then on every status change of the hub reaches the
+ * client (about three small messages per instance started), whoever waits. Any number of threads
+ * may wait at once. timeout_ms 0: one read, nothing more.
  */
 dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
                                    bool with_payloads, dt_client_instance **out);
@@ -372,14 +377,31 @@ typedef struct dt_client_event {
 typedef struct dt_client_history {
     dt_client_event *events; /* NULL when n is 0 */
     size_t n;
+    /* The execution the events belong to; NULL when the worker did not say (earlier releases). */
+    const char *execution_id;
 } dt_client_history;
 
 /*
- * The history of the instance's current execution, in order. On DT_OK *out is a new object
- * (dt_client_history_free). DT_ENOTFOUND for an instance its partition does not know,
- * DT_ETOOLARGE when the history is larger than one NATS message can carry.
+ * The history of the instance's current execution, in order, however long: read a page (one
+ * reply of the partition's worker) at a time. When the execution changes between pages (a
+ * continue-as-new meanwhile) the read starts over, up to three times (then DT_EBUSY). On DT_OK
+ * *out is a new object (dt_client_history_free). DT_ENOTFOUND for an instance its partition does
+ * not know, DT_ETOOLARGE for a single event larger than one NATS message can carry (or any history
+ * that does not fit one, from a worker of an earlier release).
  */
 dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client_history **out);
+
+/*
+ * One page of the history: the events from index `start` (0: the first), at most max_events of
+ * them (0: as many as fit one reply). On DT_OK *out is a new object (dt_client_history_free) whose
+ * execution_id names the execution; *out_next (may be NULL) receives the index after its last
+ * event and *out_total (may be NULL) the number of events in the history: the read is complete
+ * when next == total. A page whose execution_id differs from the previous page's belongs to a
+ * later execution (start over). Errors as dt_client_get_history.
+ */
+dt_status dt_client_get_history_page(dt_client *c, const char *instance_id, size_t start,
+                                     size_t max_events, dt_client_history **out, size_t *out_next,
+                                     size_t *out_total);
 
 void dt_client_history_free(dt_client_history *h);
 

@@ -109,7 +109,14 @@ const char *dt_orch_execution_id(dt_orch_ctx *ctx);
 const char *dt_orch_name(dt_orch_ctx *ctx);
 /* The version given at start, or NULL. */
 const char *dt_orch_version(dt_orch_ctx *ctx);
-/* True while the code is re-executing history (log and metrics should stay quiet). */
+/*
+ * True while the code is re-executing history (log and metrics should stay quiet): false exactly
+ * once for each piece of the orchestrator's code, the first time it runs, and true whenever it
+ * runs again. A worker keeps recently active instances in memory between episodes
+ * (cache_capacity); for those nothing runs again and this stays false. An instance rebuilt from
+ * history (after a restart, a hand-over, an eviction from the cache) re-runs its code up to
+ * where it stopped with this true, then runs on with it false.
+ */
 bool dt_orch_is_replaying(dt_orch_ctx *ctx);
 
 /* ---- determinism seams ---- */

@@ -61,6 +61,24 @@ static void calls_detailed(dt_orch_ctx *ctx, void *ud)
     dt_orch_set_output(ctx, out, (size_t)n);
 }
 
+#define LONG_FAN   300
+#define LONG_INPUT 2048
+
+/* LONG_FAN "hello" calls at once, each with a LONG_INPUT-byte input: a history of more than
+ * 2 x 300 x 2 KiB, over the 1 MiB a reply of the partition's worker may carry. */
+static void long_fan(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    static char input[LONG_INPUT + 1];
+    memset(input, 'x', LONG_INPUT);
+    dt_task *t[LONG_FAN];
+    for (int i = 0; i < LONG_FAN; i++) {
+        t[i] = dt_call_activity(ctx, "hello", input, LONG_INPUT, NULL);
+    }
+    dt_await(ctx, dt_when_all(ctx, t, LONG_FAN), NULL);
+    dt_orch_set_output(ctx, "done", 4);
+}
+
 static void calls_missing_child(dt_orch_ctx *ctx, void *ud)
 {
     (void)ud;
@@ -107,6 +125,7 @@ static int setup(void **state)
         dt_worker_add_orchestrator(f->w, "calls_missing_child", calls_missing_child, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "gen_parent", gen_parent, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(f->w, "detailed", NULL, act_detailed, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "long_fan", long_fan, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "calls_detailed", calls_detailed, NULL),
                      DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "gen_child", gen_child, NULL), DT_OK);
@@ -197,6 +216,55 @@ static void test_activity_failure_details(void **state)
     wk_expect(&f->env, "detailed-1", ST(COMPLETED), want);
 }
 
+/* A history larger than one reply is read a page at a time: dt_client_get_history returns all
+ * of it, and pages of 50 events read one after the other give the same events. */
+static void test_long_history_pages(void **state)
+{
+    fixture *f = *state;
+    wk_start(&f->env, "long_fan", "long-1", NULL, NULL, NULL);
+    wk_expect(&f->env, "long-1", ST(COMPLETED), "done");
+    dt_client_history *h = NULL;
+    assert_int_equal(dt_client_get_history(f->c, "long-1", &h), DT_OK);
+    assert_true(h->n >= 2 * LONG_FAN + 2);
+    assert_true(strcmp(h->events[0].type, "ExecutionStarted") == 0 ||
+                strcmp(h->events[1].type, "ExecutionStarted") == 0);
+    assert_non_null(h->execution_id);
+    size_t bytes = 0, scheduled = 0, completed = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        bytes += h->events[i].raw_len;
+        scheduled += strcmp(h->events[i].type, "TaskScheduled") == 0;
+        completed += strcmp(h->events[i].type, "TaskCompleted") == 0;
+    }
+    assert_true(bytes > 1024 * 1024); /* more than one reply can hold */
+    assert_int_equal(scheduled, LONG_FAN);
+    assert_int_equal(completed, LONG_FAN);
+    size_t next = 0, total = 0, pages = 0;
+    do {
+        dt_client_history *p = NULL;
+        size_t start = next;
+        assert_int_equal(dt_client_get_history_page(f->c, "long-1", start, 50, &p, &next, &total),
+                         DT_OK);
+        assert_int_equal(total, h->n);
+        assert_true(p->n > 0 && p->n <= 50 && next == start + p->n);
+        assert_string_equal(p->execution_id, h->execution_id);
+        for (size_t i = 0; i < p->n; i++) {
+            assert_int_equal(p->events[i].raw_len, h->events[start + i].raw_len);
+            assert_memory_equal(p->events[i].raw, h->events[start + i].raw, p->events[i].raw_len);
+        }
+        dt_client_history_free(p);
+        pages++;
+    } while (next < total);
+    assert_int_equal(pages, (h->n + 49) / 50);
+    /* Past the end: an empty page, complete. */
+    dt_client_history *p = NULL;
+    assert_int_equal(dt_client_get_history_page(f->c, "long-1", total + 5, 0, &p, &next, NULL),
+                     DT_OK);
+    assert_int_equal(p->n, 0);
+    assert_int_equal(next, total);
+    dt_client_history_free(p);
+    dt_client_history_free(h);
+}
+
 static void test_children_of_two_generations(void **state)
 {
     fixture *f = *state;
@@ -244,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_missing_orchestrator_fails_once),
         cmocka_unit_test(test_children_of_two_generations),
         cmocka_unit_test(test_activity_failure_details),
+        cmocka_unit_test(test_long_history_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

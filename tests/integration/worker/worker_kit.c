@@ -166,9 +166,14 @@ void wk_act_hello(dt_activity_ctx *ctx, void *ud)
     (void)ud;
     size_t len = 0;
     const char *in = dt_activity_input(ctx, &len);
-    char out[512];
-    int n = snprintf(out, sizeof(out), "Hello %.*s", (int)len, in != NULL ? in : "");
+    char *out = malloc(len + 8); /* inputs of any size (snprintf's return is not what fits) */
+    if (out == NULL) {
+        dt_activity_fail(ctx, "test.OutOfMemory", "hello", false);
+        return;
+    }
+    int n = snprintf(out, len + 8, "Hello %.*s", (int)len, in != NULL ? in : "");
     dt_activity_set_output(ctx, out, (size_t)n);
+    free(out);
 }
 
 int wk_dead_letters(wk_env *env, const char *durable, int want, char reasons[][256])

@@ -311,6 +311,62 @@ static void test_retry_predicate(void **state)
     run_scenario(retry_predicate_decides);
 }
 
+/* dt_orch_is_replaying, counted per code position (0..3): how often each ran as new code and
+ * how often again while history was re-applied. */
+static int fresh_runs[4], replayed_runs[4];
+static bool saw_replay; /* some world rebuilt the instance from history */
+
+static void note_position(dt_orch_ctx *ctx, int pos)
+{
+    if (dt_orch_is_replaying(ctx)) {
+        replayed_runs[pos]++;
+    } else {
+        fresh_runs[pos]++;
+    }
+}
+
+static void replay_aware(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    for (int i = 0; i < 3; i++) {
+        note_position(ctx, i);
+        dt_await(ctx, dt_call_activity(ctx, "hello", "x", 1, NULL), NULL);
+    }
+    note_position(ctx, 3);
+    dt_orch_set_output(ctx, "ok", 2);
+}
+
+static void replaying_is_truthful(hw_world *w)
+{
+    memset(fresh_runs, 0, sizeof(fresh_runs));
+    memset(replayed_runs, 0, sizeof(replayed_runs));
+    hw_orchestrator(w, "aware", replay_aware, NULL);
+    hw_activity(w, "hello", act_wrap, "hello");
+    hw_start(w, "aware", "ra1", NULL);
+    hw_run(w);
+    assert_int_equal(hw_status(w, "ra1"), ST_COMPLETED);
+    /* Every position ran exactly once as new code, whether the instance stayed in memory
+     * between episodes (cache hit: nothing re-runs) or was rebuilt from history each time. */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(fresh_runs[i], 1);
+    }
+    /* Rebuilt each time: position i re-ran in each of the 3 - i later episodes it preceded. */
+    if (replayed_runs[0] != 0) {
+        saw_replay = true;
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(replayed_runs[i], 3 - i);
+        }
+    }
+}
+
+static void test_is_replaying(void **state)
+{
+    (void)state;
+    saw_replay = false;
+    run_scenario(replaying_is_truthful);
+    assert_true(saw_replay); /* the cache-less world did replay */
+}
+
 static void bad_policy(dt_orch_ctx *ctx, void *ud)
 {
     (void)ud;
@@ -415,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_retry_exhausted),
         cmocka_unit_test(test_retry_policy_limits),
         cmocka_unit_test(test_retry_predicate),
+        cmocka_unit_test(test_is_replaying),
         cmocka_unit_test(test_invalid_retry_policy),
         cmocka_unit_test(test_timer_ordering),
         cmocka_unit_test(test_custom_status),
