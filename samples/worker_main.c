@@ -29,7 +29,9 @@ static const char usage[] =
     "$DT_NATS_PASSWORD, $DT_NATS_CA, $DT_NATS_CERT and $DT_NATS_KEY. $DT_CONNECT_ATTEMPTS: how\n"
     "often to try to reach NATS at start (default: until it answers).\n"
     "$DT_RECREATE_MISSING_STORES=1: start a partition whose store file is missing empty, even\n"
-    "when the hub has history for it (its instances are lost; docs/operations.md).\n";
+    "when the hub has history for it (its instances are lost; docs/operations.md).\n"
+    "$DT_METRICS_ADDR (host:port, :port): serve Prometheus metrics at /metrics there (each\n"
+    "worker of a host needs its own port; docs/operations.md, \"Metrics\").\n";
 
 static const char *env_or(const char *name, const char *dflt)
 {
@@ -108,7 +110,8 @@ int main(int argc, char **argv)
                            .connect_attempts =
                                (uint32_t)strtoul(env_or("DT_CONNECT_ATTEMPTS", "0"), NULL, 10),
                            .log = log_line,
-                           .log_ctx = &verbose};
+                           .log_ctx = &verbose,
+                           .metrics_addr = getenv("DT_METRICS_ADDR")}; /* NULL: no metrics */
     dt_nats_security_from_env(&o.security);
     if (!parse_args(argc, argv, &o, &verbose)) {
         return 2;

@@ -18,14 +18,15 @@ static const char history_usage[] = "usage: dtctl history ID\n"
                                     "Shows the history of the instance's current execution.\n";
 
 static const char purge_usage[] =
-    "usage: dtctl purge ID\n"
-    "       dtctl purge --status S,... [--name N] [--prefix P] [--created-from-ms MS]\n"
-    "                   [--created-to-ms MS]\n"
-    "       dtctl purge --all-finished\n"
+    "usage: dtctl purge [--recursive] ID\n"
+    "       dtctl purge [--recursive] --status S,... [--name N] [--prefix P]\n"
+    "                   [--created-from-ms MS] [--created-to-ms MS]\n"
+    "       dtctl purge [--recursive] --all-finished\n"
     "\n"
     "Deletes finished (completed, failed, canceled, terminated) instances: their history and\n"
     "their status records. Purging an unfinished instance exits 3; other statuses in --status\n"
-    "are ignored.\n";
+    "are ignored. --recursive also deletes the sub-orchestrations each one started, and theirs\n"
+    "(those still running are left).\n";
 
 typedef struct filter_args {
     const char *status, *name, *prefix, *from, *to;
@@ -99,10 +100,11 @@ int cmd_history(cli *c, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-static int purge_where(cli *c, const dt_client_filter *f)
+static int purge_where(cli *c, const dt_client_filter *f, bool recursive)
 {
     uint64_t n = 0;
-    dt_status st = dt_client_purge_where(c->client, f, &n);
+    dt_status st = recursive ? dt_client_purge_where_recursive(c->client, f, &n)
+                             : dt_client_purge_where(c->client, f, &n);
     if (st != DT_OK) {
         return cli_fail_client(c, st);
     }
@@ -117,11 +119,12 @@ static int purge_where(cli *c, const dt_client_filter *f)
 int cmd_purge(cli *c, int argc, char **argv)
 {
     filter_args fa = {0};
-    bool all = false;
+    bool all = false, recursive = false;
     const cli_opt opts[] = {
         {"--status", &fa.status, NULL},    {"--name", &fa.name, NULL},
         {"--prefix", &fa.prefix, NULL},    {"--created-from-ms", &fa.from, NULL},
-        {"--created-to-ms", &fa.to, NULL}, {"--all-finished", NULL, &all}};
+        {"--created-to-ms", &fa.to, NULL}, {"--all-finished", NULL, &all},
+        {"--recursive", NULL, &recursive}};
     const char *id = NULL;
     size_t npos = 0;
     int rc = cli_parse(c, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &id, 0, 1, &npos,
@@ -141,14 +144,21 @@ int cmd_purge(cli *c, int argc, char **argv)
         return rc;
     }
     if (npos == 0) {
-        return purge_where(c, &f);
+        return purge_where(c, &f, recursive);
     }
-    dt_status st = dt_client_purge(c->client, id);
+    uint64_t n = 1;
+    dt_status st =
+        recursive ? dt_client_purge_recursive(c->client, id, &n) : dt_client_purge(c->client, id);
     if (st != DT_OK) {
         return cli_fail_client(c, st);
     }
     char text[300];
-    snprintf(text, sizeof(text), "purged %s", id);
+    if (recursive) {
+        snprintf(text, sizeof(text), "purged %s and %llu sub-orchestrations", id,
+                 (unsigned long long)(n > 0 ? n - 1 : 0));
+    } else {
+        snprintf(text, sizeof(text), "purged %s", id);
+    }
     out_done(c, id, "purge", text);
     return CLI_EXIT_OK;
 }

@@ -76,6 +76,7 @@ typedef struct dt__activity_pool_config {
     int64_t max_deliveries;   /* 0: 5 */
     int64_t timeout_ms;       /* ack wait of the work items; 0: 60000; else >= 100 */
     bool batch_results;       /* results for one partition in one message (see activity_loop.c) */
+    struct dt__metrics *metrics; /* borrowed, outlives the pool; NULL: none (metrics_int.h) */
     /* Log sink (NULL: none). Called on pool threads and the owner thread; must be thread-safe.
      * instance_id is the work item's instance, or NULL for the pool's own lines. */
     void (*log)(dt_log_level level, const char *instance_id, const char *msg, void *ctx);

@@ -32,6 +32,7 @@
 
 #include "activity_int.h"
 #include "common_int.h"
+#include "metrics_int.h"
 #include "protocol_int.h"
 
 #define UNKNOWN_TYPE "dt.UnknownActivity"
@@ -259,6 +260,7 @@ static void collect(batch *b)
             } else {
                 it->pub = PUB_FAILED;
                 it->pub_error = err;
+                dt__metrics_publish_error(b->p->cfg.metrics, DT__MKIND_ACT); /* metrics */
             }
         }
     }
@@ -363,6 +365,7 @@ static void fail_without_run(batch *b, item *it, dt__act_outcome *o)
         return;
     }
     it->kind = ITEM_RESULT;
+    dt__metrics_activity_refused(b->p->cfg.metrics, it->req->name); /* metrics */
     dt__act_log(b->p, DT_LOG_ERROR, it->req->instance_id, "activity '%s' (task %d): %s: %s",
                 it->req->name, (int)it->req->task_id, o->type, o->message);
 }
@@ -377,6 +380,7 @@ static void classify(batch *b, item *it)
     pthread_mutex_unlock(&s->mu);
     it->seq = st == DT_OK ? meta.stream_seq : 0;
     it->deliveries = st == DT_OK ? meta.deliveries : 1;
+    dt__metrics_redelivered(b->p->cfg.metrics, DT__MKIND_ACT, it->deliveries); /* metrics */
     it->req = dt__activity_request__unpack(dt__arena_pb_allocator(b->a), dt_broker_msg_len(m),
                                            dt_broker_msg_data(m));
     it->why = dt__act_request_problem(b->a, b->p->orch_prefix, it->req);
@@ -468,6 +472,7 @@ static bool run_item(batch *b, item *it, int64_t *out_ms)
         settle(b, it, SETTLE_NAK); /* stopping: let another worker take it now */
         return true;
     }
+    dt__metrics_activity_started(b->p->cfg.metrics, it->req->name); /* metrics */
     int64_t t0 = mono_us();
     fn(&ctx, user_data);
     int64_t us = mono_us() - t0;
@@ -479,6 +484,7 @@ static bool run_item(batch *b, item *it, int64_t *out_ms)
     *out_ms = us / 1000;
     dt__act_outcome o;
     dt__act_ctx_outcome(&ctx, &o);
+    dt__metrics_activity_done(b->p->cfg.metrics, it->req->name, us, o.failed); /* metrics */
     dt_status st = dt__act_result_pack(b->a, it->req, &o, b->p->max_msg, &it->res);
     dt__act_ctx_clear(&ctx);
     if (st != DT_OK) {
@@ -611,6 +617,7 @@ static bool fetch_and_run(dt__act_slot *s, bool *failing)
     if (n == 0) {
         return true;
     }
+    dt__metrics_batch(p->cfg.metrics, DT__MKIND_ACT, n); /* metrics */
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n; i++) {
         s->held[i] = msgs[i];

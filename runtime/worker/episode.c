@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "episode_int.h"
+#include "metrics_int.h"
 
 static const char *status_name(int32_t s)
 {
@@ -492,7 +493,10 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     }
     dt__trace_episode te;
     dt__trace_episode_begin(&e, &te);
+    int64_t t0 = dt__metrics_now_us(); /* metrics */
     st = dt__engine_run_episode(pt->engine, &in, &r);
+    dt__metrics_episode(pt->w->metrics, dt__metrics_now_us() - t0, past == NULL && n_past > 0,
+                        past != NULL); /* metrics: replay cache hit (history held) or miss */
     dt__trace_episode_end(&e, &te, st == DT_OK ? &r : NULL);
     if (st == DT_ESTATE || st == DT_EINVAL) {
         dt__worker_log(pt->w, DT_LOG_WARN, e.instance_id, "episode skipped: %s", dt_status_str(st));

@@ -15,6 +15,7 @@
 #include "common_int.h"
 #include "durabletask/alloc.h"
 #include "local_act_int.h"
+#include "metrics_int.h"
 #include "trace_int.h"
 
 /* Activities shorter than this on average may queue behind each other here ... */
@@ -93,6 +94,7 @@ static void run_job(dt__local_acts *la, job *j)
     }
     ctx.span = dt__trace_activity_local(la->cfg.tracer, req, j->q->name);
     struct timespec t0, t1;
+    dt__metrics_activity_started(la->cfg.metrics, req->name); /* metrics */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     j->def->fn(&ctx, j->def->user_data);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -102,6 +104,13 @@ static void run_job(dt__local_acts *la, job *j)
     atomic_store(&la->avg_us, avg == 0 ? us : (7 * avg + us) / 8);
     dt__act_outcome o;
     dt__act_ctx_outcome(&ctx, &o);
+    if (la->cfg.metrics != NULL) { /* metrics; under mu: after stop() the registry may be gone */
+        pthread_mutex_lock(&la->mu);
+        if (!la->stopped) {
+            dt__metrics_activity_done(la->cfg.metrics, req->name, us, o.failed);
+        }
+        pthread_mutex_unlock(&la->mu);
+    }
     dt__act_result res;
     dt_status st = dt__act_result_pack(a, req, &o, la->cfg.max_msg, &res);
     if (ctx.span != NULL) {

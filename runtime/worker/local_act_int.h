@@ -42,6 +42,8 @@ typedef struct dt__local_acts_config {
     size_t max_msg; /* largest result message the hub accepts */
     void (*log)(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
     void *log_ctx;
+    /* Borrowed, outlives stop(); NULL: none (runtime/metrics/metrics_int.h). */
+    struct dt__metrics *metrics;
     dt__tracer *tracer; /* borrowed, outlives the executor; NULL: runs are not traced */
 } dt__local_acts_config;
 

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "metrics_int.h"
 #include "partition_int.h"
 
 #define OUTBOX_PAGE     4096
@@ -442,6 +443,7 @@ static dt_status collect(dt__partition *pt, dt__outbox_flight *f, int64_t timeou
             drop_oversized(pt, f, i, res[k].error);
         } else {
             failed[i] = true;
+            dt__metrics_publish_error(pt->w->metrics, DT__MKIND_ORCH); /* metrics */
         }
     }
     for (size_t k = 0; k < nr; k++) {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "metrics_int.h"
 #include "partition_int.h"
 
 #define FETCH_WAIT_MS    100
@@ -290,6 +291,7 @@ static dt_status add_timers(dt__partition *pt, dt__batch *b)
             return DT_ENOMEM;
         }
         it->timer_id = rows[i].id;
+        dt__metrics_timer_fired(pt->w->metrics, rows[i].fire_at_ms, b->now_ms); /* metrics */
         if (dt__orch_msg_decode(b->arena, rows[i].payload.data, rows[i].payload.len, &it->om) !=
             DT_OK) {
             /* Written by this code; unreadable means a corrupt row: drop it, loudly. */
@@ -366,6 +368,7 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
                           .parks = b->parks,
                           .n_parks = b->n_parks};
     stall_point(b);
+    int64_t commit_t0 = dt__metrics_now_us(); /* metrics */
     /* The commit is the log append: durable (and fenced) in JetStream, then in SQLite. A worker
      * paused here past its lease (a stopped process, a long GC-like stall, a partition from the
      * cluster) finds its append refused once another owner has claimed the log. */
@@ -382,6 +385,8 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     }
     if (st == DT_OK) {
         b->committed = true;
+        dt__metrics_committed(pt->w->metrics, b->commits, b->n_commits,
+                              dt__metrics_now_us() - commit_t0); /* metrics */
         dt__outbox_settled_done(pt);
         for (size_t i = 0; as_read && i < b->n_commits; i++) {
             dt__row_cache_put(pt->rows, pt->engine, b->commits[i].instance);
@@ -523,6 +528,7 @@ static dt_status iterate(dt__partition *pt)
             dt__inbox_requeue(pt->inbox, locals);
             locals = NULL;
         }
+        dt__metrics_batch(pt->w->metrics, DT__MKIND_ORCH, n); /* metrics */
     }
     /* The previous batch's PubAcks came back while the fetch waited: those rows are deleted by
      * this batch's commit, or on their own if no commit comes for a while. */
@@ -778,6 +784,8 @@ static void *partition_main(void *arg)
 {
     dt__partition *pt = arg;
     dt_status st = setup(pt);
+    dt__metrics *owned_metrics = st == DT_OK ? pt->w->metrics : NULL; /* metrics */
+    dt__metrics_partition(owned_metrics, pt->p, true);                /* metrics */
     if (st == DT_OK) {
         dt__worker_log(pt->w, DT_LOG_INFO, NULL, "partition %u: running (epoch %llu)", pt->p,
                        (unsigned long long)pt->epoch);
@@ -800,6 +808,7 @@ static void *partition_main(void *arg)
     }
     dt__worker_log(pt->w, DT_LOG_INFO, NULL, "partition %u: released (%s)", pt->p,
                    st == DT_EFENCED ? "fenced" : "stopped");
+    dt__metrics_partition(owned_metrics, pt->p, false); /* metrics */
     teardown(pt);
     atomic_store(&pt->done, true);
     return NULL;

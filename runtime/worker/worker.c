@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics_worker_int.h"
 #include "partition_int.h"
 #include "trace_int.h"
 
@@ -179,13 +180,15 @@ dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *er
     w->data_dir = dt_strdup(o->data_dir);
     w->worker_id = o->worker_id != NULL ? dt_strdup(o->worker_id) : make_worker_id();
     w->version = o->version != NULL ? dt_strdup(o->version) : NULL;
+    w->opt.metrics_addr = o->metrics_addr != NULL ? dt_strdup(o->metrics_addr) : NULL;
     dt_status sec = dt__worker_security_copy(&w->opt.security, &o->security);
     dt_status trc = dt__tracer_from_env("durabletask-worker", &w->tracer);
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->sup_mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (w->nats_url == NULL || w->hub == NULL || w->data_dir == NULL || w->worker_id == NULL ||
-        (o->version != NULL && w->version == NULL) || sec != DT_OK || trc == DT_ENOMEM) {
+        (o->version != NULL && w->version == NULL) || sec != DT_OK || trc == DT_ENOMEM ||
+        (o->metrics_addr != NULL && w->opt.metrics_addr == NULL)) {
         dt_worker_destroy(w);
         return DT_ENOMEM;
     }
@@ -314,7 +317,8 @@ static void supervise_once(dt_worker *w)
             w->partitions[p] = pt = NULL;
         }
         int64_t until = 0;
-        bool held = !w->frozen && dt__leases_held(w->leases, p, &until) && dt__mono_ms() < until;
+        bool held = !w->frozen && w->leases != NULL && dt__leases_held(w->leases, p, &until) &&
+                    dt__mono_ms() < until;
         if (held && pt == NULL && dt__mono_ms() >= w->part_retry_at[p]) {
             if (dt__partition_start(w, p, &w->partitions[p]) != DT_OK) {
                 w->partitions[p] = NULL;
@@ -438,7 +442,9 @@ static dt_status start_services(dt_worker *w)
         .log = leases_log,
         .log_ctx = w,
     };
-    dt_status st = dt__leases_start(&lc, &w->leases, err, sizeof(err));
+    /* A worker without orchestrators runs no partition (it could only fail their instances as
+     * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). */
+    dt_status st = w->n_orchs > 0 ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
     if (st == DT_OK && w->n_acts > 0) {
         dt__activity_pool_config ac = {
             .broker = w->broker,
@@ -449,6 +455,7 @@ static dt_status start_services(dt_worker *w)
             .max_deliveries = w->opt.activity_max_deliveries,
             .timeout_ms = w->opt.activity_timeout_ms,
             .batch_results = w->opt.batch_activity_results,
+            .metrics = w->metrics,
             .log = leases_log,
             .log_ctx = w,
             .tracer = w->tracer,
@@ -462,6 +469,7 @@ static dt_status start_services(dt_worker *w)
             .n_defs = w->n_acts,
             .threads = w->opt.activity_threads,
             .max_msg = result_limit(w),
+            .metrics = w->metrics,
             .log = leases_log,
             .log_ctx = w,
             .tracer = w->tracer,
@@ -492,7 +500,9 @@ dt_status dt_worker_start(dt_worker *w)
         return DT_ESTATE;
     }
     w->started = true;
-    dt_status st = connect_hub(w);
+    dt_status st = dt__worker_metrics_open(w); /* a bad metrics_addr fails before NATS */
+    st = st == DT_OK ? connect_hub(w) : st;
+    st = st == DT_OK ? dt__worker_metrics_source(w) : st;
     if (st == DT_OK) {
         st = start_services(w);
     }
@@ -552,6 +562,7 @@ static void stop_all(dt_worker *w, int64_t timeout_ms, bool supervisor_running)
     w->activities = NULL;
     dt__local_acts_destroy(w->local_acts);
     w->local_acts = NULL;
+    dt__worker_metrics_unsource(w);
     dt_broker_close(w->broker);
     w->broker = NULL;
 }
@@ -605,6 +616,8 @@ void dt_worker_destroy(dt_worker *w)
     dt_free(w->worker_id);
     dt_free(w->version);
     dt__worker_security_free(&w->opt.security);
+    dt__worker_metrics_close(w);
+    dt_free((char *)w->opt.metrics_addr);
     dt__tracer_destroy(w->tracer);
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->sup_mu);

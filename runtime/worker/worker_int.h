@@ -58,6 +58,8 @@ struct dt_worker {
     bool running;  /* under mu: dt_worker_start succeeded (dt_worker_stop must tear down) */
     bool stopping; /* under mu */
     char errmsg[512];
+    struct dt__metrics *metrics;           /* NULL without metrics_addr (runtime/metrics) */
+    struct dt__metrics_http *metrics_http; /* NULL unless served over HTTP */
 };
 
 /* A message the worker cannot use (dead_letter.c); pointers borrowed for the call. */

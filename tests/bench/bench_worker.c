@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 
 #include "bench.h"
+#include "durabletask/metrics.h"
 #include "durabletask/worker.h"
 
 static const char *const cities[] = {"Tokyo", "Seattle", "London", "Cairo", "Lima"};
@@ -134,6 +135,10 @@ static bool parse(int argc, char **argv, dt_worker_options *o)
     /* In-process activities (local_act.c), on by default: off with DT_BENCH_NO_LOCAL=1. */
     const char *no_local = getenv("DT_BENCH_NO_LOCAL");
     o->disable_local_activities = no_local != NULL && strcmp(no_local, "1") == 0;
+    /* Metrics on (registry, hooks and a /metrics endpoint on a free loopback port) with
+     * DT_BENCH_METRICS=1: the A/B of docs/performance.md, "The cost of metrics". */
+    const char *metrics = getenv("DT_BENCH_METRICS");
+    o->metrics_addr = metrics != NULL && strcmp(metrics, "1") == 0 ? "127.0.0.1:0" : NULL;
     return o->hub != NULL && o->data_dir != NULL;
 }
 
@@ -176,6 +181,10 @@ int bench_worker_main(int argc, char **argv)
         fprintf(stderr, "bench worker: %s\n", dt_worker_errmsg(w));
         dt_worker_destroy(w);
         return 1;
+    }
+    if (dt_worker_metrics_port(w) > 0) {
+        fprintf(stderr, "bench worker: metrics at http://127.0.0.1:%d/metrics\n",
+                dt_worker_metrics_port(w));
     }
     int sig = 0;
     sigwait(&set, &sig);

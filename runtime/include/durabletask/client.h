@@ -220,6 +220,18 @@ typedef struct dt_client_start_options {
 dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_start_options *o,
                              char *out_id, size_t out_len);
 
+/*
+ * Restarts a finished instance (completed, failed, terminated, canceled): its orchestration runs
+ * again from the start with the name, version, input and tags of its status record, under the
+ * same ID (replacing the finished instance: a new execution) or, with new_instance_id, under a
+ * new random ID (the old instance stays; this works for an unfinished one too). out_id (may be
+ * NULL; else out_len >= DT_CLIENT_ID_BUF) receives the ID started. DT_ENOTFOUND for an unknown
+ * instance, DT_ESTATE for an unfinished one under the same ID, DT_EEXIST when another start of
+ * that ID won the race; otherwise as dt_client_schedule.
+ */
+dt_status dt_client_restart(dt_client *c, const char *instance_id, bool new_instance_id,
+                            char *out_id, size_t out_len);
+
 /* ---------------------------------------------------------------------------------------------
  * Events and control. Each checks the status record first: DT_ENOTFOUND for an unknown instance,
  * DT_ESTATE for a finished one (completed, failed, terminated or canceled). Each returns once
@@ -418,6 +430,19 @@ dt_status dt_client_purge(dt_client *c, const char *instance_id);
  */
 dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *filter,
                                 uint64_t *out_deleted);
+
+/*
+ * dt_client_purge of a finished instance together with the sub-orchestrations it started (found
+ * in its current execution's history) and theirs, children first. A descendant that still runs
+ * is left, with its own children; children of earlier executions of a continue-as-new chain are
+ * not found. *out_deleted (may be NULL) is the number of instances deleted, also on failure.
+ * DT_ESTATE when the instance itself is not finished, DT_ENOTFOUND when unknown.
+ */
+dt_status dt_client_purge_recursive(dt_client *c, const char *instance_id, uint64_t *out_deleted);
+/* dt_client_purge_recursive of every finished instance matching `filter` (listed page by page;
+ * their descendants are purged whether they match or not). */
+dt_status dt_client_purge_where_recursive(dt_client *c, const dt_client_filter *filter,
+                                          uint64_t *out_deleted);
 
 #ifdef __cplusplus
 }

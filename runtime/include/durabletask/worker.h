@@ -123,6 +123,11 @@ typedef struct dt_worker_options {
     dt_version_failure version_failure;
     dt_worker_log_fn log; /* NULL: warnings and errors go to dt_worker_log_stderr */
     void *log_ctx;
+    /* Prometheus metrics (docs/operations.md, "Metrics"): "host:port", "[ipv6]:port", ":port"
+     * (every IPv4 interface) or "port" serves them at http://<addr>/metrics (port 0: a free
+     * one, durabletask/metrics.h tells which); "" keeps them for dt_worker_metrics_render only.
+     * A bad address or a port in use fails dt_worker_start. NULL (default): no metrics. */
+    const char *metrics_addr;
 } dt_worker_options;
 
 /*

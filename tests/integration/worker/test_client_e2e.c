@@ -111,6 +111,23 @@ static void hello_act(dt_orch_ctx *ctx, void *ud)
     dt_orch_set_output(ctx, r, strlen(r));
 }
 
+/* Two "branch" children, each with an "echo" child of its own: five instances in all. */
+static void branch(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_await(ctx, dt_call_sub_orchestrator(ctx, "echo", NULL, 0, NULL), NULL);
+    dt_orch_set_output(ctx, "\"b\"", 3);
+}
+
+static void family(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_task *t[2] = {dt_call_sub_orchestrator(ctx, "branch", NULL, 0, NULL),
+                     dt_call_sub_orchestrator(ctx, "branch", NULL, 0, NULL)};
+    dt_await(ctx, dt_when_all(ctx, t, 2), NULL);
+    dt_orch_set_output(ctx, "\"f\"", 3);
+}
+
 /* ---- fixture ---- */
 
 typedef struct fixture {
@@ -143,7 +160,8 @@ static void register_all(dt_worker *w)
                  {"waiter", waiter},       {"twice", twice},
                  {"forever", forever},     {"parity", parity},
                  {"hello_act", hello_act}, {"parent_forever", parent_forever},
-                 {"listed", parity}};
+                 {"listed", parity},       {"family", family},
+                 {"branch", branch}};
     for (size_t i = 0; i < sizeof(orchs) / sizeof(orchs[0]); i++) {
         assert_int_equal(dt_worker_add_orchestrator(w, orchs[i].name, orchs[i].fn, NULL), DT_OK);
     }
@@ -418,6 +436,55 @@ static void test_wait_timeouts(void **state)
 }
 
 /* ---- events and control ---- */
+
+static dt_client_instance *finish_new_execution(fixture *f, const char *id, const char *old_exec);
+
+/* A finished instance runs again with its name, version, input and tags: under its own ID (a
+ * new execution) or a new one; an unfinished one is refused under its own ID. */
+static void test_restart(void **state)
+{
+    fixture *f = *state;
+    dt_client_tag tags[] = {{"team", "ops"}};
+    dt_client_start_options o = {.instance_id = "again-1",
+                                 .input = "\"in\"",
+                                 .input_len = 4,
+                                 .version = "2.0",
+                                 .tags = tags,
+                                 .ntags = 1};
+    char id[DT_CLIENT_ID_BUF] = "";
+    CHECK(f, dt_client_schedule(f->c, "echo", &o, id, sizeof(id)), DT_OK);
+    dt_client_instance *first = finish(f, "again-1");
+    char first_exec[128];
+    snprintf(first_exec, sizeof(first_exec), "%s", first->execution_id);
+    char want[512];
+    snprintf(want, sizeof(want), "%s", out_str(first));
+    dt_client_instance_free(first);
+
+    CHECK(f, dt_client_restart(f->c, "again-1", false, id, sizeof(id)), DT_OK);
+    assert_string_equal(id, "again-1");
+    dt_client_instance *second = finish_new_execution(f, "again-1", first_exec);
+    assert_string_equal(out_str(second), want); /* same name, version, input */
+    assert_int_equal(second->ntags, 1);
+    assert_string_equal(second->tags[0].value, "ops");
+    dt_client_instance_free(second);
+
+    char other[DT_CLIENT_ID_BUF] = "";
+    CHECK(f, dt_client_restart(f->c, "again-1", true, other, sizeof(other)), DT_OK);
+    assert_string_not_equal(other, "again-1");
+    dt_client_instance *third = finish(f, other);
+    char want_other[512];
+    snprintf(want_other, sizeof(want_other),
+             "{\"id\":\"%s\",\"name\":\"echo\",\"version\":\"2.0\",\"input\":\"in\"}", other);
+    assert_string_equal(out_str(third), want_other);
+    dt_client_instance_free(third);
+
+    start(f, "waiter", "again-running", NULL);
+    CHECK(f, dt_client_wait_for_start(f->c, "again-running", 20000, false, NULL), DT_OK);
+    CHECK(f, dt_client_restart(f->c, "again-running", false, NULL, 0), DT_ESTATE);
+    errmsg_has(f, "only a finished instance restarts");
+    CHECK(f, dt_client_restart(f->c, "again-nobody", false, NULL, 0), DT_ENOTFOUND);
+    CHECK(f, dt_client_terminate(f->c, "again-running", NULL, false), DT_OK);
+}
 
 static void test_raise_event(void **state)
 {
@@ -782,6 +849,72 @@ static size_t count_listed(fixture *f, const dt_client_filter *flt)
     return n;
 }
 
+/* The five instances of a "family" tree: their IDs from the histories. */
+static size_t family_ids(fixture *f, const char *root, char ids[5][DT_CLIENT_ID_BUF])
+{
+    size_t n = 0;
+    snprintf(ids[n++], DT_CLIENT_ID_BUF, "%s", root);
+    for (size_t k = 0; k < n; k++) {
+        dt_client_history *h = NULL;
+        CHECK(f, dt_client_get_history(f->c, ids[k], &h), DT_OK);
+        for (size_t i = 0; i < h->n; i++) {
+            if (strcmp(h->events[i].type, "SubOrchestrationInstanceCreated") == 0 && n < 5) {
+                snprintf(ids[n++], DT_CLIENT_ID_BUF, "%s", h->events[i].instance_id);
+            }
+        }
+        dt_client_history_free(h);
+    }
+    return n;
+}
+
+/* A recursive purge deletes the instance and its sub-orchestrations, and theirs. */
+static void test_purge_recursive(void **state)
+{
+    fixture *f = *state;
+    start(f, "family", "fam-1", NULL);
+    expect_done(f, "fam-1", DT_CLIENT_COMPLETED, "\"f\"");
+    char ids[5][DT_CLIENT_ID_BUF];
+    assert_int_equal(family_ids(f, "fam-1", ids), 5);
+    for (size_t i = 1; i < 5; i++) {
+        CHECK(f, dt_client_wait_for_completion(f->c, ids[i], WAIT_MS, false, NULL), DT_OK);
+    }
+    uint64_t deleted = 0;
+    CHECK(f, dt_client_purge_recursive(f->c, "fam-1", &deleted), DT_OK);
+    assert_int_equal(deleted, 5);
+    for (size_t i = 0; i < 5; i++) {
+        dt_client_instance *inst = NULL;
+        CHECK(f, dt_client_get_status(f->c, ids[i], false, &inst), DT_ENOTFOUND);
+    }
+    CHECK(f, dt_client_purge_recursive(f->c, "fam-1", NULL), DT_ENOTFOUND);
+    start(f, "waiter", "fam-running", NULL);
+    CHECK(f, dt_client_wait_for_start(f->c, "fam-running", WAIT_MS, false, NULL), DT_OK);
+    CHECK(f, dt_client_purge_recursive(f->c, "fam-running", NULL), DT_ESTATE);
+    CHECK(f, dt_client_terminate(f->c, "fam-running", NULL, false), DT_OK);
+
+    /* By filter: the matching roots and all their descendants, whatever their names. */
+    start(f, "family", "fam-2", NULL);
+    start(f, "family", "fam-3", NULL);
+    expect_done(f, "fam-2", DT_CLIENT_COMPLETED, "\"f\"");
+    expect_done(f, "fam-3", DT_CLIENT_COMPLETED, "\"f\"");
+    char more[5][DT_CLIENT_ID_BUF];
+    assert_int_equal(family_ids(f, "fam-3", more), 5);
+    for (size_t i = 1; i < 5; i++) {
+        CHECK(f, dt_client_wait_for_completion(f->c, more[i], WAIT_MS, false, NULL), DT_OK);
+    }
+    assert_int_equal(family_ids(f, "fam-2", ids), 5);
+    for (size_t i = 1; i < 5; i++) {
+        CHECK(f, dt_client_wait_for_completion(f->c, ids[i], WAIT_MS, false, NULL), DT_OK);
+    }
+    dt_client_filter flt = {.name = "family", .instance_id_prefix = "fam-"};
+    CHECK(f, dt_client_purge_where_recursive(f->c, &flt, &deleted), DT_OK);
+    assert_int_equal(deleted, 10);
+    for (size_t i = 0; i < 5; i++) {
+        dt_client_instance *inst = NULL;
+        CHECK(f, dt_client_get_status(f->c, more[i], false, &inst), DT_ENOTFOUND);
+        CHECK(f, dt_client_get_status(f->c, ids[i], false, &inst), DT_ENOTFOUND);
+    }
+}
+
 static void test_purge_where(void **state)
 {
     fixture *f = *state;
@@ -915,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_status_with_and_without_payloads),
         cmocka_unit_test(test_scheduled_start),
         cmocka_unit_test(test_wait_timeouts),
+        cmocka_unit_test(test_restart),
         cmocka_unit_test(test_raise_event),
         cmocka_unit_test(test_raise_idempotency_key),
         cmocka_unit_test(test_terminate),
@@ -926,6 +1060,7 @@ int main(void)
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_purge_one),
         cmocka_unit_test(test_purge_where),
+        cmocka_unit_test(test_purge_recursive),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_unknown_hub),
