@@ -102,6 +102,7 @@ dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *er
         dt_free(c);
         return st;
     }
+    (void)dt__tracer_from_env("durabletask-client", &c->tracer); /* failed: tracing off */
     *out = c;
     return DT_OK;
 }
@@ -117,6 +118,7 @@ void dt_client_destroy(dt_client *c)
     }
     dt_broker_kv_close(c->status_kv);
     dt_broker_close(c->b);
+    dt__tracer_destroy(c->tracer); /* posts what is queued */
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->pub_mu);
     pthread_mutex_destroy(&c->err_mu);
@@ -420,6 +422,7 @@ dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__Orchestra
     if (st == DT_OK) {
         *out = (dt_broker_outmsg){
             .subject = subject, .msg_id = m->dedupe_id, .data = data, .len = len};
+        out->nheaders = dt__client_trace_headers(a, m, &out->headers);
     }
     return st;
 }

@@ -28,6 +28,7 @@
 #include "dt_broker.h"
 #include "durabletask/client.h"
 #include "protocol_int.h"
+#include "tracing/tracing_int.h"
 
 /* Room left in a message for headers and NATS framing when checking sizes against the hub's
  * max_msg_size. */
@@ -72,6 +73,7 @@ struct dt_client {
     dt__client_waits waits;
     pthread_mutex_t err_mu; /* guards err */
     char err[512];
+    struct dt__tracer *tracer; /* NULL: tracing off (runtime/tracing, the OTEL_* variables) */
 };
 
 /* Takes a publisher from the pool (or a new one); give it back with dt__client_pub_put. */
@@ -188,5 +190,18 @@ const dt_failure *dt__client_failure_from_pb(dt__arena *a, const Dt__TaskFailure
 dt_client_instance *dt__client_instance_new(dt__arena *a);
 dt_client_page *dt__client_page_new(dt__arena *a);
 dt_client_history *dt__client_history_new(dt__arena *a);
+
+/* ---- trace_start.c: tracing of starts (runtime/tracing) ---- */
+/* Gives start message m (its ExecutionStarted) its caller's context: the client's span
+ * "create_orchestration:<name>" (a child of o->traceparent, or a new trace) when tracing is on,
+ * else o->traceparent as given. Returns the span to end with dt__client_trace_end (NULL: none). */
+dt__span *dt__client_trace_start(dt_client *c, dt__arena *a, const char *name,
+                                 const dt_client_start_options *o, Dt__OrchestrationMessage *m);
+/* Ends the span (NULL accepted) with the schedule's outcome. */
+void dt__client_trace_end(dt__span *span, dt_status st);
+/* The traceparent / tracestate headers of a start message that carries a caller context (array
+ * in `a`, set in *out); returns how many (0: none, *out NULL). */
+size_t dt__client_trace_headers(dt__arena *a, const Dt__OrchestrationMessage *m,
+                                const dt_broker_header **out);
 
 #endif

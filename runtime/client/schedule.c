@@ -641,6 +641,7 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
         return dt__client_fail(c, DT_ENOMEM, "start: out of memory");
     }
     st = prepare(c, a, name, o, r);
+    dt__span *span = st == DT_OK ? dt__client_trace_start(c, a, name, o, r->m) : NULL;
     if (st == DT_OK && read_first(o)) {
         st = check_reuse(c, a, r);
     }
@@ -656,6 +657,7 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
     if (st == DT_EEXIST && r->policy == DT_CLIENT_REUSE_IGNORE) {
         st = DT_OK; /* another start of the ID won a race: this one has no effect, as asked */
     }
+    dt__client_trace_end(span, st);
     if (st == DT_OK && out_id != NULL) {
         memcpy(out_id, r->ids.instance, strlen(r->ids.instance) + 1);
     }

@@ -35,7 +35,7 @@ dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessag
     if (data == NULL || id == NULL) {
         return DT_ENOMEM;
     }
-    return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
+    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
 dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
@@ -124,6 +124,7 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
     req.input = t->input;
     req.version = t->version;
     req.reply_subject = e->pt->subject;
+    req.parent_trace_context = e->start->orchestration_trace_context; /* NULL: not traced */
     char subject[DT_BROKER_NAME_BUF], id[ID_BUF];
     dt_status st =
         dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ACT, queue, subject, sizeof(subject));
@@ -138,7 +139,7 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
     if (too_large(e, len)) {
         return fail_too_large(e, ev, t->name, len);
     }
-    return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
+    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
 /* A deterministic execution ID for a child: derived from the parent's execution and task. */
@@ -185,6 +186,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     s->input = c->input;
     s->orchestration_instance = oi;
     s->parent_instance = pi;
+    dt__trace_child_start(e, s);
     start->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     start->execution_started = s;
     char id[ID_BUF];
@@ -206,7 +208,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     if (too_large(e, len)) {
         return fail_too_large(e, ev, c->name, len);
     }
-    return dt__outbox_add(e->a, &e->out, subject, id, data, len, NULL);
+    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
 static dt_status send_event(dt__episode *e, const Dt__HistoryEvent *ev)
@@ -234,8 +236,11 @@ static dt_status send_event(dt__episode *e, const Dt__HistoryEvent *ev)
 
 static dt_status publish(dt__episode *e, const Dt__HistoryEvent *ev)
 {
-    const Dt__MessagePublishedEvent *p = ev->message_published;
+    const Dt__MessagePublishedEvent *p = dt__trace_publish_headers(e, ev->message_published);
     char id[ID_BUF];
+    if (p == NULL) {
+        return DT_ENOMEM;
+    }
     dt__blob headers;
     dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "pub", ev->event_id);
     if (st == DT_OK) {
@@ -362,12 +367,13 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
     s.failure_details = r->failure;
     char id[ID_BUF];
     Dt__MessagePublishedEvent none = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    const Dt__MessagePublishedEvent *hs = dt__trace_publish_headers(e, &none);
     dt__blob headers;
     size_t len = 0;
     uint8_t *data = dt__pack(e->a, &s.base, &len);
     dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "result", 0);
     if (st == DT_OK) {
-        st = dt__outbox_headers(e->a, &none, true, &headers);
+        st = hs != NULL ? dt__outbox_headers(e->a, hs, true, &headers) : DT_ENOMEM;
     }
     if (st != DT_OK || data == NULL) {
         return st != DT_OK ? st : DT_ENOMEM;

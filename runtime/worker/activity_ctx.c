@@ -9,6 +9,7 @@
 
 #include "activity_int.h"
 #include "common_int.h"
+#include "trace_int.h"
 
 #define OOM_TYPE    "dt.OutOfMemory"
 #define FAILED_TYPE "dt.ActivityFailed"
@@ -34,10 +35,15 @@ dt_status dt__act_ctx_init(dt_activity_ctx *ctx, dt__act_slot *s, size_t held_ix
             return DT_ENOMEM;
         }
     }
+    ctx->span = dt__trace_activity_begin(s, held_ix, req);
+    if (ctx->span != NULL) {
+        dt__trace_format(dt__span_ctx(ctx->span), ctx->traceparent);
+    }
     return DT_OK;
 }
 
-void dt__act_ctx_clear(dt_activity_ctx *ctx)
+/* Forgets the outcome stored so far (the activity may set it more than once). */
+static void clear_outcome(dt_activity_ctx *ctx)
 {
     dt_free(ctx->output);
     dt_free(ctx->fail_type);
@@ -47,9 +53,16 @@ void dt__act_ctx_clear(dt_activity_ctx *ctx)
     ctx->has_output = ctx->failed = false;
 }
 
+void dt__act_ctx_clear(dt_activity_ctx *ctx)
+{
+    dt__trace_activity_end(ctx); /* the run is over: its span ends with its outcome */
+    clear_outcome(ctx);
+}
+
 void dt__act_ctx_outcome(const dt_activity_ctx *ctx, dt__act_outcome *out)
 {
     memset(out, 0, sizeof(*out));
+    out->traceparent = ctx->span != NULL ? ctx->traceparent : NULL;
     if (ctx->oom) {
         out->failed = true;
         out->type = OOM_TYPE;
@@ -99,7 +112,7 @@ int dt_activity_delivery(dt_activity_ctx *ctx)
 
 void dt_activity_set_output(dt_activity_ctx *ctx, const void *data, size_t len)
 {
-    dt__act_ctx_clear(ctx);
+    clear_outcome(ctx);
     ctx->oom = false;
     ctx->output = dt_memdup(len > 0 ? data : "", len);
     if (ctx->output == NULL) {
@@ -119,7 +132,7 @@ void dt_activity_fail(dt_activity_ctx *ctx, const char *type, const char *messag
 void dt_activity_fail_details(dt_activity_ctx *ctx, const char *type, const char *message,
                               const char *details, bool non_retriable)
 {
-    dt__act_ctx_clear(ctx);
+    clear_outcome(ctx);
     ctx->oom = false;
     ctx->fail_type = dt_strdup(type != NULL && type[0] != '\0' ? type : FAILED_TYPE);
     ctx->fail_message = dt_strdup(message != NULL ? message : "");
@@ -132,7 +145,7 @@ void dt_activity_fail_details(dt_activity_ctx *ctx, const char *type, const char
     }
     if (ctx->fail_type == NULL || ctx->fail_message == NULL ||
         (details != NULL && ctx->fail_details == NULL)) {
-        dt__act_ctx_clear(ctx);
+        clear_outcome(ctx);
         ctx->oom = true;
         return;
     }

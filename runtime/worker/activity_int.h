@@ -57,6 +57,9 @@
 
 /* One registered activity. The pool copies the strings; fn and user_data are borrowed for the
  * pool's life, and beyond it for an activity abandoned by dt__activity_pool_stop. */
+typedef struct dt__tracer dt__tracer; /* runtime/tracing */
+typedef struct dt__span dt__span;
+
 typedef struct dt__activity_def {
     const char *name;       /* 1..DT_NAME_MAX bytes */
     const char *task_queue; /* NULL: "default"; a subject token (dt_broker_token_valid) */
@@ -78,6 +81,7 @@ typedef struct dt__activity_pool_config {
      * instance_id is the work item's instance, or NULL for the pool's own lines. */
     void (*log)(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
     void *log_ctx;
+    dt__tracer *tracer; /* borrowed, outlives the pool; NULL: activities are not traced */
 } dt__activity_pool_config;
 
 typedef struct dt__activity_pool dt__activity_pool;
@@ -282,7 +286,9 @@ struct dt_activity_ctx {
     size_t output_len;
     char *fail_type;
     char *fail_message;
-    char *fail_details; /* NULL: none */
+    char *fail_details;   /* NULL: none */
+    dt__span *span;       /* the run's span (trace_activity.c); NULL: not traced */
+    char traceparent[56]; /* the span's W3C traceparent (valid when span is set) */
 };
 
 /* The outcome an activity reported, as read by the publisher of its result. */
@@ -295,6 +301,7 @@ typedef struct dt__act_outcome {
     const char *message;
     const char *details; /* failed: stack trace or details, or NULL */
     bool non_retriable;
+    const char *traceparent; /* the run's span, sent as the result's header; NULL: none */
 } dt__act_outcome;
 
 /* Sets up `ctx` for one run of `req` (borrowed for the run); held_ix is the work item's index in
@@ -324,6 +331,7 @@ typedef struct dt__act_result {
     const char *msg_id;  /* "<instance>/<execution>/res/<task id>" */
     uint8_t *data;
     size_t len;
+    const char *traceparent; /* header of a result sent alone (arena); NULL: none */
 } dt__act_result;
 
 /* "<instance>/<execution>/res/<task id>" of `req` into arena `a`; NULL when out of memory or

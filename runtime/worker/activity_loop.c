@@ -178,11 +178,13 @@ static void send_group(batch *b, item *lead, size_t n)
         }
         (void)snprintf(count, sizeof(count), "%zu", n);
     }
+    dt_broker_header tp = {"traceparent", one.traceparent}; /* a result sent alone: its span */
+    bool traced = n == 1 && one.traceparent != NULL;
     dt_broker_outmsg m = {
         .subject = one.subject,
         .msg_id = one.msg_id,
-        .headers = n > 1 ? &h : NULL,
-        .nheaders = n > 1 ? 1 : 0,
+        .headers = n > 1 ? &h : (traced ? &tp : NULL),
+        .nheaders = n > 1 || traced ? 1 : 0,
         .data = one.data,
         .len = one.len,
     };
@@ -466,6 +468,7 @@ static bool run_item(batch *b, item *it, int64_t *out_ms)
     dt_activity_fn fn = it->def->fn;
     void *user_data = it->def->user_data;
     if (!enter_run(b, it)) {
+        dt__act_ctx_clear(&ctx);   /* its span, if traced */
         settle(b, it, SETTLE_NAK); /* stopping: let another worker take it now */
         return true;
     }

@@ -107,7 +107,8 @@ dt_status dt__act_result_pack(dt__arena *a, const Dt__ActivityRequest *req,
     if (id == NULL) {
         return DT_ENOMEM;
     }
-    size_t overhead = strlen(id) + HEADER_OVERHEAD;
+    /* A traceparent header ("traceparent: " + 55 bytes) rides along when the result fits. */
+    size_t overhead = strlen(id) + HEADER_OVERHEAD + (o->traceparent != NULL ? 80 : 0);
     size_t len = 0;
     uint8_t *data = pack_outcome(a, req, o, id, &len);
     if (data == NULL) {
@@ -131,6 +132,9 @@ dt_status dt__act_result_pack(dt__arena *a, const Dt__ActivityRequest *req,
     out->msg_id = id;
     out->data = data;
     out->len = len;
+    out->traceparent = len + overhead <= max_len && o->traceparent != NULL
+                           ? dt__arena_strdup(a, o->traceparent)
+                           : NULL;
     return DT_OK;
 }
 

@@ -180,6 +180,7 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
     s->orchestration_instance = oi;
     s->input = r->has_output ? dt__emit_payload(e->a, r->output, r->output_len) : NULL;
     s->scheduled_start_timestamp = NULL;
+    dt__trace_continue_as_new(e, s);
     ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = s;
     char dedupe[DT_BROKER_NAME_BUF * 2];

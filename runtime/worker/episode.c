@@ -221,6 +221,7 @@ static dt_status on_start(dt__episode *e, dt__item *it)
     e->execution_id = exec;
     e->fresh = true;
     e->requested_ms = dt__ts_to_ms(it->om->event->timestamp);
+    dt__trace_on_start(e, it);
     dt_status st = keep_start_tags(e, e->start, it->om);
     return st == DT_OK ? accept_at(e, it, front) : st;
 }
@@ -490,10 +491,13 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     if (!dt__batch_touch(b, e.instance_id)) {
         return DT_ENOMEM;
     }
+    dt__trace_episode te;
+    dt__trace_episode_begin(&e, &te);
     int64_t t0 = dt__metrics_now_us(); /* metrics */
     st = dt__engine_run_episode(pt->engine, &in, &r);
     dt__metrics_episode(pt->w->metrics, dt__metrics_now_us() - t0, past == NULL && n_past > 0,
                         past != NULL); /* metrics: replay cache hit (history held) or miss */
+    dt__trace_episode_end(&e, &te, st == DT_OK ? &r : NULL);
     if (st == DT_ESTATE || st == DT_EINVAL) {
         dt__worker_log(pt->w, DT_LOG_WARN, e.instance_id, "episode skipped: %s", dt_status_str(st));
         return e.have_row ? dt__episode_commit_bare(&e) : DT_OK;

@@ -11,6 +11,7 @@
 
 #include "ingress_int.h"
 #include "partition_int.h"
+#include "trace_int.h"
 
 static const char *header(dt_broker_msg *m, const char *name)
 {
@@ -58,6 +59,27 @@ static bool reuse_policy(const char *v, Dt__InstanceIdReusePolicy *out)
         }
     }
     return v == NULL;
+}
+
+/* The publisher's W3C traceparent (and tracestate) as the start's caller context, or NULL when
+ * absent or malformed (the start goes on untraced). */
+static Dt__TraceContext *trace_context(dt__arena *a, dt_broker_msg *m)
+{
+    const char *tp = header(m, DT__HDR_TRACEPARENT), *ts = header(m, DT__HDR_TRACESTATE);
+    dt__trace_ctx c;
+    if (!dt__trace_parse(tp, &c)) {
+        return NULL;
+    }
+    Dt__TraceContext *tc = dt__arena_alloc(a, sizeof(*tc));
+    if (tc == NULL) {
+        return NULL;
+    }
+    dt__trace_context__init(tc);
+    tc->trace_parent = dt__arena_strdup(a, tp);
+    if (dt__tracestate_ok(ts)) {
+        tc->trace_state = dt__emit_payload(a, (const uint8_t *)ts, strlen(ts));
+    }
+    return tc->trace_parent != NULL ? tc : NULL;
 }
 
 /* Latest Dt-Start-At accepted: 9999-12-31T23:59:59.999Z, the end of protobuf's Timestamp range. */
@@ -114,6 +136,7 @@ static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_br
     }
     const char *rs = header(m, DT_HDR_RESULT_SUBJECT);
     om->result_subject = rs != NULL ? dt__arena_strdup(a, rs) : "";
+    s->parent_trace_context = trace_context(a, m); /* a malformed traceparent is ignored */
     return NULL;
 }
 

@@ -16,6 +16,7 @@
 #include "durabletask/alloc.h"
 #include "local_act_int.h"
 #include "metrics_int.h"
+#include "trace_int.h"
 
 /* Activities shorter than this on average may queue behind each other here ... */
 #define LOCAL_FAST_US 500
@@ -91,6 +92,7 @@ static void run_job(dt__local_acts *la, job *j)
         dt__arena_destroy(a);
         return;
     }
+    ctx.span = dt__trace_activity_local(la->cfg.tracer, req, j->q->name);
     struct timespec t0, t1;
     dt__metrics_activity_started(la->cfg.metrics, req->name); /* metrics */
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -111,6 +113,16 @@ static void run_job(dt__local_acts *la, job *j)
     }
     dt__act_result res;
     dt_status st = dt__act_result_pack(a, req, &o, la->cfg.max_msg, &res);
+    if (ctx.span != NULL) {
+        /* Under mu, as the log below: once stop() returned, the tracer may be gone. */
+        pthread_mutex_lock(&la->mu);
+        if (la->stopped) {
+            dt__span_free(ctx.span);
+            ctx.span = NULL;
+        }
+        dt__trace_activity_end(&ctx);
+        pthread_mutex_unlock(&la->mu);
+    }
     dt__act_ctx_clear(&ctx);
     dt__local_result *r = j->r;
     if (st == DT_OK) {

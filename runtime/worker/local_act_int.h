@@ -44,6 +44,7 @@ typedef struct dt__local_acts_config {
     void *log_ctx;
     /* Borrowed, outlives stop(); NULL: none (runtime/metrics/metrics_int.h). */
     struct dt__metrics *metrics;
+    dt__tracer *tracer; /* borrowed, outlives the executor; NULL: runs are not traced */
 } dt__local_acts_config;
 
 /* Starts the threads. *out is freed with dt__local_acts_destroy. DT_EINVAL (config, with why in

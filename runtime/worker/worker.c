@@ -11,6 +11,7 @@
 
 #include "metrics_worker_int.h"
 #include "partition_int.h"
+#include "trace_int.h"
 
 #define SUPERVISE_MS 200
 
@@ -181,11 +182,12 @@ dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *er
     w->version = o->version != NULL ? dt_strdup(o->version) : NULL;
     w->opt.metrics_addr = o->metrics_addr != NULL ? dt_strdup(o->metrics_addr) : NULL;
     dt_status sec = dt__worker_security_copy(&w->opt.security, &o->security);
+    dt_status trc = dt__tracer_from_env("durabletask-worker", &w->tracer);
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->sup_mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (w->nats_url == NULL || w->hub == NULL || w->data_dir == NULL || w->worker_id == NULL ||
-        (o->version != NULL && w->version == NULL) || sec != DT_OK ||
+        (o->version != NULL && w->version == NULL) || sec != DT_OK || trc == DT_ENOMEM ||
         (o->metrics_addr != NULL && w->opt.metrics_addr == NULL)) {
         dt_worker_destroy(w);
         return DT_ENOMEM;
@@ -456,6 +458,7 @@ static dt_status start_services(dt_worker *w)
             .metrics = w->metrics,
             .log = leases_log,
             .log_ctx = w,
+            .tracer = w->tracer,
         };
         st = dt__activity_pool_start(&ac, &w->activities, err, sizeof(err));
     }
@@ -469,6 +472,7 @@ static dt_status start_services(dt_worker *w)
             .metrics = w->metrics,
             .log = leases_log,
             .log_ctx = w,
+            .tracer = w->tracer,
         };
         st = dt__local_acts_start(&lac, &w->local_acts, err, sizeof(err));
     }
@@ -575,6 +579,15 @@ void dt_worker_stop(dt_worker *w, int64_t timeout_ms)
     pthread_mutex_unlock(&w->mu);
     if (running) {
         stop_all(w, timeout_ms, true);
+        dt__tracer_flush(w->tracer);
+        if (w->tracer != NULL) {
+            uint64_t lost = dt__tracer_dropped(w->tracer);
+            dt__worker_log(w, lost > 0 ? DT_LOG_WARN : DT_LOG_INFO, NULL,
+                           "tracing: %llu spans exported, %llu dropped (queue full or the "
+                           "receiver failed)",
+                           (unsigned long long)dt__tracer_exported(w->tracer),
+                           (unsigned long long)lost);
+        }
         dt__worker_log(w, DT_LOG_INFO, NULL, "worker %s stopped", w->worker_id);
     }
 }
@@ -605,6 +618,7 @@ void dt_worker_destroy(dt_worker *w)
     dt__worker_security_free(&w->opt.security);
     dt__worker_metrics_close(w);
     dt_free((char *)w->opt.metrics_addr);
+    dt__tracer_destroy(w->tracer);
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->sup_mu);
     pthread_cond_destroy(&w->cond);

@@ -43,6 +43,7 @@ struct dt_worker {
     dt__activity_pool *activities;
     struct dt__local_acts *local_acts; /* activities run for this worker's partitions; or NULL */
     dt__ingress *ingress;
+    dt__tracer *tracer;         /* NULL: tracing off (runtime/tracing, from the OTEL_* variables) */
     dt__partition **partitions; /* [hub_cfg.partitions], NULL where not running */
     /* Per partition, under sup_mu: no start before retry_at (mono ms); the delay of the next
      * exclusion after a store that did not open (0: none yet). */

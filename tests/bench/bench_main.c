@@ -162,6 +162,7 @@ int main(int argc, char **argv)
     if (o.tmpdir != NULL) {
         setenv("TMPDIR", o.tmpdir, 1);
     }
+    bench_tracing_start();
     int failed = 0;
     for (size_t i = 0; i < (n_chosen > 0 ? n_chosen : N_WORKLOADS); i++) {
         const workload *w = n_chosen > 0 ? chosen[i] : &workloads[i];
@@ -169,6 +170,7 @@ int main(int argc, char **argv)
             failed += run(&o, w) != 0;
         }
     }
+    bench_tracing_stop();
     if (bench_worker_failures() > 0) {
         bench_note("%d worker process(es) failed: the figures above are not to be trusted",
                    bench_worker_failures());

@@ -191,6 +191,11 @@ typedef struct dt_client_start_options {
     /* NATS subject to which the worker publishes the final status (an InstanceStatus message)
      * when the instance completes, fails or is terminated. NULL: none. */
     const char *result_subject;
+    /* The caller's W3C trace context (distributed tracing, docs/operations.md "Tracing"):
+     * "00-<trace id>-<span id>-<flags>", and its tracestate. The orchestration's spans join that
+     * trace. NULL (or malformed: ignored): a new trace when tracing is on, none otherwise. */
+    const char *traceparent;
+    const char *tracestate;
 } dt_client_start_options;
 
 /*

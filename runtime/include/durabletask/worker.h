@@ -60,6 +60,12 @@ typedef void (*dt_worker_log_fn)(dt_log_level level, const char *instance_id, co
  * a log callback sends its warnings and errors here; wrap it to filter levels.
  */
 void dt_worker_log_stderr(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
+/*
+ * For log callbacks: when a traced episode or activity runs on the calling thread, writes its
+ * trace id (32 hex digits) and span id (16) NUL-terminated and returns true; false otherwise.
+ * dt_worker_log_stderr appends them to its lines as " trace_id=... span_id=...".
+ */
+bool dt_log_trace_ids(char trace_id[33], char span_id[17]);
 
 typedef struct dt_worker_options {
     const char *nats_url; /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
