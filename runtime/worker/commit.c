@@ -193,6 +193,15 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
         m.continued_as_new = true; /* a repeat of it, once stale, is dropped (episode.c) */
         st = r->n_carryover > 0 ? send_start_with_carryover(e, &m, r) : DT_ETOOLARGE;
         together = st == DT_OK;
+        if (st == DT_ETOOLARGE && r->n_carryover > 0) {
+            /* One by one they may reach the partition in two fetches, and an execution that ends
+             * between them does not see the late ones (they are dropped as addressed to it). */
+            dt__worker_log(e->pt->w, DT_LOG_WARN, e->instance_id,
+                           "continue-as-new: the start and its %zu carried events do not fit one "
+                           "message; sent one by one, events arriving after the next execution "
+                           "ended may be lost",
+                           r->n_carryover);
+        }
         st = st == DT_ETOOLARGE ? dt__actions_send_message(e, &m) : st;
     }
     for (size_t i = 0; st == DT_OK && !together && i < r->n_carryover; i++) {

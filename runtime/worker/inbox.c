@@ -179,6 +179,14 @@ bool dt__inbox_put_local(dt__inbox *in, dt__local_result *r)
     return open;
 }
 
+bool dt__inbox_is_open(dt__inbox *in)
+{
+    pthread_mutex_lock(&in->mu);
+    bool open = !in->closing;
+    pthread_mutex_unlock(&in->mu);
+    return open;
+}
+
 void dt__inbox_retain(dt__inbox *in)
 {
     atomic_fetch_add(&in->refs, 1);

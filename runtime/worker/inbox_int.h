@@ -64,6 +64,9 @@ void dt__inbox_requeue(dt__inbox *in, dt__local_result *locals);
  * r). Any thread. */
 bool dt__inbox_put_local(dt__inbox *in, dt__local_result *r);
 
+/* False once dt__inbox_close began (its partition ended). Any thread. */
+bool dt__inbox_is_open(dt__inbox *in);
+
 /* References for holders other than the partition (jobs in flight); any thread. */
 void dt__inbox_retain(dt__inbox *in);
 void dt__inbox_release(dt__inbox *in);

@@ -92,9 +92,22 @@ static void run_job(dt__local_acts *la, job *j)
         dt__arena_destroy(a);
         return;
     }
-    ctx.span = dt__trace_activity_local(la->cfg.tracer, req, j->q->name);
+    /* Not for a partition that is gone (its next owner publishes the request: running it here
+     * too would only run it twice), nor once stop() returned (the tracer and the metrics may be
+     * gone: an abandoned thread); under mu, as every use of them here. */
+    pthread_mutex_lock(&la->mu);
+    bool go = !la->stopped && dt__inbox_is_open(j->in);
+    if (go) {
+        ctx.span = dt__trace_activity_local(la->cfg.tracer, req, j->q->name);
+        dt__metrics_activity_started(la->cfg.metrics, req->name); /* metrics */
+    }
+    pthread_mutex_unlock(&la->mu);
+    if (!go) {
+        dt__act_ctx_clear(&ctx);
+        dt__arena_destroy(a);
+        return;
+    }
     struct timespec t0, t1;
-    dt__metrics_activity_started(la->cfg.metrics, req->name); /* metrics */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     j->def->fn(&ctx, j->def->user_data);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -203,6 +203,61 @@ static void drop_oversized(dt__partition *pt, dt__outbox_flight *f, size_t i, co
     f->done[f->n_done++] = f->rows[i].id;
 }
 
+/* ---- rows whose activity runs in-process ---- */
+
+/* The index of `id` in the set, or where it would go. */
+static size_t local_find(const dt__outbox_local *l, int64_t id)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->ids[mid] < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static bool local_has(const dt__outbox_local *l, int64_t id)
+{
+    size_t i = local_find(l, id);
+    return i < l->n && l->ids[i] == id;
+}
+
+/* Adds `id` (usually the largest yet: appended); false when out of memory (then the request is
+ * published instead of run here: a row that runs here must be in the set). */
+static bool local_add(dt__outbox_local *l, int64_t id)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap == 0 ? 64 : l->cap * 2;
+        int64_t *g = dt_realloc(l->ids, cap * sizeof(*g));
+        if (g == NULL) {
+            return false;
+        }
+        l->ids = g;
+        l->cap = cap;
+    }
+    size_t i = local_find(l, id);
+    if (i < l->n && l->ids[i] == id) {
+        return true;
+    }
+    memmove(l->ids + i + 1, l->ids + i, (l->n - i) * sizeof(*l->ids));
+    l->ids[i] = id;
+    l->n++;
+    return true;
+}
+
+static void local_remove(dt__outbox_local *l, int64_t id)
+{
+    size_t i = local_find(l, id);
+    if (i < l->n && l->ids[i] == id) {
+        memmove(l->ids + i, l->ids + i + 1, (l->n - i - 1) * sizeof(*l->ids));
+        l->n--;
+    }
+}
+
 /* Sends the core-ok rows that no stream captures as plain messages and every other row through
  * the async publisher (tag = row index); returns false when the publisher refused a row (the
  * rows from there on are left for a later round). */
@@ -215,11 +270,16 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
             all = false;
             break;
         }
-        if (f->local_ok && pt->w->local_acts != NULL &&
-            dt__local_acts_submit(pt->w->local_acts, pt->inbox, f->rows[i].id,
-                                  f->rows[i].msg.subject, f->rows[i].msg.payload.data,
-                                  f->rows[i].msg.payload.len)) {
-            continue; /* runs here; its row stays until the commit that applies its result */
+        if (!f->local_ok && local_has(&pt->local, f->rows[i].id)) {
+            continue; /* listed again while it runs here: its result is on its way */
+        }
+        if (f->local_ok && pt->w->local_acts != NULL && local_add(&pt->local, f->rows[i].id)) {
+            if (dt__local_acts_submit(pt->w->local_acts, pt->inbox, f->rows[i].id,
+                                      f->rows[i].msg.subject, f->rows[i].msg.payload.data,
+                                      f->rows[i].msg.payload.len)) {
+                continue; /* runs here; its row stays until the commit that applies its result */
+            }
+            local_remove(&pt->local, f->rows[i].id); /* not taken: published below */
         }
         dt_broker_outmsg m = to_outmsg(&f->rows[i], &hs[i]);
         if (hs[i].core_ok && !via_jetstream(pt, f->rows[i].msg.subject)) {
@@ -519,16 +579,25 @@ dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms)
 
 void dt__outbox_local_done(dt__partition *pt, const int64_t *row_ids, size_t n)
 {
+    for (size_t i = 0; i < n; i++) {
+        local_remove(&pt->local, row_ids[i]);
+    }
     if (n > 0 && !settled_add(&pt->settled, row_ids, n)) {
-        /* The rows stay; the next owner publishes them again and the results are duplicates. */
+        /* Listed and published again (their results are repeats then), so that they are deleted
+         * once their PubAcks come, instead of staying until the next owner. */
         dt__worker_log(pt->w, DT_LOG_WARN, NULL,
                        "partition %u: out of memory noting %zu finished in-process activities",
                        pt->p, n);
+        for (size_t i = 0; i < n; i++) {
+            pt->sent_upto = pt->sent_upto >= row_ids[i] ? row_ids[i] - 1 : pt->sent_upto;
+        }
+        pt->outbox_pending = true;
     }
 }
 
 void dt__outbox_local_refused(dt__partition *pt, int64_t row_id)
 {
+    local_remove(&pt->local, row_id);
     /* Listed again from the store, from that row on, and published (repeats of rows sent since
      * are dropped by JetStream's duplicate window, as after any failed publish). */
     if (pt->sent_upto >= row_id) {
@@ -563,4 +632,6 @@ void dt__outbox_settled_free(dt__partition *pt)
 {
     dt_free(pt->settled.ids);
     pt->settled = (dt__outbox_settled){0};
+    dt_free(pt->local.ids);
+    pt->local = (dt__outbox_local){0};
 }

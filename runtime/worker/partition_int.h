@@ -54,6 +54,13 @@ typedef struct dt__outbox_settled {
     int64_t since_ms; /* monotonic time the oldest waiting id was added */
 } dt__outbox_settled;
 
+/* Ids of outbox rows whose activity runs in-process (ascending: rows are handed over in id
+ * order), so that a listing of the store does not publish them as well (outbox.c). */
+typedef struct dt__outbox_local {
+    int64_t *ids; /* dt_alloc'd */
+    size_t n, cap;
+} dt__outbox_local;
+
 struct dt__partition {
     dt_worker *w;
     uint32_t p;
@@ -76,6 +83,7 @@ struct dt__partition {
     dt__outbox_flight flight;               /* see outbox.c */
     int64_t sent_upto;                      /* outbox rows up to this id are sent or done */
     dt__outbox_settled settled;             /* see outbox.c */
+    dt__outbox_local local;                 /* see outbox.c */
     int64_t parked_checked_ms;              /* monotonic time of the last expiry check */
     size_t max_msg;    /* largest message the hub and the server take, headers included */
     bool store_failed; /* set-up could not open or claim the store (the thread then ends) */
