@@ -4,6 +4,7 @@
  * serve (runtime/metrics renders both: one format, one set of names, documented in
  * docs/operations.md). The workers' own counters stay on the workers' /metrics.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "dash_int.h"
@@ -11,7 +12,7 @@
 #include "durabletask/metrics.h"
 #include "metrics/metrics_int.h"
 
-#define QUEUES_MAX 256
+#define QUEUES_MAX (3 * DT__DASH_CONSUMERS_MAX)
 
 dt_status dt__dash_metrics_open(dt_dashboard *d)
 {
@@ -29,33 +30,24 @@ void dt__dash_metrics_close(dt_dashboard *d)
 }
 
 /* The hub's durable consumers as the renderer's queues (their strings in `names`). */
-static size_t hub_queues(dt_dashboard *d, dt__metrics_queue *q,
-                         char (*names)[3][DT_BROKER_NAME_BUF])
+typedef struct queues {
+    dt__metrics_queue *q;
+    char (*names)[3][DT_BROKER_NAME_BUF];
+    size_t n;
+} queues;
+
+static void add_queue(const char *kind, const char *stream, const dt_broker_consumer_stat *c,
+                      void *ctx)
 {
-    static const struct {
-        dt_broker_stream s;
-        const char *kind;
-    } streams[] = {{DT_BROKER_STREAM_ORCH, "orchestration"},
-                   {DT_BROKER_STREAM_ACT, "activity"},
-                   {DT_BROKER_STREAM_IN, "ingress"}};
-    static _Thread_local dt_broker_consumer_stat stats[QUEUES_MAX]; /* not on the stack */
-    size_t n = 0;
-    for (size_t k = 0; k < sizeof(streams) / sizeof(streams[0]) && n < QUEUES_MAX; k++) {
-        char stream[DT_BROKER_NAME_BUF];
-        size_t m = 0;
-        if (dt_broker_stream_name(d->hub, streams[k].s, stream, sizeof(stream)) != DT_OK ||
-            dt_broker_consumer_stats(d->b, stream, stats, QUEUES_MAX - n, &m) != DT_OK) {
-            continue;
-        }
-        for (size_t i = 0; i < m; i++, n++) {
-            memcpy(names[n][0], stream, sizeof(stream));
-            memcpy(names[n][1], stats[i].name, sizeof(stats[i].name));
-            memcpy(names[n][2], stats[i].filter, sizeof(stats[i].filter));
-            q[n] = (dt__metrics_queue){streams[k].kind, names[n][0], names[n][1],
-                                       names[n][2][0] != '\0' ? names[n][2] : NULL};
-        }
+    queues *qs = ctx;
+    if (qs->n == QUEUES_MAX) {
+        return;
     }
-    return n;
+    char(*nm)[DT_BROKER_NAME_BUF] = qs->names[qs->n];
+    snprintf(nm[0], DT_BROKER_NAME_BUF, "%s", stream);
+    snprintf(nm[1], DT_BROKER_NAME_BUF, "%s", c->name);
+    snprintf(nm[2], DT_BROKER_NAME_BUF, "%s", c->filter);
+    qs->q[qs->n++] = (dt__metrics_queue){kind, nm[0], nm[1], nm[2][0] != '\0' ? nm[2] : NULL};
 }
 
 enum MHD_Result dt__dash_metrics(dt_dashboard *d, struct MHD_Connection *conn)
@@ -66,7 +58,9 @@ enum MHD_Result dt__dash_metrics(dt_dashboard *d, struct MHD_Connection *conn)
     size_t len = 0;
     dt_status st = q != NULL && names != NULL ? DT_OK : DT_ENOMEM;
     if (st == DT_OK) {
-        dt__metrics_source src = {.broker = d->b, .queues = q, .n_queues = hub_queues(d, q, names)};
+        queues qs = {q, names, 0};
+        dt__dash_each_consumer(d, add_queue, &qs);
+        dt__metrics_source src = {.broker = d->b, .queues = q, .n_queues = qs.n};
         st = dt__metrics_set_source(d->metrics, &src); /* copies what it keeps */
     }
     if (st == DT_OK) {

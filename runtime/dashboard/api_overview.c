@@ -15,7 +15,6 @@
 #include "jconv.h"
 
 #define OVERVIEW_READ_PAGE 1000
-#define BACKLOG_MAX        256 /* consumers per stream shown */
 #define LEASE_KEYS_MAX     4096
 #define LEASE_WAIT_MS      300
 
@@ -82,7 +81,10 @@ static json_t *counts(dt_dashboard *d)
     return o;
 }
 
-static json_t *backlog(dt_dashboard *d)
+void dt__dash_each_consumer(dt_dashboard *d,
+                            void (*fn)(const char *kind, const char *stream,
+                                       const dt_broker_consumer_stat *c, void *ctx),
+                            void *ctx)
 {
     static const struct {
         dt_broker_stream s;
@@ -90,28 +92,41 @@ static json_t *backlog(dt_dashboard *d)
     } streams[] = {{DT_BROKER_STREAM_ORCH, "orchestration"},
                    {DT_BROKER_STREAM_ACT, "activity"},
                    {DT_BROKER_STREAM_IN, "ingress"}};
-    static _Thread_local dt_broker_consumer_stat stats[BACKLOG_MAX]; /* 68 KiB: not on the stack */
-    json_t *arr = json_array();
-    int64_t now = dt__now_ms();
-    for (size_t k = 0; arr != NULL && k < sizeof(streams) / sizeof(streams[0]); k++) {
+    /* 68 KiB: not on the stack (a request thread of libmicrohttpd's pool). */
+    static _Thread_local dt_broker_consumer_stat stats[DT__DASH_CONSUMERS_MAX];
+    for (size_t k = 0; k < sizeof(streams) / sizeof(streams[0]); k++) {
         char name[DT_BROKER_NAME_BUF];
         size_t n = 0;
         if (dt_broker_stream_name(d->hub, streams[k].s, name, sizeof(name)) != DT_OK ||
-            dt_broker_consumer_stats(d->b, name, stats, BACKLOG_MAX, &n) != DT_OK) {
+            dt_broker_consumer_stats(d->b, name, stats, DT__DASH_CONSUMERS_MAX, &n) != DT_OK) {
             continue;
         }
         for (size_t i = 0; i < n; i++) {
-            const dt_broker_consumer_stat *c = &stats[i];
-            json_array_append_new(
-                arr,
-                json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "kind", streams[k].kind,
-                          "stream", name, "consumer", c->name, "filter", c->filter, "num_pending",
-                          (json_int_t)c->num_pending, "num_ack_pending",
-                          (json_int_t)c->num_ack_pending, "num_redelivered",
-                          (json_int_t)c->num_redelivered, "num_waiting", (json_int_t)c->num_waiting,
-                          "oldest_ms", (json_int_t)c->oldest_ms, "oldest_age_ms",
-                          (json_int_t)(c->oldest_ms > 0 ? now - c->oldest_ms : 0)));
+            fn(streams[k].kind, name, &stats[i], ctx);
         }
+    }
+}
+
+static void add_backlog(const char *kind, const char *stream, const dt_broker_consumer_stat *c,
+                        void *ctx)
+{
+    json_t *arr = ctx;
+    int64_t now = dt__now_ms();
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "kind", kind,
+                                         "stream", stream, "consumer", c->name, "filter", c->filter,
+                                         "num_pending", (json_int_t)c->num_pending,
+                                         "num_ack_pending", (json_int_t)c->num_ack_pending,
+                                         "num_redelivered", (json_int_t)c->num_redelivered,
+                                         "num_waiting", (json_int_t)c->num_waiting, "oldest_ms",
+                                         (json_int_t)c->oldest_ms, "oldest_age_ms",
+                                         (json_int_t)(c->oldest_ms > 0 ? now - c->oldest_ms : 0)));
+}
+
+static json_t *backlog(dt_dashboard *d)
+{
+    json_t *arr = json_array();
+    if (arr != NULL) {
+        dt__dash_each_consumer(d, add_backlog, arr);
     }
     return arr;
 }

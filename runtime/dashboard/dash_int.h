@@ -63,6 +63,16 @@ typedef struct dt__dash_req {
 /* ---- http.c ---- */
 
 /* Queues `body` (stolen: released here) as the JSON reply with `status`. */
+/* ---- api_overview.c ---- */
+/* Calls fn for each durable consumer of the hub's work-item streams (orchestration, activity,
+ * ingress; at most DT__DASH_CONSUMERS_MAX per stream): its kind ("orchestration", ...), stream
+ * name and state, all borrowed for the call. A stream that cannot be read is skipped. */
+#define DT__DASH_CONSUMERS_MAX 256
+void dt__dash_each_consumer(dt_dashboard *d,
+                            void (*fn)(const char *kind, const char *stream,
+                                       const dt_broker_consumer_stat *c, void *ctx),
+                            void *ctx);
+
 /* ---- api_metrics.c ---- */
 dt_status dt__dash_metrics_open(dt_dashboard *d);
 void dt__dash_metrics_close(dt_dashboard *d);
