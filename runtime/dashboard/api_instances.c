@@ -1,6 +1,7 @@
 /*
  * /api/instances: the list (filters, sorting, paging), one instance, its history, and the
- * control actions (suspend, resume, terminate, raise, purge), all through the client API.
+ * control actions (suspend, resume, terminate, raise, purge, restart), all through the client
+ * API.
  *
  * Sorting: the partitions answer a list partition by partition, in ID order within each, so a
  * sorted page needs every match first. The list reads up to DT__DASH_SCAN_MAX matches (reported
@@ -261,8 +262,20 @@ static enum MHD_Result do_raise(dt_dashboard *d, dt__dash_req *r, const char *id
 
 /* Runs `action` on instance `id`; *st is the client's status (DT_OK: accepted). On bad input
  * it replies itself (*replied true) and returns the reply's result. */
+/* An optional boolean member: false when present and not a boolean. */
+static bool opt_bool(json_t *body, const char *key, bool *out)
+{
+    json_t *v = json_object_get(body, key);
+    if (v != NULL && !json_is_boolean(v)) {
+        return false;
+    }
+    *out = v != NULL && json_is_true(v);
+    return true;
+}
+
 static enum MHD_Result run_action(dt_dashboard *d, dt__dash_req *r, const char *id,
-                                  const char *action, json_t *body, dt_status *st, bool *replied)
+                                  const char *action, json_t *body, dt_status *st, bool *replied,
+                                  char *started)
 {
     const char *reason = NULL;
     *replied = false;
@@ -284,7 +297,21 @@ static enum MHD_Result run_action(dt_dashboard *d, dt__dash_req *r, const char *
         }
         *st = dt_client_terminate(d->c, id, reason, rec == NULL || json_is_true(rec));
     } else if (strcmp(action, "purge") == 0) {
-        *st = dt_client_purge(d->c, id);
+        bool rec = false;
+        if (!opt_bool(body, "recursive", &rec)) {
+            *replied = true;
+            return dt__dash_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, "invalid",
+                                        "recursive must be true or false");
+        }
+        *st = rec ? dt_client_purge_recursive(d->c, id, NULL) : dt_client_purge(d->c, id);
+    } else if (strcmp(action, "restart") == 0) {
+        bool fresh = false;
+        if (!opt_bool(body, "new_instance_id", &fresh)) {
+            *replied = true;
+            return dt__dash_reply_error(r->conn, MHD_HTTP_BAD_REQUEST, "invalid",
+                                        "new_instance_id must be true or false");
+        }
+        *st = dt_client_restart(d->c, id, fresh, started, DT_CLIENT_ID_BUF);
     } else {
         return do_raise(d, r, id, body, st, replied);
     }
@@ -301,7 +328,8 @@ static enum MHD_Result post_action(dt_dashboard *d, dt__dash_req *r, const char 
     }
     dt_status st = DT_EINVAL;
     bool replied = false;
-    ret = run_action(d, r, id, action, body, &st, &replied);
+    char started[DT_CLIENT_ID_BUF] = ""; /* restart: the instance it started */
+    ret = run_action(d, r, id, action, body, &st, &replied, started);
     json_decref(body);
     if (replied || ret != MHD_YES) {
         return ret;
@@ -311,10 +339,14 @@ static enum MHD_Result post_action(dt_dashboard *d, dt__dash_req *r, const char 
     }
     json_t *o =
         json_pack("{s:o,s:s,s:b}", "instance_id", dt__jconv_str(id), "action", action, "ok", 1);
+    if (o != NULL && started[0] != '\0') {
+        json_object_set_new(o, "started_instance_id", dt__jconv_str(started));
+    }
     return dt__dash_reply_json(r->conn, MHD_HTTP_OK, o);
 }
 
-static const char *const actions[] = {"suspend", "resume", "terminate", "raise", "purge"};
+static const char *const actions[] = {"suspend", "resume", "terminate",
+                                      "raise",   "purge",  "restart"};
 
 enum MHD_Result dt__dash_api_instance(dt_dashboard *d, dt__dash_req *r, const char *rest)
 {

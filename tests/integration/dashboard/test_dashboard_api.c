@@ -181,6 +181,49 @@ static void test_actions(dk_env *env)
     }
     json_decref(h);
 
+    /* Restart: under its own ID (a new execution), and under a new one. */
+    dt_client_instance *done = NULL;
+    assert_int_equal(dt_client_get_status(env->c, tour, false, &done), DT_OK);
+    char old_exec[128];
+    snprintf(old_exec, sizeof(old_exec), "%s", done->execution_id);
+    dt_client_instance_free(done);
+    snprintf(path, sizeof(path), "/api/instances/%s/restart", tour);
+    json_t *rs = call(env, "POST", path, "{\"new_instance_id\":true}", 200);
+    char fresh[128];
+    assert_non_null(jstr(rs, "started_instance_id"));
+    snprintf(fresh, sizeof(fresh), "%s", jstr(rs, "started_instance_id"));
+    json_decref(rs);
+    assert_string_not_equal(fresh, tour);
+    json_decref(call(env, "POST", path, "{}", 200));
+    bool new_exec = false;
+    for (int i = 0; i < 200 && !new_exec; i++) {
+        assert_int_equal(dt_client_get_status(env->c, tour, false, &done), DT_OK);
+        new_exec = strcmp(done->execution_id, old_exec) != 0;
+        dt_client_instance_free(done);
+        usleep(50 * 1000);
+    }
+    assert_true(new_exec);
+    expect_error(env, "POST", path, "{\"new_instance_id\":1}", 400, "invalid");
+    /* Both tours wait for "go" again (their input is the first one's): finish them. */
+    const char *tours[] = {tour, fresh};
+    for (size_t k = 0; k < 2; k++) {
+        for (int i = 0; i < 200; i++) {
+            assert_int_equal(dt_client_get_status(env->c, tours[k], true, &done), DT_OK);
+            bool waiting =
+                done->custom_status != NULL && strstr(done->custom_status, "waiting") != NULL;
+            dt_client_instance_free(done);
+            if (waiting) {
+                break;
+            }
+            usleep(100 * 1000);
+        }
+        snprintf(path, sizeof(path), "/api/instances/%s/raise", tours[k]);
+        json_decref(call(env, "POST", path, "{\"name\":\"go\",\"data\":{\"n\":2}}", 200));
+        dk_wait_status(env, tours[k], DT_CLIENT_COMPLETED, 20000);
+    }
+    snprintf(path, sizeof(path), "/api/instances/%s/restart", waiter);
+    expect_error(env, "POST", path, NULL, 409, "conflict"); /* running: not under its own ID */
+
     snprintf(path, sizeof(path), "/api/instances/%s/purge", waiter);
     expect_error(env, "POST", path, NULL, 409, "conflict"); /* still running */
     snprintf(path, sizeof(path), "/api/instances/%s/terminate", waiter);

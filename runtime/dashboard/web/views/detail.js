@@ -51,8 +51,14 @@ function actions(id, inst, reload, show) {
       }
       run('raise', { name: evName.value, ...(data === undefined ? {} : { data }) });
     } }, 'Raise event'),
+    h('button', { id: 'a-restart', disabled: !finished,
+      onclick: () => run('restart', {}) }, 'Restart'),
     h('button', { id: 'a-purge', class: 'danger', disabled: !finished,
-      onclick: () => { if (confirm(`Purge ${id}? Its history is deleted.`)) run('purge'); } }, 'Purge'));
+      onclick: () => {
+        if (confirm(`Purge ${id}${recursive.checked ? ' and its sub-orchestrations' : ''}? Their history is deleted.`)) {
+          run('purge', { recursive: recursive.checked });
+        }
+      } }, 'Purge'));
 }
 
 function render(root, id, inst, hist, histErr, reload, show) {
