@@ -418,6 +418,7 @@ typedef struct dt__instance_filter {
     const char *instance_id_prefix; /* NULL or "" = any (borrowed) */
     int64_t created_from_ms;        /* created_ms >= this (inclusive) */
     int64_t created_to_ms;          /* created_ms < this (exclusive); 0 = no upper bound */
+    int64_t completed_to_ms;        /* finished (completed_ms set) before this; 0 = no condition */
 } dt__instance_filter;
 
 /* A page of a query result; everything in the caller's arena. */

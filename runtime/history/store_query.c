@@ -21,6 +21,7 @@ static void bind_filter(sqlite3_stmt *st, const dt__instance_filter *f, int *rc)
     dt__store_bind_text(st, 3, prefix != NULL && prefix[0] != '\0' ? prefix : NULL, rc);
     dt__store_bind_i64(st, 4, f->created_from_ms, rc);
     dt__store_bind_i64(st, 5, f->created_to_ms, rc);
+    dt__store_bind_i64(st, 8, f->completed_to_ms, rc);
 }
 
 static dt_status read_row(dt__store *s, sqlite3_stmt *st, dt__arena *a, void *item, const void *ctx)

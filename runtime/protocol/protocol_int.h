@@ -96,4 +96,16 @@ dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
 dt_status dt__orch_batch_decode(dt__arena *a, const void *data, size_t len,
                                 Dt__OrchestrationBatch **out);
 
+/* ---- retention.c: the hub's retention policy (META key DT__RETENTION_KEY) ---- */
+#define DT__RETENTION_KEY "retention"
+/* How long an instance that ended in each way is kept after it finished, in ms; 0: forever.
+ * terminated_ms covers canceled instances too. */
+typedef struct dt__retention {
+    int64_t completed_ms, failed_ms, terminated_ms;
+} dt__retention;
+/* The record's JSON (unknown keys ignored, missing ones 0). DT_EDECODE when it is not that. */
+dt_status dt__retention_decode(const void *data, size_t len, dt__retention *out);
+/* *out is dt_alloc'd JSON of *out_len bytes (NUL-terminated). DT_EINVAL for a negative age. */
+dt_status dt__retention_encode(const dt__retention *r, char **out, size_t *out_len);
+
 #endif

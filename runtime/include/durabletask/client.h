@@ -444,6 +444,25 @@ dt_status dt_client_purge_recursive(dt_client *c, const char *instance_id, uint6
 dt_status dt_client_purge_where_recursive(dt_client *c, const dt_client_filter *filter,
                                           uint64_t *out_deleted);
 
+/* ---------------------------------------------------------------------------------------------
+ * Retention: how long finished instances are kept. The workers that own the partitions purge
+ * instances that finished longer ago than this (history, state and status record, as
+ * dt_client_purge does), checking about once a minute (worker option retention_check_ms), and
+ * log what they purged. One policy per hub, stored in the hub.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct dt_client_retention {
+    int64_t completed_ms;  /* after completing; 0: kept until purged by hand */
+    int64_t failed_ms;     /* after failing; 0: kept */
+    int64_t terminated_ms; /* after being terminated or canceled; 0: kept */
+} dt_client_retention;
+
+/* The hub's policy into *out (all 0 when none was set). */
+dt_status dt_client_retention_get(dt_client *c, dt_client_retention *out);
+/* Replaces the hub's policy (every worker applies it from its next check). DT_EINVAL for a
+ * negative age. */
+dt_status dt_client_retention_set(dt_client *c, const dt_client_retention *r);
+
 #ifdef __cplusplus
 }
 #endif
