@@ -21,6 +21,11 @@
  * milliseconds since the Unix epoch; durations are milliseconds. Payloads (inputs, outputs,
  * event data, custom status) are opaque byte strings, UTF-8 JSON by convention; every payload
  * the client hands out is followed by a NUL byte that its length does not count.
+ * Options structs (dt_client_options, dt_client_start_options, dt_client_filter) follow one rule:
+ * zero means the default for every field, and each has an _init function that sets the
+ * defaults; start from it (or a zeroed struct) so that a field a later release adds starts at
+ * its default. dt_client_hub_info holds a hub's settings, not options: zero is not its default
+ * (0 partitions is DT_EINVAL); start from dt_client_hub_info_init.
  *
  * Threads: a dt_client is thread-safe: any number of threads may start, signal, read, wait and
  * query through one client at once, and share its connection (one client per process is the
@@ -80,7 +85,7 @@ typedef struct dt_client_options {
     dt_nats_security security;
 } dt_client_options;
 
-/* Fills `o` (borrowed) with the defaults above (hub NULL). */
+/* Fills `o` (borrowed) with the defaults above (hub NULL); a zeroed struct means the same. */
 DT_API void dt_client_options_init(dt_client_options *o);
 
 /*
@@ -175,7 +180,8 @@ typedef struct dt_client_tag {
     const char *value;
 } dt_client_tag;
 
-/* Options of dt_client_schedule. Zero-initialise, then set what differs. */
+/* Options of dt_client_schedule. Zero means the default for every field: start from
+ * dt_client_start_options_init (or a zeroed struct), then set what differs. */
 typedef struct dt_client_start_options {
     const char *instance_id; /* NULL: a random UUID v4 */
     /* NULL: a random UUID. Giving the instance and execution ID of an earlier call makes a
@@ -220,6 +226,9 @@ typedef struct dt_client_start_options {
  */
 DT_API dt_status dt_client_schedule(dt_client *c, const char *name,
                                     const dt_client_start_options *o, char *out_id, size_t out_len);
+
+/* Sets every field of `o` (borrowed) to its default: zero. */
+DT_API void dt_client_start_options_init(dt_client_start_options *o);
 
 /*
  * Restarts a finished instance (completed, failed, terminated, canceled): its orchestration runs
@@ -342,7 +351,8 @@ DT_API void dt_client_instance_free(dt_client_instance *inst);
  * timeout with DT_ETIMEOUT.
  * ------------------------------------------------------------------------------------------- */
 
-/* Which instances a list or purge applies to. Zero-initialised: all. */
+/* Which instances a list or purge applies to. Zero means the default for every field: all.
+ * dt_client_filter_init gives that. */
 typedef struct dt_client_filter {
     const dt_client_runtime_status *statuses; /* any of these; NULL or nstatuses 0: any */
     size_t nstatuses;
@@ -373,6 +383,9 @@ DT_API dt_status dt_client_list(dt_client *c, const dt_client_filter *filter,
                                 dt_client_page **out);
 
 DT_API void dt_client_page_free(dt_client_page *page);
+
+/* Sets every field of `f` (borrowed) to its default: zero (all instances). */
+DT_API void dt_client_filter_init(dt_client_filter *f);
 
 /* One history event. The typed fields are a convenience; `raw` is the full event. */
 typedef struct dt_client_event {

@@ -58,6 +58,9 @@ typedef struct dt_nats_security {
  */
 DT_API void dt_nats_security_from_env(dt_nats_security *s);
 
+/* Sets every field of `s` (borrowed) to its default: NULL, a plain connection. */
+DT_API void dt_nats_security_init(dt_nats_security *s);
+
 /*
  * Writes `urls` (one URL or a comma-separated list) into buf without the user info of any URL:
  * "nats://u:p@h:4222,tls://tok@h2" -> "nats://h:4222,tls://h2". Truncates to fit (always

@@ -72,6 +72,8 @@ typedef struct dt_failure {
  * first_interval_ms * backoff_coefficient^(n-1), capped at max_interval_ms (0 = no cap). No retry
  * is made once max_attempts attempts have run, when the failure is non-retriable, or when the next
  * attempt would start later than retry_timeout_ms (0 = none) after the first attempt.
+ * A policy is a value, not options: a zeroed one is invalid (max_attempts 0 fails the
+ * orchestration with DT_FAILURE_MISUSE); dt_retry_policy_init gives a valid one to start from.
  */
 typedef struct dt_retry_policy {
     int max_attempts;           /* >= 1 */
@@ -88,18 +90,27 @@ typedef struct dt_retry_policy {
     void *should_retry_ctx;
 } dt_retry_policy;
 
-/* Options of dt_call_activity; NULL or zeroed fields mean the defaults. Borrowed. */
+/* Options of dt_call_activity; NULL or zeroed fields mean the defaults (the options rule: zero
+ * means the default for every field, and dt_activity_options_init sets them). Borrowed. */
 typedef struct dt_activity_options {
     const char *task_queue;       /* NULL = "default" */
     const dt_retry_policy *retry; /* NULL = one attempt */
 } dt_activity_options;
 
-/* Options of dt_call_sub_orchestrator; NULL or zeroed fields mean the defaults. Borrowed. */
+/* Options of dt_call_sub_orchestrator; NULL or zeroed fields mean the defaults (zero means the
+ * default for every field; dt_sub_orch_options_init sets them). Borrowed. */
 typedef struct dt_sub_orch_options {
     const char *instance_id; /* NULL = "<parent id>:<execution id>:<task number>" (deterministic) */
     const char *version;     /* NULL = none */
     const dt_retry_policy *retry; /* NULL = one attempt */
 } dt_sub_orch_options;
+
+/* Set every field of the struct (borrowed) to its default: zero. */
+DT_API void dt_activity_options_init(dt_activity_options *o);
+DT_API void dt_sub_orch_options_init(dt_sub_orch_options *o);
+/* Sets `p` (borrowed) to one attempt, no retry (max_attempts 1, backoff_coefficient 1.0, the rest
+ * 0): a valid policy to change. */
+DT_API void dt_retry_policy_init(dt_retry_policy *p);
 
 /* ---- what the instance is ---- */
 

@@ -69,6 +69,9 @@ DT_API void dt_worker_log_stderr(dt_log_level level, const char *instance_id, co
  */
 DT_API bool dt_log_trace_ids(char trace_id[33], char span_id[17]);
 
+/* The options of a worker. Zero means the default for every field (the defaults are given
+ * below): start from dt_worker_options_init (or a zeroed struct), then set what differs, so
+ * that a field a later release adds starts at its default. */
 typedef struct dt_worker_options {
     const char *nats_url; /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
     /* Credentials and TLS of the NATS connection (durabletask/connection.h); copied with its
@@ -138,6 +141,9 @@ typedef struct dt_worker_options {
  */
 DT_API dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *errbuf,
                                   size_t errlen);
+
+/* Sets every field of `o` (borrowed) to its default: zero. */
+DT_API void dt_worker_options_init(dt_worker_options *o);
 
 /* Registers an orchestrator (name copied; `fn` and `user_data` borrowed for the worker's life).
  * DT_EEXIST when the name is taken, DT_EINVAL for a bad name, DT_ESTATE after start. */
