@@ -43,10 +43,20 @@ install(FILES ${CMAKE_BINARY_DIR}/durabletask-config.cmake
         DESTINATION ${DT_CMAKE_DIR})
 
 # durabletask.pc: ${pcfiledir} makes it relocatable; the prefix is two levels up from
-# <libdir>/pkgconfig for the usual lib or lib64, more for a multiarch libdir.
+# <libdir>/pkgconfig for the usual lib or lib64, more for a multiarch libdir. Absolute install
+# directories (-DCMAKE_INSTALL_LIBDIR=/...) are written as they are: not relocatable then.
 set(DT_PC_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
-file(RELATIVE_PATH DT_PC_TO_PREFIX /prefix/${DT_PC_DIR} /prefix)
-string(REGEX REPLACE "/$" "" DT_PC_TO_PREFIX "${DT_PC_TO_PREFIX}")
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+  set(DT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+  set(DT_PC_LIBDIR "${CMAKE_INSTALL_FULL_LIBDIR}")
+  set(DT_PC_INCLUDEDIR "${CMAKE_INSTALL_FULL_INCLUDEDIR}")
+else()
+  file(RELATIVE_PATH DT_PC_TO_PREFIX /prefix/${DT_PC_DIR} /prefix)
+  string(REGEX REPLACE "/$" "" DT_PC_TO_PREFIX "${DT_PC_TO_PREFIX}")
+  set(DT_PC_PREFIX "\${pcfiledir}/${DT_PC_TO_PREFIX}")
+  set(DT_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
+  set(DT_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
 configure_file(${CMAKE_SOURCE_DIR}/cmake/durabletask.pc.in ${CMAKE_BINARY_DIR}/durabletask.pc
                @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/durabletask.pc DESTINATION ${DT_PC_DIR})

@@ -46,6 +46,10 @@ if find "$prefix/include" -name '*_int.h' -o -name 'dt_broker.h' | grep -q .; th
     die "internal headers installed"
 fi
 
+# The installed tool runs from the prefix (it links the library statically).
+step "$prefix/bin/dtctl --version"
+"$prefix/bin/dtctl" --version || die "the installed dtctl does not run"
+
 run() {
     step "run $1"
     mkdir -p "$tmp/data"
