@@ -11,12 +11,18 @@
 set(DT_LIBRARY_OBJECTS
   $<TARGET_OBJECTS:durabletask> $<TARGET_OBJECTS:dt_broker> $<TARGET_OBJECTS:dt_schema>)
 
-# What a program linking the static library needs besides it: pkg-config modules and plain
-# flags. The .pc file (Requires.private, Libs.private) and the package config file
-# (durabletask-config.cmake) are written from these lists, so a new external dependency of the
-# internal targets is added here once (test_install's static link fails until it is).
-set(DT_LIBRARY_PKG_DEPS libnats libprotobuf-c sqlite3 libcrypto)
-set(DT_LIBRARY_LIBS_PRIVATE -pthread)
+# What a program linking the static library needs besides it (and threads): pkg-config modules
+# and plain system libraries. The .pc file (Requires.private, Libs.private), the package config
+# file (durabletask-config.cmake) and the static target are written from these lists, so a new
+# external dependency of the internal targets is added here once (test_install's static links
+# fail until it is).
+set(DT_LIBRARY_PKG_DEPS libnats libprotobuf-c sqlite3 libcrypto libmicrohttpd)
+set(DT_LIBRARY_SYSTEM_LIBS m)
+set(DT_LIBRARY_LIBS_PRIVATE)
+foreach(l ${DT_LIBRARY_SYSTEM_LIBS})
+  list(APPEND DT_LIBRARY_LIBS_PRIVATE -l${l})
+endforeach()
+list(APPEND DT_LIBRARY_LIBS_PRIVATE -pthread)
 
 # SOVERSION: the ABI is kept within a major version, and while the major is 0 within a minor
 # one (0.1 and 0.2 may differ), as docs/design.md says.
@@ -59,7 +65,7 @@ pkg_check_modules(DT_LIBRARY_DEPS REQUIRED IMPORTED_TARGET ${DT_LIBRARY_PKG_DEPS
 target_link_libraries(durabletask_static INTERFACE
   $<BUILD_INTERFACE:PkgConfig::DT_LIBRARY_DEPS>
   $<INSTALL_INTERFACE:PkgConfig::durabletask_deps>
-  Threads::Threads)
+  ${DT_LIBRARY_SYSTEM_LIBS} Threads::Threads)
 
 # For projects that add this tree with add_subdirectory: the names find_package gives.
 add_library(durabletask::durabletask ALIAS durabletask_shared)

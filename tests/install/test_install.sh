@@ -2,7 +2,7 @@
 # test_install: installs the build into a temp prefix (cmake --install), then builds a program
 # outside the project (consumer/) against the installed tree five ways: CMake find_package with
 # durabletask::durabletask (shared) and durabletask::durabletask_static, pkg-config as C (shared
-# and --static), and pkg-config as C++ (which also proves the headers give the functions C
+# and static), and pkg-config as C++ (which also proves the headers give the functions C
 # linkage). Runs each. With
 # DT_TEST_NATS_URL set the programs also connect a client.
 #
@@ -80,17 +80,16 @@ $cc -std=c11 -Wall -Wextra -Werror $flags -o "$tmp/pc_consumer" \
     -Wl,-rpath,"$libdir" || die "building with pkg-config"
 run "$tmp/pc_consumer"
 
-step "pkg-config --static durabletask"
-# The archive by name (-ldurabletask would pick the shared library), then what --static adds.
-static_libs=""
-# shellcheck disable=SC2046 # a list of words
-for w in $(pkg-config --static --libs durabletask); do
-    [ "$w" = "-ldurabletask" ] || static_libs="$static_libs $w"
-done
-# shellcheck disable=SC2046,SC2086
+step "pkg-config: static library"
+# The archive by name (-ldurabletask would pick the shared library), then the flags of the modules
+# it requires and its own system libraries. (pkg-config --static would add every module's private
+# dependencies too, down to static-only ones such as gnutls's, which a system of shared libraries
+# need not have.)
+# shellcheck disable=SC2046,SC2086 # lists of words
 $cc -std=c11 -Wall -Wextra -Werror $flags -o "$tmp/pc_consumer_static" \
     "$src/tests/install/consumer/main.c" $(pkg-config --cflags durabletask) \
-    "$libdir/libdurabletask.a" $static_libs || die "building with pkg-config --static"
+    "$libdir/libdurabletask.a" $(pkg-config --libs $(pkg-config --print-requires-private durabletask)) \
+    $(pkg-config --variable=libs_private durabletask) || die "building with the static library"
 run "$tmp/pc_consumer_static"
 
 if [ -n "$cxx" ]; then

@@ -456,11 +456,12 @@ DT_API dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *fil
  * not found. *out_deleted (may be NULL) is the number of instances deleted, also on failure.
  * DT_ESTATE when the instance itself is not finished, DT_ENOTFOUND when unknown.
  */
-dt_status dt_client_purge_recursive(dt_client *c, const char *instance_id, uint64_t *out_deleted);
+DT_API dt_status dt_client_purge_recursive(dt_client *c, const char *instance_id,
+                                           uint64_t *out_deleted);
 /* dt_client_purge_recursive of every finished instance matching `filter` (listed page by page;
  * their descendants are purged whether they match or not). */
-dt_status dt_client_purge_where_recursive(dt_client *c, const dt_client_filter *filter,
-                                          uint64_t *out_deleted);
+DT_API dt_status dt_client_purge_where_recursive(dt_client *c, const dt_client_filter *filter,
+                                                 uint64_t *out_deleted);
 
 #ifdef __cplusplus
 }
