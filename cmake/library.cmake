@@ -16,7 +16,7 @@ set(DT_LIBRARY_OBJECTS
 # file (durabletask-config.cmake) and the static target are written from these lists, so a new
 # external dependency of the internal targets is added here once (test_install's static links
 # fail until it is).
-set(DT_LIBRARY_PKG_DEPS libnats libprotobuf-c sqlite3 libcrypto libmicrohttpd)
+set(DT_LIBRARY_PKG_DEPS libnats libprotobuf-c sqlite3 libcrypto libmicrohttpd jansson libcurl)
 set(DT_LIBRARY_SYSTEM_LIBS m)
 set(DT_LIBRARY_LIBS_PRIVATE)
 foreach(l ${DT_LIBRARY_SYSTEM_LIBS})
