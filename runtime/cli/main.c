@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli_int.h"
-#include "dt_broker.h"
+#include "durabletask/library.h"
 
 static const char usage[] =
     "usage: dtctl [global options] <command> [args] [global options]\n"
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
     cli c = {.url = env_or("DT_NATS_URL", NULL), .hub = env_or("DT_HUB", "default")};
     int rc = run(&c, argc, argv);
     dt_client_destroy(c.client);
-    (void)dt_broker_global_shutdown();
+    (void)dt_library_shutdown();
     /* Output goes through stdio unchecked call by call; a failed write (full disk, closed pipe)
      * shows in the stream's error flag, checked once here. */
     errno = 0;

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "durabletask/defs.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,19 +25,19 @@ typedef struct dt_allocator {
 } dt_allocator;
 
 /* Installs `a` (copied). NULL restores the default (malloc). */
-void dt_set_allocator(const dt_allocator *a);
+DT_API void dt_set_allocator(const dt_allocator *a);
 
 /* Returns NULL on failure. dt_alloc(0) may return NULL or a unique pointer. */
-void *dt_alloc(size_t size);
+DT_API void *dt_alloc(size_t size);
 /* Zeroed, overflow-checked n*size. */
-void *dt_calloc(size_t n, size_t size);
-void *dt_realloc(void *ptr, size_t size);
+DT_API void *dt_calloc(size_t n, size_t size);
+DT_API void *dt_realloc(void *ptr, size_t size);
 /* Accepts NULL. */
-void dt_free(void *ptr);
+DT_API void dt_free(void *ptr);
 /* Returns a dt_alloc'd copy of s (NUL-terminated) or NULL; the caller frees with dt_free. */
-char *dt_strdup(const char *s);
+DT_API char *dt_strdup(const char *s);
 /* Copies n bytes and appends a NUL; returns NULL on failure. The caller frees with dt_free. */
-char *dt_memdup(const void *p, size_t n);
+DT_API char *dt_memdup(const void *p, size_t n);
 
 #ifdef __cplusplus
 }

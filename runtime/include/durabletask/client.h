@@ -21,6 +21,11 @@
  * milliseconds since the Unix epoch; durations are milliseconds. Payloads (inputs, outputs,
  * event data, custom status) are opaque byte strings, UTF-8 JSON by convention; every payload
  * the client hands out is followed by a NUL byte that its length does not count.
+ * Options structs (dt_client_options, dt_client_start_options, dt_client_filter) follow one rule:
+ * zero means the default for every field, and each has an _init function that sets the
+ * defaults; start from it (or a zeroed struct) so that a field a later release adds starts at
+ * its default. dt_client_hub_info holds a hub's settings, not options: zero is not its default
+ * (0 partitions is DT_EINVAL); start from dt_client_hub_info_init.
  *
  * Threads: a dt_client is thread-safe: any number of threads may start, signal, read, wait and
  * query through one client at once, and share its connection (one client per process is the
@@ -39,6 +44,7 @@
 #include <stdint.h>
 
 #include "durabletask/connection.h"
+#include "durabletask/defs.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/status.h"
 
@@ -79,8 +85,8 @@ typedef struct dt_client_options {
     dt_nats_security security;
 } dt_client_options;
 
-/* Fills `o` (borrowed) with the defaults above (hub NULL). */
-void dt_client_options_init(dt_client_options *o);
+/* Fills `o` (borrowed) with the defaults above (hub NULL); a zeroed struct means the same. */
+DT_API void dt_client_options_init(dt_client_options *o);
 
 /*
  * Connects to NATS. `o` and its strings are copied. The hub need not exist yet (see
@@ -90,26 +96,26 @@ void dt_client_options_init(dt_client_options *o);
  * file), DT_EAUTH (credentials refused, TLS failed), DT_EBROKER (no server). The text names URLs
  * without their user info and never contains a secret.
  */
-dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *errbuf,
-                           size_t errlen);
+DT_API dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *errbuf,
+                                  size_t errlen);
 
 /* Closes the connection and frees `c`. Accepts NULL. Result objects stay valid. Waits that
  * other threads have in progress on `c` end with DT_ECLOSED (without touching `c` afterwards:
  * do not ask dt_client_errmsg then) and destroy returns once they have; no other call may be in
  * progress or start once destroy has begun. */
-void dt_client_destroy(dt_client *c);
+DT_API void dt_client_destroy(dt_client *c);
 
 /* Text of the most recent failure of a call on `c` ("" if none). Owned by `c`; valid until the
  * next call on `c` (when threads share `c`, see dt_client_errmsg_copy). */
-const char *dt_client_errmsg(const dt_client *c);
+DT_API const char *dt_client_errmsg(const dt_client *c);
 
 /* The same text copied into buf (len bytes, NUL-terminated, truncated if need be), atomically
  * with respect to failures on other threads. For a client shared by threads the text is that of
  * the most recent failure of any of them. */
-void dt_client_errmsg_copy(const dt_client *c, char *buf, size_t len);
+DT_API void dt_client_errmsg_copy(const dt_client *c, char *buf, size_t len);
 
 /* The hub's name (owned by `c`). */
-const char *dt_client_hub(const dt_client *c);
+DT_API const char *dt_client_hub(const dt_client *c);
 
 /* ---------------------------------------------------------------------------------------------
  * Task hubs
@@ -128,7 +134,7 @@ typedef struct dt_client_hub_info {
 } dt_client_hub_info;
 
 /* Fills `h` (borrowed) with the default settings. */
-void dt_client_hub_info_init(dt_client_hub_info *h);
+DT_API void dt_client_hub_info_init(dt_client_hub_info *h);
 
 /*
  * Creates the client's hub with `settings` (NULL: defaults). Idempotent: a hub that exists with
@@ -136,11 +142,11 @@ void dt_client_hub_info_init(dt_client_hub_info *h);
  * are DT_ECONFLICT naming the first difference. On DT_OK out (may be NULL) receives the stored
  * settings.
  */
-dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
-                               dt_client_hub_info *out);
+DT_API dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
+                                      dt_client_hub_info *out);
 
 /* Reads the hub's settings. DT_ENOTFOUND when there is no such hub. */
-dt_status dt_client_hub_get(dt_client *c, dt_client_hub_info *out);
+DT_API dt_status dt_client_hub_get(dt_client *c, dt_client_hub_info *out);
 
 /* Messages waiting in the hub's streams. */
 typedef struct dt_client_hub_stats {
@@ -150,11 +156,11 @@ typedef struct dt_client_hub_stats {
     uint64_t dead_msgs;          /* DT_<hub>_DEAD: dead letters kept */
 } dt_client_hub_stats;
 
-dt_status dt_client_hub_stats_get(dt_client *c, dt_client_hub_stats *out);
+DT_API dt_status dt_client_hub_stats_get(dt_client *c, dt_client_hub_stats *out);
 
 /* Deletes the hub: every stream, consumer and bucket, with all instances' messages and status
  * records (workers' SQLite files are not touched). DT_ENOTFOUND when there was none. */
-dt_status dt_client_hub_delete(dt_client *c);
+DT_API dt_status dt_client_hub_delete(dt_client *c);
 
 /* ---------------------------------------------------------------------------------------------
  * Starting instances
@@ -174,7 +180,8 @@ typedef struct dt_client_tag {
     const char *value;
 } dt_client_tag;
 
-/* Options of dt_client_schedule. Zero-initialise, then set what differs. */
+/* Options of dt_client_schedule. Zero means the default for every field: start from
+ * dt_client_start_options_init (or a zeroed struct), then set what differs. */
 typedef struct dt_client_start_options {
     const char *instance_id; /* NULL: a random UUID v4 */
     /* NULL: a random UUID. Giving the instance and execution ID of an earlier call makes a
@@ -217,8 +224,11 @@ typedef struct dt_client_start_options {
  * such hub), DT_EBROKER, DT_ETIMEOUT (no PubAck: the start may or may not be stored, and its
  * PENDING record was taken back; retry with the same instance and execution IDs).
  */
-dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_start_options *o,
-                             char *out_id, size_t out_len);
+DT_API dt_status dt_client_schedule(dt_client *c, const char *name,
+                                    const dt_client_start_options *o, char *out_id, size_t out_len);
+
+/* Sets every field of `o` (borrowed) to its default: zero. */
+DT_API void dt_client_start_options_init(dt_client_start_options *o);
 
 /*
  * Restarts a finished instance (completed, failed, terminated, canceled): its orchestration runs
@@ -229,8 +239,8 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
  * instance, DT_ESTATE for an unfinished one under the same ID, DT_EEXIST when another start of
  * that ID won the race; otherwise as dt_client_schedule.
  */
-dt_status dt_client_restart(dt_client *c, const char *instance_id, bool new_instance_id,
-                            char *out_id, size_t out_len);
+DT_API dt_status dt_client_restart(dt_client *c, const char *instance_id, bool new_instance_id,
+                                   char *out_id, size_t out_len);
 
 /* ---------------------------------------------------------------------------------------------
  * Events and control. Each checks the status record first: DT_ENOTFOUND for an unknown instance,
@@ -244,19 +254,20 @@ dt_status dt_client_restart(dt_client *c, const char *instance_id, bool new_inst
  * none; printable ASCII without space, <= DT_CLIENT_NAME_MAX) makes repeats of the same call
  * for the same instance count once; without it every call is a new event.
  */
-dt_status dt_client_raise_event(dt_client *c, const char *instance_id, const char *event_name,
-                                const void *data, size_t len, const char *idempotency_key);
+DT_API dt_status dt_client_raise_event(dt_client *c, const char *instance_id,
+                                       const char *event_name, const void *data, size_t len,
+                                       const char *idempotency_key);
 
 /* Terminates the instance; `reason` (NULL: none) becomes its output verbatim. recursive also
  * terminates its sub-orchestrations. */
-dt_status dt_client_terminate(dt_client *c, const char *instance_id, const char *reason,
-                              bool recursive);
+DT_API dt_status dt_client_terminate(dt_client *c, const char *instance_id, const char *reason,
+                                     bool recursive);
 
 /* Suspends the instance: events are held back until it is resumed. `reason` may be NULL. */
-dt_status dt_client_suspend(dt_client *c, const char *instance_id, const char *reason);
+DT_API dt_status dt_client_suspend(dt_client *c, const char *instance_id, const char *reason);
 
 /* Resumes a suspended instance. `reason` may be NULL. */
-dt_status dt_client_resume(dt_client *c, const char *instance_id, const char *reason);
+DT_API dt_status dt_client_resume(dt_client *c, const char *instance_id, const char *reason);
 
 /* ---------------------------------------------------------------------------------------------
  * Status
@@ -275,11 +286,11 @@ typedef enum dt_client_runtime_status {
 } dt_client_runtime_status;
 
 /* "RUNNING", "COMPLETED", ...; "UNKNOWN" for other values. Static. */
-const char *dt_client_runtime_status_name(dt_client_runtime_status s);
+DT_API const char *dt_client_runtime_status_name(dt_client_runtime_status s);
 /* Parses a name as above, ASCII case-insensitive. DT_EINVAL if unknown. */
-dt_status dt_client_runtime_status_parse(const char *name, dt_client_runtime_status *out);
+DT_API dt_status dt_client_runtime_status_parse(const char *name, dt_client_runtime_status *out);
 /* True for COMPLETED, FAILED, CANCELED and TERMINATED. */
-bool dt_client_runtime_status_finished(dt_client_runtime_status s);
+DT_API bool dt_client_runtime_status_finished(dt_client_runtime_status s);
 
 /* One instance's status. All pointers live as long as the object that holds the struct. */
 typedef struct dt_client_instance {
@@ -308,8 +319,8 @@ typedef struct dt_client_instance {
  * with_payloads false, input, output and custom status are left out. On DT_OK *out is a new
  * object the caller frees with dt_client_instance_free. DT_ENOTFOUND for an unknown instance.
  */
-dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_payloads,
-                               dt_client_instance **out);
+DT_API dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_payloads,
+                                      dt_client_instance **out);
 
 /*
  * Waits until the instance has started (any status but PENDING) or has finished (COMPLETED,
@@ -325,13 +336,14 @@ dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_
  * client (about three small messages per instance started), whoever waits. Any number of threads
  * may wait at once. timeout_ms 0: one read, nothing more.
  */
-dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
-                                   bool with_payloads, dt_client_instance **out);
-dt_status dt_client_wait_for_completion(dt_client *c, const char *instance_id, int64_t timeout_ms,
-                                        bool with_payloads, dt_client_instance **out);
+DT_API dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
+                                          bool with_payloads, dt_client_instance **out);
+DT_API dt_status dt_client_wait_for_completion(dt_client *c, const char *instance_id,
+                                               int64_t timeout_ms, bool with_payloads,
+                                               dt_client_instance **out);
 
 /* Frees an object returned by get_status / wait_for_*. Accepts NULL. */
-void dt_client_instance_free(dt_client_instance *inst);
+DT_API void dt_client_instance_free(dt_client_instance *inst);
 
 /* ---------------------------------------------------------------------------------------------
  * Queries, answered by the workers that own the partitions. A partition without a running
@@ -339,7 +351,8 @@ void dt_client_instance_free(dt_client_instance *inst);
  * timeout with DT_ETIMEOUT.
  * ------------------------------------------------------------------------------------------- */
 
-/* Which instances a list or purge applies to. Zero-initialised: all. */
+/* Which instances a list or purge applies to. Zero means the default for every field: all.
+ * dt_client_filter_init gives that. */
 typedef struct dt_client_filter {
     const dt_client_runtime_status *statuses; /* any of these; NULL or nstatuses 0: any */
     size_t nstatuses;
@@ -365,10 +378,14 @@ typedef struct dt_client_page {
  * and tags only with with_payloads. On DT_OK *out is a new page (dt_client_page_free). DT_EINVAL
  * for a bad filter or token.
  */
-dt_status dt_client_list(dt_client *c, const dt_client_filter *filter, const char *page_token,
-                         size_t limit, bool with_payloads, dt_client_page **out);
+DT_API dt_status dt_client_list(dt_client *c, const dt_client_filter *filter,
+                                const char *page_token, size_t limit, bool with_payloads,
+                                dt_client_page **out);
 
-void dt_client_page_free(dt_client_page *page);
+DT_API void dt_client_page_free(dt_client_page *page);
+
+/* Sets every field of `f` (borrowed) to its default: zero (all instances). */
+DT_API void dt_client_filter_init(dt_client_filter *f);
 
 /* One history event. The typed fields are a convenience; `raw` is the full event. */
 typedef struct dt_client_event {
@@ -401,7 +418,8 @@ typedef struct dt_client_history {
  * not know, DT_ETOOLARGE for a single event larger than one NATS message can carry (or any history
  * that does not fit one, from a worker of an earlier release).
  */
-dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client_history **out);
+DT_API dt_status dt_client_get_history(dt_client *c, const char *instance_id,
+                                       dt_client_history **out);
 
 /*
  * One page of the history: the events from index `start` (0: the first), at most max_events of
@@ -411,25 +429,25 @@ dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client
  * when next == total. A page whose execution_id differs from the previous page's belongs to a
  * later execution (start over). Errors as dt_client_get_history.
  */
-dt_status dt_client_get_history_page(dt_client *c, const char *instance_id, size_t start,
-                                     size_t max_events, dt_client_history **out, size_t *out_next,
-                                     size_t *out_total);
+DT_API dt_status dt_client_get_history_page(dt_client *c, const char *instance_id, size_t start,
+                                            size_t max_events, dt_client_history **out,
+                                            size_t *out_next, size_t *out_total);
 
-void dt_client_history_free(dt_client_history *h);
+DT_API void dt_client_history_free(dt_client_history *h);
 
 /*
  * Deletes a finished instance: its history and state in its partition's store and its status
  * record. DT_ESTATE when it is not finished, DT_ENOTFOUND when unknown.
  */
-dt_status dt_client_purge(dt_client *c, const char *instance_id);
+DT_API dt_status dt_client_purge(dt_client *c, const char *instance_id);
 
 /*
  * Deletes every finished instance matching `filter` (NULL: all finished ones; statuses that are
  * not finished are ignored), partition by partition. On DT_OK *out_deleted (may be NULL) is the
  * number deleted. On failure the message says how many were deleted before it.
  */
-dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *filter,
-                                uint64_t *out_deleted);
+DT_API dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *filter,
+                                       uint64_t *out_deleted);
 
 /*
  * dt_client_purge of a finished instance together with the sub-orchestrations it started (found
@@ -438,11 +456,12 @@ dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *filter,
  * not found. *out_deleted (may be NULL) is the number of instances deleted, also on failure.
  * DT_ESTATE when the instance itself is not finished, DT_ENOTFOUND when unknown.
  */
-dt_status dt_client_purge_recursive(dt_client *c, const char *instance_id, uint64_t *out_deleted);
+DT_API dt_status dt_client_purge_recursive(dt_client *c, const char *instance_id,
+                                           uint64_t *out_deleted);
 /* dt_client_purge_recursive of every finished instance matching `filter` (listed page by page;
  * their descendants are purged whether they match or not). */
-dt_status dt_client_purge_where_recursive(dt_client *c, const dt_client_filter *filter,
-                                          uint64_t *out_deleted);
+DT_API dt_status dt_client_purge_where_recursive(dt_client *c, const dt_client_filter *filter,
+                                                 uint64_t *out_deleted);
 
 /* ---------------------------------------------------------------------------------------------
  * Retention: how long finished instances are kept. The workers that own the partitions purge

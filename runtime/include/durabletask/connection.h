@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include "durabletask/defs.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,7 +56,10 @@ typedef struct dt_nats_security {
  * written point into the process environment: valid until it is changed. Not thread-safe with
  * respect to setenv (like getenv).
  */
-void dt_nats_security_from_env(dt_nats_security *s);
+DT_API void dt_nats_security_from_env(dt_nats_security *s);
+
+/* Sets every field of `s` (borrowed) to its default: NULL, a plain connection. */
+DT_API void dt_nats_security_init(dt_nats_security *s);
 
 /*
  * Writes `urls` (one URL or a comma-separated list) into buf without the user info of any URL:
@@ -62,7 +67,7 @@ void dt_nats_security_from_env(dt_nats_security *s);
  * NUL-terminated when len > 0) and returns buf. NULL urls gives "nats://127.0.0.1:4222", the
  * default URL. Use it for every URL that goes into a log line or an error text.
  */
-char *dt_nats_url_redact(const char *urls, char *buf, size_t len);
+DT_API char *dt_nats_url_redact(const char *urls, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

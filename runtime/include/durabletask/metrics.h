@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "durabletask/defs.h"
 #include "durabletask/status.h"
 #include "durabletask/worker.h"
 
@@ -32,11 +33,11 @@ extern "C" {
  * bounded configuration). May wait up to the NATS request timeout for the hub's consumer info
  * (sampled at most once a second).
  */
-dt_status dt_worker_metrics_render(dt_worker *w, char **out, size_t *out_len);
+DT_API dt_status dt_worker_metrics_render(dt_worker *w, char **out, size_t *out_len);
 
 /* The port the worker's /metrics endpoint listens on (the one chosen for port 0), or -1 when it
  * serves none. */
-int dt_worker_metrics_port(const dt_worker *w);
+DT_API int dt_worker_metrics_port(const dt_worker *w);
 
 #ifdef __cplusplus
 }

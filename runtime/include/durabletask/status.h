@@ -11,6 +11,8 @@
 #ifndef DURABLETASK_STATUS_H
 #define DURABLETASK_STATUS_H
 
+#include "durabletask/defs.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -45,10 +47,10 @@ typedef enum dt_status {
 } dt_status;
 
 /* Returns a static, never-NULL English description of `s` (unknown values give a generic text). */
-const char *dt_status_str(dt_status s);
+DT_API const char *dt_status_str(dt_status s);
 
 /* Returns the static name of `s` without the DT_ prefix ("EINVAL"), or "UNKNOWN". */
-const char *dt_status_name(dt_status s);
+DT_API const char *dt_status_name(dt_status s);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@
 
 #include "durabletask/activity.h"
 #include "durabletask/connection.h"
+#include "durabletask/defs.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/status.h"
 
@@ -59,14 +60,18 @@ typedef void (*dt_worker_log_fn)(dt_log_level level, const char *instance_id, co
  * ctx is a program name (const char *) or NULL for "durabletask". Thread-safe. A worker without
  * a log callback sends its warnings and errors here; wrap it to filter levels.
  */
-void dt_worker_log_stderr(dt_log_level level, const char *instance_id, const char *msg, void *ctx);
+DT_API void dt_worker_log_stderr(dt_log_level level, const char *instance_id, const char *msg,
+                                 void *ctx);
 /*
  * For log callbacks: when a traced episode or activity runs on the calling thread, writes its
  * trace id (32 hex digits) and span id (16) NUL-terminated and returns true; false otherwise.
  * dt_worker_log_stderr appends them to its lines as " trace_id=... span_id=...".
  */
-bool dt_log_trace_ids(char trace_id[33], char span_id[17]);
+DT_API bool dt_log_trace_ids(char trace_id[33], char span_id[17]);
 
+/* The options of a worker. Zero means the default for every field (the defaults are given
+ * below): start from dt_worker_options_init (or a zeroed struct), then set what differs, so
+ * that a field a later release adds starts at its default. */
 typedef struct dt_worker_options {
     const char *nats_url; /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
     /* Credentials and TLS of the NATS connection (durabletask/connection.h); copied with its
@@ -134,40 +139,43 @@ typedef struct dt_worker_options {
  * Creates a worker (nothing runs until dt_worker_start). `o` and its strings are copied. On DT_OK
  * *out is the worker; free with dt_worker_destroy. On failure errbuf (may be NULL) says why.
  */
-dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *errbuf,
-                           size_t errlen);
+DT_API dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *errbuf,
+                                  size_t errlen);
+
+/* Sets every field of `o` (borrowed) to its default: zero. */
+DT_API void dt_worker_options_init(dt_worker_options *o);
 
 /* Registers an orchestrator (name copied; `fn` and `user_data` borrowed for the worker's life).
  * DT_EEXIST when the name is taken, DT_EINVAL for a bad name, DT_ESTATE after start. */
-dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestrator_fn fn,
-                                     void *user_data);
+DT_API dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestrator_fn fn,
+                                            void *user_data);
 
 /* Registers an activity served on `task_queue` (NULL: "default"). Same rules as above. */
-dt_status dt_worker_add_activity(dt_worker *w, const char *name, const char *task_queue,
-                                 dt_activity_fn fn, void *user_data);
+DT_API dt_status dt_worker_add_activity(dt_worker *w, const char *name, const char *task_queue,
+                                        dt_activity_fn fn, void *user_data);
 
 /*
  * Connects, joins the fleet and starts the threads. Returns once running. While no NATS server is
  * reachable it waits and retries (see connect_attempts), logging one line per failed attempt;
  * dt_worker_stop from another thread ends the wait, and start then fails with DT_ECLOSED.
  */
-dt_status dt_worker_start(dt_worker *w);
+DT_API dt_status dt_worker_start(dt_worker *w);
 
 /*
  * Stops gracefully: no new work is taken, running episodes and activities finish, leases are
  * released so other workers take over at once. Waits up to timeout_ms for activities (those still
  * running are abandoned and will be redelivered). Idempotent.
  */
-void dt_worker_stop(dt_worker *w, int64_t timeout_ms);
+DT_API void dt_worker_stop(dt_worker *w, int64_t timeout_ms);
 
 /* Stops (if running) and frees. Accepts NULL. */
-void dt_worker_destroy(dt_worker *w);
+DT_API void dt_worker_destroy(dt_worker *w);
 
 /* Text of the last failure of a call on `w`. */
-const char *dt_worker_errmsg(const dt_worker *w);
+DT_API const char *dt_worker_errmsg(const dt_worker *w);
 
 /* The worker's ID (as in the leases bucket). */
-const char *dt_worker_id(const dt_worker *w);
+DT_API const char *dt_worker_id(const dt_worker *w);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,99 @@
+/*
+ * Tests of the library-wide calls (durabletask/library.h: dt_version, dt_library_shutdown) and of
+ * the options rule (zero means the default; every options struct has an _init that sets the
+ * defaults): runtime/common/library.c and options.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "durabletask/client.h"
+#include "durabletask/connection.h"
+#include "durabletask/library.h"
+#include "durabletask/orchestration.h"
+#include "durabletask/worker.h"
+
+static void version_matches_the_macros(void **state)
+{
+    (void)state;
+    char want[32];
+    snprintf(want, sizeof(want), "%d.%d.%d", DT_VERSION_MAJOR, DT_VERSION_MINOR, DT_VERSION_PATCH);
+    assert_string_equal(dt_version(), want);
+    assert_string_equal(dt_version(), DT_VERSION_STRING);
+    assert_int_equal(DT_VERSION_HEX,
+                     (DT_VERSION_MAJOR << 16) | (DT_VERSION_MINOR << 8) | DT_VERSION_PATCH);
+}
+
+/* Each _init overwrites every byte of garbage with the defaults: all zero. */
+#define ASSERT_INIT_ZEROES(type, init)                                                             \
+    do {                                                                                           \
+        type v_, zero_;                                                                            \
+        memset(&v_, 0xA5, sizeof(v_));                                                             \
+        memset(&zero_, 0, sizeof(zero_));                                                          \
+        init(&v_);                                                                                 \
+        assert_memory_equal(&v_, &zero_, sizeof(v_));                                              \
+    } while (0)
+
+static void zero_default_inits_zero_everything(void **state)
+{
+    (void)state;
+    ASSERT_INIT_ZEROES(dt_worker_options, dt_worker_options_init);
+    ASSERT_INIT_ZEROES(dt_client_start_options, dt_client_start_options_init);
+    ASSERT_INIT_ZEROES(dt_client_filter, dt_client_filter_init);
+    ASSERT_INIT_ZEROES(dt_nats_security, dt_nats_security_init);
+    ASSERT_INIT_ZEROES(dt_activity_options, dt_activity_options_init);
+    ASSERT_INIT_ZEROES(dt_sub_orch_options, dt_sub_orch_options_init);
+}
+
+static void retry_policy_init_is_one_attempt(void **state)
+{
+    (void)state;
+    dt_retry_policy p;
+    memset(&p, 0xA5, sizeof(p));
+    dt_retry_policy_init(&p);
+    assert_int_equal(p.max_attempts, 1);
+    assert_true(p.backoff_coefficient == 1.0);
+    assert_int_equal(p.first_interval_ms, 0);
+    assert_int_equal(p.max_interval_ms, 0);
+    assert_int_equal(p.retry_timeout_ms, 0);
+}
+
+/* A worker made from dt_worker_options_init plus the two required fields is accepted. */
+static void worker_accepts_initialised_options(void **state)
+{
+    (void)state;
+    dt_worker_options o;
+    dt_worker_options_init(&o);
+    o.hub = "lib_test";
+    o.data_dir = ".";
+    dt_worker *w = NULL;
+    char err[256] = "";
+    assert_int_equal(dt_worker_create(&o, &w, err, sizeof(err)), DT_OK);
+    dt_worker_destroy(w);
+}
+
+/* Without any connection nats.c was never set up: shutdown has nothing to do, and repeats are
+ * no-ops. (Runs last: nothing may connect after it.) */
+static void shutdown_without_connection_and_again(void **state)
+{
+    (void)state;
+    assert_int_equal(dt_library_shutdown(), DT_OK);
+    assert_int_equal(dt_library_shutdown(), DT_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(version_matches_the_macros),
+        cmocka_unit_test(zero_default_inits_zero_everything),
+        cmocka_unit_test(retry_policy_init_is_one_attempt),
+        cmocka_unit_test(worker_accepts_initialised_options),
+        cmocka_unit_test(shutdown_without_connection_and_again),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
