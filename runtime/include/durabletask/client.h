@@ -477,10 +477,10 @@ typedef struct dt_client_retention {
 } dt_client_retention;
 
 /* The hub's policy into *out (all 0 when none was set). */
-dt_status dt_client_retention_get(dt_client *c, dt_client_retention *out);
+DT_API dt_status dt_client_retention_get(dt_client *c, dt_client_retention *out);
 /* Replaces the hub's policy (every worker applies it from its next check). DT_EINVAL for a
  * negative age. */
-dt_status dt_client_retention_set(dt_client *c, const dt_client_retention *r);
+DT_API dt_status dt_client_retention_set(dt_client *c, const dt_client_retention *r);
 
 #ifdef __cplusplus
 }
