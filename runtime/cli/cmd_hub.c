@@ -1,4 +1,4 @@
-/* dtctl hub create | delete | info. */
+/* dtctl hub create | delete | info | retention. */
 #include <string.h>
 
 #include "cli_int.h"
@@ -8,10 +8,13 @@ static const char usage[] =
     "                        [--replicas N] [--duplicate-window-ms N] [--storage file|memory]\n"
     "       dtctl hub info\n"
     "       dtctl hub delete\n"
+    "       dtctl hub retention [--completed-ms N] [--failed-ms N] [--terminated-ms N]\n"
     "\n"
     "create makes the hub's streams and buckets (idempotent: the same settings again are fine;\n"
     "different ones are a conflict, exit 3). info shows the settings and the messages waiting in\n"
-    "the hub's streams. delete removes the hub with all its messages and status records.\n";
+    "the hub's streams. delete removes the hub with all its messages and status records.\n"
+    "retention shows how long finished instances are kept (0: until purged by hand), and with\n"
+    "options sets it (the others keep their values); the workers purge older ones.\n";
 
 static void print_info(const cli *c, const dt_client_hub_info *h, const dt_client_hub_stats *s)
 {
@@ -134,6 +137,48 @@ static int hub_delete(cli *c, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+static int hub_retention(cli *c, int argc, char **argv)
+{
+    const char *completed = NULL, *failed = NULL, *terminated = NULL;
+    const cli_opt opts[] = {{"--completed-ms", &completed, NULL},
+                            {"--failed-ms", &failed, NULL},
+                            {"--terminated-ms", &terminated, NULL}};
+    int rc =
+        cli_parse(c, argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL, 0, 0, NULL, usage);
+    if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
+        return rc;
+    }
+    dt_client_retention r;
+    dt_status st = dt_client_retention_get(c->client, &r);
+    if (st != DT_OK) {
+        return cli_fail_client(c, st);
+    }
+    const char *vals[] = {completed, failed, terminated};
+    int64_t *dst[] = {&r.completed_ms, &r.failed_ms, &r.terminated_ms};
+    bool set = false;
+    for (size_t i = 0; i < 3; i++) {
+        if (vals[i] != NULL && !cli_i64(vals[i], 0, INT64_MAX / 2, dst[i])) {
+            return cli_usage_error(usage, "%s must be a number of milliseconds >= 0", opts[i].name);
+        }
+        set = set || vals[i] != NULL;
+    }
+    if (set && (st = dt_client_retention_set(c->client, &r)) != DT_OK) {
+        return cli_fail_client(c, st);
+    }
+    if (c->json) {
+        cli_json_print(stdout,
+                       json_pack("{s:I,s:I,s:I}", "completed_ms", (json_int_t)r.completed_ms,
+                                 "failed_ms", (json_int_t)r.failed_ms, "terminated_ms",
+                                 (json_int_t)r.terminated_ms));
+    } else {
+        printf("%-22s %lld\n%-22s %lld\n%-22s %lld\n",
+               "completed kept (ms):", (long long)r.completed_ms,
+               "failed kept (ms):", (long long)r.failed_ms,
+               "terminated kept (ms):", (long long)r.terminated_ms);
+    }
+    return CLI_EXIT_OK;
+}
+
 int cmd_hub(cli *c, int argc, char **argv)
 {
     if (argc == 0) {
@@ -151,6 +196,9 @@ int cmd_hub(cli *c, int argc, char **argv)
     }
     if (strcmp(argv[0], "delete") == 0) {
         return hub_delete(c, argc - 1, argv + 1);
+    }
+    if (strcmp(argv[0], "retention") == 0) {
+        return hub_retention(c, argc - 1, argv + 1);
     }
     return cli_usage_error(usage, "unknown hub subcommand '%s'", argv[0]);
 }

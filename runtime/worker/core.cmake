@@ -14,5 +14,6 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/log_stderr.c
   ${CMAKE_CURRENT_LIST_DIR}/outbox.c
   ${CMAKE_CURRENT_LIST_DIR}/partition.c
+  ${CMAKE_CURRENT_LIST_DIR}/retention.c
   ${CMAKE_CURRENT_LIST_DIR}/rowcache.c
   ${CMAKE_CURRENT_LIST_DIR}/worker.c)

@@ -570,6 +570,9 @@ static dt_status iterate(dt__partition *pt)
         dt__parked_expire(pt); /* no backlog: a start that is not here is not coming soon */
     }
     if (st == DT_OK) {
+        dt__retention_tick(pt);
+    }
+    if (st == DT_OK) {
         dt__journal_snapshot(pt->journal, pt->store, false); /* when enough was appended */
     }
     dt__local_results_free(locals);
@@ -698,6 +701,16 @@ static dt_status open_broker_side(dt__partition *pt, const char *db_path)
     if (st == DT_OK) {
         st = dt__inbox_start(pt->consumer, w->opt.fetch_batch, FETCH_WAIT_MS, &pt->inbox);
     }
+    char meta[DT_BROKER_NAME_BUF];
+    if (st == DT_OK) {
+        st = dt_broker_bucket_name(w->hub, DT_BROKER_BUCKET_META, meta, sizeof(meta));
+    }
+    if (st == DT_OK) {
+        st = dt_broker_kv_open(w->broker, meta, &pt->meta_kv);
+    }
+    if (st == DT_OK) {
+        st = dt_broker_kv_open(w->broker, bucket, &pt->status_kv);
+    }
     char err[256];
     if (st == DT_OK) {
         st = dt__query_service_start(w->broker, w->hub, pt->p, db_path, pt->journal, pt->epoch,
@@ -768,6 +781,10 @@ static void teardown(dt__partition *pt)
     pt->pub = NULL;
     dt__inbox_close(pt->inbox); /* before its consumer */
     pt->inbox = NULL;
+    dt_broker_kv_close(pt->meta_kv);
+    pt->meta_kv = NULL;
+    dt_broker_kv_close(pt->status_kv);
+    pt->status_kv = NULL;
     dt_broker_consumer_close(pt->consumer);
     pt->consumer = NULL;
     dt__row_cache_destroy(pt->rows);

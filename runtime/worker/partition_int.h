@@ -85,6 +85,9 @@ struct dt__partition {
     dt__outbox_settled settled;             /* see outbox.c */
     dt__outbox_local local;                 /* see outbox.c */
     int64_t parked_checked_ms;              /* monotonic time of the last expiry check */
+    int64_t retention_checked_ms;           /* monotonic time of the last retention check */
+    dt_broker_kv *meta_kv;                  /* the hub's META bucket (retention policy) */
+    dt_broker_kv *status_kv;                /* the status bucket (records of purged instances) */
     size_t max_msg;    /* largest message the hub and the server take, headers included */
     bool store_failed; /* set-up could not open or claim the store (the thread then ends) */
 };
@@ -129,6 +132,11 @@ typedef struct dt__batch {
     size_t n_parks, cap_parks;
     bool committed; /* `commits` are durable (their outbox_ids filled in) */
 } dt__batch;
+
+/* ---- retention.c ---- */
+/* Purges this partition's instances that finished longer ago than the hub's retention policy
+ * allows; at most every retention_check_ms (cheap otherwise). Partition thread. */
+void dt__retention_tick(dt__partition *pt);
 
 /* ---- episode_park.c ---- */
 /* Dead-letters (with the reason) and deletes the parked messages that waited longer than the

@@ -140,6 +140,7 @@ static void defaults(dt_worker_options *o)
     o->activity_max_deliveries = o->activity_max_deliveries <= 0 ? 5 : o->activity_max_deliveries;
     o->activity_timeout_ms = o->activity_timeout_ms <= 0 ? 60000 : o->activity_timeout_ms;
     o->parked_event_ttl_ms = o->parked_event_ttl_ms <= 0 ? 3600000 : o->parked_event_ttl_ms;
+    o->retention_check_ms = o->retention_check_ms <= 0 ? 60000 : o->retention_check_ms;
 }
 
 static dt_status check_options(const dt_worker_options *o, char *err, size_t len)

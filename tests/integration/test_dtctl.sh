@@ -80,6 +80,17 @@ expect 3 hub create --partitions 5 --storage memory --lease-ttl-ms 5000
 expect 0 --json hub info
 json_check '.hub == env.DT_HUB and .partitions == 3 and .messages.orchestration == 0'
 
+# Retention: shown (nothing set: keep all), set field by field, refused when negative.
+expect 0 --json hub retention
+json_check '.completed_ms == 0 and .failed_ms == 0 and .terminated_ms == 0'
+expect 0 --json hub retention --completed-ms 86400000
+json_check '.completed_ms == 86400000 and .failed_ms == 0'
+expect 0 --json hub retention --failed-ms 5000
+json_check '.completed_ms == 86400000 and .failed_ms == 5000 and .terminated_ms == 0'
+expect 1 hub retention --terminated-ms -1
+expect 0 hub retention --completed-ms 0 --failed-ms 0
+[[ "$out" == *"completed kept (ms):   0"* ]] || fail "retention prints the policy: '$out'"
+
 # Start and status.
 expect 0 start Greeter --id greet-1 --input '{"who":"world \"quoted\""}' --version 1.0
 [ "$out" = "greet-1" ] || fail "start prints the instance ID, got '$out'"

@@ -76,3 +76,6 @@ dt_add_test(NAME test_result_batch SOURCES worker/test_result_batch.c LABELS int
 # after the owner stopped mid-run.
 dt_add_test(NAME test_local_activities SOURCES worker/test_local_activities.c LABELS integration
   TIMEOUT 200 LIBS dt_worker_kit)
+# The hub's retention policy applied by the workers: finished instances purged by status and age.
+dt_add_test(NAME test_retention SOURCES worker/test_retention.c LABELS integration TIMEOUT 120
+  LIBS dt_worker_kit)

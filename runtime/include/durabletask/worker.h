@@ -101,6 +101,9 @@ typedef struct dt_worker_options {
      * this long and the partition has no backlog left (its start is not on its way), it is
      * dead-lettered with the reason. 0: 3,600,000 (one hour). */
     int64_t parked_event_ttl_ms;
+    /* How often each partition applies the hub's retention policy (dt_client_retention_set):
+     * instances that finished longer ago than it allows are purged. 0: 60,000 (one minute). */
+    int64_t retention_check_ms;
     /* A snapshot of a partition (its store file, stored in the hub so that a new owner restores
      * it instead of replaying the whole log; the log below it is purged) is taken by the owner
      * once this many log entries, or this many bytes of them, were appended since the last one.
