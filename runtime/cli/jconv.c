@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "durabletask/alloc.h"
+#include "common_int.h"
 #include "jconv.h"
 
 /* Deepest failure chain converted (dt_failure chains are built by the runtime and short). */
@@ -75,20 +76,7 @@ const char *dt__jconv_time_text(int64_t ms, char *buf, size_t len)
         snprintf(buf, len, "-");
         return buf;
     }
-    time_t s = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    if (frac < 0) {
-        s -= 1;
-        frac += 1000;
-    }
-    struct tm tm;
-    char date[32];
-    if (gmtime_r(&s, &tm) == NULL || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        snprintf(buf, len, "%lld", (long long)ms);
-        return buf;
-    }
-    snprintf(buf, len, "%s.%03dZ", date, frac);
-    return buf;
+    return dt__iso8601_ms(ms, buf, len);
 }
 
 /* obj[key] = v, taking the reference; -1 when v is NULL (memory ran out) or the set failed. */

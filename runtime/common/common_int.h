@@ -6,6 +6,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -22,6 +23,9 @@ int64_t dt__mono_ms(void);
  * (at least DT__ISO8601_BUF bytes); returns buf. */
 #define DT__ISO8601_BUF 32
 const char *dt__iso8601_ms(int64_t ms, char *buf, size_t len);
+/* Parses all of `s` as a decimal integer in [min, max] into *out; false otherwise (empty, junk,
+ * overflow, out of range). */
+bool dt__parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* PERSISTED (IDs derived from them are stored): never change these three. */
 #define DT__FNV64_OFFSET 0xcbf29ce484222325ULL

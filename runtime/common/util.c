@@ -1,8 +1,10 @@
 /* Clock, protobuf-c allocator bridge and error formatting shared by all modules. */
 #include "common_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 int64_t dt__now_ms(void)
@@ -35,6 +37,21 @@ const char *dt__iso8601_ms(int64_t ms, char *buf, size_t len)
     }
     snprintf(buf, len, "%s.%03dZ", date, frac);
     return buf;
+}
+
+bool dt__parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (s == NULL || s[0] == '\0') {
+        return false;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
 }
 
 struct timespec dt__deadline_in(clockid_t clock, int64_t ms)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common_int.h"
 #include "dash_int.h"
 #include "jconv.h"
 
@@ -114,17 +115,7 @@ const char *dt__dash_arg(struct MHD_Connection *conn, const char *name)
 
 bool dt__dash_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-    if (s == NULL || s[0] == '\0' || strlen(s) > 20) {
-        return false;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return false;
-    }
-    *out = (int64_t)v;
-    return true;
+    return dt__parse_i64(s, min, max, out);
 }
 
 enum MHD_Result dt__dash_body_object(const dt__dash_req *r, json_t **out)

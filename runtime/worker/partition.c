@@ -701,16 +701,6 @@ static dt_status open_broker_side(dt__partition *pt, const char *db_path)
     if (st == DT_OK) {
         st = dt__inbox_start(pt->consumer, w->opt.fetch_batch, FETCH_WAIT_MS, &pt->inbox);
     }
-    char meta[DT_BROKER_NAME_BUF];
-    if (st == DT_OK) {
-        st = dt_broker_bucket_name(w->hub, DT_BROKER_BUCKET_META, meta, sizeof(meta));
-    }
-    if (st == DT_OK) {
-        st = dt_broker_kv_open(w->broker, meta, &pt->meta_kv);
-    }
-    if (st == DT_OK) {
-        st = dt_broker_kv_open(w->broker, bucket, &pt->status_kv);
-    }
     char err[256];
     if (st == DT_OK) {
         st = dt__query_service_start(w->broker, w->hub, pt->p, db_path, pt->journal, pt->epoch,

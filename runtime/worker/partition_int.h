@@ -86,10 +86,10 @@ struct dt__partition {
     dt__outbox_local local;                 /* see outbox.c */
     int64_t parked_checked_ms;              /* monotonic time of the last expiry check */
     int64_t retention_checked_ms;           /* monotonic time of the last retention check */
-    dt_broker_kv *meta_kv;                  /* the hub's META bucket (retention policy) */
-    dt_broker_kv *status_kv;                /* the status bucket (records of purged instances) */
-    size_t max_msg;    /* largest message the hub and the server take, headers included */
-    bool store_failed; /* set-up could not open or claim the store (the thread then ends) */
+    dt_broker_kv *meta_kv;   /* the hub's META bucket (retention policy); opened on first use */
+    dt_broker_kv *status_kv; /* the status bucket (records of purged instances); likewise */
+    size_t max_msg;          /* largest message the hub and the server take, headers included */
+    bool store_failed;       /* set-up could not open or claim the store (the thread then ends) */
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */

@@ -3,4 +3,5 @@
 target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/query.c
   ${CMAKE_CURRENT_LIST_DIR}/query_ops.c
+  ${CMAKE_CURRENT_LIST_DIR}/purge.c
   ${CMAKE_CURRENT_LIST_DIR}/query_payload.c)

@@ -10,6 +10,7 @@
 
 #include "common_int.h"
 #include "protocol_int.h"
+#include "purge_int.h"
 
 /* Statuses whose instances may be purged: COMPLETED, FAILED, CANCELED, TERMINATED. */
 #define FINISHED_MASK                                                                              \
@@ -326,29 +327,22 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
  * it survives (DT_ESTATE). DT_ENOTFOUND and DT_ESTATE are returned without a message. */
 static dt_status purge_row(dt__query_ctx *x, const char *id)
 {
-    dt__store_batch purge = {.purge_instance_id = id, .purge_status_mask = FINISHED_MASK};
-    if (x->q->journal != NULL && dt__journal_behind(x->q->journal)) {
-        /* The partition is reading its log back (an append of unknown outcome): not a refusal
-         * of the purge itself. */
-        return fail(x, DT_EBUSY, "purge '%s': the partition is catching up with its log; try again",
-                    id);
-    }
-    dt_status st = x->q->journal != NULL
-                       ? dt__journal_commit(x->q->journal, x->q->store, x->q->epoch, &purge)
-                       : dt__store_commit_batch(x->q->store, x->q->epoch, &purge);
+    dt_status record = DT_OK;
+    dt_status st = dt__purge_instance(x->q->journal, x->q->store, x->q->epoch, x->q->status_kv, id,
+                                      FINISHED_MASK, &record);
     if (st == DT_ENOTFOUND || st == DT_ESTATE) {
         return st;
+    }
+    if (st == DT_EBUSY) {
+        /* Not a refusal of the purge itself. */
+        return fail(x, DT_EBUSY, "purge '%s': the partition is catching up with its log; try again",
+                    id);
     }
     if (st != DT_OK) {
         return fail(x, st, "purge '%s': %s", id, dt__store_errmsg(x->q->store));
     }
-    char key[3 * DT_INSTANCE_ID_MAX + 1];
-    st = dt__status_key(id, key, sizeof(key));
-    if (st == DT_OK) {
-        st = dt_broker_kv_delete(x->q->status_kv, key, 0);
-    }
-    if (st != DT_OK) {
-        return fail(x, st,
+    if (record != DT_OK) {
+        return fail(x, record,
                     "purged '%s' from the store, but deleting its status record failed (%s); "
                     "purge it again to finish",
                     id, dt_broker_kv_errmsg(x->q->status_kv));

@@ -11,10 +11,22 @@
 #include <string.h>
 
 #include "partition_int.h"
+#include "purge_int.h"
 
 #define RETENTION_BATCH 256
 
 #define ST(x) (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x)
+
+/* Opens bucket `k` of the hub into *kv unless open (tried again at the next check). */
+static dt_status open_kv(dt__partition *pt, dt_broker_bucket k, dt_broker_kv **kv)
+{
+    char name[DT_BROKER_NAME_BUF];
+    if (*kv != NULL) {
+        return DT_OK;
+    }
+    dt_status st = dt_broker_bucket_name(pt->w->hub, k, name, sizeof(name));
+    return st == DT_OK ? dt_broker_kv_open(pt->w->broker, name, kv) : st;
+}
 
 /* The hub's policy; false when there is none (or it cannot be read now: next time). */
 static bool read_policy(dt__partition *pt, dt__retention *out)
@@ -33,15 +45,14 @@ static bool read_policy(dt__partition *pt, dt__retention *out)
 /* Purges one finished instance (store, log and status record); false when it could not. */
 static bool purge_one(dt__partition *pt, const char *id, uint32_t mask)
 {
-    dt__store_batch purge = {.purge_instance_id = id, .purge_status_mask = mask};
-    if (dt__journal_commit(pt->journal, pt->store, pt->epoch, &purge) != DT_OK) {
+    dt_status record = DT_OK;
+    if (dt__purge_instance(pt->journal, pt->store, pt->epoch, pt->status_kv, id, mask, &record) !=
+        DT_OK) {
         return false; /* restarted meanwhile (DT_ESTATE), gone, or the log refused: next time */
     }
     dt__row_cache_drop(pt->rows, id);
     dt__engine_evict(pt->engine, id);
-    char key[3 * DT_INSTANCE_ID_MAX + 1];
-    if (dt__status_key(id, key, sizeof(key)) != DT_OK ||
-        dt_broker_kv_delete(pt->status_kv, key, 0) != DT_OK) {
+    if (record != DT_OK) {
         dt__worker_log(pt->w, DT_LOG_WARN, id,
                        "partition %u: retention purged the instance but not its status record",
                        pt->p);
@@ -68,13 +79,14 @@ static size_t purge_older(dt__partition *pt, uint32_t mask, int64_t before, size
 void dt__retention_tick(dt__partition *pt)
 {
     int64_t mono = dt__mono_ms();
-    if (pt->meta_kv == NULL || pt->status_kv == NULL ||
-        mono - pt->retention_checked_ms < pt->w->opt.retention_check_ms) {
+    if (mono - pt->retention_checked_ms < pt->w->opt.retention_check_ms) {
         return;
     }
     pt->retention_checked_ms = mono;
     dt__retention r;
-    if (!read_policy(pt, &r)) {
+    /* The buckets are opened on first use, not at start-up: most hubs never set a policy. */
+    if (open_kv(pt, DT_BROKER_BUCKET_META, &pt->meta_kv) != DT_OK || !read_policy(pt, &r) ||
+        open_kv(pt, DT_BROKER_BUCKET_STATUS, &pt->status_kv) != DT_OK) {
         return;
     }
     const struct {
