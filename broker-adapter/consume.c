@@ -400,14 +400,16 @@ dt_status dt_broker_consumer_fetch(dt_broker_consumer *c, size_t max, int64_t ti
     return st == DT_ETIMEOUT ? DT_EBROKER : st;
 }
 
-dt_status dt_broker_consumer_info_get(dt_broker_consumer *c, dt_broker_consumer_info *out)
+dt_status dt_broker_consumer_info_get(dt_broker_consumer *c, dt_broker_consumer_info *out,
+                                      char *err, size_t err_len)
 {
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_GetConsumerInfo(&ci, c->b->js, c->stream, c->durable, NULL, &jerr);
     if (s != NATS_OK) {
-        return dt__broker_nerr(c->err, sizeof(c->err), s, jerr, "info of consumer %s on %s",
-                               c->durable, c->stream);
+        char scratch[1];
+        return dt__broker_nerr(err != NULL ? err : scratch, err != NULL ? err_len : sizeof(scratch),
+                               s, jerr, "info of consumer %s on %s", c->durable, c->stream);
     }
     out->num_pending = ci->NumPending;
     out->num_ack_pending = ci->NumAckPending;

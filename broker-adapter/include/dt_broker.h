@@ -476,7 +476,13 @@ typedef struct dt_broker_consumer_info {
     int64_t num_waiting; /* pull requests waiting */
 } dt_broker_consumer_info;
 
-dt_status dt_broker_consumer_info_get(dt_broker_consumer *c, dt_broker_consumer_info *out);
+/*
+ * Asks the server for the consumer's counts. Safe to call on one thread while another fetches:
+ * the error text goes to `err` (`err_len` bytes, may be NULL/0), never to the consumer's own
+ * text, which belongs to the fetching thread (dt_broker_consumer_errmsg).
+ */
+dt_status dt_broker_consumer_info_get(dt_broker_consumer *c, dt_broker_consumer_info *out,
+                                      char *err, size_t err_len);
 
 const char *dt_broker_consumer_errmsg(const dt_broker_consumer *c);
 

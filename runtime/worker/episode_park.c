@@ -123,8 +123,8 @@ static bool may_expire(dt__partition *pt)
         return false;
     }
     dt_broker_consumer_info ci;
-    return dt_broker_consumer_info_get(pt->consumer, &ci) == DT_OK && ci.num_pending == 0 &&
-           ci.num_ack_pending <= 0;
+    return dt_broker_consumer_info_get(pt->consumer, &ci, NULL, 0) == DT_OK &&
+           ci.num_pending == 0 && ci.num_ack_pending <= 0;
 }
 
 void dt__parked_expire(dt__partition *pt)

@@ -267,7 +267,8 @@ static void test_term(void **state)
     dt_broker_msg_destroy(m);
     assert_int_equal(fetch_none(c, 1500), 0); /* well past ack wait: never redelivered */
     dt_broker_consumer_info ci;
-    TB_EXPECT(dt_broker_consumer_info_get(c, &ci), DT_OK, dt_broker_consumer_errmsg(c));
+    char info_err[256] = "";
+    TB_EXPECT(dt_broker_consumer_info_get(c, &ci, info_err, sizeof(info_err)), DT_OK, info_err);
     assert_int_equal(ci.num_ack_pending, 0);
     assert_int_equal(ci.num_pending, 0);
     dt_broker_consumer_close(c);
