@@ -173,6 +173,9 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
         return DT_ENOMEM;
     }
     *s = *e->start;
+    if (dt__episode_rewind_untag(e, s) != DT_OK) {
+        return DT_ENOMEM;
+    }
     dt__orchestration_instance__init(oi);
     oi->instance_id = (char *)e->instance_id;
     oi->execution_id =
@@ -308,8 +311,10 @@ static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint6
     dt_status st = dt__status_key(e->instance_id, key, sizeof(key));
     if (st == DT_OK) {
         snprintf(subject, sizeof(subject), "%s%s", e->pt->status_prefix, key);
-        st = dt__msg_id(msg_id, sizeof(msg_id), e->instance_id, row->execution_id, "status",
-                        (int64_t)seq);
+        const char *kind = dt__episode_kind(e, "status");
+        st = kind == NULL ? DT_ENOMEM
+                          : dt__msg_id(msg_id, sizeof(msg_id), e->instance_id, row->execution_id,
+                                       kind, (int64_t)seq);
     }
     size_t len = 0;
     uint8_t *data = st == DT_OK ? dt__pack(e->a, &s.base, &len) : NULL;
@@ -396,6 +401,9 @@ dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r)
     if (st == DT_OK && r != NULL && !can) {
         st = pack_events(e, r, &events);
         n_events = r->n_appended;
+    }
+    if (st == DT_OK && r != NULL && !can) {
+        st = dt__episode_rewind_events(e, &events, &n_events); /* a rewind: the kept history */
     }
     if (st == DT_OK && can) {
         st = continue_as_new(e, r, &row);

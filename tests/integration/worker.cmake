@@ -79,3 +79,7 @@ dt_add_test(NAME test_local_activities SOURCES worker/test_local_activities.c LA
 # The hub's retention policy applied by the workers: finished instances purged by status and age.
 dt_add_test(NAME test_retention SOURCES worker/test_retention.c LABELS integration TIMEOUT 120
   LIBS dt_worker_kit)
+# Rewind of failed instances: activities, retry chains, fan-outs and sub-orchestrations run
+# again; refusals; a repeated request; the rewritten history rebuilt from the partition log.
+dt_add_test(NAME test_rewind SOURCES worker/test_rewind.c LABELS integration TIMEOUT 200
+  LIBS dt_worker_kit)

@@ -242,6 +242,17 @@ DT_API void dt_client_start_options_init(dt_client_start_options *o);
 DT_API dt_status dt_client_restart(dt_client *c, const char *instance_id, bool new_instance_id,
                                    char *out_id, size_t out_len);
 
+/*
+ * Rewinds a failed instance (the Durable Task "rewind"): its failed activities run again, a
+ * failed sub-orchestration is rewound in turn, and the instance continues from where it first
+ * failed, under the same execution; calls that had completed before the first failure are not
+ * run again. `reason` (borrowed; NULL: none) is recorded in the ExecutionRewound history event.
+ * DT_ENOTFOUND for an unknown instance, DT_ESTATE unless it is failed (completed, terminated,
+ * running...). Returns once JetStream stored the request; the worker rewinds it later (a second
+ * request that finds it running is ignored). docs/design.md "Rewind" says what runs again.
+ */
+DT_API dt_status dt_client_rewind(dt_client *c, const char *instance_id, const char *reason);
+
 /* ---------------------------------------------------------------------------------------------
  * Events and control. Each checks the status record first: DT_ENOTFOUND for an unknown instance,
  * DT_ESTATE for a finished one (completed, failed, terminated or canceled). Each returns once
