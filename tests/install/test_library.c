@@ -86,6 +86,37 @@ static void shutdown_without_connection_and_again(void **state)
     assert_int_equal(dt_library_shutdown(), DT_OK);
 }
 
+/* A result-subject record, written by hand as the wire has it (no generated code): instance "i-1",
+ * name "n", status COMPLETED (1), output (field 8, a Payload) "42". */
+static void instance_decode_reads_a_record(void **state)
+{
+    (void)state;
+    static const unsigned char rec[] = {0x0a, 3, 'i',  '-', '1',  0x12, 1,   'n',
+                                        0x20, 1, 0x42, 4,   0x0a, 2,    '4', '2'};
+    dt_client_instance *inst = NULL;
+    assert_int_equal(dt_client_instance_decode(rec, sizeof(rec), &inst), DT_OK);
+    assert_string_equal(inst->instance_id, "i-1");
+    assert_string_equal(inst->name, "n");
+    assert_int_equal(inst->runtime_status, DT_CLIENT_COMPLETED);
+    assert_int_equal(inst->output_len, 2);
+    assert_memory_equal(inst->output, "42", 2);
+    assert_null(inst->failure);
+    dt_client_instance_free(inst);
+}
+
+/* Bytes that are not a record: a clear status, nothing allocated for the caller. */
+static void instance_decode_refuses_garbage(void **state)
+{
+    (void)state;
+    dt_client_instance *inst = NULL;
+    static const unsigned char junk[] = {0xff, 0xff, 0xff, 0xff};
+    assert_int_equal(dt_client_instance_decode(junk, sizeof(junk), &inst), DT_EDECODE);
+    assert_null(inst);
+    assert_int_equal(dt_client_instance_decode("", 0, &inst), DT_EDECODE); /* no instance ID */
+    assert_int_equal(dt_client_instance_decode(NULL, 3, &inst), DT_EINVAL);
+    assert_int_equal(dt_client_instance_decode(junk, sizeof(junk), NULL), DT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -94,6 +125,8 @@ int main(void)
         cmocka_unit_test(retry_policy_init_is_one_attempt),
         cmocka_unit_test(worker_accepts_initialised_options),
         cmocka_unit_test(shutdown_without_connection_and_again),
+        cmocka_unit_test(instance_decode_reads_a_record),
+        cmocka_unit_test(instance_decode_refuses_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -353,7 +353,18 @@ DT_API dt_status dt_client_wait_for_completion(dt_client *c, const char *instanc
                                                int64_t timeout_ms, bool with_payloads,
                                                dt_client_instance **out);
 
-/* Frees an object returned by get_status / wait_for_*. Accepts NULL. */
+/*
+ * Decodes a status record as it arrives on a start's result subject (the InstanceStatus message a
+ * worker publishes there, docs/protocol.md) or as the status bucket holds it; needs no client.
+ * data (borrowed) is len bytes. On DT_OK *out is a new object with the payloads the record
+ * carries (free with dt_client_instance_free; a bucket record too large for a message leaves
+ * payloads out: read them with dt_client_get_status). DT_EDECODE for bytes that are not such a
+ * record, DT_EINVAL for NULL arguments.
+ */
+DT_API dt_status dt_client_instance_decode(const void *data, size_t len, dt_client_instance **out);
+
+/* Frees an object returned by get_status / wait_for_* / dt_client_instance_decode. Accepts
+ * NULL. */
 DT_API void dt_client_instance_free(dt_client_instance *inst);
 
 /* ---------------------------------------------------------------------------------------------
