@@ -174,7 +174,7 @@ static dt_status scan(dt__episode *e, rewrite *w)
             w->first_failure = i;
         }
     }
-    size_t n = (size_t)(w->max_id + 1);
+    size_t n = (size_t)w->max_id + 1; /* max_id >= -1 */
     w->task = dt__arena_calloc(e->a, n + 1, 1);
     w->failure = dt__arena_calloc(e->a, n + 1, sizeof(*w->failure));
     return w->task != NULL && w->failure != NULL ? DT_OK : DT_ENOMEM;

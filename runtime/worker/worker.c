@@ -161,11 +161,23 @@ static dt_status check_options(const dt_worker_options *o, char *err, size_t len
     return DT_OK;
 }
 
-dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *errbuf, size_t errlen)
+dt_status dt_worker_create(const dt_worker_options *user, dt_worker **out, char *errbuf,
+                           size_t errlen)
 {
     char tmp[256];
     char *err = errbuf != NULL && errlen > 0 ? errbuf : tmp;
     size_t elen = errbuf != NULL && errlen > 0 ? errlen : sizeof(tmp);
+    dt_worker_options copy; /* the caller's struct as this release lays it out */
+    const dt_worker_options *o = NULL;
+    if (user != NULL) {
+        dt_status rs = dt__options_read(&copy, sizeof(copy), user, sizeof(copy));
+        if (rs != DT_OK) {
+            snprintf(err, elen, "worker options: struct_size %s",
+                     rs == DT_EVERSION ? "of a newer release with fields set" : "invalid");
+            return rs;
+        }
+        o = &copy;
+    }
     dt_status st = check_options(o, err, elen);
     if (st != DT_OK) {
         return st;

@@ -72,6 +72,7 @@ typedef struct dt_client dt_client;
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct dt_client_options {
+    size_t struct_size;          /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *nats_url;        /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
     const char *hub;             /* required: the task hub's name ([A-Za-z0-9_-], <= 48) */
     const char *connection_name; /* shown by the server's monitoring; NULL: "dt-client" */
@@ -122,6 +123,7 @@ DT_API const char *dt_client_hub(const dt_client *c);
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct dt_client_hub_info {
+    size_t struct_size;          /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     uint32_t partitions;         /* P, 1..1024 (default 4) */
     uint32_t replicas;           /* of streams and buckets, 1..5 (default 1) */
     uint32_t max_msg_size;       /* bytes per message, headers included (default 1 MiB) */
@@ -183,6 +185,7 @@ typedef struct dt_client_tag {
 /* Options of dt_client_schedule. Zero means the default for every field: start from
  * dt_client_start_options_init (or a zeroed struct), then set what differs. */
 typedef struct dt_client_start_options {
+    size_t struct_size;      /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *instance_id; /* NULL: a random UUID v4 */
     /* NULL: a random UUID. Giving the instance and execution ID of an earlier call makes a
      * retried schedule (after DT_ETIMEOUT, say) idempotent: DT_OK, and the repeat is dropped by
@@ -376,6 +379,7 @@ DT_API void dt_client_instance_free(dt_client_instance *inst);
 /* Which instances a list or purge applies to. Zero means the default for every field: all.
  * dt_client_filter_init gives that. */
 typedef struct dt_client_filter {
+    size_t struct_size; /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const dt_client_runtime_status *statuses; /* any of these; NULL or nstatuses 0: any */
     size_t nstatuses;
     const char *name;               /* exact orchestration name; NULL: any */
