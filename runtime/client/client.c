@@ -27,7 +27,7 @@ _Static_assert((int)DT_CLIENT_REUSE_TERMINATE_AND_REPLACE ==
                    (int)DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE,
                "reuse policy values");
 
-dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
+void dt__client_seterr(dt_client *c, const char *fmt, ...)
 {
     char text[sizeof(c->err)];
     va_list ap;
@@ -37,7 +37,6 @@ dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
     pthread_mutex_lock(&c->err_mu);
     memcpy(c->err, text, sizeof(text));
     pthread_mutex_unlock(&c->err_mu);
-    return st;
 }
 
 const char *dt__client_berr(dt_client *c, char *buf, size_t len)

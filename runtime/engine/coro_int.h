@@ -36,7 +36,7 @@ typedef struct dt__coro dt__coro;
 typedef void (*dt__coro_fn)(void *arg);
 
 /* Default stack size (bytes, excluding the guard page). */
-#define DT__CORO_DEFAULT_STACK (256u * 1024u)
+#define DT__CORO_DEFAULT_STACK ((size_t)256 * 1024)
 
 /*
  * Creates a suspended coroutine that will run fn(arg) on its first resume. stack_size 0 means

@@ -60,8 +60,9 @@ static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__inst
         row->runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
         return DT_OK;
     }
-    row->runtime_status =
-        r->suspended ? DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED : r->status;
+    row->runtime_status = r->suspended
+                              ? (int32_t)DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED
+                              : (int32_t)r->status;
     if (r->has_custom_status) {
         row->custom_status = (dt__blob){r->custom_status, r->custom_status_len};
     }
@@ -152,7 +153,7 @@ static dt_status send_start_with_carryover(dt__episode *e, const Dt__Orchestrati
     if (data == NULL || dt__outbox_headers(e->a, &src, false, &headers) != DT_OK) {
         return DT_ENOMEM;
     }
-    if (len + DT_BROKER_NAME_BUF * 2 > e->pt->max_msg) {
+    if (len + (size_t)DT_BROKER_NAME_BUF * 2 > e->pt->max_msg) {
         return DT_ETOOLARGE;
     }
     dt_status st =
