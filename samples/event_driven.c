@@ -105,7 +105,7 @@ static natsStatus publish_start(natsConnection *nc, const char *hub, const char 
 
 int welcome_service_request(const char *nats_url, const char *hub, const char *instance_id,
                             const char *input, const char *result_subject, int64_t timeout_ms,
-                            Dt__InstanceStatus **out, char *err, size_t errlen)
+                            dt_client_instance **out, char *err, size_t errlen)
 {
     natsConnection *nc = NULL;
     natsSubscription *sub = NULL;
@@ -124,14 +124,16 @@ int welcome_service_request(const char *nats_url, const char *hub, const char *i
         step = "wait for the result";
         s = natsSubscription_NextMsg(&result, sub, timeout_ms);
     }
-    Dt__InstanceStatus *st = NULL;
+    dt_client_instance *st = NULL;
+    dt_status ds = DT_OK;
     if (s == NATS_OK) {
         step = "decode the result";
-        st = dt__instance_status__unpack(NULL, (size_t)natsMsg_GetDataLength(result),
-                                         (const uint8_t *)natsMsg_GetData(result));
+        ds = dt_client_instance_decode(natsMsg_GetData(result),
+                                       (size_t)natsMsg_GetDataLength(result), &st);
     }
     if (st == NULL) {
-        snprintf(err, errlen, "%s: %s", step, s != NATS_OK ? natsStatus_GetText(s) : "not valid");
+        snprintf(err, errlen, "%s: %s", step,
+                 s != NATS_OK ? natsStatus_GetText(s) : dt_status_str(ds));
     }
     natsMsg_Destroy(result);
     natsSubscription_Destroy(sub);
@@ -147,7 +149,7 @@ static bool run(sample_run *r)
     char id[DT_CLIENT_ID_BUF], subject[DT_CLIENT_ID_BUF + 32], err[256];
     sample_id(r, "welcome", 1, id);
     snprintf(subject, sizeof(subject), "signup.results.%s", id);
-    Dt__InstanceStatus *st = NULL;
+    dt_client_instance *st = NULL;
     r->instances++;
     if (welcome_service_request(r->nats_url, r->hub, id, "{\"user\":\"ada\"}", subject,
                                 r->timeout_ms, &st, err, sizeof(err)) != 0) {
@@ -155,13 +157,12 @@ static bool run(sample_run *r)
         return false;
     }
     const char *want = "{\"user\":\"ada\",\"account\":\"acct-ada\",\"email\":\"sent\"}";
-    const ProtobufCBinaryData *o = st->output != NULL ? &st->output->value : NULL;
-    bool ok = st->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED &&
-              o != NULL && o->len == strlen(want) && memcmp(o->data, want, o->len) == 0;
+    bool ok = st->runtime_status == DT_CLIENT_COMPLETED && st->output != NULL &&
+              st->output_len == strlen(want) && memcmp(st->output, want, st->output_len) == 0;
     fprintf(r->out, "  %-32s %-10s on %s: %.*s\n", st->instance_id,
-            dt_client_runtime_status_name((dt_client_runtime_status)st->runtime_status), subject,
-            o != NULL ? (int)o->len : 0, o != NULL ? (const char *)o->data : "");
-    dt__instance_status__free_unpacked(st, NULL);
+            dt_client_runtime_status_name(st->runtime_status), subject, (int)st->output_len,
+            st->output != NULL ? (const char *)st->output : "");
+    dt_client_instance_free(st);
     return ok;
 }
 

@@ -14,8 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <nats/nats.h>
-
+#include "durabletask/library.h"
 #include "sample_client.h"
 #include "samples.h"
 
@@ -202,6 +201,6 @@ int main(int argc, char **argv)
         failed++;
     }
     dt_client_destroy(c);
-    nats_CloseAndWait(5000); /* nats.c's library-wide state: a clean exit for leak checkers */
+    dt_library_shutdown(); /* nats.c's library-wide state: a clean exit for leak checkers */
     return failed == 0 ? 0 : 1;
 }

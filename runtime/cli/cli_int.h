@@ -131,6 +131,7 @@ int cmd_status(cli *c, int argc, char **argv);
 int cmd_wait(cli *c, int argc, char **argv);
 int cmd_raise(cli *c, int argc, char **argv);
 int cmd_terminate(cli *c, int argc, char **argv);
+int cmd_rewind(cli *c, int argc, char **argv);
 int cmd_suspend(cli *c, int argc, char **argv);
 int cmd_resume(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);

@@ -1,4 +1,4 @@
-/* dtctl raise | terminate | suspend | resume. */
+/* dtctl raise | terminate | suspend | resume | rewind. */
 #include <string.h>
 
 #include "cli_int.h"
@@ -25,6 +25,13 @@ static const char suspend_usage[] = "usage: dtctl suspend ID [--reason R]\n"
 static const char resume_usage[] = "usage: dtctl resume ID [--reason R]\n"
                                    "\n"
                                    "Resumes a suspended instance.\n";
+
+static const char rewind_usage[] =
+    "usage: dtctl rewind ID [--reason R]\n"
+    "\n"
+    "Rewinds a failed instance: its failed activities run again, failed sub-orchestrations are\n"
+    "rewound too, and it continues from where it first failed. Exit 2 if there is no such\n"
+    "instance, 3 if it is not failed.\n";
 
 /* Reports the outcome of a signal call. */
 static int finish(cli *c, dt_status st, const char *id, const char *action, const char *what)
@@ -94,4 +101,17 @@ int cmd_resume(cli *c, int argc, char **argv)
     }
     dt_status st = dt_client_resume(c->client, id, reason);
     return finish(c, st, id, "resume", "resume requested for");
+}
+
+int cmd_rewind(cli *c, int argc, char **argv)
+{
+    const char *reason = NULL;
+    const cli_opt opts[] = {{"--reason", &reason, NULL}};
+    const char *id = NULL;
+    int rc = cli_parse(c, argc, argv, opts, 1, &id, 1, 1, NULL, rewind_usage);
+    if (rc != CLI_CONTINUE || (rc = cli_client(c)) != CLI_CONTINUE) {
+        return rc;
+    }
+    dt_status st = dt_client_rewind(c->client, id, reason);
+    return finish(c, st, id, "rewind", "rewind requested for");
 }

@@ -28,6 +28,7 @@ static const char usage[] =
     "  terminate ID             terminate an instance\n"
     "  suspend ID               suspend an instance\n"
     "  resume ID                resume a suspended instance\n"
+    "  rewind ID                rewind a failed instance (its failed calls run again)\n"
     "  purge ID | purge --status S,...   delete finished instances\n"
     "\n"
     "Global options:\n"
@@ -63,7 +64,7 @@ static const command commands[] = {
     {"hub", cmd_hub},       {"start", cmd_start},         {"status", cmd_status},
     {"wait", cmd_wait},     {"list", cmd_list},           {"history", cmd_history},
     {"raise", cmd_raise},   {"terminate", cmd_terminate}, {"suspend", cmd_suspend},
-    {"resume", cmd_resume}, {"purge", cmd_purge},
+    {"resume", cmd_resume}, {"purge", cmd_purge},         {"rewind", cmd_rewind},
 };
 
 int cli_exit_code(dt_status st)

@@ -27,7 +27,7 @@ _Static_assert((int)DT_CLIENT_REUSE_TERMINATE_AND_REPLACE ==
                    (int)DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE,
                "reuse policy values");
 
-dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
+void dt__client_seterr(dt_client *c, const char *fmt, ...)
 {
     char text[sizeof(c->err)];
     va_list ap;
@@ -37,7 +37,6 @@ dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
     pthread_mutex_lock(&c->err_mu);
     memcpy(c->err, text, sizeof(text));
     pthread_mutex_unlock(&c->err_mu);
-    return st;
 }
 
 const char *dt__client_berr(dt_client *c, char *buf, size_t len)
@@ -55,11 +54,25 @@ static void on_reconnected(dt_broker *b, void *ctx)
 void dt_client_options_init(dt_client_options *o)
 {
     memset(o, 0, sizeof(*o));
+    o->struct_size = sizeof(*o);
     o->request_timeout_ms = DEFAULT_TIMEOUT_MS;
 }
 
-dt_status dt_client_create(const dt_client_options *o, dt_client **out, char *errbuf, size_t errlen)
+dt_status dt_client_create(const dt_client_options *user, dt_client **out, char *errbuf,
+                           size_t errlen)
 {
+    dt_client_options copy; /* the caller's struct as this release lays it out */
+    const dt_client_options *o = NULL;
+    if (user != NULL) {
+        dt_status rs = dt__options_read(&copy, sizeof(copy), user, sizeof(copy));
+        if (rs != DT_OK) {
+            dt__errf(errbuf, errlen,
+                     "client: options from a newer release set fields this one "
+                     "does not know, or struct_size is invalid");
+            return rs;
+        }
+        o = &copy;
+    }
     if (o == NULL || out == NULL || o->hub == NULL || !dt_broker_hub_name_valid(o->hub)) {
         dt__errf(errbuf, errlen, "client: a hub name of 1..%d characters [A-Za-z0-9_-] is required",
                  DT_BROKER_HUB_NAME_MAX);
@@ -248,7 +261,17 @@ void dt_client_hub_info_init(dt_client_hub_info *h)
     dt_broker_hub_config d;
     dt_broker_hub_config_init(&d);
     memset(h, 0, sizeof(*h));
+    h->struct_size = sizeof(*h);
     info_from_cfg(&d, h);
+}
+
+/* The hub's settings into the caller's struct, no more of it than its struct_size says. */
+static void info_out(const dt_broker_hub_config *cfg, dt_client_hub_info *out)
+{
+    dt_client_hub_info full;
+    dt_client_hub_info_init(&full);
+    info_from_cfg(cfg, &full);
+    dt__options_write(out, &full, sizeof(full), sizeof(full));
 }
 
 dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
@@ -256,7 +279,15 @@ dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
 {
     dt_broker_hub_config in, got;
     dt_broker_hub_config_init(&in);
+    dt_client_hub_info copy;
     if (settings != NULL) {
+        dt_status rs = dt__options_read(&copy, sizeof(copy), settings, sizeof(copy));
+        if (rs != DT_OK) {
+            return dt__client_fail(c, rs, "hub settings: struct_size %s",
+                                   rs == DT_EVERSION ? "of a newer release with fields set"
+                                                     : "invalid");
+        }
+        settings = &copy;
         in.partitions = settings->partitions;
         in.replicas = settings->replicas;
         in.max_msg_size = settings->max_msg_size;
@@ -270,7 +301,7 @@ dt_status dt_client_hub_create(dt_client *c, const dt_client_hub_info *settings,
     }
     forget_hub(c);
     if (out != NULL) {
-        info_from_cfg(&got, out);
+        info_out(&got, out);
     }
     return DT_OK;
 }
@@ -285,7 +316,7 @@ dt_status dt_client_hub_get(dt_client *c, dt_client_hub_info *out)
     if (st != DT_OK) {
         return dt__client_fail(c, st, "%s", DT__CLIENT_BERR(c)); /* "hub <hub>: ..." */
     }
-    info_from_cfg(&got, out);
+    info_out(&got, out);
     return DT_OK;
 }
 

@@ -123,9 +123,12 @@ dt_status dt__client_kv_write(dt_client *c, const char *key, const void *data, s
 dt_status dt__client_kv_outmsg(dt_client *c, const char *key, const void *data, size_t len,
                                uint64_t expect_rev, char *subject, dt_broker_outmsg *out);
 
-/* Formats c->err and returns st. */
-dt_status dt__client_fail(dt_client *c, dt_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Formats c->err, the handle's error text. */
+void dt__client_seterr(dt_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Formats c->err and is `st` (evaluated once). A macro rather than a function returning st, so
+ * that the status is visible where it is used: clang-tidy's analyzer then follows the error
+ * paths instead of taking every status as possible (which reported NULL dereferences there). */
+#define dt__client_fail(c, st, ...) (dt__client_seterr((c), __VA_ARGS__), (st))
 
 /* Reads the hub's config and opens its status bucket on first use. DT_ENOTFOUND: no hub. */
 dt_status dt__client_ensure_hub(dt_client *c);

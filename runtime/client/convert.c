@@ -215,6 +215,9 @@ static bool view_execution(const Dt__HistoryEvent *e, event_view *v)
     case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
         *v = (event_view){.type = "ExecutionResumed", .payload = e->execution_resumed->input};
         return true;
+    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND:
+        *v = (event_view){.type = "ExecutionRewound", .payload = e->execution_rewound->reason};
+        return true;
     case DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
         *v = (event_view){.type = "OrchestratorStarted"};
         return true;

@@ -75,9 +75,20 @@ static dt_status expect_result(dt_client *c, uint32_t p, const Dt__QueryResponse
 
 /* ---- filters and tokens ---- */
 
-static dt_status filter_pb(dt_client *c, dt__arena *a, const dt_client_filter *f,
+static dt_status filter_pb(dt_client *c, dt__arena *a, const dt_client_filter *user,
                            Dt__InstanceFilter **out)
 {
+    dt_client_filter copy; /* the caller's struct as this release lays it out */
+    const dt_client_filter *f = NULL;
+    if (user != NULL) {
+        dt_status rs = dt__options_read(&copy, sizeof(copy), user, sizeof(copy));
+        if (rs != DT_OK) {
+            return dt__client_fail(c, rs, "filter: struct_size %s",
+                                   rs == DT_EVERSION ? "of a newer release with fields set"
+                                                     : "invalid");
+        }
+        f = &copy;
+    }
     Dt__InstanceFilter *pf = dt__arena_alloc(a, sizeof(*pf));
     Dt__Timestamp *from = dt__arena_alloc(a, sizeof(*from));
     Dt__Timestamp *to = dt__arena_alloc(a, sizeof(*to));

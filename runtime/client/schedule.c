@@ -619,11 +619,20 @@ static bool read_first(const dt_client_start_options *o)
     return o->instance_id != NULL && o->reuse_policy != DT_CLIENT_REUSE_TERMINATE_AND_REPLACE;
 }
 
-dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_start_options *o,
+dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_start_options *user,
                              char *out_id, size_t out_len)
 {
-    static const dt_client_start_options defaults = {0};
-    o = o != NULL ? o : &defaults;
+    dt_client_start_options copy; /* the caller's struct as this release lays it out */
+    dt_client_start_options_init(&copy);
+    if (user != NULL) {
+        dt_status rs = dt__options_read(&copy, sizeof(copy), user, sizeof(copy));
+        if (rs != DT_OK) {
+            return dt__client_fail(c, rs, "start options: struct_size %s",
+                                   rs == DT_EVERSION ? "of a newer release with fields set"
+                                                     : "invalid");
+        }
+    }
+    const dt_client_start_options *o = &copy;
     if (out_id != NULL && out_len < DT_CLIENT_ID_BUF) {
         return dt__client_fail(c, DT_EINVAL, "out_id needs %d bytes", DT_CLIENT_ID_BUF);
     }

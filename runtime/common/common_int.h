@@ -27,6 +27,20 @@ const char *dt__iso8601_ms(int64_t ms, char *buf, size_t len);
  * overflow, out of range). */
 bool dt__parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/*
+ * The options rule's struct_size (durabletask/defs.h), options.c. dt__options_read copies the
+ * caller's options struct `src` (borrowed; its first member the size_t struct_size) into `dst`
+ * of this library's `size` bytes: the caller's fields, then zeros (defaults) for the fields its
+ * older header lacked; dst's struct_size is set to `size`. struct_size 0 stands for `base`, the
+ * layout of the release that introduced struct_size (today: the whole struct; once a field is
+ * appended, offsetof that field). DT_EVERSION for a larger struct (a newer header) whose fields
+ * past `size` are not all zero, DT_EINVAL for a struct_size too small to hold itself.
+ */
+dt_status dt__options_read(void *dst, size_t size, const void *src, size_t base);
+/* Writes the library's struct `src` (`size` bytes) into the caller's `dst`: no more bytes than
+ * the caller's struct_size says it has (0: `base`); dst keeps its struct_size. */
+void dt__options_write(void *dst, const void *src, size_t size, size_t base);
+
 /* PERSISTED (IDs derived from them are stored): never change these three. */
 #define DT__FNV64_OFFSET 0xcbf29ce484222325ULL
 /* FNV-1a 64-bit over the bytes of s (NULL hashes as empty), continuing from h. */

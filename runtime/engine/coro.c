@@ -22,7 +22,11 @@
  * stack is unmapped its shadow is cleared: abandoned frames leave poisoned redzones that would
  * otherwise greet the next mapping at that address. When <valgrind/valgrind.h> exists the stack is
  * registered, so memcheck takes a switch for a switch rather than a wild stack-pointer move.
- * ThreadSanitizer's fiber API is not wired in; do not run coroutines under TSan.
+ * Under ThreadSanitizer each coroutine is a TSan fiber (__tsan_create_fiber), and every switch is
+ * announced with __tsan_switch_to_fiber right before swapcontext/setcontext, to the coroutine's
+ * fiber on resume and back to the resumer's (__tsan_get_current_fiber, learnt at each resume) on
+ * yield and exit. Flags 0: a switch synchronises the two sides, as it does (one thread runs at a
+ * time), so TSan follows each stack and reports real races only.
  *
  * Cost: swapcontext saves and restores the signal mask, one system call per switch. That is noise
  * next to one history event per resume; hand-written switches are the fix if profiles disagree.
@@ -45,6 +49,26 @@
 #if __has_feature(address_sanitizer)
 #define CORO_ASAN 1
 #endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#define CORO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORO_TSAN 1
+#endif
+#endif
+
+#ifdef CORO_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+/* A switch to `fiber`, announced to TSan right before swapcontext/setcontext and in the function
+ * that makes it: TSan keeps a call stack per fiber, so a helper that announced it would return
+ * on the other fiber's stack. */
+#ifdef CORO_TSAN
+#define TSAN_SWITCH_TO(fiber) __tsan_switch_to_fiber((fiber), 0)
+#else
+#define TSAN_SWITCH_TO(fiber) ((void)0)
 #endif
 
 #ifdef CORO_ASAN
@@ -92,6 +116,10 @@ struct dt__coro {
 #ifdef CORO_VALGRIND
     unsigned vg_stack_id;
 #endif
+#ifdef CORO_TSAN
+    void *tsan_fiber;  /* the coroutine's fiber */
+    void *tsan_caller; /* its current resumer's fiber (a thread's own, or another fiber) */
+#endif
 };
 
 _Static_assert(sizeof(uintptr_t) <= 8, "a pointer must fit in four 16-bit makecontext arguments");
@@ -134,6 +162,10 @@ static void switch_in(dt__coro *co)
     __sanitizer_start_switch_fiber(&fake, stack_base(co), stack_len(co));
 #endif
     co->state = CO_RUNNING;
+#ifdef CORO_TSAN
+    co->tsan_caller = __tsan_get_current_fiber();
+    TSAN_SWITCH_TO(co->tsan_fiber);
+#endif
     /* Cannot fail with contexts built by getcontext/makecontext; going on would run on a broken
      * stack, so stop. */
     if (swapcontext(&co->caller, &co->self) != 0) {
@@ -172,6 +204,7 @@ static _Noreturn void coro_exit(dt__coro *co)
 {
     co->state = CO_DONE;
     leaving(co, true);
+    TSAN_SWITCH_TO(co->tsan_caller);
     setcontext(&co->caller);
     abort(); /* setcontext returns only on failure */
 }
@@ -206,6 +239,9 @@ static dt_status map_stack(dt__coro *co, size_t stack_size)
     co->map = m;
     co->map_len = len;
     co->guard_len = page;
+#ifdef CORO_TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+#endif
 #ifdef CORO_VALGRIND
     co->vg_stack_id = VALGRIND_STACK_REGISTER(stack_base(co), stack_base(co) + stack_len(co));
 #endif
@@ -214,6 +250,9 @@ static dt_status map_stack(dt__coro *co, size_t stack_size)
 
 static void unmap_stack(dt__coro *co)
 {
+#ifdef CORO_TSAN
+    __tsan_destroy_fiber(co->tsan_fiber); /* never the current one: destroy runs on the resumer */
+#endif
 #ifdef CORO_VALGRIND
     VALGRIND_STACK_DEREGISTER(co->vg_stack_id);
 #endif
@@ -310,6 +349,11 @@ dt_status dt__coro_restart(dt__coro *co, dt__coro_fn fn, void *arg)
     co->caller_bottom = NULL;
     co->caller_size = 0;
 #endif
+#ifdef CORO_TSAN
+    /* A fresh fiber for the new body: the old one's shadow stack ends in the abandoned frames. */
+    __tsan_destroy_fiber(co->tsan_fiber);
+    co->tsan_fiber = __tsan_create_fiber(0);
+#endif
     memset(&co->caller, 0, sizeof(co->caller)); /* as dt__coro_create leaves it (see there) */
     co->fn = fn;
     co->arg = arg;
@@ -335,6 +379,7 @@ void dt__coro_yield(dt__coro *co)
     assert(co != NULL && co->state == CO_RUNNING);
     co->state = CO_SUSPENDED;
     leaving(co, false);
+    TSAN_SWITCH_TO(co->tsan_caller);
     if (swapcontext(&co->self, &co->caller) != 0) {
         abort();
     }

@@ -12,7 +12,9 @@
  * built with -fstack-clash-protection, so keep big buffers in the arena, not on the stack.
  *
  * Under AddressSanitizer every switch is announced with __sanitizer_start_switch_fiber /
- * __sanitizer_finish_switch_fiber, so ASan tracks the right stack and reports real errors only.
+ * __sanitizer_finish_switch_fiber, so ASan tracks the right stack and reports real errors only;
+ * under ThreadSanitizer each coroutine is a TSan fiber and every switch is announced with
+ * __tsan_switch_to_fiber.
  *
  * Threads: a coroutine is confined to the thread that resumes it for the duration of a resume;
  * it may be resumed from different threads at different times if the caller serializes. Code on a
@@ -34,7 +36,7 @@ typedef struct dt__coro dt__coro;
 typedef void (*dt__coro_fn)(void *arg);
 
 /* Default stack size (bytes, excluding the guard page). */
-#define DT__CORO_DEFAULT_STACK (256u * 1024u)
+#define DT__CORO_DEFAULT_STACK ((size_t)256 * 1024)
 
 /*
  * Creates a suspended coroutine that will run fn(arg) on its first resume. stack_size 0 means

@@ -337,6 +337,17 @@ _Noreturn static void misuse(dt__instance *in, const char *message)
     dt_orch_fail(in, DT_FAILURE_MISUSE, message, NULL);
 }
 
+/* The caller's options struct as this release lays it out (struct_size: durabletask/defs.h);
+ * NULL stays NULL. A struct this release cannot read fails the orchestration. */
+static const void *read_opts(dt__instance *in, void *dst, size_t size, const void *src)
+{
+    if (src != NULL && dt__options_read(dst, size, src, size) != DT_OK) {
+        misuse(in, "options or retry policy: struct_size of a newer release with fields set, or "
+                   "invalid");
+    }
+    return src != NULL ? dst : NULL;
+}
+
 static void check_policy(dt__instance *in, const dt_retry_policy *p)
 {
     if (p != NULL && (p->max_attempts < 1 || p->first_interval_ms < 0 || p->max_interval_ms < 0 ||
@@ -376,7 +387,10 @@ dt_task *dt_call_activity(dt_orch_ctx *in, const char *name, const void *input, 
     if (name == NULL || name[0] == '\0') {
         misuse(in, "dt_call_activity needs an activity name");
     }
-    const dt_retry_policy *policy = opts != NULL ? opts->retry : NULL;
+    dt_activity_options o;
+    dt_retry_policy p;
+    opts = read_opts(in, &o, sizeof(o), opts);
+    const dt_retry_policy *policy = read_opts(in, &p, sizeof(p), opts != NULL ? opts->retry : NULL);
     check_policy(in, policy);
     call_spec spec = {
         .name = name,
@@ -394,7 +408,10 @@ dt_task *dt_call_sub_orchestrator(dt_orch_ctx *in, const char *name, const void 
     if (name == NULL || name[0] == '\0') {
         misuse(in, "dt_call_sub_orchestrator needs an orchestrator name");
     }
-    const dt_retry_policy *policy = opts != NULL ? opts->retry : NULL;
+    dt_sub_orch_options o;
+    dt_retry_policy p;
+    opts = read_opts(in, &o, sizeof(o), opts);
+    const dt_retry_policy *policy = read_opts(in, &p, sizeof(p), opts != NULL ? opts->retry : NULL);
     check_policy(in, policy);
     call_spec spec = {
         .is_sub_orch = true,

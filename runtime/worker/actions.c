@@ -80,7 +80,10 @@ static dt_status fail_task_now(dt__episode *e, const Dt__HistoryEvent *action, c
         ev->task_failed = tf;
     }
     char id[ID_BUF];
-    dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "res", task_id);
+    const char *kind = dt__episode_kind(e, "res");
+    dt_status st = kind == NULL
+                       ? DT_ENOMEM
+                       : dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, kind, task_id);
     return st == DT_OK ? dt__actions_send(e, e->instance_id, e->execution_id, ev, id) : st;
 }
 
@@ -125,11 +128,15 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
     req.version = t->version;
     req.reply_subject = e->pt->subject;
     req.parent_trace_context = e->start->orchestration_trace_context; /* NULL: not traced */
+    req.rewinds = dt__episode_rewinds(e); /* the result's identity (a rewind) */
+    const char *kind = dt__episode_kind(e, "act");
     char subject[DT_BROKER_NAME_BUF], id[ID_BUF];
     dt_status st =
         dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ACT, queue, subject, sizeof(subject));
     if (st == DT_OK) {
-        st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "act", ev->event_id);
+        st = kind == NULL
+                 ? DT_ENOMEM
+                 : dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, kind, ev->event_id);
     }
     size_t len = 0;
     uint8_t *data = st == DT_OK ? dt__pack(e->a, &req.base, &len) : NULL;
@@ -146,7 +153,9 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
 const char *dt__actions_child_execution(dt__episode *e, int32_t task_id)
 {
     char buf[ID_BUF];
-    if (dt__msg_id(buf, sizeof(buf), e->execution_id, "child", "x", task_id) != DT_OK) {
+    const char *kind = dt__episode_kind(e, "x"); /* a child started again after a rewind */
+    if (kind == NULL ||
+        dt__msg_id(buf, sizeof(buf), e->execution_id, "child", kind, task_id) != DT_OK) {
         return NULL;
     }
     return dt__arena_strdup(e->a, buf);
@@ -190,7 +199,10 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     start->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     start->execution_started = s;
     char id[ID_BUF];
-    dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "sub", ev->event_id);
+    const char *kind = dt__episode_kind(e, "sub");
+    dt_status st = kind == NULL ? DT_ENOMEM
+                                : dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, kind,
+                                             ev->event_id);
     if (st != DT_OK) {
         return st;
     }
@@ -312,7 +324,10 @@ dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEv
     }
     char id[ID_BUF];
     const char *exec = e->execution_id != NULL ? e->execution_id : "-";
-    dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, exec, "done", pi->task_scheduled_id);
+    const char *kind = dt__episode_kind(e, "done");
+    dt_status st = kind == NULL ? DT_ENOMEM
+                                : dt__msg_id(id, sizeof(id), e->instance_id, exec, kind,
+                                             pi->task_scheduled_id);
     return st == DT_OK ? dt__actions_send(e, parent, pexec != NULL ? pexec : "", ev, id) : st;
 }
 
@@ -371,7 +386,10 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
     dt__blob headers;
     size_t len = 0;
     uint8_t *data = dt__pack(e->a, &s.base, &len);
-    dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "result", 0);
+    const char *kind = dt__episode_kind(e, "result");
+    dt_status st = kind == NULL
+                       ? DT_ENOMEM
+                       : dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, kind, 0);
     if (st == DT_OK) {
         st = hs != NULL ? dt__outbox_headers(e->a, hs, true, &headers) : DT_ENOMEM;
     }
@@ -394,6 +412,20 @@ static dt_status on_completed(dt__episode *e, const dt__episode_result *r)
     }
     dt_status st = dt__actions_notify_parent(e, e->start, ok, out, f);
     return st == DT_OK ? publish_result(e, r) : st;
+}
+
+dt_status dt__actions_resend(dt__episode *e, const Dt__HistoryEvent *ev)
+{
+    switch (ev->event_type_case) {
+    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+        return schedule_activity(e, ev);
+    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+        return start_child(e, ev);
+    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+        return add_timer(e, ev);
+    default:
+        return DT_OK;
+    }
 }
 
 dt_status dt__actions_build(dt__episode *e, const dt__episode_result *r)

@@ -5,6 +5,8 @@
  *
  * A result's identity "<instance>/<execution>/res/<task id>" is both its Nats-Msg-Id and its
  * dedupe_id, so that the result of an activity that ran twice (at-least-once) is applied once.
+ * After a rewind the kind is "res.r<n>" (the request's `rewinds`), so that the call run again is
+ * not taken for a repeat of its failed run.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -22,8 +24,11 @@
 
 char *dt__act_result_id(dt__arena *a, const Dt__ActivityRequest *req)
 {
-    char buf[DT__ACT_MSG_ID_MAX];
-    if (dt__msg_id(buf, sizeof(buf), req->instance_id, req->execution_id, "res", req->task_id) !=
+    char buf[DT__ACT_MSG_ID_MAX], kind[32] = "res";
+    if (req->rewinds > 0) { /* a call sent again by a rewind (episode_rewind.c) */
+        snprintf(kind, sizeof(kind), "res.r%u", (unsigned)req->rewinds);
+    }
+    if (dt__msg_id(buf, sizeof(buf), req->instance_id, req->execution_id, kind, req->task_id) !=
         DT_OK) {
         return NULL;
     }

@@ -60,8 +60,9 @@ static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__inst
         row->runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
         return DT_OK;
     }
-    row->runtime_status =
-        r->suspended ? DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED : r->status;
+    row->runtime_status = r->suspended
+                              ? (int32_t)DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED
+                              : (int32_t)r->status;
     if (r->has_custom_status) {
         row->custom_status = (dt__blob){r->custom_status, r->custom_status_len};
     }
@@ -152,7 +153,7 @@ static dt_status send_start_with_carryover(dt__episode *e, const Dt__Orchestrati
     if (data == NULL || dt__outbox_headers(e->a, &src, false, &headers) != DT_OK) {
         return DT_ENOMEM;
     }
-    if (len + DT_BROKER_NAME_BUF * 2 > e->pt->max_msg) {
+    if (len + (size_t)DT_BROKER_NAME_BUF * 2 > e->pt->max_msg) {
         return DT_ETOOLARGE;
     }
     dt_status st =
@@ -173,6 +174,9 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
         return DT_ENOMEM;
     }
     *s = *e->start;
+    if (dt__episode_rewind_untag(e, s) != DT_OK) {
+        return DT_ENOMEM;
+    }
     dt__orchestration_instance__init(oi);
     oi->instance_id = (char *)e->instance_id;
     oi->execution_id =
@@ -308,8 +312,10 @@ static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint6
     dt_status st = dt__status_key(e->instance_id, key, sizeof(key));
     if (st == DT_OK) {
         snprintf(subject, sizeof(subject), "%s%s", e->pt->status_prefix, key);
-        st = dt__msg_id(msg_id, sizeof(msg_id), e->instance_id, row->execution_id, "status",
-                        (int64_t)seq);
+        const char *kind = dt__episode_kind(e, "status");
+        st = kind == NULL ? DT_ENOMEM
+                          : dt__msg_id(msg_id, sizeof(msg_id), e->instance_id, row->execution_id,
+                                       kind, (int64_t)seq);
     }
     size_t len = 0;
     uint8_t *data = st == DT_OK ? dt__pack(e->a, &s.base, &len) : NULL;
@@ -396,6 +402,9 @@ dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r)
     if (st == DT_OK && r != NULL && !can) {
         st = pack_events(e, r, &events);
         n_events = r->n_appended;
+    }
+    if (st == DT_OK && r != NULL && !can) {
+        st = dt__episode_rewind_events(e, &events, &n_events); /* a rewind: the kept history */
     }
     if (st == DT_OK && can) {
         st = continue_as_new(e, r, &row);

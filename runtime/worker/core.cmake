@@ -7,6 +7,7 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/episode.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_park.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_terminate.c
+  ${CMAKE_CURRENT_LIST_DIR}/episode_rewind.c
   ${CMAKE_CURRENT_LIST_DIR}/inbox.c
   ${CMAKE_CURRENT_LIST_DIR}/ingress.c
   ${CMAKE_CURRENT_LIST_DIR}/ingress_route.c

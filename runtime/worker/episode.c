@@ -270,6 +270,11 @@ static dt_status on_event(dt__episode *e, dt__item *it)
         return DT_OK; /* for another instance that had this ID (records without an origin,
                          from before it was kept, are taken to match) */
     }
+    if (dt__episode_is_rewind(it->om->event)) {
+        bool apply = false; /* a failed instance: the rewind runs with its rewritten history */
+        dt_status rs = dt__episode_rewind_prepare(e, it, &apply);
+        return rs == DT_OK && apply ? accept(e, it) : rs;
+    }
     if (!e->fresh && dt__status_finished(e->row.runtime_status)) {
         /* Late news for a finished instance, except a recursive terminate: its children may
          * still run (work it started and did not wait for), and theirs. */
@@ -482,7 +487,12 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     }
     Dt__HistoryEvent **past = NULL;
     size_t n_past = 0;
-    st = load_past(&e, &past, &n_past);
+    if (dt__episode_rewinding(&e)) {
+        past = e.rw_past;
+        n_past = e.n_rw_past;
+    } else {
+        st = load_past(&e, &past, &n_past);
+    }
     if (st != DT_OK) {
         return st;
     }
@@ -510,6 +520,9 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
         return DT_ENOMEM;
     }
     st = dt__episode_terminate_children(&e, past, n_past, &r);
+    if (st == DT_OK) {
+        st = dt__episode_rewind_resend(&e, &r);
+    }
     return st == DT_OK ? dt__episode_commit_result(&e, &r) : st;
 }
 

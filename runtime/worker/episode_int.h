@@ -38,6 +38,16 @@ typedef struct dt__episode {
     size_t n_waiting, cap_waiting;
     int64_t *unparked; /* ids of parked messages this episode applied or found to be repeats */
     size_t n_unparked, cap_unparked;
+    /* A rewind of this failed instance (episode_rewind.c): the request, the rewritten history
+     * the episode runs on, the actions to send again and the failed children to rewind. */
+    const Dt__OrchestrationMessage *rewind;
+    Dt__HistoryEvent **rw_past;
+    size_t n_rw_past;
+    const Dt__HistoryEvent **rw_again;
+    size_t n_rw_again;
+    const Dt__HistoryEvent **rw_children;
+    uint32_t *rw_child_gen; /* the rewinds before each child was created (its start's identity) */
+    size_t n_rw_children;
     /* A recursive terminate for this finished instance: passed on to its children. */
     const Dt__ExecutionTerminatedEvent *forward_term;
     const char **applied;
@@ -71,6 +81,33 @@ dt_status dt__episode_keep_terminate(dt__episode *e, dt__item *it);
 /* ... to pass on to every child in its stored history (into the episode's outbox). */
 dt_status dt__episode_forward_terminate(dt__episode *e);
 
+/* ---- episode_rewind.c ---- */
+/* Tag key in the start record: how often the current execution was rewound (absent: never). */
+#define DT__TAG_REWINDS "dt.rewinds"
+bool dt__episode_is_rewind(const Dt__HistoryEvent *ev);
+/* A rewind request `it` for this instance: when the instance is failed, rewrites its history
+ * into e->rw_* and sets *apply (the caller applies the ExecutionRewound event as news); else
+ * consumes the request (logged) and leaves *apply false. */
+dt_status dt__episode_rewind_prepare(dt__episode *e, dt__item *it, bool *apply);
+/* True when this episode runs a rewind (prepared, and no start replaced the execution since). */
+bool dt__episode_rewinding(const dt__episode *e);
+/* After the rewound episode ran: sends again the failed and lost calls and rewinds the failed
+ * children, unless the episode ended the execution again. */
+dt_status dt__episode_rewind_resend(dt__episode *e, const dt__episode_result *r);
+/* The packed rewritten history in front of the episode's events (*events, *n grow). */
+dt_status dt__episode_rewind_events(dt__episode *e, dt__blob **events, size_t *n);
+/* Removes the rewind count from start record s (a copy for the next execution: its count
+ * starts again, as its history holds no rewind). */
+dt_status dt__episode_rewind_untag(dt__episode *e, Dt__ExecutionStartedEvent *s);
+/* How often the current execution was rewound (from the start record's tag). */
+uint32_t dt__episode_rewinds(const dt__episode *e);
+/* The identity kind `kind` ("act", "res", ...) of this execution's messages: as is when never
+ * rewound, else "<kind>.r<n>", so that a message of the rewound run is not dropped as a repeat
+ * of the failed run's (JetStream's duplicate window). In e->a; NULL on OOM. */
+const char *dt__episode_kind(dt__episode *e, const char *kind);
+/* The same for a count of rewinds `n`. */
+const char *dt__episode_kind_at(dt__episode *e, const char *kind, uint32_t n);
+
 /* ---- commit.c ---- */
 /* Builds and queues the commit of an episode run (r may be NULL when no episode ran but the
  * instance row and outbox still change, e.g. a deferred start). */
@@ -94,6 +131,9 @@ dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *
                            Dt__HistoryEvent *ev, const char *dedupe_id);
 /* The execution ID a child created by task `task_id` of this execution starts with. */
 const char *dt__actions_child_execution(dt__episode *e, int32_t task_id);
+/* Sends again the call that action event `ev` (TaskScheduled, TimerCreated or
+ * SubOrchestrationInstanceCreated) made (a rewind). */
+dt_status dt__actions_resend(dt__episode *e, const Dt__HistoryEvent *ev);
 /* Queues an OrchestrationMessage (borrowed; packed into the outbox) to its instance. */
 dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m);
 /* A new event with timestamp now, in e->a. */

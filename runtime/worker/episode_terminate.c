@@ -43,12 +43,13 @@ dt_status dt__episode_keep_terminate(dt__episode *e, dt__item *it)
 
 /* Sends termination `t` to the child created by `created` (a SubOrchestrationInstanceCreated). */
 static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
-                          const Dt__HistoryEvent *created)
+                          const Dt__HistoryEvent *created, uint32_t rewinds)
 {
+    const char *sub = dt__episode_kind_at(e, "sub", rewinds);
     Dt__HistoryEvent *term = dt__actions_event(e);
     Dt__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
     char id[DT_INSTANCE_ID_MAX * 2 + 64], origin[DT_INSTANCE_ID_MAX * 2 + 64];
-    if (term == NULL || te == NULL) {
+    if (term == NULL || te == NULL || sub == NULL) {
         return DT_ENOMEM;
     }
     dt__execution_terminated_event__init(te);
@@ -60,7 +61,7 @@ static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
         dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "term", created->event_id);
     if (st == DT_OK) {
         /* The identity of the child's start (actions.c start_child): its dt.origin. */
-        st = dt__msg_id(origin, sizeof(origin), e->instance_id, e->execution_id, "sub",
+        st = dt__msg_id(origin, sizeof(origin), e->instance_id, e->execution_id, sub,
                         created->event_id);
     }
     if (st != DT_OK) {
@@ -72,15 +73,17 @@ static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
     return dt__actions_send_message(e, &m);
 }
 
-/* Sends `t` to every child created in evs[0..n). */
+/* Sends `t` to every child created in evs[0..n); *rewinds counts the rewinds met in history
+ * (a child's start identity carries the count at its creation, episode_rewind.c). */
 static dt_status send_all(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
-                          Dt__HistoryEvent *const *evs, size_t n)
+                          Dt__HistoryEvent *const *evs, size_t n, uint32_t *rewinds)
 {
     dt_status st = DT_OK;
     for (size_t i = 0; st == DT_OK && i < n; i++) {
+        *rewinds += dt__episode_is_rewind(evs[i]) ? 1 : 0;
         if (evs[i]->event_type_case ==
             DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
-            st = send_one(e, t, evs[i]);
+            st = send_one(e, t, evs[i], *rewinds);
         }
     }
     return st;
@@ -93,14 +96,16 @@ dt_status dt__episode_terminate_children(dt__episode *e, Dt__HistoryEvent *const
     if (t == NULL || r->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED) {
         return DT_OK;
     }
-    dt_status st = send_all(e, t, past, n_past);
-    return st == DT_OK ? send_all(e, t, r->appended, r->n_appended) : st;
+    uint32_t rewinds = 0;
+    dt_status st = send_all(e, t, past, n_past, &rewinds);
+    return st == DT_OK ? send_all(e, t, r->appended, r->n_appended, &rewinds) : st;
 }
 
 dt_status dt__episode_forward_terminate(dt__episode *e)
 {
     dt__blob *blobs = NULL;
     size_t n = 0;
+    uint32_t rewinds = 0;
     dt_status st = dt__store_load_history(e->pt->store, e->instance_id, e->a, &blobs, &n);
     for (size_t i = 0; st == DT_OK && i < n; i++) {
         Dt__HistoryEvent *ev = (Dt__HistoryEvent *)dt__arena_unpack(
@@ -108,7 +113,7 @@ dt_status dt__episode_forward_terminate(dt__episode *e)
         if (ev == NULL) {
             return DT_ECORRUPT;
         }
-        st = send_all(e, e->forward_term, &ev, 1);
+        st = send_all(e, e->forward_term, &ev, 1, &rewinds);
     }
     return st;
 }

@@ -140,7 +140,7 @@ static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_br
     return NULL;
 }
 
-/* raise / terminate / suspend / resume: need the instance ID header. */
+/* raise / terminate / suspend / resume / rewind: need the instance ID header. */
 static const char *build_control(dt__arena *a, dt_broker_msg *m, const char *kind, const char *name,
                                  Dt__OrchestrationMessage *om, dt__routed *r, const char *key)
 {
@@ -172,6 +172,15 @@ static const char *build_control(dt__arena *a, dt_broker_msg *m, const char *kin
         e->input = body;
         ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
         ev->execution_terminated = e;
+    } else if (strcmp(kind, "rewind") == 0) {
+        Dt__ExecutionRewoundEvent *e = dt__arena_alloc(a, sizeof(*e));
+        if (e == NULL) {
+            return "out of memory";
+        }
+        dt__execution_rewound_event__init(e);
+        e->reason = body;
+        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+        ev->execution_rewound = e;
     } else {
         bool suspend = strcmp(kind, "suspend") == 0;
         Dt__ExecutionSuspendedEvent *e = dt__arena_alloc(a, sizeof(*e));
@@ -234,10 +243,10 @@ const char *dt__ingress_route(const dt__ingress_routing *g, dt__arena *a, dt_bro
     if (strcmp(kind, "start") == 0) {
         why = build_start(g, a, m, name, &om, r, key);
     } else if (named || strcmp(kind, "terminate") == 0 || strcmp(kind, "suspend") == 0 ||
-               strcmp(kind, "resume") == 0) {
+               strcmp(kind, "resume") == 0 || strcmp(kind, "rewind") == 0) {
         why = build_control(a, m, kind, name, &om, r, key);
     } else {
-        return "unknown ingress request (start, raise, terminate, suspend, resume)";
+        return "unknown ingress request (start, raise, terminate, suspend, resume, rewind)";
     }
     if (why != NULL) {
         return why;

@@ -111,7 +111,9 @@ static char *make_worker_id(void)
     char host[64] = "host", rnd[37], buf[128];
     gethostname(host, sizeof(host) - 1);
     for (char *c = host; *c != '\0'; c++) {
-        *c = id_char_ok(*c) ? *c : '_';
+        if (!id_char_ok(*c)) {
+            *c = '_';
+        }
     }
     dt__random_uuid(rnd);
     snprintf(buf, sizeof(buf), "%.40s-%d-%.8s", host, (int)getpid(), rnd);
@@ -161,11 +163,23 @@ static dt_status check_options(const dt_worker_options *o, char *err, size_t len
     return DT_OK;
 }
 
-dt_status dt_worker_create(const dt_worker_options *o, dt_worker **out, char *errbuf, size_t errlen)
+dt_status dt_worker_create(const dt_worker_options *user, dt_worker **out, char *errbuf,
+                           size_t errlen)
 {
     char tmp[256];
     char *err = errbuf != NULL && errlen > 0 ? errbuf : tmp;
     size_t elen = errbuf != NULL && errlen > 0 ? errlen : sizeof(tmp);
+    dt_worker_options copy; /* the caller's struct as this release lays it out */
+    const dt_worker_options *o = NULL;
+    if (user != NULL) {
+        dt_status rs = dt__options_read(&copy, sizeof(copy), user, sizeof(copy));
+        if (rs != DT_OK) {
+            snprintf(err, elen, "worker options: struct_size %s",
+                     rs == DT_EVERSION ? "of a newer release with fields set" : "invalid");
+            return rs;
+        }
+        o = &copy;
+    }
     dt_status st = check_options(o, err, elen);
     if (st != DT_OK) {
         return st;
@@ -362,7 +376,7 @@ static void cap_cache(dt_worker *w)
         if (fscanf(f, "%ld", &maps) != 1) {
             maps = 65530;
         }
-        fclose(f);
+        (void)fclose(f); /* opened for reading: nothing to lose */
     }
     long reserve = 8192; /* threads, libraries, heap arenas, SQLite */
     size_t budget = maps > 2 * reserve ? (size_t)(maps - reserve) / 2 : 1024;
@@ -424,7 +438,7 @@ static dt_status connect_hub(dt_worker *w)
 /* The largest result message the hub and the server take (what the activity pool uses). */
 static size_t result_limit(dt_worker *w)
 {
-    size_t m = w->hub_cfg.max_msg_size > 0 ? (size_t)w->hub_cfg.max_msg_size : 1024 * 1024;
+    size_t m = w->hub_cfg.max_msg_size > 0 ? (size_t)w->hub_cfg.max_msg_size : (size_t)1024 * 1024;
     int64_t server = dt_broker_max_payload(w->broker);
     return server > 0 && (uint64_t)server < m ? (size_t)server : m;
 }

@@ -7,7 +7,7 @@ dt_add_test(NAME test_client_status SOURCES test_client_status.c LABELS integrat
 dt_add_test(NAME test_client_reuse SOURCES test_client_reuse.c LABELS integration)
 # Shared waits: many threads on one client, destroy while waiting, and a restart of a
 # nats-server of the test's own.
-dt_add_test(NAME test_client_waits SOURCES test_client_waits.c LABELS integration)
+dt_add_test(NAME test_client_waits SOURCES test_client_waits.c LABELS integration tsan)
 # Its wire spy subscribes to ">" on the shared server: while it listens, a JetStream publish to a
 # subject no stream captures finds a responder that never answers and times out instead of
 # getting "no responders" (seen: test_broker_hub's test_delete). It runs alone.

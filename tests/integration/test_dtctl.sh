@@ -145,6 +145,12 @@ json_check '.ok and .action == "raise"'
 expect 1 raise greet-1 'bad.name'
 expect 0 suspend greet-1 --reason maintenance
 expect 0 resume greet-1
+# Rewind: only a failed instance (test_rewind runs one); refusals send nothing.
+expect 2 rewind nobody
+expect 3 rewind greet-1 --reason again
+[[ "$(cat "$tmp/err")" == *"only a failed instance can be rewound"* ]] || fail "rewind refusal"
+expect 3 --json rewind greet-1
+jq -e '.error.status == "ESTATE"' "$tmp/err" >/dev/null || fail "rewind JSON error"
 expect 0 terminate greet-1 --reason done --recursive
 expect 0 --json hub info
 # 4 starts, 3 raises, suspend, resume, terminate: the refused inputs sent nothing.

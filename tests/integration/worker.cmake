@@ -5,7 +5,7 @@ target_include_directories(dt_worker_kit PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/work
 target_compile_options(dt_worker_kit PRIVATE ${DT_WARNINGS})
 target_link_libraries(dt_worker_kit PUBLIC durabletask dt_test_support PkgConfig::CMOCKA)
 
-dt_add_test(NAME test_worker_e2e SOURCES worker/test_worker_e2e.c LABELS integration
+dt_add_test(NAME test_worker_e2e SOURCES worker/test_worker_e2e.c LABELS integration tsan
   TIMEOUT 300 LIBS dt_worker_kit)
 dt_add_test(NAME test_worker_versions SOURCES worker/test_worker_versions.c LABELS integration
   TIMEOUT 300 LIBS dt_worker_kit)
@@ -74,8 +74,12 @@ dt_add_test(NAME test_result_batch SOURCES worker/test_result_batch.c LABELS int
 # Activities run in the process of the partition that scheduled them: in-process when a thread
 # is free, through the task queue otherwise, when turned off, for names served elsewhere, and
 # after the owner stopped mid-run.
-dt_add_test(NAME test_local_activities SOURCES worker/test_local_activities.c LABELS integration
+dt_add_test(NAME test_local_activities SOURCES worker/test_local_activities.c LABELS integration tsan
   TIMEOUT 200 LIBS dt_worker_kit)
 # The hub's retention policy applied by the workers: finished instances purged by status and age.
 dt_add_test(NAME test_retention SOURCES worker/test_retention.c LABELS integration TIMEOUT 120
+  LIBS dt_worker_kit)
+# Rewind of failed instances: activities, retry chains, fan-outs and sub-orchestrations run
+# again; refusals; a repeated request; the rewritten history rebuilt from the partition log.
+dt_add_test(NAME test_rewind SOURCES worker/test_rewind.c LABELS integration tsan TIMEOUT 200
   LIBS dt_worker_kit)

@@ -72,6 +72,7 @@ typedef struct dt_client dt_client;
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct dt_client_options {
+    size_t struct_size;          /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *nats_url;        /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
     const char *hub;             /* required: the task hub's name ([A-Za-z0-9_-], <= 48) */
     const char *connection_name; /* shown by the server's monitoring; NULL: "dt-client" */
@@ -122,6 +123,7 @@ DT_API const char *dt_client_hub(const dt_client *c);
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct dt_client_hub_info {
+    size_t struct_size;          /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     uint32_t partitions;         /* P, 1..1024 (default 4) */
     uint32_t replicas;           /* of streams and buckets, 1..5 (default 1) */
     uint32_t max_msg_size;       /* bytes per message, headers included (default 1 MiB) */
@@ -183,6 +185,7 @@ typedef struct dt_client_tag {
 /* Options of dt_client_schedule. Zero means the default for every field: start from
  * dt_client_start_options_init (or a zeroed struct), then set what differs. */
 typedef struct dt_client_start_options {
+    size_t struct_size;      /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *instance_id; /* NULL: a random UUID v4 */
     /* NULL: a random UUID. Giving the instance and execution ID of an earlier call makes a
      * retried schedule (after DT_ETIMEOUT, say) idempotent: DT_OK, and the repeat is dropped by
@@ -241,6 +244,17 @@ DT_API void dt_client_start_options_init(dt_client_start_options *o);
  */
 DT_API dt_status dt_client_restart(dt_client *c, const char *instance_id, bool new_instance_id,
                                    char *out_id, size_t out_len);
+
+/*
+ * Rewinds a failed instance (the Durable Task "rewind"): its failed activities run again, a
+ * failed sub-orchestration is rewound in turn, and the instance continues from where it first
+ * failed, under the same execution; calls that had completed before the first failure are not
+ * run again. `reason` (borrowed; NULL: none) is recorded in the ExecutionRewound history event.
+ * DT_ENOTFOUND for an unknown instance, DT_ESTATE unless it is failed (completed, terminated,
+ * running...). Returns once JetStream stored the request; the worker rewinds it later (a second
+ * request that finds it running is ignored). docs/design.md "Rewind" says what runs again.
+ */
+DT_API dt_status dt_client_rewind(dt_client *c, const char *instance_id, const char *reason);
 
 /* ---------------------------------------------------------------------------------------------
  * Events and control. Each checks the status record first: DT_ENOTFOUND for an unknown instance,
@@ -342,7 +356,18 @@ DT_API dt_status dt_client_wait_for_completion(dt_client *c, const char *instanc
                                                int64_t timeout_ms, bool with_payloads,
                                                dt_client_instance **out);
 
-/* Frees an object returned by get_status / wait_for_*. Accepts NULL. */
+/*
+ * Decodes a status record as it arrives on a start's result subject (the InstanceStatus message a
+ * worker publishes there, docs/protocol.md) or as the status bucket holds it; needs no client.
+ * data (borrowed) is len bytes. On DT_OK *out is a new object with the payloads the record
+ * carries (free with dt_client_instance_free; a bucket record too large for a message leaves
+ * payloads out: read them with dt_client_get_status). DT_EDECODE for bytes that are not such a
+ * record, DT_EINVAL for NULL arguments.
+ */
+DT_API dt_status dt_client_instance_decode(const void *data, size_t len, dt_client_instance **out);
+
+/* Frees an object returned by get_status / wait_for_* / dt_client_instance_decode. Accepts
+ * NULL. */
 DT_API void dt_client_instance_free(dt_client_instance *inst);
 
 /* ---------------------------------------------------------------------------------------------
@@ -354,6 +379,7 @@ DT_API void dt_client_instance_free(dt_client_instance *inst);
 /* Which instances a list or purge applies to. Zero means the default for every field: all.
  * dt_client_filter_init gives that. */
 typedef struct dt_client_filter {
+    size_t struct_size; /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const dt_client_runtime_status *statuses; /* any of these; NULL or nstatuses 0: any */
     size_t nstatuses;
     const char *name;               /* exact orchestration name; NULL: any */

@@ -37,6 +37,7 @@ extern "C" {
  * picked up on the next reconnect; they must stay readable for the connection's life.
  */
 typedef struct dt_nats_security {
+    size_t struct_size;     /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *creds_file; /* NATS credentials file: user JWT and nkey seed (as nsc writes) */
     const char
         *nkey_seed_file; /* file with a user nkey seed ("SU..."); the public key is derived */

@@ -29,6 +29,23 @@
 #define DT_NORETURN
 #endif
 
+/*
+ * The rule for every options struct of the API (dt_worker_options, dt_client_options,
+ * dt_client_hub_info, dt_client_start_options, dt_client_filter, dt_nats_security,
+ * dt_activity_options, dt_sub_orch_options, dt_retry_policy):
+ *  - zero means the default for every field (dt_retry_policy excepted: it is a value, and its
+ *    _init gives a valid one);
+ *  - each has an _init that sets the defaults and struct_size;
+ *  - its first member is `size_t struct_size`, the size of the struct as the caller's header
+ *    declared it. Fields are only ever appended, so a library reads a caller's older, smaller
+ *    struct safely: the fields the caller's header did not have take their defaults. 0 (a
+ *    struct zeroed or set with designated initialisers instead of _init) stands for the layout
+ *    of release 0.x that introduced struct_size. A struct larger than the library knows (a newer
+ *    header) is accepted when the fields it does not know are zero, else refused with
+ *    DT_EVERSION. A struct embedded in another (dt_nats_security in the worker's and client's
+ *    options) is read as part of it.
+ */
+
 /* A printf-like function: argument fmt_index is the format, checked against the arguments from
  * first_arg on (-Wformat). */
 #if defined(__GNUC__) || defined(__clang__)

@@ -76,6 +76,7 @@ typedef struct dt_failure {
  * orchestration with DT_FAILURE_MISUSE); dt_retry_policy_init gives a valid one to start from.
  */
 typedef struct dt_retry_policy {
+    size_t struct_size;         /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     int max_attempts;           /* >= 1 */
     int64_t first_interval_ms;  /* >= 0 */
     double backoff_coefficient; /* >= 1.0; 0 is taken as 1.0 */
@@ -93,13 +94,15 @@ typedef struct dt_retry_policy {
 /* Options of dt_call_activity; NULL or zeroed fields mean the defaults (the options rule: zero
  * means the default for every field, and dt_activity_options_init sets them). Borrowed. */
 typedef struct dt_activity_options {
-    const char *task_queue;       /* NULL = "default" */
+    size_t struct_size;     /* the options rule (durabletask/defs.h): set by the _init, or 0 */
+    const char *task_queue; /* NULL = "default" */
     const dt_retry_policy *retry; /* NULL = one attempt */
 } dt_activity_options;
 
 /* Options of dt_call_sub_orchestrator; NULL or zeroed fields mean the defaults (zero means the
  * default for every field; dt_sub_orch_options_init sets them). Borrowed. */
 typedef struct dt_sub_orch_options {
+    size_t struct_size;      /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *instance_id; /* NULL = "<parent id>:<execution id>:<task number>" (deterministic) */
     const char *version;     /* NULL = none */
     const dt_retry_policy *retry; /* NULL = one attempt */

@@ -41,6 +41,7 @@ extern "C" {
     XX(EAUTH, 20, "the broker refused the credentials, or TLS failed")
 
 typedef enum dt_status {
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): `name` is pasted into an identifier */
 #define DT_STATUS_ENUM_(name, num, text) DT_##name = num,
     DT_STATUS_MAP(DT_STATUS_ENUM_)
 #undef DT_STATUS_ENUM_

@@ -73,6 +73,7 @@ DT_API bool dt_log_trace_ids(char trace_id[33], char span_id[17]);
  * below): start from dt_worker_options_init (or a zeroed struct), then set what differs, so
  * that a field a later release adds starts at its default. */
 typedef struct dt_worker_options {
+    size_t struct_size;   /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *nats_url; /* NULL: nats://127.0.0.1:4222 (comma-separated list allowed) */
     /* Credentials and TLS of the NATS connection (durabletask/connection.h); copied with its
      * strings. Zeroed: none. */

@@ -44,12 +44,12 @@ static void test_result_delivered_once(void **state)
     assert_int_equal(natsConnection_SubscribeSync(&sub, nc, subject), NATS_OK);
     assert_int_equal(natsConnection_Flush(nc), NATS_OK);
 
-    Dt__InstanceStatus *st = NULL;
+    dt_client_instance *st = NULL;
     if (welcome_service_request(e->url, e->hub, "welcome-once", "{\"user\":\"once\"}", subject,
                                 SK_WAIT_MS, &st, err, sizeof(err)) != 0) {
         fail_msg("service request: %s", err);
     }
-    dt__instance_status__free_unpacked(st, NULL);
+    dt_client_instance_free(st);
     int count = 0;
     natsMsg *m = NULL;
     while (natsSubscription_NextMsg(&m, sub, 4000) == NATS_OK) {
@@ -67,12 +67,12 @@ static void test_no_partition_stall(void **state)
     sk_env *e = *state;
     char subject[128], err[256] = "";
     snprintf(subject, sizeof(subject), "signup.%s.results.stall", e->hub);
-    Dt__InstanceStatus *st = NULL;
+    dt_client_instance *st = NULL;
     if (welcome_service_request(e->url, e->hub, "welcome-stall", "{\"user\":\"s\"}", subject,
                                 SK_WAIT_MS, &st, err, sizeof(err)) != 0) {
         fail_msg("service request: %s", err);
     }
-    dt__instance_status__free_unpacked(st, NULL);
+    dt_client_instance_free(st);
     int64_t t0 = mono_ms();
     for (int i = 0; i < 16; i++) { /* 16 IDs cover the 4 partitions */
         char id[32];

@@ -276,6 +276,26 @@ void wk_publish_raise(wk_env *env, uint32_t partitions, const char *instance_id,
     dt__arena_destroy(a);
 }
 
+void wk_publish_rewind(wk_env *env, uint32_t partitions, const char *instance_id,
+                       const char *reason, const char *dedupe)
+{
+    dt__arena *a = dt__arena_create(0);
+    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dt__ExecutionRewoundEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
+    assert_non_null(ev);
+    assert_non_null(r);
+    dt__execution_rewound_event__init(r);
+    if (reason != NULL) {
+        r->reason = dt__emit_payload(a, (const uint8_t *)reason, strlen(reason));
+    }
+    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+    ev->execution_rewound = r;
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, instance_id, "", ev, dedupe);
+    publish_direct(env, partitions, -1, a, &m);
+    dt__arena_destroy(a);
+}
+
 void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *d)
 {
     dt__arena *a = dt__arena_create(0);

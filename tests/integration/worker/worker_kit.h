@@ -72,6 +72,10 @@ void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *s
 void wk_publish_raise(wk_env *env, uint32_t partitions, const char *instance_id, const char *name,
                       const char *data, const char *dedupe);
 
+/* An ExecutionRewound (reason may be NULL) with identity `dedupe`, published the same way. */
+void wk_publish_rewind(wk_env *env, uint32_t partitions, const char *instance_id,
+                       const char *reason, const char *dedupe);
+
 /* The activity "hello" of several tests: returns "Hello <input>". */
 void wk_act_hello(dt_activity_ctx *ctx, void *ud);
 

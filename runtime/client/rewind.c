@@ -1,0 +1,81 @@
+/*
+ * Rewind of a failed instance: one OrchestrationMessage with ExecutionRewound { reason } for "any
+ * execution" to the instance's partition, like terminate (signal.c), after a check of the status
+ * record: unknown is DT_ENOTFOUND, anything but FAILED is DT_ESTATE. The worker checks again when
+ * it applies the request (runtime/worker/episode_rewind.c) and ignores it for an instance that is
+ * not failed by then.
+ *
+ * Identity: "<instance>/-/rewind/<random 63-bit number>" (each call is a new request).
+ */
+#include "client_int.h"
+
+#include <string.h>
+
+static dt_status check_failed(dt_client *c, dt__arena *a, const char *id)
+{
+    Dt__InstanceStatus *cur = NULL;
+    dt_status st = dt__client_status_read(c, a, id, &cur, NULL);
+    if (st != DT_OK) {
+        return st;
+    }
+    if (cur->runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) {
+        return dt__client_fail(
+            c, DT_ESTATE, "instance '%s' is %s: only a failed instance can be rewound", id,
+            dt_client_runtime_status_name((dt_client_runtime_status)cur->runtime_status));
+    }
+    return DT_OK;
+}
+
+static dt_status send_rewind(dt_client *c, dt__arena *a, const char *id, const char *reason)
+{
+    dt_status st = dt__client_check_id(c, "instance ID", id);
+    if (st == DT_OK) {
+        st = dt__client_ensure_hub(c);
+    }
+    if (st == DT_OK) {
+        st = check_failed(c, a, id);
+    }
+    int64_t n = 0;
+    if (st == DT_OK) {
+        st = dt__client_rand63(c, &n);
+    }
+    char dedupe[DT_CLIENT_ID_BUF + 64];
+    if (st == DT_OK) {
+        st = dt__msg_id(dedupe, sizeof(dedupe), id, "-", "rewind", n);
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    Dt__Payload p;
+    dt__payload__init(&p);
+    p.value.data = (uint8_t *)reason;
+    p.value.len = reason != NULL ? strlen(reason) : 0;
+    Dt__ExecutionRewoundEvent er;
+    dt__execution_rewound_event__init(&er);
+    er.reason = reason != NULL ? &p : NULL;
+    Dt__Timestamp now;
+    dt__client_ts_set(&now, dt__now_ms());
+    Dt__HistoryEvent ev;
+    dt__history_event__init(&ev);
+    ev.event_id = -1;
+    ev.timestamp = &now;
+    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+    ev.execution_rewound = &er;
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, id, "", &ev, dedupe);
+    return dt__client_publish_orch(c, a, &m, NULL);
+}
+
+dt_status dt_client_rewind(dt_client *c, const char *instance_id, const char *reason)
+{
+    if (c == NULL) {
+        return DT_EINVAL;
+    }
+    dt__arena *a = dt__arena_create(0);
+    if (a == NULL) {
+        return dt__client_fail(c, DT_ENOMEM, "rewind: out of memory");
+    }
+    dt_status st = send_rewind(c, a, instance_id, reason);
+    dt__arena_destroy(a);
+    return st;
+}
