@@ -74,8 +74,13 @@ dt_status dt__remote_create(const dt__remote_options *o, dt__remote **out);
  * DT_ESTATE when w is started or has a remote already; DT_EEXIST: an activity name clash. */
 dt_status dt__remote_attach(dt__remote *r, dt_worker *w);
 
-/* Disconnects every connection (their items are abandoned) and frees. NULL accepted. Call after
- * dt_worker_destroy of the worker it was attached to, and after the transport stopped calling. */
+/* Makes every poll answer DT_ECLOSED and wakes every connection (so the transport ends its
+ * streams), abandons every waiting item (they are redelivered) and refuses new connections.
+ * Idempotent. */
+void dt__remote_shutdown(dt__remote *r);
+
+/* Shuts down (above) and frees. NULL accepted. Call after dt_worker_destroy of the worker it was
+ * attached to, once the transport disconnected every connection and no longer calls in. */
 void dt__remote_destroy(dt__remote *r);
 
 /* ============================ the transport (runtime/sidecar) ============================ */
@@ -88,8 +93,9 @@ dt_status dt__remote_connect(dt__remote *r, void (*wake)(void *arg), void *arg,
                              dt__remote_conn **out);
 
 /* Non-blocking: DT_OK with *item = a packed protocol WorkItem (OrchestratorRequest or
- * ActivityRequest, completionToken set; the caller frees it with free()), DT_ENOTFOUND when none
- * is queued, DT_ECLOSED once the remote is being destroyed (end the stream). */
+ * ActivityRequest, completionToken set; the caller frees it with dt_free(), the library's
+ * allocator seam: plain free() while no dt_set_allocator was installed), DT_ENOTFOUND when none
+ * is queued, DT_ECLOSED after dt__remote_shutdown (end the stream). */
 dt_status dt__remote_poll(dt__remote_conn *c, uint8_t **item, size_t *len);
 
 /* Packed protocol OrchestratorResponse / ActivityResponse (borrowed). Matched by completion
@@ -111,5 +117,7 @@ void dt__remote_disconnect(dt__remote_conn *c);
 
 /* Connections open now (for Hello/health and tests). */
 size_t dt__remote_connections(dt__remote *r);
+
+/* The worker's side (partition and activity threads) is in remote_worker_int.h. */
 
 #endif
