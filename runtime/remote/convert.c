@@ -42,16 +42,38 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
         exec.value.len = strlen(execution_id);
         req.execution_id = &exec;
     }
-    /* Shared, not copied: packing only reads them. */
+    /* The new events begin with this episode's OrchestratorStarted, as the backend of the
+     * protocol sends them: the SDKs take the orchestration's current time from it. The result
+     * appends the same event (same time, convert's begin()). Events are shared, not copied:
+     * packing only reads them. */
+    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    ts.seconds = in->now_ms / 1000;
+    ts.nanos = (int32_t)(in->now_ms % 1000) * 1000000;
+    Dt__OrchestratorStartedEvent ose = DT__ORCHESTRATOR_STARTED_EVENT__INIT;
+    Dt__HistoryEvent os = DT__HISTORY_EVENT__INIT;
+    os.event_id = -1;
+    os.timestamp = &ts;
+    os.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
+    os.orchestrator_started = &ose;
+    Dt__HistoryEvent **news = dt_alloc((in->n_new + 1) * sizeof(*news));
+    if (news == NULL) {
+        return DT_ENOMEM;
+    }
+    news[0] = &os;
+    for (size_t i = 0; i < in->n_new; i++) {
+        news[1 + i] = in->new_events[i];
+    }
     req.past_events = (Dt__HistoryEvent **)in->past;
     req.n_past_events = in->n_past;
-    req.new_events = (Dt__HistoryEvent **)in->new_events;
-    req.n_new_events = in->n_new;
+    req.new_events = news;
+    req.n_new_events = in->n_new + 1;
     Dt__Remote__WorkItem wi = DT__REMOTE__WORK_ITEM__INIT;
     wi.request_case = DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
     wi.orchestrator_request = &req;
     wi.completion_token = (char *)token;
-    return pack_item(&wi, out, len);
+    dt_status st = pack_item(&wi, out, len);
+    dt_free(news);
+    return st;
 }
 
 dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *r, const char *token, uint8_t **out,
@@ -177,26 +199,32 @@ static Dt__HistoryEvent *completed(builder *b, Dt__OrchestrationStatus s, const 
     return ev;
 }
 
-static const Dt__HistoryEvent *first_event(const dt__episode_input *in)
+/* The ExecutionStarted that opens evs (after this episode's OrchestratorStarted, which the
+ * engine appends first), or NULL: the engine's rule. */
+static bool opens(Dt__HistoryEvent *const *evs, size_t n)
 {
-    return in->n_past > 0 ? in->past[0] : (in->n_new > 0 ? in->new_events[0] : NULL);
+    for (size_t i = 0; i < n && i < 2; i++) {
+        if (evs[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+            return true;
+        }
+        if (evs[i]->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
+            return false;
+        }
+    }
+    return false;
 }
 
 dt_status dt__remote_check_input(const dt__episode_input *in)
 {
-    if (in->n_past > 0 && in->past == NULL) {
+    if ((in->n_past > 0 && in->past == NULL) || (in->n_new > 0 && in->new_events == NULL)) {
         return DT_EINVAL; /* the engine's cache shortcut: never taken for remote instances */
     }
-    const Dt__HistoryEvent *f = first_event(in);
-    if (f == NULL || f->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
-        return DT_EINVAL;
+    if (in->n_past > 0 && in->past[in->n_past - 1]->event_type_case ==
+                              DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
+        return DT_ESTATE;
     }
-    for (size_t i = 0; i < in->n_past; i++) {
-        if (in->past[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
-            return DT_ESTATE;
-        }
-    }
-    return DT_OK;
+    bool started = in->n_past > 0 ? opens(in->past, in->n_past) : opens(in->new_events, in->n_new);
+    return started ? DT_OK : DT_EINVAL;
 }
 
 /* An empty RUNNING result whose memory is arena `a`. */

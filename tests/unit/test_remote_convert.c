@@ -186,7 +186,11 @@ static void test_request_carries_history_bytes(void **state)
     assert_string_equal(r->instance_id, "inst-1");
     assert_pl(r->execution_id, "exec-1");
     assert_int_equal(r->n_past_events, 3);
-    assert_int_equal(r->n_new_events, 1);
+    /* This episode's OrchestratorStarted (the SDK's current time), then the new events. */
+    assert_int_equal(r->n_new_events, 2);
+    assert_int_equal(r->new_events[0]->event_type_case, EV(ORCHESTRATOR_STARTED));
+    assert_int_equal(dt__ts_to_ms(r->new_events[0]->timestamp), NOW);
+    assert_int_equal(r->new_events[1]->event_type_case, EV(TASK_COMPLETED));
     /* Each event travels exactly as stored. */
     for (size_t i = 0; i < w.n_past; i++) {
         size_t n1 = 0, n2 = 0;
