@@ -242,8 +242,8 @@ static bool set_output(dt__episode_result *out, const Dt__Payload *p)
     }
     out->has_output = true;
     out->output_len = p->value.len;
-    out->output = dt__arena_memdup(out->arena, p->value.data != NULL ? p->value.data : (uint8_t *)"",
-                                   p->value.len);
+    out->output = dt__arena_memdup(
+        out->arena, p->value.data != NULL ? p->value.data : (uint8_t *)"", p->value.len);
     return out->output != NULL;
 }
 
@@ -370,8 +370,7 @@ static bool id_ok(conv *c, size_t mark, int32_t id)
     }
     for (size_t i = mark; i < c->b.n; i++) {
         if (c->b.ev[i]->event_id == id) {
-            problem(c, DT__REMOTE_PROTOCOL_ERROR, "its id is used twice in one response", id,
-                    NULL);
+            problem(c, DT__REMOTE_PROTOCOL_ERROR, "its id is used twice in one response", id, NULL);
             return false;
         }
     }
@@ -491,7 +490,8 @@ static bool send_event(conv *c, int32_t id, const Dt__Remote__SendEventAction *a
 static bool next_execution(conv *c, const char *execution_id)
 {
     char id[37], salted[DT_INSTANCE_ID_MAX + 64];
-    snprintf(salted, sizeof(salted), "continue-as-new/%s", execution_id != NULL ? execution_id : "");
+    snprintf(salted, sizeof(salted), "continue-as-new/%s",
+             execution_id != NULL ? execution_id : "");
     dt__derived_uuid(c->in->instance_id, salted, id);
     return (c->out->next_execution_id = dt__arena_strdup(c->b.a, id)) != NULL;
 }
@@ -570,12 +570,12 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
                   const char *execution_id)
 {
     if (c->done) {
-        problem(c, DT__REMOTE_PROTOCOL_ERROR, "an action after completeOrchestration", a->id,
-                NULL);
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, "an action after completeOrchestration", a->id, NULL);
         return true;
     }
-    bool is_complete = a->orchestrator_action_type_case ==
-                       DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+    bool is_complete =
+        a->orchestrator_action_type_case ==
+        DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
     if (!is_complete && !id_ok(c, mark, a->id)) {
         return true;
     }
@@ -606,8 +606,8 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
 
 static void check_bounds(conv *c, const Dt__Remote__OrchestratorResponse *resp)
 {
-    size_t max_hist = c->lim != NULL && c->lim->max_history > 0 ? c->lim->max_history
-                                                                : DEFAULT_MAX_HISTORY;
+    size_t max_hist =
+        c->lim != NULL && c->lim->max_history > 0 ? c->lim->max_history : DEFAULT_MAX_HISTORY;
     size_t max_pl = c->lim != NULL ? c->lim->max_payload : 0;
     char n[64];
     if (c->in->n_past + c->b.n > max_hist) {
@@ -668,7 +668,8 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
 {
     dt__episode_result r;
     result_init(&r, a);
-    conv c = {.b = {.a = a, .now = in->now_ms, .prev = in->now_ms}, .in = in, .lim = lim, .out = &r};
+    conv c = {
+        .b = {.a = a, .now = in->now_ms, .prev = in->now_ms}, .in = in, .lim = lim, .out = &r};
     if (!begin(&c.b, in) || !collect_used(&c)) {
         return DT_ENOMEM;
     }
@@ -697,8 +698,8 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
     }
     r.appended = c.b.ev;
     r.n_appended = c.b.n;
-    r.suspended = r.status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING &&
-                  suspended_now(in);
+    r.suspended =
+        r.status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING && suspended_now(in);
     *out = r;
     return DT_OK;
 }

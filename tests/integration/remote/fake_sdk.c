@@ -57,8 +57,8 @@ static void view_init(view *v, dt__arena *a, const Dt__Remote__OrchestratorReque
     v->a = a;
     v->req = req;
     for (size_t i = 0; i < req->n_past_events + req->n_new_events; i++) {
-        Dt__HistoryEvent *e = i < req->n_past_events ? req->past_events[i]
-                                                     : req->new_events[i - req->n_past_events];
+        Dt__HistoryEvent *e =
+            i < req->n_past_events ? req->past_events[i] : req->new_events[i - req->n_past_events];
         assert_true(v->n < 256);
         v->all[v->n++] = e;
         switch (e->event_type_case) {
@@ -124,7 +124,7 @@ static void call(view *v, int32_t id, const char *name, const Dt__Payload *input
 }
 
 static Dt__Remote__CompleteOrchestrationAction *finish(view *v, Dt__OrchestrationStatus s,
-                                                      const Dt__Payload *result)
+                                                       const Dt__Payload *result)
 {
     Dt__Remote__OrchestratorAction *x = act(v, v->next_id);
     x->orchestrator_action_type_case = AT(COMPLETE_ORCHESTRATION);

@@ -28,7 +28,7 @@ typedef struct fake_sdk {
     atomic_bool garbage_first; /* answer the next orchestration item with junk bytes first */
     /* Counters: */
     atomic_int orch_items, act_items, drops;
-    atomic_int sdk_hello_runs; /* runs of the SDK activity "SdkHello" */
+    atomic_int sdk_hello_runs;  /* runs of the SDK activity "SdkHello" */
     atomic_int garbage_refused; /* junk answers the remote refused with DT_EINVAL */
 } fake_sdk;
 

@@ -194,6 +194,21 @@ static void test_malformed_response(void **state)
     assert_int_equal(dt__remote_complete_orchestration(f->r, buf, n), DT_ENOTFOUND);
 }
 
+/* With no SDK worker connected the episode is left (nothing committed, no failure); once one
+ * connects, the redelivered start runs. */
+static void test_no_worker_connected(void **state)
+{
+    fixture *f = *state;
+    fake_sdk_stop(&f->sdk);
+    assert_int_equal(dt__remote_connections(f->r), 0);
+    wk_start(&f->env, "Chain", "chain-alone", "n", NULL, NULL);
+    Dt__InstanceStatus *s = wk_wait(&f->env, "chain-alone", ST(RUNNING), 2000);
+    assert_null(s); /* not started, not failed: left for redelivery */
+    memset(&f->sdk, 0, sizeof(f->sdk));
+    fake_sdk_start(&f->sdk, f->r);
+    wk_expect(&f->env, "chain-alone", ST(COMPLETED), "Hello Hello Hello n");
+}
+
 static void test_terminate(void **state)
 {
     fixture *f = *state;
@@ -219,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_mid_episode),
         cmocka_unit_test(test_disconnect_mid_activity),
         cmocka_unit_test(test_malformed_response),
+        cmocka_unit_test(test_no_worker_connected),
         cmocka_unit_test(test_terminate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
