@@ -232,6 +232,15 @@ dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestr
     return DT_OK;
 }
 
+dt_status dt__worker_set_remote(dt_worker *w, struct dt__remote *r)
+{
+    if (w->started || w->remote != NULL) {
+        return DT_ESTATE;
+    }
+    w->remote = r;
+    return DT_OK;
+}
+
 dt_status dt_worker_add_activity(dt_worker *w, const char *name, const char *task_queue,
                                  dt_activity_fn fn, void *user_data)
 {
