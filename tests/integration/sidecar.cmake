@@ -8,3 +8,6 @@ target_compile_definitions(dt_sidecar_test_node PRIVATE DT_JS_DIR="${CMAKE_SOURC
 
 dt_add_test(NAME test_sidecar_grpc SOURCES sidecar/test_sidecar_grpc.c LABELS integration
   LIBS dt_grpc dt_sidecar_test_node)
+# Client RPCs through @microsoft/durabletask-js against C orchestrations (tests/js/sidecar_client.mjs).
+dt_add_test(NAME test_sidecar_client SOURCES sidecar/test_sidecar_client.c LABELS integration
+  TIMEOUT 240 LIBS dt_sidecar dt_sidecar_test_node)
