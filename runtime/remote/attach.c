@@ -23,8 +23,7 @@ static void report(dt_activity_ctx *ctx, const Dt__Remote__ActivityResponse *res
             copy = dt_memdup(f->stack_trace->value.data, f->stack_trace->value.len);
             stack = copy;
         }
-        dt_activity_fail_details(ctx, f->error_type, f->error_message, stack,
-                                 f->is_non_retriable);
+        dt_activity_fail_details(ctx, f->error_type, f->error_message, stack, f->is_non_retriable);
         dt_free(copy);
         return;
     }

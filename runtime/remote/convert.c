@@ -42,16 +42,38 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
         exec.value.len = strlen(execution_id);
         req.execution_id = &exec;
     }
-    /* Shared, not copied: packing only reads them. */
+    /* The new events begin with this episode's OrchestratorStarted, as the backend of the
+     * protocol sends them: the SDKs take the orchestration's current time from it. The result
+     * appends the same event (same time, convert's begin()). Events are shared, not copied:
+     * packing only reads them. */
+    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    ts.seconds = in->now_ms / 1000;
+    ts.nanos = (int32_t)(in->now_ms % 1000) * 1000000;
+    Dt__OrchestratorStartedEvent ose = DT__ORCHESTRATOR_STARTED_EVENT__INIT;
+    Dt__HistoryEvent os = DT__HISTORY_EVENT__INIT;
+    os.event_id = -1;
+    os.timestamp = &ts;
+    os.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
+    os.orchestrator_started = &ose;
+    Dt__HistoryEvent **news = dt_alloc((in->n_new + 1) * sizeof(*news));
+    if (news == NULL) {
+        return DT_ENOMEM;
+    }
+    news[0] = &os;
+    for (size_t i = 0; i < in->n_new; i++) {
+        news[1 + i] = in->new_events[i];
+    }
     req.past_events = (Dt__HistoryEvent **)in->past;
     req.n_past_events = in->n_past;
-    req.new_events = (Dt__HistoryEvent **)in->new_events;
-    req.n_new_events = in->n_new;
+    req.new_events = news;
+    req.n_new_events = in->n_new + 1;
     Dt__Remote__WorkItem wi = DT__REMOTE__WORK_ITEM__INIT;
     wi.request_case = DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
     wi.orchestrator_request = &req;
     wi.completion_token = (char *)token;
-    return pack_item(&wi, out, len);
+    dt_status st = pack_item(&wi, out, len);
+    dt_free(news);
+    return st;
 }
 
 dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *r, const char *token, uint8_t **out,
@@ -177,26 +199,32 @@ static Dt__HistoryEvent *completed(builder *b, Dt__OrchestrationStatus s, const 
     return ev;
 }
 
-static const Dt__HistoryEvent *first_event(const dt__episode_input *in)
+/* The ExecutionStarted that opens evs (after this episode's OrchestratorStarted, which the
+ * engine appends first), or NULL: the engine's rule. */
+static bool opens(Dt__HistoryEvent *const *evs, size_t n)
 {
-    return in->n_past > 0 ? in->past[0] : (in->n_new > 0 ? in->new_events[0] : NULL);
+    for (size_t i = 0; i < n && i < 2; i++) {
+        if (evs[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+            return true;
+        }
+        if (evs[i]->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
+            return false;
+        }
+    }
+    return false;
 }
 
 dt_status dt__remote_check_input(const dt__episode_input *in)
 {
-    if (in->n_past > 0 && in->past == NULL) {
+    if ((in->n_past > 0 && in->past == NULL) || (in->n_new > 0 && in->new_events == NULL)) {
         return DT_EINVAL; /* the engine's cache shortcut: never taken for remote instances */
     }
-    const Dt__HistoryEvent *f = first_event(in);
-    if (f == NULL || f->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
-        return DT_EINVAL;
+    if (in->n_past > 0 && in->past[in->n_past - 1]->event_type_case ==
+                              DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
+        return DT_ESTATE;
     }
-    for (size_t i = 0; i < in->n_past; i++) {
-        if (in->past[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
-            return DT_ESTATE;
-        }
-    }
-    return DT_OK;
+    bool started = in->n_past > 0 ? opens(in->past, in->n_past) : opens(in->new_events, in->n_new);
+    return started ? DT_OK : DT_EINVAL;
 }
 
 /* An empty RUNNING result whose memory is arena `a`. */
@@ -214,8 +242,8 @@ static bool set_output(dt__episode_result *out, const Dt__Payload *p)
     }
     out->has_output = true;
     out->output_len = p->value.len;
-    out->output = dt__arena_memdup(out->arena, p->value.data != NULL ? p->value.data : (uint8_t *)"",
-                                   p->value.len);
+    out->output = dt__arena_memdup(
+        out->arena, p->value.data != NULL ? p->value.data : (uint8_t *)"", p->value.len);
     return out->output != NULL;
 }
 
@@ -342,8 +370,7 @@ static bool id_ok(conv *c, size_t mark, int32_t id)
     }
     for (size_t i = mark; i < c->b.n; i++) {
         if (c->b.ev[i]->event_id == id) {
-            problem(c, DT__REMOTE_PROTOCOL_ERROR, "its id is used twice in one response", id,
-                    NULL);
+            problem(c, DT__REMOTE_PROTOCOL_ERROR, "its id is used twice in one response", id, NULL);
             return false;
         }
     }
@@ -463,7 +490,8 @@ static bool send_event(conv *c, int32_t id, const Dt__Remote__SendEventAction *a
 static bool next_execution(conv *c, const char *execution_id)
 {
     char id[37], salted[DT_INSTANCE_ID_MAX + 64];
-    snprintf(salted, sizeof(salted), "continue-as-new/%s", execution_id != NULL ? execution_id : "");
+    snprintf(salted, sizeof(salted), "continue-as-new/%s",
+             execution_id != NULL ? execution_id : "");
     dt__derived_uuid(c->in->instance_id, salted, id);
     return (c->out->next_execution_id = dt__arena_strdup(c->b.a, id)) != NULL;
 }
@@ -542,12 +570,12 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
                   const char *execution_id)
 {
     if (c->done) {
-        problem(c, DT__REMOTE_PROTOCOL_ERROR, "an action after completeOrchestration", a->id,
-                NULL);
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, "an action after completeOrchestration", a->id, NULL);
         return true;
     }
-    bool is_complete = a->orchestrator_action_type_case ==
-                       DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+    bool is_complete =
+        a->orchestrator_action_type_case ==
+        DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
     if (!is_complete && !id_ok(c, mark, a->id)) {
         return true;
     }
@@ -578,8 +606,8 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
 
 static void check_bounds(conv *c, const Dt__Remote__OrchestratorResponse *resp)
 {
-    size_t max_hist = c->lim != NULL && c->lim->max_history > 0 ? c->lim->max_history
-                                                                : DEFAULT_MAX_HISTORY;
+    size_t max_hist =
+        c->lim != NULL && c->lim->max_history > 0 ? c->lim->max_history : DEFAULT_MAX_HISTORY;
     size_t max_pl = c->lim != NULL ? c->lim->max_payload : 0;
     char n[64];
     if (c->in->n_past + c->b.n > max_hist) {
@@ -640,7 +668,8 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
 {
     dt__episode_result r;
     result_init(&r, a);
-    conv c = {.b = {.a = a, .now = in->now_ms, .prev = in->now_ms}, .in = in, .lim = lim, .out = &r};
+    conv c = {
+        .b = {.a = a, .now = in->now_ms, .prev = in->now_ms}, .in = in, .lim = lim, .out = &r};
     if (!begin(&c.b, in) || !collect_used(&c)) {
         return DT_ENOMEM;
     }
@@ -669,8 +698,8 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
     }
     r.appended = c.b.ev;
     r.n_appended = c.b.n;
-    r.suspended = r.status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING &&
-                  suspended_now(in);
+    r.suspended =
+        r.status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING && suspended_now(in);
     *out = r;
     return DT_OK;
 }

@@ -41,8 +41,8 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
                                     const char *token, uint8_t **out, size_t *len);
 
 /* The packed WorkItem carrying the ActivityRequest for our work item `req`. As above. */
-dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *req, const char *token,
-                                   uint8_t **out, size_t *len);
+dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *req, const char *token, uint8_t **out,
+                                   size_t *len);
 
 /* Checks the history of `in` as the engine does: DT_EINVAL when it does not start with
  * ExecutionStarted (and no new event is one), DT_ESTATE when it already ended. */

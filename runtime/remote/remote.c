@@ -447,9 +447,9 @@ dt_status dt__remote_complete_orchestration(dt__remote *r, const uint8_t *req, s
         return DT_ENOMEM;
     }
     Dt__Remote__OrchestratorResponse *resp = dt__remote_parse_orch_response(a, req, len);
-    dt_status st = resp == NULL ? DT_EINVAL
-                                : deliver(r, true, resp->completion_token, resp->instance_id, 0, a,
-                                          resp);
+    dt_status st = resp == NULL
+                       ? DT_EINVAL
+                       : deliver(r, true, resp->completion_token, resp->instance_id, 0, a, resp);
     if (st != DT_OK) {
         dt__arena_destroy(a);
     }

@@ -24,13 +24,13 @@ typedef enum call_state { CALL_QUEUED, CALL_SENT, CALL_DONE, CALL_ABANDONED } ca
 struct dt__remote_call {
     dt__remote *r;
     bool is_orch;
-    char token[24];      /* completion token: a decimal serial number */
-    char *instance_id;   /* dt_alloc'd */
-    int32_t task_id;     /* activities */
-    uint8_t *item;       /* QUEUED: the packed WorkItem (dt_alloc'd), handed over by poll */
+    char token[24];    /* completion token: a decimal serial number */
+    char *instance_id; /* dt_alloc'd */
+    int32_t task_id;   /* activities */
+    uint8_t *item;     /* QUEUED: the packed WorkItem (dt_alloc'd), handed over by poll */
     size_t len;
-    call_state state;    /* under r->mu */
-    dt__remote_conn *conn; /* QUEUED / SENT */
+    call_state state;                    /* under r->mu */
+    dt__remote_conn *conn;               /* QUEUED / SENT */
     struct dt__remote_call *qnext;       /* the connection's FIFO of QUEUED calls */
     struct dt__remote_call *prev, *next; /* r's list of QUEUED and SENT calls */
     int64_t deadline_ms;                 /* monotonic */

@@ -40,7 +40,6 @@ dt_status dt__remote_episode_send(dt__remote *r, const dt__episode_input *in,
 dt_status dt__remote_episode_wait(dt__remote_call *c, const atomic_bool *stop,
                                   dt__episode_result *out);
 
-
 /* Withdraws a call nobody will wait for (its batch failed) and frees it. NULL accepted. */
 void dt__remote_call_cancel(dt__remote_call *c);
 

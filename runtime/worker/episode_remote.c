@@ -55,8 +55,8 @@ dt_status dt__episode_remote_send(dt__episode *e, dt__group *g, Dt__HistoryEvent
     p->n_past = n_past;
     p->in = (dt__episode_input){e->instance_id, past, n_past, e->news, e->n_news, b->now_ms};
     size_t max_payload = e->pt->max_msg > 4096 ? e->pt->max_msg - 4096 : 0;
-    dt_status st = dt__remote_episode_send(e->pt->w->remote, &p->in, e->execution_id, max_payload,
-                                           &p->call);
+    dt_status st =
+        dt__remote_episode_send(e->pt->w->remote, &p->in, e->execution_id, max_payload, &p->call);
     if (st == DT_ECLOSED) {
         return dt__episode_leave(&p->e, g, "no SDK worker is connected");
     }

@@ -130,7 +130,7 @@ typedef struct dt__batch {
     size_t n_touched, cap_touched;
     dt__parked_new *parks; /* messages kept for instances whose start has not arrived */
     size_t n_parks, cap_parks;
-    bool committed; /* `commits` are durable (their outbox_ids filled in) */
+    bool committed;                    /* `commits` are durable (their outbox_ids filled in) */
     struct dt__remote_pending *remote; /* episodes sent to SDK workers (episode_remote.c) */
 } dt__batch;
 

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -133,9 +134,8 @@ static void schedule(resp *p, int32_t id, const char *name)
     x->schedule_task->input = pl(p->a, "\"x\"");
 }
 
-static Dt__Remote__CompleteOrchestrationAction *complete(resp *p, int32_t id,
-                                                         Dt__OrchestrationStatus s,
-                                                         const char *result)
+static Dt__Remote__CompleteOrchestrationAction *
+complete(resp *p, int32_t id, Dt__OrchestrationStatus s, const char *result)
 {
     Dt__Remote__OrchestratorAction *x = act(p, id);
     x->orchestrator_action_type_case = AT(COMPLETE_ORCHESTRATION);
@@ -177,8 +177,8 @@ static void test_request_carries_history_bytes(void **state)
     size_t len = 0;
     assert_int_equal(dt__remote_pack_orch_item(&w.in, "exec-1", "7", &item, &len), DT_OK);
     dt__arena *a = dt__arena_create(0);
-    Dt__Remote__WorkItem *wi = (Dt__Remote__WorkItem *)dt__arena_unpack(
-        a, &dt__remote__work_item__descriptor, len, item);
+    Dt__Remote__WorkItem *wi =
+        (Dt__Remote__WorkItem *)dt__arena_unpack(a, &dt__remote__work_item__descriptor, len, item);
     assert_non_null(wi);
     assert_string_equal(wi->completion_token, "7");
     assert_int_equal(wi->request_case, DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
@@ -186,7 +186,11 @@ static void test_request_carries_history_bytes(void **state)
     assert_string_equal(r->instance_id, "inst-1");
     assert_pl(r->execution_id, "exec-1");
     assert_int_equal(r->n_past_events, 3);
-    assert_int_equal(r->n_new_events, 1);
+    /* This episode's OrchestratorStarted (the SDK's current time), then the new events. */
+    assert_int_equal(r->n_new_events, 2);
+    assert_int_equal(r->new_events[0]->event_type_case, EV(ORCHESTRATOR_STARTED));
+    assert_int_equal(dt__ts_to_ms(r->new_events[0]->timestamp), NOW);
+    assert_int_equal(r->new_events[1]->event_type_case, EV(TASK_COMPLETED));
     /* Each event travels exactly as stored. */
     for (size_t i = 0; i < w.n_past; i++) {
         size_t n1 = 0, n2 = 0;
@@ -216,8 +220,8 @@ static void test_activity_request(void **state)
     size_t len = 0;
     assert_int_equal(dt__remote_pack_act_item(&req, "9", &item, &len), DT_OK);
     dt__arena *a = dt__arena_create(0);
-    Dt__Remote__WorkItem *wi = (Dt__Remote__WorkItem *)dt__arena_unpack(
-        a, &dt__remote__work_item__descriptor, len, item);
+    Dt__Remote__WorkItem *wi =
+        (Dt__Remote__WorkItem *)dt__arena_unpack(a, &dt__remote__work_item__descriptor, len, item);
     assert_non_null(wi);
     assert_int_equal(wi->request_case, DT__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
     Dt__Remote__ActivityRequest *ar = wi->activity_request;
@@ -366,7 +370,7 @@ static void test_continue_as_new(void **state)
     assert_int_equal(r.n_carryover, 1);
     assert_non_null(r.next_execution_id);
     char first[40];
-    strcpy(first, r.next_execution_id);
+    snprintf(first, sizeof(first), "%s", r.next_execution_id);
     dt__episode_result_free(&r);
     /* The same episode again names the same next execution. */
     resp_init(&p);

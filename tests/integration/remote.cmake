@@ -1,0 +1,5 @@
+# Orchestrations and activities run by SDK workers (runtime/remote, issue 12): a fake SDK worker
+# in C (remote/fake_sdk.c) speaks the protocol's packed messages through remote_int.h.
+dt_add_test(NAME test_remote_e2e SOURCES remote/test_remote_e2e.c remote/fake_sdk.c
+  LABELS integration TIMEOUT 300 LIBS dt_worker_kit)
+target_include_directories(test_remote_e2e PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/remote)
