@@ -122,8 +122,8 @@ async function main() {
     JSON.stringify(st.failureDetails ?? {}).includes('it broke'),
     JSON.stringify(st?.failureDetails));
   st = await startAndWait('callsC', 'c');
-  check('SDK orchestration calls a C activity', st?.serializedOutput === '"Hello \\"c\\""',
-    st?.serializedOutput);
+  check('SDK orchestration calls a C activity',
+    st?.serializedOutput === '{"from":"C","input":"c"}', st?.serializedOutput);
 
   const foreverId = `${run}-forever`;
   await client.scheduleNewOrchestration('forever', undefined, foreverId);
