@@ -1,8 +1,9 @@
 // Orchestrations and activities written with @microsoft/durabletask-js, run by dt-sidecar's
 // worker side (runtime/remote) through GetWorkItems (tests/integration/remote/test_remote_sdk.c):
 // activity chain, fan-out/fan-in, timer, external event with and without its timeout,
-// sub-orchestration, continue-as-new, custom status, failure details, terminate, and a call of
-// the C activity "CHello" (served by a C worker of the test's process).
+// sub-orchestration, continue-as-new, custom status, failure details, a retry policy, suspend and
+// resume, terminate, and a call of the C activity "CHello" (served by a C worker of the test's
+// process).
 //
 //   node sdk_worker.mjs PORT     exit 0 when every check passes
 import {
@@ -10,6 +11,7 @@ import {
   TaskHubGrpcWorker,
   OrchestrationStatus as S,
   NoOpLogger,
+  RetryPolicy,
   whenAll,
   whenAny,
 } from '@microsoft/durabletask-js';
@@ -74,16 +76,30 @@ const failing = async function* (ctx) {
 const callsC = async function* (ctx, name) {
   return yield ctx.callActivity('CHello', name);
 };
+// Fails twice, then succeeds: attempts counted per instance in this process (activities run
+// at least once: a redelivery would count too, and the check allows only the three runs).
+const attempts = new Map();
+const flaky = async (ctx) => {
+  const n = (attempts.get(ctx.orchestrationId) ?? 0) + 1;
+  attempts.set(ctx.orchestrationId, n);
+  if (n < 3) throw new Error(`attempt ${n}`);
+  return n;
+};
+const retried = async function* (ctx) {
+  const retry = new RetryPolicy({ maxNumberOfAttempts: 5, firstRetryIntervalInMilliseconds: 200 });
+  return yield ctx.callActivity('flaky', undefined, { retry });
+};
 const forever = async function* (ctx) {
   yield ctx.waitForExternalEvent('never');
 };
 
 for (const [n, f] of Object.entries({ chain, fanOut, timer, eventOrTimeout, child, parent,
-  counter, failing, callsC, forever })) {
+  counter, failing, callsC, retried, forever })) {
   worker.addNamedOrchestrator(n, f);
 }
 worker.addNamedActivity('sayHello', sayHello);
 worker.addNamedActivity('boom', boom);
+worker.addNamedActivity('flaky', flaky);
 
 async function startAndWait(name, input, id = `${run}-${name}`) {
   await client.scheduleNewOrchestration(name, input, id);
@@ -124,6 +140,29 @@ async function main() {
   st = await startAndWait('callsC', 'c');
   check('SDK orchestration calls a C activity',
     st?.serializedOutput === '{"from":"C","input":"c"}', st?.serializedOutput);
+
+  st = await startAndWait('retried');
+  check('retry policy', st?.runtimeStatus === S.COMPLETED && st.serializedOutput === '3',
+    `${st?.runtimeStatus} ${st?.serializedOutput} ${JSON.stringify(st?.failureDetails)}`);
+
+  // Suspend: an event raised meanwhile waits; resume lets it through.
+  const susId = `${run}-suspend`;
+  await client.scheduleNewOrchestration('eventOrTimeout', 60000, susId);
+  await client.waitForOrchestrationStart(susId, false, 30);
+  await client.suspendOrchestration(susId);
+  let sus;
+  for (let i = 0; i < 100 && sus?.runtimeStatus !== S.SUSPENDED; i++) {
+    sus = await client.getOrchestrationState(susId, false);
+    if (sus?.runtimeStatus !== S.SUSPENDED) await new Promise((r) => setTimeout(r, 100));
+  }
+  check('suspend', sus?.runtimeStatus === S.SUSPENDED, `${sus?.runtimeStatus}`);
+  await client.raiseOrchestrationEvent(susId, 'go', 7);
+  await new Promise((r) => setTimeout(r, 500));
+  sus = await client.getOrchestrationState(susId, false);
+  check('suspended: the event waits', sus?.runtimeStatus === S.SUSPENDED, `${sus?.runtimeStatus}`);
+  await client.resumeOrchestration(susId);
+  st = await client.waitForOrchestrationCompletion(susId, true, 60);
+  check('resume', st?.serializedOutput === '"event 7"', st?.serializedOutput);
 
   const foreverId = `${run}-forever`;
   await client.scheduleNewOrchestration('forever', undefined, foreverId);

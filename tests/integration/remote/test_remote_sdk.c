@@ -5,7 +5,7 @@
  * orchestration, so it owns no partition): a C worker and a JS worker share a hub. The script
  * checks an activity chain, fan-out/fan-in, a timer, custom status, an external event with and
  * without its timeout, a sub-orchestration, continue-as-new, failure details, terminate, and the
- * SDK orchestration's call of the C activity.
+ * SDK orchestration's call of the C activity, a retry policy, suspend and resume.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,13 +46,13 @@ static void test_durabletask_js(void **state)
     assert_int_equal(dt_worker_add_activity(w, "CHello", NULL, c_hello, NULL), DT_OK);
     assert_int_equal(dt_worker_start(w), DT_OK);
 
-    static const char *const acts[] = {"sayHello", "boom"};
+    static const char *const acts[] = {"sayHello", "boom", "flaky"};
     dt__sidecar_options so = {.nats_url = env.url,
                               .hub = env.hub,
                               .listen = "127.0.0.1:0",
                               .data_dir = env.data_dir,
                               .activities = acts,
-                              .n_activities = 2,
+                              .n_activities = 3,
                               .wait_slice_ms = 500};
     dt__sidecar *s = NULL;
     dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
