@@ -50,7 +50,7 @@ static void remote_activity(dt_activity_ctx *ctx, void *user_data)
         st = dt__remote_call_queue(c, left > 1 ? left : 1);
     }
     if (st == DT_OK) {
-        st = dt__remote_call_wait(c, NULL);
+        st = dt__remote_call_wait(c, NULL, 0);
     }
     if (st == DT_OK) {
         report(ctx, c->resp);

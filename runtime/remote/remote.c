@@ -4,6 +4,7 @@
  * life). One mutex guards everything; nothing slow runs under it (packing and parsing happen
  * outside, wake-ups are made after unlocking).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,10 @@
 #include "protocol_int.h"
 #include "remote_priv_int.h"
 
-#define DEFAULT_EPISODE_TIMEOUT_MS  8000
+#define DEFAULT_EPISODE_TIMEOUT_MS  15000
 #define DEFAULT_ACTIVITY_TIMEOUT_MS 300000
 #define DEFAULT_MAX_QUEUED          1024
+#define DEFAULT_MAX_INFLIGHT        32
 #define WAIT_SLICE_MS               100
 
 /* ---- set-up ---- */
@@ -102,6 +104,9 @@ dt_status dt__remote_create(const dt__remote_options *o, dt__remote **out)
     if (r->opt.max_queued == 0) {
         r->opt.max_queued = DEFAULT_MAX_QUEUED;
     }
+    if (r->opt.max_inflight == 0) {
+        r->opt.max_inflight = DEFAULT_MAX_INFLIGHT;
+    }
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -162,16 +167,14 @@ static void settle_call(dt__remote *r, dt__remote_call *c, call_state st)
     if (c->state == CALL_QUEUED && c->conn != NULL) {
         dequeue(c->conn, c);
     }
+    if (c->state == CALL_SENT && c->conn != NULL) {
+        c->conn->sent--;
+    }
     if (c->state == CALL_QUEUED || c->state == CALL_SENT) {
         unlink_call(r, c);
     }
     c->conn = NULL;
     c->state = st;
-}
-
-void dt__remote_call_withdraw(dt__remote *r, dt__remote_call *c)
-{
-    settle_call(r, c, CALL_ABANDONED);
 }
 
 dt_status dt__remote_call_new(dt__remote *r, bool is_orch, const char *instance_id,
@@ -218,6 +221,27 @@ static void wake_conn(dt__remote *r, dt__remote_conn *k)
     }
 }
 
+/* A SENT call of k was settled: if k was full and has queued items, its stream polls again. */
+static void slot_freed(dt__remote *r, dt__remote_conn *k)
+{
+    if (k != NULL && k->head != NULL && k->sent + 1 == r->opt.max_inflight) {
+        wake_conn(r, k);
+    }
+}
+
+/* Settles c (under mu) and, when that freed a slot of its connection, wakes the stream. */
+static void settle_and_wake(dt__remote *r, dt__remote_call *c, call_state st)
+{
+    dt__remote_conn *k = c->state == CALL_SENT ? c->conn : NULL;
+    settle_call(r, c, st);
+    slot_freed(r, k);
+}
+
+void dt__remote_call_withdraw(dt__remote *r, dt__remote_call *c)
+{
+    settle_and_wake(r, c, CALL_ABANDONED);
+}
+
 dt_status dt__remote_call_queue(dt__remote_call *c, int64_t timeout_ms)
 {
     dt__remote *r = c->r;
@@ -237,6 +261,7 @@ dt_status dt__remote_call_queue(dt__remote_call *c, int64_t timeout_ms)
     }
     c->state = CALL_QUEUED;
     c->conn = k;
+    c->timeout_ms = timeout_ms;
     c->deadline_ms = dt__mono_ms() + timeout_ms;
     if (k->tail != NULL) {
         k->tail->qnext = c;
@@ -261,9 +286,10 @@ static void deadline_ts(int64_t mono_ms, struct timespec *ts)
     ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
 }
 
-dt_status dt__remote_call_wait(dt__remote_call *c, const atomic_bool *stop)
+dt_status dt__remote_call_wait(dt__remote_call *c, const atomic_bool *stop, int64_t max_wait_ms)
 {
     dt__remote *r = c->r;
+    int64_t until_busy = max_wait_ms > 0 ? dt__mono_ms() + max_wait_ms : INT64_MAX;
     pthread_mutex_lock(&r->mu);
     r->waiters++;
     dt_status st = DT_OK;
@@ -271,10 +297,16 @@ dt_status dt__remote_call_wait(dt__remote_call *c, const atomic_bool *stop)
         int64_t now = dt__mono_ms();
         if (now >= c->deadline_ms || (stop != NULL && atomic_load(stop))) {
             st = now >= c->deadline_ms ? DT_ETIMEOUT : DT_ECLOSED;
-            settle_call(r, c, CALL_ABANDONED);
+            settle_and_wake(r, c, CALL_ABANDONED);
             break;
         }
-        int64_t until = now + WAIT_SLICE_MS < c->deadline_ms ? now + WAIT_SLICE_MS : c->deadline_ms;
+        if (now >= until_busy) {
+            st = DT_EBUSY;
+            break;
+        }
+        int64_t until = now + WAIT_SLICE_MS;
+        until = until < c->deadline_ms ? until : c->deadline_ms;
+        until = until < until_busy ? until : until_busy;
         struct timespec ts;
         deadline_ts(until, &ts);
         pthread_cond_timedwait(&r->cond, &r->mu, &ts);
@@ -343,9 +375,9 @@ dt_status dt__remote_poll(dt__remote_conn *k, uint8_t **item, size_t *len)
         return DT_ECLOSED;
     }
     dt__remote_call *c = k->head;
-    if (c == NULL) {
+    if (c == NULL || k->sent >= r->opt.max_inflight) {
         pthread_mutex_unlock(&r->mu);
-        return DT_ENOTFOUND;
+        return DT_ENOTFOUND; /* when full: woken again once an answer frees a slot */
     }
     k->head = c->qnext;
     if (k->head == NULL) {
@@ -354,6 +386,8 @@ dt_status dt__remote_poll(dt__remote_conn *k, uint8_t **item, size_t *len)
     k->queued--;
     c->qnext = NULL;
     c->state = CALL_SENT;
+    c->deadline_ms = dt__mono_ms() + c->timeout_ms; /* the SDK worker's time starts now */
+    k->sent++;
     *item = c->item;
     *len = c->len;
     c->item = NULL;
@@ -432,9 +466,9 @@ static dt_status deliver(dt__remote *r, bool is_orch, const char *token, const c
         pthread_mutex_unlock(&r->mu);
         return DT_ENOTFOUND;
     }
-    settle_call(r, c, CALL_DONE);
-    c->arena = a;
+    c->arena = a; /* before the state: settle_and_wake may drop the lock */
     c->resp = resp;
+    settle_and_wake(r, c, CALL_DONE);
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->mu);
     return DT_OK;
@@ -486,7 +520,7 @@ dt_status dt__remote_abandon(dt__remote *r, const uint8_t *req, size_t len)
         pthread_mutex_lock(&r->mu);
         for (dt__remote_call *c = r->calls; c != NULL; c = c->next) {
             if (strcmp(c->token, m->completion_token) == 0) {
-                settle_call(r, c, CALL_ABANDONED); /* its waiter leaves it for redelivery */
+                settle_and_wake(r, c, CALL_ABANDONED); /* its waiter leaves it for redelivery */
                 pthread_cond_broadcast(&r->cond);
                 st = DT_OK;
                 break;

@@ -41,7 +41,7 @@ dt_status dt__remote_episode_send(dt__remote *r, const dt__episode_input *in,
     return DT_OK;
 }
 
-dt_status dt__remote_episode_wait(dt__remote_call *c, const atomic_bool *stop,
+dt_status dt__remote_episode_wait(dt__remote_call *c, const atomic_bool *stop, int64_t max_wait_ms,
                                   dt__episode_result *out)
 {
     if (c->ready_set) {
@@ -50,7 +50,10 @@ dt_status dt__remote_episode_wait(dt__remote_call *c, const atomic_bool *stop,
         dt__remote_call_free(c);
         return DT_OK;
     }
-    dt_status st = dt__remote_call_wait(c, stop);
+    dt_status st = dt__remote_call_wait(c, stop, max_wait_ms);
+    if (st == DT_EBUSY) {
+        return st; /* c stays with the caller */
+    }
     if (st == DT_OK) {
         dt__remote *r = c->r;
         dt__remote_limits lim = {

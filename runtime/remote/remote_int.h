@@ -26,8 +26,9 @@
  *
  * REVISIONS: 22:41 first version (the five transport functions as agreed in the brief);
  * 22:44 poll's item is freed with dt_free (the allocator seam), dt__remote_shutdown added;
- * 23:05 dt__remote_abandon added, episode_timeout_ms default 8 s (under the partition
- * consumer's 10 s ack wait, so a held message is not redelivered while its episode waits).
+ * 23:05 dt__remote_abandon added; 23:50 max_inflight added (poll may say DT_ENOTFOUND while
+ * items are queued: the connection is woken again when an answer frees a slot); timeouts count
+ * from the poll.
  */
 #ifndef DT_REMOTE_INT_H
 #define DT_REMOTE_INT_H
@@ -54,18 +55,24 @@ typedef struct dt__remote_options {
     const char *const *activities;
     size_t n_activities;
     const char *task_queue; /* NULL: "default" (the queue SDK orchestrations schedule on) */
-    /* How long an episode waits for its OrchestratorResponse once sent; then it is left for
-     * redelivery (the late response is refused with DT_ENOTFOUND). 0: 8,000 ms: under the
-     * partition consumer's 10 s ack wait, so JetStream does not redeliver the messages of an
-     * episode still waiting (the partition thread waits meanwhile; keep it short). */
+    /* How long an episode waits to be polled, and then again for its OrchestratorResponse once
+     * polled; then it is left for redelivery (a late response is refused with DT_ENOTFOUND).
+     * 0: 15,000 ms. The partition thread waits meanwhile (its messages kept alive by in-progress
+     * acks). */
     int64_t episode_timeout_ms;
-    /* How long an activity waits for its ActivityResponse; then its work item is redelivered.
-     * 0: 300,000 ms. (The work item is kept alive by in-progress acks meanwhile, like any
-     * running activity's.) */
+    /* How long an activity waits for a connection, to be polled, and for its ActivityResponse
+     * once polled (each); then its work item is redelivered. 0: 300,000 ms. (The work item is kept
+     * alive by in-progress acks meanwhile, like any running activity's.) */
     int64_t activity_timeout_ms;
     /* Work items queued on one connection and not yet polled, at most; further items go to other
      * connections or are left for redelivery. 0: 1,024. */
     size_t max_queued;
+    /* Work items sent on one connection and not answered yet, at most: poll answers DT_ENOTFOUND
+     * beyond it (the connection is woken when one is answered). The rest wait here, where a
+     * timed-out item can be withdrawn, instead of piling up in the SDK worker, which would then
+     * spend its time on items already given up (congestion collapse, seen with 100 chains).
+     * 0: 32. */
+    size_t max_inflight;
 } dt__remote_options;
 
 void dt__remote_options_init(dt__remote_options *o);

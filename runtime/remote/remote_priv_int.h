@@ -33,7 +33,8 @@ struct dt__remote_call {
     dt__remote_conn *conn;               /* QUEUED / SENT */
     struct dt__remote_call *qnext;       /* the connection's FIFO of QUEUED calls */
     struct dt__remote_call *prev, *next; /* r's list of QUEUED and SENT calls */
-    int64_t deadline_ms;                 /* monotonic */
+    int64_t deadline_ms;                 /* monotonic; moved on when polled */
+    int64_t timeout_ms;                  /* for each of the two waits */
     /* DONE: the response, parsed into `arena` (the call owns both until taken). */
     dt__arena *arena;
     void *resp;
@@ -51,7 +52,8 @@ struct dt__remote_conn {
     void *arg;
     dt__remote_call *head, *tail; /* QUEUED calls, oldest first */
     size_t queued;
-    int wakers; /* wake() calls running without the lock; disconnect waits for them */
+    size_t sent; /* SENT calls (at most opt.max_inflight) */
+    int wakers;  /* wake() calls running without the lock; disconnect waits for them */
     struct dt__remote_conn *next;
 };
 
@@ -82,8 +84,9 @@ void dt__remote_call_withdraw(dt__remote *r, dt__remote_call *c);
 /* Queues c (its item packed with c->token) on a connection. DT_ECLOSED when none can take it. */
 dt_status dt__remote_call_queue(dt__remote_call *c, int64_t timeout_ms);
 /* Waits until c is DONE or ABANDONED, its deadline passes or *stop is set; a call still QUEUED or
- * SENT is then withdrawn. DT_OK (DONE), DT_ETIMEOUT, DT_ECLOSED. */
-dt_status dt__remote_call_wait(dt__remote_call *c, const atomic_bool *stop);
+ * SENT is then withdrawn. DT_OK (DONE), DT_ETIMEOUT, DT_ECLOSED; DT_EBUSY when max_wait_ms (0: no
+ * bound) passed first (c stays as it is). */
+dt_status dt__remote_call_wait(dt__remote_call *c, const atomic_bool *stop, int64_t max_wait_ms);
 /* Waits up to timeout_ms (checking *stop) until a connection is open; false when none came. */
 bool dt__remote_await_conn(dt__remote *r, int64_t timeout_ms, const atomic_bool *stop);
 

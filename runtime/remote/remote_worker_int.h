@@ -31,13 +31,15 @@ dt_status dt__remote_episode_send(dt__remote *r, const dt__episode_input *in,
                                   dt__remote_call **out);
 
 /*
- * Waits for the call's response, at most until its deadline (episode_timeout_ms after the send),
- * checking *stop (may be NULL) every 100 ms. DT_OK: *out is filled as by dt__engine_run_episode
- * (free with dt__episode_result_free; new events are shared with `in`). DT_ETIMEOUT, DT_ECLOSED
- * (its connection ended, shutdown, or *stop): the item is withdrawn; leave the instance for
- * redelivery. DT_ENOMEM. Frees c in every case.
+ * Waits for the call's response, at most until its deadline (episode_timeout_ms after it was
+ * queued, and again after it was polled), checking *stop (may be NULL) every 100 ms, and at most
+ * max_wait_ms (0: no bound) this call. DT_OK: *out is filled as by dt__engine_run_episode (free
+ * with dt__episode_result_free; new events are shared with `in`). DT_EBUSY: still waiting after
+ * max_wait_ms: c is kept; call again (keep the episode's messages alive meanwhile).
+ * DT_ETIMEOUT, DT_ECLOSED (its connection ended, shutdown, abandoned or *stop): the item is
+ * withdrawn; leave the instance for redelivery. DT_ENOMEM. Frees c unless DT_EBUSY.
  */
-dt_status dt__remote_episode_wait(dt__remote_call *c, const atomic_bool *stop,
+dt_status dt__remote_episode_wait(dt__remote_call *c, const atomic_bool *stop, int64_t max_wait_ms,
                                   dt__episode_result *out);
 
 /* Withdraws a call nobody will wait for (its batch failed) and frees it. NULL accepted. */

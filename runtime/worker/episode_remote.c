@@ -77,13 +77,31 @@ dt_status dt__episode_remote_send(dt__episode *e, dt__group *g, Dt__HistoryEvent
     return DT_OK;
 }
 
+/* The batch's fetched messages stay with this partition while it waits (JetStream would
+ * redeliver them after the consumer's 10 s ack wait). */
+static void keep_alive(dt__batch *b)
+{
+    for (dt__group *g = b->groups; g != NULL; g = g->next) {
+        for (dt__item *it = g->head; it != NULL; it = it->next) {
+            if (it->msg != NULL) {
+                dt_broker_msg_in_progress(it->msg);
+            }
+        }
+    }
+}
+
+#define KEEP_ALIVE_MS 3000
+
 static dt_status collect_one(dt__partition *pt, struct dt__remote_pending *p)
 {
     dt__episode *e = &p->e;
     dt__episode_result r;
     dt__trace_episode te;
     dt__trace_episode_begin(e, &te);
-    dt_status st = dt__remote_episode_wait(p->call, &pt->stop, &r);
+    dt_status st;
+    while ((st = dt__remote_episode_wait(p->call, &pt->stop, KEEP_ALIVE_MS, &r)) == DT_EBUSY) {
+        keep_alive(e->b);
+    }
     p->call = NULL;
     dt__trace_episode_end(e, &te, st == DT_OK ? &r : NULL);
     if (st == DT_ETIMEOUT || st == DT_ECLOSED) {
