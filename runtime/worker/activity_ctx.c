@@ -27,6 +27,7 @@ dt_status dt__act_ctx_init(dt_activity_ctx *ctx, dt__act_slot *s, size_t held_ix
     ctx->task_id = req->task_id;
     ctx->delivery = delivery;
     ctx->hb_min_ms = hb_min_ms;
+    ctx->req = req;
     if (req->input != NULL) {
         /* protobuf-c does not NUL-terminate bytes fields; activity.h promises it. */
         ctx->input = dt__arena_memdup(a, req->input->value.data, req->input->value.len);
@@ -163,4 +164,14 @@ void dt_activity_heartbeat(dt_activity_ctx *ctx)
     if (ctx->slot != NULL) { /* NULL: run in-process (local_act.c), no work item to keep alive */
         dt__act_slot_progress(ctx->slot, ctx->held_ix);
     }
+}
+
+const Dt__ActivityRequest *dt__act_ctx_request(const dt_activity_ctx *ctx)
+{
+    return ctx->req;
+}
+
+void dt__act_ctx_abandon(dt_activity_ctx *ctx)
+{
+    ctx->abandon = true;
 }

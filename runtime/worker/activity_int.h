@@ -289,7 +289,17 @@ struct dt_activity_ctx {
     char *fail_details;   /* NULL: none */
     dt__span *span;       /* the run's span (trace_activity.c); NULL: not traced */
     char traceparent[56]; /* the span's W3C traceparent (valid when span is set) */
+    /* For runtime/remote, whose activities run in SDK workers: the request (borrowed for the
+     * run), and whether the run was abandoned (no outcome: the work item is redelivered). */
+    const Dt__ActivityRequest *req;
+    bool abandon;
 };
+
+/* The request being run (for activities forwarded to SDK workers, runtime/remote). */
+const Dt__ActivityRequest *dt__act_ctx_request(const dt_activity_ctx *ctx);
+/* The activity did not run (its SDK worker went away or never answered): its work item is
+ * redelivered instead of completed, whatever outcome was set. */
+void dt__act_ctx_abandon(dt_activity_ctx *ctx);
 
 /* The outcome an activity reported, as read by the publisher of its result. */
 typedef struct dt__act_outcome {

@@ -482,6 +482,11 @@ static bool run_item(batch *b, item *it, int64_t *out_ms)
     }
     note_duration(s, us);
     *out_ms = us / 1000;
+    if (ctx.abandon) { /* forwarded and not answered (runtime/remote): redelivered */
+        dt__act_ctx_clear(&ctx);
+        settle(b, it, SETTLE_NAK_DELAY);
+        return true;
+    }
     dt__act_outcome o;
     dt__act_ctx_outcome(&ctx, &o);
     dt__metrics_activity_done(b->p->cfg.metrics, it->req->name, us, o.failed); /* metrics */

@@ -6,6 +6,7 @@ target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/connect.c
   ${CMAKE_CURRENT_LIST_DIR}/episode.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_park.c
+  ${CMAKE_CURRENT_LIST_DIR}/episode_remote.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_terminate.c
   ${CMAKE_CURRENT_LIST_DIR}/episode_rewind.c
   ${CMAKE_CURRENT_LIST_DIR}/inbox.c

@@ -424,12 +424,11 @@ static bool must_leave(dt__episode *e)
 }
 
 /* Leaves the instance untouched: its messages are redelivered later, its due timers are moved a
- * little into the future (so they do not spin), and nothing of it is committed. */
-static dt_status leave(dt__episode *e, dt__group *g)
+ * little into the future (so they do not spin), and nothing of it is committed (episode_int.h).
+ * Also used for episodes no SDK worker answered (episode_remote.c). */
+dt_status dt__episode_leave(dt__episode *e, dt__group *g, const char *why)
 {
-    dt__worker_log(e->pt->w, DT_LOG_DEBUG, e->instance_id,
-                   "left for a worker of its version (this worker: '%s')",
-                   e->pt->w->version != NULL ? e->pt->w->version : "");
+    dt__worker_log(e->pt->w, DT_LOG_DEBUG, e->instance_id, "left for now: %s", why);
     e->n_news = e->n_applied = e->n_fired = e->n_timers = 0;
     e->n_unparked = 0; /* parked messages stay parked */
     e->out.n = 0;
@@ -478,7 +477,10 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
         return st != DT_OK ? st : (consumed ? dt__episode_commit_bare(&e) : DT_OK);
     }
     if (must_leave(&e)) {
-        return leave(&e, g);
+        char why[256];
+        snprintf(why, sizeof(why), "for a worker of its version (this worker: '%s')",
+                 pt->w->version != NULL ? pt->w->version : "");
+        return dt__episode_leave(&e, g, why);
     }
     int64_t at = scheduled_at(&e);
     bool not_started = e.fresh || (e.have_row && e.row.history_len == 0);
@@ -487,6 +489,10 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     }
     Dt__HistoryEvent **past = NULL;
     size_t n_past = 0;
+    bool remote = dt__episode_is_remote(&e);
+    if (remote) {
+        dt__engine_evict(pt->engine, e.instance_id); /* an SDK worker needs the whole history */
+    }
     if (dt__episode_rewinding(&e)) {
         past = e.rw_past;
         n_past = e.n_rw_past;
@@ -495,6 +501,9 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     }
     if (st != DT_OK) {
         return st;
+    }
+    if (remote) {
+        return dt__episode_remote_send(&e, g, past, n_past); /* collected by run_batch */
     }
     dt__episode_input in = {e.instance_id, past, n_past, e.news, e.n_news, b->now_ms};
     dt__episode_result r;

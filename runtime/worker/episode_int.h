@@ -59,6 +59,19 @@ typedef struct dt__episode {
     size_t n_timers, cap_timers;
 } dt__episode;
 
+/* ---- episode.c ---- */
+/* Leaves the instance untouched for now (`why` is logged): its messages are redelivered later,
+ * its due timers move a little ahead, nothing else of the episode is committed. */
+dt_status dt__episode_leave(dt__episode *e, dt__group *g, const char *why);
+
+/* ---- episode_remote.c ---- */
+/* Whether the episode's orchestration runs in an SDK worker (runtime/remote). */
+bool dt__episode_is_remote(const dt__episode *e);
+/* Sends the episode to an SDK worker and queues it on the batch for collection (or leaves the
+ * instance when no SDK worker can take it). past[0..n_past) lives in the batch arena. */
+dt_status dt__episode_remote_send(dt__episode *e, dt__group *g, Dt__HistoryEvent **past,
+                                  size_t n_past);
+
 /* ---- episode_park.c ---- */
 /* Parks the waiting items (their instance has no started execution), for the batch's commit. */
 dt_status dt__episode_park_waiting(dt__episode *e);

@@ -113,6 +113,17 @@ static void run_job(dt__local_acts *la, job *j)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long long us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     us = us > 0 ? us : 1;
+    if (ctx.abandon) { /* forwarded and not answered (runtime/remote): through the queue */
+        pthread_mutex_lock(&la->mu); /* as below: once stop() returned, the tracer may be gone */
+        if (la->stopped && ctx.span != NULL) {
+            dt__span_free(ctx.span);
+            ctx.span = NULL;
+        }
+        dt__act_ctx_clear(&ctx);
+        pthread_mutex_unlock(&la->mu);
+        dt__arena_destroy(a);
+        return;
+    }
     long long avg = atomic_load(&la->avg_us);
     atomic_store(&la->avg_us, avg == 0 ? us : (7 * avg + us) / 8);
     dt__act_outcome o;

@@ -349,8 +349,13 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     for (dt__group *g = b->groups; g != NULL; g = g->next) {
         dt_status st = dt__episode_process(pt, b, g);
         if (st != DT_OK) {
+            dt__episode_remote_cancel(b);
             return st;
         }
+    }
+    dt_status rst = dt__episode_remote_collect(pt, b); /* episodes run by SDK workers */
+    if (rst != DT_OK) {
+        return rst;
     }
     if (b->n_commits == 0 && b->n_parks == 0) {
         return DT_OK;

@@ -130,7 +130,8 @@ typedef struct dt__batch {
     size_t n_touched, cap_touched;
     dt__parked_new *parks; /* messages kept for instances whose start has not arrived */
     size_t n_parks, cap_parks;
-    bool committed; /* `commits` are durable (their outbox_ids filled in) */
+    bool committed;                    /* `commits` are durable (their outbox_ids filled in) */
+    struct dt__remote_pending *remote; /* episodes sent to SDK workers (episode_remote.c) */
 } dt__batch;
 
 /* ---- retention.c ---- */
@@ -148,6 +149,14 @@ void dt__parked_expire(dt__partition *pt);
 /* Runs the episode of one instance's items and appends its commit to the batch. Items that are
  * duplicates or not applicable are skipped (and acked with the batch). */
 dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g);
+
+/* ---- episode_remote.c ---- */
+/* Waits for the responses of the batch's remote episodes (in send order) and queues their
+ * commits; an episode not answered is left for redelivery. After an error the rest are
+ * withdrawn. */
+dt_status dt__episode_remote_collect(dt__partition *pt, dt__batch *b);
+/* Withdraws the batch's remote episodes (the batch failed before collecting them). */
+void dt__episode_remote_cancel(dt__batch *b);
 
 /* ---- outbox.c ---- */
 /* Outbox messages being collected for one episode's commit (arena memory). */

@@ -246,6 +246,15 @@ dt_status dt_worker_add_orchestrator(dt_worker *w, const char *name, dt_orchestr
     return DT_OK;
 }
 
+dt_status dt__worker_set_remote(dt_worker *w, struct dt__remote *r)
+{
+    if (w->started || w->remote != NULL) {
+        return DT_ESTATE;
+    }
+    w->remote = r;
+    return DT_OK;
+}
+
 dt_status dt_worker_add_activity(dt_worker *w, const char *name, const char *task_queue,
                                  dt_activity_fn fn, void *user_data)
 {
@@ -458,8 +467,10 @@ static dt_status start_services(dt_worker *w)
         .log_ctx = w,
     };
     /* A worker without orchestrators runs no partition (it could only fail their instances as
-     * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). */
-    dt_status st = w->n_orchs > 0 ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
+     * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). One
+     * with a remote attached runs SDK workers' orchestrations (runtime/remote). */
+    bool orchestrates = w->n_orchs > 0 || w->remote != NULL;
+    dt_status st = orchestrates ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
     if (st == DT_OK && w->n_acts > 0) {
         dt__activity_pool_config ac = {
             .broker = w->broker,

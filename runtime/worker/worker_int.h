@@ -60,6 +60,7 @@ struct dt_worker {
     char errmsg[512];
     struct dt__metrics *metrics;           /* NULL without metrics_addr (runtime/metrics) */
     struct dt__metrics_http *metrics_http; /* NULL unless served over HTTP */
+    struct dt__remote *remote; /* orchestrations run by SDK workers (runtime/remote); or NULL */
 };
 
 /* A message the worker cannot use (dead_letter.c); pointers borrowed for the call. */
@@ -82,6 +83,10 @@ void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, c
  * DT_OK (fn set), DT_EUNKNOWNNAME, or DT_EVERSION with a message in why. */
 dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
                             dt_orchestrator_fn *fn, void **user_data, char *why, size_t why_len);
+
+/* Attaches runtime/remote's dt__remote (borrowed; outlives w) before dt_worker_start: episodes
+ * of the orchestrations it takes run in SDK workers. DT_ESTATE when started or already set. */
+dt_status dt__worker_set_remote(dt_worker *w, struct dt__remote *r);
 
 /* ---- connect.c ---- */
 /* The first connection (w->broker), retried while no server is reachable; sets w->errmsg and

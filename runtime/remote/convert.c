@@ -1,0 +1,705 @@
+/*
+ * Episode input -> OrchestratorRequest, OrchestratorResponse -> episode result, activity request
+ * -> ActivityRequest (convert_int.h has the rules). Our history events are protocol
+ * HistoryEvents byte for byte (dt_history.proto keeps the protocol's field numbers), so a request
+ * is packed straight from the stored events and a response's carried-over events are read as
+ * ours; nothing is translated field by field.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common_int.h"
+#include "convert_int.h"
+#include "pb_int.h"
+#include "protocol_int.h"
+
+#define DEFAULT_MAX_HISTORY 100000
+#define WHY_LEN             512
+
+/* ---- requests ---- */
+
+static dt_status pack_item(Dt__Remote__WorkItem *wi, uint8_t **out, size_t *len)
+{
+    size_t n = protobuf_c_message_get_packed_size(&wi->base);
+    uint8_t *buf = dt_alloc(n > 0 ? n : 1);
+    if (buf == NULL) {
+        return DT_ENOMEM;
+    }
+    *len = protobuf_c_message_pack(&wi->base, buf);
+    *out = buf;
+    return DT_OK;
+}
+
+dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *execution_id,
+                                    const char *token, uint8_t **out, size_t *len)
+{
+    Dt__Remote__OrchestratorRequest req = DT__REMOTE__ORCHESTRATOR_REQUEST__INIT;
+    Dt__Payload exec = DT__PAYLOAD__INIT;
+    req.instance_id = (char *)in->instance_id;
+    if (execution_id != NULL) {
+        exec.value.data = (uint8_t *)execution_id;
+        exec.value.len = strlen(execution_id);
+        req.execution_id = &exec;
+    }
+    /* The new events begin with this episode's OrchestratorStarted, as the backend of the
+     * protocol sends them: the SDKs take the orchestration's current time from it. The result
+     * appends the same event (same time, convert's begin()). Events are shared, not copied:
+     * packing only reads them. */
+    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    ts.seconds = in->now_ms / 1000;
+    ts.nanos = (int32_t)(in->now_ms % 1000) * 1000000;
+    Dt__OrchestratorStartedEvent ose = DT__ORCHESTRATOR_STARTED_EVENT__INIT;
+    Dt__HistoryEvent os = DT__HISTORY_EVENT__INIT;
+    os.event_id = -1;
+    os.timestamp = &ts;
+    os.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
+    os.orchestrator_started = &ose;
+    Dt__HistoryEvent **news = dt_alloc((in->n_new + 1) * sizeof(*news));
+    if (news == NULL) {
+        return DT_ENOMEM;
+    }
+    news[0] = &os;
+    for (size_t i = 0; i < in->n_new; i++) {
+        news[1 + i] = in->new_events[i];
+    }
+    req.past_events = (Dt__HistoryEvent **)in->past;
+    req.n_past_events = in->n_past;
+    req.new_events = news;
+    req.n_new_events = in->n_new + 1;
+    Dt__Remote__WorkItem wi = DT__REMOTE__WORK_ITEM__INIT;
+    wi.request_case = DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
+    wi.orchestrator_request = &req;
+    wi.completion_token = (char *)token;
+    dt_status st = pack_item(&wi, out, len);
+    dt_free(news);
+    return st;
+}
+
+dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *r, const char *token, uint8_t **out,
+                                   size_t *len)
+{
+    Dt__Remote__ActivityRequest req = DT__REMOTE__ACTIVITY_REQUEST__INIT;
+    Dt__OrchestrationInstance oi = DT__ORCHESTRATION_INSTANCE__INIT;
+    Dt__Payload exec = DT__PAYLOAD__INIT;
+    oi.instance_id = r->instance_id;
+    if (r->execution_id != NULL && r->execution_id[0] != '\0') {
+        exec.value.data = (uint8_t *)r->execution_id;
+        exec.value.len = strlen(r->execution_id);
+        oi.execution_id = &exec;
+    }
+    req.name = r->name;
+    req.version = r->version;
+    req.input = r->input;
+    req.orchestration_instance = &oi;
+    req.task_id = r->task_id;
+    req.parent_trace_context = r->parent_trace_context;
+    Dt__Remote__WorkItem wi = DT__REMOTE__WORK_ITEM__INIT;
+    wi.request_case = DT__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST;
+    wi.activity_request = &req;
+    wi.completion_token = (char *)token;
+    return pack_item(&wi, out, len);
+}
+
+/* ---- responses ---- */
+
+Dt__Remote__OrchestratorResponse *dt__remote_parse_orch_response(dt__arena *a, const uint8_t *data,
+                                                                 size_t len)
+{
+    Dt__Remote__OrchestratorResponse *r = (Dt__Remote__OrchestratorResponse *)dt__arena_unpack(
+        a, &dt__remote__orchestrator_response__descriptor, len, data);
+    return r != NULL && r->instance_id != NULL && r->instance_id[0] != '\0' ? r : NULL;
+}
+
+Dt__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const uint8_t *data,
+                                                            size_t len)
+{
+    Dt__Remote__ActivityResponse *r = (Dt__Remote__ActivityResponse *)dt__arena_unpack(
+        a, &dt__remote__activity_response__descriptor, len, data);
+    return r != NULL && r->instance_id != NULL && r->instance_id[0] != '\0' ? r : NULL;
+}
+
+/* ---- the result ---- */
+
+typedef struct builder {
+    dt__arena *a;
+    Dt__HistoryEvent **ev;
+    size_t n, cap;
+    int64_t now, prev; /* the episode's time; the latest timestamp appended */
+} builder;
+
+static bool push(builder *b, Dt__HistoryEvent *ev)
+{
+    if (ev == NULL ||
+        !dt__arena_grow(b->a, (void **)&b->ev, &b->cap, b->n, sizeof(Dt__HistoryEvent *))) {
+        return false;
+    }
+    b->ev[b->n++] = ev;
+    return true;
+}
+
+/* A new event of the result at the latest time so far (never before the episode's). */
+static Dt__HistoryEvent *event_now(builder *b, int32_t id, Dt__HistoryEvent__EventTypeCase k)
+{
+    Dt__HistoryEvent *ev = dt__emit_new(b->a, id, b->now > b->prev ? b->now : b->prev);
+    if (ev != NULL) {
+        ev->event_type_case = k;
+    }
+    return ev;
+}
+
+/* Timestamps in a history never go backwards (the engine's rule, result.c): a new event older
+ * than the one before it is appended as a shallow copy at that one's time. */
+static Dt__HistoryEvent *not_before(builder *b, Dt__HistoryEvent *ev)
+{
+    int64_t t = dt__ts_to_ms(ev->timestamp);
+    if (ev->timestamp != NULL && t >= b->prev) {
+        b->prev = t;
+        return ev;
+    }
+    Dt__HistoryEvent *c = dt__arena_alloc(b->a, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    *c = *ev;
+    c->timestamp = dt__ts_from_ms(b->a, b->prev);
+    return c->timestamp != NULL ? c : NULL;
+}
+
+/* OrchestratorStarted and the new events: how every result begins. */
+static bool begin(builder *b, const dt__episode_input *in)
+{
+    Dt__HistoryEvent *os = event_now(b, -1, DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED);
+    Dt__OrchestratorStartedEvent *e = dt__arena_alloc(b->a, sizeof(*e));
+    if (os == NULL || e == NULL) {
+        return false;
+    }
+    dt__orchestrator_started_event__init(e);
+    os->orchestrator_started = e;
+    bool ok = push(b, os);
+    for (size_t i = 0; ok && i < in->n_new; i++) {
+        ok = push(b, not_before(b, in->new_events[i]));
+    }
+    return ok;
+}
+
+static Dt__HistoryEvent *completed(builder *b, Dt__OrchestrationStatus s, const Dt__Payload *result,
+                                   Dt__TaskFailureDetails *f)
+{
+    Dt__HistoryEvent *ev = event_now(b, -1, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED);
+    Dt__ExecutionCompletedEvent *e = dt__arena_alloc(b->a, sizeof(*e));
+    if (ev == NULL || e == NULL) {
+        return NULL;
+    }
+    dt__execution_completed_event__init(e);
+    e->orchestration_status = s;
+    e->result = (Dt__Payload *)result;
+    e->failure_details = f;
+    ev->execution_completed = e;
+    return ev;
+}
+
+/* The ExecutionStarted that opens evs (after this episode's OrchestratorStarted, which the
+ * engine appends first), or NULL: the engine's rule. */
+static bool opens(Dt__HistoryEvent *const *evs, size_t n)
+{
+    for (size_t i = 0; i < n && i < 2; i++) {
+        if (evs[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+            return true;
+        }
+        if (evs[i]->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
+            return false;
+        }
+    }
+    return false;
+}
+
+dt_status dt__remote_check_input(const dt__episode_input *in)
+{
+    if ((in->n_past > 0 && in->past == NULL) || (in->n_new > 0 && in->new_events == NULL)) {
+        return DT_EINVAL; /* the engine's cache shortcut: never taken for remote instances */
+    }
+    if (in->n_past > 0 && in->past[in->n_past - 1]->event_type_case ==
+                              DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
+        return DT_ESTATE;
+    }
+    bool started = in->n_past > 0 ? opens(in->past, in->n_past) : opens(in->new_events, in->n_new);
+    return started ? DT_OK : DT_EINVAL;
+}
+
+/* An empty RUNNING result whose memory is arena `a`. */
+static void result_init(dt__episode_result *out, dt__arena *a)
+{
+    memset(out, 0, sizeof(*out));
+    out->arena = a;
+    out->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+}
+
+static bool set_output(dt__episode_result *out, const Dt__Payload *p)
+{
+    if (p == NULL) {
+        return true;
+    }
+    out->has_output = true;
+    out->output_len = p->value.len;
+    out->output = dt__arena_memdup(
+        out->arena, p->value.data != NULL ? p->value.data : (uint8_t *)"", p->value.len);
+    return out->output != NULL;
+}
+
+bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out, dt_status *st)
+{
+    const Dt__ExecutionTerminatedEvent *t = NULL;
+    for (size_t i = 0; i < in->n_new && t == NULL; i++) {
+        if (in->new_events[i]->event_type_case ==
+            DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED) {
+            t = in->new_events[i]->execution_terminated;
+        }
+    }
+    if (t == NULL) {
+        return false;
+    }
+    dt__arena *a = dt__arena_create(0);
+    *st = DT_ENOMEM;
+    if (a == NULL) {
+        return true;
+    }
+    result_init(out, a);
+    builder b = {.a = a, .now = in->now_ms, .prev = in->now_ms};
+    Dt__HistoryEvent *done = NULL;
+    if (begin(&b, in) &&
+        push(&b, done = completed(&b, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED,
+                                  t->input, NULL)) &&
+        set_output(out, t->input)) {
+        out->appended = b.ev;
+        out->n_appended = b.n;
+        out->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+        *st = DT_OK;
+        return true;
+    }
+    dt__arena_destroy(a);
+    memset(out, 0, sizeof(*out));
+    return true;
+}
+
+/* ---- applying actions ---- */
+
+typedef struct conv {
+    builder b;
+    const dt__episode_input *in;
+    const dt__remote_limits *lim;
+    dt__episode_result *out;
+    int32_t *used; /* action ids in history, sorted */
+    size_t n_used;
+    bool done; /* a CompleteOrchestration was applied */
+    const char *fail_type;
+    char why[WHY_LEN]; /* set: the response breaks a rule */
+} conv;
+
+static int cmp_i32(const void *x, const void *y)
+{
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static bool is_action_event(const Dt__HistoryEvent *ev)
+{
+    switch (ev->event_type_case) {
+    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
+    case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool collect_used(conv *c)
+{
+    size_t n = 0;
+    c->used = dt__arena_alloc(c->b.a, (c->in->n_past + 1) * sizeof(int32_t));
+    if (c->used == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < c->in->n_past; i++) {
+        if (is_action_event(c->in->past[i])) {
+            c->used[n++] = c->in->past[i]->event_id;
+        }
+    }
+    qsort(c->used, n, sizeof(int32_t), cmp_i32);
+    c->n_used = n;
+    return true;
+}
+
+/* Notes the first rule the response breaks: "action <id>: <text><detail>" (no prefix for id < 0:
+ * not about one action). */
+static void problem(conv *c, const char *type, const char *text, int32_t id, const char *detail)
+{
+    if (c->why[0] != '\0') {
+        return; /* the first problem is reported */
+    }
+    c->fail_type = type;
+    const char *d = detail != NULL ? detail : "";
+    if (id >= 0) {
+        snprintf(c->why, sizeof(c->why), "action %d: %s%s", (int)id, text, d);
+    } else {
+        snprintf(c->why, sizeof(c->why), "%s%s", text, d);
+    }
+}
+
+/* The action id is new: not in history, not earlier in this response. */
+static bool id_ok(conv *c, size_t mark, int32_t id)
+{
+    if (id < 0) {
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, "negative action id", id, NULL);
+        return false;
+    }
+    if (bsearch(&id, c->used, c->n_used, sizeof(int32_t), cmp_i32) != NULL) {
+        problem(c, DT_FAILURE_NONDETERMINISM,
+                "its id was already used by an action in history (the orchestration's code does "
+                "not replay as it ran before)",
+                id, NULL);
+        return false;
+    }
+    for (size_t i = mark; i < c->b.n; i++) {
+        if (c->b.ev[i]->event_id == id) {
+            problem(c, DT__REMOTE_PROTOCOL_ERROR, "its id is used twice in one response", id, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool name_ok(conv *c, int32_t id, const char *what, const char *name)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) > DT_NAME_MAX) {
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, what, id, " must be 1..128 bytes");
+        return false;
+    }
+    return true;
+}
+
+static const char *queue_of(const conv *c, const char *name)
+{
+    const dt__remote_limits *l = c->lim;
+    if (l == NULL || l->n_queue_names == 0 || l->queue == NULL) {
+        return "";
+    }
+    return bsearch(&name, l->queue_names, l->n_queue_names, sizeof(char *), cmp_str) != NULL
+               ? l->queue
+               : "";
+}
+
+static bool schedule_task(conv *c, int32_t id, const Dt__Remote__ScheduleTaskAction *a)
+{
+    if (!name_ok(c, id, "the activity name", a->name)) {
+        return true;
+    }
+    Dt__HistoryEvent *ev = event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED);
+    Dt__TaskScheduledEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    if (ev == NULL || e == NULL) {
+        return false;
+    }
+    dt__task_scheduled_event__init(e);
+    e->name = a->name;
+    e->version = a->version;
+    e->input = a->input;
+    e->task_queue = (char *)queue_of(c, a->name);
+    ev->task_scheduled = e;
+    return push(&c->b, ev);
+}
+
+static bool create_timer(conv *c, int32_t id, const Dt__Remote__CreateTimerAction *a)
+{
+    if (a->fire_at == NULL) {
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, "a timer without fireAt", id, NULL);
+        return true;
+    }
+    Dt__HistoryEvent *ev = event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED);
+    Dt__TimerCreatedEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    if (ev == NULL || e == NULL) {
+        return false;
+    }
+    dt__timer_created_event__init(e);
+    e->fire_at = a->fire_at;
+    ev->timer_created = e;
+    return push(&c->b, ev);
+}
+
+static bool create_sub(conv *c, int32_t id, const Dt__Remote__CreateSubOrchestrationAction *a)
+{
+    if (!name_ok(c, id, "the sub-orchestration name", a->name)) {
+        return true;
+    }
+    char *child = a->instance_id;
+    if (child == NULL || child[0] == '\0') {
+        /* The protocol's convention for an unnamed child: deterministic, so a repeat of the
+         * episode names the same child. */
+        size_t n = strlen(c->in->instance_id) + 16;
+        if ((child = dt__arena_alloc(c->b.a, n)) == NULL) {
+            return false;
+        }
+        snprintf(child, n, "%s:%04x", c->in->instance_id, (unsigned)id);
+    }
+    Dt__HistoryEvent *ev =
+        event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED);
+    Dt__SubOrchestrationInstanceCreatedEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    if (ev == NULL || e == NULL) {
+        return false;
+    }
+    dt__sub_orchestration_instance_created_event__init(e);
+    e->instance_id = child;
+    e->name = a->name;
+    e->version = a->version;
+    e->input = a->input;
+    ev->sub_orchestration_instance_created = e;
+    return push(&c->b, ev);
+}
+
+static bool send_event(conv *c, int32_t id, const Dt__Remote__SendEventAction *a)
+{
+    if (a->instance == NULL || a->instance->instance_id == NULL ||
+        a->instance->instance_id[0] == '\0') {
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, "sendEvent without a target instance", id, NULL);
+        return true;
+    }
+    if (!name_ok(c, id, "the event name", a->name)) {
+        return true;
+    }
+    Dt__HistoryEvent *ev = event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT);
+    Dt__EventSentEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    if (ev == NULL || e == NULL) {
+        return false;
+    }
+    dt__event_sent_event__init(e);
+    e->instance_id = a->instance->instance_id;
+    e->name = a->name;
+    e->input = a->data;
+    ev->event_sent = e;
+    return push(&c->b, ev);
+}
+
+/* The next execution's ID: derived from this one, so a repeat of the episode names the same. */
+static bool next_execution(conv *c, const char *execution_id)
+{
+    char id[37], salted[DT_INSTANCE_ID_MAX + 64];
+    snprintf(salted, sizeof(salted), "continue-as-new/%s",
+             execution_id != NULL ? execution_id : "");
+    dt__derived_uuid(c->in->instance_id, salted, id);
+    return (c->out->next_execution_id = dt__arena_strdup(c->b.a, id)) != NULL;
+}
+
+static bool carry_over(conv *c, int32_t id, const Dt__Remote__CompleteOrchestrationAction *a)
+{
+    for (size_t i = 0; i < a->n_carryover_events; i++) {
+        const Dt__HistoryEvent *ev = a->carryover_events[i];
+        if (ev->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED) {
+            problem(c, DT__REMOTE_PROTOCOL_ERROR,
+                    "carryoverEvents may hold only EventRaised events", id, NULL);
+            return true;
+        }
+    }
+    c->out->carryover = a->carryover_events;
+    c->out->n_carryover = a->n_carryover_events;
+    return true;
+}
+
+static Dt__TaskFailureDetails *failure(dt__arena *a, const char *type, const char *msg)
+{
+    Dt__TaskFailureDetails *f = dt__arena_alloc(a, sizeof(*f));
+    if (f == NULL) {
+        return NULL;
+    }
+    dt__task_failure_details__init(f);
+    f->error_type = (char *)type;
+    f->error_message = dt__arena_strdup(a, msg);
+    return f->error_message != NULL ? f : NULL;
+}
+
+static bool complete(conv *c, int32_t id, const Dt__Remote__CompleteOrchestrationAction *a,
+                     const char *execution_id)
+{
+    Dt__TaskFailureDetails *f = NULL;
+    switch (a->orchestration_status) {
+    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED:
+    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED:
+        break;
+    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED:
+        f = a->failure_details;
+        if (f == NULL &&
+            (f = failure(c->b.a, "dt.OrchestrationFailed",
+                         "the SDK worker reported a failure without failure details")) == NULL) {
+            return false;
+        }
+        break;
+    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
+        if (!next_execution(c, execution_id) || !carry_over(c, id, a)) {
+            return false;
+        }
+        break;
+    default: {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", (int)a->orchestration_status);
+        problem(c, DT__REMOTE_PROTOCOL_ERROR,
+                "completeOrchestration with a status other than COMPLETED, FAILED, TERMINATED "
+                "or CONTINUED_AS_NEW: ",
+                id, s);
+        return true;
+    }
+    }
+    c->done = true;
+    c->out->status = a->orchestration_status;
+    c->out->failure = f;
+    const Dt__Payload *result =
+        a->orchestration_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED
+            ? NULL
+            : a->result;
+    return set_output(c->out, result) &&
+           push(&c->b, completed(&c->b, a->orchestration_status, result, f));
+}
+
+/* Applies one action; false only when out of memory (a broken rule is noted in c->why). */
+static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
+                  const char *execution_id)
+{
+    if (c->done) {
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, "an action after completeOrchestration", a->id, NULL);
+        return true;
+    }
+    bool is_complete =
+        a->orchestrator_action_type_case ==
+        DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+    if (!is_complete && !id_ok(c, mark, a->id)) {
+        return true;
+    }
+    switch (a->orchestrator_action_type_case) {
+    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SCHEDULE_TASK:
+        return schedule_task(c, a->id, a->schedule_task);
+    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_TIMER:
+        return create_timer(c, a->id, a->create_timer);
+    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_SUB_ORCHESTRATION:
+        return create_sub(c, a->id, a->create_sub_orchestration);
+    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_EVENT:
+        return send_event(c, a->id, a->send_event);
+    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION:
+        return complete(c, a->id, a->complete_orchestration, execution_id);
+    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_TERMINATE_ORCHESTRATION:
+        problem(c, DT__REMOTE_PROTOCOL_ERROR,
+                "terminateOrchestration (of another instance) is not supported by this "
+                "backend",
+                a->id, NULL);
+        return true;
+    default:
+        problem(c, DT__REMOTE_PROTOCOL_ERROR,
+                "an action of no supported kind (entity and rewind actions are not supported)",
+                a->id, NULL);
+        return true;
+    }
+}
+
+static void check_bounds(conv *c, const Dt__Remote__OrchestratorResponse *resp)
+{
+    size_t max_hist =
+        c->lim != NULL && c->lim->max_history > 0 ? c->lim->max_history : DEFAULT_MAX_HISTORY;
+    size_t max_pl = c->lim != NULL ? c->lim->max_payload : 0;
+    char n[64];
+    if (c->in->n_past + c->b.n > max_hist) {
+        snprintf(n, sizeof(n), "%zu events, over the limit of %zu", c->in->n_past + c->b.n,
+                 max_hist);
+        problem(c, DT_FAILURE_HISTORY_TOO_LARGE, "history would grow to ", -1, n);
+    } else if (max_pl > 0 && c->out->has_output && c->out->output_len > max_pl) {
+        snprintf(n, sizeof(n), "%zu bytes, over the limit of %zu", c->out->output_len, max_pl);
+        problem(c, DT_FAILURE_PAYLOAD_TOO_LARGE, "its output or new input is ", -1, n);
+    } else if (max_pl > 0 && resp->custom_status != NULL &&
+               resp->custom_status->value.len > max_pl) {
+        snprintf(n, sizeof(n), "%zu bytes, over the limit of %zu", resp->custom_status->value.len,
+                 max_pl);
+        problem(c, DT_FAILURE_PAYLOAD_TOO_LARGE, "the custom status is ", -1, n);
+    }
+}
+
+/* The response broke a rule: none of its actions is taken; the execution fails and says why. */
+static bool fail_instead(conv *c, size_t mark)
+{
+    c->b.n = mark;
+    dt__episode_result *out = c->out;
+    out->has_output = false;
+    out->output = NULL;
+    out->output_len = 0;
+    out->carryover = NULL;
+    out->n_carryover = 0;
+    out->next_execution_id = NULL;
+    out->has_custom_status = false;
+    out->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
+    char msg[WHY_LEN + 64];
+    snprintf(msg, sizeof(msg), "the SDK worker's response was refused: %s", c->why);
+    out->failure = failure(c->b.a, c->fail_type, msg);
+    if (out->failure == NULL) {
+        return false;
+    }
+    out->failure->is_non_retriable = true;
+    return push(&c->b, completed(&c->b, out->status, NULL, out->failure));
+}
+
+static bool suspended_now(const dt__episode_input *in)
+{
+    bool s = false;
+    for (size_t i = 0; i < in->n_past + in->n_new; i++) {
+        const Dt__HistoryEvent *ev = i < in->n_past ? in->past[i] : in->new_events[i - in->n_past];
+        if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED) {
+            s = true;
+        } else if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED) {
+            s = false;
+        }
+    }
+    return s;
+}
+
+dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execution_id,
+                                 const Dt__Remote__OrchestratorResponse *resp, dt__arena *a,
+                                 const dt__remote_limits *lim, dt__episode_result *out)
+{
+    dt__episode_result r;
+    result_init(&r, a);
+    conv c = {
+        .b = {.a = a, .now = in->now_ms, .prev = in->now_ms}, .in = in, .lim = lim, .out = &r};
+    if (!begin(&c.b, in) || !collect_used(&c)) {
+        return DT_ENOMEM;
+    }
+    size_t mark = c.b.n;
+    if (resp->is_partial || resp->requires_history) {
+        problem(&c, DT__REMOTE_PROTOCOL_ERROR,
+                resp->is_partial ? "chunked (partial) completions are not supported"
+                                 : "requiresHistory, but the request carried the whole history",
+                -1, NULL);
+    }
+    for (size_t i = 0; c.why[0] == '\0' && i < resp->n_actions; i++) {
+        if (!apply(&c, mark, resp->actions[i], execution_id)) {
+            return DT_ENOMEM;
+        }
+    }
+    if (resp->custom_status != NULL) {
+        r.has_custom_status = true;
+        r.custom_status = resp->custom_status->value.data;
+        r.custom_status_len = resp->custom_status->value.len;
+    }
+    if (c.why[0] == '\0') {
+        check_bounds(&c, resp);
+    }
+    if (c.why[0] != '\0' && !fail_instead(&c, mark)) {
+        return DT_ENOMEM;
+    }
+    r.appended = c.b.ev;
+    r.n_appended = c.b.n;
+    r.suspended =
+        r.status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING && suspended_now(in);
+    *out = r;
+    return DT_OK;
+}

@@ -1,0 +1,13 @@
+# dt-sidecar (runtime/sidecar): its gRPC transport and its services, driven by real Node.js gRPC
+# clients from tests/js (@grpc/grpc-js, @microsoft/durabletask-js).
+add_library(dt_sidecar_test_node STATIC sidecar/sidecar_node.c)
+target_compile_options(dt_sidecar_test_node PRIVATE ${DT_WARNINGS} -Wno-missing-prototypes)
+target_include_directories(dt_sidecar_test_node PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sidecar)
+target_link_libraries(dt_sidecar_test_node PUBLIC PkgConfig::CMOCKA)
+target_compile_definitions(dt_sidecar_test_node PRIVATE DT_JS_DIR="${CMAKE_SOURCE_DIR}/tests/js")
+
+dt_add_test(NAME test_sidecar_grpc SOURCES sidecar/test_sidecar_grpc.c LABELS integration
+  LIBS dt_grpc dt_sidecar_test_node)
+# Client RPCs through @microsoft/durabletask-js against C orchestrations (tests/js/sidecar_client.mjs).
+dt_add_test(NAME test_sidecar_client SOURCES sidecar/test_sidecar_client.c LABELS integration
+  TIMEOUT 240 LIBS dt_sidecar dt_sidecar_test_node)
