@@ -12,7 +12,7 @@
 #include "protocol_int.h"
 #include "remote_priv_int.h"
 
-#define DEFAULT_EPISODE_TIMEOUT_MS  30000
+#define DEFAULT_EPISODE_TIMEOUT_MS  8000
 #define DEFAULT_ACTIVITY_TIMEOUT_MS 300000
 #define DEFAULT_MAX_QUEUED          1024
 #define WAIT_SLICE_MS               100
@@ -469,6 +469,32 @@ dt_status dt__remote_complete_activity(dt__remote *r, const uint8_t *req, size_t
     if (st != DT_OK) {
         dt__arena_destroy(a);
     }
+    return st;
+}
+
+dt_status dt__remote_abandon(dt__remote *r, const uint8_t *req, size_t len)
+{
+    dt__arena *a = dt__arena_create(0);
+    if (a == NULL) {
+        return DT_ENOMEM;
+    }
+    Dt__Remote__AbandonTaskRequest *m = (Dt__Remote__AbandonTaskRequest *)dt__arena_unpack(
+        a, &dt__remote__abandon_task_request__descriptor, len, req);
+    dt_status st = DT_EINVAL;
+    if (m != NULL && m->completion_token != NULL && m->completion_token[0] != '\0') {
+        st = DT_ENOTFOUND;
+        pthread_mutex_lock(&r->mu);
+        for (dt__remote_call *c = r->calls; c != NULL; c = c->next) {
+            if (strcmp(c->token, m->completion_token) == 0) {
+                settle_call(r, c, CALL_ABANDONED); /* its waiter leaves it for redelivery */
+                pthread_cond_broadcast(&r->cond);
+                st = DT_OK;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    dt__arena_destroy(a);
     return st;
 }
 

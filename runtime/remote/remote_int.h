@@ -24,7 +24,10 @@
  * Threads: every function is thread-safe. The worker's partition and activity threads block in
  * this module (bounded by the timeouts) while the transport's threads poll and complete.
  *
- * REVISIONS: 23:00 first version (the five transport functions are as agreed in the brief).
+ * REVISIONS: 22:41 first version (the five transport functions as agreed in the brief);
+ * 22:44 poll's item is freed with dt_free (the allocator seam), dt__remote_shutdown added;
+ * 23:05 dt__remote_abandon added, episode_timeout_ms default 8 s (under the partition
+ * consumer's 10 s ack wait, so a held message is not redelivered while its episode waits).
  */
 #ifndef DT_REMOTE_INT_H
 #define DT_REMOTE_INT_H
@@ -52,7 +55,9 @@ typedef struct dt__remote_options {
     size_t n_activities;
     const char *task_queue; /* NULL: "default" (the queue SDK orchestrations schedule on) */
     /* How long an episode waits for its OrchestratorResponse once sent; then it is left for
-     * redelivery (the late response is refused with DT_ENOTFOUND). 0: 30,000 ms. */
+     * redelivery (the late response is refused with DT_ENOTFOUND). 0: 8,000 ms: under the
+     * partition consumer's 10 s ack wait, so JetStream does not redeliver the messages of an
+     * episode still waiting (the partition thread waits meanwhile; keep it short). */
     int64_t episode_timeout_ms;
     /* How long an activity waits for its ActivityResponse; then its work item is redelivered.
      * 0: 300,000 ms. (The work item is kept alive by in-progress acks meanwhile, like any
@@ -110,6 +115,12 @@ dt_status dt__remote_poll(dt__remote_conn *c, uint8_t **item, size_t *len);
  *          (the item times out and is redelivered). */
 dt_status dt__remote_complete_orchestration(dt__remote *r, const uint8_t *req, size_t len);
 dt_status dt__remote_complete_activity(dt__remote *r, const uint8_t *req, size_t len);
+
+/* A packed protocol AbandonOrchestrationTaskRequest / AbandonActivityTaskRequest (borrowed; both
+ * are one completionToken): the item is given up at once and redelivered (an episode after about
+ * 5 s, an activity after about 1 s) instead of after its timeout. DT_OK, DT_ENOTFOUND (no such
+ * item in flight), DT_EINVAL (does not parse, or no token). */
+dt_status dt__remote_abandon(dt__remote *r, const uint8_t *req, size_t len);
 
 /* Ends a stream: its queued and in-flight items are abandoned and redelivered (to another
  * connection if there is one, else later by the broker). Frees c. NULL accepted. */

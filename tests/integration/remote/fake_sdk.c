@@ -357,6 +357,23 @@ static bool drop(fake_sdk *f, atomic_int *knob)
     return true;
 }
 
+/* Abandons the item (as AbandonTaskOrchestratorWorkItem) when the knob says so. */
+static bool give_up(fake_sdk *f, dt__arena *a, const Dt__Remote__WorkItem *wi)
+{
+    int n = atomic_load(&f->abandon_orch);
+    if (n <= 0 || !atomic_compare_exchange_strong(&f->abandon_orch, &n, n - 1)) {
+        return false;
+    }
+    Dt__Remote__AbandonTaskRequest req = DT__REMOTE__ABANDON_TASK_REQUEST__INIT;
+    req.completion_token = wi->completion_token;
+    size_t len = 0;
+    uint8_t *b = pack(a, &req.base, &len);
+    assert_int_equal(dt__remote_abandon(f->r, b, len), DT_OK);
+    assert_int_equal(dt__remote_abandon(f->r, b, len), DT_ENOTFOUND); /* once */
+    atomic_fetch_add(&f->abandoned, 1);
+    return true;
+}
+
 static void handle(fake_sdk *f, const uint8_t *item, size_t len)
 {
     dt__arena *a = dt__arena_create(0);
@@ -364,7 +381,7 @@ static void handle(fake_sdk *f, const uint8_t *item, size_t len)
         (Dt__Remote__WorkItem *)dt__arena_unpack(a, &dt__remote__work_item__descriptor, len, item);
     assert_non_null(wi);
     if (wi->request_case == DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST) {
-        if (!drop(f, &f->drop_orch)) {
+        if (!drop(f, &f->drop_orch) && !give_up(f, a, wi)) {
             on_orchestration(f, a, wi);
         }
     } else {

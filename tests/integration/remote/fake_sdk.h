@@ -26,10 +26,12 @@ typedef struct fake_sdk {
     atomic_int drop_orch; /* take this many orchestration items, then disconnect and reconnect */
     atomic_int drop_act;  /* the same for activity items */
     atomic_bool garbage_first; /* answer the next orchestration item with junk bytes first */
+    atomic_int abandon_orch;   /* abandon (AbandonTaskOrchestratorWorkItem) this many items */
     /* Counters: */
     atomic_int orch_items, act_items, drops;
     atomic_int sdk_hello_runs;  /* runs of the SDK activity "SdkHello" */
     atomic_int garbage_refused; /* junk answers the remote refused with DT_EINVAL */
+    atomic_int abandoned;       /* items abandoned (the remote said DT_OK) */
 } fake_sdk;
 
 /* Connects to r and starts the worker's thread. */

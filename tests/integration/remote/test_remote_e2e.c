@@ -194,6 +194,21 @@ static void test_malformed_response(void **state)
     assert_int_equal(dt__remote_complete_orchestration(f->r, buf, n), DT_ENOTFOUND);
 }
 
+/* An abandoned episode comes again (and runs once); junk abandon requests are refused. */
+static void test_abandon(void **state)
+{
+    fixture *f = *state;
+    int before = atomic_load(&f->sdk.abandoned);
+    atomic_store(&f->sdk.abandon_orch, 1);
+    wk_start(&f->env, "Chain", "chain-abandon", "b", NULL, NULL);
+    wk_expect(&f->env, "chain-abandon", ST(COMPLETED), "Hello Hello Hello b");
+    assert_int_equal(atomic_load(&f->sdk.abandoned) - before, 1);
+    const uint8_t junk[] = {0x0a, 0xff};
+    assert_int_equal(dt__remote_abandon(f->r, junk, sizeof(junk)), DT_EINVAL);
+    const uint8_t unknown[] = {0x0a, 0x02, '9', '9'};
+    assert_int_equal(dt__remote_abandon(f->r, unknown, sizeof(unknown)), DT_ENOTFOUND);
+}
+
 /* With no SDK worker connected the episode is left (nothing committed, no failure); once one
  * connects, the redelivered start runs. */
 static void test_no_worker_connected(void **state)
@@ -234,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_mid_episode),
         cmocka_unit_test(test_disconnect_mid_activity),
         cmocka_unit_test(test_malformed_response),
+        cmocka_unit_test(test_abandon),
         cmocka_unit_test(test_no_worker_connected),
         cmocka_unit_test(test_terminate),
     };
