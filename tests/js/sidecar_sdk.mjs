@@ -5,6 +5,7 @@
 // "CUpper").
 //
 //   node sidecar_sdk.mjs PORT     exit 0 when every check passes
+import grpc from '@grpc/grpc-js';
 import {
   TaskHubGrpcClient,
   TaskHubGrpcWorker,
@@ -188,6 +189,15 @@ const h = await c.getOrchestrationHistory(`${run}-seq`);
 check('history of an SDK orchestration', h.filter((e) => e.type === 'TaskCompleted').length === 3, h.map((e) => e.type).join());
 const pr = await c.purgeOrchestration(`${run}-seq`);
 check('purge', pr?.deletedInstanceCount === 1, JSON.stringify(pr));
+
+// AbandonTaskActivityWorkItem { completionToken: "nope" }: no such item.
+const raw = new grpc.Client(hostAddress, grpc.credentials.createInsecure());
+const ab = await new Promise((resolve) => {
+  raw.makeUnaryRequest('/TaskHubSidecarService/AbandonTaskActivityWorkItem', (b) => b, (b) => b,
+    Buffer.from([0x0a, 4, ...Buffer.from('nope')]), new grpc.Metadata(), {}, (err) => resolve(err));
+});
+check('abandon of an unknown item is NOT_FOUND', ab?.code === grpc.status.NOT_FOUND, String(ab));
+raw.close();
 
 await worker.stop();
 await c.stop();
