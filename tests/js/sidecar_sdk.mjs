@@ -1,11 +1,12 @@
 // Orchestrations written with @microsoft/durabletask-js, run by its TaskHubGrpcWorker through
 // dt-sidecar (tests/integration/sidecar/test_sidecar_sdk.c starts the sidecar on PORT, with
-// "hello", "double", "boom" and "slow" as SDK activities and, on its worker, the C orchestration
-// "CCallsJs" that calls the SDK activity "hello"; a C worker of its own serves the activity
-// "CUpper").
+// "hello", "double", "boom", "slow" and "stuck" as SDK activities and, on its worker, the C
+// activity "CUpper" and the C orchestration "CCallsJs" that calls the SDK activity "hello").
 //
 //   node sidecar_sdk.mjs PORT     exit 0 when every check passes
 import grpc from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   TaskHubGrpcClient,
   TaskHubGrpcWorker,
@@ -16,6 +17,7 @@ import {
 } from '@microsoft/durabletask-js';
 
 const port = process.argv[2];
+const mode = process.argv[3] ?? 'all';
 const hostAddress = `127.0.0.1:${port}`;
 const run = `s${Date.now().toString(36)}`;
 let failures = 0;
@@ -106,11 +108,47 @@ async function* sleeps(ctx) {
   yield ctx.createTimer(3600);
 }
 
+// An SDK worker that crashes while it runs an activity: `crashy` calls `stuck`, which this
+// worker never answers (its process exits); once it is gone the endpoint redelivers the item.
+const stuck = async (_ctx, x) => `unstuck ${x}`;
+async function* crashy(ctx) {
+  return yield ctx.callActivity(stuck, 7);
+}
+
+if (mode === 'crash-on-activity') {
+  const w0 = new TaskHubGrpcWorker({ hostAddress, logger: new NoOpLogger() });
+  w0.addOrchestrator(crashy);
+  w0.addNamedActivity('stuck', async () => {
+    process.stdout.write('dying\n');
+    process.exit(3);
+  });
+  await w0.start();
+  process.stdout.write('ready\n');
+  await new Promise(() => {});
+}
+
+{
+  const c0 = new TaskHubGrpcClient({ hostAddress, logger: new NoOpLogger() });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), port, 'crash-on-activity'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = [];
+  child.stdout.on('data', (d) => lines.push(...d.toString().split('\n').filter(Boolean)));
+  const exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  while (!lines.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+  const id = await c0.scheduleNewOrchestration(crashy, null, `${run}-crashy`);
+  const code = await exited;
+  check('an SDK worker dies while it holds an activity', code === 3 && lines.includes('dying'), `${code} ${lines}`);
+  // A new worker (the main one, below) gets the activity again.
+  globalThis.crashyId = id;
+  await c0.stop();
+}
+
 const worker = new TaskHubGrpcWorker({ hostAddress, logger: new NoOpLogger() });
-for (const o of [sequence, fanOut, timer, approval, child, parent, counter, failing, catches, waiter, callsC, sleeps]) {
+for (const o of [sequence, fanOut, timer, approval, child, parent, counter, failing, catches, waiter, callsC, sleeps, crashy]) {
   worker.addOrchestrator(o);
 }
-for (const a of [hello, double, boom, slow]) worker.addActivity(a);
+for (const a of [hello, double, boom, slow, stuck]) worker.addActivity(a);
 await worker.start();
 const c = new TaskHubGrpcClient({ hostAddress, logger: new NoOpLogger() });
 
@@ -129,7 +167,10 @@ async function untilStatus(id, status, ms = 20000) {
   return st;
 }
 
-let st = await done(await c.scheduleNewOrchestration(sequence, null, `${run}-seq`));
+let st = await done(globalThis.crashyId);
+check('its activity is redelivered to the next worker', st?.serializedOutput === '"unstuck 7"', JSON.stringify(st));
+
+st = await done(await c.scheduleNewOrchestration(sequence, null, `${run}-seq`));
 check('activity sequence', st?.serializedOutput === '["Hello, Tokyo!","Hello, Seattle!","Hello, London!"]', JSON.stringify(st));
 
 st = await done(await c.scheduleNewOrchestration(fanOut, 20));
