@@ -8,6 +8,8 @@
 //
 //   node sidecar_client.mjs PORT     exit 0 when every check passes
 import grpc from '@grpc/grpc-js';
+import pb from '@microsoft/durabletask-js/dist/proto/orchestrator_service_pb.js';
+import wrappers from 'google-protobuf/google/protobuf/wrappers_pb.js';
 import {
   TaskHubGrpcClient,
   OrchestrationStatus as S,
@@ -152,6 +154,43 @@ async function eventsAndControl() {
   await c.terminateOrchestration(w, null);
 }
 
+// StartInstance with an OrchestrationIdReusePolicy (durabletask-js 0.4 does not send one yet).
+function startWithPolicy(id, name, input, replaceable) {
+  const req = new pb.CreateInstanceRequest();
+  req.setInstanceid(id);
+  req.setName(name);
+  const v = new wrappers.StringValue();
+  v.setValue(JSON.stringify(input));
+  req.setInput(v);
+  const pol = new pb.OrchestrationIdReusePolicy();
+  pol.setReplaceablestatusList(replaceable);
+  req.setOrchestrationidreusepolicy(pol);
+  return rawUnary('StartInstance', Buffer.from(req.serializeBinary()));
+}
+
+async function reusePolicy() {
+  const P = pb.OrchestrationStatus;
+  const all = [P.ORCHESTRATION_STATUS_COMPLETED, P.ORCHESTRATION_STATUS_FAILED, P.ORCHESTRATION_STATUS_TERMINATED,
+    P.ORCHESTRATION_STATUS_CANCELED, P.ORCHESTRATION_STATUS_PENDING, P.ORCHESTRATION_STATUS_RUNNING,
+    P.ORCHESTRATION_STATUS_SUSPENDED];
+  const but = (x) => all.filter((s) => s !== x);
+  const id = await c.scheduleNewOrchestration('WaitGo', null, `${run}-reuse`);
+  await c.waitForOrchestrationStart(id, false, 30);
+  let r = await startWithPolicy(id, 'Echo', 'x', but(P.ORCHESTRATION_STATUS_RUNNING));
+  check('reuse policy without RUNNING refuses a running instance', r.err?.code === grpc.status.ALREADY_EXISTS, String(r.err));
+  r = await startWithPolicy(id, 'Echo', 'x', but(P.ORCHESTRATION_STATUS_TERMINATED));
+  check('reuse policy that allows running but not terminated is refused', r.err?.code === grpc.status.INVALID_ARGUMENT &&
+    r.err.details.includes("cannot exclude 'Terminated' while also allowing reuse of running instances"), String(r.err));
+  r = await startWithPolicy(id, 'Echo', 'replaced', all);
+  let st = await c.waitForOrchestrationCompletion(id, true, 30);
+  check('reuse policy with RUNNING replaces a running instance', !r.err && st?.serializedOutput === '"replaced"', `${r.err} ${JSON.stringify(st)}`);
+  r = await startWithPolicy(id, 'Echo', 'again', [P.ORCHESTRATION_STATUS_FAILED]);
+  check('reuse policy without COMPLETED refuses a completed instance', r.err?.code === grpc.status.ALREADY_EXISTS, String(r.err));
+  r = await startWithPolicy(id, 'Echo', 'again', [P.ORCHESTRATION_STATUS_COMPLETED]);
+  st = await c.waitForOrchestrationCompletion(id, true, 30);
+  check('reuse policy with COMPLETED replaces a completed instance', !r.err && st?.serializedOutput === '"again"', `${r.err} ${JSON.stringify(st)}`);
+}
+
 async function queriesAndHistory() {
   const ids = [];
   for (let i = 0; i < 5; i++) ids.push(await c.scheduleNewOrchestration('Echo', i, `${run}-q${i}`));
@@ -224,6 +263,7 @@ async function queriesAndHistory() {
 
 await startAndStatus();
 await eventsAndControl();
+await reusePolicy();
 await queriesAndHistory();
 raw.close();
 await c.stop();
