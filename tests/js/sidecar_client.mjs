@@ -255,8 +255,16 @@ async function queriesAndHistory() {
   const left = await c.getAllInstances({ instanceIdPrefix: run }).asPages()[Symbol.asyncIterator]().next();
   check('nothing finished left', left.value.values.every((s) => s.runtimeStatus === S.RUNNING || s.runtimeStatus === S.PENDING), JSON.stringify(left.value.values.map((s) => [s.instanceId, s.runtimeStatus])));
 
-  e = await rejects(c.rewindInstance(ids[0], 'why'));
-  check('rewind is UNIMPLEMENTED with a message', /not supported/.test(e?.message), String(e));
+  const failed = await c.scheduleNewOrchestration('Fails', null, `${run}-rewind`);
+  await c.waitForOrchestrationCompletion(failed, false, 30);
+  e = await rejects(c.rewindInstance(failed, 'why'));
+  check('rewind of a failed instance is UNIMPLEMENTED with a message', /not supported/.test(e?.message), String(e));
+  const fine = await c.scheduleNewOrchestration('Echo', 1, `${run}-fine`);
+  await c.waitForOrchestrationCompletion(fine, false, 30);
+  e = await rejects(c.rewindInstance(fine, 'why'));
+  check('rewind of a completed instance is FAILED_PRECONDITION', /only a failed instance/.test(e?.message), String(e));
+  e = await rejects(c.rewindInstance(`${run}-nobody`, 'why'));
+  check('rewind of an unknown instance is NOT_FOUND', /was not found/.test(e?.message), String(e));
   const ent = await rawUnary('SignalEntity', Buffer.alloc(0));
   check('entities are UNIMPLEMENTED', ent.err?.code === grpc.status.UNIMPLEMENTED && /entities/.test(ent.err.details), String(ent.err));
 }
