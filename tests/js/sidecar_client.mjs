@@ -74,6 +74,11 @@ async function startAndStatus() {
   st = await c.getOrchestrationState(`${run}-nobody`);
   check('GetInstance of an unknown instance: not found', st === undefined, JSON.stringify(st));
 
+  // The endpoint answers exists = false once the instance had time to appear (10 s); the SDK's
+  // own timeout (60 s) would throw instead.
+  st = await c.waitForOrchestrationStart(`${run}-nobody`, false, 60);
+  check('a wait for an unknown instance ends: not found', st === undefined, JSON.stringify(st));
+
   const gen = await c.scheduleNewOrchestration('Echo', 'x');
   check('generated instance ID', /^[0-9a-f-]{36}$/.test(gen), gen);
 
@@ -81,12 +86,12 @@ async function startAndStatus() {
   st = await c.waitForOrchestrationCompletion(tagged, true, 30);
   check('tags', st?.tags?.team === 'a' && st?.tags?.env === 'test', JSON.stringify(st?.tags));
 
-  const t0 = Date.now();
-  const later = await c.scheduleNewOrchestration('Echo', 2, `${run}-later`, new Date(t0 + 2000));
+  const t1 = Date.now();
+  const later = await c.scheduleNewOrchestration('Echo', 2, `${run}-later`, new Date(t1 + 2000));
   st = await c.getOrchestrationState(later);
   check('scheduled start is PENDING first', st?.runtimeStatus === S.PENDING, JSON.stringify(st));
   st = await c.waitForOrchestrationCompletion(later, true, 30);
-  check('scheduled start runs at its time', st?.runtimeStatus === S.COMPLETED && Date.now() - t0 >= 1900, `${Date.now() - t0} ms`);
+  check('scheduled start runs at its time', st?.runtimeStatus === S.COMPLETED && Date.now() - t1 >= 1900, `${Date.now() - t1} ms`);
 
   let e = await rejects(c.scheduleNewOrchestration('bad name', 1));
   check('bad name is INVALID_ARGUMENT', e?.code === grpc.status.INVALID_ARGUMENT, String(e));
