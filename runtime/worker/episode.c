@@ -484,11 +484,15 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     }
     Dt__HistoryEvent **past = NULL;
     size_t n_past = 0;
+    bool remote = dt__episode_is_remote(&e);
+    if (remote) {
+        dt__engine_evict(pt->engine, e.instance_id); /* an SDK worker needs the whole history */
+    }
     st = load_past(&e, &past, &n_past);
     if (st != DT_OK) {
         return st;
     }
-    if (dt__episode_is_remote(&e)) {
+    if (remote) {
         return dt__episode_remote_send(&e, g, past, n_past); /* collected by run_batch */
     }
     dt__episode_input in = {e.instance_id, past, n_past, e.news, e.n_news, b->now_ms};

@@ -454,9 +454,9 @@ static dt_status start_services(dt_worker *w)
     };
     /* A worker without orchestrators runs no partition (it could only fail their instances as
      * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). One
-     * with a remote attached (dt-sidecar) runs the SDK workers' orchestrations: it does. */
-    bool runs_orchs = w->n_orchs > 0 || w->remote != NULL;
-    dt_status st = runs_orchs ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
+     * with a remote attached runs SDK workers' orchestrations (runtime/remote). */
+    bool orchestrates = w->n_orchs > 0 || w->remote != NULL;
+    dt_status st = orchestrates ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
     if (st == DT_OK && w->n_acts > 0) {
         dt__activity_pool_config ac = {
             .broker = w->broker,

@@ -3,6 +3,7 @@
  *   Chain / ChainC  three calls of SdkHello / CHello in a row, each on the previous result
  *   Timer           a 300 ms timer, then "timer done"
  *   Parent / Child  Parent calls Child (instance "<parent>-child") and returns "parent(<result>)"
+ *   ParentOfC       the same with the C orchestration CChild as the child
  *   Waiter          waits for event "go" (custom status "waiting") and returns its data
  *   Counter         continues as new with input+1 until 3, then returns "3"
  *   FailAct         calls SdkFail and fails with app.Wrapped, its failure as the inner one
@@ -185,7 +186,7 @@ static void timer(view *v)
     }
 }
 
-static void parent(view *v)
+static void parent(view *v, const char *child_name)
 {
     if (v->next_id == 0) {
         Dt__Remote__OrchestratorAction *x = act(v, 0);
@@ -197,7 +198,7 @@ static void parent(view *v)
         char *child = dt__arena_alloc(v->a, n);
         snprintf(child, n, "%s-child", v->req->instance_id);
         x->create_sub_orchestration->instance_id = child;
-        x->create_sub_orchestration->name = "Child";
+        x->create_sub_orchestration->name = (char *)child_name;
         x->create_sub_orchestration->input = v->start->input;
         return;
     }
@@ -273,7 +274,9 @@ static void orchestrate(view *v)
     } else if (strcmp(name, "Timer") == 0) {
         timer(v);
     } else if (strcmp(name, "Parent") == 0) {
-        parent(v);
+        parent(v, "Child");
+    } else if (strcmp(name, "ParentOfC") == 0) {
+        parent(v, "CChild");
     } else if (strcmp(name, "Child") == 0) {
         child(v);
     } else if (strcmp(name, "Waiter") == 0) {

@@ -38,6 +38,25 @@ static void c_calls_sdk(dt_orch_ctx *ctx, void *ud)
     dt_orch_set_output(ctx, r, strlen(r));
 }
 
+/* A C orchestration whose child is an SDK orchestration. */
+static void c_parent_of_sdk(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    const char *r = dt_await(ctx, dt_call_sub_orchestrator(ctx, "Child", "c", 1, NULL), NULL);
+    dt_orch_set_output(ctx, r, strlen(r));
+}
+
+/* A C orchestration an SDK orchestration calls as its child. */
+static void c_child(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    size_t len = 0;
+    const char *in = dt_orch_input(ctx, &len);
+    char out[128];
+    int n = snprintf(out, sizeof(out), "C child of %.*s", (int)len, in != NULL ? in : "");
+    dt_orch_set_output(ctx, out, (size_t)n);
+}
+
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
@@ -55,6 +74,8 @@ static int setup(void **state)
     assert_int_equal(dt_worker_create(&o, &f->w, err, sizeof(err)), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "CCallsSdk", c_calls_sdk, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(f->w, "CHello", NULL, wk_act_hello, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "CParent", c_parent_of_sdk, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(f->w, "CChild", c_child, NULL), DT_OK);
     assert_int_equal(dt__remote_attach(f->r, f->w), DT_OK);
     assert_int_equal(dt__remote_attach(f->r, f->w), DT_ESTATE);
     if (dt_worker_start(f->w) != DT_OK) {
@@ -112,6 +133,15 @@ static void test_sub_orchestration(void **state)
     wk_start(&f->env, "Parent", "parent-1", "p", NULL, NULL);
     wk_expect(&f->env, "parent-1", ST(COMPLETED), "parent(child of p)");
     wk_expect(&f->env, "parent-1-child", ST(COMPLETED), "child of p");
+}
+
+static void test_c_and_sdk_children(void **state)
+{
+    fixture *f = *state;
+    wk_start(&f->env, "CParent", "cparent-1", NULL, NULL, NULL);
+    wk_expect(&f->env, "cparent-1", ST(COMPLETED), "child of c");
+    wk_start(&f->env, "ParentOfC", "parentofc-1", "s", NULL, NULL);
+    wk_expect(&f->env, "parentofc-1", ST(COMPLETED), "parent(C child of s)");
 }
 
 static void test_external_event(void **state)
@@ -243,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_c_orchestration_calls_sdk_activity),
         cmocka_unit_test(test_timer),
         cmocka_unit_test(test_sub_orchestration),
+        cmocka_unit_test(test_c_and_sdk_children),
         cmocka_unit_test(test_external_event),
         cmocka_unit_test(test_continue_as_new),
         cmocka_unit_test(test_failure_details),
