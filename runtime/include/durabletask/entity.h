@@ -1,0 +1,98 @@
+/*
+ * durabletask/entity.h: durable entities, small stateful objects that run one operation at a time.
+ *
+ * An entity is named by an entity name (the function that implements it, registered on workers
+ * with dt_worker_add_entity) and a key; its ID is "@<lowercased name>@<key>". It comes into
+ * existence with its first operation, deleting its state deletes it, and a later operation
+ * creates it again. Anyone can signal it (one-way): clients (durabletask/client.h), dtctl, any
+ * NATS client (a publish to dt.<hub>.in.signal.<entity name>, docs/protocol.md), orchestrations
+ * and other entities. Orchestrations can also call it (awaiting the result) and lock sets of
+ * entities in critical sections (durabletask/orchestration.h).
+ *
+ * Operations on one entity run one at a time, in arrival order, each exactly once. An operation
+ * that fails (dt_entity_fail, or a state over the hub's limit) leaves the state as it was before
+ * it, and the signals and starts it asked for are not sent; other operations keep their effects.
+ *
+ * Layer: the entity function runs on the partition thread that owns the entity (the engine in
+ * runtime/entity is pure logic, the worker commits its effects with the partition's batch).
+ *
+ * Threads: an entity function runs on a worker's partition thread, one operation at a time per
+ * entity; functions of entities of different partitions run at the same time, so user data shared
+ * between them must be thread-safe. The context is valid only during the call. An entity function
+ * must not block for long: other instances of its partition wait meanwhile.
+ */
+#ifndef DURABLETASK_ENTITY_H
+#define DURABLETASK_ENTITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "durabletask/defs.h"
+#include "durabletask/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest entity name and key, in bytes. Names: letters, digits, '-' and '_' (a subject token),
+ * compared in lower case. Keys: printable ASCII without spaces; they may contain '@'. */
+#define DT_ENTITY_NAME_MAX 64
+#define DT_ENTITY_KEY_MAX  180
+/* Longest entity ID, "@" name "@" key. */
+#define DT_ENTITY_ID_MAX (DT_ENTITY_NAME_MAX + DT_ENTITY_KEY_MAX + 2)
+
+typedef struct dt_entity_ctx dt_entity_ctx;
+
+/* An entity function: runs one operation (dt_entity_operation) on the entity's state. It reports
+ * a result with dt_entity_set_result or a failure with dt_entity_fail; returning with neither
+ * completes the operation without a result. `user_data` is the pointer given at registration. */
+typedef void (*dt_entity_fn)(dt_entity_ctx *ctx, void *user_data);
+
+/* Checks a name and a key (borrowed). DT_OK, or DT_EINVAL with a reason in why (may be NULL). */
+DT_API dt_status dt_entity_id_check(const char *name, const char *key, char *why, size_t why_len);
+/* Writes "@<lowercased name>@<key>" into buf: DT_EINVAL as dt_entity_id_check, DT_ETOOLARGE when
+ * buf is short (DT_ENTITY_ID_MAX + 1 always suffices). */
+DT_API dt_status dt_entity_id(const char *name, const char *key, char *buf, size_t len);
+/* Splits an entity ID (borrowed) into name and key (copied into the buffers): DT_EINVAL when it
+ * is not one, DT_ETOOLARGE when a buffer is short. */
+DT_API dt_status dt_entity_id_parse(const char *id, char *name, size_t name_len, char *key,
+                                    size_t key_len);
+
+/* ---- inside an entity function (every returned pointer lives during the call) ---- */
+
+/* The entity's name (lower case), key and ID. */
+DT_API const char *dt_entity_name(dt_entity_ctx *ctx);
+DT_API const char *dt_entity_key(dt_entity_ctx *ctx);
+DT_API const char *dt_entity_instance_id(dt_entity_ctx *ctx);
+/* The operation's name, as the caller wrote it. */
+DT_API const char *dt_entity_operation(dt_entity_ctx *ctx);
+/* The operation's input (NULL when none; len may be NULL). Followed by a NUL byte. */
+DT_API const void *dt_entity_input(dt_entity_ctx *ctx, size_t *len);
+/* Whether the entity has a state, and the state (NULL when none; followed by a NUL byte). */
+DT_API bool dt_entity_has_state(dt_entity_ctx *ctx);
+DT_API const void *dt_entity_state(dt_entity_ctx *ctx, size_t *len);
+/* Sets the state (copied). A state over the hub's limit fails the operation when it returns
+ * (dt.StateTooLarge) and the entity keeps its previous state. DT_ENOMEM. */
+DT_API dt_status dt_entity_set_state(dt_entity_ctx *ctx, const void *data, size_t len);
+/* Deletes the state: the entity no longer exists once the operation succeeds. */
+DT_API void dt_entity_delete_state(dt_entity_ctx *ctx);
+/* The operation's result for a caller that awaits it (copied; the last call wins). */
+DT_API dt_status dt_entity_set_result(dt_entity_ctx *ctx, const void *data, size_t len);
+/* Fails the operation (strings copied): its state change, signals and starts are dropped, and a
+ * caller that awaits it gets the failure. */
+DT_API void dt_entity_fail(dt_entity_ctx *ctx, const char *type, const char *message);
+/* Signals operation `op` of entity (name, key), sent once this operation succeeds (all copied;
+ * input may be NULL). DT_EINVAL for a bad name or key. */
+DT_API dt_status dt_entity_signal(dt_entity_ctx *ctx, const char *name, const char *key,
+                                  const char *op, const void *input, size_t len);
+/* Starts orchestration `name` (instance_id NULL: one derived from this operation), once this
+ * operation succeeds (copied). An instance ID already taken makes the start a no-op. */
+DT_API dt_status dt_entity_start_orchestration(dt_entity_ctx *ctx, const char *name,
+                                               const char *instance_id, const void *input,
+                                               size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
