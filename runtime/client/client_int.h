@@ -152,6 +152,11 @@ dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMes
 dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
                                  char *subject, dt_broker_outmsg *out);
 
+/* Sends a query to partition p's owner and decodes the reply into `a` (scatter.c): DT_EBUSY when
+ * no worker runs it, a failed reply's status (and text) otherwise. */
+dt_status dt__client_ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequest *req,
+                         Dt__QueryResponse **out);
+
 /* Publishes an OrchestrationMessage to the instance's partition with Nats-Msg-Id = dedupe_id. */
 dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
                                   dt_broker_puback *out_ack);

@@ -104,6 +104,7 @@ typedef struct dt__item {
     size_t len;
     struct dt__item *same_msg; /* next item decoded from the same fetched message (a batch) */
     bool leave;            /* not for this worker (version): redeliver later instead of acking */
+    int32_t retry_ms;      /* > 0: not applied yet; redeliver after this delay (entity_episode.c) */
     struct dt__item *next; /* next item of the same instance, in arrival order */
 } dt__item;
 
@@ -148,6 +149,10 @@ void dt__parked_expire(dt__partition *pt);
 /* Runs the episode of one instance's items and appends its commit to the batch. Items that are
  * duplicates or not applicable are skipped (and acked with the batch). */
 dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g);
+
+/* ---- entity_episode.c ---- */
+/* Runs the operations of one entity's items (instance ID "@...") and appends the commit. */
+dt_status dt__entity_episode_process(dt__partition *pt, dt__batch *b, dt__group *g);
 
 /* ---- outbox.c ---- */
 /* Outbox messages being collected for one episode's commit (arena memory). */

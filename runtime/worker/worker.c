@@ -445,7 +445,9 @@ static dt_status start_services(dt_worker *w)
     };
     /* A worker without orchestrators runs no partition (it could only fail their instances as
      * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). */
-    dt_status st = w->n_orchs > 0 ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
+    dt_status st = w->n_orchs > 0 || w->n_ents > 0
+                       ? dt__leases_start(&lc, &w->leases, err, sizeof(err))
+                       : DT_OK;
     if (st == DT_OK && w->n_acts > 0) {
         dt__activity_pool_config ac = {
             .broker = w->broker,
@@ -608,6 +610,7 @@ void dt_worker_destroy(dt_worker *w)
     }
     dt_free(w->orchs);
     dt_free(w->acts);
+    dt__worker_entities_free(w);
     dt_free(w->partitions);
     dt_free(w->part_retry_at);
     dt_free(w->part_backoff);

@@ -16,6 +16,7 @@
 #include "activity_int.h"
 #include "common_int.h"
 #include "dt_broker.h"
+#include "durabletask/entity.h"
 #include "durabletask/worker.h"
 #include "leases_int.h"
 
@@ -36,6 +37,8 @@ struct dt_worker {
     size_t n_orchs;
     dt__activity_def *acts;
     size_t n_acts;
+    struct dt__entity_def *ents; /* entity functions (entity_registry.c) */
+    size_t n_ents;
 
     dt_broker *broker;
     dt_broker_hub_config hub_cfg;
@@ -82,6 +85,13 @@ void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, c
  * DT_OK (fn set), DT_EUNKNOWNNAME, or DT_EVERSION with a message in why. */
 dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
                             dt_orchestrator_fn *fn, void **user_data, char *why, size_t why_len);
+
+/* ---- entity_registry.c ---- */
+/* The entity function registered under `name` (any case): DT_OK, or DT_EUNKNOWNNAME. */
+dt_status dt__worker_entity_lookup(dt_worker *w, const char *name, dt_entity_fn *fn,
+                                   void **user_data);
+/* Frees the registry (dt_worker_destroy). */
+void dt__worker_entities_free(dt_worker *w);
 
 /* ---- connect.c ---- */
 /* The first connection (w->broker), retried while no server is reachable; sets w->errmsg and

@@ -59,6 +59,17 @@ DT_API dt_status dt_entity_id(const char *name, const char *key, char *buf, size
 DT_API dt_status dt_entity_id_parse(const char *id, char *name, size_t name_len, char *key,
                                     size_t key_len);
 
+/* ---- registration (durabletask/worker.h) ---- */
+
+typedef struct dt_worker dt_worker;
+
+/* Registers the entity function for entity name `name` (copied; compared in lower case; `fn` and
+ * `user_data` borrowed for the worker's life). DT_EEXIST when the name is taken, DT_EINVAL for a
+ * bad name, DT_ESTATE after start. A worker with entities (and no orchestrators) runs
+ * partitions. */
+DT_API dt_status dt_worker_add_entity(dt_worker *w, const char *name, dt_entity_fn fn,
+                                      void *user_data);
+
 /* ---- inside an entity function (every returned pointer lives during the call) ---- */
 
 /* The entity's name (lower case), key and ID. */
@@ -91,6 +102,56 @@ DT_API dt_status dt_entity_signal(dt_entity_ctx *ctx, const char *name, const ch
 DT_API dt_status dt_entity_start_orchestration(dt_entity_ctx *ctx, const char *name,
                                                const char *instance_id, const void *input,
                                                size_t len);
+
+/* ---- clients (durabletask/client.h) ---- */
+
+typedef struct dt_client dt_client;
+
+/* Options of dt_client_signal_entity; zero means the default for every field. */
+typedef struct dt_entity_signal_options {
+    size_t size;          /* sizeof(dt_entity_signal_options), or 0 */
+    int64_t signal_at_ms; /* deliver at this time (ms since the Unix epoch); 0: now */
+    /* Repeats of a call with the same key signal once (1..128 printable characters); NULL:
+     * every call is a new signal. */
+    const char *idempotency_key;
+} dt_entity_signal_options;
+
+/* Sets every field of `o` (borrowed) to its default. */
+DT_API void dt_entity_signal_options_init(dt_entity_signal_options *o);
+
+/*
+ * Signals operation `operation` of entity (name, key) with `input` (NULL: none); all copied. Done
+ * once the hub's broker stored it (the operation runs later, exactly once). DT_EINVAL for an
+ * invalid name, key or operation (dt_client_errmsg says which), DT_ENOTFOUND without the hub,
+ * DT_ETOOLARGE for an input over the hub's message limit. `opt` may be NULL.
+ */
+DT_API dt_status dt_client_signal_entity(dt_client *c, const char *name, const char *key,
+                                         const char *operation, const void *input, size_t len,
+                                         const dt_entity_signal_options *opt);
+
+/* An entity as a client sees it; everything lives as long as the struct. */
+typedef struct dt_entity_metadata {
+    const char *instance_id; /* "@<name>@<key>" */
+    const char *name;        /* lower case */
+    const char *key;
+    int64_t last_modified_ms;   /* the last batch of operations that changed it */
+    int32_t backlog_queue_size; /* requests waiting for its lock */
+    const char *locked_by;      /* the orchestration holding its lock; NULL: unlocked */
+    bool has_state;
+    const void *state; /* with include_state (NUL-terminated), else NULL */
+    size_t state_len;
+} dt_entity_metadata;
+
+/* Frees a result of dt_client_get_entity. Accepts NULL. */
+DT_API void dt_entity_metadata_free(dt_entity_metadata *m);
+
+/*
+ * Reads entity (name, key) from its partition's owner. On DT_OK *out is a new struct the caller
+ * frees with dt_entity_metadata_free. DT_ENOTFOUND when the entity does not exist (no state and
+ * no lock); DT_EINVAL for an invalid name or key; DT_EBUSY when no worker runs its partition.
+ */
+DT_API dt_status dt_client_get_entity(dt_client *c, const char *name, const char *key,
+                                      bool include_state, dt_entity_metadata **out);
 
 #ifdef __cplusplus
 }
