@@ -16,7 +16,39 @@ typedef struct run {
     const char *locked_by, *csid; /* "" when unlocked */
     ProtobufCBinaryData *queue;
     size_t n_queue, cap_queue;
+    char **released; /* see EntityRecord.released */
+    size_t n_released, cap_released;
 } run;
+
+#define RELEASED_MAX 16
+
+static bool was_released(const run *r, const char *cs)
+{
+    for (size_t i = 0; i < r->n_released; i++) {
+        if (strcmp(r->released[i], cs) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Remembers an unlock that came before its lock request (oldest forgotten past RELEASED_MAX). */
+static dt_status remember_release(run *r, const char *cs)
+{
+    if (was_released(r, cs)) {
+        return DT_OK;
+    }
+    if (r->n_released == RELEASED_MAX) {
+        memmove(&r->released[0], &r->released[1], (RELEASED_MAX - 1) * sizeof(char *));
+        r->n_released--;
+    }
+    if (!dt__arena_grow(r->a, (void **)&r->released, &r->cap_released, r->n_released,
+                        sizeof(char *))) {
+        return DT_ENOMEM;
+    }
+    r->released[r->n_released++] = (char *)cs;
+    return DT_OK;
+}
 
 static const char *payload_str(dt__arena *a, const Dt__Payload *p)
 {
@@ -267,6 +299,9 @@ static dt_status handle(run *r, Dt__OrchestrationMessage *m)
             strcmp(l->critical_section_id, r->csid) == 0) {
             return DT_OK; /* this section holds it already */
         }
+        if (was_released(r, l->critical_section_id)) {
+            return DT_OK; /* its orchestration ended (and unlocked) before the request came */
+        }
         return locked ? enqueue(r, m) : lock(r, l, holder);
     }
     case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT: {
@@ -274,7 +309,9 @@ static dt_status handle(run *r, Dt__OrchestrationMessage *m)
         const char *holder = payload_str(r->a, u->parent_instance_id);
         if (!locked || strcmp(holder, r->locked_by) != 0 ||
             strcmp(u->critical_section_id, r->csid) != 0) {
-            return DT_OK; /* for a section that no longer holds it (a repeat, a late release) */
+            /* Not the holder: a repeat, or the section ended before its request reached this
+             * entity (the request is then dropped when it comes). */
+            return remember_release(r, u->critical_section_id);
         }
         r->locked_by = r->csid = "";
         return drain(r);
@@ -301,6 +338,12 @@ dt_status dt__entity_run(dt__arena *a, const dt__entity_in *in, dt__entity_out *
             }
             r.queue[r.n_queue++] = in->rec->queue[i];
         }
+        for (size_t i = 0; i < in->rec->n_released; i++) {
+            dt_status st = remember_release(&r, in->rec->released[i]);
+            if (st != DT_OK) {
+                return st;
+            }
+        }
     }
     for (size_t i = 0; i < in->n_msgs; i++) {
         dt_status st = handle(&r, in->msgs[i]);
@@ -317,6 +360,8 @@ dt_status dt__entity_run(dt__arena *a, const dt__entity_in *in, dt__entity_out *
     out->rec->critical_section_id = (char *)r.csid;
     out->rec->queue = r.queue;
     out->rec->n_queue = r.n_queue;
-    out->rec_empty = r.locked_by[0] == '\0' && r.n_queue == 0;
+    out->rec->released = r.released;
+    out->rec->n_released = r.n_released;
+    out->rec_empty = r.locked_by[0] == '\0' && r.n_queue == 0 && r.n_released == 0;
     return DT_OK;
 }

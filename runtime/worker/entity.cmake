@@ -3,4 +3,5 @@
 target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/entity_registry.c
   ${CMAKE_CURRENT_LIST_DIR}/entity_episode.c
+  ${CMAKE_CURRENT_LIST_DIR}/entity_actions.c
   ${CMAKE_CURRENT_LIST_DIR}/ingress_signal.c)

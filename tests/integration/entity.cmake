@@ -11,3 +11,5 @@ dt_add_test(NAME test_entity_signals SOURCES entity/test_entity_signals.c LABELS
 target_compile_definitions(test_entity_signals PRIVATE
   ENTITY_WORKER_PATH="$<TARGET_FILE:entity_worker>")
 add_dependencies(test_entity_signals entity_worker)
+dt_add_test(NAME test_entity_orch SOURCES entity/test_entity_orch.c LABELS integration
+  TIMEOUT 300 LIBS dt_worker_kit dt_entity_funcs)

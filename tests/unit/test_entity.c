@@ -337,6 +337,23 @@ static void test_lock_forward_grant_queue_unlock(void **state)
     assert_string_equal(o.sends[1]->instance_id, "@acct@b");
 }
 
+static void test_unlock_before_lock_request(void **state)
+{
+    world *w = *state;
+    char *set[] = {"@acct@a", "@acct@b"};
+    /* The orchestration ended (and unlocked everything) while its request was on its way. */
+    unlock_req(w, "@acct@b", "orch", "cs1");
+    dt__entity_out o = run_all(w, "@acct@b", NULL, NULL, counter, 0);
+    assert_int_equal(o.rec->n_released, 1);
+    Dt__EntityRecord *rec = o.rec;
+    lock_req(w, "@acct@b", set, 2, 1, "orch", "cs1");
+    signal_op(w, "@acct@b", "add", "1");
+    o = run_all(w, "@acct@b", NULL, rec, counter, 0);
+    assert_string_equal(o.rec->locked_by, ""); /* not locked for the ended orchestration */
+    assert_int_equal(o.n_sends, 0);            /* and no grant */
+    assert_string_equal(str(&o.state), "1");
+}
+
 static void test_lock_request_for_another_entity_dropped(void **state)
 {
     world *w = *state;
@@ -359,6 +376,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sends_of_successful_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_forward_grant_queue_unlock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlock_before_lock_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_request_for_another_entity_dropped, setup,
                                         teardown),
     };

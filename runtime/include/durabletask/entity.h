@@ -103,6 +103,45 @@ DT_API dt_status dt_entity_start_orchestration(dt_entity_ctx *ctx, const char *n
                                                const char *instance_id, const void *input,
                                                size_t len);
 
+/* ---- from orchestrations (durabletask/orchestration.h) ----
+ *
+ * Durable actions like any other: recorded in history (EntityOperationSignaled / Called,
+ * EntityLockRequested, EntityUnlockSent) and checked on replay. Invalid names or keys fail the
+ * orchestration (dt.Misuse) with the reason. */
+
+typedef struct dt_orch_ctx dt_orch_ctx;
+typedef struct dt_task dt_task;
+
+/* Signals operation `operation` of entity (name, key) with `input` (NULL: none; copied), at
+ * at_ms (orchestration time, ms since the Unix epoch; 0: now). */
+DT_API void dt_signal_entity(dt_orch_ctx *ctx, const char *name, const char *key,
+                             const char *operation, const void *input, size_t len, int64_t at_ms);
+/* Calls operation `operation` of entity (name, key): the task completes with the operation's
+ * result, or fails with its failure (dt.UnknownEntity, non-retriable, when no worker registered
+ * the name). Inside a critical section only the locked entities may be called. The task lives as
+ * long as the orchestration. */
+DT_API dt_task *dt_call_entity(dt_orch_ctx *ctx, const char *name, const char *key,
+                               const char *operation, const void *input, size_t len);
+
+/* An entity named by name and key (borrowed). */
+typedef struct dt_entity_ref {
+    const char *name;
+    const char *key;
+} dt_entity_ref;
+
+/*
+ * Opens a critical section: locks the n entities (copied; sorted and de-duplicated, so two
+ * orchestrations locking overlapping sets cannot deadlock). The task completes once all are
+ * locked; until dt_unlock_entities each serves only this orchestration (others' operations wait).
+ * Sections do not nest. The locks are released by dt_unlock_entities or when the orchestration
+ * ends in any way (completes, fails, is terminated or continues as new).
+ */
+DT_API dt_task *dt_lock_entities(dt_orch_ctx *ctx, const dt_entity_ref *entities, size_t n);
+/* Ends the critical section (releases its locks); a no-op outside one. */
+DT_API void dt_unlock_entities(dt_orch_ctx *ctx);
+/* Whether a critical section is open (locks requested and not released). */
+DT_API bool dt_in_critical_section(dt_orch_ctx *ctx);
+
 /* ---- clients (durabletask/client.h) ---- */
 
 typedef struct dt_client dt_client;

@@ -47,3 +47,25 @@ void ef_counter(dt_entity_ctx *ctx, void *ud)
         dt_entity_fail(ctx, "UnknownOperation", op);
     }
 }
+
+void ef_account(dt_entity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    const char *op = dt_entity_operation(ctx);
+    long cur = num(dt_entity_state(ctx, NULL), 0), amount = num(dt_entity_input(ctx, NULL), 0);
+    if (strcmp(op, "deposit") == 0) {
+        set_num(ctx, cur + amount);
+    } else if (strcmp(op, "withdraw") == 0) {
+        if (amount > cur) {
+            dt_entity_fail(ctx, "InsufficientFunds", "not enough money");
+            return;
+        }
+        set_num(ctx, cur - amount);
+    } else if (strcmp(op, "balance") == 0) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%ld", cur);
+        dt_entity_set_result(ctx, buf, (size_t)n);
+    } else {
+        dt_entity_fail(ctx, "UnknownOperation", op);
+    }
+}

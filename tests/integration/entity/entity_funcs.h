@@ -14,4 +14,10 @@
  */
 void ef_counter(dt_entity_ctx *ctx, void *ud);
 
+/*
+ * "account": state is a decimal balance. Operations: deposit <n>, withdraw <n> (fails, leaving the
+ * balance, when it would go below 0), balance (result: the balance, "0" when none).
+ */
+void ef_account(dt_entity_ctx *ctx, void *ud);
+
 #endif
