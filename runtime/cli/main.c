@@ -29,6 +29,7 @@ static const char usage[] =
     "  suspend ID               suspend an instance\n"
     "  resume ID                resume a suspended instance\n"
     "  purge ID | purge --status S,...   delete finished instances\n"
+    "  entity get|list|signal|clean    durable entities (dtctl entity --help)\n"
     "\n"
     "Global options:\n"
     "  --url URL       NATS server URL(s), comma-separated (default: $DT_NATS_URL, else\n"
@@ -63,7 +64,7 @@ static const command commands[] = {
     {"hub", cmd_hub},       {"start", cmd_start},         {"status", cmd_status},
     {"wait", cmd_wait},     {"list", cmd_list},           {"history", cmd_history},
     {"raise", cmd_raise},   {"terminate", cmd_terminate}, {"suspend", cmd_suspend},
-    {"resume", cmd_resume}, {"purge", cmd_purge},
+    {"resume", cmd_resume}, {"purge", cmd_purge},         {"entity", cmd_entity},
 };
 
 int cli_exit_code(dt_status st)

@@ -124,16 +124,13 @@ dt_status dt_client_signal_entity(dt_client *c, const char *name, const char *ke
     return st;
 }
 
-/* The metadata of a stored entity row (an InstanceStatus of a list reply: state in output, the
- * lock record in custom_status). */
-static dt_status metadata_of(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
-                             bool include_state, metadata_holder *h)
+dt_status dt__client_entity_metadata(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
+                                     bool include_state, dt_entity_metadata *m, const char **out_cs)
 {
     char name[DT_ENTITY_NAME_MAX + 1], key[DT_ENTITY_KEY_MAX + 1];
     if (dt_entity_id_parse(s->instance_id, name, sizeof(name), key, sizeof(key)) != DT_OK) {
         return dt__client_fail(c, DT_EDECODE, "'%s' is not an entity ID", s->instance_id);
     }
-    dt_entity_metadata *m = &h->pub;
     m->instance_id = dt__arena_strdup(a, s->instance_id);
     m->name = dt__arena_strdup(a, name);
     m->key = dt__arena_strdup(a, key);
@@ -148,6 +145,9 @@ static dt_status metadata_of(dt_client *c, dt__arena *a, const Dt__InstanceStatu
                                    s->instance_id);
         }
         m->locked_by = rec->locked_by[0] != '\0' ? rec->locked_by : NULL;
+        if (out_cs != NULL) {
+            *out_cs = rec->critical_section_id;
+        }
         m->backlog_queue_size = (int32_t)rec->n_queue;
     }
     if (include_state && s->output != NULL) {
@@ -187,7 +187,7 @@ static dt_status get_in(dt_client *c, dt__arena *a, const char *id, bool include
         return dt__client_fail(c, DT_ENOMEM, "get entity: out of memory");
     }
     h->a = a;
-    st = metadata_of(c, a, r->list->instances[0], include_state, h);
+    st = dt__client_entity_metadata(c, a, r->list->instances[0], include_state, &h->pub, NULL);
     if (st == DT_OK && !h->pub.has_state && h->pub.locked_by == NULL) {
         st = dt__client_fail(c, DT_ENOTFOUND, "entity '%s' does not exist", id);
     }

@@ -69,7 +69,9 @@
        "WHERE instance_id = ?1 AND history_len = ?9")                                              \
     XX(INST_GET, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE instance_id = ?1")           \
     XX(INST_DEL_IF, "DELETE FROM instances WHERE instance_id = ?1 AND "                            \
-                    "(?2 = 0 OR ((?2 >> status) & 1) = 1)")                                        \
+                    "(?2 = 0 OR ((?2 >> status) & 1) = 1) AND (((?2 >> 31) & 1) = 0 OR "           \
+                    "(output IS NULL AND custom_status IS NULL AND NOT EXISTS "                    \
+                    "(SELECT 1 FROM timers WHERE instance_id = ?1)))")                             \
     XX(INST_QUERY, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE " DT__STORE_FILTER         \
                    " AND instance_id > ?6 ORDER BY instance_id LIMIT ?7")                          \
     XX(INST_COUNT, "SELECT count(*) FROM instances WHERE " DT__STORE_FILTER)                       \

@@ -192,6 +192,56 @@ DT_API void dt_entity_metadata_free(dt_entity_metadata *m);
 DT_API dt_status dt_client_get_entity(dt_client *c, const char *name, const char *key,
                                       bool include_state, dt_entity_metadata **out);
 
+/* Which entities dt_client_query_entities lists; zero means the default for every field. */
+typedef struct dt_entity_query {
+    size_t size;                   /* sizeof(dt_entity_query), or 0 */
+    const char *name;              /* NULL: every entity name */
+    const char *key_prefix;        /* with name: only keys starting with this; NULL: any */
+    int64_t last_modified_from_ms; /* inclusive; 0: no bound */
+    int64_t last_modified_to_ms;   /* exclusive; 0: no bound */
+    bool include_state;
+    bool include_empty;     /* also entities without state (locked, or left empty) */
+    size_t page_size;       /* 0: 100; at most 1,000 */
+    const char *page_token; /* from the previous page; NULL: from the start */
+} dt_entity_query;
+
+/* A page of entities; everything lives as long as the page. */
+typedef struct dt_entity_page {
+    dt_entity_metadata *entities; /* NULL when n is 0 */
+    size_t n;
+    const char *next_token; /* NULL: this was the last page */
+} dt_entity_page;
+
+/* Sets every field of `q` (borrowed) to its default. */
+DT_API void dt_entity_query_init(dt_entity_query *q);
+/* Frees a page. Accepts NULL. */
+DT_API void dt_entity_page_free(dt_entity_page *p);
+
+/*
+ * Lists entities (asking every partition's owner, in partition and ID order). On DT_OK *out is a
+ * page the caller frees with dt_entity_page_free. DT_EINVAL for a bad name or token; DT_EBUSY
+ * when a partition has no worker.
+ */
+DT_API dt_status dt_client_query_entities(dt_client *c, const dt_entity_query *q,
+                                          dt_entity_page **out);
+
+/* What dt_client_clean_entities did. */
+typedef struct dt_entity_clean_result {
+    size_t empty_removed;  /* rows of entities without state, lock, queue or scheduled signal */
+    size_t locks_released; /* locks of orchestrations that no longer run (finished or gone) */
+} dt_entity_clean_result;
+
+/*
+ * Cleans entity storage: with remove_empty, deletes the rows of empty entities (what remains of a
+ * deleted state: the identities of operations applied to it, so a repeat of one older than the
+ * broker's duplicate window would run again); with release_orphaned_locks, unlocks entities held
+ * by orchestrations that are no longer running (purged, or finished without releasing: none
+ * should, but the record is the authority). Either may be false. *out (may be NULL) counts what
+ * was done.
+ */
+DT_API dt_status dt_client_clean_entities(dt_client *c, bool remove_empty,
+                                          bool release_orphaned_locks, dt_entity_clean_result *out);
+
 #ifdef __cplusplus
 }
 #endif

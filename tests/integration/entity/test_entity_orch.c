@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "entity_funcs.h"
+#include "protocol_int.h"
 #include "worker_kit.h"
 
 #define PARTITIONS 4
@@ -155,6 +156,7 @@ static long balance(fixture *f, const char *key)
         return 0;
     }
     assert_int_equal(st, DT_OK);
+    assert_non_null(m->state);
     long v = strtol(m->state, NULL, 10);
     assert_null(m->locked_by);
     dt_entity_metadata_free(m);
@@ -183,7 +185,7 @@ static void expect_balance(fixture *f, const char *key, long want)
         dt_entity_metadata *m = NULL;
         dt_status st = dt_client_get_entity(f->c, "account", key, true, &m);
         if (st == DT_OK) {
-            got = strtol(m->state, NULL, 10);
+            got = m->state != NULL ? strtol(m->state, NULL, 10) : -1; /* locked, no state yet */
             bool unlocked = m->locked_by == NULL;
             dt_entity_metadata_free(m);
             if (got == want && unlocked) {
@@ -314,6 +316,105 @@ static void test_concurrent_transfers_conserve_total(void **state)
     assert_int_equal(total, 1000 * ACCOUNTS);
 }
 
+static size_t count_entities(fixture *f, const char *name, bool empty, size_t page, int64_t from)
+{
+    dt_entity_query q;
+    dt_entity_query_init(&q);
+    q.name = name;
+    q.include_empty = empty;
+    q.include_state = true;
+    q.page_size = page;
+    q.last_modified_from_ms = from;
+    size_t total = 0;
+    char *tok = NULL;
+    do {
+        q.page_token = tok;
+        dt_entity_page *pg = NULL;
+        assert_int_equal(dt_client_query_entities(f->c, &q, &pg), DT_OK);
+        assert_true(pg->n <= page);
+        for (size_t i = 0; i < pg->n; i++) {
+            assert_true(!pg->entities[i].has_state || pg->entities[i].state != NULL);
+        }
+        total += pg->n;
+        free(tok);
+        tok = pg->next_token != NULL ? strdup(pg->next_token) : NULL;
+        dt_entity_page_free(pg);
+    } while (tok != NULL);
+    return total;
+}
+
+/* A lock request from an orchestration that never existed (as a purged holder would leave). */
+static void publish_ghost_lock(fixture *f, const char *entity_id)
+{
+    Dt__EntityLockRequestedEvent l = DT__ENTITY_LOCK_REQUESTED_EVENT__INIT;
+    Dt__Payload parent = DT__PAYLOAD__INIT;
+    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    char *set[1] = {(char *)entity_id};
+    parent.value.data = (uint8_t *)"ghost";
+    parent.value.len = 5;
+    l.critical_section_id = "ghost/x/elock/0";
+    l.lock_set = set;
+    l.n_lock_set = 1;
+    l.parent_instance_id = &parent;
+    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
+    ev.entity_lock_requested = &l;
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, entity_id, "", &ev, "ghost-lock-1");
+    uint8_t buf[512];
+    size_t len = dt__orchestration_message__pack(&m, buf);
+    char tail[16], subject[DT_BROKER_NAME_BUF];
+    snprintf(tail, sizeof(tail), "%u", dt__partition_of(entity_id, PARTITIONS));
+    assert_int_equal(
+        dt_broker_subject(f->env.hub, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject)), DT_OK);
+    dt_broker_outmsg out = {.subject = subject, .data = buf, .len = len};
+    assert_int_equal(dt_broker_publish(f->env.broker, &out, NULL), DT_OK);
+}
+
+static void test_query_and_clean(void **state)
+{
+    fixture *f = *state;
+    char key[16];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(key, sizeof(key), "q%d", i);
+        assert_int_equal(dt_client_signal_entity(f->c, "counter", key, "add", "1", 1, NULL), DT_OK);
+    }
+    assert_int_equal(dt_client_signal_entity(f->c, "counter", "q5", "reset", NULL, 0, NULL), DT_OK);
+    fund(f, "a1", 3);
+    expect_balance(f, "a1", 3);
+    for (int i = 0; i < 200 && count_entities(f, "counter", true, 100, 0) < 5; i++) {
+        sleep_ms(50);
+    }
+    for (int i = 0; i < 200 && count_entities(f, "counter", false, 100, 0) != 4; i++) {
+        sleep_ms(50); /* q5's reset */
+    }
+    assert_int_equal(count_entities(f, "counter", false, 100, 0), 4);
+    assert_int_equal(count_entities(f, "Counter", false, 2, 0), 4); /* pages of 2 */
+    assert_int_equal(count_entities(f, "counter", true, 1, 0), 5);  /* q5: empty, still stored */
+    assert_int_equal(count_entities(f, NULL, false, 3, 0), 5);      /* + the account */
+    assert_int_equal(count_entities(f, NULL, false, 100, INT64_MAX / 2), 0);
+    /* An orphaned lock: its holder never existed, a deposit waits behind it. */
+    publish_ghost_lock(f, "@account@orph");
+    fund(f, "orph", 5);
+    dt_entity_metadata *m = NULL;
+    bool held = false;
+    for (int i = 0; i < 200 && !held; i++) {
+        if (dt_client_get_entity(f->c, "account", "orph", false, &m) == DT_OK) {
+            held = m->locked_by != NULL && m->backlog_queue_size == 1;
+            dt_entity_metadata_free(m);
+        }
+        sleep_ms(50);
+    }
+    assert_true(held);
+    dt_entity_clean_result r = {0};
+    assert_int_equal(dt_client_clean_entities(f->c, true, true, &r), DT_OK);
+    assert_int_equal(r.locks_released, 1);
+    assert_int_equal(r.empty_removed, 1);
+    expect_balance(f, "orph", 5); /* unlocked; the deposit ran */
+    assert_int_equal(count_entities(f, "counter", true, 100, 0), 4);
+    assert_int_equal(dt_client_clean_entities(f->c, true, true, &r), DT_OK);
+    assert_int_equal(r.locks_released + r.empty_removed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_released_on_failure_and_terminate, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_transfers_conserve_total, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_and_clean, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
