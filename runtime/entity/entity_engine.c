@@ -198,7 +198,12 @@ static dt_status run_op(run *r, Dt__OrchestrationMessage *m, const char *op, con
 static dt_status enqueue(run *r, Dt__OrchestrationMessage *m)
 {
     if (r->n_queue >= DT__ENTITY_QUEUE_MAX) {
-        return drop(r, m, "the entity's queue of requests waiting for its lock is full");
+        static const char why[] = "the entity's queue of requests waiting for its lock is full";
+        if (m->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
+            Dt__TaskFailureDetails *f = dt__entity_failure(r->a, "dt.EntityQueueFull", why, false);
+            return f != NULL ? answer(r, m->event->entity_operation_called, NULL, f) : DT_ENOMEM;
+        }
+        return drop(r, m, why);
     }
     if (!dt__arena_grow(r->a, (void **)&r->queue, &r->cap_queue, r->n_queue, sizeof(*r->queue))) {
         return DT_ENOMEM;
