@@ -192,6 +192,13 @@ static void test_bad_input_refused_at_client(void **state)
     assert_non_null(strstr(dt_client_errmsg(f->c), "operation"));
     dt_entity_metadata *m = NULL;
     assert_int_equal(dt_client_get_entity(f->c, "counter", "a.b c", false, &m), DT_EINVAL);
+    /* An orchestration cannot take an entity's ID. */
+    dt_client_start_options o;
+    dt_client_start_options_init(&o);
+    o.instance_id = "@counter@a";
+    char id[300];
+    assert_int_equal(dt_client_schedule(f->c, "anything", &o, id, sizeof(id)), DT_EINVAL);
+    assert_non_null(strstr(dt_client_errmsg(f->c), "entity IDs"));
 }
 
 static void publish_signal(wk_env *env, const char *name, const char *key, const char *op,
