@@ -247,6 +247,22 @@ static void test_publish_to_signal(void **state)
     expect_counter(f->c, "p", "10");
 }
 
+/* Signals waiting in the ingress stream when a worker starts are routed in groups (one message per
+ * partition, Dt-Batch): each still applied once. */
+static void test_publish_backlog_grouped(void **state)
+{
+    fixture *f = *state;
+    char key[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "g%d", i % 3);
+        publish_signal(&f->env, "counter", key, "add", "1");
+    }
+    start_worker(f);
+    expect_counter(f->c, "g0", "100");
+    expect_counter(f->c, "g1", "100");
+    expect_counter(f->c, "g2", "100");
+}
+
 /* ---- a worker process killed while signals flow ---- */
 
 #define KILL_COUNTERS 20
@@ -313,6 +329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_too_large_keeps_old_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_refused_at_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_to_signal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_backlog_grouped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_counters_exact, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
