@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "common_int.h"
 #include "entity_funcs.h"
 #include "protocol_int.h"
 #include "worker_kit.h"
@@ -143,6 +144,24 @@ static void test_signal_and_get(void **state)
     assert_int_equal(dt_client_list(f->c, NULL, NULL, 100, false, &page), DT_OK);
     assert_int_equal(page->n, 0);
     dt_client_page_free(page);
+}
+
+/* A signal for later is kept (as a timer of the entity's partition) and runs at its time. */
+static void test_scheduled_signal(void **state)
+{
+    fixture *f = *state;
+    start_worker(f);
+    signal_op(f->c, "s", "add", "1");
+    expect_counter(f->c, "s", "1");
+    dt_entity_signal_options o;
+    dt_entity_signal_options_init(&o);
+    int64_t at = dt__now_ms() + 1500;
+    o.signal_at_ms = at;
+    assert_int_equal(dt_client_signal_entity(f->c, "counter", "s", "add", "10", 2, &o), DT_OK);
+    signal_op(f->c, "s", "add", "100"); /* not scheduled: runs first */
+    expect_counter(f->c, "s", "101");
+    expect_counter(f->c, "s", "111");
+    assert_true(dt__now_ms() >= at);
 }
 
 static void test_failed_operation_rolled_back_alone(void **state)
@@ -324,6 +343,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_signal_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduled_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_operation_rolled_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_and_recreate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_too_large_keeps_old_state, setup, teardown),
