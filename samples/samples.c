@@ -4,8 +4,16 @@
 #include <string.h>
 
 const sample *const samples_all[] = {
-    &sample_chaining, &sample_fan_out_fan_in,     &sample_human_interaction, &sample_monitor,
-    &sample_saga,     &sample_sub_orchestrations, &sample_event_driven,      NULL,
+    &sample_chaining,
+    &sample_fan_out_fan_in,
+    &sample_human_interaction,
+    &sample_monitor,
+    &sample_saga,
+    &sample_sub_orchestrations,
+    &sample_event_driven,
+    &sample_entity_counter,
+    &sample_bank_transfer,
+    NULL,
 };
 
 const sample *samples_find(const char *name)

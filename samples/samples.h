@@ -54,6 +54,8 @@ extern const sample sample_monitor;
 extern const sample sample_saga;
 extern const sample sample_sub_orchestrations;
 extern const sample sample_event_driven;
+extern const sample sample_entity_counter;
+extern const sample sample_bank_transfer;
 
 /* Every sample, in the order dt-samples runs them; NULL-terminated. */
 extern const sample *const samples_all[];

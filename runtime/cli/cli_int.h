@@ -137,5 +137,6 @@ int cmd_resume(cli *c, int argc, char **argv);
 int cmd_list(cli *c, int argc, char **argv);
 int cmd_history(cli *c, int argc, char **argv);
 int cmd_purge(cli *c, int argc, char **argv);
+int cmd_entity(cli *c, int argc, char **argv);
 
 #endif

@@ -30,6 +30,7 @@ static const char usage[] =
     "  resume ID                resume a suspended instance\n"
     "  rewind ID                rewind a failed instance (its failed calls run again)\n"
     "  purge ID | purge --status S,...   delete finished instances\n"
+    "  entity get|list|signal|clean    durable entities (dtctl entity --help)\n"
     "\n"
     "Global options:\n"
     "  --url URL       NATS server URL(s), comma-separated (default: $DT_NATS_URL, else\n"
@@ -65,6 +66,7 @@ static const command commands[] = {
     {"wait", cmd_wait},     {"list", cmd_list},           {"history", cmd_history},
     {"raise", cmd_raise},   {"terminate", cmd_terminate}, {"suspend", cmd_suspend},
     {"resume", cmd_resume}, {"purge", cmd_purge},         {"rewind", cmd_rewind},
+    {"entity", cmd_entity},
 };
 
 int cli_exit_code(dt_status st)

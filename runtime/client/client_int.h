@@ -155,6 +155,19 @@ dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMes
 dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
                                  char *subject, dt_broker_outmsg *out);
 
+/* Sends a query to partition p's owner and decodes the reply into `a` (scatter.c): DT_EBUSY when
+ * no worker runs it, a failed reply's status (and text) otherwise. */
+dt_status dt__client_ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequest *req,
+                         Dt__QueryResponse **out);
+
+/* The metadata of a stored entity row, as a list reply gives it (state in output, lock record in
+ * custom_status), into *m (arena memory); *out_cs (may be NULL) receives the lock's critical
+ * section (or stays). DT_EDECODE for a row that is not an entity's. (entity.c) */
+struct dt_entity_metadata;
+dt_status dt__client_entity_metadata(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
+                                     bool include_state, struct dt_entity_metadata *m,
+                                     const char **out_cs);
+
 /* Publishes an OrchestrationMessage to the instance's partition with Nats-Msg-Id = dedupe_id. */
 dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
                                   dt_broker_puback *out_ack);

@@ -65,6 +65,12 @@ static dt_status ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequ
     return DT_OK;
 }
 
+dt_status dt__client_ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequest *req,
+                         Dt__QueryResponse **out)
+{
+    return ask(c, a, p, req, out);
+}
+
 static dt_status expect_result(dt_client *c, uint32_t p, const Dt__QueryResponse *r,
                                Dt__QueryResponse__ResultCase want)
 {

@@ -105,6 +105,11 @@ static dt_status check_options(dt_client *c, const char *name, const dt_client_s
     if (st == DT_OK && o->instance_id != NULL) {
         st = dt__client_check_id(c, "instance ID", o->instance_id);
     }
+    if (st == DT_OK && o->instance_id != NULL && o->instance_id[0] == '@') {
+        st = dt__client_fail(c, DT_EINVAL,
+                             "invalid instance ID '%.64s': IDs starting with '@' are entity IDs",
+                             o->instance_id);
+    }
     if (st == DT_OK && o->execution_id != NULL) {
         st = dt__client_check_id(c, "execution ID", o->execution_id);
     }

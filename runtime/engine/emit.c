@@ -177,6 +177,7 @@ Dt__HistoryEvent *dt__emit_action(dt__arena *arena, const dt_task *t, int64_t no
         ok = emit_publish(arena, ev, t);
         break;
     default:
+        ok = dt__emit_entity_action(arena, ev, t); /* entity actions; false for the rest */
         break;
     }
     return ok ? ev : NULL;

@@ -30,6 +30,10 @@ typedef enum task_kind {
     TASK_WHEN_ANY,
     TASK_RETRY,         /* an activity or sub-orchestration with a retry policy */
     TASK_EVENT_TIMEOUT, /* event wait raced against a timer */
+    TASK_ENTITY_SIGNAL, /* entities (entity_tasks.c): one-way, done when created */
+    TASK_ENTITY_CALL,   /* awaits EntityOperationCompleted / Failed */
+    TASK_ENTITY_LOCK,   /* awaits EntityLockGranted */
+    TASK_ENTITY_UNLOCK, /* one-way */
 } task_kind;
 
 typedef enum task_state { TASK_PENDING, TASK_OK, TASK_FAILED } task_state;
@@ -98,6 +102,17 @@ struct dt_task {
             struct dt_task *wait;
             struct dt_task *timer;
         } race;
+        struct {                    /* ENTITY_* */
+            const char *target;     /* entity ID (signal, call, unlock) */
+            const char *operation;  /* signal, call */
+            const char *request_id; /* call: request ID; lock, unlock: critical section ID */
+            const uint8_t *input;
+            size_t input_len;
+            bool has_input;
+            int64_t at_ms;         /* signal: scheduled time (0: now) */
+            const char **lock_set; /* lock: sorted, without repeats */
+            size_t n_lock;
+        } entity;
     } u;
 };
 
@@ -166,6 +181,12 @@ struct dt_orch_ctx {
     const uint8_t *custom_status;
     size_t custom_status_len;
     bool has_custom_status;
+    /* The critical section (entity_tasks.c): its ID while one is open (locks requested and not
+     * released), the entities it locks, and whether the lock was granted. */
+    const char *cs_id;
+    const char **cs_set;
+    size_t cs_n;
+    bool cs_granted;
     bool oom;             /* an allocation failed: the episode is abandoned */
     bool discard_actions; /* ended by terminate or non-determinism: take no new action */
 
@@ -182,7 +203,21 @@ dt__coro *dt__engine_take_coro(dt__engine *e);
 /* Evicts up to n least recently used cached instances; returns how many. */
 size_t dt__engine_shed(dt__engine *e, size_t n);
 
+/* ---- entity_tasks.c ---- */
+/* The history event recording an entity action (`ev` has its id and time). False: no memory. */
+bool dt__emit_entity_action(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t);
+/* Applies an entity answer (completed, failed, lock granted); false for other events. */
+bool dt__entity_apply_result(dt__instance *in, const Dt__HistoryEvent *ev);
+/* The unlocks of an open critical section when the execution ends (not actions: event id -1),
+ * into *out (arena memory); *n_out 0 when none is open. False: no memory. */
+bool dt__entity_end_unlocks(dt__instance *in, dt__arena *a, int64_t now, Dt__HistoryEvent ***out,
+                            size_t *n_out);
+
 /* ---- tasks.c ---- */
+/* A new task of `kind` with the next action number (user code: parks on out of memory). */
+dt_task *dt__task_new_action(dt__instance *in, task_kind kind);
+/* Aborts the process when called outside the orchestrator function (see tasks.c). */
+void dt__task_check_in_code(dt__instance *in, const char *what);
 /* Completes `t` (OK with output, or FAILED with failure) and propagates to composites. */
 void dt__task_complete(dt__instance *in, dt_task *t, const uint8_t *out, size_t len, bool has_out,
                        const dt_failure *failure);

@@ -25,6 +25,14 @@ static const char *kind_name(task_kind k)
         return "send-event";
     case TASK_PUBLISH:
         return "publish";
+    case TASK_ENTITY_SIGNAL:
+        return "entity-signal";
+    case TASK_ENTITY_CALL:
+        return "entity-call";
+    case TASK_ENTITY_LOCK:
+        return "entity-lock";
+    case TASK_ENTITY_UNLOCK:
+        return "entity-unlock";
     default:
         return "task";
     }
@@ -41,6 +49,10 @@ static const char *action_name(const dt_task *t)
     case TASK_SEND_EVENT:
     case TASK_PUBLISH:
         return t->u.action.name != NULL ? t->u.action.name : "";
+    case TASK_ENTITY_SIGNAL:
+    case TASK_ENTITY_CALL:
+    case TASK_ENTITY_UNLOCK:
+        return t->u.entity.target != NULL ? t->u.entity.target : ""; /* the entity ID */
     default:
         return "";
     }
@@ -206,6 +218,39 @@ static void apply_raised(dt__instance *in, const Dt__EventRaisedEvent *e)
                                p != NULL ? p->value.len : 0, p != NULL);
 }
 
+static const char *payload_text(dt__instance *in, const Dt__Payload *p)
+{
+    return p != NULL ? (const char *)dt__inst_copy(in, p->value.data, p->value.len) : "";
+}
+
+/* Entity actions (entity_tasks.c), checked by the entity ID they address. An unlock the engine
+ * sent when the execution ended is not an action (event id -1): nothing to check. */
+static bool apply_entity_record(dt__instance *in, const Dt__HistoryEvent *ev)
+{
+    int32_t id = ev->event_id;
+    switch (ev->event_type_case) {
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED:
+        confirm(in, id, TASK_ENTITY_SIGNAL, "entity-signal",
+                payload_text(in, ev->entity_operation_signaled->target_instance_id));
+        return true;
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED:
+        confirm(in, id, TASK_ENTITY_CALL, "entity-call",
+                payload_text(in, ev->entity_operation_called->target_instance_id));
+        return true;
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED:
+        confirm(in, id, TASK_ENTITY_LOCK, "entity-lock", NULL);
+        return true;
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT:
+        if (id >= 0) {
+            confirm(in, id, TASK_ENTITY_UNLOCK, "entity-unlock",
+                    payload_text(in, ev->entity_unlock_sent->target_instance_id));
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Events that record the code's own actions. */
 static bool apply_action_record(dt__instance *in, const Dt__HistoryEvent *ev)
 {
@@ -228,7 +273,7 @@ static bool apply_action_record(dt__instance *in, const Dt__HistoryEvent *ev)
         confirm(in, id, TASK_PUBLISH, "publish", ev->message_published->subject);
         return true;
     default:
-        return false;
+        return apply_entity_record(in, ev);
     }
 }
 
@@ -259,7 +304,7 @@ static bool apply_result(dt__instance *in, const Dt__HistoryEvent *ev)
         apply_raised(in, ev->event_raised);
         return true;
     default:
-        return false;
+        return dt__entity_apply_result(in, ev);
     }
 }
 

@@ -176,6 +176,16 @@ static dt_status build_events(builder *b, dt__instance *in, const dt__episode_in
         ok = push(b, dt__emit_action(b->a, in->tasks[id], engine_time(now, prev)));
     }
     if (ok && in->end != END_NONE) {
+        /* An open critical section ends with the execution, however it ends (terminated and
+         * failed ones too): its entities would stay locked for good otherwise. */
+        Dt__HistoryEvent **unlocks = NULL;
+        size_t n_unlocks = 0;
+        ok = dt__entity_end_unlocks(in, b->a, engine_time(now, prev), &unlocks, &n_unlocks);
+        for (size_t i = 0; ok && i < n_unlocks; i++) {
+            ok = push(b, unlocks[i]);
+        }
+    }
+    if (ok && in->end != END_NONE) {
         ok = push(b, execution_completed(b->a, in, engine_time(now, prev)));
     }
     in->last_ts = prev;

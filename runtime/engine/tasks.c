@@ -322,6 +322,11 @@ static void retry_child_done(dt__instance *in, dt_task *r, dt_task *child)
 
 /* ---- the public task API ---- */
 
+dt_task *dt__task_new_action(dt__instance *in, task_kind kind)
+{
+    return new_action(in, kind);
+}
+
 /* A dt_ call from outside the orchestrator function is a bug in the program, not bad input: there
  * is no instance to fail, so it stops the process with a message, like a failed assert. */
 static void check_in_code(dt__instance *in, const char *what)
@@ -330,6 +335,11 @@ static void check_in_code(dt__instance *in, const char *what)
         fprintf(stderr, "durabletask: %s called outside the orchestrator function\n", what);
         abort();
     }
+}
+
+void dt__task_check_in_code(dt__instance *in, const char *what)
+{
+    check_in_code(in, what);
 }
 
 _Noreturn static void misuse(dt__instance *in, const char *message)

@@ -24,12 +24,14 @@
     "failure_details, tags"
 
 /* WHERE clause of a query filter: ?1 status mask, ?2 name, ?3 id prefix, ?4 from, ?5 to,
- * ?8 completed before (?6 and ?7 are the query's paging). */
+ * ?8 completed before (?6 and ?7 are the query's paging). Entities ("@..." IDs) only for a
+ * prefix that starts with "@" (an entity query), never in listings or purges of instances. */
 #define DT__STORE_FILTER                                                                           \
     "(?1 = 0 OR ((?1 >> status) & 1) = 1) AND (?2 IS NULL OR name = ?2) "                          \
     "AND (?3 IS NULL OR substr(instance_id, 1, length(?3)) = ?3) "                                 \
     "AND created_ms >= ?4 AND (?5 = 0 OR created_ms < ?5) "                                        \
-    "AND (?8 = 0 OR (completed_ms > 0 AND completed_ms < ?8))"
+    "AND (?8 = 0 OR (completed_ms > 0 AND completed_ms < ?8)) "                                    \
+    "AND (substr(instance_id, 1, 1) <> '@' OR substr(?3, 1, 1) = '@')"
 
 #define DT__STORE_SQL_MAP(XX)                                                                      \
     XX(BEGIN_WRITE, "BEGIN IMMEDIATE")                                                             \
@@ -67,7 +69,9 @@
        "WHERE instance_id = ?1 AND history_len = ?9")                                              \
     XX(INST_GET, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE instance_id = ?1")           \
     XX(INST_DEL_IF, "DELETE FROM instances WHERE instance_id = ?1 AND "                            \
-                    "(?2 = 0 OR ((?2 >> status) & 1) = 1)")                                        \
+                    "(?2 = 0 OR ((?2 >> status) & 1) = 1) AND (((?2 >> 31) & 1) = 0 OR "           \
+                    "(output IS NULL AND custom_status IS NULL AND NOT EXISTS "                    \
+                    "(SELECT 1 FROM timers WHERE instance_id = ?1)))")                             \
     XX(INST_QUERY, "SELECT " DT__STORE_INST_COLS " FROM instances WHERE " DT__STORE_FILTER         \
                    " AND instance_id > ?6 ORDER BY instance_id LIMIT ?7")                          \
     XX(INST_COUNT, "SELECT count(*) FROM instances WHERE " DT__STORE_FILTER)                       \

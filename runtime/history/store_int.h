@@ -370,6 +370,10 @@ dt_status dt__store_timers_delete(dt__store *s, uint64_t expected_epoch, const i
  */
 dt_status dt__store_purge(dt__store *s, uint64_t expected_epoch, const char *instance_id,
                           uint32_t status_mask);
+/* A status_mask bit (never a status's): purge only a row without output and custom status and
+ * without timers (an empty entity: no state, no lock, nothing queued or scheduled), checked in
+ * the DELETE like the status. PERSISTED in the partition log (LogChange.purge_status_mask). */
+#define DT__STORE_PURGE_IF_EMPTY (1u << 31)
 
 /* ---- reads (unfenced: any handle may read) ---- */
 

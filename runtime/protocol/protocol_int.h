@@ -8,6 +8,7 @@
  *   dt.<hub>.in.start.<name>     publish-to-start: body = input, headers below
  *   dt.<hub>.in.raise.<event>    raise an event: body = data, Dt-Instance-Id required
  *   dt.<hub>.in.terminate|suspend|resume   body = reason, Dt-Instance-Id required
+ *   dt.<hub>.in.signal.<entity>  signal an entity: body = input, Dt-Entity-Key, Dt-Operation
  *   dt.<hub>.query.<p>           QueryRequest / QueryResponse (core request/reply)
  *   dt.<hub>.dead.<kind>         dead letters: the original body, with Dt-Reason headers
  *
@@ -36,6 +37,10 @@
 #define DT_HDR_REUSE          "Dt-Reuse-Policy" /* "error" (default), "replace-if-finished", "terminate" */
 #define DT_HDR_START_AT       "Dt-Start-At" /* scheduled start, ms since the Unix epoch */
 #define DT_HDR_MSG_ID         "Nats-Msg-Id"
+/* Headers of entity signals (dt.<hub>.in.signal.<entity name>). */
+#define DT_HDR_ENTITY_KEY "Dt-Entity-Key"
+#define DT_HDR_OPERATION  "Dt-Operation"
+#define DT_HDR_SIGNAL_AT  "Dt-Signal-At" /* deliver at, ms since the Unix epoch */
 /* On dt.<hub>.orch.<p>: the body is an OrchestrationBatch of this many members. */
 #define DT_HDR_BATCH "Dt-Batch"
 /* Headers of dead letters. */

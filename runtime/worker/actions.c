@@ -455,6 +455,7 @@ dt_status dt__actions_build(dt__episode *e, const dt__episode_result *r)
             st = on_completed(e, r);
             break;
         default:
+            st = dt__entity_action(e, ev); /* entity_actions.c; DT_OK for other events */
             break;
         }
     }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "entity/entity_int.h"
 #include "episode_int.h"
 #include "metrics_int.h"
 
@@ -464,6 +465,9 @@ static int64_t scheduled_at(const dt__episode *e)
 
 dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
 {
+    if (dt__entity_is_id(g->instance_id)) {
+        return dt__entity_episode_process(pt, b, g); /* an entity, not an orchestration */
+    }
     dt__episode e = {.pt = pt, .b = b, .a = b->arena, .instance_id = g->instance_id};
     dt_status st = load_row(&e);
     if (st == DT_OK) {

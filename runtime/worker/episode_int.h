@@ -133,6 +133,11 @@ Dt__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob 
 /* A string copy of a Payload's bytes in `a` (NULL for an absent payload). */
 const char *dt__payload_str(dt__arena *a, const Dt__Payload *p);
 
+/* ---- entity_actions.c ---- */
+/* The message for an entity action event (signal, call, lock request, unlock) into the outbox;
+ * DT_OK without effect for any other event. */
+dt_status dt__entity_action(dt__episode *e, const Dt__HistoryEvent *rec);
+
 /* ---- actions.c ---- */
 /* Adds the outbox messages and timers that the action events of `r` call for. */
 dt_status dt__actions_build(dt__episode *e, const dt__episode_result *r);

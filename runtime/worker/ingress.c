@@ -79,13 +79,105 @@ static void retry_later(dt__ingress *g, dt_broker_msg *m, const char *err)
     dt_broker_msg_nak_delay(m, delay > RETRY_MAX_MS ? RETRY_MAX_MS : delay);
 }
 
+/*
+ * Entity signals bound for the same partition travel as ONE message (an OrchestrationBatch with
+ * Dt-Batch, as activity results do; docs/design.md): the broker's cost is per message, and a
+ * stream of signals to counters is many small requests for few partitions. Each member keeps its
+ * own identity (applied once by the partition); the batch's Nats-Msg-Id is derived from all of
+ * them, so a re-publish of the same group is dropped, and a regrouped one is recognised member by
+ * member. Starts and events go one by one as before.
+ */
+#define SIGNAL_GROUP_MAX   64
+#define SIGNAL_GROUP_BYTES (256 * 1024)
+
+typedef struct signal_group {
+    char subject[DT_BROKER_NAME_BUF];
+    size_t *members; /* indexes into the fetched batch */
+    size_t n, bytes;
+} signal_group;
+
+static bool is_signal(const dt__ingress *g, dt_broker_msg *m)
+{
+    const char *subj = dt_broker_msg_subject(m);
+    size_t plen = strlen(g->prefix);
+    return strncmp(subj, g->prefix, plen) == 0 && strncmp(subj + plen, "signal.", 7) == 0;
+}
+
+/* The group of routed message rs (same subject, room left), or a new one; NULL: no memory. */
+static signal_group *group_for(const dt__ingress *g, dt__arena *a, signal_group *gs, size_t *ng,
+                               size_t cap, const dt__routed *rs)
+{
+    /* Half the hub's message limit at most: a group always fits what the server takes. */
+    size_t limit = g->w->hub_cfg.max_msg_size / 2;
+    size_t room = limit > 0 && limit < SIGNAL_GROUP_BYTES ? limit : SIGNAL_GROUP_BYTES;
+    for (size_t k = 0; k < *ng; k++) {
+        if (strcmp(gs[k].subject, rs->subject) == 0 && gs[k].n < SIGNAL_GROUP_MAX &&
+            gs[k].bytes + rs->len < room) {
+            return &gs[k];
+        }
+    }
+    if (*ng == cap) {
+        return NULL;
+    }
+    signal_group *sg = &gs[(*ng)++];
+    snprintf(sg->subject, sizeof(sg->subject), "%s", rs->subject);
+    sg->members = dt__arena_calloc(a, SIGNAL_GROUP_MAX, sizeof(size_t));
+    return sg->members != NULL ? sg : NULL;
+}
+
+/* Adds group k (tag n + k) to the publisher: alone as itself, else as one batch message. */
+static dt_status publish_group(dt__ingress *g, dt__arena *a, const signal_group *sg,
+                               const dt__routed *rs, size_t n, size_t k)
+{
+    const dt__routed *first = &rs[sg->members[0]];
+    if (sg->n == 1) {
+        dt_broker_outmsg out = {.subject = first->subject,
+                                .msg_id = first->dedupe,
+                                .data = first->data,
+                                .len = first->len};
+        return dt_broker_publisher_add(g->pub, &out, n + k);
+    }
+    ProtobufCBinaryData *bodies = dt__arena_calloc(a, sg->n, sizeof(*bodies));
+    if (bodies == NULL) {
+        return DT_ENOMEM;
+    }
+    uint64_t h = DT__FNV64_OFFSET;
+    for (size_t i = 0; i < sg->n; i++) {
+        const dt__routed *r = &rs[sg->members[i]];
+        bodies[i] = (ProtobufCBinaryData){r->len, r->data};
+        h = dt__fnv1a64(dt__fnv1a64(h, r->dedupe), "\x1f");
+    }
+    Dt__OrchestrationBatch ob = DT__ORCHESTRATION_BATCH__INIT;
+    ob.n_messages = sg->n;
+    ob.messages = bodies;
+    size_t len = 0;
+    uint8_t *data = dt__pack(a, &ob.base, &len);
+    size_t idlen = strlen(first->dedupe) + 64;
+    char *id = dt__arena_alloc(a, idlen), count[24];
+    if (data == NULL || id == NULL) {
+        return DT_ENOMEM;
+    }
+    snprintf(id, idlen, "%s/batch/%zu/%016llx", first->dedupe, sg->n, (unsigned long long)h);
+    snprintf(count, sizeof(count), "%zu", sg->n);
+    dt_broker_header hd[1] = {{DT_HDR_BATCH, count}};
+    dt_broker_outmsg out = {.subject = first->subject,
+                            .msg_id = id,
+                            .headers = hd,
+                            .nheaders = 1,
+                            .data = data,
+                            .len = len};
+    return dt_broker_publisher_add(g->pub, &out, n + k);
+}
+
 static void handle_batch(dt__ingress *g, dt_broker_msg **msgs, size_t n)
 {
     dt__arena *a = dt__arena_create(16 * 1024);
     dt__routed *rs = a != NULL ? dt__arena_calloc(a, n, sizeof(*rs)) : NULL;
     outcome *o = a != NULL ? dt__arena_calloc(a, n, sizeof(*o)) : NULL;
     const char **errs = a != NULL ? dt__arena_calloc(a, n, sizeof(*errs)) : NULL;
-    bool ready = rs != NULL && o != NULL && errs != NULL;
+    signal_group *gs = a != NULL ? dt__arena_calloc(a, n, sizeof(*gs)) : NULL;
+    size_t ng = 0;
+    bool ready = rs != NULL && o != NULL && errs != NULL && gs != NULL;
     size_t added = 0;
     for (size_t i = 0; ready && i < n; i++) {
         const char *why = dt__ingress_route(&g->routing, a, msgs[i], &rs[i]);
@@ -93,6 +185,12 @@ static void handle_batch(dt__ingress *g, dt_broker_msg **msgs, size_t n)
             dead_letter(g, msgs[i], why);
             dt_broker_msg_term(msgs[i]);
             o[i] = DROPPED;
+            continue;
+        }
+        signal_group *sg = is_signal(g, msgs[i]) ? group_for(g, a, gs, &ng, n, &rs[i]) : NULL;
+        if (sg != NULL) {
+            sg->members[sg->n++] = i;
+            sg->bytes += rs[i].len;
             continue;
         }
         dt_broker_outmsg out = {
@@ -106,23 +204,35 @@ static void handle_batch(dt__ingress *g, dt_broker_msg **msgs, size_t n)
             added++;
         }
     }
+    for (size_t k = 0; ready && k < ng; k++) {
+        dt_status st = publish_group(g, a, &gs[k], rs, n, k);
+        if (st == DT_OK) {
+            added++;
+        } else {
+            for (size_t m = 0; m < gs[k].n; m++) { /* left PENDING: tried again later */
+                errs[gs[k].members[m]] = dt__arena_strdup(a, dt_broker_publisher_errmsg(g->pub));
+            }
+        }
+    }
     /* Without a message added, the publisher still holds the previous batch's results. */
     if (ready && added > 0) {
         dt_broker_publisher_wait(g->pub, 10000);
         size_t nr = 0;
         const dt_broker_pub_result *res = dt_broker_publisher_results(g->pub, &nr);
         for (size_t k = 0; k < nr; k++) {
-            size_t i = (size_t)res[k].tag;
-            if (i >= n) {
-                continue;
-            }
-            if (res[k].status == DT_OK) {
-                o[i] = SENT;
-            } else if (res[k].status == DT_ETOOLARGE) {
-                refuse(g, msgs[i], &o[i], res[k].error);
-            } else {
-                errs[i] = res[k].error != NULL ? dt__arena_strdup(a, res[k].error)
-                                               : dt_status_str(res[k].status);
+            size_t tag = (size_t)res[k].tag;
+            const signal_group *sg = tag >= n && tag - n < ng ? &gs[tag - n] : NULL;
+            size_t count = sg != NULL ? sg->n : (tag < n ? 1 : 0);
+            for (size_t m = 0; m < count; m++) {
+                size_t i = sg != NULL ? sg->members[m] : tag;
+                if (res[k].status == DT_OK) {
+                    o[i] = SENT;
+                } else if (res[k].status == DT_ETOOLARGE && sg == NULL) {
+                    refuse(g, msgs[i], &o[i], res[k].error);
+                } else { /* a group too large for the server: its members come again */
+                    errs[i] = res[k].error != NULL ? dt__arena_strdup(a, res[k].error)
+                                                   : dt_status_str(res[k].status);
+                }
             }
         }
     }

@@ -95,8 +95,9 @@ static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_br
         dt__derived_uuid(g->hub, key, gen);
         id = gen;
     }
-    if (!dt__instance_id_valid(id)) {
-        return "invalid Dt-Instance-Id (1..256 printable characters, no spaces)";
+    if (!dt__instance_id_valid(id) || id[0] == '@') {
+        return "invalid Dt-Instance-Id (1..256 printable characters, no spaces, not starting "
+               "with '@', which entity IDs do)";
     }
     dt__derived_uuid(id, key, exec);
     Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
@@ -232,21 +233,24 @@ const char *dt__ingress_route(const dt__ingress_routing *g, dt__arena *a, dt_bro
     request_key(m, key, sizeof(key));
     Dt__OrchestrationMessage om;
     const char *why;
-    bool named = strcmp(kind, "start") == 0 || strcmp(kind, "raise") == 0;
+    bool named =
+        strcmp(kind, "start") == 0 || strcmp(kind, "raise") == 0 || strcmp(kind, "signal") == 0;
     if (named && (name == NULL || !dt_broker_token_valid(name) || strlen(name) > DT_NAME_MAX)) {
-        return "the subject must end in one name token (dt.<hub>.in.start.<name> or "
-               ".raise.<event>)";
+        return "the subject must end in one name token (dt.<hub>.in.start.<name>, "
+               ".raise.<event> or .signal.<entity>)";
     }
     if (!named && name != NULL) {
         return "unknown ingress request";
     }
     if (strcmp(kind, "start") == 0) {
         why = build_start(g, a, m, name, &om, r, key);
+    } else if (strcmp(kind, "signal") == 0) {
+        why = dt__ingress_build_signal(a, m, name, &om, r, key);
     } else if (named || strcmp(kind, "terminate") == 0 || strcmp(kind, "suspend") == 0 ||
                strcmp(kind, "resume") == 0 || strcmp(kind, "rewind") == 0) {
         why = build_control(a, m, kind, name, &om, r, key);
     } else {
-        return "unknown ingress request (start, raise, terminate, suspend, resume, rewind)";
+        return "unknown ingress request (start, raise, signal, terminate, suspend, resume, rewind)";
     }
     if (why != NULL) {
         return why;

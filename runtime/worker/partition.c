@@ -318,12 +318,16 @@ static void settle(const dt__batch *b, dt_broker_msg **msgs, size_t n, bool ack)
 {
     for (size_t i = 0; i < n; i++) {
         bool leave = false;
+        int32_t retry_ms = 0; /* entities: a name no function is registered for yet */
         for (dt__item *it = b->msg_items != NULL ? b->msg_items[i] : NULL; it != NULL;
              it = it->same_msg) {
             leave = leave || it->leave;
+            retry_ms = it->retry_ms > retry_ms ? it->retry_ms : retry_ms;
         }
         if (b->msg_retry != NULL && b->msg_retry[i]) {
             dt_broker_msg_nak_delay(msgs[i], REROUTE_RETRY_MS);
+        } else if (retry_ms > 0 && ack) {
+            dt_broker_msg_nak_delay(msgs[i], retry_ms);
         } else if (leave) {
             dt_broker_msg_nak_delay(msgs[i], LEAVE_DELAY_MS); /* for a worker of its version */
         } else if (ack) {

@@ -104,6 +104,7 @@ typedef struct dt__item {
     size_t len;
     struct dt__item *same_msg; /* next item decoded from the same fetched message (a batch) */
     bool leave;            /* not for this worker (version): redeliver later instead of acking */
+    int32_t retry_ms;      /* > 0: not applied yet; redeliver after this delay (entity_episode.c) */
     struct dt__item *next; /* next item of the same instance, in arrival order */
 } dt__item;
 
@@ -157,6 +158,10 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g);
 dt_status dt__episode_remote_collect(dt__partition *pt, dt__batch *b);
 /* Withdraws the batch's remote episodes (the batch failed before collecting them). */
 void dt__episode_remote_cancel(dt__batch *b);
+
+/* ---- entity_episode.c ---- */
+/* Runs the operations of one entity's items (instance ID "@...") and appends the commit. */
+dt_status dt__entity_episode_process(dt__partition *pt, dt__batch *b, dt__group *g);
 
 /* ---- outbox.c ---- */
 /* Outbox messages being collected for one episode's commit (arena memory). */

@@ -325,11 +325,11 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
 /* Deletes one stored instance and its status record if it is still finished: the store checks
  * the status in the DELETE itself, so an instance restarted (reuse policy) since the caller read
  * it survives (DT_ESTATE). DT_ENOTFOUND and DT_ESTATE are returned without a message. */
-static dt_status purge_row(dt__query_ctx *x, const char *id)
+static dt_status purge_row(dt__query_ctx *x, const char *id, uint32_t mask)
 {
     dt_status record = DT_OK;
     dt_status st = dt__purge_instance(x->q->journal, x->q->store, x->q->epoch, x->q->status_kv, id,
-                                      FINISHED_MASK, &record);
+                                      mask, &record);
     if (st == DT_ENOTFOUND || st == DT_ESTATE) {
         return st;
     }
@@ -350,10 +350,27 @@ static dt_status purge_row(dt__query_ctx *x, const char *id)
     return DT_OK;
 }
 
+/* An entity is purged only while it is empty (dtctl entity clean): no state, no lock, nothing
+ * queued or scheduled, checked inside the DELETE (an operation that lands meanwhile keeps it). */
+static dt_status purge_entity(dt__query_ctx *x, const char *id, Dt__PurgeResponse *pr)
+{
+    uint32_t mask =
+        (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) | DT__STORE_PURGE_IF_EMPTY;
+    dt_status st = purge_row(x, id, mask);
+    if (st == DT_ENOTFOUND || st == DT_ESTATE) {
+        return fail(x, st, st == DT_ENOTFOUND ? "no entity '%s'" : "entity '%s' is not empty", id);
+    }
+    pr->deleted = st == DT_OK ? 1 : 0;
+    return st;
+}
+
 static dt_status purge_one(dt__query_ctx *x, const char *id, Dt__PurgeResponse *pr)
 {
     if (!dt__instance_id_valid(id)) {
         return fail(x, DT_EINVAL, "purge: invalid instance ID");
+    }
+    if (id[0] == '@') {
+        return purge_entity(x, id, pr);
     }
     dt__instance_row row;
     dt_status st = dt__store_get_instance(x->q->store, id, x->a, &row);
@@ -369,7 +386,7 @@ static dt_status purge_one(dt__query_ctx *x, const char *id, Dt__PurgeResponse *
                     "instances can be purged",
                     id, status_name(row.runtime_status));
     }
-    st = purge_row(x, id);
+    st = purge_row(x, id, FINISHED_MASK);
     if (st == DT_ENOTFOUND) {
         return fail(x, st, "no instance '%s'", id);
     }
@@ -398,7 +415,7 @@ static dt_status purge_filter(dt__query_ctx *x, const Dt__InstanceFilter *pf, Dt
         return fail(x, st, "purge: %s", dt__store_errmsg(x->q->store));
     }
     for (size_t i = 0; i < page.n; i++) {
-        st = purge_row(x, page.rows[i].instance_id);
+        st = purge_row(x, page.rows[i].instance_id, FINISHED_MASK);
         if (st == DT_OK) {
             pr->deleted++;
         } else if (st != DT_ENOTFOUND && st != DT_ESTATE) { /* gone or restarted meanwhile */

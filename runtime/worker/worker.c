@@ -469,7 +469,7 @@ static dt_status start_services(dt_worker *w)
     /* A worker without orchestrators runs no partition (it could only fail their instances as
      * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). One
      * with a remote attached runs SDK workers' orchestrations (runtime/remote). */
-    bool orchestrates = w->n_orchs > 0 || w->remote != NULL;
+    bool orchestrates = w->n_orchs > 0 || w->n_ents > 0 || w->remote != NULL;
     dt_status st = orchestrates ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
     if (st == DT_OK && w->n_acts > 0) {
         dt__activity_pool_config ac = {
@@ -633,6 +633,7 @@ void dt_worker_destroy(dt_worker *w)
     }
     dt_free(w->orchs);
     dt_free(w->acts);
+    dt__worker_entities_free(w);
     dt_free(w->partitions);
     dt_free(w->part_retry_at);
     dt_free(w->part_backoff);

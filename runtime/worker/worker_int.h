@@ -16,6 +16,7 @@
 #include "activity_int.h"
 #include "common_int.h"
 #include "dt_broker.h"
+#include "durabletask/entity.h"
 #include "durabletask/worker.h"
 #include "leases_int.h"
 
@@ -36,6 +37,8 @@ struct dt_worker {
     size_t n_orchs;
     dt__activity_def *acts;
     size_t n_acts;
+    struct dt__entity_def *ents; /* entity functions (entity_registry.c) */
+    size_t n_ents;
 
     dt_broker *broker;
     dt_broker_hub_config hub_cfg;
@@ -87,6 +90,13 @@ dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
 /* Attaches runtime/remote's dt__remote (borrowed; outlives w) before dt_worker_start: episodes
  * of the orchestrations it takes run in SDK workers. DT_ESTATE when started or already set. */
 dt_status dt__worker_set_remote(dt_worker *w, struct dt__remote *r);
+
+/* ---- entity_registry.c ---- */
+/* The entity function registered under `name` (any case): DT_OK, or DT_EUNKNOWNNAME. */
+dt_status dt__worker_entity_lookup(dt_worker *w, const char *name, dt_entity_fn *fn,
+                                   void **user_data);
+/* Frees the registry (dt_worker_destroy). */
+void dt__worker_entities_free(dt_worker *w);
 
 /* ---- connect.c ---- */
 /* The first connection (w->broker), retried while no server is reachable; sets w->errmsg and

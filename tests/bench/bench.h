@@ -175,7 +175,8 @@ int bench_trace3(const bench_opts *o);       /* bench_trace.c (diagnostic) */
 int bench_msgs5(const bench_opts *o);        /* bench_msgs.c (diagnostic) */
 int bench_client16(const bench_opts *o);     /* bench_client.c */
 int bench_client_lone(const bench_opts *o);
-int bench_takeover(const bench_opts *o); /* bench_takeover.c */
+int bench_takeover(const bench_opts *o);        /* bench_takeover.c */
+int bench_entity_counters(const bench_opts *o); /* bench_entity.c */
 /* bench_otlp_sink.c: DT_BENCH_TRACING (tracing on, spans to a receiver in the driver). */
 void bench_tracing_start(void);
 void bench_tracing_stop(void);

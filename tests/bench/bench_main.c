@@ -38,6 +38,7 @@ static const workload workloads[] = {
     {"client16", bench_client16, true, false},
     {"client_lone", bench_client_lone, true, false},
     {"takeover", bench_takeover, true, false},
+    {"entity_counters", bench_entity_counters, true, false},
     {"trace3", bench_trace3, true, true},
     {"msgs5", bench_msgs5, true, true},
 };

@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 
 #include "bench.h"
+#include "durabletask/entity.h"
 #include "durabletask/metrics.h"
 #include "durabletask/worker.h"
 
@@ -142,8 +143,23 @@ static bool parse(int argc, char **argv, dt_worker_options *o)
     return o->hub != NULL && o->data_dir != NULL;
 }
 
+/* entity_counters' counter: "add <n>" to a decimal state. */
+static void ent_counter(dt_entity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    const char *s = dt_entity_state(ctx, NULL), *in = dt_entity_input(ctx, NULL);
+    long v = (s != NULL ? strtol(s, NULL, 10) : 0) + (in != NULL ? strtol(in, NULL, 10) : 1);
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%ld", v);
+    dt_entity_set_state(ctx, buf, (size_t)n);
+}
+
 static dt_status register_all(dt_worker *w)
 {
+    dt_status ent = dt_worker_add_entity(w, "counter", ent_counter, NULL);
+    if (ent != DT_OK) {
+        return ent;
+    }
     dt_status st = dt_worker_add_orchestrator(w, "hello5", orch_hello5, NULL);
     st = st == DT_OK ? dt_worker_add_orchestrator(w, "seq3", orch_seq3, NULL) : st;
     st = st == DT_OK ? dt_worker_add_orchestrator(w, "fanout", orch_fanout, NULL) : st;

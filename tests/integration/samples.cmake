@@ -9,7 +9,8 @@ if(TARGET dt_samples)
   target_link_libraries(dt_samples_kit PUBLIC dt_samples durabletask dt_test_support
     PkgConfig::CMOCKA)
 
-  foreach(t chaining fan_out human_interaction monitor saga sub_orchestrations event_driven)
+  foreach(t chaining fan_out human_interaction monitor saga sub_orchestrations event_driven
+      entities)
     dt_add_test(NAME test_sample_${t} SOURCES samples/test_sample_${t}.c LABELS integration
       LIBS dt_samples_kit)
   endforeach()

@@ -6,6 +6,6 @@ target_compile_options(dt_engine_harness PRIVATE ${DT_WARNINGS})
 target_link_libraries(dt_engine_harness PUBLIC durabletask)
 
 foreach(t test_engine_basics test_engine_events test_engine_flow test_engine_determinism
-    test_engine_memory test_engine_history)
+    test_engine_memory test_engine_history test_engine_entities)
   dt_add_test(NAME ${t} SOURCES engine/${t}.c LABELS unit LIBS dt_engine_harness)
 endforeach()

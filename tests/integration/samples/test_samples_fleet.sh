@@ -29,9 +29,9 @@ done
 
 "$runner" --list | grep -q '^saga ' || fail "dt-samples --list"
 if ! "$runner" --burst 50 --width 20 >"$tmp/runner.log" 2>&1; then fail "dt-samples exited $?"; fi
-grep -q '^samples: 7 run, 7 as expected, 12 instances' "$tmp/runner.log" || fail "summary line"
+grep -q '^samples: 9 run, 9 as expected, 24 instances' "$tmp/runner.log" || fail "summary line"
 grep -q '^throughput: 50 of 50 completed' "$tmp/runner.log" || fail "throughput line"
-[ "$(grep -c '^  ok$' "$tmp/runner.log")" -eq 7 ] || fail "7 ok lines"
+[ "$(grep -c '^  ok$' "$tmp/runner.log")" -eq 9 ] || fail "9 ok lines"
 grep -q 'on signup.results.welcome-' "$tmp/runner.log" || fail "event-driven result"
 
 # One sample alone, and a bad argument.

@@ -29,6 +29,7 @@
 
 #include "common_int.h"
 #include "durabletask/client.h"
+#include "durabletask/entity.h"
 #include "durabletask/worker.h"
 #include "worker_kit.h"
 
@@ -63,6 +64,17 @@ static void approval(dt_orch_ctx *ctx, void *ud)
     char out[512];
     int n = snprintf(out, sizeof(out), "%s:%s", v != NULL ? v : "-", d != NULL ? d : "");
     dt_orch_set_output(ctx, out, (size_t)n);
+}
+
+/* A counter entity: "add <n>" to a decimal state. */
+static void counter(dt_entity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    const char *s = dt_entity_state(ctx, NULL), *in = dt_entity_input(ctx, NULL);
+    long v = (s != NULL ? strtol(s, NULL, 10) : 0) + (in != NULL ? strtol(in, NULL, 10) : 1);
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%ld", v);
+    dt_entity_set_state(ctx, buf, (size_t)n);
 }
 
 typedef struct fixture {
@@ -201,6 +213,7 @@ static int setup(void **state)
     assert_int_equal(dt_worker_add_orchestrator(f->w, "greet", greet, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(f->w, "approval", approval, NULL), DT_OK);
     assert_int_equal(dt_worker_add_activity(f->w, "hello", NULL, wk_act_hello, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_entity(f->w, "counter", counter, NULL), DT_OK);
     if (dt_worker_start(f->w) != DT_OK) {
         fail_msg("worker start: %s", dt_worker_errmsg(f->w));
     }
@@ -357,13 +370,39 @@ static void test_node_errors(void **state)
     assert_int_equal(dt_client_get_status(f->c, "x", false, &inst), DT_ENOTFOUND);
 }
 
+/* Entity signals from the Node client (dt.<hub>.in.signal.<name>): applied once each, a repeated
+ * message ID once in all. */
+static void test_node_signal_entity(void **state)
+{
+    fixture *f = *state;
+    char out[OUTPUT_MAX];
+    node_ok(f, out, "signal_entity.mjs", "counter", "js-1", "add", "5", NULL);
+    has(out, "\"duplicate\":false");
+    node_ok(f, out, "signal_entity.mjs", "Counter", "js-1", "add", "2", "--msg-id=sig-a");
+    node_ok(f, out, "signal_entity.mjs", "counter", "js-1", "add", "2", "--msg-id=sig-a");
+    has(out, "\"duplicate\":true");
+    char got[32] = "";
+    for (int64_t waited = 0; waited < WAIT_MS && strcmp(got, "7") != 0; waited += 50) {
+        dt_entity_metadata *m = NULL;
+        if (dt_client_get_entity(f->c, "counter", "js-1", true, &m) == DT_OK) {
+            snprintf(got, sizeof(got), "%.*s", (int)m->state_len, (const char *)m->state);
+            dt_entity_metadata_free(m);
+        }
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_string_equal(got, "7");
+    assert_int_equal(run_node(f, f->env.hub, out, "signal_entity.mjs", "bad.name", "k", "add",
+                              (const char *)NULL),
+                     2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_node_publish_to_start),
-        cmocka_unit_test(test_node_version_and_event),
-        cmocka_unit_test(test_node_and_c_agree),
-        cmocka_unit_test(test_node_errors),
+        cmocka_unit_test(test_node_publish_to_start), cmocka_unit_test(test_node_version_and_event),
+        cmocka_unit_test(test_node_and_c_agree),      cmocka_unit_test(test_node_errors),
+        cmocka_unit_test(test_node_signal_entity),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     dt_broker_global_shutdown();
