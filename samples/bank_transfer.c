@@ -126,7 +126,7 @@ static bool run(sample_run *r)
     }
     fprintf(r->out, "  %d transfers: total %ld (opened with %d)\n", TRANSFERS, total,
             ACCOUNTS * OPENING);
-    return ok && total == ACCOUNTS * OPENING;
+    return ok && total == (long)ACCOUNTS * OPENING;
 }
 
 const sample sample_bank_transfer = {

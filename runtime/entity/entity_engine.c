@@ -101,7 +101,7 @@ static dt_status send_event(run *r, const char *to, const char *exec, Dt__Histor
     return send(r, m);
 }
 
-/* The answer to a call: completed with `result` or failed with `f`. */
+/* The answer to a call: completed with `result` (NULL: no output) or failed with `f`. */
 static dt_status answer(run *r, const Dt__EntityOperationCalledEvent *c, const dt__blob *result,
                         Dt__TaskFailureDetails *f)
 {
@@ -126,7 +126,9 @@ static dt_status answer(run *r, const Dt__EntityOperationCalledEvent *c, const d
         }
         dt__entity_operation_completed_event__init(x);
         x->request_id = c->request_id;
-        x->output = result->data != NULL ? dt__emit_payload(r->a, result->data, result->len) : NULL;
+        x->output = result != NULL && result->data != NULL
+                        ? dt__emit_payload(r->a, result->data, result->len)
+                        : NULL;
         ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED;
         ev->entity_operation_completed = x;
     }

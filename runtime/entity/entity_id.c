@@ -59,8 +59,8 @@ dt_status dt_entity_id(const char *name, const char *key, char *buf, size_t len)
     }
     buf[0] = '@';
     for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        buf[1 + i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        char c = name[i]; /* ASCII only: tolower() would follow the process's locale */
+        buf[1 + i] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
     }
     buf[1 + n] = '@';
     memcpy(buf + 2 + n, key, k + 1);

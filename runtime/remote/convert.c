@@ -266,10 +266,9 @@ bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out,
     }
     result_init(out, a);
     builder b = {.a = a, .now = in->now_ms, .prev = in->now_ms};
-    Dt__HistoryEvent *done = NULL;
     if (begin(&b, in) &&
-        push(&b, done = completed(&b, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED,
-                                  t->input, NULL)) &&
+        push(&b, completed(&b, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED, t->input,
+                           NULL)) &&
         set_output(out, t->input)) {
         out->appended = b.ev;
         out->n_appended = b.n;

@@ -547,7 +547,7 @@ static bool run_batch(batch *b)
         switch (it->kind) {
         case ITEM_RUN:
             if (last != NULL &&
-                (last != it->def || b->s->avg_us >= 1000 * DT__ACT_FLUSH_AFTER_MS)) {
+                (last != it->def || b->s->avg_us >= 1000L * DT__ACT_FLUSH_AFTER_MS)) {
                 /* Held results wait for the next run only when it is expected to be short (the
                  * same activity, short on average): one of another kind may run long, and the
                  * results already there must not wait for it. */

@@ -16,7 +16,7 @@ static void lower(const char *in, char *out)
 {
     size_t i = 0;
     for (; in[i] != '\0'; i++) {
-        out[i] = (in[i] >= 'A' && in[i] <= 'Z') ? (char)(in[i] - 'A' + 'a') : in[i];
+        out[i] = (char)((in[i] >= 'A' && in[i] <= 'Z') ? in[i] - 'A' + 'a' : in[i]); /* ASCII */
     }
     out[i] = '\0';
 }

@@ -88,7 +88,7 @@ static void retry_later(dt__ingress *g, dt_broker_msg *m, const char *err)
  * member. Starts and events go one by one as before.
  */
 #define SIGNAL_GROUP_MAX   64
-#define SIGNAL_GROUP_BYTES (256 * 1024)
+#define SIGNAL_GROUP_BYTES ((size_t)256 * 1024)
 
 typedef struct signal_group {
     char subject[DT_BROKER_NAME_BUF];
@@ -171,7 +171,7 @@ static dt_status publish_group(dt__ingress *g, dt__arena *a, const signal_group 
 
 static void handle_batch(dt__ingress *g, dt_broker_msg **msgs, size_t n)
 {
-    dt__arena *a = dt__arena_create(16 * 1024);
+    dt__arena *a = dt__arena_create((size_t)16 * 1024);
     dt__routed *rs = a != NULL ? dt__arena_calloc(a, n, sizeof(*rs)) : NULL;
     outcome *o = a != NULL ? dt__arena_calloc(a, n, sizeof(*o)) : NULL;
     const char **errs = a != NULL ? dt__arena_calloc(a, n, sizeof(*errs)) : NULL;

@@ -447,7 +447,7 @@ static void crash_point(const dt__batch *b, const char *point)
     const char *at = spec != NULL ? strrchr(spec, '@') : NULL;
     if (at != NULL && strcmp(at + 1, point) == 0 &&
         committed_row_ending(b, spec, (size_t)(at - spec))) {
-        raise(SIGKILL);
+        (void)raise(SIGKILL);
     }
 }
 /*
@@ -509,7 +509,7 @@ static dt_status iterate(dt__partition *pt)
 {
     size_t max = pt->w->opt.fetch_batch;
     dt_broker_msg **msgs = dt_calloc(max, sizeof(*msgs));
-    dt__batch b = {.arena = dt__arena_create(64 * 1024), .now_ms = 0};
+    dt__batch b = {.arena = dt__arena_create((size_t)64 * 1024), .now_ms = 0};
     size_t n = 0;
     dt_status st = (msgs == NULL || b.arena == NULL) ? DT_ENOMEM : DT_OK;
     if (st == DT_OK && dt__journal_behind(pt->journal)) {
