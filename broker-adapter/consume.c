@@ -351,12 +351,41 @@ static dt_status rebind(dt_broker_consumer *c)
     return st == DT_OK ? bind(c) : st;
 }
 
+/*
+ * nats.c 3.4.1's natsSubscription_Fetch writes past its own array of `batch` messages when
+ * messages already wait on the subscription (late answers to a pull request whose fetch had timed
+ * out) and they number more than half the batch: it takes them, asks the server for the rest
+ * (batch - taken), and then loops until its count equals that smaller number, which the count has
+ * already passed, so every further arrival is stored beyond the array (fixed upstream in 3.8.2,
+ * nats-io/nats.c#749). ASan caught it in a benchmark worker (take_messages reading Msgs[256] of a
+ * 256-slot list), and it is the likely cause of the glibc heap aborts seen under heavy load.
+ * When messages wait, fetching exactly that many takes them all and sends no request, which
+ * cannot overrun (the list only grows meanwhile: this thread is its only reader).
+ */
+static int waiting_messages(dt_broker_consumer *c)
+{
+    int n = 0;
+    return natsSubscription_GetPending(c->sub, &n, NULL) == NATS_OK ? n : 0;
+}
+
 static natsStatus fetch_once(dt_broker_consumer *c, size_t max, int64_t timeout_ms,
                              natsMsgList *list, jsErrCode *jerr)
 {
     memset(list, 0, sizeof(*list));
     *jerr = 0;
-    return natsSubscription_Fetch(list, c->sub, (int)max, timeout_ms, jerr);
+    int waiting = waiting_messages(c);
+    int batch = waiting > 0 && (size_t)waiting < max ? waiting : (int)max;
+    return natsSubscription_Fetch(list, c->sub, batch, timeout_ms, jerr);
+}
+
+const char *dt_broker_consumer_inbox(const dt_broker_consumer *c)
+{
+    return c == NULL || c->sub == NULL ? NULL : natsSubscription_GetSubject(c->sub);
+}
+
+int dt_broker_consumer_waiting(dt_broker_consumer *c)
+{
+    return c == NULL || c->sub == NULL ? 0 : waiting_messages(c);
 }
 
 dt_status dt_broker_consumer_fetch(dt_broker_consumer *c, size_t max, int64_t timeout_ms,

@@ -486,6 +486,11 @@ dt_status dt_broker_consumer_info_get(dt_broker_consumer *c, dt_broker_consumer_
 
 const char *dt_broker_consumer_errmsg(const dt_broker_consumer *c);
 
+/* For tests: the inbox subject the consumer's pull requests are answered on (borrowed; NULL when
+ * unbound), and how many answers wait there for the next fetch. Call on the fetching thread. */
+const char *dt_broker_consumer_inbox(const dt_broker_consumer *c);
+int dt_broker_consumer_waiting(dt_broker_consumer *c);
+
 /* Releases the handle; the durable consumer stays on the server. NULL accepted. */
 void dt_broker_consumer_close(dt_broker_consumer *c);
 

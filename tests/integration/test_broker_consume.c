@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
+
+#include <nats/nats.h>
 
 #include "test_broker.h"
 
@@ -391,6 +394,94 @@ static void test_consumer_recreated(void **state)
     dt_broker_consumer_close(c);
 }
 
+/* Publishes `n` messages (bodies "<prefix><i>") on a connection of its own after 300 ms. */
+typedef struct late_batch {
+    const char *subject;
+    const char *prefix;
+    int n;
+} late_batch;
+
+static void *publish_batch_later(void *arg)
+{
+    late_batch *lp = arg;
+    tb_sleep_ms(300);
+    dt_broker *b = tb_connect();
+    for (int i = 0; i < lp->n; i++) {
+        char body[32], id[64];
+        snprintf(body, sizeof(body), "%s%d", lp->prefix, i);
+        snprintf(id, sizeof(id), "%s-%s", lp->subject, body);
+        tb_publish(b, lp->subject, id, body);
+    }
+    dt_broker_close(b);
+    return NULL;
+}
+
+/*
+ * nats.c 3.4.1's fetch overran its array when answers to an earlier pull request already waited
+ * on the consumer's inbox and numbered more than half the batch (broker-adapter/consume.c,
+ * fetch_once). Here 7 answers wait, a second request for 5 stays open on the server (as timed-out
+ * fetches leave them), and a fetch of 8 runs while 6 more messages arrive: without the guard the
+ * fetch stores the open request's answers beyond its 8 slots (ASan: heap-buffer-overflow). Every
+ * message must come out of the fetches once.
+ */
+static void test_fetch_with_answers_waiting(void **state)
+{
+    fixture *f = *state;
+    dt_broker_consumer *c = open_consumer(f, 30000);
+    for (int i = 0; i < 7; i++) {
+        char body[32], id[96];
+        snprintf(body, sizeof(body), "a%d", i);
+        snprintf(id, sizeof(id), "%s/a%d", f->durable, i);
+        tb_publish(f->b, f->subject, id, body);
+    }
+    natsConnection *nc = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, dt_test_nats_url()), NATS_OK);
+    char next[512];
+    snprintf(next, sizeof(next), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", f->orch_stream, f->durable);
+    const char *inbox = dt_broker_consumer_inbox(c);
+    assert_non_null(inbox);
+    assert_int_equal(natsConnection_PublishRequestString(nc, next, inbox, "{\"batch\":7}"),
+                     NATS_OK);
+    assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+    for (int i = 0; i < 1000 && dt_broker_consumer_waiting(c) < 7; i++) {
+        tb_sleep_ms(10);
+    }
+    assert_int_equal(dt_broker_consumer_waiting(c), 7);
+    assert_int_equal(natsConnection_PublishRequestString(nc, next, inbox,
+                                                         "{\"batch\":5,\"expires\":20000000000}"),
+                     NATS_OK);
+    assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+    late_batch lp = {f->subject, "b", 6};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, publish_batch_later, &lp), 0);
+
+    char seen[13][8];
+    size_t got = 0;
+    for (int round = 0; round < 20 && got < 13; round++) {
+        dt_broker_msg *m[8];
+        size_t n = 0;
+        TB_EXPECT(dt_broker_consumer_fetch(c, 8, 2000, m, &n), DT_OK, dt_broker_consumer_errmsg(c));
+        assert_true(n <= 8);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = dt_broker_msg_len(m[i]);
+            const char *d = dt_broker_msg_data(m[i]);
+            assert_true(len > 0 && len < sizeof(seen[0]));
+            for (size_t k = 0; k < got; k++) {
+                assert_false(strlen(seen[k]) == len && memcmp(seen[k], d, len) == 0);
+            }
+            assert_true(got < 13);
+            memcpy(seen[got], d, len);
+            seen[got++][len] = '\0';
+            TB_EXPECT(dt_broker_msg_ack(m[i]), DT_OK, "ack");
+            dt_broker_msg_destroy(m[i]);
+        }
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(got, 13);
+    natsConnection_Destroy(nc);
+    dt_broker_consumer_close(c);
+}
+
 int main(void)
 {
     dt_test_alloc_install();
@@ -405,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup(test_message_outlives_consumer, test_setup),
         cmocka_unit_test_setup(test_rebind_and_update, test_setup),
         cmocka_unit_test_setup(test_consumer_recreated, test_setup),
+        cmocka_unit_test_setup(test_fetch_with_answers_waiting, test_setup),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     return tb_finish(failed);
