@@ -215,7 +215,7 @@ typedef struct dt__graveyard {
 } dt__graveyard;
 
 /* Payload a graveyard holds at most: large messages are not kept waiting. */
-#define DT__GRAVEYARD_MAX_BYTES (1024u * 1024u)
+#define DT__GRAVEYARD_MAX_BYTES ((size_t)1024 * 1024)
 
 void dt__graveyard_init(dt__graveyard *g, size_t max, size_t max_bytes);
 /* Takes ownership of `m` (NULL accepted) and destroys it later, with others. */

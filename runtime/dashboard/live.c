@@ -26,7 +26,7 @@
 
 #define LIVE_QUEUE      512 /* events queued per stream before it resyncs */
 #define LIVE_PING_MS    15000
-#define LIVE_BLOCK      (32 * 1024)
+#define LIVE_BLOCK      ((size_t)32 * 1024)
 #define LIVE_RATE_SLOTS 64 /* one per second */
 #define LIVE_RATE_SPAN  10 /* seconds averaged */
 
