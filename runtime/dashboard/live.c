@@ -289,6 +289,7 @@ static size_t put_fixed(stream *s, char *buf, size_t max, const char *t)
     if (s->off != 0 || n > max) {
         return 0;
     }
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): bytes of a stream, not a string */
     memcpy(buf, t, n);
     return n;
 }
