@@ -35,6 +35,7 @@
 #include "broker_int.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #define PENDING_STATUS           ((dt_status)-1) /* slot not resolved yet (never returned) */
@@ -95,8 +96,7 @@ static natsStatus subscribe_inbox(dt_broker_publisher *p)
     if (n + 2 >= sizeof(filter)) {
         s = NATS_ERR;
     } else {
-        memcpy(filter, inbox, n);
-        memcpy(filter + n, ".*", 3);
+        snprintf(filter, sizeof(filter), "%s.*", inbox); /* fits: checked above */
         s = natsConnection_SubscribeSync(&sub, p->b->nc, filter);
     }
     /* Hold every reply a full window can produce (nats.c's default is 65,536). */

@@ -28,7 +28,7 @@
 #define NKEY_PREFIX_USER (20u << 3) /* base32 "U..." */
 #define NKEY_RAW_LEN     DT__ED25519_SEED_LEN
 /* Largest credentials or seed file read (nsc's files are a few KiB). */
-#define AUTH_FILE_MAX (64u * 1024u)
+#define AUTH_FILE_MAX ((size_t)64 * 1024)
 
 static bool set(const char *s)
 {
@@ -41,7 +41,7 @@ static dt_status readable(const char *what, const char *path, char *err, size_t 
     if (f == NULL) {
         return dt__broker_errbuf(err, len, DT_EINVAL, "%s '%s': %s", what, path, strerror(errno));
     }
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     return DT_OK;
 }
 
@@ -215,7 +215,7 @@ static char *text_read(const char *path)
     char *text = dt_alloc(AUTH_FILE_MAX + 1);
     size_t n = text != NULL ? fread(text, 1, AUTH_FILE_MAX + 1, f) : 0;
     int failed = text == NULL ? ENOMEM : ferror(f) ? EIO : n > AUTH_FILE_MAX ? EFBIG : 0;
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     if (failed != 0) {
         if (text != NULL) {
             OPENSSL_cleanse(text, AUTH_FILE_MAX + 1);

@@ -150,7 +150,7 @@ char *cli_read_file(const char *path, size_t max, size_t *out_len)
     char *buf = dt_alloc(max + 1);
     size_t n = buf != NULL ? fread(buf, 1, max + 1, f) : 0;
     int err = buf == NULL ? ENOMEM : ferror(f) ? EIO : n > max ? EFBIG : 0;
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     if (err != 0) {
         dt_free(buf);
         errno = err;

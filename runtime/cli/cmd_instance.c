@@ -77,7 +77,7 @@ static int start_options(const start_args *a, dt_client_start_options *o, char *
     }
     if (a->input_file != NULL) {
         size_t len = 0;
-        *file_buf = cli_read_file(a->input_file, 64u * 1024 * 1024, &len);
+        *file_buf = cli_read_file(a->input_file, (size_t)64 * 1024 * 1024, &len);
         if (*file_buf == NULL) {
             fprintf(stderr, "dtctl: cannot read %s: %s\n", a->input_file, strerror(errno));
             return CLI_EXIT_USAGE;

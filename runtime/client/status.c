@@ -110,8 +110,8 @@ dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
 dt_status dt__client_kv_outmsg(dt_client *c, const char *key, const void *data, size_t len,
                                uint64_t expect_rev, char *subject, dt_broker_outmsg *out)
 {
-    int n = snprintf(subject, 2 * DT_BROKER_NAME_BUF, "%s%s", c->status_prefix, key);
-    if (n < 0 || (size_t)n >= 2 * DT_BROKER_NAME_BUF) {
+    int n = snprintf(subject, (size_t)2 * DT_BROKER_NAME_BUF, "%s%s", c->status_prefix, key);
+    if (n < 0 || (size_t)n >= (size_t)2 * DT_BROKER_NAME_BUF) {
         return dt__client_fail(c, DT_ETOOLARGE, "status key '%.64s' too long", key);
     }
     *out = (dt_broker_outmsg){.subject = subject,

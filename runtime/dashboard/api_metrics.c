@@ -12,7 +12,7 @@
 #include "durabletask/metrics.h"
 #include "metrics/metrics_int.h"
 
-#define QUEUES_MAX (3 * DT__DASH_CONSUMERS_MAX)
+#define QUEUES_MAX ((size_t)3 * DT__DASH_CONSUMERS_MAX)
 
 dt_status dt__dash_metrics_open(dt_dashboard *d)
 {

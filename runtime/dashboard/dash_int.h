@@ -25,7 +25,7 @@
 #include "durabletask/client.h"
 
 /* Largest request body accepted (actions carry a reason or an event's data). */
-#define DT__DASH_BODY_MAX (256 * 1024)
+#define DT__DASH_BODY_MAX ((size_t)256 * 1024)
 /* Most instances a list or the overview's counts read from the partitions. */
 #define DT__DASH_SCAN_MAX 20000
 

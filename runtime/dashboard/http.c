@@ -123,7 +123,7 @@ enum MHD_Result dt__dash_body_object(const dt__dash_req *r, json_t **out)
     *out = NULL;
     if (r->too_large) {
         return dt__dash_reply_error(r->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                                    "request body over %d bytes", DT__DASH_BODY_MAX);
+                                    "request body over %zu bytes", DT__DASH_BODY_MAX);
     }
     if (r->len == 0) {
         *out = json_object();

@@ -26,7 +26,7 @@
 
 #define LIVE_QUEUE      512 /* events queued per stream before it resyncs */
 #define LIVE_PING_MS    15000
-#define LIVE_BLOCK      (32 * 1024)
+#define LIVE_BLOCK      ((size_t)32 * 1024)
 #define LIVE_RATE_SLOTS 64 /* one per second */
 #define LIVE_RATE_SPAN  10 /* seconds averaged */
 
@@ -289,6 +289,7 @@ static size_t put_fixed(stream *s, char *buf, size_t max, const char *t)
     if (s->off != 0 || n > max) {
         return 0;
     }
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): bytes of a stream, not a string */
     memcpy(buf, t, n);
     return n;
 }

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN); /* cannot fail for a valid signal and SIG_IGN */
     dt_dashboard *d = NULL;
     char err[512] = "";
     dt_status st = dt_dashboard_create(&o, &d, err, sizeof(err));

@@ -46,7 +46,7 @@ typedef struct dt__store dt__store;
 #define DT__STORE_MAX_ID_LEN 1024
 /* An episode's history events are stored together, in rows of at most this many bytes (an event
  * larger than that has a row of its own): one INSERT per episode, not per event. */
-#define DT__STORE_HISTORY_ROW_BYTES (256 * 1024)
+#define DT__STORE_HISTORY_ROW_BYTES ((size_t)256 * 1024)
 /* Largest `limit` accepted by the listing functions. */
 #define DT__STORE_MAX_PAGE 10000
 

@@ -29,7 +29,7 @@ void dt__journal_logf(dt__journal *j, dt_log_level level, const char *fmt, ...)
 dt_status dt__journal_create(const dt__journal_config *c, dt__journal **out)
 {
     if (c == NULL || c->broker == NULL || c->hub == NULL || c->owner == NULL || out == NULL ||
-        c->max_msg <= 2 * DT__JOURNAL_HEADROOM) {
+        c->max_msg <= (size_t)2 * DT__JOURNAL_HEADROOM) {
         return DT_EINVAL;
     }
     dt__journal *j = dt_calloc(1, sizeof(*j));
@@ -121,7 +121,7 @@ dt_status dt__journal_append(dt__journal *j, const uint8_t *data, size_t len, ui
 
 dt_status dt__journal_commit(dt__journal *j, dt__store *s, uint64_t epoch, const dt__store_batch *b)
 {
-    dt__arena *a = dt__arena_create(64 * 1024);
+    dt__arena *a = dt__arena_create((size_t)64 * 1024);
     if (a == NULL) {
         return DT_ENOMEM;
     }

@@ -59,7 +59,7 @@ typedef struct dt__journal_config {
 } dt__journal_config;
 
 #define DT__JOURNAL_SNAPSHOT_ENTRIES 5000
-#define DT__JOURNAL_SNAPSHOT_BYTES   (64u * 1024 * 1024)
+#define DT__JOURNAL_SNAPSHOT_BYTES   ((uint64_t)64 * 1024 * 1024)
 
 /* A journal for one partition (no I/O). *out is freed with dt__journal_destroy. */
 dt_status dt__journal_create(const dt__journal_config *c, dt__journal **out);

@@ -129,7 +129,7 @@ static dt_status attempt(dt__journal *j, const char *path, const dt__store_optio
                          bool restore, dt__store **out_store, uint64_t *out_epoch, char *err,
                          size_t errlen)
 {
-    dt__arena *a = dt__arena_create(16 * 1024);
+    dt__arena *a = dt__arena_create((size_t)16 * 1024);
     if (a == NULL) {
         return DT_ENOMEM;
     }

@@ -115,7 +115,7 @@ dt_status dt__journal_read_next(dt__journal *j, uint64_t *after, dt__journal_ent
 static dt_status apply(dt__journal *j, dt__store *s, uint64_t epoch, const dt__journal_entry *e,
                        char *err, size_t errlen)
 {
-    dt__arena *a = dt__arena_create(64 * 1024);
+    dt__arena *a = dt__arena_create((size_t)64 * 1024);
     if (a == NULL) {
         return DT_ENOMEM;
     }

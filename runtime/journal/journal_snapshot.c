@@ -96,7 +96,9 @@ dt_status dt__journal_snapshot_restore(dt__journal *j, const Dt__LogSnapshot *re
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         st = st == DT_OK ? DT_EIO : st;
     }
-    fclose(f);
+    if (fclose(f) != 0 && st == DT_OK) {
+        st = DT_EIO;
+    }
     if (st == DT_OK && rename(tmp, path) != 0) {
         snprintf(err, errlen, "rename %s: %s", tmp, strerror(errno));
         st = DT_EIO;
@@ -168,7 +170,7 @@ static dt_status upload(dt__journal *j, dt__arena *a, const char *path, Dt__LogS
     }
     EVP_MD_CTX_free(md);
     dt_free(buf);
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     return st;
 }
 
@@ -195,7 +197,7 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
         dt__journal_logf(j, DT_LOG_WARN, "snapshot: %s", dt__store_errmsg(s));
         return st;
     }
-    dt__arena *a = dt__arena_create(16 * 1024);
+    dt__arena *a = dt__arena_create((size_t)16 * 1024);
     Dt__LogSnapshot rec = DT__LOG_SNAPSHOT__INIT;
     rec.has_log_seq = rec.has_origin = rec.has_taken_ms = true;
     rec.log_seq = pos;

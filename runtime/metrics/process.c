@@ -24,7 +24,7 @@ static bool read_stat(unsigned long long *utime, unsigned long long *stime,
         return false;
     }
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     buf[n] = '\0';
     /* The command name (field 2) is in parentheses and may hold spaces: start after its end. */
     char *p = strrchr(buf, ')');
@@ -66,7 +66,7 @@ static bool boot_time(unsigned long long *out)
     while (!ok && fgets(line, sizeof(line), f) != NULL) {
         ok = sscanf(line, "btime %llu", out) == 1;
     }
-    fclose(f);
+    (void)fclose(f); /* opened for reading: nothing to lose */
     return ok;
 }
 
@@ -113,7 +113,7 @@ void dt__metrics_render_process(dt__mbuf *b)
             gauge(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
                   (double)size * (double)page);
         }
-        fclose(f);
+        (void)fclose(f); /* opened for reading: nothing to lose */
     }
     long fds = open_fds();
     if (fds >= 0) {

@@ -82,6 +82,7 @@ void dt__trace_hex(const uint8_t *bytes, size_t n, char *buf)
 
 void dt__trace_format(const dt__trace_ctx *c, char buf[DT__TRACEPARENT_BUF])
 {
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): the rest follows, then the NUL */
     memcpy(buf, "00-", 3);
     dt__trace_hex(c->trace_id, 16, buf + 3);
     buf[35] = '-';

@@ -156,7 +156,7 @@ static void *exporter_main(void *arg)
 bool dt__trace_buf_add(dt__trace_buf *b, const void *p, size_t n)
 {
     if (b->len + n > b->cap) {
-        size_t cap = b->cap > 0 ? b->cap : 64 * 1024;
+        size_t cap = b->cap > 0 ? b->cap : (size_t)64 * 1024;
         while (cap < b->len + n) {
             cap *= 2;
         }

@@ -47,7 +47,10 @@ static json_t *text(const char *v)
         return NULL;
     }
     for (size_t i = 0; i <= n; i++) {
-        c[i] = (unsigned char)v[i] < 0x80 ? v[i] : '?';
+        c[i] = v[i];
+        if ((unsigned char)c[i] >= 0x80) {
+            c[i] = '?';
+        }
     }
     j = json_string_nocheck(c);
     free(c);

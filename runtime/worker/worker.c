@@ -466,12 +466,8 @@ static dt_status start_services(dt_worker *w)
         .log = leases_log,
         .log_ctx = w,
     };
-    /* A worker without orchestrators runs no partition (it could only fail their instances as
-     * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). One
-     * with a remote attached runs SDK workers' orchestrations (runtime/remote). */
-    bool orchestrates = w->n_orchs > 0 || w->n_ents > 0 || w->remote != NULL;
-    dt_status st = orchestrates ? dt__leases_start(&lc, &w->leases, err, sizeof(err)) : DT_OK;
-    if (st == DT_OK && w->n_acts > 0) {
+    dt_status st = DT_OK;
+    if (w->n_acts > 0) {
         dt__activity_pool_config ac = {
             .broker = w->broker,
             .hub = w->hub,
@@ -501,6 +497,16 @@ static dt_status start_services(dt_worker *w)
             .tracer = w->tracer,
         };
         st = dt__local_acts_start(&lac, &w->local_acts, err, sizeof(err));
+    }
+    /* A worker without orchestrators runs no partition (it could only fail their instances as
+     * unknown): an activity-only deployment scales on its own (docs/operations.md, KEDA). The
+     * leases start after the activity services: the lease thread starts partitions at once, and
+     * a partition reads w->local_acts (ThreadSanitizer found it written meanwhile). One with a
+     * remote attached runs SDK workers' orchestrations (runtime/remote), one with entities their
+     * operations. */
+    bool orchestrates = w->n_orchs > 0 || w->n_ents > 0 || w->remote != NULL;
+    if (st == DT_OK && orchestrates) {
+        st = dt__leases_start(&lc, &w->leases, err, sizeof(err));
     }
     if (st == DT_OK) {
         st = dt__ingress_start(w, &w->ingress);
