@@ -609,7 +609,7 @@ static void check_bounds(conv *c, const Dt__Remote__OrchestratorResponse *resp)
     size_t max_hist =
         c->lim != NULL && c->lim->max_history > 0 ? c->lim->max_history : DEFAULT_MAX_HISTORY;
     size_t max_pl = c->lim != NULL ? c->lim->max_payload : 0;
-    char n[64];
+    char n[96]; /* two 20-digit numbers and the words: the Release build checks */
     if (c->in->n_past + c->b.n > max_hist) {
         snprintf(n, sizeof(n), "%zu events, over the limit of %zu", c->in->n_past + c->b.n,
                  max_hist);

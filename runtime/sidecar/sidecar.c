@@ -41,6 +41,10 @@ static dt_status start_worker(dt__sidecar *s, const dt__sidecar_options *o, char
     if (st != DT_OK) {
         return st;
     }
+    if (o->setup != NULL && (st = o->setup(s->worker, o->setup_ctx)) != DT_OK) {
+        dt__errf(errbuf, errlen, "setup: %s", dt_status_str(st));
+        return st;
+    }
     st = dt__remote_attach(s->remote, s->worker);
     if (st != DT_OK) {
         dt__errf(errbuf, errlen, "attaching the SDK workers' side: %s", dt_status_str(st));

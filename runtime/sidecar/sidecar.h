@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "durabletask/status.h"
+#include "durabletask/worker.h"
 
 typedef struct dt__sidecar dt__sidecar;
 
@@ -26,6 +27,10 @@ typedef struct dt__sidecar_options {
     /* Activity names the SDK workers serve (on the "default" task queue). Borrowed (copied). */
     const char *const *activities;
     size_t n_activities;
+    /* For a process that embeds the sidecar: called with its worker before it starts, to
+     * register C orchestrations and activities that run next to the SDK workers' (NULL: none). */
+    dt_status (*setup)(dt_worker *w, void *ctx);
+    void *setup_ctx;
     /* No worker: only the client RPCs (GetWorkItems answers UNAVAILABLE). */
     bool client_only;
     size_t max_message;     /* 0: 4 MiB (the SDKs' default receive limit) */

@@ -36,6 +36,10 @@ typedef struct dt__sidecar_svc {
     int64_t wait_slice_ms;
 } dt__sidecar_svc;
 
+/* How long a wait gives an instance without a status record to appear (a publish-to-start on
+ * its way) before it answers exists = false. */
+#define DT__SIDECAR_MISSING_MS 10000
+
 /* The gRPC path of a method: "/TaskHubSidecarService/<name>". */
 #define DT__SIDECAR_SERVICE "/TaskHubSidecarService/"
 

@@ -3,10 +3,11 @@
  *
  * The instance ID reuse policy: the protocol lists the statuses an existing instance may have
  * for a start to replace it. No list: a finished instance is replaced, an unfinished one makes
- * ALREADY_EXISTS. A list with an unfinished status (RUNNING, PENDING, SUSPENDED) terminates and
- * replaces an unfinished instance. A list of finished statuses replaces only instances in one of
- * them (checked against the status record first; a status that changes between the check and
- * the start is decided by the runtime's rule for finished instances).
+ * ALREADY_EXISTS. A list: the instance's status record is read first; a status not listed makes
+ * ALREADY_EXISTS, a listed unfinished one (RUNNING, PENDING, SUSPENDED) is terminated and
+ * replaced, a listed finished one replaced. (A status that changes between the read and the
+ * start is decided by the runtime's rule for the policy chosen.) A list that allows replacing
+ * running instances but not terminated ones is INVALID_ARGUMENT, as in the protocol's backends.
  */
 #include <string.h>
 
@@ -30,8 +31,9 @@ static bool lists_status(const Dtproto__OrchestrationIdReusePolicy *p, int statu
     return false;
 }
 
-/* The runtime's policy for `p`; DT_EEXIST (with msg) when the existing instance's status is not
- * one the caller allows replacing. */
+/* The runtime's policy for `p` against the instance's status now: DT_EEXIST (with msg) when it
+ * exists with a status the caller does not allow replacing, DT_EINVAL (with msg) for a policy
+ * the protocol's backends refuse. */
 static dt_status reuse_policy(dt__sidecar_svc *svc, const char *id,
                               const Dtproto__OrchestrationIdReusePolicy *p,
                               dt_client_reuse_policy *out, char *msg, size_t len)
@@ -40,10 +42,15 @@ static dt_status reuse_policy(dt__sidecar_svc *svc, const char *id,
     if (p == NULL || p->n_replaceable_status == 0) {
         return DT_OK;
     }
-    if (lists_status(p, DT_CLIENT_RUNNING) || lists_status(p, DT_CLIENT_PENDING) ||
-        lists_status(p, DT_CLIENT_SUSPENDED)) {
-        *out = DT_CLIENT_REUSE_TERMINATE_AND_REPLACE;
-        return DT_OK;
+    bool running_ok = lists_status(p, DT_CLIENT_RUNNING) || lists_status(p, DT_CLIENT_PENDING) ||
+                      lists_status(p, DT_CLIENT_SUSPENDED);
+    if (running_ok && !lists_status(p, DT_CLIENT_TERMINATED)) {
+        /* A running instance would be terminated, and then be a terminated one that may not be
+         * replaced. The protocol's backends refuse this with the same words. */
+        dt__errf(msg, len,
+                 "Invalid reusable statuses: cannot exclude 'Terminated' while also "
+                 "allowing reuse of running instances");
+        return DT_EINVAL;
     }
     if (id == NULL) {
         return DT_OK;
@@ -58,12 +65,15 @@ static dt_status reuse_policy(dt__sidecar_svc *svc, const char *id,
     }
     dt_client_runtime_status rs = inst->runtime_status;
     dt_client_instance_free(inst);
-    if (dt_client_runtime_status_finished(rs) && !lists_status(p, (int)rs)) {
+    if (!lists_status(p, (int)rs)) {
         dt__errf(msg, len,
-                 "instance '%s' exists with status %s, which the reuse policy does not "
-                 "allow replacing",
+                 "an orchestration with instance ID '%s' exists with status %s, which the reuse "
+                 "policy does not allow replacing",
                  id, dt_client_runtime_status_name(rs));
         return DT_EEXIST;
+    }
+    if (!dt_client_runtime_status_finished(rs)) {
+        *out = DT_CLIENT_REUSE_TERMINATE_AND_REPLACE;
     }
     return DT_OK;
 }
@@ -107,8 +117,9 @@ static void start_instance(dt__grpc_call *call, void *ctx)
     char msg[400];
     dt_status st = reuse_policy(svc, o.instance_id, r->orchestration_id_reuse_policy,
                                 &o.reuse_policy, msg, sizeof msg);
-    if (st == DT_EEXIST) {
-        dt__grpc_call_finish(call, DT_GRPC_ALREADY_EXISTS, msg);
+    if (st == DT_EEXIST || st == DT_EINVAL) {
+        dt__grpc_call_finish(
+            call, st == DT_EEXIST ? DT_GRPC_ALREADY_EXISTS : DT_GRPC_INVALID_ARGUMENT, msg);
         goto out;
     }
     char id[DT_CLIENT_ID_BUF];

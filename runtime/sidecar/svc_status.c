@@ -2,7 +2,8 @@
  * svc_status.c: GetInstance, WaitForInstanceStart, WaitForInstanceCompletion (status records,
  * dt_client_get_status and dt_client_wait_for_*).
  *
- * An unknown instance is not an error here: the protocol answers exists = false. A wait lasts
+ * An unknown instance is not an error here: the protocol answers exists = false (a wait gives an
+ * instance without a status record DT__SIDECAR_MISSING_MS to appear). A wait lasts
  * until the call's deadline (grpc-timeout) or without bound when the client gave none (the SDKs
  * time out on their side); it waits in slices of svc->wait_slice_ms so that a cancelled call
  * stops waiting within one slice (each slice is one client wait: a record read, then the shared
@@ -52,6 +53,20 @@ static void get_instance(dt__grpc_call *call, void *ctx)
 typedef dt_status (*wait_fn)(dt_client *c, const char *id, int64_t timeout_ms, bool payloads,
                              dt_client_instance **out);
 
+/* True when the instance still has no status record once the wait has lasted
+ * DT__SIDECAR_MISSING_MS: its start is not on its way (a slice of the client's wait restarts the
+ * client's own wait_missing_ms, so the sidecar keeps this clock itself). */
+static bool given_up_missing(dt__sidecar_svc *svc, const char *id, int64_t since)
+{
+    if (dt__mono_ms() - since < DT__SIDECAR_MISSING_MS) {
+        return false;
+    }
+    dt_client_instance *inst = NULL;
+    dt_status st = dt_client_get_status(svc->client, id, false, &inst);
+    dt_client_instance_free(inst);
+    return st == DT_ENOTFOUND;
+}
+
 static void wait_for(dt__grpc_call *call, dt__sidecar_svc *svc, wait_fn fn, const char *what)
 {
     Dtproto__GetInstanceRequest *r = (Dtproto__GetInstanceRequest *)dt__svc_unpack(
@@ -60,6 +75,7 @@ static void wait_for(dt__grpc_call *call, dt__sidecar_svc *svc, wait_fn fn, cons
         return;
     }
     int64_t deadline = dt__grpc_call_deadline(call);
+    int64_t since = dt__mono_ms();
     dt_client_instance *inst = NULL;
     dt_status st;
     for (;;) {
@@ -71,6 +87,10 @@ static void wait_for(dt__grpc_call *call, dt__sidecar_svc *svc, wait_fn fn, cons
         st = fn(svc->client, r->instance_id, slice, r->get_inputs_and_outputs, &inst);
         if (st != DT_ETIMEOUT || dt__grpc_call_cancelled(call) ||
             (deadline != 0 && dt__mono_ms() >= deadline)) {
+            break;
+        }
+        if (given_up_missing(svc, r->instance_id, since)) {
+            st = DT_ENOTFOUND;
             break;
         }
     }

@@ -10,8 +10,8 @@
  * detect a dead peer). When the stream ends (the client cancelled it or went away, or the
  * sidecar stops) the connection is closed and its in-flight items are redelivered.
  *
- * Abandon: the remote has no explicit abandon; an abandoned item is redelivered once its
- * timeout passes (episode 30 s, activity 5 min by default), so Abandon* answer OK at once.
+ * Abandon: the item is given up at once and redelivered (dt__remote_abandon); an unknown token
+ * is NOT_FOUND.
  */
 #include "common_int.h"
 #include "remote_int.h"
@@ -106,6 +106,7 @@ static void complete(dt__grpc_call *call, dt__sidecar_svc *svc, complete_fn fn, 
     char msg[160];
     switch (st) {
     case DT_OK: {
+        /* CompleteTaskResponse and every Abandon*Response are empty: one message answers all. */
         Dtproto__CompleteTaskResponse res = DTPROTO__COMPLETE_TASK_RESPONSE__INIT;
         dt__svc_reply(call, &res.base);
         return;
@@ -140,10 +141,7 @@ static void complete_activity(dt__grpc_call *call, void *ctx)
 
 static void abandon(dt__grpc_call *call, void *ctx)
 {
-    (void)ctx;
-    /* Every Abandon*Response is empty: one empty message answers them all. */
-    Dtproto__AbandonActivityTaskResponse res = DTPROTO__ABANDON_ACTIVITY_TASK_RESPONSE__INIT;
-    dt__svc_reply(call, &res.base);
+    complete(call, ctx, dt__remote_abandon, "AbandonTask*WorkItem");
 }
 
 const dt__sidecar_method dt__svc_work_methods[] = {

@@ -11,3 +11,7 @@ dt_add_test(NAME test_sidecar_grpc SOURCES sidecar/test_sidecar_grpc.c LABELS in
 # Client RPCs through @microsoft/durabletask-js against C orchestrations (tests/js/sidecar_client.mjs).
 dt_add_test(NAME test_sidecar_client SOURCES sidecar/test_sidecar_client.c LABELS integration
   TIMEOUT 240 LIBS dt_sidecar dt_sidecar_test_node)
+# Orchestrations written with durabletask-js run by its worker through the sidecar, next to C code
+# on the same hub (tests/js/sidecar_sdk.mjs).
+dt_add_test(NAME test_sidecar_sdk SOURCES sidecar/test_sidecar_sdk.c LABELS integration
+  TIMEOUT 300 LIBS dt_sidecar dt_sidecar_test_node)

@@ -8,6 +8,8 @@
 //
 //   node sidecar_client.mjs PORT     exit 0 when every check passes
 import grpc from '@grpc/grpc-js';
+import pb from '@microsoft/durabletask-js/dist/proto/orchestrator_service_pb.js';
+import wrappers from 'google-protobuf/google/protobuf/wrappers_pb.js';
 import {
   TaskHubGrpcClient,
   OrchestrationStatus as S,
@@ -72,6 +74,11 @@ async function startAndStatus() {
   st = await c.getOrchestrationState(`${run}-nobody`);
   check('GetInstance of an unknown instance: not found', st === undefined, JSON.stringify(st));
 
+  // The endpoint answers exists = false once the instance had time to appear (10 s); the SDK's
+  // own timeout (60 s) would throw instead.
+  st = await c.waitForOrchestrationStart(`${run}-nobody`, false, 60);
+  check('a wait for an unknown instance ends: not found', st === undefined, JSON.stringify(st));
+
   const gen = await c.scheduleNewOrchestration('Echo', 'x');
   check('generated instance ID', /^[0-9a-f-]{36}$/.test(gen), gen);
 
@@ -79,12 +86,12 @@ async function startAndStatus() {
   st = await c.waitForOrchestrationCompletion(tagged, true, 30);
   check('tags', st?.tags?.team === 'a' && st?.tags?.env === 'test', JSON.stringify(st?.tags));
 
-  const t0 = Date.now();
-  const later = await c.scheduleNewOrchestration('Echo', 2, `${run}-later`, new Date(t0 + 2000));
+  const t1 = Date.now();
+  const later = await c.scheduleNewOrchestration('Echo', 2, `${run}-later`, new Date(t1 + 2000));
   st = await c.getOrchestrationState(later);
   check('scheduled start is PENDING first', st?.runtimeStatus === S.PENDING, JSON.stringify(st));
   st = await c.waitForOrchestrationCompletion(later, true, 30);
-  check('scheduled start runs at its time', st?.runtimeStatus === S.COMPLETED && Date.now() - t0 >= 1900, `${Date.now() - t0} ms`);
+  check('scheduled start runs at its time', st?.runtimeStatus === S.COMPLETED && Date.now() - t1 >= 1900, `${Date.now() - t1} ms`);
 
   let e = await rejects(c.scheduleNewOrchestration('bad name', 1));
   check('bad name is INVALID_ARGUMENT', e?.code === grpc.status.INVALID_ARGUMENT, String(e));
@@ -152,6 +159,43 @@ async function eventsAndControl() {
   await c.terminateOrchestration(w, null);
 }
 
+// StartInstance with an OrchestrationIdReusePolicy (durabletask-js 0.4 does not send one yet).
+function startWithPolicy(id, name, input, replaceable) {
+  const req = new pb.CreateInstanceRequest();
+  req.setInstanceid(id);
+  req.setName(name);
+  const v = new wrappers.StringValue();
+  v.setValue(JSON.stringify(input));
+  req.setInput(v);
+  const pol = new pb.OrchestrationIdReusePolicy();
+  pol.setReplaceablestatusList(replaceable);
+  req.setOrchestrationidreusepolicy(pol);
+  return rawUnary('StartInstance', Buffer.from(req.serializeBinary()));
+}
+
+async function reusePolicy() {
+  const P = pb.OrchestrationStatus;
+  const all = [P.ORCHESTRATION_STATUS_COMPLETED, P.ORCHESTRATION_STATUS_FAILED, P.ORCHESTRATION_STATUS_TERMINATED,
+    P.ORCHESTRATION_STATUS_CANCELED, P.ORCHESTRATION_STATUS_PENDING, P.ORCHESTRATION_STATUS_RUNNING,
+    P.ORCHESTRATION_STATUS_SUSPENDED];
+  const but = (x) => all.filter((s) => s !== x);
+  const id = await c.scheduleNewOrchestration('WaitGo', null, `${run}-reuse`);
+  await c.waitForOrchestrationStart(id, false, 30);
+  let r = await startWithPolicy(id, 'Echo', 'x', but(P.ORCHESTRATION_STATUS_RUNNING));
+  check('reuse policy without RUNNING refuses a running instance', r.err?.code === grpc.status.ALREADY_EXISTS, String(r.err));
+  r = await startWithPolicy(id, 'Echo', 'x', but(P.ORCHESTRATION_STATUS_TERMINATED));
+  check('reuse policy that allows running but not terminated is refused', r.err?.code === grpc.status.INVALID_ARGUMENT &&
+    r.err.details.includes("cannot exclude 'Terminated' while also allowing reuse of running instances"), String(r.err));
+  r = await startWithPolicy(id, 'Echo', 'replaced', all);
+  let st = await c.waitForOrchestrationCompletion(id, true, 30);
+  check('reuse policy with RUNNING replaces a running instance', !r.err && st?.serializedOutput === '"replaced"', `${r.err} ${JSON.stringify(st)}`);
+  r = await startWithPolicy(id, 'Echo', 'again', [P.ORCHESTRATION_STATUS_FAILED]);
+  check('reuse policy without COMPLETED refuses a completed instance', r.err?.code === grpc.status.ALREADY_EXISTS, String(r.err));
+  r = await startWithPolicy(id, 'Echo', 'again', [P.ORCHESTRATION_STATUS_COMPLETED]);
+  st = await c.waitForOrchestrationCompletion(id, true, 30);
+  check('reuse policy with COMPLETED replaces a completed instance', !r.err && st?.serializedOutput === '"again"', `${r.err} ${JSON.stringify(st)}`);
+}
+
 async function queriesAndHistory() {
   const ids = [];
   for (let i = 0; i < 5; i++) ids.push(await c.scheduleNewOrchestration('Echo', i, `${run}-q${i}`));
@@ -216,14 +260,23 @@ async function queriesAndHistory() {
   const left = await c.getAllInstances({ instanceIdPrefix: run }).asPages()[Symbol.asyncIterator]().next();
   check('nothing finished left', left.value.values.every((s) => s.runtimeStatus === S.RUNNING || s.runtimeStatus === S.PENDING), JSON.stringify(left.value.values.map((s) => [s.instanceId, s.runtimeStatus])));
 
-  e = await rejects(c.rewindInstance(ids[0], 'why'));
-  check('rewind is UNIMPLEMENTED with a message', /not supported/.test(e?.message), String(e));
+  const failed = await c.scheduleNewOrchestration('Fails', null, `${run}-rewind`);
+  await c.waitForOrchestrationCompletion(failed, false, 30);
+  e = await rejects(c.rewindInstance(failed, 'why'));
+  check('rewind of a failed instance is UNIMPLEMENTED with a message', /not supported/.test(e?.message), String(e));
+  const fine = await c.scheduleNewOrchestration('Echo', 1, `${run}-fine`);
+  await c.waitForOrchestrationCompletion(fine, false, 30);
+  e = await rejects(c.rewindInstance(fine, 'why'));
+  check('rewind of a completed instance is FAILED_PRECONDITION', /only a failed instance/.test(e?.message), String(e));
+  e = await rejects(c.rewindInstance(`${run}-nobody`, 'why'));
+  check('rewind of an unknown instance is NOT_FOUND', /was not found/.test(e?.message), String(e));
   const ent = await rawUnary('SignalEntity', Buffer.alloc(0));
   check('entities are UNIMPLEMENTED', ent.err?.code === grpc.status.UNIMPLEMENTED && /entities/.test(ent.err.details), String(ent.err));
 }
 
 await startAndStatus();
 await eventsAndControl();
+await reusePolicy();
 await queriesAndHistory();
 raw.close();
 await c.stop();

@@ -220,7 +220,29 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
     return 0;
 }
 
-/* Appends request bytes: the 5-byte prefix, then the message body into a buffer of its size. */
+/* Makes room for `need` bytes of the body (at most in_want): doubling, from 16 KiB. */
+static bool grow_in(dt__grpc_call *call, size_t need)
+{
+    if (need <= call->in_cap) {
+        return true;
+    }
+    size_t cap = call->in_cap > 0 ? call->in_cap : 16384;
+    while (cap < need) {
+        cap *= 2;
+    }
+    if (cap > call->in_want) {
+        cap = call->in_want;
+    }
+    uint8_t *p = dt_realloc(call->in, cap);
+    if (p == NULL) {
+        return false;
+    }
+    call->in = p;
+    call->in_cap = cap;
+    return true;
+}
+
+/* Appends request bytes: the 5-byte prefix, then the message body, no more than it announced. */
 static void take_request_bytes(dt__grpc_call *call, const uint8_t *data, size_t len)
 {
     while (len > 0 && call->hdr_len < 5) {
@@ -242,18 +264,17 @@ static void take_request_bytes(dt__grpc_call *call, const uint8_t *data, size_t 
             reject(call, DT_GRPC_RESOURCE_EXHAUSTED, msg);
             return;
         }
-        call->in_cap = mlen;
-        call->in = dt_alloc(mlen > 0 ? mlen : 1);
-        if (call->in == NULL) {
-            reject(call, DT_GRPC_RESOURCE_EXHAUSTED, "out of memory for the request");
-            return;
-        }
+        call->in_want = mlen;
     }
     if (len == 0) {
         return;
     }
-    if (len > call->in_cap - call->in_len) {
+    if (len > call->in_want - call->in_len) {
         reject(call, DT_GRPC_INTERNAL, "more than one request message on a call that takes one");
+        return;
+    }
+    if (!grow_in(call, call->in_len + len)) {
+        reject(call, DT_GRPC_RESOURCE_EXHAUSTED, "out of memory for the request");
         return;
     }
     memcpy(call->in + call->in_len, data, len);
@@ -304,7 +325,7 @@ static void request_complete(dt__grpc_call *call)
         reject(call, DT_GRPC_UNIMPLEMENTED, msg);
         return;
     }
-    if (call->hdr_len < 5 || call->in_len < call->in_cap) {
+    if (call->hdr_len < 5 || call->in_len < call->in_want) {
         reject(call, DT_GRPC_INTERNAL, "the request ended before a complete message");
         return;
     }

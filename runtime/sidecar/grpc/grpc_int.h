@@ -53,8 +53,10 @@ struct dt__grpc_call {
     int64_t deadline;
     uint8_t hdr[5]; /* the request message's prefix */
     size_t hdr_len;
-    uint8_t *in; /* its body: in_cap bytes once the prefix is read */
-    size_t in_len, in_cap;
+    /* Its body: in_want bytes (the prefix's length); the buffer grows as they arrive, so a
+     * prefix alone costs no memory. */
+    uint8_t *in;
+    size_t in_len, in_cap, in_want;
     const dt__grpc_method *m;
 
     /* Response side [mu]. */

@@ -1,0 +1,114 @@
+/*
+ * test_sidecar_sdk.c: orchestrations and activities written with @microsoft/durabletask-js run
+ * through dt-sidecar (tests/js/sidecar_sdk.mjs: sequences, fan-out/fan-in, timers, events with
+ * timeout, sub-orchestrations, continue-as-new, failures, suspend/resume, terminate, query,
+ * history, purge, a worker that dies holding an activity), next to C code on the same hub: the
+ * sidecar's worker also serves a C activity that an SDK orchestration calls and runs a C
+ * orchestration that calls an SDK activity.
+ *
+ * The C code is on the sidecar's worker, not on a C worker process of its own: two workers on one
+ * task queue that serve different activity names bounce each other's work items (nak, 250 ms),
+ * and a work item that meets the wrong worker activity_max_deliveries times fails
+ * (dt.UnknownActivity); seen here with a separate C worker as a fan-out activity failing after 5
+ * deliveries (docs/sdk.md, "Routing").
+ */
+#include <ctype.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "durabletask/activity.h"
+#include "durabletask/client.h"
+#include "durabletask/orchestration.h"
+#include "durabletask/worker.h"
+#include "sidecar.h"
+#include "sidecar_node.h"
+#include "test_support.h"
+
+static void c_upper(dt_activity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    size_t len = 0;
+    const char *in = dt_activity_input(ctx, &len);
+    char *out = malloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        out[i] = (char)toupper((unsigned char)in[i]);
+    }
+    dt_activity_set_output(ctx, out, len);
+    free(out);
+}
+
+static void c_calls_js(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    size_t len = 0;
+    const void *in = dt_orch_input(ctx, &len);
+    const void *out = dt_await(ctx, dt_call_activity(ctx, "hello", in, len, NULL), &len);
+    dt_orch_set_output(ctx, out, len);
+}
+
+static dt_status setup(dt_worker *w, void *ctx)
+{
+    (void)ctx;
+    dt_status st = dt_worker_add_activity(w, "CUpper", NULL, c_upper, NULL);
+    return st != DT_OK ? st : dt_worker_add_orchestrator(w, "CCallsJs", c_calls_js, NULL);
+}
+
+static void test_sdk_orchestrations(void **state)
+{
+    (void)state;
+    const char *url = dt_test_nats_url();
+    assert_non_null(url);
+    char hub[64];
+    snprintf(hub, sizeof hub, "sdk%ld", (long)getpid());
+    dt_client_options co;
+    dt_client_options_init(&co);
+    co.nats_url = url;
+    co.hub = hub;
+    dt_client *c = NULL;
+    assert_int_equal(dt_client_create(&co, &c, NULL, 0), DT_OK);
+    dt_client_hub_info hi;
+    dt_client_hub_info_init(&hi);
+    hi.partitions = 2;
+    hi.memory_storage = true;
+    assert_int_equal(dt_client_hub_create(c, &hi, NULL), DT_OK);
+
+    char *dir = dt_test_mkdtemp("sidecar-sdk");
+    char err[512] = "";
+    static const char *const acts[] = {"hello", "double", "boom", "slow", "stuck"};
+    dt__sidecar_options so = {.nats_url = url,
+                              .hub = hub,
+                              .listen = "127.0.0.1:0",
+                              .data_dir = dir,
+                              .activities = acts,
+                              .n_activities = 5,
+                              .setup = setup};
+    dt__sidecar *s = NULL;
+    dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
+    if (st != DT_OK) {
+        fail_msg("sidecar: %s (%s)", err, dt_status_name(st));
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
+    int rc = sidecar_run_node("sidecar_sdk.mjs", port, NULL);
+    dt__sidecar_stop(s);
+    assert_int_equal(dt_client_hub_delete(c), DT_OK);
+    dt_client_destroy(c);
+    dt_test_rmtree(dir);
+    free(dir);
+    assert_int_equal(rc, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sdk_orchestrations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
