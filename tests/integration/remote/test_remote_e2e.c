@@ -254,6 +254,54 @@ static void test_no_worker_connected(void **state)
     wk_expect(&f->env, "chain-alone", ST(COMPLETED), "Hello Hello Hello n");
 }
 
+/* A C activity that must not run: "SdkHello" served on the default queue by a C worker. */
+static void decoy(dt_activity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_activity_set_output(ctx, "WRONG", 5);
+}
+
+/* SDK activities on a task queue of their own: an SDK orchestration's ScheduleTask of one of
+ * their names goes to that queue (a decoy C "SdkHello" on the default queue never runs), and its
+ * call of a C activity stays on the default queue. */
+static void test_sdk_activities_on_their_own_queue(void **state)
+{
+    (void)state;
+    wk_env env;
+    wk_setup(&env, "remoteq", 2, 3000);
+    const char *acts[] = {"SdkHello"};
+    dt__remote_options ro;
+    dt__remote_options_init(&ro);
+    ro.activities = acts;
+    ro.n_activities = 1;
+    ro.task_queue = "sdkq";
+    dt__remote *r = NULL;
+    assert_int_equal(dt__remote_create(&ro, &r), DT_OK);
+    dt_worker_options o = wk_options(&env);
+    char err[256] = "";
+    dt_worker *w = NULL, *c = NULL;
+    assert_int_equal(dt_worker_create(&o, &w, err, sizeof(err)), DT_OK);
+    assert_int_equal(dt__remote_attach(r, w), DT_OK);
+    assert_int_equal(dt_worker_start(w), DT_OK);
+    /* An activity-only C worker (no partitions) on the default queue. */
+    assert_int_equal(dt_worker_create(&o, &c, err, sizeof(err)), DT_OK);
+    assert_int_equal(dt_worker_add_activity(c, "SdkHello", NULL, decoy, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(c, "CHello", NULL, wk_act_hello, NULL), DT_OK);
+    assert_int_equal(dt_worker_start(c), DT_OK);
+    fake_sdk sdk;
+    memset(&sdk, 0, sizeof(sdk));
+    fake_sdk_start(&sdk, r);
+    wk_start(&env, "Chain", "q-chain", "x", NULL, NULL);
+    wk_expect(&env, "q-chain", ST(COMPLETED), "Hello Hello Hello x");
+    wk_start(&env, "ChainC", "q-chainc", "y", NULL, NULL);
+    wk_expect(&env, "q-chainc", ST(COMPLETED), "Hello Hello Hello y");
+    dt_worker_destroy(c);
+    dt_worker_destroy(w);
+    fake_sdk_stop(&sdk);
+    dt__remote_destroy(r);
+    wk_teardown(&env);
+}
+
 static void test_terminate(void **state)
 {
     fixture *f = *state;
@@ -283,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_abandon),
         cmocka_unit_test(test_no_worker_connected),
         cmocka_unit_test(test_terminate),
+        cmocka_unit_test(test_sdk_activities_on_their_own_queue),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
