@@ -146,7 +146,9 @@ void dt__grpc_server_poke(dt__grpc_server *s)
     (void)n; /* a full pipe already holds a wake-up */
 }
 
-/* Submits the output handlers queued since the last turn. */
+/* Submits the output handlers queued since the last turn. A call leaves the list (queued
+ * cleared) only once its successor was read: a handler may put it on s->ready again at once,
+ * which rewrites its ready_next. */
 static void run_ready(dt__grpc_server *s)
 {
     uint8_t drain[256];
@@ -155,15 +157,15 @@ static void run_ready(dt__grpc_server *s)
     pthread_mutex_lock(&s->mu);
     dt__grpc_call *list = s->ready;
     s->ready = NULL;
-    for (dt__grpc_call *c = list; c != NULL; c = c->ready_next) {
-        c->queued = false;
-    }
     pthread_mutex_unlock(&s->mu);
     while (list != NULL) {
-        dt__grpc_call *next = list->ready_next;
-        dt__grpc_conn_output(list);
-        dt__grpc_call_unref(list);
-        list = next;
+        pthread_mutex_lock(&s->mu);
+        dt__grpc_call *call = list;
+        list = call->ready_next;
+        call->queued = false;
+        pthread_mutex_unlock(&s->mu);
+        dt__grpc_conn_output(call);
+        dt__grpc_call_unref(call);
     }
 }
 
