@@ -277,9 +277,47 @@ static dt_status drain(run *r)
     return DT_OK;
 }
 
+/* Longest request or critical-section ID taken: the identities built from them (with an instance
+ * and an entity ID) stay under the store's 1,024 bytes, so a hand-made message cannot make the
+ * batch's commit fail again and again. */
+#define REF_MAX      400
+#define LOCK_SET_MAX 64
+
+static bool ref_ok(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    return n > 0 && n <= REF_MAX;
+}
+
+/* Whether a call or lock request can be answered and forwarded: IDs within bounds, the caller an
+ * instance ID, every member of a lock set an entity ID. */
+static bool well_formed(const run *r, const Dt__HistoryEvent *ev)
+{
+    char name[DT_ENTITY_NAME_MAX + 1], key[DT_ENTITY_KEY_MAX + 1];
+    if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
+        const Dt__EntityOperationCalledEvent *c = ev->entity_operation_called;
+        return ref_ok(c->request_id) &&
+               dt__instance_id_valid(payload_str(r->a, c->parent_instance_id)) &&
+               strlen(payload_str(r->a, c->parent_execution_id)) <= DT_INSTANCE_ID_MAX;
+    }
+    if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED) {
+        const Dt__EntityLockRequestedEvent *l = ev->entity_lock_requested;
+        bool ok = ref_ok(l->critical_section_id) && l->n_lock_set <= LOCK_SET_MAX &&
+                  dt__instance_id_valid(payload_str(r->a, l->parent_instance_id));
+        for (size_t i = 0; ok && i < l->n_lock_set; i++) {
+            ok = dt_entity_id_parse(l->lock_set[i], name, sizeof(name), key, sizeof(key)) == DT_OK;
+        }
+        return ok;
+    }
+    return true;
+}
+
 static dt_status handle(run *r, Dt__OrchestrationMessage *m)
 {
     bool locked = r->locked_by[0] != '\0';
+    if (!well_formed(r, m->event)) {
+        return drop(r, m, "malformed entity call or lock request (caller, IDs or lock set)");
+    }
     const Dt__HistoryEvent *ev = m->event;
     switch (ev->event_type_case) {
     case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED: {

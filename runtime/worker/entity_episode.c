@@ -19,6 +19,8 @@
 #define UNKNOWN_RETRY_MS 250
 /* A message's envelope, identities and headers besides the state (as for payloads). */
 #define STATE_HEADROOM 4096
+/* Longest message identity an entity takes ("<id>/at" of a deferred one must fit the store). */
+#define DEDUPE_MAX 512
 
 typedef struct ent_ep {
     dt__partition *pt;
@@ -138,6 +140,13 @@ static dt_status take(ent_ep *e, dt__item *it)
             return DT_ENOMEM;
         }
         e->fired[e->n_fired++] = it->timer_id;
+    }
+    if (strlen(it->om->dedupe_id) > DEDUPE_MAX) {
+        /* It could not be recorded as applied (the store refuses the whole commit): refused
+         * here, so that a hand-made message cannot stall the partition. */
+        dt__dead_letter(e->pt, "entity", "message identity (dedupe_id) over 512 bytes", e->id,
+                        it->data, it->len, e->pt->subject);
+        return DT_OK;
     }
     bool dup = seen(e, it->om->dedupe_id);
     dt_status st = dup ? DT_OK : dt__store_is_applied(e->pt->store, e->id, it->om->dedupe_id, &dup);

@@ -354,6 +354,22 @@ static void test_unlock_before_lock_request(void **state)
     assert_string_equal(str(&o.state), "1");
 }
 
+static void test_malformed_requests_dropped(void **state)
+{
+    world *w = *state;
+    char big[600];
+    memset(big, 'r', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    call_op(w, "@counter@k", "get", NULL, "orch", big);       /* request ID too long */
+    call_op(w, "@counter@k", "get", NULL, "has space", "r1"); /* caller not an instance ID */
+    char *set[] = {"@counter@k", "not-an-entity"};
+    lock_req(w, "@counter@k", set, 2, 0, "orch", "cs1");
+    dt__entity_out o = run_all(w, "@counter@k", "1", NULL, counter, 0);
+    assert_int_equal(o.n_dropped, 3);
+    assert_int_equal(o.n_sends, 0);
+    assert_true(o.rec_empty);
+}
+
 static void test_lock_request_for_another_entity_dropped(void **state)
 {
     world *w = *state;
@@ -377,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sends_of_successful_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_forward_grant_queue_unlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unlock_before_lock_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_requests_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_request_for_another_entity_dropped, setup,
                                         teardown),
     };
