@@ -268,16 +268,22 @@ dt_status dt__leases_start(const dt__leases_config *c, dt__leases **out, char *e
     if (st == DT_OK) {
         st = prepare(l, c, errbuf, errlen);
     }
-    if (st == DT_OK && pthread_create(&l->thread, NULL, lease_main, l) != 0) {
-        dt__errf(errbuf, errlen, "leases: cannot start the lease thread");
-        st = DT_ENOMEM;
+    /* The handle is published before the thread starts: its first lease change reaches the
+     * owner's callback, which reads *out (the worker's supervisor: w->leases). */
+    if (st == DT_OK) {
+        l->running = true;
+        *out = l;
+        if (pthread_create(&l->thread, NULL, lease_main, l) != 0) {
+            dt__errf(errbuf, errlen, "leases: cannot start the lease thread");
+            l->running = false;
+            *out = NULL;
+            st = DT_ENOMEM;
+        }
     }
     if (st != DT_OK) {
         dt__leases_destroy(l);
         return st;
     }
-    l->running = true;
-    *out = l;
     return DT_OK;
 }
 
