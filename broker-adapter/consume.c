@@ -359,8 +359,9 @@ static dt_status rebind(dt_broker_consumer *c)
  * already passed, so every further arrival is stored beyond the array (fixed upstream in 3.8.2,
  * nats-io/nats.c#749). ASan caught it in a benchmark worker (take_messages reading Msgs[256] of a
  * 256-slot list), and it is the likely cause of the glibc heap aborts seen under heavy load.
- * When messages wait, fetching exactly that many takes them all and sends no request, which
- * cannot overrun (the list only grows meanwhile: this thread is its only reader).
+ * When more than half the batch waits, fetching exactly that many takes them all and sends no
+ * request, which cannot overrun (the list only grows meanwhile: this thread is its only reader);
+ * with half or fewer waiting, nats.c's loop ends at its count as it should.
  */
 static int waiting_messages(dt_broker_consumer *c)
 {
@@ -373,8 +374,11 @@ static natsStatus fetch_once(dt_broker_consumer *c, size_t max, int64_t timeout_
 {
     memset(list, 0, sizeof(*list));
     *jerr = 0;
-    int waiting = waiting_messages(c);
-    int batch = waiting > 0 && (size_t)waiting < max ? waiting : (int)max;
+    /* Only when more than half the batch waits: the count includes status messages (a pull
+     * request's late 408 after every fetch that timed out), and fetching just those few each
+     * time throttled a partition to a message or two per fetch (test_multi_worker stalled). */
+    size_t waiting = (size_t)waiting_messages(c);
+    int batch = 2 * waiting > max ? (int)(waiting < max ? waiting : max) : (int)max;
     return natsSubscription_Fetch(list, c->sub, batch, timeout_ms, jerr);
 }
 
