@@ -134,7 +134,7 @@ void dt__parked_expire(dt__partition *pt)
         return;
     }
     pt->parked_checked_ms = mono;
-    dt__arena *a = dt__arena_create(16 * 1024);
+    dt__arena *a = dt__arena_create((size_t)16 * 1024);
     dt__parked_row *rows = NULL;
     size_t n = 0;
     int64_t ttl = pt->w->opt.parked_event_ttl_ms;
