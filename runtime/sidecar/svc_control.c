@@ -97,10 +97,6 @@ static void rewind_instance(dt__grpc_call *call, void *ctx)
 }
 
 const dt__sidecar_method dt__svc_control_methods[] = {
-    {"RaiseEvent", raise_event},
-    {"TerminateInstance", terminate},
-    {"SuspendInstance", suspend},
-    {"ResumeInstance", resume},
-    {"RewindInstance", rewind_instance},
-    {NULL, NULL},
+    {"RaiseEvent", raise_event}, {"TerminateInstance", terminate},    {"SuspendInstance", suspend},
+    {"ResumeInstance", resume},  {"RewindInstance", rewind_instance}, {NULL, NULL},
 };

@@ -3,8 +3,8 @@
  * (tests/js/sidecar_client.mjs) against C orchestrations that a C worker of this process runs:
  * start (IDs, tags, scheduled start, reuse), status and waits, events, suspend, resume,
  * terminate (recursive), failure details, queries, instance IDs, history, restart, purge (one,
- * recursive, filter), rewind, and the UNIMPLEMENTED answers. The sidecar runs client-only here, in this
- * process, on a hub of the test's own.
+ * recursive, filter), rewind, and the UNIMPLEMENTED answers. The sidecar runs client-only here, in
+ * this process, on a hub of the test's own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
