@@ -1,7 +1,7 @@
 /*
- * svc_control.c: RaiseEvent, TerminateInstance, SuspendInstance, ResumeInstance
- * (dt_client_raise_event, _terminate, _suspend, _resume). An unknown instance is NOT_FOUND, a
- * finished one FAILED_PRECONDITION.
+ * svc_control.c: RaiseEvent, TerminateInstance, SuspendInstance, ResumeInstance, RewindInstance
+ * (dt_client_raise_event, _terminate, _suspend, _resume, _rewind). An unknown instance is
+ * NOT_FOUND, a finished one FAILED_PRECONDITION (for RewindInstance: one that did not fail).
  */
 #include <string.h>
 
@@ -82,10 +82,21 @@ static void resume(dt__grpc_call *call, void *ctx)
     FREE(r);
 }
 
+static void rewind_instance(dt__grpc_call *call, void *ctx)
+{
+    Dtproto__RewindInstanceRequest *r =
+        UNPACK(Dtproto__RewindInstanceRequest, dtproto__rewind_instance_request__descriptor);
+    if (r == NULL) {
+        return;
+    }
+    dt_status st =
+        dt_client_rewind(((dt__sidecar_svc *)ctx)->client, r->instance_id, sv_text(r->reason));
+    Dtproto__RewindInstanceResponse res = DTPROTO__REWIND_INSTANCE_RESPONSE__INIT;
+    finish(call, ctx, st, "RewindInstance", &res.base);
+    FREE(r);
+}
+
 const dt__sidecar_method dt__svc_control_methods[] = {
-    {"RaiseEvent", raise_event},
-    {"TerminateInstance", terminate},
-    {"SuspendInstance", suspend},
-    {"ResumeInstance", resume},
-    {NULL, NULL},
+    {"RaiseEvent", raise_event}, {"TerminateInstance", terminate},    {"SuspendInstance", suspend},
+    {"ResumeInstance", resume},  {"RewindInstance", rewind_instance}, {NULL, NULL},
 };

@@ -260,10 +260,21 @@ async function queriesAndHistory() {
   const left = await c.getAllInstances({ instanceIdPrefix: run }).asPages()[Symbol.asyncIterator]().next();
   check('nothing finished left', left.value.values.every((s) => s.runtimeStatus === S.RUNNING || s.runtimeStatus === S.PENDING), JSON.stringify(left.value.values.map((s) => [s.instanceId, s.runtimeStatus])));
 
-  const failed = await c.scheduleNewOrchestration('Fails', null, `${run}-rewind`);
-  await c.waitForOrchestrationCompletion(failed, false, 30);
-  e = await rejects(c.rewindInstance(failed, 'why'));
-  check('rewind of a failed instance is UNIMPLEMENTED with a message', /not supported/.test(e?.message), String(e));
+  const failed = await c.scheduleNewOrchestration('FlakyOnce', null, `${run}-rewind`);
+  let fst = await c.waitForOrchestrationCompletion(failed, true, 30);
+  check('an orchestration whose activity fails once fails', fst?.runtimeStatus === S.FAILED, JSON.stringify(fst));
+  await c.rewindInstance(failed, 'try again');
+  // The rewind is applied by the worker after the call returns: until then the instance is
+  // still FAILED (a wait would return at once), so its status is read until it changes.
+  for (const end = Date.now() + 30000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    fst = await c.getOrchestrationState(failed, true);
+    if (fst?.runtimeStatus !== S.FAILED) break;
+  }
+  fst = await c.waitForOrchestrationCompletion(failed, true, 30);
+  check('rewind runs the failed activity again and completes', fst?.runtimeStatus === S.COMPLETED && fst.serializedOutput === '"second run"', JSON.stringify(fst));
+  const rh = await c.getOrchestrationHistory(failed);
+  const rw = rh.find((ev) => ev.type === 'ExecutionRewound');
+  check('the rewind reason is recorded', rw !== undefined && JSON.stringify(rw).includes('try again'), JSON.stringify(rh.map((ev) => ev.type)));
   const fine = await c.scheduleNewOrchestration('Echo', 1, `${run}-fine`);
   await c.waitForOrchestrationCompletion(fine, false, 30);
   e = await rejects(c.rewindInstance(fine, 'why'));

@@ -3,8 +3,8 @@
  * (tests/js/sidecar_client.mjs) against C orchestrations that a C worker of this process runs:
  * start (IDs, tags, scheduled start, reuse), status and waits, events, suspend, resume,
  * terminate (recursive), failure details, queries, instance IDs, history, restart, purge (one,
- * recursive, filter), and the UNIMPLEMENTED answers. The sidecar runs client-only here, in this
- * process, on a hub of the test's own.
+ * recursive, filter), rewind, and the UNIMPLEMENTED answers. The sidecar runs client-only here, in
+ * this process, on a hub of the test's own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "durabletask/activity.h"
 #include "durabletask/client.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/worker.h"
@@ -43,6 +44,28 @@ static void fails(dt_orch_ctx *ctx, void *ud)
 {
     (void)ud;
     dt_orch_fail(ctx, "MyError", "it broke", NULL);
+}
+
+/* Fails on its first run in this process, succeeds after: a rewind of the orchestration that
+ * failed with it runs it again (RewindInstance). */
+static int fails_once_runs;
+
+static void fails_once(dt_activity_ctx *ctx, void *ud)
+{
+    (void)ud;
+    if (__atomic_fetch_add(&fails_once_runs, 1, __ATOMIC_SEQ_CST) == 0) {
+        dt_activity_fail(ctx, "Flaky", "first run fails", true);
+        return;
+    }
+    dt_activity_set_output(ctx, "\"second run\"", 12);
+}
+
+static void flaky_once(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    size_t len = 0;
+    const void *out = dt_await(ctx, dt_call_activity(ctx, "FailsOnce", NULL, 0, NULL), &len);
+    dt_orch_set_output(ctx, out, len);
 }
 
 static void sleeper(dt_orch_ctx *ctx, void *ud)
@@ -96,6 +119,8 @@ static void test_client_rpcs(void **state)
     assert_int_equal(dt_worker_add_orchestrator(w, "Fails", fails, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(w, "Sleeper", sleeper, NULL), DT_OK);
     assert_int_equal(dt_worker_add_orchestrator(w, "Parent", parent, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_orchestrator(w, "FlakyOnce", flaky_once, NULL), DT_OK);
+    assert_int_equal(dt_worker_add_activity(w, "FailsOnce", NULL, fails_once, NULL), DT_OK);
     assert_int_equal(dt_worker_start(w), DT_OK);
 
     dt__sidecar_options so = {.nats_url = url,

@@ -105,10 +105,58 @@ static void test_sdk_orchestrations(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* 100 WaitForInstanceCompletion calls open at once while the SDK worker runs the instances they
+ * wait on (tests/js/sidecar_waits.mjs). grpc-js puts the app's client and worker on one
+ * connection: with a stream limit of 100 the waits held every stream and the worker's
+ * completions queued behind them, so nothing finished until the waits timed out. */
+static void test_waits_while_the_sdk_works(void **state)
+{
+    (void)state;
+    const char *url = dt_test_nats_url();
+    assert_non_null(url);
+    char hub[64];
+    snprintf(hub, sizeof hub, "sdkw%ld", (long)getpid());
+    dt_client_options co;
+    dt_client_options_init(&co);
+    co.nats_url = url;
+    co.hub = hub;
+    dt_client *c = NULL;
+    assert_int_equal(dt_client_create(&co, &c, NULL, 0), DT_OK);
+    dt_client_hub_info hi;
+    dt_client_hub_info_init(&hi);
+    hi.partitions = 2;
+    hi.memory_storage = true;
+    assert_int_equal(dt_client_hub_create(c, &hi, NULL), DT_OK);
+    char *dir = dt_test_mkdtemp("sidecar-waits");
+    char err[512] = "";
+    static const char *const acts[] = {"hello"};
+    dt__sidecar_options so = {.nats_url = url,
+                              .hub = hub,
+                              .listen = "127.0.0.1:0",
+                              .data_dir = dir,
+                              .activities = acts,
+                              .n_activities = 1};
+    dt__sidecar *s = NULL;
+    dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
+    if (st != DT_OK) {
+        fail_msg("sidecar: %s (%s)", err, dt_status_name(st));
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
+    int rc = sidecar_run_node("sidecar_waits.mjs", port, "100", NULL);
+    dt__sidecar_stop(s);
+    assert_int_equal(dt_client_hub_delete(c), DT_OK);
+    dt_client_destroy(c);
+    dt_test_rmtree(dir);
+    free(dir);
+    assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sdk_orchestrations),
+        cmocka_unit_test(test_waits_while_the_sdk_works),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
