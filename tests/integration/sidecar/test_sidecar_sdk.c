@@ -60,13 +60,18 @@ static dt_status setup(dt_worker *w, void *ctx)
     return st != DT_OK ? st : dt_worker_add_orchestrator(w, "CCallsJs", c_calls_js, NULL);
 }
 
-static void test_sdk_orchestrations(void **state)
+/* Creates hub "<tag><pid>" (2 partitions, memory), starts an in-process sidecar on it serving the
+ * SDK activities `acts` (and the C code of `worker_setup`, may be NULL), runs tests/js/`script`
+ * with the sidecar's port and `arg` (may be NULL), stops everything and returns the script's
+ * exit status. */
+static int run_with_sidecar(const char *tag, const char *const *acts, size_t n_acts,
+                            dt_status (*worker_setup)(dt_worker *, void *), const char *script,
+                            const char *arg)
 {
-    (void)state;
     const char *url = dt_test_nats_url();
     assert_non_null(url);
     char hub[64];
-    snprintf(hub, sizeof hub, "sdk%ld", (long)getpid());
+    snprintf(hub, sizeof hub, "%s%ld", tag, (long)getpid());
     dt_client_options co;
     dt_client_options_init(&co);
     co.nats_url = url;
@@ -79,16 +84,15 @@ static void test_sdk_orchestrations(void **state)
     hi.memory_storage = true;
     assert_int_equal(dt_client_hub_create(c, &hi, NULL), DT_OK);
 
-    char *dir = dt_test_mkdtemp("sidecar-sdk");
+    char *dir = dt_test_mkdtemp(tag);
     char err[512] = "";
-    static const char *const acts[] = {"hello", "double", "boom", "slow", "stuck"};
     dt__sidecar_options so = {.nats_url = url,
                               .hub = hub,
                               .listen = "127.0.0.1:0",
                               .data_dir = dir,
                               .activities = acts,
-                              .n_activities = 5,
-                              .setup = setup};
+                              .n_activities = n_acts,
+                              .setup = worker_setup};
     dt__sidecar *s = NULL;
     dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
     if (st != DT_OK) {
@@ -96,13 +100,20 @@ static void test_sdk_orchestrations(void **state)
     }
     char port[16];
     snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
-    int rc = sidecar_run_node("sidecar_sdk.mjs", port, NULL);
+    int rc = sidecar_run_node(script, port, arg, NULL);
     dt__sidecar_stop(s);
     assert_int_equal(dt_client_hub_delete(c), DT_OK);
     dt_client_destroy(c);
     dt_test_rmtree(dir);
     free(dir);
-    assert_int_equal(rc, 0);
+    return rc;
+}
+
+static void test_sdk_orchestrations(void **state)
+{
+    (void)state;
+    static const char *const acts[] = {"hello", "double", "boom", "slow", "stuck"};
+    assert_int_equal(run_with_sidecar("sdk", acts, 5, setup, "sidecar_sdk.mjs", NULL), 0);
 }
 
 /* 100 WaitForInstanceCompletion calls open at once while the SDK worker runs the instances they
@@ -112,44 +123,8 @@ static void test_sdk_orchestrations(void **state)
 static void test_waits_while_the_sdk_works(void **state)
 {
     (void)state;
-    const char *url = dt_test_nats_url();
-    assert_non_null(url);
-    char hub[64];
-    snprintf(hub, sizeof hub, "sdkw%ld", (long)getpid());
-    dt_client_options co;
-    dt_client_options_init(&co);
-    co.nats_url = url;
-    co.hub = hub;
-    dt_client *c = NULL;
-    assert_int_equal(dt_client_create(&co, &c, NULL, 0), DT_OK);
-    dt_client_hub_info hi;
-    dt_client_hub_info_init(&hi);
-    hi.partitions = 2;
-    hi.memory_storage = true;
-    assert_int_equal(dt_client_hub_create(c, &hi, NULL), DT_OK);
-    char *dir = dt_test_mkdtemp("sidecar-waits");
-    char err[512] = "";
     static const char *const acts[] = {"hello"};
-    dt__sidecar_options so = {.nats_url = url,
-                              .hub = hub,
-                              .listen = "127.0.0.1:0",
-                              .data_dir = dir,
-                              .activities = acts,
-                              .n_activities = 1};
-    dt__sidecar *s = NULL;
-    dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
-    if (st != DT_OK) {
-        fail_msg("sidecar: %s (%s)", err, dt_status_name(st));
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
-    int rc = sidecar_run_node("sidecar_waits.mjs", port, "100", NULL);
-    dt__sidecar_stop(s);
-    assert_int_equal(dt_client_hub_delete(c), DT_OK);
-    dt_client_destroy(c);
-    dt_test_rmtree(dir);
-    free(dir);
-    assert_int_equal(rc, 0);
+    assert_int_equal(run_with_sidecar("sdkw", acts, 1, NULL, "sidecar_waits.mjs", "100"), 0);
 }
 
 int main(void)
