@@ -10,6 +10,12 @@
 
 set(DT_LIBRARY_OBJECTS
   $<TARGET_OBJECTS:durabletask> $<TARGET_OBJECTS:dt_broker> $<TARGET_OBJECTS:dt_schema>)
+# The OBJECT libraries whose objects durabletask takes in (runtime/worker's folders):
+# $<TARGET_OBJECTS:durabletask> lists only the objects durabletask compiles itself.
+get_property(dt_object_libraries GLOBAL PROPERTY DT_OBJECT_LIBRARIES)
+foreach(t ${dt_object_libraries})
+  list(APPEND DT_LIBRARY_OBJECTS $<TARGET_OBJECTS:${t}>)
+endforeach()
 
 # What a program linking the static library needs besides it (and threads): pkg-config modules
 # and plain system libraries. The .pc file (Requires.private, Libs.private), the package config

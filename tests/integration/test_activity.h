@@ -12,7 +12,7 @@
 #include "common_int.h"
 #include "protocol/protocol_int.h"
 #include "test_broker.h"
-#include "worker/activity_int.h"
+#include "worker/activity/activity_int.h"
 
 typedef struct ta_env {
     dt_broker *b;

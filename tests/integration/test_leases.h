@@ -22,7 +22,7 @@
 
 #include "common_int.h"
 #include "test_broker.h"
-#include "worker/leases_int.h"
+#include "worker/lease/leases_int.h"
 
 #define TL_MAXW 4
 #define TL_MAXP 64

@@ -14,7 +14,7 @@
 
 #include "history/store_int.h"
 #include "test_client.h"
-#include "worker/query_int.h"
+#include "worker/query/query_int.h"
 
 #define P 3
 

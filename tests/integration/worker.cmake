@@ -61,7 +61,7 @@ dt_add_test(NAME test_worker_calls SOURCES worker/test_worker_calls.c LABELS int
 dt_add_test(NAME test_partition_stores SOURCES worker/test_partition_stores.c LABELS integration
   TIMEOUT 180 LIBS dt_worker_kit)
 target_link_libraries(test_partition_stores PRIVATE PkgConfig::SQLITE3)
-target_include_directories(test_partition_stores PRIVATE ${CMAKE_SOURCE_DIR}/runtime/worker)
+target_include_directories(test_partition_stores PRIVATE ${CMAKE_SOURCE_DIR}/runtime/worker/lease)
 # A stale owner (stopped between its lease check and its log append) cannot commit.
 dt_add_test(NAME test_stale_owner SOURCES chaos/test_stale_owner.c LABELS integration TIMEOUT 180)
 target_compile_definitions(test_stale_owner PRIVATE CHAOS_WORKER_PATH="$<TARGET_FILE:chaos_worker>")

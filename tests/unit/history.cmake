@@ -12,5 +12,8 @@ dt_add_test(NAME test_store_crash SOURCES test_store_crash.c LABELS unit TIMEOUT
 # The worker's in-memory mirror of stored instance rows (runtime/worker/rowcache.c), against a real
 # engine: it stands in for a SQLite read, so it is tested with the store's tests.
 dt_add_test(NAME test_rowcache SOURCES test_rowcache.c LABELS unit)
-target_include_directories(test_rowcache PRIVATE ${CMAKE_SOURCE_DIR}/runtime/worker
+target_include_directories(test_rowcache PRIVATE ${CMAKE_SOURCE_DIR}/runtime/worker/partition
+  ${CMAKE_SOURCE_DIR}/runtime/worker/query ${CMAKE_SOURCE_DIR}/runtime/worker/local
+  ${CMAKE_SOURCE_DIR}/runtime/worker/base ${CMAKE_SOURCE_DIR}/runtime/worker/activity
+  ${CMAKE_SOURCE_DIR}/runtime/worker/lease
   ${CMAKE_SOURCE_DIR}/runtime/engine ${CMAKE_SOURCE_DIR}/runtime/protocol)

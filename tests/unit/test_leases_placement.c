@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "worker/leases_int.h"
+#include "worker/lease/leases_int.h"
 
 #define P 64u
 

@@ -25,7 +25,7 @@
 #include "durabletask/client.h"
 #include "durabletask/worker.h"
 #include "protocol_int.h"
-#include "worker/leases_int.h"
+#include "worker/lease/leases_int.h"
 #include "worker_kit.h"
 
 #define PARTITIONS  8
