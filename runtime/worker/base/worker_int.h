@@ -66,6 +66,7 @@ struct dt_worker {
     struct dt__remote *remote; /* orchestrations run by SDK workers (runtime/remote); or NULL */
 };
 
+/* ---- dead_letter.c ---- */
 /* A message the worker cannot use (dead_letter.c); pointers borrowed for the call. */
 typedef struct dt__dead_letter_info {
     const char *kind;        /* subject token: "ingress", "orchestration", "event", ... */
@@ -78,15 +79,18 @@ typedef struct dt__dead_letter_info {
 /* Publishes the dead letter (best effort) and logs it, prefixed with `who`. */
 void dt__worker_dead_letter(dt_worker *w, const char *who, const dt__dead_letter_info *d);
 
+/* ---- log.c (a leaf: every part of the worker may log) ---- */
 /* Logs through the user's sink (thread-safe). */
 void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* ---- registry.c ---- */
 /* Finds an orchestrator for `name` and `version` under the worker's version rules. Returns
  * DT_OK (fn set), DT_EUNKNOWNNAME, or DT_EVERSION with a message in why. */
 dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
                             dt_orchestrator_fn *fn, void **user_data, char *why, size_t why_len);
 
+/* ---- supervisor/worker.c (declared here for runtime/remote/attach.c) ---- */
 /* Attaches runtime/remote's dt__remote (borrowed; outlives w) before dt_worker_start: episodes
  * of the orchestrations it takes run in SDK workers. DT_ESTATE when started or already set. */
 dt_status dt__worker_set_remote(dt_worker *w, struct dt__remote *r);
@@ -97,31 +101,5 @@ dt_status dt__worker_entity_lookup(dt_worker *w, const char *name, dt_entity_fn 
                                    void **user_data);
 /* Frees the registry (dt_worker_destroy). */
 void dt__worker_entities_free(dt_worker *w);
-
-/* ---- connect.c ---- */
-/* The first connection (w->broker), retried while no server is reachable; sets w->errmsg and
- * returns DT_ECLOSED when dt_worker_stop ends the wait. */
-dt_status dt__worker_connect(dt_worker *w, const dt_broker_options *bo);
-/* Deep copy of `src` into `dst` (empty strings become NULL); DT_ENOMEM leaves dst zeroed. */
-dt_status dt__worker_security_copy(dt_nats_security *dst, const dt_nats_security *src);
-/* Wipes and frees the strings of a copy made by dt__worker_security_copy. */
-void dt__worker_security_free(dt_nats_security *s);
-
-/* ---- partition.c ---- */
-/* Starts the thread that runs partition p (it claims the store epoch first). */
-dt_status dt__partition_start(dt_worker *w, uint32_t p, dt__partition **out);
-/* True once the partition thread has exited (lease lost, fenced, or stopped). */
-bool dt__partition_done(dt__partition *pt);
-/* After the thread ended: whether its store could not be opened (the worker then leaves the
- * partition to others for a while). */
-bool dt__partition_store_failed(const dt__partition *pt);
-/* Asks the thread to stop after its current batch, without waiting (NULL accepted). */
-void dt__partition_request_stop(dt__partition *pt);
-/* Asks the thread to stop after its current batch, joins it and frees. NULL accepted. */
-void dt__partition_stop(dt__partition *pt);
-
-/* ---- ingress.c ---- */
-dt_status dt__ingress_start(dt_worker *w, dt__ingress **out);
-void dt__ingress_stop(dt__ingress *in);
 
 #endif

@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "ingress_int.h"
-#include "partition_int.h"
+#include "engine_int.h"
+#include "worker_int.h"
 
 #define INGRESS_BATCH   128
 #define INGRESS_WAIT_MS 250

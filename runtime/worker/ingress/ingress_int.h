@@ -10,6 +10,7 @@
 
 #include "arena_int.h"
 #include "dt_broker.h"
+#include "durabletask/worker.h"
 #include "protocol_int.h"
 
 #define DT__INGRESS_ID_BUF (DT_INSTANCE_ID_MAX * 2 + 64)
@@ -38,5 +39,10 @@ const char *dt__ingress_route(const dt__ingress_routing *g, dt__arena *a, dt_bro
  * routed. `name` is the subject's entity name, `key` the request's identity. */
 const char *dt__ingress_build_signal(dt__arena *a, dt_broker_msg *m, const char *name,
                                      Dt__OrchestrationMessage *om, dt__routed *r, const char *key);
+
+/* ---- ingress.c: what the supervisor calls ---- */
+typedef struct dt__ingress dt__ingress;
+dt_status dt__ingress_start(dt_worker *w, dt__ingress **out);
+void dt__ingress_stop(dt__ingress *in);
 
 #endif

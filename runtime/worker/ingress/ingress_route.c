@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "ingress_int.h"
-#include "partition_int.h"
+#include "engine_int.h"
+#include "worker_int.h"
 #include "trace_int.h"
 
 static const char *header(dt_broker_msg *m, const char *name)

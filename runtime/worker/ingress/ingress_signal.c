@@ -12,7 +12,8 @@
 
 #include "entity/entity_int.h"
 #include "ingress_int.h"
-#include "partition_int.h"
+#include "engine_int.h"
+#include "worker_int.h"
 
 #define SIGNAL_AT_MAX_MS 253402300799999LL
 

@@ -231,4 +231,17 @@ void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
                      const char *instance_id, const void *data, size_t len,
                      const char *orig_subject);
 
+/* ---- partition.c: what the supervisor calls ---- */
+/* Starts the thread that runs partition p (it claims the store epoch first). */
+dt_status dt__partition_start(dt_worker *w, uint32_t p, dt__partition **out);
+/* True once the partition thread has exited (lease lost, fenced, or stopped). */
+bool dt__partition_done(dt__partition *pt);
+/* After the thread ended: whether its store could not be opened (the worker then leaves the
+ * partition to others for a while). */
+bool dt__partition_store_failed(const dt__partition *pt);
+/* Asks the thread to stop after its current batch, without waiting (NULL accepted). */
+void dt__partition_request_stop(dt__partition *pt);
+/* Asks the thread to stop after its current batch, joins it and frees. NULL accepted. */
+void dt__partition_stop(dt__partition *pt);
+
 #endif

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "partition_int.h"
+#include "supervisor_int.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

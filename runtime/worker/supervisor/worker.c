@@ -1,6 +1,7 @@
 /*
- * The worker: options, registration, start-up and shut-down, the supervisor that runs one
- * partition thread per held lease, and the version rules of orchestrator lookup.
+ * The worker: options, registration, start-up and shut-down, and the supervisor that runs one
+ * partition thread per held lease. Logging (base/log.c) and orchestrator lookup
+ * (base/registry.c) are in base/, which every part of the worker may call.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,27 +11,12 @@
 #include <unistd.h>
 
 #include "metrics_worker_int.h"
+#include "ingress_int.h"
 #include "partition_int.h"
+#include "supervisor_int.h"
 #include "trace_int.h"
 
 #define SUPERVISE_MS 200
-
-void dt__worker_log(dt_worker *w, dt_log_level level, const char *instance_id, const char *fmt, ...)
-{
-    if (w->opt.log == NULL && level < DT_LOG_WARN) {
-        return;
-    }
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (w->opt.log == NULL) { /* the default: problems are never silent */
-        dt_worker_log_stderr(level, instance_id, msg, NULL);
-        return;
-    }
-    w->opt.log(level, instance_id, msg, w->opt.log_ctx);
-}
 
 static void set_err(dt_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(dt_worker *w, const char *fmt, ...)
@@ -49,51 +35,6 @@ const char *dt_worker_errmsg(const dt_worker *w)
 const char *dt_worker_id(const dt_worker *w)
 {
     return w->worker_id;
-}
-
-/* ---- versions ---- */
-
-/* Compares dot-separated numeric versions ("1.10" > "1.9"); non-numeric parts compare as text. */
-static int version_cmp(const char *a, const char *b)
-{
-    while (*a != '\0' || *b != '\0') {
-        char *ea = NULL, *eb = NULL;
-        unsigned long long x = strtoull(a, &ea, 10), y = strtoull(b, &eb, 10);
-        if (ea == a || eb == b) {
-            return strcmp(a, b);
-        }
-        if (x != y) {
-            return x < y ? -1 : 1;
-        }
-        a = *ea == '.' ? ea + 1 : ea;
-        b = *eb == '.' ? eb + 1 : eb;
-    }
-    return 0;
-}
-
-dt_status dt__worker_lookup(dt_worker *w, const char *name, const char *version,
-                            dt_orchestrator_fn *fn, void **user_data, char *why, size_t why_len)
-{
-    const char *mine = w->version != NULL ? w->version : "";
-    const char *theirs = version != NULL ? version : "";
-    bool ok = w->opt.version_match == DT_VERSION_MATCH_ANY ||
-              (w->opt.version_match == DT_VERSION_MATCH_STRICT && strcmp(mine, theirs) == 0) ||
-              (w->opt.version_match == DT_VERSION_MATCH_CURRENT_OR_OLDER &&
-               version_cmp(theirs, mine) <= 0);
-    if (!ok) {
-        snprintf(why, why_len, "orchestration version '%s' does not match worker version '%s'",
-                 theirs, mine);
-        return DT_EVERSION;
-    }
-    for (size_t i = 0; i < w->n_orchs; i++) {
-        if (strcmp(w->orchs[i].name, name) == 0) {
-            *fn = w->orchs[i].fn;
-            *user_data = w->orchs[i].user_data;
-            return DT_OK;
-        }
-    }
-    snprintf(why, why_len, "no orchestrator named '%s' is registered", name);
-    return DT_EUNKNOWNNAME;
 }
 
 /* ---- creation and registration ---- */
