@@ -18,47 +18,6 @@
 #define PAYLOAD_HEADROOM 4096  /* a message's envelope, identities and headers besides a payload */
 #define REROUTE_RETRY_MS 1000  /* a misrouted message whose move failed for a transient reason */
 
-/* ---- batch bookkeeping ---- */
-
-bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c)
-{
-    if (!dt__arena_grow(b->arena, (void **)&b->commits, &b->cap_commits, b->n_commits,
-                        sizeof(*c))) {
-        return false;
-    }
-    b->commits[b->n_commits++] = *c;
-    return true;
-}
-
-bool dt__batch_keep_result(dt__batch *b, const dt__episode_result *r)
-{
-    if (!dt__arena_grow(b->arena, (void **)&b->results, &b->cap_results, b->n_results,
-                        sizeof(*r))) {
-        return false;
-    }
-    b->results[b->n_results++] = *r;
-    return true;
-}
-
-bool dt__batch_touch(dt__batch *b, const char *instance_id)
-{
-    if (!dt__arena_grow(b->arena, (void **)&b->touched, &b->cap_touched, b->n_touched,
-                        sizeof(char *))) {
-        return false;
-    }
-    b->touched[b->n_touched++] = instance_id;
-    return true;
-}
-
-bool dt__batch_park(dt__batch *b, const dt__parked_new *p)
-{
-    if (!dt__arena_grow(b->arena, (void **)&b->parks, &b->cap_parks, b->n_parks, sizeof(*p))) {
-        return false;
-    }
-    b->parks[b->n_parks++] = *p;
-    return true;
-}
-
 static void batch_free(dt__batch *b)
 {
     for (size_t i = 0; i < b->n_results; i++) {
@@ -90,18 +49,6 @@ static bool group_item(dt__batch *b, dt__item *it)
     }
     b->groups_tail = g;
     return true;
-}
-
-/* ---- dead letters ---- */
-
-void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
-                     const char *instance_id, const void *data, size_t len,
-                     const char *orig_subject)
-{
-    char who[32];
-    snprintf(who, sizeof(who), "partition %u", pt->p);
-    dt__dead_letter_info d = {kind, reason, instance_id, data, len, orig_subject};
-    dt__worker_dead_letter(pt->w, who, &d);
 }
 
 /* ---- one batch ---- */

@@ -15,6 +15,7 @@
 #ifndef DT_PARTITION_INT_H
 #define DT_PARTITION_INT_H
 
+#include "batch_int.h"
 #include "engine_int.h"
 #include "protocol_int.h"
 #include "query_int.h"
@@ -91,49 +92,6 @@ struct dt__partition {
     size_t max_msg;          /* largest message the hub and the server take, headers included */
     bool store_failed;       /* set-up could not open or claim the store (the thread then ends) */
 };
-
-/* A unit of work of a batch: a fetched message or a due timer. */
-typedef struct dt__item {
-    dt_broker_msg *msg; /* NULL for a timer or a parked message */
-    int64_t timer_id;   /* -1 for a message */
-    int64_t parked_id;  /* > 0: a message parked earlier (episode_park.c), 0 otherwise */
-    Dt__OrchestrationMessage *om;
-    /* A message's packed OrchestrationMessage: the fetched body, or its member of a batch
-     * (arena memory, or the fetched message's, which lives as long as the batch). */
-    const uint8_t *data;
-    size_t len;
-    struct dt__item *same_msg; /* next item decoded from the same fetched message (a batch) */
-    bool leave;            /* not for this worker (version): redeliver later instead of acking */
-    int32_t retry_ms;      /* > 0: not applied yet; redeliver after this delay (entity_episode.c) */
-    struct dt__item *next; /* next item of the same instance, in arrival order */
-} dt__item;
-
-typedef struct dt__group {
-    const char *instance_id;
-    dt__item *head, *tail;
-    struct dt__group *next;
-} dt__group;
-
-/* Everything one batch produces; lives in `arena` until the batch is done. */
-typedef struct dt__batch {
-    dt__arena *arena;
-    int64_t now_ms;
-    dt__group *groups, *groups_tail;
-    /* First item of each fetched message (NULL: nothing of it applies here), by fetch index; the
-     * members of a batch message follow through same_msg. */
-    dt__item **msg_items;
-    bool *msg_retry; /* by fetch index: a member could not be moved yet; nak the message */
-    dt__episode_commit *commits;
-    size_t n_commits, cap_commits;
-    dt__episode_result *results; /* engine results to free after the commit */
-    size_t n_results, cap_results;
-    const char **touched; /* instances whose cached engine state depends on this commit */
-    size_t n_touched, cap_touched;
-    dt__parked_new *parks; /* messages kept for instances whose start has not arrived */
-    size_t n_parks, cap_parks;
-    bool committed;                    /* `commits` are durable (their outbox_ids filled in) */
-    struct dt__remote_pending *remote; /* episodes sent to SDK workers (episode_remote.c) */
-} dt__batch;
 
 /* ---- retention.c ---- */
 /* Purges this partition's instances that finished longer ago than the hub's retention policy
@@ -221,11 +179,7 @@ void dt__row_cache_clear(dt__row_cache *c);
 /* Entries held (for tests and diagnostics). */
 size_t dt__row_cache_size(const dt__row_cache *c);
 
-/* ---- batch helpers (partition.c) ---- */
-bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c);
-bool dt__batch_keep_result(dt__batch *b, const dt__episode_result *r);
-bool dt__batch_touch(dt__batch *b, const char *instance_id);
-bool dt__batch_park(dt__batch *b, const dt__parked_new *p);
+/* ---- partition_dead_letter.c ---- */
 /* Publishes a dead letter (best effort, logged) for a message the partition cannot apply. */
 void dt__dead_letter(dt__partition *pt, const char *kind, const char *reason,
                      const char *instance_id, const void *data, size_t len,
