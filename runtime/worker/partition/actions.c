@@ -10,42 +10,6 @@
 
 #define ID_BUF (DT_INSTANCE_ID_MAX * 2 + 64)
 
-Dt__HistoryEvent *dt__actions_event(dt__episode *e)
-{
-    return dt__emit_new(e->a, -1, e->b->now_ms);
-}
-
-static dt_status orch_subject(dt__episode *e, const char *instance_id, char *buf, size_t len)
-{
-    char tail[16];
-    snprintf(tail, sizeof(tail), "%u", dt__partition_of(instance_id, e->pt->w->hub_cfg.partitions));
-    return dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, buf, len);
-}
-
-dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m)
-{
-    char subject[DT_BROKER_NAME_BUF];
-    dt_status st = orch_subject(e, m->instance_id, subject, sizeof(subject));
-    if (st != DT_OK) {
-        return st;
-    }
-    size_t len = 0;
-    uint8_t *data = dt__pack(e->a, &m->base, &len);
-    const char *id = dt__arena_strdup(e->a, m->dedupe_id);
-    if (data == NULL || id == NULL) {
-        return DT_ENOMEM;
-    }
-    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
-}
-
-dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
-                           Dt__HistoryEvent *ev, const char *dedupe_id)
-{
-    Dt__OrchestrationMessage m;
-    dt__orch_msg_init(&m, instance_id, execution_id, ev, dedupe_id);
-    return dt__actions_send_message(e, &m);
-}
-
 /* A task the runtime itself fails at once (for example a queue name that is not a valid subject
  * token), delivered back to this instance like a real result: TaskFailed for an activity,
  * SubOrchestrationInstanceFailed for a sub-orchestration (the engine matches the result's kind
@@ -208,7 +172,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     }
     /* A retried child reuses an explicit instance ID: replace it once it has finished. */
     char subject[DT_BROKER_NAME_BUF];
-    st = orch_subject(e, c->instance_id, subject, sizeof(subject));
+    st = dt__actions_subject(e, c->instance_id, subject, sizeof(subject));
     Dt__OrchestrationMessage m;
     dt__orch_msg_init(&m, c->instance_id, exec, start, id);
     m.reuse_policy = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED;

@@ -8,11 +8,6 @@
 
 #include "episode_int.h"
 
-const char *dt__payload_str(dt__arena *a, const Dt__Payload *p)
-{
-    return p == NULL ? NULL : dt__arena_memdup(a, p->value.data, p->value.len);
-}
-
 Dt__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags)
 {
     if (tags->data == NULL) {

@@ -59,7 +59,7 @@ typedef struct dt__episode {
     size_t n_timers, cap_timers;
 } dt__episode;
 
-/* ---- episode.c ---- */
+/* ---- episode_leave.c ---- */
 /* Leaves the instance untouched for now (`why` is logged): its messages are redelivered later,
  * its due timers move a little ahead, nothing else of the episode is committed. */
 dt_status dt__episode_leave(dt__episode *e, dt__group *g, const char *why);
@@ -112,15 +112,6 @@ dt_status dt__episode_rewind_events(dt__episode *e, dt__blob **events, size_t *n
 /* Removes the rewind count from start record s (a copy for the next execution: its count
  * starts again, as its history holds no rewind). */
 dt_status dt__episode_rewind_untag(dt__episode *e, Dt__ExecutionStartedEvent *s);
-/* How often the current execution was rewound (from the start record's tag). */
-uint32_t dt__episode_rewinds(const dt__episode *e);
-/* The identity kind `kind` ("act", "res", ...) of this execution's messages: as is when never
- * rewound, else "<kind>.r<n>", so that a message of the rewound run is not dropped as a repeat
- * of the failed run's (JetStream's duplicate window). In e->a; NULL on OOM. */
-const char *dt__episode_kind(dt__episode *e, const char *kind);
-/* The same for a count of rewinds `n`. */
-const char *dt__episode_kind_at(dt__episode *e, const char *kind, uint32_t n);
-
 /* ---- commit.c ---- */
 /* Builds and queues the commit of an episode run (r may be NULL when no episode ran but the
  * instance row and outbox still change, e.g. a deferred start). */
@@ -130,8 +121,6 @@ dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r)
 dt_status dt__episode_commit_bare(dt__episode *e);
 /* Decodes the start record stored in a row's tags blob (NULL when absent or unreadable). */
 Dt__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags);
-/* A string copy of a Payload's bytes in `a` (NULL for an absent payload). */
-const char *dt__payload_str(dt__arena *a, const Dt__Payload *p);
 
 /* ---- entity_actions.c ---- */
 /* The message for an entity action event (signal, call, lock request, unlock) into the outbox;
@@ -144,17 +133,38 @@ dt_status dt__actions_build(dt__episode *e, const dt__episode_result *r);
 /* Notifies the parent (if any) that this execution ended (status, output, failure). */
 dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEvent *start, bool ok,
                                     const Dt__Payload *output, Dt__TaskFailureDetails *failure);
-/* Queues an OrchestrationMessage for another (or this) instance into the outbox. */
-dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
-                           Dt__HistoryEvent *ev, const char *dedupe_id);
 /* The execution ID a child created by task `task_id` of this execution starts with. */
 const char *dt__actions_child_execution(dt__episode *e, int32_t task_id);
 /* Sends again the call that action event `ev` (TaskScheduled, TimerCreated or
  * SubOrchestrationInstanceCreated) made (a rewind). */
 dt_status dt__actions_resend(dt__episode *e, const Dt__HistoryEvent *ev);
+
+/* ---- actions_send.c ---- */
+/* Queues an OrchestrationMessage for another (or this) instance into the outbox. */
+dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
+                           Dt__HistoryEvent *ev, const char *dedupe_id);
 /* Queues an OrchestrationMessage (borrowed; packed into the outbox) to its instance. */
 dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m);
+/* The subject of instance_id's partition stream (dt.<hub>.orch.<p>) into buf. */
+dt_status dt__actions_subject(dt__episode *e, const char *instance_id, char *buf, size_t len);
 /* A new event with timestamp now, in e->a. */
 Dt__HistoryEvent *dt__actions_event(dt__episode *e);
+
+/* ---- episode_kind.c ---- */
+/* How often the current execution was rewound (from the start record's tag). */
+uint32_t dt__episode_rewinds(const dt__episode *e);
+/* The identity kind `kind` ("act", "res", ...) of this execution's messages: as is when never
+ * rewound, else "<kind>.r<n>", so that a message of the rewound run is not dropped as a repeat
+ * of the failed run's (JetStream's duplicate window). In e->a; NULL on OOM. */
+const char *dt__episode_kind(dt__episode *e, const char *kind);
+/* The same for a count of rewinds `n`. */
+const char *dt__episode_kind_at(dt__episode *e, const char *kind, uint32_t n);
+
+/* ---- inline ---- */
+/* A string copy of a Payload's bytes in `a` (NULL for an absent payload). */
+static inline const char *dt__payload_str(dt__arena *a, const Dt__Payload *p)
+{
+    return p == NULL ? NULL : dt__arena_memdup(a, p->value.data, p->value.len);
+}
 
 #endif

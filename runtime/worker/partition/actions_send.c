@@ -1,0 +1,44 @@
+/*
+ * The messages an episode sends to an instance (its own or another's) through the outbox: the
+ * primitives under actions.c, entity_actions.c, episode_rewind.c and episode_terminate.c. Calls
+ * only down (outbox.c, trace_episode.c).
+ */
+#include <stdio.h>
+
+#include "episode_int.h"
+
+Dt__HistoryEvent *dt__actions_event(dt__episode *e)
+{
+    return dt__emit_new(e->a, -1, e->b->now_ms);
+}
+
+dt_status dt__actions_subject(dt__episode *e, const char *instance_id, char *buf, size_t len)
+{
+    char tail[16];
+    snprintf(tail, sizeof(tail), "%u", dt__partition_of(instance_id, e->pt->w->hub_cfg.partitions));
+    return dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, buf, len);
+}
+
+dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m)
+{
+    char subject[DT_BROKER_NAME_BUF];
+    dt_status st = dt__actions_subject(e, m->instance_id, subject, sizeof(subject));
+    if (st != DT_OK) {
+        return st;
+    }
+    size_t len = 0;
+    uint8_t *data = dt__pack(e->a, &m->base, &len);
+    const char *id = dt__arena_strdup(e->a, m->dedupe_id);
+    if (data == NULL || id == NULL) {
+        return DT_ENOMEM;
+    }
+    return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
+}
+
+dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
+                           Dt__HistoryEvent *ev, const char *dedupe_id)
+{
+    Dt__OrchestrationMessage m;
+    dt__orch_msg_init(&m, instance_id, execution_id, ev, dedupe_id);
+    return dt__actions_send_message(e, &m);
+}
