@@ -218,7 +218,7 @@ struct dt__activity_pool {
     bool ticker_started;
 };
 
-/* ---- activity_pool.c ---- */
+/* ---- activity_slot.c ---- */
 
 /* Drops one reference of `s`; the last one frees it (its handles must be released already). */
 void dt__act_slot_release(dt__act_slot *s);

@@ -25,39 +25,8 @@
 #define DEFAULT_TIMEOUT_MS     60000
 #define STOP_POLL_MS           100
 
-bool dt__act_stopping(const dt__activity_pool *p)
-{
-    return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
-}
-
-void dt__act_log(const dt__activity_pool *p, dt_log_level level, const char *instance_id,
-                 const char *fmt, ...)
-{
-    if (p->cfg.log == NULL) {
-        return;
-    }
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    (void)vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    p->cfg.log(level, instance_id, line, p->cfg.log_ctx);
-}
-
 /* ------------------------------------------------------------------------------------------- */
 /* Slots                                                                                       */
-
-void dt__act_slot_release(dt__act_slot *s)
-{
-    if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0) {
-        return;
-    }
-    /* Handles left only by a slot whose thread never started. */
-    dt_broker_consumer_close(s->consumer);
-    dt_broker_publisher_destroy(s->pub);
-    pthread_mutex_destroy(&s->mu);
-    dt_free(s);
-}
 
 static dt_status slot_open(dt__activity_pool *p, const dt__act_queue *q, dt__act_slot **out,
                            char *err, size_t errlen)

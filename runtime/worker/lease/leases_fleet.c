@@ -29,20 +29,6 @@
 /* ------------------------------------------------------------------------------------------- */
 /* Small helpers                                                                               */
 
-void dt__lk_log(dt__leases *l, dt_log_level lv, const char *fmt, ...)
-{
-    if (l->log == NULL) {
-        return;
-    }
-    char text[400], msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    dt__errf(msg, sizeof(msg), "leases %s/%s: %s", l->hub, l->id, text);
-    l->log(lv, NULL, msg, l->log_ctx);
-}
-
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;

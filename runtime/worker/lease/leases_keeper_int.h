@@ -101,7 +101,7 @@ struct dt__leases {
     bool sync_init;
 };
 
-/* Log line prefixed with hub and worker (no-op without a log callback). */
+/* Log line prefixed with hub and worker (no-op without a log callback; leases_log.c). */
 void dt__lk_log(dt__leases *l, dt_log_level lv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
