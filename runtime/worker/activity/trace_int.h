@@ -8,6 +8,9 @@
  * (parent_trace_context) and the orchestration span's own (orchestration_trace_context). Every
  * episode, on whichever worker, reads them from there; outgoing messages carry the orchestration
  * span as their `traceparent` header.
+ *
+ * This header has the header names and the activities' hooks (activity/trace_activity.c); the
+ * episodes' hooks are partition/trace_episode_int.h.
  */
 #ifndef DT_WORKER_TRACE_INT_H
 #define DT_WORKER_TRACE_INT_H
@@ -16,45 +19,9 @@
 #include "history/store_int.h"
 #include "tracing/tracing_int.h"
 
-struct dt__episode;
-struct dt__item;
-struct dt__episode_result;
-
 /* W3C header names (lower case, as the recommendation writes them). */
 #define DT__HDR_TRACEPARENT "traceparent"
 #define DT__HDR_TRACESTATE  "tracestate"
-
-/* An accepted start (e->start): takes the caller's context from the message's traceparent
- * header when its body has none (tracing on only), drops a malformed one, and gives the
- * execution its orchestration span unless it has one (a deferred or repeated start). */
-void dt__trace_on_start(struct dt__episode *e, const struct dt__item *it);
-
-/* One episode's span (an "episode" child span of the orchestration span). */
-typedef struct dt__trace_episode {
-    dt__span *span; /* NULL: not traced */
-    dt__trace_ctx orch;
-} dt__trace_episode;
-/* Before the engine runs: starts the episode span and makes it the thread's current span. */
-void dt__trace_episode_begin(struct dt__episode *e, dt__trace_episode *te);
-/* After it ran (r NULL: it failed): span events for the events applied (raised, suspended,
- * resumed, terminated), a span per timer that fired, the orchestration span when the execution
- * ended; ends the episode span and clears the thread's current span. */
-void dt__trace_episode_end(struct dt__episode *e, dt__trace_episode *te,
-                           const struct dt__episode_result *r);
-
-/* The outbox headers blob (traceparent, tracestate) of the episode's messages, or NULL when the
- * execution is not traced. Arena memory. */
-const dt__blob *dt__trace_headers(struct dt__episode *e);
-/* A dt_publish's headers with traceparent / tracestate added (a publisher's own win); *p itself
- * when the execution is not traced. NULL: out of memory. */
-const Dt__MessagePublishedEvent *dt__trace_publish_headers(struct dt__episode *e,
-                                                           const Dt__MessagePublishedEvent *p);
-/* A sub-orchestration's start: its caller is this execution's orchestration span. */
-void dt__trace_child_start(struct dt__episode *e, Dt__ExecutionStartedEvent *child);
-/* The start record of the next execution of a continue-as-new (a copy of this one's): a new
- * orchestration span in the same trace, whose parent is this execution's caller (or this
- * execution's span when it had none). */
-void dt__trace_continue_as_new(struct dt__episode *e, Dt__ExecutionStartedEvent *next);
 
 /* ---- activities (trace_activity.c) ---- */
 /* Starts the activity span of work item held[held_ix] of slot s (its traceparent header) and

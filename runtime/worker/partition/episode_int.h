@@ -7,7 +7,7 @@
 #define DT_EPISODE_INT_H
 
 #include "partition_int.h"
-#include "trace_int.h"
+#include "trace_episode_int.h"
 
 /* Tag key in the start record that holds the subject a final status is published to. */
 #define DT__TAG_RESULT_SUBJECT "dt.result_subject"

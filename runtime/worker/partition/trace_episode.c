@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "episode_int.h"
-#include "trace_int.h"
+#include "trace_episode_int.h"
 
 #define NS_PER_MS 1000000LL
 
