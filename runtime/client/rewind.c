@@ -2,8 +2,8 @@
  * Rewind of a failed instance: one OrchestrationMessage with ExecutionRewound { reason } for "any
  * execution" to the instance's partition, like terminate (signal.c), after a check of the status
  * record: unknown is DT_ENOTFOUND, anything but FAILED is DT_ESTATE. The worker checks again when
- * it applies the request (runtime/worker/episode_rewind.c) and ignores it for an instance that is
- * not failed by then.
+ * it applies the request (runtime/worker/partition/episode_rewind.c) and ignores it for an instance
+ * that is not failed by then.
  *
  * Identity: "<instance>/-/rewind/<random 63-bit number>" (each call is a new request).
  */

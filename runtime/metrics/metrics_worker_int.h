@@ -1,6 +1,6 @@
 /*
- * metrics_worker_int.h: what the worker (runtime/worker/worker.c) calls to run its metrics
- * (worker_metrics.c). Each call does nothing for a worker without metrics_addr.
+ * metrics_worker_int.h: what the worker (runtime/worker/supervisor/worker.c) calls to run its
+ * metrics (worker_metrics.c). Each call does nothing for a worker without metrics_addr.
  */
 #ifndef DT_METRICS_WORKER_INT_H
 #define DT_METRICS_WORKER_INT_H

@@ -14,7 +14,7 @@
  * The worker's own cost of a cache miss comes on top: it reads the history from the partition's
  * SQLite file (store_load_ms: dt__store_load_history of the same events, committed to a store in
  * a temp directory) and unpacks it (decode_ms: protobuf into an arena, as load_past in
- * runtime/worker/episode.c does); worker_cache_miss_ms is the sum of the three.
+ * runtime/worker/partition/episode.c does); worker_cache_miss_ms is the sum of the three.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,8 +133,8 @@ static Dt__HistoryEvent *completed_event(dt__arena *a, int32_t task, int64_t now
 static bool episode(dt__engine *e, history *h, size_t n_past, Dt__HistoryEvent *news, int64_t now,
                     bool keep, double *ms)
 {
-    /* As the worker does (runtime/worker/episode.c): no history for an instance the cache holds
-     * at exactly this point. */
+    /* As the worker does (runtime/worker/partition/episode.c): no history for an instance the cache
+     * holds at exactly this point. */
     bool current = dt__engine_is_current(e, "replay-1", "exec-1", n_past);
     dt__episode_input in = {"replay-1", current ? NULL : h->ev, n_past, &news, 1, now};
     dt__episode_result r;

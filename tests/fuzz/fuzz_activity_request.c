@@ -1,8 +1,9 @@
 /*
  * Fuzz target: the activity work item (dt.<hub>.act.<queue>) as the activity pool receives it:
- * decoded (dt__activity_request__unpack into the batch arena, runtime/worker/activity_loop.c),
- * checked (dt__act_request_problem) and, when it passes, answered: the result message of a run
- * that completed, failed, or produced more than the hub takes (dt__act_result_pack).
+ * decoded (dt__activity_request__unpack into the batch arena,
+ * runtime/worker/activity/activity_loop.c), checked (dt__act_request_problem) and, when it passes,
+ * answered: the result message of a run that completed, failed, or produced more than the hub takes
+ * (dt__act_result_pack).
  *
  * Properties: a request that passes the checks gets a result for every outcome, and each result
  * is a work item the partition accepts (dt__orch_msg_decode) for the same instance and

@@ -1,7 +1,7 @@
 /*
  * Fuzz target: the ingress router's routing of one request (dt__ingress_route,
- * runtime/worker/ingress_route.c). Any NATS client publishes to dt.<hub>.in.> with any subject
- * tail, header block and body; the router reads the kind and name from the subject, the
+ * runtime/worker/ingress/ingress_route.c). Any NATS client publishes to dt.<hub>.in.> with any
+ * subject tail, header block and body; the router reads the kind and name from the subject, the
  * Dt-Instance-Id, Nats-Msg-Id, Dt-Version, Dt-Start-At, Dt-Reuse-Policy and Dt-Result-Subject
  * headers, and makes an OrchestrationMessage of it, or refuses it with a reason.
  *

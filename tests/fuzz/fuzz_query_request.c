@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the worker's query service (runtime/worker/query.c, query_ops.c) answering a
+ * Fuzz target: the worker's query service (runtime/worker/query/query.c, query_ops.c) answering a
  * QueryRequest that any client may publish to dt.<hub>.query.<p>: decoded, then listed (filters,
  * page tokens, limits, payloads) or a history read, over a real store holding the recorded
  * histories of fuzz_world.h. Purges are decoded but not run (they change the store and need the

@@ -46,8 +46,8 @@ dt__store *fuzz_store_create(const fuzz_history *h, size_t n, char **out_dir);
 void fuzz_store_destroy(dt__store *s, char *dir);
 
 /*
- * Answers `req` the way the query service of partition 0 does (runtime/worker/query.c: list and
- * history; purge is left out, it would change the store and needs the status bucket) into
+ * Answers `req` the way the query service of partition 0 does (runtime/worker/query/query.c: list
+ * and history; purge is left out, it would change the store and needs the status bucket) into
  * `resp` (initialised by the caller; memory in `a`). Returns the status the reply carries.
  */
 dt_status fuzz_query_answer(dt__store *s, dt__arena *a, const Dt__QueryRequest *req,

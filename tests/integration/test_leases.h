@@ -1,5 +1,5 @@
 /*
- * test_leases.h: a fleet of lease keepers (runtime/worker/leases.c) on one hub for the
+ * test_leases.h: a fleet of lease keepers (runtime/worker/lease/leases.c) on one hub for the
  * test_leases_*.c integration tests, each worker with its own connection as if it were its own
  * process, plus a background sampler that checks that no partition ever has two holders.
  * Include after <cmocka.h>. Everything is static so each test executable takes what it uses.

@@ -1,6 +1,6 @@
 /*
- * The partition query service (runtime/worker/query*.c) answering the client's list, history and
- * purge over a real nats-server, from real SQLite stores filled with dt__store_commit: three
+ * The partition query service (runtime/worker/query/query*.c) answering the client's list, history
+ * and purge over a real nats-server, from real SQLite stores filled with dt__store_commit: three
  * partitions, filters and paging across them, payloads on request, history round trip, purge of
  * one instance and by filter (with the status records), refusals (running instance, fenced
  * epoch), malformed requests, and a partition without an owner.

@@ -9,8 +9,8 @@ dt_add_test(NAME test_store_log SOURCES test_store_log.c LABELS unit)
 dt_add_test(NAME test_store_migrate SOURCES test_store_migrate.c LABELS unit)
 target_include_directories(test_store_migrate PRIVATE ${CMAKE_SOURCE_DIR}/runtime/engine)
 dt_add_test(NAME test_store_crash SOURCES test_store_crash.c LABELS unit TIMEOUT 300)
-# The worker's in-memory mirror of stored instance rows (runtime/worker/rowcache.c), against a real
-# engine: it stands in for a SQLite read, so it is tested with the store's tests.
+# The worker's in-memory mirror of stored instance rows (runtime/worker/partition/rowcache.c),
+# against a real engine: it stands in for a SQLite read, so it is tested with the store's tests.
 dt_add_test(NAME test_rowcache SOURCES test_rowcache.c LABELS unit)
 target_include_directories(test_rowcache PRIVATE ${CMAKE_SOURCE_DIR}/runtime/worker/partition
   ${CMAKE_SOURCE_DIR}/runtime/worker/query ${CMAKE_SOURCE_DIR}/runtime/worker/local

@@ -1,2 +1,2 @@
-# Pure placement of partitions on workers (runtime/worker/leases_placement.c): no broker.
+# Pure placement of partitions on workers (runtime/worker/lease/leases_placement.c): no broker.
 dt_add_test(NAME test_leases_placement SOURCES test_leases_placement.c LABELS unit)

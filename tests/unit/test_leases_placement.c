@@ -1,5 +1,5 @@
 /*
- * Placement of partitions on workers (rendezvous hashing, runtime/worker/leases_placement.c):
+ * Placement of partitions on workers (rendezvous hashing, runtime/worker/lease/leases_placement.c):
  * determinism, independence from member order, even spread, and few moves when members come and
  * go. Pure functions: no broker.
  */

@@ -1,8 +1,8 @@
 /*
- * Tests of the worker's row cache (runtime/worker/rowcache.c) against a real engine: a row is
- * handed out only while the engine holds the instance at exactly the row's execution and history
- * length, as a copy that outlives the entry; large rows are not kept; entries the engine dropped
- * are swept out, so the cache stays bounded by the engine's capacity.
+ * Tests of the worker's row cache (runtime/worker/partition/rowcache.c) against a real engine: a
+ * row is handed out only while the engine holds the instance at exactly the row's execution and
+ * history length, as a copy that outlives the entry; large rows are not kept; entries the engine
+ * dropped are swept out, so the cache stays bounded by the engine's capacity.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -113,7 +113,7 @@ void dt__activity_pool_stop(dt__activity_pool *p, int64_t timeout_ms);
 void dt__activity_pool_destroy(dt__activity_pool *p);
 
 /* =============================================================================================
- * Private to runtime/worker/activity_*.c
+ * Private to runtime/worker/activity/activity_*.c
  * ============================================================================================= */
 
 /* Work items one thread fetches at once, at most; it aims at DT__ACT_BATCH_TARGET_US of work. */

@@ -70,8 +70,8 @@ static Dt__Payload *payload_of(dt__arena *a, const uint8_t *data, size_t len, bo
 
 /*
  * The user's tags of a row. The worker keeps the execution's ExecutionStartedEvent in the row's
- * tags column (runtime/worker/commit.c); its tags map is what the instance was started with.
- * A blob that does not decode gives no tags. false only when out of memory.
+ * tags column (runtime/worker/partition/commit.c); its tags map is what the instance was started
+ * with. A blob that does not decode gives no tags. false only when out of memory.
  */
 static bool tags_of(dt__arena *a, const dt__blob *blob, Dt__InstanceStatus *s)
 {

@@ -1,8 +1,8 @@
 /*
  * The query service's payload handler: one stored value of an instance (input, output, custom
  * status or failure details). A status record that would not fit a message leaves its payloads
- * out (payloads_omitted; runtime/worker/commit.c); readers fetch them here one at a time, since
- * each fits a message on its own while all of them together may not.
+ * out (payloads_omitted; runtime/worker/partition/commit.c); readers fetch them here one at a time,
+ * since each fits a message on its own while all of them together may not.
  */
 #include <stdio.h>
 #include <string.h>

@@ -2,13 +2,13 @@
  * Result subjects with a plain subscriber, as the event-driven sample uses them: the service
  * receives the InstanceStatus once, and the partition goes on at once.
  *
- * Written for a defect the sample showed (fixed in runtime/worker/outbox.c, which now asks whether
- * a stream captures such a subject and sends a plain message when none does): the worker published
- * result subjects through JetStream first; with a plain subscriber and no stream there is neither
- * a PubAck nor "no responders", so it waited for the ack timeout (about 2 s) and then sent the
- * result again on core NATS. The service got it twice, and the instance's partition stalled
- * meanwhile (the dt-samples throughput burst after the event-driven sample fell from ~900 to ~240
- * orchestrations/s).
+ * Written for a defect the sample showed (fixed in runtime/worker/partition/outbox.c, which now
+ * asks whether a stream captures such a subject and sends a plain message when none does): the
+ * worker published result subjects through JetStream first; with a plain subscriber and no stream
+ * there is neither a PubAck nor "no responders", so it waited for the ack timeout (about 2 s) and
+ * then sent the result again on core NATS. The service got it twice, and the instance's partition
+ * stalled meanwhile (the dt-samples throughput burst after the event-driven sample fell from ~900
+ * to ~240 orchestrations/s).
  */
 #include <setjmp.h>
 #include <stdarg.h>

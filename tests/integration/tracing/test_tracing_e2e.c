@@ -169,7 +169,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- worker processes ---- */
 
-/* Partition placement (runtime/worker/leases_placement.c, frozen): rendezvous hashing. */
+/* Partition placement (runtime/worker/lease/leases_placement.c, frozen): rendezvous hashing. */
 uint64_t dt__leases_id_hash(const char *id);
 uint64_t dt__leases_weight(uint64_t id_hash, uint32_t p);
 

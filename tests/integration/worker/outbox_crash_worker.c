@@ -4,7 +4,8 @@
  *
  * Orchestration "steps3": the activities "step" 1, 2 and 3 in sequence; output "[1][2][3]".
  * Runs until SIGTERM or SIGINT, then stops gracefully and exits 0. The test kills it with the
- * partition's fault injection (DT_TEST_CRASH_OUTBOX, Debug builds: runtime/worker/partition.c).
+ * partition's fault injection (DT_TEST_CRASH_OUTBOX, Debug builds:
+ * runtime/worker/partition/partition.c).
  */
 #include <pthread.h>
 #include <signal.h>

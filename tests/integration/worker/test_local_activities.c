@@ -1,5 +1,5 @@
 /*
- * Activities run in the process of the partition that scheduled them (runtime/worker/
+ * Activities run in the process of the partition that scheduled them (runtime/worker/local/
  * local_act_int.h), against the real nats-server: chains run one at a time never touch the task
  * queue's stream; with disable_local_activities every request goes through it; a burst larger
  * than the threads spills to the queue and completes; an activity this worker does not serve
