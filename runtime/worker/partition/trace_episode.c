@@ -29,7 +29,7 @@ static Dt__TraceContext *tc_new(dt__arena *a, const char *traceparent, const cha
     if (tc->trace_parent == NULL) {
         return NULL;
     }
-    if (dt__tracestate_ok(tracestate)) {
+    if (tracestate != NULL && dt__tracestate_ok(tracestate)) {
         tc->trace_state = dt__emit_payload(a, (const uint8_t *)tracestate, strlen(tracestate));
     }
     return tc;
