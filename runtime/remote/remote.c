@@ -474,6 +474,23 @@ static dt_status deliver(dt__remote *r, bool is_orch, const char *token, const c
     return DT_OK;
 }
 
+dt_status dt__remote_deliver_token(dt__remote *r, const char *token, dt__arena *a, void *resp)
+{
+    pthread_mutex_lock(&r->mu);
+    for (dt__remote_call *c = r->calls; c != NULL; c = c->next) {
+        if (!c->is_orch && c->task_id == INT32_MIN && strcmp(c->token, token) == 0) {
+            c->arena = a;
+            c->resp = resp;
+            settle_and_wake(r, c, CALL_DONE);
+            pthread_cond_broadcast(&r->cond);
+            pthread_mutex_unlock(&r->mu);
+            return DT_OK;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return DT_ENOTFOUND;
+}
+
 dt_status dt__remote_complete_orchestration(dt__remote *r, const uint8_t *req, size_t len)
 {
     dt__arena *a = dt__arena_create(0);

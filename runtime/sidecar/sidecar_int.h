@@ -59,6 +59,7 @@ extern const dt__sidecar_method dt__svc_query_methods[];
 extern const dt__sidecar_method dt__svc_purge_methods[];
 extern const dt__sidecar_method dt__svc_history_methods[];
 extern const dt__sidecar_method dt__svc_work_methods[];
+extern const dt__sidecar_method dt__svc_entity_methods[];
 extern const dt__sidecar_method dt__svc_unimpl_methods[];
 
 /* ---- svc_common.c ---- */
