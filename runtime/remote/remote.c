@@ -435,14 +435,18 @@ size_t dt__remote_connections(dt__remote *r)
     return n;
 }
 
-/* The SENT or QUEUED call a response is for: by token, else by instance (and task). */
+/* The SENT or QUEUED call a response is for: by token, else by instance (and task). Entity calls
+ * (task_id INT32_MIN) take EntityBatchResults only (dt__remote_deliver_token). */
 static dt__remote_call *match(dt__remote *r, bool is_orch, const char *token,
                               const char *instance_id, int32_t task_id)
 {
+    if (!is_orch && task_id == INT32_MIN) {
+        return NULL;
+    }
     if (token != NULL && token[0] != '\0') {
         for (dt__remote_call *c = r->calls; c != NULL; c = c->next) {
-            if (c->is_orch == is_orch && strcmp(c->token, token) == 0 &&
-                strcmp(c->instance_id, instance_id) == 0) {
+            if (c->is_orch == is_orch && (is_orch || c->task_id != INT32_MIN) &&
+                strcmp(c->token, token) == 0 && strcmp(c->instance_id, instance_id) == 0) {
                 return c;
             }
         }
