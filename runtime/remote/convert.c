@@ -247,6 +247,8 @@ static bool set_output(dt__episode_result *out, const Dt__Payload *p)
     return out->output != NULL;
 }
 
+static bool end_unlocks(builder *b, const dt__episode_input *in);
+
 bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out, dt_status *st)
 {
     const Dt__ExecutionTerminatedEvent *t = NULL;
@@ -269,7 +271,7 @@ bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out,
     if (begin(&b, in) &&
         push(&b, completed(&b, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED, t->input,
                            NULL)) &&
-        set_output(out, t->input)) {
+        end_unlocks(&b, in) && set_output(out, t->input)) {
         out->appended = b.ev;
         out->n_appended = b.n;
         out->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
@@ -314,6 +316,10 @@ static bool is_action_event(const Dt__HistoryEvent *ev)
     case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
     case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
     case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED:
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED:
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED:
+    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT:
         return true;
     default:
         return false;
@@ -564,6 +570,44 @@ static bool complete(conv *c, int32_t id, const Dt__Remote__CompleteOrchestratio
            push(&c->b, completed(&c->b, a->orchestration_status, result, f));
 }
 
+static bool entity_message(conv *c, int32_t id, const Dt__Remote__SendEntityMessageAction *a)
+{
+    const char *why = NULL;
+    Dt__HistoryEvent *ev =
+        dt__remote_entity_event(c->b.a, id, c->b.now > c->b.prev ? c->b.now : c->b.prev, a, &why);
+    if (ev == NULL && why != NULL) {
+        problem(c, DT__REMOTE_PROTOCOL_ERROR, why, id, NULL);
+        return true;
+    }
+    return push(&c->b, ev);
+}
+
+/* An execution that ended with a critical section open releases its locks: the unlocks go in
+ * before the ExecutionCompleted (the last event). */
+static bool end_unlocks(builder *b, const dt__episode_input *in)
+{
+    Dt__HistoryEvent **u = NULL;
+    size_t n = 0;
+    if (b->n == 0) {
+        return true;
+    }
+    if (!dt__remote_end_unlocks(b->a, b->now > b->prev ? b->now : b->prev, in->past, in->n_past,
+                                b->ev, b->n, &u, &n)) {
+        return false;
+    }
+    if (n == 0) {
+        return true;
+    }
+    Dt__HistoryEvent *last = b->ev[b->n - 1];
+    b->n--;
+    for (size_t i = 0; i < n; i++) {
+        if (!push(b, u[i])) {
+            return false;
+        }
+    }
+    return push(b, last);
+}
+
 /* Applies one action; false only when out of memory (a broken rule is noted in c->why). */
 static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
                   const char *execution_id)
@@ -589,6 +633,8 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
         return send_event(c, a->id, a->send_event);
     case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION:
         return complete(c, a->id, a->complete_orchestration, execution_id);
+    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_ENTITY_MESSAGE:
+        return entity_message(c, a->id, a->send_entity_message);
     case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_TERMINATE_ORCHESTRATION:
         problem(c, DT__REMOTE_PROTOCOL_ERROR,
                 "terminateOrchestration (of another instance) is not supported by this "
@@ -597,8 +643,7 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
         return true;
     default:
         problem(c, DT__REMOTE_PROTOCOL_ERROR,
-                "an action of no supported kind (entity and rewind actions are not supported)",
-                a->id, NULL);
+                "an action of no supported kind (rewind actions are not supported)", a->id, NULL);
         return true;
     }
 }
@@ -693,6 +738,10 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
         check_bounds(&c, resp);
     }
     if (c.why[0] != '\0' && !fail_instead(&c, mark)) {
+        return DT_ENOMEM;
+    }
+    if (r.status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING &&
+        !end_unlocks(&c.b, in)) {
         return DT_ENOMEM;
     }
     r.appended = c.b.ev;

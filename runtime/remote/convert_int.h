@@ -69,4 +69,21 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
                                  const Dt__Remote__OrchestratorResponse *resp, dt__arena *a,
                                  const dt__remote_limits *lim, dt__episode_result *out);
 
+/* ---- convert_entity.c ---- */
+
+/* The history event (event_id id, at now_ms, in arena `a`, pointing into m) that SendEntityMessage
+ * action `m` records. NULL: out of memory (*why NULL), or the action breaks a rule (*why says
+ * which: a missing request ID, operation or critical section ID, a target that is not an entity
+ * ID with a lower-case name, an unsorted lock set, a call scheduled for later). */
+Dt__HistoryEvent *dt__remote_entity_event(dt__arena *a, int32_t id, int64_t now_ms,
+                                          const Dt__Remote__SendEntityMessageAction *m,
+                                          const char **why);
+
+/* The EntityUnlockSent events (event_id -1, in `a`) an execution that ends now owes: one per
+ * entity of the last critical section opened in past + added (since its ExecutionStarted) that
+ * no EntityUnlockSent released. *out NULL and *n_out 0 when none. False: out of memory. */
+bool dt__remote_end_unlocks(dt__arena *a, int64_t now_ms, Dt__HistoryEvent *const *past,
+                            size_t n_past, Dt__HistoryEvent *const *added, size_t n_added,
+                            Dt__HistoryEvent ***out, size_t *n_out);
+
 #endif

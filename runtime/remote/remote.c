@@ -435,14 +435,18 @@ size_t dt__remote_connections(dt__remote *r)
     return n;
 }
 
-/* The SENT or QUEUED call a response is for: by token, else by instance (and task). */
+/* The SENT or QUEUED call a response is for: by token, else by instance (and task). Entity calls
+ * (task_id INT32_MIN) take EntityBatchResults only (dt__remote_deliver_token). */
 static dt__remote_call *match(dt__remote *r, bool is_orch, const char *token,
                               const char *instance_id, int32_t task_id)
 {
+    if (!is_orch && task_id == INT32_MIN) {
+        return NULL;
+    }
     if (token != NULL && token[0] != '\0') {
         for (dt__remote_call *c = r->calls; c != NULL; c = c->next) {
-            if (c->is_orch == is_orch && strcmp(c->token, token) == 0 &&
-                strcmp(c->instance_id, instance_id) == 0) {
+            if (c->is_orch == is_orch && (is_orch || c->task_id != INT32_MIN) &&
+                strcmp(c->token, token) == 0 && strcmp(c->instance_id, instance_id) == 0) {
                 return c;
             }
         }
@@ -472,6 +476,23 @@ static dt_status deliver(dt__remote *r, bool is_orch, const char *token, const c
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->mu);
     return DT_OK;
+}
+
+dt_status dt__remote_deliver_token(dt__remote *r, const char *token, dt__arena *a, void *resp)
+{
+    pthread_mutex_lock(&r->mu);
+    for (dt__remote_call *c = r->calls; c != NULL; c = c->next) {
+        if (!c->is_orch && c->task_id == INT32_MIN && strcmp(c->token, token) == 0) {
+            c->arena = a;
+            c->resp = resp;
+            settle_and_wake(r, c, CALL_DONE);
+            pthread_cond_broadcast(&r->cond);
+            pthread_mutex_unlock(&r->mu);
+            return DT_OK;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return DT_ENOTFOUND;
 }
 
 dt_status dt__remote_complete_orchestration(dt__remote *r, const uint8_t *req, size_t len)

@@ -123,10 +123,17 @@ dt_status dt__remote_poll(dt__remote_conn *c, uint8_t **item, size_t *len);
 dt_status dt__remote_complete_orchestration(dt__remote *r, const uint8_t *req, size_t len);
 dt_status dt__remote_complete_activity(dt__remote *r, const uint8_t *req, size_t len);
 
-/* A packed protocol AbandonOrchestrationTaskRequest / AbandonActivityTaskRequest (borrowed; both
- * are one completionToken): the item is given up at once and redelivered (an episode after about
- * 5 s, an activity after about 1 s) instead of after its timeout. DT_OK, DT_ENOTFOUND (no such
- * item in flight), DT_EINVAL (does not parse, or no token). */
+/* A packed protocol EntityBatchResult (borrowed), matched by completion token (it names no
+ * instance). DT_OK: taken (a result that breaks the rules fails the operation with
+ * dt.RemoteProtocolError); DT_ENOTFOUND: no such entity work item in flight; DT_EINVAL: does not
+ * parse, or no token. */
+dt_status dt__remote_complete_entity(dt__remote *r, const uint8_t *req, size_t len);
+
+/* A packed protocol AbandonOrchestrationTaskRequest / AbandonActivityTaskRequest /
+ * AbandonEntityTaskRequest (borrowed; each is one completionToken): the item is given up at once
+ * and redelivered (an episode after about 5 s, an activity after about 1 s) instead of after its
+ * timeout. DT_OK, DT_ENOTFOUND (no such item in flight), DT_EINVAL (does not parse, or no token).
+ */
 dt_status dt__remote_abandon(dt__remote *r, const uint8_t *req, size_t len);
 
 /* Ends a stream: its queued and in-flight items are abandoned and redelivered (to another

@@ -87,6 +87,9 @@ dt_status dt__remote_call_queue(dt__remote_call *c, int64_t timeout_ms);
  * SENT is then withdrawn. DT_OK (DONE), DT_ETIMEOUT, DT_ECLOSED; DT_EBUSY when max_wait_ms (0: no
  * bound) passed first (c stays as it is). */
 dt_status dt__remote_call_wait(dt__remote_call *c, const atomic_bool *stop, int64_t max_wait_ms);
+/* Hands the parsed response `resp` (living in arena a) to the entity call with this completion
+ * token (an entity call's task_id is INT32_MIN). DT_ENOTFOUND (a stays the caller's). */
+dt_status dt__remote_deliver_token(dt__remote *r, const char *token, dt__arena *a, void *resp);
 /* Waits up to timeout_ms (checking *stop) until a connection is open; false when none came. */
 bool dt__remote_await_conn(dt__remote *r, int64_t timeout_ms, const atomic_bool *stop);
 

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "engine_int.h"
+#include "durabletask/entity.h"
 #include "remote/remote_int.h"
 
 typedef struct dt__remote_call dt__remote_call; /* one work item on its way to an SDK worker */
@@ -41,6 +42,31 @@ dt_status dt__remote_episode_send(dt__remote *r, const dt__episode_input *in,
  */
 dt_status dt__remote_episode_wait(dt__remote_call *c, const atomic_bool *stop, int64_t max_wait_ms,
                                   dt__episode_result *out);
+
+/* ---- entities (remote_entity.c) ---- */
+
+/* Whether entity `name` (lower case) runs in SDK workers: r is attached (not NULL) and no C
+ * entity function of the worker has the name (the caller looked it up first). */
+bool dt__remote_takes_entity(const dt__remote *r, const char *name);
+
+/* What the worker hands dt__remote_entity_fn as its user_data for one entity's run. */
+typedef struct dt__remote_entity_run {
+    dt__remote *r;
+    const atomic_bool *stop; /* the partition's stop flag (may be NULL) */
+    /* Called every few seconds while an operation waits for its SDK worker, to keep the batch's
+     * fetched messages from being redelivered meanwhile (may be NULL). */
+    void (*keep_alive)(void *arg);
+    void *arg;
+    /* Set by the function: DT_OK, or why an operation got no answer (DT_ECLOSED: no SDK worker,
+     * it disconnected or abandoned it, or stop; DT_ETIMEOUT; DT_ENOMEM). Then the engine's run
+     * ends with the context's error and nothing of it may be committed: leave the entity's
+     * messages for redelivery. */
+    dt_status lost;
+} dt__remote_entity_run;
+
+/* The entity function (durabletask/entity.h) of entities whose code runs in SDK workers; its
+ * user_data is a dt__remote_entity_run. It blocks the partition thread for one round trip. */
+void dt__remote_entity_fn(dt_entity_ctx *ctx, void *user_data);
 
 /* Withdraws a call nobody will wait for (its batch failed) and frees it. NULL accepted. */
 void dt__remote_call_cancel(dt__remote_call *c);

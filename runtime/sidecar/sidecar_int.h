@@ -5,11 +5,13 @@
  * dtproto) onto this runtime:
  *   - client RPCs (start, status, waits, events, control, queries, purge, history, restart) onto
  *     the public client API, durabletask/client.h (svc_start.c, svc_status.c, svc_control.c,
- *     svc_query.c, svc_purge.c, svc_history.c);
+ *     svc_query.c, svc_purge.c, svc_history.c), the entity client RPCs onto durabletask/entity.h
+ *     (svc_entity.c);
  *   - worker RPCs (GetWorkItems, Complete*Task, Abandon*) onto runtime/remote, which hands
- *     orchestration episodes and activities of a dt_worker to connected SDK workers (svc_work.c);
- *   - what is not supported (rewind, entities, task hub management) onto UNIMPLEMENTED with a
- *     message (svc_unimpl.c).
+ *     orchestration episodes, activities and entity operations of a dt_worker to connected SDK
+ *     workers (svc_work.c);
+ *   - what is not supported (task hub management, skipping graceful terminations) onto
+ *     UNIMPLEMENTED with a message (svc_unimpl.c).
  * Each RPC runs on a handler thread of the transport (grpc/grpc_server.h) and may block there.
  * svc_common.c has what they share: request decoding, replies, dt_status -> gRPC status, and the
  * conversions between the client API's types and the protocol's.
@@ -59,6 +61,7 @@ extern const dt__sidecar_method dt__svc_query_methods[];
 extern const dt__sidecar_method dt__svc_purge_methods[];
 extern const dt__sidecar_method dt__svc_history_methods[];
 extern const dt__sidecar_method dt__svc_work_methods[];
+extern const dt__sidecar_method dt__svc_entity_methods[];
 extern const dt__sidecar_method dt__svc_unimpl_methods[];
 
 /* ---- svc_common.c ---- */

@@ -100,8 +100,9 @@ void dt__svc_invalid(dt__grpc_call *call, const char *msg)
 }
 
 static const dt__sidecar_method *const tables[] = {
-    dt__svc_start_methods, dt__svc_status_methods,  dt__svc_control_methods, dt__svc_query_methods,
-    dt__svc_purge_methods, dt__svc_history_methods, dt__svc_work_methods,    dt__svc_unimpl_methods,
+    dt__svc_start_methods, dt__svc_status_methods, dt__svc_control_methods,
+    dt__svc_query_methods, dt__svc_purge_methods,  dt__svc_history_methods,
+    dt__svc_work_methods,  dt__svc_entity_methods, dt__svc_unimpl_methods,
 };
 
 dt_status dt__sidecar_register(dt__grpc_server *s, dt__sidecar_svc *svc)

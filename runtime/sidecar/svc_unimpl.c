@@ -2,19 +2,8 @@
  * svc_unimpl.c: the RPCs this endpoint does not serve yet. Each answers UNIMPLEMENTED at once
  * with a message saying why, never a hang (docs/sdk.md lists them).
  */
-#include <stdio.h>
-
 #include "common_int.h"
 #include "sidecar_int.h"
-
-static void entities(dt__grpc_call *call, void *ctx)
-{
-    (void)ctx;
-    char msg[200];
-    snprintf(msg, sizeof msg, "%s: durable entities are not supported by this runtime yet",
-             dt__grpc_call_path(call) + sizeof DT__SIDECAR_SERVICE - 1);
-    dt__grpc_call_finish(call, DT_GRPC_UNIMPLEMENTED, msg);
-}
 
 static void hub_admin(dt__grpc_call *call, void *ctx)
 {
@@ -33,12 +22,6 @@ static void skip_graceful(dt__grpc_call *call, void *ctx)
 }
 
 const dt__sidecar_method dt__svc_unimpl_methods[] = {
-    {"SignalEntity", entities},
-    {"GetEntity", entities},
-    {"QueryEntities", entities},
-    {"CleanEntityStorage", entities},
-    {"CompleteEntityTask", entities},
-    {"AbandonTaskEntityWorkItem", entities},
     {"CreateTaskHub", hub_admin},
     {"DeleteTaskHub", hub_admin},
     {"SkipGracefulOrchestrationTerminations", skip_graceful},

@@ -1,6 +1,7 @@
 /*
  * svc_work.c: the SDK worker's RPCs: GetWorkItems (a server stream of WorkItems),
- * CompleteOrchestratorTask, CompleteActivityTask and AbandonTask*WorkItem, over runtime/remote
+ * CompleteOrchestratorTask, CompleteActivityTask, CompleteEntityTask and AbandonTask*WorkItem,
+ * over runtime/remote
  * (remote_int.h), which owns the work items and turns completions into history.
  *
  * A GetWorkItems stream is one remote connection: the remote wakes the stream's handler thread
@@ -139,6 +140,11 @@ static void complete_activity(dt__grpc_call *call, void *ctx)
     complete(call, ctx, dt__remote_complete_activity, "CompleteActivityTask");
 }
 
+static void complete_entity(dt__grpc_call *call, void *ctx)
+{
+    complete(call, ctx, dt__remote_complete_entity, "CompleteEntityTask");
+}
+
 static void abandon(dt__grpc_call *call, void *ctx)
 {
     complete(call, ctx, dt__remote_abandon, "AbandonTask*WorkItem");
@@ -150,5 +156,7 @@ const dt__sidecar_method dt__svc_work_methods[] = {
     {"CompleteActivityTask", complete_activity},
     {"AbandonTaskOrchestratorWorkItem", abandon},
     {"AbandonTaskActivityWorkItem", abandon},
+    {"CompleteEntityTask", complete_entity},
+    {"AbandonTaskEntityWorkItem", abandon},
     {NULL, NULL},
 };

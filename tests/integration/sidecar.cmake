@@ -15,3 +15,7 @@ dt_add_test(NAME test_sidecar_client SOURCES sidecar/test_sidecar_client.c LABEL
 # on the same hub (tests/js/sidecar_sdk.mjs).
 dt_add_test(NAME test_sidecar_sdk SOURCES sidecar/test_sidecar_sdk.c LABELS integration
   TIMEOUT 300 LIBS dt_sidecar dt_sidecar_test_node)
+# Durable entities through the sidecar: the entity client RPCs, entities written with
+# durabletask-js run by its worker, called from JS and C orchestrations (tests/js/sidecar_entity.mjs).
+dt_add_test(NAME test_sidecar_entity SOURCES sidecar/test_sidecar_entity.c LABELS integration
+  TIMEOUT 300 LIBS dt_sidecar dt_sidecar_test_node)

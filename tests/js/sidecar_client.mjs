@@ -282,7 +282,9 @@ async function queriesAndHistory() {
   e = await rejects(c.rewindInstance(`${run}-nobody`, 'why'));
   check('rewind of an unknown instance is NOT_FOUND', /was not found/.test(e?.message), String(e));
   const ent = await rawUnary('SignalEntity', Buffer.alloc(0));
-  check('entities are UNIMPLEMENTED', ent.err?.code === grpc.status.UNIMPLEMENTED && /entities/.test(ent.err.details), String(ent.err));
+  check('a SignalEntity naming no entity is INVALID_ARGUMENT', ent.err?.code === grpc.status.INVALID_ARGUMENT && /not an entity ID/.test(ent.err.details), String(ent.err));
+  const hub = await rawUnary('CreateTaskHub', Buffer.alloc(0));
+  check('task hub management is UNIMPLEMENTED', hub.err?.code === grpc.status.UNIMPLEMENTED && /dtctl/.test(hub.err.details), String(hub.err));
 }
 
 await startAndStatus();

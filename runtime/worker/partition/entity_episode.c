@@ -13,6 +13,7 @@
 
 #include "entity/entity_int.h"
 #include "partition_int.h"
+#include "remote/remote_worker_int.h"
 
 /* Redelivery delay of a message for an entity name no function is registered for, up to the
  * worker's activity_max_deliveries (the bound of unknown activities). */
@@ -268,6 +269,49 @@ static dt_status commit(ent_ep *e, const dt__entity_out *o)
     return dt__batch_push_commit(e->b, &c) ? DT_OK : DT_ENOMEM;
 }
 
+/* Remote entities (runtime/remote, remote_entity.c): an operation whose SDK worker did not
+ * answer leaves the entity's messages for redelivery, as dt__episode_leave does for an
+ * orchestration: nothing of the batch is committed for it, broker messages are nak'd (about 5 s)
+ * and timer-delivered ones re-armed as timers 5 s on. */
+#define LEAVE_TIMER_DELAY_MS 5000
+
+static dt_status leave(ent_ep *e, dt__group *g, dt_status why)
+{
+    dt__worker_log(e->pt->w, DT_LOG_DEBUG, e->id, "entity left for now: %s", dt_status_str(why));
+    e->n_applied = e->n_fired = e->n_timers = 0;
+    e->out.n = 0;
+    for (dt__item *it = g->head; it != NULL; it = it->next) {
+        if (it->msg != NULL) {
+            it->leave = true;
+            continue;
+        }
+        size_t len = 0;
+        uint8_t *payload = dt__pack(e->a, &it->om->base, &len);
+        if (payload == NULL ||
+            !dt__arena_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired, sizeof(int64_t)) ||
+            !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
+                            sizeof(*e->timers))) {
+            return DT_ENOMEM;
+        }
+        e->fired[e->n_fired++] = it->timer_id;
+        e->timers[e->n_timers++] =
+            (dt__timer_new){e->b->now_ms + LEAVE_TIMER_DELAY_MS, it->om->dedupe_id, {payload, len}};
+    }
+    return e->n_timers > 0 ? commit(e, NULL) : DT_OK;
+}
+
+/* The batch's fetched messages stay with this partition while a remote entity operation waits. */
+static void keep_alive(void *arg)
+{
+    for (dt__group *g = ((dt__batch *)arg)->groups; g != NULL; g = g->next) {
+        for (dt__item *it = g->head; it != NULL; it = it->next) {
+            if (it->msg != NULL) {
+                dt_broker_msg_in_progress(it->msg);
+            }
+        }
+    }
+}
+
 dt_status dt__entity_episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
 {
     ent_ep e = {.pt = pt, .b = b, .a = b->arena, .id = g->instance_id};
@@ -278,8 +322,13 @@ dt_status dt__entity_episode_process(dt__partition *pt, dt__batch *b, dt__group 
         }
         return DT_OK; /* nothing stored can be attached to it: the messages are acked */
     }
+    dt__remote_entity_run remote = {pt->w->remote, &pt->stop, keep_alive, b, DT_OK};
     if (dt__worker_entity_lookup(pt->w, e.name, &e.fn, &e.user_data) != DT_OK) {
         e.fn = NULL;
+        if (dt__remote_takes_entity(pt->w->remote, e.name)) {
+            e.fn = dt__remote_entity_fn;
+            e.user_data = &remote;
+        }
     }
     dt_status st = load(&e);
     for (dt__item *it = g->head; st == DT_OK && it != NULL; it = it->next) {
@@ -313,6 +362,9 @@ dt_status dt__entity_episode_process(dt__partition *pt, dt__batch *b, dt__group 
     };
     dt__entity_out o;
     st = dt__entity_run(e.a, &in, &o);
+    if (remote.lost != DT_OK && remote.lost != DT_ENOMEM) {
+        return leave(&e, g, remote.lost);
+    }
     if (st == DT_OK) {
         dead_letter_dropped(&e, &o);
         st = send_all(&e, &o);
