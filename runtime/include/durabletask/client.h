@@ -256,6 +256,16 @@ DT_API dt_status dt_client_restart(dt_client *c, const char *instance_id, bool n
  */
 DT_API dt_status dt_client_rewind(dt_client *c, const char *instance_id, const char *reason);
 
+/*
+ * As dt_client_rewind, then waits until a worker applied the request: until the instance's status
+ * record is written again (running, or already finished anew), so that a wait for completion
+ * after it sees the rewound run, not the failure. timeout_ms > 0, or < 0 for no bound;
+ * DT_ETIMEOUT when no worker took it in time (the request stays stored and applies later),
+ * DT_ENOTFOUND when the instance was purged meanwhile; otherwise as dt_client_rewind.
+ */
+DT_API dt_status dt_client_rewind_wait(dt_client *c, const char *instance_id, const char *reason,
+                                       int64_t timeout_ms);
+
 /* ---------------------------------------------------------------------------------------------
  * Events and control. Each checks the status record first: DT_ENOTFOUND for an unknown instance,
  * DT_ESTATE for a finished one (completed, failed, terminated or canceled). Each returns once

@@ -127,11 +127,21 @@ static void test_waits_while_the_sdk_works(void **state)
     assert_int_equal(run_with_sidecar("sdkw", acts, 1, NULL, "sidecar_waits.mjs", "100"), 0);
 }
 
+/* Rewind of SDK orchestrations (tests/js/sidecar_rewind.mjs): an orchestrator that threw, a
+ * failed activity, a failed sub-orchestration; only what failed runs again. */
+static void test_sdk_rewind(void **state)
+{
+    (void)state;
+    static const char *const acts[] = {"steady", "flaky", "flakyKid"};
+    assert_int_equal(run_with_sidecar("sdkr", acts, 3, NULL, "sidecar_rewind.mjs", NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sdk_orchestrations),
         cmocka_unit_test(test_waits_while_the_sdk_works),
+        cmocka_unit_test(test_sdk_rewind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
