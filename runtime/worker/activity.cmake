@@ -3,6 +3,7 @@
 target_sources(durabletask PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/activity_ctx.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_loop.c
+  ${CMAKE_CURRENT_LIST_DIR}/activity_members.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_names.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_pool.c
   ${CMAKE_CURRENT_LIST_DIR}/activity_request.c

@@ -5,12 +5,7 @@
  * history, purge, a worker that dies holding an activity), next to C code on the same hub: the
  * sidecar's worker also serves a C activity that an SDK orchestration calls and runs a C
  * orchestration that calls an SDK activity.
- *
- * The C code is on the sidecar's worker, not on a C worker process of its own: two workers on one
- * task queue that serve different activity names bounce each other's work items (nak, 250 ms),
- * and a work item that meets the wrong worker activity_max_deliveries times fails
- * (dt.UnknownActivity); seen here with a separate C worker as a fan-out activity failing after 5
- * deliveries (docs/sdk.md, "Routing").
+ * (A C worker process of its own next to the sidecar: test_remote_sdk, test_routing_by_name.)
  */
 #include <ctype.h>
 #include <setjmp.h>
