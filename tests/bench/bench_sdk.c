@@ -72,7 +72,7 @@ static bool sidecar_start(const bench_opts *o, const char *hub, sidecar_proc *sc
         while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
             const char *p = strstr(line, "on port ");
             if (p != NULL) {
-                sc->port = atoi(p + 8); /* NOLINT(cert-err34-c): the sidecar's own line */
+                sc->port = (int)strtol(p + 8, NULL, 10);
             }
         }
         if (f != NULL) {
