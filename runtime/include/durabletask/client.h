@@ -187,9 +187,9 @@ typedef struct dt_client_tag {
 typedef struct dt_client_start_options {
     size_t struct_size;      /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *instance_id; /* NULL: a random UUID v4 */
-    /* NULL: a random UUID. Giving the instance and execution ID of an earlier call makes a
-     * retried schedule (after DT_ETIMEOUT, say) idempotent: DT_OK, and the repeat is dropped by
-     * JetStream's duplicate window and by the worker. */
+    /* NULL: a random one (32 hex digits, a UUID v4 without dashes). Giving the instance and
+     * execution ID of an earlier call makes a retried schedule (after DT_ETIMEOUT, say) idempotent:
+     * DT_OK, and the repeat is dropped by JetStream's duplicate window and by the worker. */
     const char *execution_id;
     const void *input; /* NULL: no input (differs from an empty one) */
     size_t input_len;
