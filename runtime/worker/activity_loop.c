@@ -430,7 +430,14 @@ static void classify(batch *b, item *it)
  * few times would reach its own worker near activity_max_deliveries and be failed as crashed. */
 static void handoff(batch *b, item *it)
 {
-    dt_broker_msg *m = b->s->held[it->ix]; /* only this thread settles it; no activity runs */
+    /* Held until settled below: the ticker hands back only items queued behind a running
+     * activity, and none runs now. */
+    pthread_mutex_lock(&b->s->mu);
+    dt_broker_msg *m = b->s->held[it->ix];
+    pthread_mutex_unlock(&b->s->mu);
+    if (m == NULL) {
+        return;
+    }
     dt_broker_header h[2];
     size_t nh = 0;
     const char *v = NULL;

@@ -6,6 +6,6 @@ target_include_directories(test_remote_e2e PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/r
 # durabletask-js orchestrations and activities (tests/js/sdk_worker.mjs) through dt-sidecar, next
 # to a C worker serving a C activity on the same hub.
 if(TARGET dt_sidecar)
-  dt_add_test(NAME test_remote_sdk SOURCES remote/test_remote_sdk.c LABELS integration
+  dt_add_test(NAME test_remote_sdk SOURCES remote/test_remote_sdk.c LABELS integration tsan
     TIMEOUT 300 LIBS dt_sidecar dt_sidecar_test_node dt_worker_kit)
 endif()
