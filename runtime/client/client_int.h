@@ -106,6 +106,11 @@ typedef bool (*dt__client_wait_pred)(int32_t status);
  * being destroyed). `what` ("start" / "complete") words a timeout. */
 dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
                           dt__client_wait_pred pred, const char *what, Dt__InstanceStatus **out);
+/* As dt__client_wait, counting only a record written after revision after_rev (the one read
+ * before a request: the wait ends once the request's effect is stored). */
+dt_status dt__client_wait_after(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
+                                uint64_t after_rev, dt__client_wait_pred pred, const char *what,
+                                Dt__InstanceStatus **out);
 
 /* Decodes a record value (DT_ECORRUPT naming the instance). */
 dt_status dt__client_decode_record(dt_client *c, dt__arena *a, const char *id, const void *value,

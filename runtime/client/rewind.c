@@ -6,15 +6,19 @@
  * that is not failed by then.
  *
  * Identity: "<instance>/-/rewind/<random 63-bit number>" (each call is a new request).
+ *
+ * dt_client_rewind_wait then waits for the status record to change after the revision the check
+ * read: the worker writes it when it applies the rewind, so a caller that waits for completion
+ * next does not read the failure the rewind is about (the SDKs' rewind-then-wait does that).
  */
 #include "client_int.h"
 
 #include <string.h>
 
-static dt_status check_failed(dt_client *c, dt__arena *a, const char *id)
+static dt_status check_failed(dt_client *c, dt__arena *a, const char *id, uint64_t *rev)
 {
     Dt__InstanceStatus *cur = NULL;
-    dt_status st = dt__client_status_read(c, a, id, &cur, NULL);
+    dt_status st = dt__client_status_read(c, a, id, &cur, rev);
     if (st != DT_OK) {
         return st;
     }
@@ -26,14 +30,15 @@ static dt_status check_failed(dt_client *c, dt__arena *a, const char *id)
     return DT_OK;
 }
 
-static dt_status send_rewind(dt_client *c, dt__arena *a, const char *id, const char *reason)
+static dt_status send_rewind(dt_client *c, dt__arena *a, const char *id, const char *reason,
+                             uint64_t *rev)
 {
     dt_status st = dt__client_check_id(c, "instance ID", id);
     if (st == DT_OK) {
         st = dt__client_ensure_hub(c);
     }
     if (st == DT_OK) {
-        st = check_failed(c, a, id);
+        st = check_failed(c, a, id, rev);
     }
     int64_t n = 0;
     if (st == DT_OK) {
@@ -75,7 +80,38 @@ dt_status dt_client_rewind(dt_client *c, const char *instance_id, const char *re
     if (a == NULL) {
         return dt__client_fail(c, DT_ENOMEM, "rewind: out of memory");
     }
-    dt_status st = send_rewind(c, a, instance_id, reason);
+    uint64_t rev = 0;
+    dt_status st = send_rewind(c, a, instance_id, reason, &rev);
+    dt__arena_destroy(a);
+    return st;
+}
+
+static bool any_status(int32_t status)
+{
+    (void)status;
+    return true;
+}
+
+dt_status dt_client_rewind_wait(dt_client *c, const char *instance_id, const char *reason,
+                                int64_t timeout_ms)
+{
+    if (c == NULL) {
+        return DT_EINVAL;
+    }
+    dt__arena *a = dt__arena_create(0);
+    if (a == NULL) {
+        return dt__client_fail(c, DT_ENOMEM, "rewind: out of memory");
+    }
+    uint64_t rev = 0;
+    dt_status st = send_rewind(c, a, instance_id, reason, &rev);
+    if (st == DT_OK && (st = dt__client_wait_enter(c)) == DT_OK) {
+        /* The failed record is at `rev`; the worker writes the next one when it applies the
+         * rewind (or a purge or a replacing start got there first: the request is moot). */
+        Dt__InstanceStatus *after = NULL;
+        st = dt__client_wait_after(c, a, instance_id, timeout_ms, rev, any_status,
+                                   "take the rewind", &after);
+        dt__client_wait_leave(c);
+    }
     dt__arena_destroy(a);
     return st;
 }

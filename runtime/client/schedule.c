@@ -145,6 +145,7 @@ static dt_status make_ids(dt_client *c, const dt_client_start_options *o, start_
         memcpy(ids->execution, o->execution_id, strlen(o->execution_id) + 1);
     } else {
         dt__random_uuid(ids->execution);
+        dt__uuid_compact(ids->execution); /* the form of execution IDs */
     }
     dt_status st =
         dt__msg_id(ids->dedupe, sizeof(ids->dedupe), ids->instance, ids->execution, "start", 0);

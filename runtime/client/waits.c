@@ -180,7 +180,8 @@ typedef struct wait_req {
     int64_t deadline;   /* monotonic ms */
     /* Monotonic ms until which a missing record is waited for (client's wait_missing_ms). */
     int64_t missing_until;
-    const char *what; /* "start" / "complete" */
+    const char *what;   /* "start" / "complete" */
+    uint64_t after_rev; /* only a record written after this revision counts (0: any) */
 } wait_req;
 
 /* The state a wait has seen: the newest record (NULL: none, or deleted) and its revision. */
@@ -221,6 +222,9 @@ static int64_t wait_end(const wait_req *r, const wait_state *ws)
 static dt_status judge(dt_client *c, const wait_req *r, const wait_state *ws)
 {
     if (ws->rec != NULL) {
+        if (ws->rev <= r->after_rev) {
+            return DT_EBUSY; /* the record the caller saw before its request */
+        }
         return r->pred(ws->rec->runtime_status) ? DT_OK : DT_EBUSY;
     }
     if (awaiting_record(r, ws)) {
@@ -421,6 +425,13 @@ static dt_status watch_key(dt_client *c, dt__arena *a, const wait_req *r, const 
 dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
                           dt__client_wait_pred pred, const char *what, Dt__InstanceStatus **out)
 {
+    return dt__client_wait_after(c, a, id, timeout_ms, 0, pred, what, out);
+}
+
+dt_status dt__client_wait_after(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
+                                uint64_t after_rev, dt__client_wait_pred pred, const char *what,
+                                Dt__InstanceStatus **out)
+{
     char key[DT__CLIENT_KEY_BUF];
     if (dt__status_key(id, key, sizeof(key)) != DT_OK) {
         return dt__client_fail(c, DT_EINVAL, "no status key for '%s'", id);
@@ -435,7 +446,8 @@ dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t ti
                   .timeout_ms = timeout_ms,
                   .deadline = now + (timeout_ms > 0 ? timeout_ms : 0),
                   .missing_until = now + grace,
-                  .what = what};
+                  .what = what,
+                  .after_rev = after_rev};
     wait_state ws = {0};
     dt_status st;
     if (!feed_ready(c)) {

@@ -49,6 +49,10 @@ uint64_t dt__fnv1a64(uint64_t h, const char *s);
 uint64_t dt__mix64(uint64_t x);
 /* Formats 128 bits as an RFC 4122 UUID of the given version (4 random, 5 name-based). */
 void dt__format_uuid(uint64_t hi, uint64_t lo, unsigned version, char out[37]);
+/* Turns a UUID in `s` (36 chars) into the form of execution IDs, in place: its 32 hex digits
+ * without dashes (.NET's Guid.ToString("N"), the form the Durable Task Scheduler mints and the
+ * SDKs derive sub-orchestration IDs from: "<execution ID>:<4 hex digits>"). */
+void dt__uuid_compact(char *s);
 
 /* The absolute time `ms` from now on `clock` (CLOCK_REALTIME for pthread_cond_timedwait with a
  * default condition, CLOCK_MONOTONIC for one set to that clock). */

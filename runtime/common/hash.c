@@ -21,6 +21,17 @@ uint64_t dt__mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+void dt__uuid_compact(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r != '\0'; r++) {
+        if (*r != '-') {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
 void dt__format_uuid(uint64_t hi, uint64_t lo, unsigned version, char out[37])
 {
     hi = (hi & ~0xf000ULL) | ((uint64_t)(version & 0xf) << 12);

@@ -78,6 +78,7 @@ void dt__instance_next_execution_id(dt__instance *in, char out[37])
     uint64_t seed = dt__fnv1a64(dt__fnv1a64(dt__fnv1a64(DT__FNV64_OFFSET, "can"), in->instance_id),
                                 in->execution_id);
     format_guid(seed, UINT64_MAX, out);
+    dt__uuid_compact(out); /* the form of execution IDs */
 }
 
 void dt_log(dt_orch_ctx *in, dt_log_level level, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common_int.h"
 #include "entity_int.h"
 #include "protocol_int.h"
 
@@ -186,6 +187,7 @@ dt_status dt_entity_start_orchestration(dt_entity_ctx *ctx, const char *name,
         return DT_EINVAL;
     }
     dt__derived_uuid(instance_id, src, exec);
+    dt__uuid_compact(exec); /* the form of execution IDs */
     Dt__HistoryEvent *ev = dt__emit_new(ctx->a, -1, ctx->now_ms);
     Dt__ExecutionStartedEvent *s = dt__arena_alloc(ctx->a, sizeof(*s));
     Dt__OrchestrationInstance *oi = dt__arena_alloc(ctx->a, sizeof(*oi));

@@ -498,6 +498,7 @@ static bool next_execution(conv *c, const char *execution_id)
     snprintf(salted, sizeof(salted), "continue-as-new/%s",
              execution_id != NULL ? execution_id : "");
     dt__derived_uuid(c->in->instance_id, salted, id);
+    dt__uuid_compact(id); /* the form of execution IDs */
     return (c->out->next_execution_id = dt__arena_strdup(c->b.a, id)) != NULL;
 }
 

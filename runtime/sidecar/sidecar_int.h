@@ -41,6 +41,8 @@ typedef struct dt__sidecar_svc {
 /* How long a wait gives an instance without a status record to appear (a publish-to-start on
  * its way) before it answers exists = false. */
 #define DT__SIDECAR_MISSING_MS 10000
+/* How long RewindInstance waits for the worker to apply the rewind before it answers. */
+#define DT__SIDECAR_REWIND_WAIT_MS 10000
 
 /* The gRPC path of a method: "/TaskHubSidecarService/<name>". */
 #define DT__SIDECAR_SERVICE "/TaskHubSidecarService/"

@@ -105,6 +105,20 @@ static const dt__sidecar_method *const tables[] = {
     dt__svc_work_methods,  dt__svc_entity_methods, dt__svc_unimpl_methods,
 };
 
+/* The methods whose calls wait for what other calls bring about (dt__grpc_server_mark_waiting):
+ * a completion or start waits for the worker's completions, a rewind for the worker to apply it. */
+static bool waits(const char *name)
+{
+    static const char *const waiting[] = {"WaitForInstanceStart", "WaitForInstanceCompletion",
+                                          "RewindInstance"};
+    for (size_t i = 0; i < DT__ARRAY_LEN(waiting); i++) {
+        if (strcmp(waiting[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 dt_status dt__sidecar_register(dt__grpc_server *s, dt__sidecar_svc *svc)
 {
     for (size_t t = 0; t < DT__ARRAY_LEN(tables); t++) {
@@ -112,6 +126,9 @@ dt_status dt__sidecar_register(dt__grpc_server *s, dt__sidecar_svc *svc)
             char path[128];
             dt__errf(path, sizeof path, "%s%s", DT__SIDECAR_SERVICE, m->name);
             dt_status st = dt__grpc_server_add_method(s, path, m->fn, svc);
+            if (st == DT_OK && waits(m->name)) {
+                st = dt__grpc_server_mark_waiting(s, path);
+            }
             if (st != DT_OK) {
                 return st;
             }

@@ -89,8 +89,16 @@ static void rewind_instance(dt__grpc_call *call, void *ctx)
     if (r == NULL) {
         return;
     }
-    dt_status st =
-        dt_client_rewind(((dt__sidecar_svc *)ctx)->client, r->instance_id, sv_text(r->reason));
+    /* Answered once the worker applied it (bounded): the SDKs wait for completion right after,
+     * and would read the failure that is being rewound. Not applied in time (no worker running),
+     * the request is stored all the same and the call succeeds. */
+    int64_t timeout = DT__SIDECAR_REWIND_WAIT_MS, deadline = dt__grpc_call_deadline(call);
+    if (deadline != 0 && deadline - dt__mono_ms() < timeout) {
+        timeout = deadline - dt__mono_ms() > 1 ? deadline - dt__mono_ms() : 1;
+    }
+    dt_status st = dt_client_rewind_wait(((dt__sidecar_svc *)ctx)->client, r->instance_id,
+                                         sv_text(r->reason), timeout);
+    st = st == DT_ETIMEOUT ? DT_OK : st;
     Dtproto__RewindInstanceResponse res = DTPROTO__REWIND_INSTANCE_RESPONSE__INIT;
     finish(call, ctx, st, "RewindInstance", &res.base);
     FREE(r);

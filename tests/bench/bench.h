@@ -159,6 +159,10 @@ void bench_setup_close(bench_setup *s);
 /* bench_flow.c: runs n instances of `name` by publish-to-start ("warm-<i>") and waits for them;
  * false (with a note) if any did not complete. */
 bool bench_warm_up(bench_setup *s, const char *name, size_t n, const char *input);
+/* Starts n instances "<prefix>-<i>" of `name` (publish-to-start, at once) and waits for all:
+ * the ms from the first publish to the last completion seen, negative on failure. */
+double bench_round(bench_setup *s, const char *name, const char *prefix, size_t n,
+                   const char *input);
 /* The settings every end-to-end line reports (worker defaults written out). */
 void bench_settings(bench_json *j, const bench_opts *o, size_t cache, int runs);
 
@@ -177,6 +181,7 @@ int bench_client16(const bench_opts *o);     /* bench_client.c */
 int bench_client_lone(const bench_opts *o);
 int bench_takeover(const bench_opts *o);        /* bench_takeover.c */
 int bench_entity_counters(const bench_opts *o); /* bench_entity.c */
+int bench_sdk_chain(const bench_opts *o);       /* bench_sdk.c */
 /* bench_otlp_sink.c: DT_BENCH_TRACING (tracing on, spans to a receiver in the driver). */
 void bench_tracing_start(void);
 void bench_tracing_stop(void);

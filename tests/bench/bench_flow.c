@@ -114,6 +114,12 @@ static double run_round(bench_setup *s, const char *name, const char *prefix, si
     return last - t0;
 }
 
+double bench_round(bench_setup *s, const char *name, const char *prefix, size_t n,
+                   const char *input)
+{
+    return run_round(s, name, prefix, n, input, NULL);
+}
+
 bool bench_warm_up(bench_setup *s, const char *name, size_t n, const char *input)
 {
     bool ok = run_round(s, name, "warm", n, input, NULL) >= 0;

@@ -39,6 +39,7 @@ static const workload workloads[] = {
     {"client_lone", bench_client_lone, true, false},
     {"takeover", bench_takeover, true, false},
     {"entity_counters", bench_entity_counters, true, false},
+    {"sdk_chain", bench_sdk_chain, true, true}, /* needs Node and tests/js/node_modules */
     {"trace3", bench_trace3, true, true},
     {"msgs5", bench_msgs5, true, true},
 };

@@ -9,6 +9,6 @@ dt_add_test(NAME test_remote_entity SOURCES remote/test_remote_entity.c
 # durabletask-js orchestrations and activities (tests/js/sdk_worker.mjs) through dt-sidecar, next
 # to a C worker serving a C activity on the same hub.
 if(TARGET dt_sidecar)
-  dt_add_test(NAME test_remote_sdk SOURCES remote/test_remote_sdk.c LABELS integration
+  dt_add_test(NAME test_remote_sdk SOURCES remote/test_remote_sdk.c LABELS integration tsan
     TIMEOUT 300 LIBS dt_sidecar dt_sidecar_test_node dt_worker_kit)
 endif()

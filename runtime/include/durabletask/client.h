@@ -187,9 +187,9 @@ typedef struct dt_client_tag {
 typedef struct dt_client_start_options {
     size_t struct_size;      /* the options rule (durabletask/defs.h): set by the _init, or 0 */
     const char *instance_id; /* NULL: a random UUID v4 */
-    /* NULL: a random UUID. Giving the instance and execution ID of an earlier call makes a
-     * retried schedule (after DT_ETIMEOUT, say) idempotent: DT_OK, and the repeat is dropped by
-     * JetStream's duplicate window and by the worker. */
+    /* NULL: a random one (32 hex digits, a UUID v4 without dashes). Giving the instance and
+     * execution ID of an earlier call makes a retried schedule (after DT_ETIMEOUT, say) idempotent:
+     * DT_OK, and the repeat is dropped by JetStream's duplicate window and by the worker. */
     const char *execution_id;
     const void *input; /* NULL: no input (differs from an empty one) */
     size_t input_len;
@@ -255,6 +255,16 @@ DT_API dt_status dt_client_restart(dt_client *c, const char *instance_id, bool n
  * request that finds it running is ignored). docs/design.md "Rewind" says what runs again.
  */
 DT_API dt_status dt_client_rewind(dt_client *c, const char *instance_id, const char *reason);
+
+/*
+ * As dt_client_rewind, then waits until a worker applied the request: until the instance's status
+ * record is written again (running, or already finished anew), so that a wait for completion
+ * after it sees the rewound run, not the failure. timeout_ms > 0, or < 0 for no bound;
+ * DT_ETIMEOUT when no worker took it in time (the request stays stored and applies later),
+ * DT_ENOTFOUND when the instance was purged meanwhile; otherwise as dt_client_rewind.
+ */
+DT_API dt_status dt_client_rewind_wait(dt_client *c, const char *instance_id, const char *reason,
+                                       int64_t timeout_ms);
 
 /* ---------------------------------------------------------------------------------------------
  * Events and control. Each checks the status record first: DT_ENOTFOUND for an unknown instance,

@@ -96,6 +96,7 @@ static void *handler_main(void *arg)
         dt__grpc_call_finish(call, DT_GRPC_INTERNAL, "the handler returned without a status");
     }
     pthread_mutex_lock(&s->mu);
+    s->nwaiting -= call->m->waits ? 1 : 0;
     if (--s->nhandlers == 0) {
         pthread_cond_broadcast(&s->idle);
     }
@@ -107,12 +108,17 @@ static void *handler_main(void *arg)
 bool dt__grpc_call_dispatch(dt__grpc_call *call)
 {
     dt__grpc_server *s = call->srv;
+    /* Waiting calls leave a reserve of handlers for the calls that end them (grpc_server.h). */
+    uint32_t reserve = s->o.max_calls / 8 > 0 ? s->o.max_calls / 8 : 1;
+    uint32_t max_waiting = s->o.max_calls > reserve ? s->o.max_calls - reserve : 0;
     pthread_mutex_lock(&s->mu);
-    if (s->stopping || s->nhandlers >= s->o.max_calls) {
+    if (s->stopping || s->nhandlers >= s->o.max_calls ||
+        (call->m->waits && s->nwaiting >= max_waiting)) {
         pthread_mutex_unlock(&s->mu);
         return false;
     }
     s->nhandlers++;
+    s->nwaiting += call->m->waits ? 1 : 0;
     call->refs++;
     pthread_mutex_unlock(&s->mu);
 
@@ -128,6 +134,7 @@ bool dt__grpc_call_dispatch(dt__grpc_call *call)
     }
     pthread_mutex_lock(&s->mu);
     s->nhandlers--;
+    s->nwaiting -= call->m->waits ? 1 : 0;
     call->refs--;
     if (s->nhandlers == 0) {
         pthread_cond_broadcast(&s->idle);

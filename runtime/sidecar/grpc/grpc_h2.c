@@ -421,7 +421,9 @@ dt_status dt__grpc_conn_open(dt__grpc_server *s, int fd, dt__grpc_conn **out)
      * address one connection, so an app's client and worker share it, and a limit of 100 let
      * 100 open waits hold every stream while the worker's CompleteOrchestratorTask, the calls
      * that would end them, queued in the client behind them. Beyond max_calls a call gets
-     * RESOURCE_EXHAUSTED (a clear error) rather than a stall. */
+     * RESOURCE_EXHAUSTED (a clear error) rather than a stall, and waiting calls beyond their
+     * share (dt__grpc_server_mark_waiting) too, so their streams turn over and the calls that
+     * end the waits get through. */
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->o.max_calls},
                                    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 16384}};
     nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 2);

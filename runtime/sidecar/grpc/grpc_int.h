@@ -24,6 +24,7 @@ typedef struct dt__grpc_method {
     char *path;
     dt__grpc_handler fn;
     void *ctx;
+    bool waits; /* dt__grpc_server_mark_waiting */
 } dt__grpc_method;
 
 typedef struct dt__grpc_buf {
@@ -102,6 +103,7 @@ struct dt__grpc_server {
     pthread_mutex_t mu;
     pthread_cond_t idle;  /* [mu] signalled when nhandlers drops to 0 */
     uint32_t nhandlers;   /* [mu] */
+    uint32_t nwaiting;    /* [mu] handlers of methods marked waiting */
     dt__grpc_call *ready; /* [mu] calls with output for the loop */
     bool stopping;        /* [mu] */
 };

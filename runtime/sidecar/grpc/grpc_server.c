@@ -134,6 +134,17 @@ dt_status dt__grpc_server_add_method(dt__grpc_server *s, const char *path, dt__g
     return DT_OK;
 }
 
+dt_status dt__grpc_server_mark_waiting(dt__grpc_server *s, const char *path)
+{
+    for (size_t i = 0; i < s->nmethods; i++) {
+        if (strcmp(s->methods[i].path, path) == 0) {
+            s->methods[i].waits = true;
+            return DT_OK;
+        }
+    }
+    return DT_ENOTFOUND;
+}
+
 int dt__grpc_server_port(const dt__grpc_server *s)
 {
     return s->port;

@@ -77,6 +77,18 @@ dt_status dt__grpc_server_create(const dt__grpc_server_options *o, dt__grpc_serv
 dt_status dt__grpc_server_add_method(dt__grpc_server *s, const char *path, dt__grpc_handler fn,
                                      void *ctx);
 
+/*
+ * Marks a registered method as one whose calls wait for what other calls bring about
+ * (WaitForInstanceCompletion waits for the worker's CompleteOrchestratorTask). At most max_calls
+ * minus a reserve (max_calls / 8, at least 1) of them run at once, and one beyond is
+ * RESOURCE_EXHAUSTED at once: the calls that end the waits always find a handler and a stream.
+ * Without the reserve, an app that opened more waits than the stream limit on the connection it
+ * shares with its worker (grpc-js gives both one) hung: the waits held every stream and handler,
+ * and the worker's completions queued in the client behind them. DT_ENOTFOUND for an unknown
+ * path; before start only.
+ */
+dt_status dt__grpc_server_mark_waiting(dt__grpc_server *s, const char *path);
+
 /* The bound port (useful with port 0). */
 int dt__grpc_server_port(const dt__grpc_server *s);
 

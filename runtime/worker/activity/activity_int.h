@@ -196,6 +196,16 @@ typedef struct dt__act_slot {
     bool thread_started;
 } dt__act_slot;
 
+/* A cached answer of dt__act_members_serve. */
+typedef struct dt__act_member_answer {
+    const dt__act_queue *queue;
+    char *name; /* dt_alloc'd; NULL: unused */
+    bool served;
+    int64_t until_ms; /* monotonic */
+} dt__act_member_answer;
+
+#define DT__ACT_MEMBER_CACHE 32
+
 struct dt__activity_pool {
     dt__activity_pool_config cfg; /* hub and defs point into the pool's copies */
     dt_broker *b;
@@ -216,6 +226,9 @@ struct dt__activity_pool {
     bool ticker_quit;
     pthread_t ticker;
     bool ticker_started;
+    dt__act_member_answer member_cache[DT__ACT_MEMBER_CACHE]; /* guarded by mu */
+    dt_broker_sub **member_subs; /* one per registered name (activity_members.c) */
+    size_t n_member_subs;
 };
 
 /* ---- activity_slot.c ---- */
@@ -244,6 +257,18 @@ void dt__act_slot_progress(dt__act_slot *s, size_t ix);
 /* The thread of one slot (arg): fetch, run, publish, ack until stop; then releases its handles,
  * marks the slot DONE and drops its reference. */
 void *dt__act_thread_main(void *arg);
+
+/* ---- activity_members.c ---- */
+
+/* Subscribes the pool's answers to "who serves <name> on <queue>" (one per registered name), so
+ * that other workers of the queue hand off work items for those names. DT_OK or the broker's
+ * error with the reason in err; dt__act_members_stop (idempotent; at stop and destroy) releases
+ * what was made either way. */
+dt_status dt__act_members_start(dt__activity_pool *p, char *err, size_t errlen);
+void dt__act_members_stop(dt__activity_pool *p);
+/* True if a live member of the hub serves `name` on queue `q` (asked, or a recent answer
+ * cached); false when none does, or when the question went unanswered. Any pool thread. */
+bool dt__act_members_serve(dt__activity_pool *p, const dt__act_queue *q, const char *name);
 
 /* ---- activity_names.c ---- */
 

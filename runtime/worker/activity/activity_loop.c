@@ -1,6 +1,7 @@
 /*
  * The loop of one activity thread: fetch a batch of work items from the queue's durable
- * consumer, classify each (malformed -> dead letter; unknown name -> nak with a short delay, or a
+ * consumer, classify each (malformed -> dead letter; a name another live worker serves -> handed
+ * off to it, uncounted (activity_members.c); a name nobody serves -> nak with a short delay, or a
  * non-retriable dt.UnknownActivity failure at the bound; delivered too often ->
  * dt.ActivityCrashed; else run),
  * run them one after the other, publish the results through the thread's async publisher and ack
@@ -42,7 +43,8 @@ typedef enum item_kind {
     ITEM_RUN = 0,    /* run the activity */
     ITEM_RESULT = 1, /* publish the failure already packed in res */
     ITEM_DEAD = 2,   /* malformed: dead letter, then term */
-    ITEM_NAK = 3     /* not for this worker now: nak with delay */
+    ITEM_NAK = 3,    /* not for this worker now: nak with delay */
+    ITEM_HANDOFF = 4 /* a name another live worker serves: re-published for it, uncounted */
 } item_kind;
 
 typedef enum item_pub {
@@ -72,6 +74,7 @@ typedef struct batch {
     dt__arena *a;
     item it[DT__ACT_BATCH_MAX];
     size_t n;
+    size_t handed_off;     /* ITEM_HANDOFF items of the batch */
     size_t npending;       /* items with a result not yet stored (queued, added or failed) */
     size_t nadded;         /* messages added to the publisher since the last wait */
     int64_t pending_since; /* monotonic ms of the oldest pending result */
@@ -395,7 +398,10 @@ static void classify(batch *b, item *it)
     int64_t max = b->p->cfg.max_deliveries;
     dt__act_outcome o;
     it->def = dt__act_queue_find(s->queue, req->name);
-    if (it->def == NULL && (int64_t)it->deliveries < max) {
+    if (it->def == NULL && it->seq != 0 && dt__act_members_serve(b->p, s->queue, req->name)) {
+        it->kind = ITEM_HANDOFF; /* whatever its deliveries: they were give-backs, not runs */
+        b->handed_off++;
+    } else if (it->def == NULL && (int64_t)it->deliveries < max) {
         it->kind = ITEM_NAK;
         it->why = NULL;
     } else if (it->def == NULL) {
@@ -415,6 +421,52 @@ static void classify(batch *b, item *it)
     } else {
         it->kind = ITEM_RUN;
     }
+}
+
+/* A work item for a name that another live worker serves goes back to the queue as a new
+ * message (same subject, payload and trace headers; Nats-Msg-Id "act-handoff.<stream seq>", so
+ * a repeat of this hand-off after a lost ack is dropped by JetStream) and the original is acked.
+ * A nak would count the give-back as a delivery: an item that met workers of the other kind a
+ * few times would reach its own worker near activity_max_deliveries and be failed as crashed. */
+static void handoff(batch *b, item *it)
+{
+    /* Held until settled below: the ticker hands back only items queued behind a running
+     * activity, and none runs now. */
+    pthread_mutex_lock(&b->s->mu);
+    dt_broker_msg *m = b->s->held[it->ix];
+    pthread_mutex_unlock(&b->s->mu);
+    if (m == NULL) {
+        return;
+    }
+    dt_broker_header h[2];
+    size_t nh = 0;
+    const char *v = NULL;
+    if (dt_broker_msg_header(m, "traceparent", &v) == DT_OK && v != NULL) {
+        h[nh++] = (dt_broker_header){"traceparent", v};
+    }
+    if (dt_broker_msg_header(m, "tracestate", &v) == DT_OK && v != NULL) {
+        h[nh++] = (dt_broker_header){"tracestate", v};
+    }
+    char id[64];
+    snprintf(id, sizeof(id), "act-handoff.%" PRIu64, it->seq);
+    dt_broker_outmsg o = {.subject = dt_broker_msg_subject(m),
+                          .msg_id = id,
+                          .headers = nh > 0 ? h : NULL,
+                          .nheaders = nh,
+                          .data = dt_broker_msg_data(m),
+                          .len = dt_broker_msg_len(m)};
+    dt_status st = dt_broker_publish(b->p->b, &o, NULL);
+    if (st != DT_OK) {
+        dt__act_log(b->p, DT_LOG_WARN, it->req->instance_id,
+                    "activity '%s': hand-off to the worker that serves it failed (%s); "
+                    "redelivering",
+                    it->req->name, dt_status_name(st));
+    } else {
+        dt__act_log(b->p, DT_LOG_DEBUG, it->req->instance_id,
+                    "activity '%s' is served by another worker of task queue '%s': handed off",
+                    it->req->name, b->s->queue->name);
+    }
+    settle(b, it, st == DT_OK ? SETTLE_ACK : SETTLE_NAK_UNKNOWN);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -564,6 +616,9 @@ static bool run_batch(batch *b)
         case ITEM_DEAD:
             dead_letter(b, it);
             break;
+        case ITEM_HANDOFF:
+            handoff(b, it);
+            break;
         case ITEM_NAK:
             if (it->why != NULL) {
                 dt__act_log(b->p, DT_LOG_WARN, NULL, "work item %" PRIu64 ": %s; redelivering",
@@ -638,6 +693,12 @@ static bool fetch_and_run(dt__act_slot *s, bool *failing)
         }
     } else {
         alive = run_batch(&b);
+    }
+    if (alive && b.handed_off > 0 && 2 * b.handed_off >= n) {
+        /* Mostly work for other workers: a hand-off puts the item back at once (a nak would
+         * have hidden it for DT__ACT_UNKNOWN_NAK_MS), so this thread pauses instead, and the
+         * items it handed off go to the workers that serve them rather than round again. */
+        sleep_ms(DT__ACT_UNKNOWN_NAK_MS);
     }
     if (alive) {
         pthread_mutex_lock(&s->mu);

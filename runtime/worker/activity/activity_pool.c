@@ -204,6 +204,9 @@ dt_status dt__activity_pool_start(const dt__activity_pool_config *cfg, dt__activ
         st = slots_open(p, err, sizeof(err));
     }
     if (st == DT_OK) {
+        st = dt__act_members_start(p, err, sizeof(err));
+    }
+    if (st == DT_OK) {
         st = threads_start(p, err, sizeof(err));
     }
     if (st != DT_OK || out == NULL) {
@@ -302,6 +305,7 @@ void dt__activity_pool_stop(dt__activity_pool *p, int64_t timeout_ms)
     pthread_mutex_lock(&p->mu);
     __atomic_store_n(&p->stopping, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&p->mu);
+    dt__act_members_stop(p); /* other workers stop handing work items to this one */
     wait_threads(p, deadline);
     for (size_t i = 0; i < p->n_slots; i++) {
         dt__act_slot *s = p->slots[i];
@@ -328,6 +332,7 @@ void dt__activity_pool_destroy(dt__activity_pool *p)
         return;
     }
     dt__activity_pool_stop(p, 0);
+    dt__act_members_stop(p);
     for (size_t i = 0; i < p->n_slots; i++) {
         dt__act_slot_release(p->slots[i]);
     }

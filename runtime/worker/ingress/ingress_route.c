@@ -101,6 +101,7 @@ static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_br
                "with '@', which entity IDs do)";
     }
     dt__derived_uuid(id, key, exec);
+    dt__uuid_compact(exec); /* the form of execution IDs */
     Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
     Dt__ExecutionStartedEvent *s = dt__arena_alloc(a, sizeof(*s));
     Dt__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));

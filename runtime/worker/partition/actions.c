@@ -113,16 +113,20 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
     return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
-/* A deterministic execution ID for a child: derived from the parent's execution and task. */
+/* A deterministic execution ID for a child: derived from the parent's execution and task, in
+ * the form of execution IDs (32 hex digits, whatever the depth: the SDKs derive their children's
+ * default IDs from it). */
 const char *dt__actions_child_execution(dt__episode *e, int32_t task_id)
 {
-    char buf[ID_BUF];
+    char buf[ID_BUF], exec[37];
     const char *kind = dt__episode_kind(e, "x"); /* a child started again after a rewind */
     if (kind == NULL ||
         dt__msg_id(buf, sizeof(buf), e->execution_id, "child", kind, task_id) != DT_OK) {
         return NULL;
     }
-    return dt__arena_strdup(e->a, buf);
+    dt__derived_uuid(e->instance_id, buf, exec);
+    dt__uuid_compact(exec);
+    return dt__arena_strdup(e->a, exec);
 }
 
 static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)

@@ -117,6 +117,9 @@ static dt_status collect_one(dt__partition *pt, struct dt__remote_pending *p)
         return DT_ENOMEM;
     }
     st = dt__episode_terminate_children(e, p->past, p->n_past, &r);
+    if (st == DT_OK) {
+        st = dt__episode_rewind_resend(e, &r); /* a rewind's calls, as for an engine episode */
+    }
     return st == DT_OK ? dt__episode_commit_result(e, &r) : st;
 }
 

@@ -5,12 +5,7 @@
  * history, purge, a worker that dies holding an activity), next to C code on the same hub: the
  * sidecar's worker also serves a C activity that an SDK orchestration calls and runs a C
  * orchestration that calls an SDK activity.
- *
- * The C code is on the sidecar's worker, not on a C worker process of its own: two workers on one
- * task queue that serve different activity names bounce each other's work items (nak, 250 ms),
- * and a work item that meets the wrong worker activity_max_deliveries times fails
- * (dt.UnknownActivity); seen here with a separate C worker as a fan-out activity failing after 5
- * deliveries (docs/sdk.md, "Routing").
+ * (A C worker process of its own next to the sidecar: test_remote_sdk, test_routing_by_name.)
  */
 #include <ctype.h>
 #include <setjmp.h>
@@ -64,9 +59,9 @@ static dt_status setup(dt_worker *w, void *ctx)
  * SDK activities `acts` (and the C code of `worker_setup`, may be NULL), runs tests/js/`script`
  * with the sidecar's port and `arg` (may be NULL), stops everything and returns the script's
  * exit status. */
-static int run_with_sidecar(const char *tag, const char *const *acts, size_t n_acts,
-                            dt_status (*worker_setup)(dt_worker *, void *), const char *script,
-                            const char *arg)
+static int run_with_sidecar2(const char *tag, const char *const *acts, size_t n_acts,
+                             dt_status (*worker_setup)(dt_worker *, void *), const char *script,
+                             const char *arg, const char *arg2)
 {
     const char *url = dt_test_nats_url();
     assert_non_null(url);
@@ -100,13 +95,26 @@ static int run_with_sidecar(const char *tag, const char *const *acts, size_t n_a
     }
     char port[16];
     snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
-    int rc = sidecar_run_node(script, port, arg, NULL);
+    int rc = sidecar_run_node(script, port, arg, arg2, NULL);
     dt__sidecar_stop(s);
     assert_int_equal(dt_client_hub_delete(c), DT_OK);
     dt_client_destroy(c);
     dt_test_rmtree(dir);
     free(dir);
     return rc;
+}
+
+static int run_with_sidecar(const char *tag, const char *const *acts, size_t n_acts,
+                            dt_status (*worker_setup)(dt_worker *, void *), const char *script,
+                            const char *arg)
+{
+    return run_with_sidecar2(tag, acts, n_acts, worker_setup, script, arg, NULL);
+}
+
+static int run_with_sidecar_args(const char *tag, const char *const *acts, size_t n_acts,
+                                 const char *script, const char *arg, const char *arg2)
+{
+    return run_with_sidecar2(tag, acts, n_acts, NULL, script, arg, arg2);
 }
 
 static void test_sdk_orchestrations(void **state)
@@ -127,11 +135,33 @@ static void test_waits_while_the_sdk_works(void **state)
     assert_int_equal(run_with_sidecar("sdkw", acts, 1, NULL, "sidecar_waits.mjs", "100"), 0);
 }
 
+/* 300 waits opened at once, more than the endpoint's share of waiting handlers (224 of 256):
+ * those beyond are refused at once and every chain completes. Before the share, the waits held
+ * every stream of the connection the SDK worker shares and all of them hung until their
+ * timeouts (tests/js/sidecar_waits.mjs, mode "over"). */
+static void test_more_waits_than_streams(void **state)
+{
+    (void)state;
+    static const char *const acts[] = {"hello"};
+    assert_int_equal(run_with_sidecar_args("sdko", acts, 1, "sidecar_waits.mjs", "300", "over"), 0);
+}
+
+/* Rewind of SDK orchestrations (tests/js/sidecar_rewind.mjs): an orchestrator that threw, a
+ * failed activity, a failed sub-orchestration; only what failed runs again. */
+static void test_sdk_rewind(void **state)
+{
+    (void)state;
+    static const char *const acts[] = {"steady", "flaky", "flakyKid"};
+    assert_int_equal(run_with_sidecar("sdkr", acts, 3, NULL, "sidecar_rewind.mjs", NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sdk_orchestrations),
         cmocka_unit_test(test_waits_while_the_sdk_works),
+        cmocka_unit_test(test_sdk_rewind),
+        cmocka_unit_test(test_more_waits_than_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
