@@ -6,7 +6,7 @@
  * synchronous=NORMAL. On the reference machine an fsync takes 0.5 ms at the median and up to
  * 20 ms or more, so every few hundred commits a partition thread stalled for one or two of them:
  * the p99 of a lone three-step instance was 20 ms against a p90 of 4 (docs/performance.md,
- * "WAL checkpoints off the partition thread").
+ * "The partition's serial round trips and its WAL checkpoints").
  *
  * Here the writer's connection gets a WAL hook instead of the automatic checkpoint: after each
  * commit it only looks at the WAL's size and, past CKPT_FRAMES, wakes a thread that checkpoints

@@ -2,15 +2,18 @@
  * partition_int.h: one partition's orchestration pipeline (internal to runtime/worker).
  *
  * The partition thread repeats: fetch a batch of OrchestrationMessages (plus the partition's due
- * timers); collect the PubAcks of the previous batch's outbox (usually already there); group the
- * items by instance and run one episode per instance through the engine; commit all episodes of
- * the batch in ONE SQLite transaction (history, applied message identities, timers, outbox,
- * instance rows, and the deletion of the outbox rows whose PubAck has arrived since the previous
- * commit); ack the batch; publish the batch's outbox from the commit's own copy without waiting
- * for the PubAcks. A crash between any two steps loses nothing: uncommitted messages are
- * redelivered and re-run; committed ones are recognised by their identities; an outbox row is
- * deleted only after its PubAck, everything not deleted is re-published at start-up, and
- * JetStream drops repeats by Nats-Msg-Id (within the stream's duplicate window).
+ * timers); group the items by instance and run one episode per instance through the engine;
+ * write all episodes of the batch in ONE SQLite transaction (history, applied message
+ * identities, timers, outbox, instance rows, and the deletion of the outbox rows whose PubAck
+ * has arrived before) and append the batch to the partition's log (the commit and the fence);
+ * then collect the PubAcks of the previous batch's outbox (they came back during the append's
+ * round trip); ack the batch; hand its outbox over (in-process activities, publishes from the
+ * commit's own copy, PubAcks not awaited); and only then COMMIT the SQLite transaction, which
+ * the file can catch up from the log if it never happens. A crash between any two steps loses
+ * nothing: uncommitted messages are redelivered and re-run; committed ones are recognised by
+ * their identities; an outbox row is deleted only after its PubAck, everything not deleted is
+ * re-published at start-up, and JetStream drops repeats by Nats-Msg-Id (within the stream's
+ * duplicate window).
  */
 #ifndef DT_PARTITION_INT_H
 #define DT_PARTITION_INT_H
