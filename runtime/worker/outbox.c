@@ -418,7 +418,7 @@ dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b)
         pt->outbox_pending = pt->outbox_pending || committed_rows(b) > 0;
         return DT_OK;
     }
-    f->arena = dt__arena_create(64 * 1024);
+    f->arena = dt__arena_create((size_t)64 * 1024);
     if (f->arena == NULL) {
         pt->outbox_pending = true;
         return DT_ENOMEM;
@@ -561,21 +561,12 @@ dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms)
     if (f->arena == NULL) {
         return DT_OK;
     }
-    dt_status st = DT_OK;
-    if (!f->collected) {
-        st = collect(pt, f, timeout_ms);
-        f->collected = true;
-        if (st != DT_OK) {
-            pt->sent_upto = 0; /* publish the failed rows again (and the repeats are dropped) */
-            pt->outbox_pending = true;
-        }
+    dt_status st = collect(pt, f, timeout_ms);
+    if (st != DT_OK) {
+        pt->sent_upto = 0; /* publish the failed rows again (and the repeats are dropped) */
+        pt->outbox_pending = true;
     }
     if (f->n_done > 0 && !settled_add(&pt->settled, f->done, f->n_done)) {
-        if (pt->batch_open) {
-            /* The journal is held by a batch whose local COMMIT is pending: keep the flight
-             * (collected) and try again at the next settle. */
-            return DT_ENOMEM;
-        }
         /* No room to defer: delete them now, in a transaction of their own. */
         dt__store_batch del = {.published_ids = f->done, .n_published = f->n_done};
         dt_status dst = dt__journal_commit(pt->journal, pt->store, pt->epoch, &del);
@@ -615,18 +606,9 @@ void dt__outbox_local_refused(dt__partition *pt, int64_t row_id)
     pt->outbox_pending = true;
 }
 
-void dt__outbox_settled_done(dt__partition *pt, size_t n)
+void dt__outbox_settled_done(dt__partition *pt)
 {
-    dt__outbox_settled *sl = &pt->settled;
-    n = n < sl->n ? n : sl->n;
-    if (n == 0) {
-        return;
-    }
-    memmove(sl->ids, sl->ids + n, (sl->n - n) * sizeof(*sl->ids));
-    sl->n -= n;
-    if (sl->n > 0) {
-        sl->since_ms = dt__mono_ms(); /* the rest came after the commit's batch was built */
-    }
+    pt->settled.n = 0;
 }
 
 dt_status dt__outbox_trim(dt__partition *pt, bool now)

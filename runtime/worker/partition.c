@@ -347,12 +347,7 @@ static bool lease_valid(dt__partition *pt)
 
 static void stall_point(const dt__batch *b);
 
-/*
- * Runs the episodes of a batch and appends them to the log (dt__journal_commit_log). Returns
- * DT_EFENCED when ownership is gone. On DT_OK with b->committed the batch is durable and still
- * open (pt->batch_open): its local COMMIT comes in finish_batch, after the caller acked its
- * inputs and handed its outbox over.
- */
+/* Runs the episodes of a batch and commits them. Returns DT_EFENCED when ownership is gone. */
 static dt_status run_batch(dt__partition *pt, dt__batch *b)
 {
     for (dt__group *g = b->groups; g != NULL; g = g->next) {
@@ -374,52 +369,22 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     }
     dt__store_stats before, after;
     dt__store_get_stats(pt->store, &before);
-    /* The rows published since the last commit are deleted in this transaction: a copy of
-     * their ids, since more may be settled while the batch is open. */
-    int64_t *settled = NULL;
-    b->n_settled = pt->settled.n;
-    if (b->n_settled > 0) {
-        settled = dt__arena_alloc(b->arena, b->n_settled * sizeof(*settled));
-        if (settled == NULL) {
-            return DT_ENOMEM;
-        }
-        memcpy(settled, pt->settled.ids, b->n_settled * sizeof(*settled));
-    }
-    b->sb = (dt__store_batch){.eps = b->commits,
-                              .n = b->n_commits,
-                              .published_ids = settled,
-                              .n_published = b->n_settled,
-                              .parks = b->parks,
-                              .n_parks = b->n_parks};
+    /* The rows published since the last commit are deleted in this transaction. */
+    dt__store_batch sb = {.eps = b->commits,
+                          .n = b->n_commits,
+                          .published_ids = pt->settled.ids,
+                          .n_published = pt->settled.n,
+                          .parks = b->parks,
+                          .n_parks = b->n_parks};
     stall_point(b);
-    b->commit_t0 = dt__metrics_now_us(); /* metrics */
+    int64_t commit_t0 = dt__metrics_now_us(); /* metrics */
     /* The commit is the log append: durable (and fenced) in JetStream, then in SQLite. A worker
      * paused here past its lease (a stopped process, a long GC-like stall, a partition from the
      * cluster) finds its append refused once another owner has claimed the log. */
-    dt_status st = dt__journal_commit_log(pt->journal, pt->store, pt->epoch, &b->sb);
+    dt_status st = dt__journal_commit(pt->journal, pt->store, pt->epoch, &sb);
     dt__store_get_stats(pt->store, &after);
-    b->as_read = after.unexpected_rows == before.unexpected_rows;
-    if (st == DT_OK) {
-        b->committed = true;
-        pt->batch_open = true;
-    } else if (st != DT_EFENCED) {
-        dt__worker_log(pt->w, DT_LOG_ERROR, NULL, "partition %u: commit failed: %s", pt->p,
-                       st == DT_ETIMEOUT || st == DT_EBROKER ? dt_broker_errmsg(pt->w->broker)
-                                                             : dt__store_errmsg(pt->store));
-    }
-    return st;
-}
-
-/*
- * The local COMMIT of a batch run_batch left open. A failed COMMIT marks the journal behind: the
- * next iteration applies the entry from the log first (dt__journal_catch_up), as after a crash
- * between the append and here.
- */
-static void finish_batch(dt__partition *pt, dt__batch *b)
-{
-    dt__journal_commit_local(pt->journal, pt->store);
-    pt->batch_open = false;
-    if (!b->as_read) {
+    bool as_read = after.unexpected_rows == before.unexpected_rows;
+    if (!as_read) {
         /* A stored row was not as its episode read it (a writer other than this thread): the
          * cached rows may be wrong too; read them from SQLite again. */
         dt__worker_log(pt->w, DT_LOG_WARN, NULL,
@@ -427,12 +392,20 @@ static void finish_batch(dt__partition *pt, dt__batch *b)
                        pt->p);
         dt__row_cache_clear(pt->rows);
     }
-    dt__metrics_committed(pt->w->metrics, b->commits, b->n_commits,
-                          dt__metrics_now_us() - b->commit_t0); /* metrics */
-    dt__outbox_settled_done(pt, b->n_settled);
-    for (size_t i = 0; b->as_read && i < b->n_commits; i++) {
-        dt__row_cache_put(pt->rows, pt->engine, b->commits[i].instance);
+    if (st == DT_OK) {
+        b->committed = true;
+        dt__metrics_committed(pt->w->metrics, b->commits, b->n_commits,
+                              dt__metrics_now_us() - commit_t0); /* metrics */
+        dt__outbox_settled_done(pt);
+        for (size_t i = 0; as_read && i < b->n_commits; i++) {
+            dt__row_cache_put(pt->rows, pt->engine, b->commits[i].instance);
+        }
+    } else if (st != DT_EFENCED) {
+        dt__worker_log(pt->w, DT_LOG_ERROR, NULL, "partition %u: commit failed: %s", pt->p,
+                       st == DT_ETIMEOUT || st == DT_EBROKER ? dt_broker_errmsg(pt->w->broker)
+                                                             : dt__store_errmsg(pt->store));
     }
+    return st;
 }
 
 static void evict_touched(dt__partition *pt, dt__batch *b)
@@ -580,26 +553,17 @@ static dt_status iterate(dt__partition *pt)
             evict_touched(pt, &b);
         }
     }
-    /*
-     * Committed means in the log: the batch is durable there, and its local COMMIT
-     * (finish_batch) comes after everything that lets the next step of its instances begin, so
-     * that the activities it hands to threads and the messages it publishes travel while SQLite
-     * commits (the partition's serial path per batch is the append's round trip, not that plus
-     * the COMMIT: docs/performance.md, "The partition's serial round trips"). Nothing is
-     * published or acked for a batch whose append failed. A crash before the local COMMIT loses
-     * nothing: the next owner's file catches up from the log, and the outbox rows it recreates
-     * are published again (JetStream drops the repeats by Nats-Msg-Id).
-     *
-     * First the previous batch's PubAcks: sent before this batch's append on the same
-     * connection, they came back during its round trip, so this rarely waits (collected before
-     * the run, as before, they held the partition for a round trip of their own). Their rows are
-     * deleted by the next commit, or on their own if none comes.
-     *
-     * Then the acks, before publishing: a message redelivered after a lost ack is recognised by
-     * its identity, and acking first lets the acks travel while the PubAcks come back. On
-     * failure the messages come back after the pause.
-     */
+    /* Committed (or nothing to commit): ack now, before publishing. The outbox is durable in
+     * SQLite and goes out below, or at the next start-up; a message redelivered after a lost ack
+     * is recognised by its identity. Acking first lets the acks travel while the PubAcks come
+     * back. On failure the messages come back after the pause. */
     crash_point(&b, "commit");
+    /* The previous batch's PubAcks: collected only now, after this batch's log append, whose
+     * round trip they travelled with (they were sent before it, on the same connection), so
+     * this rarely waits. Collected before the run, as they were, they held the partition for a
+     * round trip of their own under concurrency (docs/performance.md, "The partition's serial
+     * round trips and its WAL checkpoints"). Their rows are deleted by the next commit, or on
+     * their own if none comes. */
     dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
     settle(&b, msgs, n, st == DT_OK);
     if (st == DT_OK) {
@@ -610,9 +574,6 @@ static dt_status iterate(dt__partition *pt)
     }
     if (b.committed || pt->outbox_pending) {
         dt__outbox_send(pt, &b);
-    }
-    if (b.committed) {
-        finish_batch(pt, &b);
     }
     crash_point(&b, "publish");
     if (!b.committed) {

@@ -3,17 +3,15 @@
  *
  * The partition thread repeats: fetch a batch of OrchestrationMessages (plus the partition's due
  * timers); group the items by instance and run one episode per instance through the engine;
- * write all episodes of the batch in ONE SQLite transaction (history, applied message
- * identities, timers, outbox, instance rows, and the deletion of the outbox rows whose PubAck
- * has arrived before) and append the batch to the partition's log (the commit and the fence);
- * then collect the PubAcks of the previous batch's outbox (they came back during the append's
- * round trip); ack the batch; hand its outbox over (in-process activities, publishes from the
- * commit's own copy, PubAcks not awaited); and only then COMMIT the SQLite transaction, which
- * the file can catch up from the log if it never happens. A crash between any two steps loses
- * nothing: uncommitted messages are redelivered and re-run; committed ones are recognised by
- * their identities; an outbox row is deleted only after its PubAck, everything not deleted is
- * re-published at start-up, and JetStream drops repeats by Nats-Msg-Id (within the stream's
- * duplicate window).
+ * commit all episodes of the batch in ONE SQLite transaction and one append to the partition's
+ * log (history, applied message identities, timers, outbox, instance rows, and the deletion of
+ * the outbox rows whose PubAck arrived before); collect the PubAcks of the previous batch's
+ * outbox (they came back during the append's round trip); ack the batch; publish the batch's
+ * outbox from the commit's own copy without waiting for the PubAcks. A crash between any two
+ * steps loses nothing: uncommitted messages are redelivered and re-run; committed ones are
+ * recognised by their identities; an outbox row is deleted only after its PubAck, everything not
+ * deleted is re-published at start-up, and JetStream drops repeats by Nats-Msg-Id (within the
+ * stream's duplicate window).
  */
 #ifndef DT_PARTITION_INT_H
 #define DT_PARTITION_INT_H
@@ -46,8 +44,7 @@ typedef struct dt__outbox_flight {
     size_t n_added; /* rows given to the async publisher */
     int64_t *done;  /* ids of rows known published */
     size_t n_done;
-    bool local_ok;  /* the rows of a batch's own commit: activities may run in-process */
-    bool collected; /* the PubAcks are in `done`; only the deletes remain (outbox.c) */
+    bool local_ok; /* the rows of a batch's own commit: activities may run in-process */
 } dt__outbox_flight;
 
 /* Ids of stored outbox rows known published, waiting to be deleted by the next commit (or, on an
@@ -94,9 +91,6 @@ struct dt__partition {
     dt_broker_kv *status_kv; /* the status bucket (records of purged instances); likewise */
     size_t max_msg;          /* largest message the hub and the server take, headers included */
     bool store_failed;       /* set-up could not open or claim the store (the thread then ends) */
-    /* A batch is in the log and its local COMMIT still to come (dt__journal_commit_log): the
-     * journal takes no other commit until then (outbox.c defers its own deletes). */
-    bool batch_open;
 };
 
 /* A unit of work of a batch: a fetched message or a due timer. */
@@ -138,13 +132,7 @@ typedef struct dt__batch {
     size_t n_touched, cap_touched;
     dt__parked_new *parks; /* messages kept for instances whose start has not arrived */
     size_t n_parks, cap_parks;
-    bool committed; /* `commits` are durable (their outbox_ids filled in) */
-    /* The store batch of the commit: borrowed by the store until its local COMMIT, so it lives
-     * here, with copies of the settled ids it deletes (n_settled of them, from pt->settled). */
-    dt__store_batch sb;
-    size_t n_settled;
-    int64_t commit_t0;                 /* metrics */
-    bool as_read;                      /* no stored row differed from what its episode read */
+    bool committed;                    /* `commits` are durable (their outbox_ids filled in) */
     struct dt__remote_pending *remote; /* episodes sent to SDK workers (episode_remote.c) */
 } dt__batch;
 
@@ -196,17 +184,14 @@ dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subje
  * later. Crash-safe: a row is deleted only after its PubAck.
  */
 dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b);
-/* While pt->batch_open, a delete that cannot wait for the next commit (no memory to remember
- * the ids) is not made: the flight stays, collected, and the next settle tries again. */
 dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms);
 /* In-process activity results (local_act_int.h) of these rows were committed: their rows are
  * deleted with the published ones. */
 void dt__outbox_local_done(dt__partition *pt, const int64_t *row_ids, size_t n);
 /* The request of this row did not run in-process: publish it through JetStream. */
 void dt__outbox_local_refused(dt__partition *pt, int64_t row_id);
-/* The first n ids in pt->settled were deleted by a commit (dt__store_commit_settled): forget
- * them (ids added after the commit's store batch was built stay for the next one). */
-void dt__outbox_settled_done(dt__partition *pt, size_t n);
+/* The ids in pt->settled were deleted by a commit (dt__store_commit_settled): forget them. */
+void dt__outbox_settled_done(dt__partition *pt);
 /* Deletes the settled rows in a write transaction of their own when `now`, when they have waited
  * long (no commit came to take them: an idle partition) or when many wait. */
 dt_status dt__outbox_trim(dt__partition *pt, bool now);
