@@ -184,6 +184,11 @@ dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subje
  * later. Crash-safe: a row is deleted only after its PubAck.
  */
 dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b);
+/* Hands the in-process activities among the outbox rows batch b wrote to the executor (each
+ * that a thread takes is noted in pt->local, and dt__outbox_send skips it). Called once b is in
+ * the partition's log, before its local COMMIT, so that they run while SQLite commits: nothing
+ * else of the batch leaves before the COMMIT. */
+void dt__outbox_start_local(dt__partition *pt, const dt__batch *b);
 dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms);
 /* In-process activity results (local_act_int.h) of these rows were committed: their rows are
  * deleted with the published ones. */
