@@ -119,8 +119,7 @@ dt_status dt__journal_append(dt__journal *j, const uint8_t *data, size_t len, ui
     return st;
 }
 
-dt_status dt__journal_commit_log(dt__journal *j, dt__store *s, uint64_t epoch,
-                                 const dt__store_batch *b)
+dt_status dt__journal_commit(dt__journal *j, dt__store *s, uint64_t epoch, const dt__store_batch *b)
 {
     dt__arena *a = dt__arena_create((size_t)64 * 1024);
     if (a == NULL) {
@@ -143,7 +142,6 @@ dt_status dt__journal_commit_log(dt__journal *j, dt__store *s, uint64_t epoch,
     }
     uint64_t seq = 0;
     st = dt__journal_append(j, data, len, &seq);
-    dt__arena_destroy(a);
     if (st != DT_OK) {
         dt__store_batch_end(s, false, 0);
         if (st == DT_ECONFLICT) {
@@ -154,37 +152,21 @@ dt_status dt__journal_commit_log(dt__journal *j, dt__store *s, uint64_t epoch,
         } else if (outcome_unknown(st)) {
             j->behind = true; /* it may be in the log: read it back before the next commit */
         }
-        pthread_mutex_unlock(&j->mu);
-        return st;
-    }
-    j->since_entries++;
-    j->since_bytes += len;
-    j->open_seq = seq; /* mu stays held until dt__journal_commit_local */
-    return DT_OK;
-}
-
-void dt__journal_commit_local(dt__journal *j, dt__store *s)
-{
-    uint64_t seq = j->open_seq;
-    j->open_seq = 0;
-    dt_status local = dt__store_batch_end(s, true, seq);
-    if (local == DT_OK) {
-        j->applied_upto = seq;
     } else {
-        /* Durable in the log; the file catches up from it before the next commit. */
-        j->behind = true;
-        dt__journal_logf(j, DT_LOG_WARN, "local commit of log entry %llu failed (%s): %s",
-                         (unsigned long long)seq, dt_status_name(local), dt__store_errmsg(s));
+        j->since_entries++;
+        j->since_bytes += len;
+        dt_status local = dt__store_batch_end(s, true, seq);
+        if (local == DT_OK) {
+            j->applied_upto = seq;
+        } else {
+            /* Durable in the log; the file catches up from it before the next commit. */
+            j->behind = true;
+            dt__journal_logf(j, DT_LOG_WARN, "local commit of log entry %llu failed (%s): %s",
+                             (unsigned long long)seq, dt_status_name(local), dt__store_errmsg(s));
+        }
     }
     pthread_mutex_unlock(&j->mu);
-}
-
-dt_status dt__journal_commit(dt__journal *j, dt__store *s, uint64_t epoch, const dt__store_batch *b)
-{
-    dt_status st = dt__journal_commit_log(j, s, epoch, b);
-    if (st == DT_OK) {
-        dt__journal_commit_local(j, s);
-    }
+    dt__arena_destroy(a);
     return st;
 }
 

@@ -36,9 +36,6 @@ struct dt__journal {
     uint64_t applied_upto;
     uint64_t snap_last; /* sequence of the newest snapshot record this journal knows; 0: none */
     bool behind;
-    /* A batch appended by dt__journal_commit_log whose local COMMIT is still to come
-     * (dt__journal_commit_local): its entry's sequence. 0: none (mu is not held for one). */
-    uint64_t open_seq;
     uint64_t since_entries, since_bytes; /* appended since the last snapshot */
     dt__journal_stats stats;
 };

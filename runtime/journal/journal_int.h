@@ -95,20 +95,6 @@ dt_status dt__journal_open(dt__journal *j, const char *db_path, const dt__store_
 dt_status dt__journal_commit(dt__journal *j, dt__store *s, uint64_t epoch,
                              const dt__store_batch *b);
 
-/*
- * dt__journal_commit in two halves, so that a caller can act on a batch as soon as it is durable
- * in the log (ack its inputs, publish its outbox, hand its activities to threads) while the local
- * COMMIT is still to come: the log is the commit (docs/design.md), the file a view of it that
- * catches up from the log when its COMMIT fails or never happens (a crash in between).
- * dt__journal_commit_log returns what dt__journal_commit returns; only on DT_OK the batch is
- * still open: the store's transaction stays open and the journal locked, and the same thread
- * must call dt__journal_commit_local(j, s) next, with no other call into this journal in between
- * (it would deadlock) and no other use of s than reads. b stays borrowed until then.
- */
-dt_status dt__journal_commit_log(dt__journal *j, dt__store *s, uint64_t epoch,
-                                 const dt__store_batch *b);
-void dt__journal_commit_local(dt__journal *j, dt__store *s);
-
 /* True when the file may be behind the log (an append of unknown outcome, a failed local
  * COMMIT): the next commit is refused until dt__journal_catch_up succeeds. */
 bool dt__journal_behind(dt__journal *j);

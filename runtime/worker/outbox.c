@@ -270,10 +270,8 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
             all = false;
             break;
         }
-        if (local_has(&pt->local, f->rows[i].id)) {
-            /* Runs here (started at its commit, dt__outbox_start_local, or listed again while it
-             * runs): its result is on its way. */
-            continue;
+        if (!f->local_ok && local_has(&pt->local, f->rows[i].id)) {
+            continue; /* listed again while it runs here: its result is on its way */
         }
         if (f->local_ok && pt->w->local_acts != NULL && local_add(&pt->local, f->rows[i].id)) {
             if (dt__local_acts_submit(pt->w->local_acts, pt->inbox, f->rows[i].id,
@@ -387,27 +385,6 @@ static dt_status list_stored(dt__partition *pt, dt__outbox_flight *f)
     return st;
 }
 
-void dt__outbox_start_local(dt__partition *pt, const dt__batch *b)
-{
-    if (pt->w->local_acts == NULL) {
-        return;
-    }
-    for (size_t c = 0; c < b->n_commits; c++) {
-        const dt__episode_commit *e = &b->commits[c];
-        for (size_t i = 0; e->outbox_ids != NULL && i < e->n_outbox; i++) {
-            const dt__outbox_msg *m = &e->outbox[i];
-            int64_t id = e->outbox_ids[i];
-            if (!local_add(&pt->local, id)) {
-                continue; /* out of memory: published by dt__outbox_send instead */
-            }
-            if (!dt__local_acts_submit(pt->w->local_acts, pt->inbox, id, m->subject,
-                                       m->payload.data, m->payload.len)) {
-                local_remove(&pt->local, id); /* not an activity of ours, or no room */
-            }
-        }
-    }
-}
-
 /* Fills the flight (its arena created) from the batch's commit; falls back to listing when it
  * cannot. */
 static dt_status take_committed(dt__partition *pt, dt__outbox_flight *f, const dt__batch *b)
@@ -441,7 +418,7 @@ dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b)
         pt->outbox_pending = pt->outbox_pending || committed_rows(b) > 0;
         return DT_OK;
     }
-    f->arena = dt__arena_create((size_t)64 * 1024);
+    f->arena = dt__arena_create(64 * 1024);
     if (f->arena == NULL) {
         pt->outbox_pending = true;
         return DT_ENOMEM;

@@ -381,19 +381,7 @@ static dt_status run_batch(dt__partition *pt, dt__batch *b)
     /* The commit is the log append: durable (and fenced) in JetStream, then in SQLite. A worker
      * paused here past its lease (a stopped process, a long GC-like stall, a partition from the
      * cluster) finds its append refused once another owner has claimed the log. */
-    dt_status st = dt__journal_commit_log(pt->journal, pt->store, pt->epoch, &sb);
-    if (st == DT_OK) {
-        /* In the log, so committed (docs/design.md, "Commit order"): the batch's in-process
-         * activities start now and run while SQLite commits, which took that COMMIT off each
-         * step of a chain (docs/performance.md, "The partition's serial round trips and its WAL
-         * checkpoints"). Everything else waits for the COMMIT: a client that saw a status
-         * record must find the rows it speaks of, and the outbox crash test's "commit" point
-         * is a local COMMIT with nothing acked or published. A crash or a failed COMMIT in
-         * between leaves the file behind the log; it catches up with the same row ids, and a
-         * request whose run was lost with the process is published again from its row. */
-        dt__outbox_start_local(pt, b);
-        dt__journal_commit_local(pt->journal, pt->store);
-    }
+    dt_status st = dt__journal_commit(pt->journal, pt->store, pt->epoch, &sb);
     dt__store_get_stats(pt->store, &after);
     bool as_read = after.unexpected_rows == before.unexpected_rows;
     if (!as_read) {
@@ -551,6 +539,9 @@ static dt_status iterate(dt__partition *pt)
         }
         dt__metrics_batch(pt->w->metrics, DT__MKIND_ORCH, n); /* metrics */
     }
+    /* The previous batch's PubAcks came back while the fetch waited: those rows are deleted by
+     * this batch's commit, or on their own if no commit comes for a while. */
+    dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
     int64_t *local_rows = NULL;
     size_t n_local = 0;
     if (st == DT_OK) {
@@ -570,13 +561,6 @@ static dt_status iterate(dt__partition *pt)
      * is recognised by its identity. Acking first lets the acks travel while the PubAcks come
      * back. On failure the messages come back after the pause. */
     crash_point(&b, "commit");
-    /* The previous batch's PubAcks: collected only now, after this batch's log append, whose
-     * round trip they travelled with (they were sent before it, on the same connection), so
-     * this rarely waits. Collected before the run, as they were, they held the partition for a
-     * round trip of their own under concurrency (docs/performance.md, "The partition's serial
-     * round trips and its WAL checkpoints"). Their rows are deleted by the next commit, or on
-     * their own if none comes. */
-    dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
     settle(&b, msgs, n, st == DT_OK);
     if (st == DT_OK) {
         dt__outbox_local_done(pt, local_rows, n_local); /* applied (or found to be repeats) */

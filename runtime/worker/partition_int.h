@@ -2,16 +2,15 @@
  * partition_int.h: one partition's orchestration pipeline (internal to runtime/worker).
  *
  * The partition thread repeats: fetch a batch of OrchestrationMessages (plus the partition's due
- * timers); group the items by instance and run one episode per instance through the engine;
- * commit all episodes of the batch in ONE SQLite transaction and one append to the partition's
- * log (history, applied message identities, timers, outbox, instance rows, and the deletion of
- * the outbox rows whose PubAck arrived before); collect the PubAcks of the previous batch's
- * outbox (they came back during the append's round trip); ack the batch; publish the batch's
- * outbox from the commit's own copy without waiting for the PubAcks. A crash between any two
- * steps loses nothing: uncommitted messages are redelivered and re-run; committed ones are
- * recognised by their identities; an outbox row is deleted only after its PubAck, everything not
- * deleted is re-published at start-up, and JetStream drops repeats by Nats-Msg-Id (within the
- * stream's duplicate window).
+ * timers); collect the PubAcks of the previous batch's outbox (usually already there); group the
+ * items by instance and run one episode per instance through the engine; commit all episodes of
+ * the batch in ONE SQLite transaction (history, applied message identities, timers, outbox,
+ * instance rows, and the deletion of the outbox rows whose PubAck has arrived since the previous
+ * commit); ack the batch; publish the batch's outbox from the commit's own copy without waiting
+ * for the PubAcks. A crash between any two steps loses nothing: uncommitted messages are
+ * redelivered and re-run; committed ones are recognised by their identities; an outbox row is
+ * deleted only after its PubAck, everything not deleted is re-published at start-up, and
+ * JetStream drops repeats by Nats-Msg-Id (within the stream's duplicate window).
  */
 #ifndef DT_PARTITION_INT_H
 #define DT_PARTITION_INT_H
@@ -184,11 +183,6 @@ dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subje
  * later. Crash-safe: a row is deleted only after its PubAck.
  */
 dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b);
-/* Hands the in-process activities among the outbox rows batch b wrote to the executor (each
- * that a thread takes is noted in pt->local, and dt__outbox_send skips it). Called once b is in
- * the partition's log, before its local COMMIT, so that they run while SQLite commits: nothing
- * else of the batch leaves before the COMMIT. */
-void dt__outbox_start_local(dt__partition *pt, const dt__batch *b);
 dt_status dt__outbox_settle(dt__partition *pt, int64_t timeout_ms);
 /* In-process activity results (local_act_int.h) of these rows were committed: their rows are
  * deleted with the published ones. */
