@@ -46,6 +46,7 @@ static dt_status resolve_options(const dt__store_options *in, dt__store_options 
         out->busy_timeout_ms = in->busy_timeout_ms;
     }
     out->cache_size_kib = in->cache_size_kib;
+    out->background_checkpoint = in->background_checkpoint;
     if (in->max_blob_bytes > 0) {
         out->max_blob_bytes = in->max_blob_bytes;
     }
@@ -199,6 +200,9 @@ dt_status dt__store_open(const char *path, const dt__store_options *opts, dt__st
         dt__store_close(s);
         return status;
     }
+    if (s->opts.background_checkpoint) {
+        (void)dt__store_ckpt_start(s); /* without it, SQLite checkpoints inside the COMMIT */
+    }
     *out = s;
     return DT_OK;
 }
@@ -208,6 +212,7 @@ void dt__store_close(dt__store *s)
     if (s == NULL) {
         return;
     }
+    dt__store_ckpt_stop(s); /* first: the last connection to close checkpoints the rest */
     for (size_t i = 0; i < DT__SQL_COUNT; i++) {
         sqlite3_finalize(s->stmts[i]);
     }

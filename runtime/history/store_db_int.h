@@ -143,8 +143,17 @@ struct dt__store {
      * dt__store_batch_end), and its change to the parked count. */
     const dt__store_batch *open_batch;
     int64_t open_parked_delta;
+    struct dt__store_ckpt *ckpt; /* the background checkpointer (store_ckpt.c); NULL: none */
     char errmsg[512];
 };
+
+/* store_ckpt.c: WAL checkpoints on a thread of their own (dt__store_options.
+ * background_checkpoint). Start after the handle's connection is configured; on failure (no
+ * thread, no second connection) SQLite's automatic checkpoint stays on: slower at times, never
+ * wrong. Stop before the connection closes; accepts a handle without one. */
+typedef struct dt__store_ckpt dt__store_ckpt;
+dt_status dt__store_ckpt_start(dt__store *s);
+void dt__store_ckpt_stop(dt__store *s);
 
 /* Maps a SQLite result code to a dt_status and records "<what>: <sqlite message> (<path>)" as
  * the handle's error text. Returns the status. */

@@ -61,6 +61,10 @@ typedef struct dt__store_options {
     int cache_size_kib;       /* page cache per handle; 0 = SQLite's default (2 MiB) */
     size_t max_blob_bytes;    /* largest blob (event, payload, headers); 0 = 4 MiB */
     uint64_t max_history_len; /* most events in one execution's history; 0 = 100,000 */
+    /* WAL checkpoints on a thread and connection of their own instead of inside the COMMIT that
+     * fills the WAL (store_ckpt.c): the handle's commits never wait for a checkpoint's fsyncs.
+     * For the one writer of a file (the partition thread); default false. */
+    bool background_checkpoint;
 } dt__store_options;
 
 /* Writes the defaults into *o (borrowed). */

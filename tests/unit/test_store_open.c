@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +72,47 @@ static void wal_mode_is_on(void **state)
     sqlite3_finalize(st);
     sqlite3_close(db);
     dt__store_close(s);
+}
+
+/* With background_checkpoint the handle's commits no longer checkpoint (below 16,000 WAL pages
+ * its WAL hook only wakes the checkpointer thread): the WAL must still reach the database file
+ * while the handle stays open (this fails if the thread never checkpoints), and everything must
+ * read back after the close. */
+static void background_checkpoint_copies_the_wal(void **state)
+{
+    store_fixture *f = *state;
+    dt__store_options o;
+    dt__store_options_init(&o);
+    o.background_checkpoint = true;
+    dt__store *s = open_store(f->path, &o);
+    uint64_t epoch = 0;
+    assert_int_equal(dt__store_claim(s, "test-owner", &epoch), DT_OK);
+    enum { COMMITS = 400, EVENT_BYTES = 16 * 1024 };
+    char *big = malloc(EVENT_BYTES + 1);
+    assert_non_null(big);
+    memset(big, 'e', EVENT_BYTES);
+    big[EVENT_BYTES] = '\0';
+    dt__blob ev = blob_str(big);
+    for (int i = 0; i < COMMITS; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "ckpt-%d", i);
+        dt__instance_row row = instance_row(id, "orch", 1, 1);
+        commit_simple(s, epoch, &row, &ev, 1);
+    }
+    free(big);
+    /* Written: COMMITS * EVENT_BYTES in the WAL (about 1,600 pages). Copied by the checkpointer:
+     * the database file holds most of it, with the handle still open. */
+    struct stat sb = {0};
+    for (int waited = 0; waited < 10000; waited += 10) {
+        assert_int_equal(stat(f->path, &sb), 0);
+        if (sb.st_size > (off_t)COMMITS * EVENT_BYTES / 2) {
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    assert_true(sb.st_size > (off_t)COMMITS * EVENT_BYTES / 2);
+    dt__store_close(s);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM instances"), COMMITS);
 }
 
 static void synchronous_normal_by_default_full_on_request(void **state)
@@ -331,6 +373,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(schema_is_versioned_and_marked, store_setup,
                                         store_teardown),
         cmocka_unit_test_setup_teardown(wal_mode_is_on, store_setup, store_teardown),
+        cmocka_unit_test_setup_teardown(background_checkpoint_copies_the_wal, store_setup,
+                                        store_teardown),
         cmocka_unit_test_setup_teardown(synchronous_normal_by_default_full_on_request, store_setup,
                                         store_teardown),
         cmocka_unit_test_setup_teardown(garbage_file_is_corrupt_and_left_alone, store_setup,

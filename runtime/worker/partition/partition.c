@@ -610,6 +610,9 @@ static dt_status open_store(dt__partition *pt, char *db_path, size_t len)
     dt__store_options so;
     dt__store_options_init(&so);
     so.synchronous_full = w->opt.sqlite_full_sync;
+    /* The partition thread is the file's one writer: checkpoints (two fsyncs each) go to a
+     * thread of their own instead of stalling a commit every few hundred (store_ckpt.c). */
+    so.background_checkpoint = true;
     /* The store becomes a current view of the partition's log, rebuilt from it when needed. */
     st = dt__journal_open(pt->journal, db_path, &so, &pt->store, &pt->epoch, err, sizeof(err));
     if (st != DT_OK) {
