@@ -41,8 +41,8 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
                                     const char *token, uint8_t **out, size_t *len);
 
 /* The packed WorkItem carrying the ActivityRequest for our work item `req`. As above. */
-dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *req, const char *token, uint8_t **out,
-                                   size_t *len);
+dt_status dt__remote_pack_act_item(const Dtpb__ActivityRequest *req, const char *token,
+                                   uint8_t **out, size_t *len);
 
 /* Checks the history of `in` as the engine does: DT_EINVAL when it does not start with
  * ExecutionStarted (and no new event is one), DT_ESTATE when it already ended. */
@@ -56,17 +56,17 @@ bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out,
 
 /* Unpacks an OrchestratorResponse / ActivityResponse into arena `a`; NULL when it does not parse
  * or names no instance. */
-Dt__Remote__OrchestratorResponse *dt__remote_parse_orch_response(dt__arena *a, const uint8_t *data,
-                                                                 size_t len);
-Dt__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const uint8_t *data,
-                                                            size_t len);
+Dtpb__Remote__OrchestratorResponse *dt__remote_parse_orch_response(dt__arena *a,
+                                                                   const uint8_t *data, size_t len);
+Dtpb__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const uint8_t *data,
+                                                              size_t len);
 
 /* Converts `resp` (living in arena `a`) into *out for episode `in` (borrowed, as for the engine's
  * result: new events are shared with it). `a` becomes out->arena on DT_OK (and is destroyed by
  * dt__episode_result_free); on failure the caller keeps it. DT_ENOMEM only: a response that
  * breaks the rules gives a failed result. */
 dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execution_id,
-                                 const Dt__Remote__OrchestratorResponse *resp, dt__arena *a,
+                                 const Dtpb__Remote__OrchestratorResponse *resp, dt__arena *a,
                                  const dt__remote_limits *lim, dt__episode_result *out);
 
 #endif

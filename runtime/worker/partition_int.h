@@ -97,7 +97,7 @@ typedef struct dt__item {
     dt_broker_msg *msg; /* NULL for a timer or a parked message */
     int64_t timer_id;   /* -1 for a message */
     int64_t parked_id;  /* > 0: a message parked earlier (episode_park.c), 0 otherwise */
-    Dt__OrchestrationMessage *om;
+    Dtpb__OrchestrationMessage *om;
     /* A message's packed OrchestrationMessage: the fetched body, or its member of a batch
      * (arena memory, or the fetched message's, which lives as long as the batch). */
     const uint8_t *data;
@@ -199,7 +199,7 @@ void dt__outbox_settled_free(dt__partition *pt);
 void dt__outbox_cache_clear(dt__partition *pt);
 /* Encodes headers (and whether a plain NATS publish may stand in when no stream captures the
  * subject) as an outbox headers blob. */
-dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src, bool core_ok,
+dt_status dt__outbox_headers(dt__arena *a, const Dtpb__MessagePublishedEvent *src, bool core_ok,
                              dt__blob *out);
 
 /* ---- rowcache.c ---- */

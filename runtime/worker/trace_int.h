@@ -47,22 +47,23 @@ void dt__trace_episode_end(struct dt__episode *e, dt__trace_episode *te,
 const dt__blob *dt__trace_headers(struct dt__episode *e);
 /* A dt_publish's headers with traceparent / tracestate added (a publisher's own win); *p itself
  * when the execution is not traced. NULL: out of memory. */
-const Dt__MessagePublishedEvent *dt__trace_publish_headers(struct dt__episode *e,
-                                                           const Dt__MessagePublishedEvent *p);
+const Dtpb__MessagePublishedEvent *dt__trace_publish_headers(struct dt__episode *e,
+                                                             const Dtpb__MessagePublishedEvent *p);
 /* A sub-orchestration's start: its caller is this execution's orchestration span. */
-void dt__trace_child_start(struct dt__episode *e, Dt__ExecutionStartedEvent *child);
+void dt__trace_child_start(struct dt__episode *e, Dtpb__ExecutionStartedEvent *child);
 /* The start record of the next execution of a continue-as-new (a copy of this one's): a new
  * orchestration span in the same trace, whose parent is this execution's caller (or this
  * execution's span when it had none). */
-void dt__trace_continue_as_new(struct dt__episode *e, Dt__ExecutionStartedEvent *next);
+void dt__trace_continue_as_new(struct dt__episode *e, Dtpb__ExecutionStartedEvent *next);
 
 /* ---- activities (trace_activity.c) ---- */
 /* Starts the activity span of work item held[held_ix] of slot s (its traceparent header) and
  * makes it the thread's current span; NULL when not traced. */
-dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix, const Dt__ActivityRequest *req);
+dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix,
+                                   const Dtpb__ActivityRequest *req);
 /* The span of a request run in the partition's own process (local_act.c), from its body's
  * context; NULL when not traced. */
-dt__span *dt__trace_activity_local(dt__tracer *t, const Dt__ActivityRequest *req,
+dt__span *dt__trace_activity_local(dt__tracer *t, const Dtpb__ActivityRequest *req,
                                    const char *queue);
 /* Ends the span of ctx (its outcome) unless its slot was abandoned (an in-process run: the caller
  * makes sure the tracer still lives); clears the current span. */
