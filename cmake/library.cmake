@@ -9,7 +9,8 @@
 # Included from the top CMakeLists.txt after runtime/, broker-adapter/ and schema/.
 
 set(DT_LIBRARY_OBJECTS
-  $<TARGET_OBJECTS:durabletask> $<TARGET_OBJECTS:dt_broker> $<TARGET_OBJECTS:dt_schema>)
+  $<TARGET_OBJECTS:durabletask> $<TARGET_OBJECTS:dt_broker> $<TARGET_OBJECTS:dt_base>
+  $<TARGET_OBJECTS:dt_schema>)
 
 # What a program linking the static library needs besides it (and threads): pkg-config modules
 # and plain system libraries. The .pc file (Requires.private, Libs.private), the package config
@@ -49,7 +50,7 @@ target_include_directories(durabletask_shared INTERFACE ${DT_PUBLIC_INCLUDES})
 # external dependencies along (nats.c, protobuf-c, SQLite, libcrypto, and whatever a module adds
 # with target_link_libraries), while their archives add no object twice: every symbol they
 # define is defined already.
-target_link_libraries(durabletask_shared PRIVATE durabletask dt_broker dt_schema)
+target_link_libraries(durabletask_shared PRIVATE durabletask dt_broker dt_base dt_schema)
 if(NOT DT_SANITIZE AND NOT DT_BUILD_FUZZ)
   # Every symbol resolved at link time: a missing dependency fails here, not in a user's build.
   target_link_options(durabletask_shared PRIVATE LINKER:--no-undefined)
