@@ -235,7 +235,10 @@ static dt_status commit(ent_ep *e, const dt__entity_out *o)
     }
     row->runtime_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
     row->created_ms = e->have_row ? e->row.created_ms : e->b->now_ms;
-    row->last_updated_ms = o != NULL || !e->have_row ? e->b->now_ms : e->row.last_updated_ms;
+    /* The store dates applied identities with this time and prunes them a day after it
+     * (history/store_commit.c): a commit that applies messages is always "now". */
+    bool now = o != NULL || !e->have_row || e->n_applied > 0;
+    row->last_updated_ms = now ? e->b->now_ms : e->row.last_updated_ms;
     if (o != NULL) {
         row->output = o->state;
         if (!o->rec_empty) {
