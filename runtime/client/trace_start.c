@@ -19,7 +19,7 @@ static Dtpb__TraceContext *tc_new(dt__arena *a, const dt__trace_ctx *c, const ch
     dtpb__trace_context__init(tc);
     dt__trace_format(c, tp);
     tc->trace_parent = tp;
-    if (dt__tracestate_ok(ts)) {
+    if (ts != NULL && dt__tracestate_ok(ts)) {
         tc->trace_state = dt__emit_payload(a, (const uint8_t *)ts, strlen(ts));
     }
     return tc;

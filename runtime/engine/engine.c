@@ -164,7 +164,7 @@ static void cache_put(dt__engine *e, dt__instance *in)
     *slot = in;
     lru_push_front(e, in);
     e->n_cached++;
-    while (e->n_cached > e->cfg.cache_capacity) {
+    while (e->n_cached > e->cfg.cache_capacity && e->lru_tail != NULL) {
         dt__instance *victim = e->lru_tail;
         cache_remove(e, victim);
         instance_free(victim);

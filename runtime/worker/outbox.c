@@ -418,7 +418,7 @@ dt_status dt__outbox_send(dt__partition *pt, const dt__batch *b)
         pt->outbox_pending = pt->outbox_pending || committed_rows(b) > 0;
         return DT_OK;
     }
-    f->arena = dt__arena_create(64 * 1024);
+    f->arena = dt__arena_create((size_t)64 * 1024);
     if (f->arena == NULL) {
         pt->outbox_pending = true;
         return DT_ENOMEM;

@@ -63,7 +63,7 @@ static bool purge_one(dt__partition *pt, const char *id, uint32_t mask)
 /* Purges up to `room` instances with a status in `mask` that finished before `before`. */
 static size_t purge_older(dt__partition *pt, uint32_t mask, int64_t before, size_t room)
 {
-    dt__arena *a = dt__arena_create(16 * 1024);
+    dt__arena *a = dt__arena_create((size_t)16 * 1024);
     dt__instance_filter f = {.status_mask = mask, .completed_to_ms = before};
     dt__instance_page page = {0};
     size_t n = 0;

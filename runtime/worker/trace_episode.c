@@ -29,7 +29,7 @@ static Dtpb__TraceContext *tc_new(dt__arena *a, const char *traceparent, const c
     if (tc->trace_parent == NULL) {
         return NULL;
     }
-    if (dt__tracestate_ok(tracestate)) {
+    if (tracestate != NULL && dt__tracestate_ok(tracestate)) {
         tc->trace_state = dt__emit_payload(a, (const uint8_t *)tracestate, strlen(tracestate));
     }
     return tc;
