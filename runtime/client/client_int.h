@@ -28,7 +28,7 @@
 #include "dt_broker.h"
 #include "durabletask/client.h"
 #include "protocol_int.h"
-#include "tracing/tracing_int.h"
+#include "tracing_int.h"
 
 /* Room left in a message for headers and NATS framing when checking sizes against the hub's
  * max_msg_size. */

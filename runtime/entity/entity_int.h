@@ -34,7 +34,7 @@
 #include "dt_entity.pb-c.h"
 #include "dt_work.pb-c.h"
 #include "durabletask/entity.h"
-#include "history/store_int.h"
+#include "store_int.h"
 
 /* Failure types the runtime gives entity operations. */
 #define DT__ENTITY_UNKNOWN   "dt.UnknownEntity"

@@ -13,7 +13,7 @@
 
 #include "common_int.h"
 #include "dt_history.pb-c.h"
-#include "history/store_int.h"
+#include "store_int.h"
 #include "metrics_int.h"
 #include "metrics_priv_int.h"
 

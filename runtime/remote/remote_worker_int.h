@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 
 #include "engine_int.h"
-#include "remote/remote_int.h"
+#include "remote_int.h"
 
 typedef struct dt__remote_call dt__remote_call; /* one work item on its way to an SDK worker */
 
