@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 
-#include "common_int.h"
+#include "base_int.h"
 #include "dt_broker.h"
 
 #define DT__BROKER_ERR_LEN 256

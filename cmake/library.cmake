@@ -1,16 +1,21 @@
 # The library as users install it (issue 11): libdurabletask, shared and static, made of the
-# objects of the internal targets durabletask (runtime/), dt_broker (broker-adapter/) and
-# dt_schema (schema/, the generated protobuf code). The internal static targets stay what the
-# tools, samples and tests link (they reach internal dt__ functions); these two are what
+# objects of the internal targets: the OBJECT library of every runtime module (dt_add_module in
+# runtime/CMakeLists.txt lists them in the global property DT_MODULES), the worker's files
+# (the static target durabletask's own), dt_broker (broker-adapter/), dt_base (base/) and
+# dt_schema (schema/, the generated protobuf code). The internal static target durabletask stays
+# what the tools, samples and tests link (they reach internal dt__ functions); these two are what
 # `cmake --install` ships. Everything is compiled with hidden visibility (the targets' presets),
 # so the shared library exports exactly the DT_API functions of the public headers
 # (durabletask/defs.h; tests/install checks it with nm -D).
 #
 # Included from the top CMakeLists.txt after runtime/, broker-adapter/ and schema/.
 
-set(DT_LIBRARY_OBJECTS
-  $<TARGET_OBJECTS:durabletask> $<TARGET_OBJECTS:dt_broker> $<TARGET_OBJECTS:dt_schema>)
-# The OBJECT libraries whose objects durabletask takes in (runtime/worker's folders):
+get_property(DT_MODULES GLOBAL PROPERTY DT_MODULES)
+set(DT_LIBRARY_OBJECTS $<TARGET_OBJECTS:durabletask>)
+foreach(m ${DT_MODULES} dt_broker dt_base dt_schema)
+  list(APPEND DT_LIBRARY_OBJECTS $<TARGET_OBJECTS:${m}>)
+endforeach()
+# runtime/worker's folders are OBJECT libraries of their own (dt_worker_part), not modules:
 # $<TARGET_OBJECTS:durabletask> lists only the objects durabletask compiles itself.
 get_property(dt_object_libraries GLOBAL PROPERTY DT_OBJECT_LIBRARIES)
 foreach(t ${dt_object_libraries})
@@ -51,11 +56,11 @@ set_target_properties(durabletask_shared PROPERTIES
   SOVERSION ${DT_SOVERSION}
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
 target_include_directories(durabletask_shared INTERFACE ${DT_PUBLIC_INCLUDES})
-# The objects are already in the library; linking the internal targets as well brings their
-# external dependencies along (nats.c, protobuf-c, SQLite, libcrypto, and whatever a module adds
+# The objects are already in the library; linking the internal target as well brings the
+# modules' external dependencies along (nats.c, protobuf-c, SQLite, libcrypto, and whatever a module adds
 # with target_link_libraries), while their archives add no object twice: every symbol they
 # define is defined already.
-target_link_libraries(durabletask_shared PRIVATE durabletask dt_broker dt_schema)
+target_link_libraries(durabletask_shared PRIVATE durabletask)
 if(NOT DT_SANITIZE AND NOT DT_BUILD_FUZZ)
   # Every symbol resolved at link time: a missing dependency fails here, not in a user's build.
   target_link_options(durabletask_shared PRIVATE LINKER:--no-undefined)

@@ -88,7 +88,7 @@ typedef struct stopper {
 } stopper;
 
 /* Waits for SIGINT or SIGTERM, then stops the worker: also while dt_worker_start still waits for
- * a NATS server, which then returns DT_ECLOSED. */
+ * a NATS server, which then returns DT_ECLOSED. SIGUSR1 is main's own wake-up (start failed). */
 static void *stopper_main(void *arg)
 {
     stopper *st = arg;
@@ -122,6 +122,7 @@ int main(int argc, char **argv)
     sigemptyset(&st.set);
     sigaddset(&st.set, SIGINT);
     sigaddset(&st.set, SIGTERM);
+    sigaddset(&st.set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &st.set, NULL);
 
     char err[512];
@@ -140,7 +141,7 @@ int main(int argc, char **argv)
         dt_worker_log_stderr(DT_LOG_ERROR, NULL, dt_worker_errmsg(st.w), "dt-samples-worker");
         rc = 1;
         __atomic_store_n(&st.failed, true, __ATOMIC_RELEASE);
-        pthread_kill(stopper_thread, SIGTERM); /* ends its sigwait unless a signal did */
+        pthread_kill(stopper_thread, SIGUSR1); /* ends its sigwait unless a signal did */
     } else {
         char shown[256];
         printf("dt-samples-worker: ready: worker %s, hub %s, %s, data %s\n", dt_worker_id(st.w),

@@ -18,13 +18,13 @@
 _Static_assert(DT_CLIENT_ID_MAX == DT_INSTANCE_ID_MAX, "instance ID limit");
 _Static_assert(DT_CLIENT_NAME_MAX == DT_NAME_MAX, "name limit");
 _Static_assert((int)DT_CLIENT_SUSPENDED ==
-                   (int)DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED,
+                   (int)DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED,
                "runtime status values");
 _Static_assert((int)DT_CLIENT_PENDING ==
-                   (int)DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING,
+                   (int)DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING,
                "runtime status values");
 _Static_assert((int)DT_CLIENT_REUSE_TERMINATE_AND_REPLACE ==
-                   (int)DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE,
+                   (int)DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE,
                "reuse policy values");
 
 void dt__client_seterr(dt_client *c, const char *fmt, ...)
@@ -439,7 +439,7 @@ dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMes
     return DT_OK;
 }
 
-dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dtpb__OrchestrationMessage *m,
                                  char *subject, dt_broker_outmsg *out)
 {
     uint32_t p = dt__partition_of(m->instance_id, c->cfg.partitions);
@@ -458,7 +458,7 @@ dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__Orchestra
     return st;
 }
 
-dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dtpb__OrchestrationMessage *m,
                                   dt_broker_puback *out_ack)
 {
     char subject[DT_BROKER_NAME_BUF];
@@ -474,9 +474,9 @@ dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__Orchestr
     return DT_OK;
 }
 
-void dt__client_ts_set(Dt__Timestamp *ts, int64_t ms)
+void dt__client_ts_set(Dtpb__Timestamp *ts, int64_t ms)
 {
-    dt__timestamp__init(ts);
+    dtpb__timestamp__init(ts);
     int64_t s = ms / 1000, r = ms % 1000;
     if (r < 0) {
         s -= 1;

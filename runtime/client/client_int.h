@@ -28,7 +28,7 @@
 #include "dt_broker.h"
 #include "durabletask/client.h"
 #include "protocol_int.h"
-#include "tracing/tracing_int.h"
+#include "tracing_int.h"
 
 /* Room left in a message for headers and NATS framing when checking sizes against the hub's
  * max_msg_size. */
@@ -105,16 +105,16 @@ typedef bool (*dt__client_wait_pred)(int32_t status);
  * < 0 (no bound). DT_ETIMEOUT, DT_ENOTFOUND (no record, or deleted), DT_ECLOSED (the client is
  * being destroyed). `what` ("start" / "complete") words a timeout. */
 dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
-                          dt__client_wait_pred pred, const char *what, Dt__InstanceStatus **out);
+                          dt__client_wait_pred pred, const char *what, Dtpb__InstanceStatus **out);
 /* As dt__client_wait, counting only a record written after revision after_rev (the one read
  * before a request: the wait ends once the request's effect is stored). */
 dt_status dt__client_wait_after(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
                                 uint64_t after_rev, dt__client_wait_pred pred, const char *what,
-                                Dt__InstanceStatus **out);
+                                Dtpb__InstanceStatus **out);
 
 /* Decodes a record value (DT_ECORRUPT naming the instance). */
 dt_status dt__client_decode_record(dt_client *c, dt__arena *a, const char *id, const void *value,
-                                   size_t len, Dt__InstanceStatus **out);
+                                   size_t len, Dtpb__InstanceStatus **out);
 
 /* Writes of a status record, thread-safe (a JetStream publish to "$KV.<bucket>.<key>"):
  * expect_rev > 0 writes only at that revision (DT_ECONFLICT), expect_rev 0 only if the key has
@@ -157,55 +157,55 @@ dt_status dt__client_pack_checked(dt_client *c, dt__arena *a, const ProtobufCMes
 /* The outgoing form of an OrchestrationMessage: to the instance's partition, packed into `a`,
  * Nats-Msg-Id = dedupe_id. `subject` (caller's, DT_BROKER_NAME_BUF bytes) holds the subject that
  * *out points to; `m` must outlive *out. */
-dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+dt_status dt__client_orch_outmsg(dt_client *c, dt__arena *a, const Dtpb__OrchestrationMessage *m,
                                  char *subject, dt_broker_outmsg *out);
 
 /* Sends a query to partition p's owner and decodes the reply into `a` (scatter.c): DT_EBUSY when
  * no worker runs it, a failed reply's status (and text) otherwise. */
-dt_status dt__client_ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequest *req,
-                         Dt__QueryResponse **out);
+dt_status dt__client_ask(dt_client *c, dt__arena *a, uint32_t p, const Dtpb__QueryRequest *req,
+                         Dtpb__QueryResponse **out);
 
 /* The metadata of a stored entity row, as a list reply gives it (state in output, lock record in
  * custom_status), into *m (arena memory); *out_cs (may be NULL) receives the lock's critical
  * section (or stays). DT_EDECODE for a row that is not an entity's. (entity.c) */
 struct dt_entity_metadata;
-dt_status dt__client_entity_metadata(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
+dt_status dt__client_entity_metadata(dt_client *c, dt__arena *a, const Dtpb__InstanceStatus *s,
                                      bool include_state, struct dt_entity_metadata *m,
                                      const char **out_cs);
 
 /* Publishes an OrchestrationMessage to the instance's partition with Nats-Msg-Id = dedupe_id. */
-dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+dt_status dt__client_publish_orch(dt_client *c, dt__arena *a, const Dtpb__OrchestrationMessage *m,
                                   dt_broker_puback *out_ack);
 
 /* Initialises *ts (caller's memory) to `ms`; dt__ts_to_ms (pb_int.h) is the inverse. */
-void dt__client_ts_set(Dt__Timestamp *ts, int64_t ms);
+void dt__client_ts_set(Dtpb__Timestamp *ts, int64_t ms);
 
 /* Reads and decodes the instance's status record into arena memory. DT_ENOTFOUND if absent;
  * *out_rev (may be NULL) receives the record's revision. */
 dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
-                                 Dt__InstanceStatus **out, uint64_t *out_rev);
+                                 Dtpb__InstanceStatus **out, uint64_t *out_rev);
 
 /* Reads the instance's record as last written, deletes included: on DT_OK *out is the record,
  * or NULL when there is none (deleted: *out_rev is the delete marker's revision; never written:
  * 0). Equal revisions mean the same state (schedule.c builds start identities from them). */
 dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
-                                 Dt__InstanceStatus **out, uint64_t *out_rev);
+                                 Dtpb__InstanceStatus **out, uint64_t *out_rev);
 
 bool dt__client_status_finished(int32_t s);
 /* A record with payloads_omitted (too large for one message): fills in its input, output,
  * custom status and failure details, each read from the partition's owner (scatter.c). */
-dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dt__InstanceStatus *s);
+dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dtpb__InstanceStatus *s);
 
 /* ---- convert.c ---- */
 
 /* Fills *out from `s` (strings and payloads copied into `a`; payloads only when with_payloads). */
-dt_status dt__client_instance_from_pb(dt__arena *a, const Dt__InstanceStatus *s, bool with_payloads,
-                                      dt_client_instance *out);
+dt_status dt__client_instance_from_pb(dt__arena *a, const Dtpb__InstanceStatus *s,
+                                      bool with_payloads, dt_client_instance *out);
 /* Fills *out from a decoded event and its packed form. */
-dt_status dt__client_event_from_pb(dt__arena *a, const Dt__HistoryEvent *e, const uint8_t *raw,
+dt_status dt__client_event_from_pb(dt__arena *a, const Dtpb__HistoryEvent *e, const uint8_t *raw,
                                    size_t raw_len, dt_client_event *out);
 /* Converts a failure tree (depth-bounded); NULL for NULL. */
-const dt_failure *dt__client_failure_from_pb(dt__arena *a, const Dt__TaskFailureDetails *f);
+const dt_failure *dt__client_failure_from_pb(dt__arena *a, const Dtpb__TaskFailureDetails *f);
 
 /* Result holders: allocate with the arena inside; free frees the arena. */
 dt_client_instance *dt__client_instance_new(dt__arena *a);
@@ -217,12 +217,12 @@ dt_client_history *dt__client_history_new(dt__arena *a);
  * "create_orchestration:<name>" (a child of o->traceparent, or a new trace) when tracing is on,
  * else o->traceparent as given. Returns the span to end with dt__client_trace_end (NULL: none). */
 dt__span *dt__client_trace_start(dt_client *c, dt__arena *a, const char *name,
-                                 const dt_client_start_options *o, Dt__OrchestrationMessage *m);
+                                 const dt_client_start_options *o, Dtpb__OrchestrationMessage *m);
 /* Ends the span (NULL accepted) with the schedule's outcome. */
 void dt__client_trace_end(dt__span *span, dt_status st);
 /* The traceparent / tracestate headers of a start message that carries a caller context (array
  * in `a`, set in *out); returns how many (0: none, *out NULL). */
-size_t dt__client_trace_headers(dt__arena *a, const Dt__OrchestrationMessage *m,
+size_t dt__client_trace_headers(dt__arena *a, const Dtpb__OrchestrationMessage *m,
                                 const dt_broker_header **out);
 
 #endif

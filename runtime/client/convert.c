@@ -78,7 +78,7 @@ void dt_client_history_free(dt_client_history *h)
 /* ---- pieces ---- */
 
 /* Copies a payload (NUL-terminated in the arena). false only when out of memory. */
-static bool payload(dt__arena *a, const Dt__Payload *p, const void **out, size_t *out_len)
+static bool payload(dt__arena *a, const Dtpb__Payload *p, const void **out, size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
@@ -91,7 +91,7 @@ static bool payload(dt__arena *a, const Dt__Payload *p, const void **out, size_t
 }
 
 /* A payload that holds text (version, execution ID) as a C string, or NULL when absent. */
-static const char *payload_str(dt__arena *a, const Dt__Payload *p)
+static const char *payload_str(dt__arena *a, const Dtpb__Payload *p)
 {
     return p == NULL ? NULL : dt__arena_memdup(a, p->value.data, p->value.len);
 }
@@ -101,7 +101,7 @@ static const char *nonempty(const char *s)
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
-static const dt_failure *failure_conv(dt__arena *a, const Dt__TaskFailureDetails *f, int depth)
+static const dt_failure *failure_conv(dt__arena *a, const Dtpb__TaskFailureDetails *f, int depth)
 {
     if (f == NULL || depth >= FAILURE_DEPTH_MAX) {
         return NULL;
@@ -118,12 +118,12 @@ static const dt_failure *failure_conv(dt__arena *a, const Dt__TaskFailureDetails
     return r;
 }
 
-const dt_failure *dt__client_failure_from_pb(dt__arena *a, const Dt__TaskFailureDetails *f)
+const dt_failure *dt__client_failure_from_pb(dt__arena *a, const Dtpb__TaskFailureDetails *f)
 {
     return failure_conv(a, f, 0);
 }
 
-static dt_status tags_conv(dt__arena *a, Dt__InstanceStatus__TagsEntry *const *tags, size_t n,
+static dt_status tags_conv(dt__arena *a, Dtpb__InstanceStatus__TagsEntry *const *tags, size_t n,
                            dt_client_instance *out)
 {
     if (n == 0) {
@@ -149,8 +149,8 @@ static dt_status tags_conv(dt__arena *a, Dt__InstanceStatus__TagsEntry *const *t
 }
 
 /* The strings of `s` live in the same arena (it was unpacked there), so they are shared. */
-dt_status dt__client_instance_from_pb(dt__arena *a, const Dt__InstanceStatus *s, bool with_payloads,
-                                      dt_client_instance *out)
+dt_status dt__client_instance_from_pb(dt__arena *a, const Dtpb__InstanceStatus *s,
+                                      bool with_payloads, dt_client_instance *out)
 {
     dt_client_instance r;
     memset(&r, 0, sizeof(r));
@@ -184,44 +184,44 @@ typedef struct event_view {
     const char *name;
     const char *instance_id;
     int32_t task_id;
-    const Dt__Timestamp *fire_at;
-    const Dt__Payload *payload;
-    const Dt__TaskFailureDetails *failure;
+    const Dtpb__Timestamp *fire_at;
+    const Dtpb__Payload *payload;
+    const Dtpb__TaskFailureDetails *failure;
 } event_view;
 
 /* Execution-level and control events. */
-static bool view_execution(const Dt__HistoryEvent *e, event_view *v)
+static bool view_execution(const Dtpb__HistoryEvent *e, event_view *v)
 {
     switch (e->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED:
         *v = (event_view){.type = "ExecutionStarted",
                           .name = e->execution_started->name,
                           .payload = e->execution_started->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED:
         *v = (event_view){.type = "ExecutionCompleted",
                           .payload = e->execution_completed->result,
                           .failure = e->execution_completed->failure_details};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED:
         *v = (event_view){.type = "ExecutionTerminated", .payload = e->execution_terminated->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_CONTINUE_AS_NEW:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_CONTINUE_AS_NEW:
         *v = (event_view){.type = "ContinueAsNew", .payload = e->continue_as_new->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED:
         *v = (event_view){.type = "ExecutionSuspended", .payload = e->execution_suspended->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
         *v = (event_view){.type = "ExecutionResumed", .payload = e->execution_resumed->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND:
         *v = (event_view){.type = "ExecutionRewound", .payload = e->execution_rewound->reason};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
         *v = (event_view){.type = "OrchestratorStarted"};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_COMPLETED:
         *v = (event_view){.type = "OrchestratorCompleted"};
         return true;
     default:
@@ -230,36 +230,36 @@ static bool view_execution(const Dt__HistoryEvent *e, event_view *v)
 }
 
 /* Activities and sub-orchestrations. */
-static bool view_tasks(const Dt__HistoryEvent *e, event_view *v)
+static bool view_tasks(const Dtpb__HistoryEvent *e, event_view *v)
 {
     switch (e->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
         *v = (event_view){.type = "TaskScheduled",
                           .name = e->task_scheduled->name,
                           .payload = e->task_scheduled->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
         *v = (event_view){.type = "TaskCompleted",
                           .task_id = e->task_completed->task_scheduled_id,
                           .payload = e->task_completed->result};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
         *v = (event_view){.type = "TaskFailed",
                           .task_id = e->task_failed->task_scheduled_id,
                           .failure = e->task_failed->failure_details};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
         *v = (event_view){.type = "SubOrchestrationInstanceCreated",
                           .name = e->sub_orchestration_instance_created->name,
                           .instance_id = e->sub_orchestration_instance_created->instance_id,
                           .payload = e->sub_orchestration_instance_created->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
         *v = (event_view){.type = "SubOrchestrationInstanceCompleted",
                           .task_id = e->sub_orchestration_instance_completed->task_scheduled_id,
                           .payload = e->sub_orchestration_instance_completed->result};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
         *v = (event_view){.type = "SubOrchestrationInstanceFailed",
                           .task_id = e->sub_orchestration_instance_failed->task_scheduled_id,
                           .failure = e->sub_orchestration_instance_failed->failure_details};
@@ -270,29 +270,29 @@ static bool view_tasks(const Dt__HistoryEvent *e, event_view *v)
 }
 
 /* Timers, events and publishes. */
-static bool view_messages(const Dt__HistoryEvent *e, event_view *v)
+static bool view_messages(const Dtpb__HistoryEvent *e, event_view *v)
 {
     switch (e->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
         *v = (event_view){.type = "TimerCreated", .fire_at = e->timer_created->fire_at};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
         *v = (event_view){.type = "TimerFired",
                           .task_id = e->timer_fired->timer_id,
                           .fire_at = e->timer_fired->fire_at};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
         *v = (event_view){.type = "EventSent",
                           .name = e->event_sent->name,
                           .instance_id = e->event_sent->instance_id,
                           .payload = e->event_sent->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
         *v = (event_view){.type = "EventRaised",
                           .name = e->event_raised->name,
                           .payload = e->event_raised->input};
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
         *v = (event_view){.type = "MessagePublished", .name = e->message_published->subject};
         return true;
     default:
@@ -300,21 +300,21 @@ static bool view_messages(const Dt__HistoryEvent *e, event_view *v)
     }
 }
 
-static bool has_task_ref(const Dt__HistoryEvent *e)
+static bool has_task_ref(const Dtpb__HistoryEvent *e)
 {
     switch (e->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
         return true;
     default:
         return false;
     }
 }
 
-dt_status dt__client_event_from_pb(dt__arena *a, const Dt__HistoryEvent *e, const uint8_t *raw,
+dt_status dt__client_event_from_pb(dt__arena *a, const Dtpb__HistoryEvent *e, const uint8_t *raw,
                                    size_t raw_len, dt_client_event *out)
 {
     event_view v = {.type = "Unknown"};
@@ -332,7 +332,7 @@ dt_status dt__client_event_from_pb(dt__arena *a, const Dt__HistoryEvent *e, cons
     r.fire_at_ms = dt__ts_to_ms(v.fire_at);
     r.failure = dt__client_failure_from_pb(a, v.failure);
     bool ok = payload(a, v.payload, &r.payload, &r.payload_len);
-    if (e->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED) {
+    if (e->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED) {
         const ProtobufCBinaryData *d = &e->message_published->data;
         r.payload = dt__arena_memdup(a, d->data, d->len);
         r.payload_len = d->len;

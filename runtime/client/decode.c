@@ -16,8 +16,8 @@ dt_status dt_client_instance_decode(const void *data, size_t len, dt_client_inst
         return DT_ENOMEM;
     }
     /* dt__arena_unpack checks the wire format first (nesting depth, field 0). */
-    Dt__InstanceStatus *s = (Dt__InstanceStatus *)dt__arena_unpack(
-        a, &dt__instance_status__descriptor, len, data != NULL ? data : (const void *)"");
+    Dtpb__InstanceStatus *s = (Dtpb__InstanceStatus *)dt__arena_unpack(
+        a, &dtpb__instance_status__descriptor, len, data != NULL ? data : (const void *)"");
     if (s == NULL || s->instance_id == NULL || s->instance_id[0] == '\0') {
         dt__arena_destroy(a);
         return DT_EDECODE;

@@ -74,10 +74,10 @@ static dt_status signal_in(dt_client *c, dt__arena *a, const char *id, const cha
     if (st != DT_OK) {
         return st;
     }
-    Dt__Timestamp now, at;
-    Dt__Payload in = DT__PAYLOAD__INIT;
-    Dt__EntityOperationSignaledEvent s = DT__ENTITY_OPERATION_SIGNALED_EVENT__INIT;
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__Timestamp now, at;
+    Dtpb__Payload in = DTPB__PAYLOAD__INIT;
+    Dtpb__EntityOperationSignaledEvent s = DTPB__ENTITY_OPERATION_SIGNALED_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     dt__client_ts_set(&now, dt__now_ms());
     s.request_id = dedupe;
     s.operation = (char *)operation;
@@ -92,9 +92,9 @@ static dt_status signal_in(dt_client *c, dt__arena *a, const char *id, const cha
     }
     ev.event_id = -1;
     ev.timestamp = &now;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
     ev.entity_operation_signaled = &s;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, id, "", &ev, dedupe);
     return dt__client_publish_orch(c, a, &m, NULL);
 }
@@ -124,7 +124,7 @@ dt_status dt_client_signal_entity(dt_client *c, const char *name, const char *ke
     return st;
 }
 
-dt_status dt__client_entity_metadata(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
+dt_status dt__client_entity_metadata(dt_client *c, dt__arena *a, const Dtpb__InstanceStatus *s,
                                      bool include_state, dt_entity_metadata *m, const char **out_cs)
 {
     char name[DT_ENTITY_NAME_MAX + 1], key[DT_ENTITY_KEY_MAX + 1];
@@ -137,9 +137,9 @@ dt_status dt__client_entity_metadata(dt_client *c, dt__arena *a, const Dt__Insta
     m->last_modified_ms = dt__ts_to_ms(s->last_updated_at);
     m->has_state = s->output != NULL;
     if (s->custom_status != NULL) {
-        Dt__EntityRecord *rec = (Dt__EntityRecord *)dt__pb_unpack(a, &dt__entity_record__descriptor,
-                                                                  s->custom_status->value.len,
-                                                                  s->custom_status->value.data);
+        Dtpb__EntityRecord *rec = (Dtpb__EntityRecord *)dt__pb_unpack(
+            a, &dtpb__entity_record__descriptor, s->custom_status->value.len,
+            s->custom_status->value.data);
         if (rec == NULL) {
             return dt__client_fail(c, DT_EDECODE, "entity '%s': unreadable lock record",
                                    s->instance_id);
@@ -164,21 +164,21 @@ static dt_status get_in(dt_client *c, dt__arena *a, const char *id, bool include
     if (st != DT_OK) {
         return st;
     }
-    Dt__InstanceFilter f = DT__INSTANCE_FILTER__INIT;
-    Dt__ListRequest lr = DT__LIST_REQUEST__INIT;
-    Dt__QueryRequest req = DT__QUERY_REQUEST__INIT;
+    Dtpb__InstanceFilter f = DTPB__INSTANCE_FILTER__INIT;
+    Dtpb__ListRequest lr = DTPB__LIST_REQUEST__INIT;
+    Dtpb__QueryRequest req = DTPB__QUERY_REQUEST__INIT;
     f.instance_id_prefix = (char *)id;
     lr.filter = &f;
     lr.limit = 1;
     lr.with_payloads = true; /* the lock record is a payload */
-    req.kind_case = DT__QUERY_REQUEST__KIND_LIST;
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_LIST;
     req.list = &lr;
-    Dt__QueryResponse *r = NULL;
+    Dtpb__QueryResponse *r = NULL;
     st = dt__client_ask(c, a, dt__partition_of(id, c->cfg.partitions), &req, &r);
     if (st != DT_OK) {
         return st;
     }
-    if (r->result_case != DT__QUERY_RESPONSE__RESULT_LIST || r->list->n_instances == 0 ||
+    if (r->result_case != DTPB__QUERY_RESPONSE__RESULT_LIST || r->list->n_instances == 0 ||
         strcmp(r->list->instances[0]->instance_id, id) != 0) {
         return dt__client_fail(c, DT_ENOTFOUND, "entity '%s' does not exist", id);
     }

@@ -76,21 +76,21 @@ static dt_status parse_token(dt_client *c, const char *token, uint32_t *p, const
 
 /* One list page of partition p: entities with IDs starting with prefix, after `after`. */
 static dt_status list_page(dt_client *c, dt__arena *a, uint32_t p, const char *prefix,
-                           const char *after, uint32_t limit, Dt__ListResponse **out)
+                           const char *after, uint32_t limit, Dtpb__ListResponse **out)
 {
-    Dt__InstanceFilter f = DT__INSTANCE_FILTER__INIT;
-    Dt__ListRequest lr = DT__LIST_REQUEST__INIT;
-    Dt__QueryRequest req = DT__QUERY_REQUEST__INIT;
+    Dtpb__InstanceFilter f = DTPB__INSTANCE_FILTER__INIT;
+    Dtpb__ListRequest lr = DTPB__LIST_REQUEST__INIT;
+    Dtpb__QueryRequest req = DTPB__QUERY_REQUEST__INIT;
     f.instance_id_prefix = (char *)prefix;
     lr.filter = &f;
     lr.limit = limit;
     lr.with_payloads = true; /* the state and the lock record */
     lr.page_token = (char *)after;
-    req.kind_case = DT__QUERY_REQUEST__KIND_LIST;
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_LIST;
     req.list = &lr;
-    Dt__QueryResponse *r = NULL;
+    Dtpb__QueryResponse *r = NULL;
     dt_status st = dt__client_ask(c, a, p, &req, &r);
-    if (st == DT_OK && r->result_case != DT__QUERY_RESPONSE__RESULT_LIST) {
+    if (st == DT_OK && r->result_case != DTPB__QUERY_RESPONSE__RESULT_LIST) {
         st = dt__client_fail(c, DT_EDECODE, "partition %u answered with the wrong result", p);
     }
     if (st == DT_OK) {
@@ -136,7 +136,7 @@ static dt_status query_in(dt_client *c, const dt_entity_query *q, page_holder *h
     want = want > PAGE_MAX ? PAGE_MAX : want;
     for (; st == DT_OK && p < c->cfg.partitions && h->pub.n < want; p++, after = "") {
         for (;;) {
-            Dt__ListResponse *lr = NULL;
+            Dtpb__ListResponse *lr = NULL;
             st = list_page(c, h->a, p, prefix, after, (uint32_t)want, &lr);
             for (size_t i = 0; st == DT_OK && i < lr->n_instances && h->pub.n < want; i++) {
                 dt_entity_metadata m = {0};
@@ -192,7 +192,7 @@ dt_status dt_client_query_entities(dt_client *c, const dt_entity_query *q, dt_en
 /* Whether the orchestration `holder` no longer runs: its status record is gone or final. */
 static dt_status holder_gone(dt_client *c, dt__arena *a, const char *holder, bool *gone)
 {
-    Dt__InstanceStatus *s = NULL;
+    Dtpb__InstanceStatus *s = NULL;
     dt_status st = dt__client_status_read(c, a, holder, &s, NULL);
     if (st == DT_ENOTFOUND) {
         *gone = true;
@@ -213,10 +213,10 @@ static dt_status send_unlock(dt_client *c, dt__arena *a, const char *id, const c
     if (w < 0 || (size_t)w >= sizeof(dedupe)) {
         return dt__client_fail(c, DT_ETOOLARGE, "clean: critical section ID too long");
     }
-    Dt__Timestamp now;
-    Dt__Payload parent = DT__PAYLOAD__INIT;
-    Dt__EntityUnlockSentEvent u = DT__ENTITY_UNLOCK_SENT_EVENT__INIT;
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__Timestamp now;
+    Dtpb__Payload parent = DTPB__PAYLOAD__INIT;
+    Dtpb__EntityUnlockSentEvent u = DTPB__ENTITY_UNLOCK_SENT_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     dt__client_ts_set(&now, dt__now_ms());
     parent.value.data = (uint8_t *)holder;
     parent.value.len = strlen(holder);
@@ -224,27 +224,27 @@ static dt_status send_unlock(dt_client *c, dt__arena *a, const char *id, const c
     u.parent_instance_id = &parent;
     ev.event_id = -1;
     ev.timestamp = &now;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
     ev.entity_unlock_sent = &u;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, id, "", &ev, dedupe);
     return dt__client_publish_orch(c, a, &m, NULL);
 }
 
 static dt_status purge_empty(dt_client *c, dt__arena *a, uint32_t p, const char *id, bool *done)
 {
-    Dt__PurgeRequest pr = DT__PURGE_REQUEST__INIT;
-    Dt__QueryRequest req = DT__QUERY_REQUEST__INIT;
+    Dtpb__PurgeRequest pr = DTPB__PURGE_REQUEST__INIT;
+    Dtpb__QueryRequest req = DTPB__QUERY_REQUEST__INIT;
     pr.instance_id = (char *)id;
-    req.kind_case = DT__QUERY_REQUEST__KIND_PURGE;
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_PURGE;
     req.purge = &pr;
-    Dt__QueryResponse *r = NULL;
+    Dtpb__QueryResponse *r = NULL;
     dt_status st = dt__client_ask(c, a, p, &req, &r);
     *done = st == DT_OK;
     return st == DT_ESTATE || st == DT_ENOTFOUND ? DT_OK : st; /* used or gone meanwhile */
 }
 
-static dt_status clean_one(dt_client *c, dt__arena *a, uint32_t p, const Dt__InstanceStatus *s,
+static dt_status clean_one(dt_client *c, dt__arena *a, uint32_t p, const Dtpb__InstanceStatus *s,
                            bool remove_empty, bool release, dt_entity_clean_result *res)
 {
     dt_entity_metadata m = {0};
@@ -280,7 +280,7 @@ static dt_status clean_partition(dt_client *c, uint32_t p, bool remove_empty, bo
             dt_free(next);
             return dt__client_fail(c, DT_ENOMEM, "clean: out of memory");
         }
-        Dt__ListResponse *lr = NULL;
+        Dtpb__ListResponse *lr = NULL;
         st = list_page(c, a, p, "@", after, CLEAN_PAGE, &lr);
         for (size_t i = 0; st == DT_OK && i < lr->n_instances; i++) {
             st = clean_one(c, a, p, lr->instances[i], remove_empty, release, res);

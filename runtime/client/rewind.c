@@ -17,12 +17,12 @@
 
 static dt_status check_failed(dt_client *c, dt__arena *a, const char *id, uint64_t *rev)
 {
-    Dt__InstanceStatus *cur = NULL;
+    Dtpb__InstanceStatus *cur = NULL;
     dt_status st = dt__client_status_read(c, a, id, &cur, rev);
     if (st != DT_OK) {
         return st;
     }
-    if (cur->runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) {
+    if (cur->runtime_status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) {
         return dt__client_fail(
             c, DT_ESTATE, "instance '%s' is %s: only a failed instance can be rewound", id,
             dt_client_runtime_status_name((dt_client_runtime_status)cur->runtime_status));
@@ -51,22 +51,22 @@ static dt_status send_rewind(dt_client *c, dt__arena *a, const char *id, const c
     if (st != DT_OK) {
         return st;
     }
-    Dt__Payload p;
-    dt__payload__init(&p);
+    Dtpb__Payload p;
+    dtpb__payload__init(&p);
     p.value.data = (uint8_t *)reason;
     p.value.len = reason != NULL ? strlen(reason) : 0;
-    Dt__ExecutionRewoundEvent er;
-    dt__execution_rewound_event__init(&er);
+    Dtpb__ExecutionRewoundEvent er;
+    dtpb__execution_rewound_event__init(&er);
     er.reason = reason != NULL ? &p : NULL;
-    Dt__Timestamp now;
+    Dtpb__Timestamp now;
     dt__client_ts_set(&now, dt__now_ms());
-    Dt__HistoryEvent ev;
-    dt__history_event__init(&ev);
+    Dtpb__HistoryEvent ev;
+    dtpb__history_event__init(&ev);
     ev.event_id = -1;
     ev.timestamp = &now;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
     ev.execution_rewound = &er;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, id, "", &ev, dedupe);
     return dt__client_publish_orch(c, a, &m, NULL);
 }
@@ -107,7 +107,7 @@ dt_status dt_client_rewind_wait(dt_client *c, const char *instance_id, const cha
     if (st == DT_OK && (st = dt__client_wait_enter(c)) == DT_OK) {
         /* The failed record is at `rev`; the worker writes the next one when it applies the
          * rewind (or a purge or a replacing start got there first: the request is moot). */
-        Dt__InstanceStatus *after = NULL;
+        Dtpb__InstanceStatus *after = NULL;
         st = dt__client_wait_after(c, a, instance_id, timeout_ms, rev, any_status,
                                    "take the rewind", &after);
         dt__client_wait_leave(c);

@@ -22,8 +22,8 @@
 
 /* Sends `req` to partition p and decodes the reply into `a`; maps no-responders to DT_EBUSY and a
  * reply with a failure status to that status (error text prefixed with the partition). */
-static dt_status ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequest *req,
-                     Dt__QueryResponse **out)
+static dt_status ask(dt_client *c, dt__arena *a, uint32_t p, const Dtpb__QueryRequest *req,
+                     Dtpb__QueryResponse **out)
 {
     char subject[DT_BROKER_NAME_BUF];
     dt_status st =
@@ -49,8 +49,8 @@ static dt_status ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequ
     if (st != DT_OK) {
         return dt__client_fail(c, st, "query partition %u: %s", p, DT__CLIENT_BERR(c));
     }
-    Dt__QueryResponse *r = (Dt__QueryResponse *)dt__pb_unpack(
-        a, &dt__query_response__descriptor, dt_broker_msg_len(reply), dt_broker_msg_data(reply));
+    Dtpb__QueryResponse *r = (Dtpb__QueryResponse *)dt__pb_unpack(
+        a, &dtpb__query_response__descriptor, dt_broker_msg_len(reply), dt_broker_msg_data(reply));
     dt_broker_msg_destroy(reply);
     if (r == NULL) {
         return dt__client_fail(c, DT_EDECODE, "partition %u sent a malformed reply", p);
@@ -65,14 +65,14 @@ static dt_status ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequ
     return DT_OK;
 }
 
-dt_status dt__client_ask(dt_client *c, dt__arena *a, uint32_t p, const Dt__QueryRequest *req,
-                         Dt__QueryResponse **out)
+dt_status dt__client_ask(dt_client *c, dt__arena *a, uint32_t p, const Dtpb__QueryRequest *req,
+                         Dtpb__QueryResponse **out)
 {
     return ask(c, a, p, req, out);
 }
 
-static dt_status expect_result(dt_client *c, uint32_t p, const Dt__QueryResponse *r,
-                               Dt__QueryResponse__ResultCase want)
+static dt_status expect_result(dt_client *c, uint32_t p, const Dtpb__QueryResponse *r,
+                               Dtpb__QueryResponse__ResultCase want)
 {
     return r->result_case == want
                ? DT_OK
@@ -82,7 +82,7 @@ static dt_status expect_result(dt_client *c, uint32_t p, const Dt__QueryResponse
 /* ---- filters and tokens ---- */
 
 static dt_status filter_pb(dt_client *c, dt__arena *a, const dt_client_filter *user,
-                           Dt__InstanceFilter **out)
+                           Dtpb__InstanceFilter **out)
 {
     dt_client_filter copy; /* the caller's struct as this release lays it out */
     const dt_client_filter *f = NULL;
@@ -95,15 +95,15 @@ static dt_status filter_pb(dt_client *c, dt__arena *a, const dt_client_filter *u
         }
         f = &copy;
     }
-    Dt__InstanceFilter *pf = dt__arena_alloc(a, sizeof(*pf));
-    Dt__Timestamp *from = dt__arena_alloc(a, sizeof(*from));
-    Dt__Timestamp *to = dt__arena_alloc(a, sizeof(*to));
+    Dtpb__InstanceFilter *pf = dt__arena_alloc(a, sizeof(*pf));
+    Dtpb__Timestamp *from = dt__arena_alloc(a, sizeof(*from));
+    Dtpb__Timestamp *to = dt__arena_alloc(a, sizeof(*to));
     size_t ns = f != NULL ? f->nstatuses : 0;
-    Dt__OrchestrationStatus *sts = dt__arena_calloc(a, ns + 1, sizeof(*sts));
+    Dtpb__OrchestrationStatus *sts = dt__arena_calloc(a, ns + 1, sizeof(*sts));
     if (pf == NULL || from == NULL || to == NULL || sts == NULL) {
         return dt__client_fail(c, DT_ENOMEM, "query: out of memory");
     }
-    dt__instance_filter__init(pf);
+    dtpb__instance_filter__init(pf);
     *out = pf;
     if (f == NULL) {
         return DT_OK;
@@ -115,7 +115,7 @@ static dt_status filter_pb(dt_client *c, dt__arena *a, const dt_client_filter *u
         if ((unsigned)f->statuses[i] > DT_CLIENT_SUSPENDED) {
             return dt__client_fail(c, DT_EINVAL, "filter: unknown status %d", (int)f->statuses[i]);
         }
-        sts[i] = (Dt__OrchestrationStatus)f->statuses[i];
+        sts[i] = (Dtpb__OrchestrationStatus)f->statuses[i];
     }
     pf->n_statuses = ns;
     pf->statuses = sts;
@@ -190,8 +190,8 @@ typedef struct list_state {
     size_t cap;
 } list_state;
 
-static dt_status list_append(dt_client *c, dt__arena *a, list_state *ls, const Dt__ListResponse *r,
-                             bool with_payloads)
+static dt_status list_append(dt_client *c, dt__arena *a, list_state *ls,
+                             const Dtpb__ListResponse *r, bool with_payloads)
 {
     for (size_t i = 0; i < r->n_instances && ls->page->n < ls->cap; i++) {
         dt_status st = dt__client_instance_from_pb(a, r->instances[i], with_payloads,
@@ -204,20 +204,20 @@ static dt_status list_append(dt_client *c, dt__arena *a, list_state *ls, const D
     return DT_OK;
 }
 
-static dt_status list_walk(dt_client *c, dt__arena *a, Dt__ListRequest *lr, uint32_t p, char *t,
+static dt_status list_walk(dt_client *c, dt__arena *a, Dtpb__ListRequest *lr, uint32_t p, char *t,
                            list_state *ls, bool with_payloads)
 {
-    Dt__QueryRequest req;
-    dt__query_request__init(&req);
-    req.kind_case = DT__QUERY_REQUEST__KIND_LIST;
+    Dtpb__QueryRequest req;
+    dtpb__query_request__init(&req);
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_LIST;
     req.list = lr;
     while (p < c->cfg.partitions && ls->page->n < ls->cap) {
         lr->page_token = t;
         lr->limit = (uint32_t)(ls->cap - ls->page->n);
-        Dt__QueryResponse *r = NULL;
+        Dtpb__QueryResponse *r = NULL;
         dt_status st = ask(c, a, p, &req, &r);
         if (st == DT_OK) {
-            st = expect_result(c, p, r, DT__QUERY_RESPONSE__RESULT_LIST);
+            st = expect_result(c, p, r, DTPB__QUERY_RESPONSE__RESULT_LIST);
         }
         if (st == DT_OK) {
             st = list_append(c, a, ls, r->list, with_payloads);
@@ -259,8 +259,8 @@ dt_status dt_client_list(dt_client *c, const dt_client_filter *filter, const cha
     }
     list_state ls = {.page = a != NULL ? dt__client_page_new(a) : NULL,
                      .cap = limit > 0 ? limit : DT_CLIENT_PAGE_DEFAULT};
-    Dt__ListRequest lr;
-    dt__list_request__init(&lr);
+    Dtpb__ListRequest lr;
+    dtpb__list_request__init(&lr);
     lr.with_payloads = with_payloads;
     uint32_t p = 0;
     char *t = "";
@@ -291,7 +291,7 @@ dt_status dt_client_list(dt_client *c, const dt_client_filter *filter, const cha
 /* ---- history ---- */
 
 /* Appends the reply's events to h (arena a). */
-static dt_status history_fill(dt_client *c, dt__arena *a, const Dt__HistoryResponse *hr,
+static dt_status history_fill(dt_client *c, dt__arena *a, const Dtpb__HistoryResponse *hr,
                               dt_client_history *h)
 {
     if (hr->n_events == 0) {
@@ -319,26 +319,26 @@ static dt_status history_fill(dt_client *c, dt__arena *a, const Dt__HistoryRespo
 
 /* One paged history request; the reply lives in `a`. */
 static dt_status history_ask(dt_client *c, dt__arena *a, const char *instance_id, size_t start,
-                             size_t max_events, Dt__HistoryResponse **out)
+                             size_t max_events, Dtpb__HistoryResponse **out)
 {
     if (start > UINT32_MAX || max_events > UINT32_MAX) {
         return dt__client_fail(c, DT_EINVAL, "history: start and max_events must fit 32 bits");
     }
     uint32_t p = dt__partition_of(instance_id, c->cfg.partitions);
-    Dt__HistoryRequest hreq;
-    dt__history_request__init(&hreq);
+    Dtpb__HistoryRequest hreq;
+    dtpb__history_request__init(&hreq);
     hreq.instance_id = (char *)instance_id;
     hreq.start = (uint32_t)start;
     hreq.max_events = (uint32_t)max_events;
     hreq.paged = true;
-    Dt__QueryRequest req;
-    dt__query_request__init(&req);
-    req.kind_case = DT__QUERY_REQUEST__KIND_HISTORY;
+    Dtpb__QueryRequest req;
+    dtpb__query_request__init(&req);
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_HISTORY;
     req.history = &hreq;
-    Dt__QueryResponse *r = NULL;
+    Dtpb__QueryResponse *r = NULL;
     dt_status st = ask(c, a, p, &req, &r);
     if (st == DT_OK) {
-        st = expect_result(c, p, r, DT__QUERY_RESPONSE__RESULT_HISTORY);
+        st = expect_result(c, p, r, DTPB__QUERY_RESPONSE__RESULT_HISTORY);
     }
     if (st == DT_OK) {
         *out = r->history;
@@ -348,7 +348,7 @@ static dt_status history_ask(dt_client *c, dt__arena *a, const char *instance_id
 
 /* A paged reply's position; a worker of an earlier release sends the whole history unpaged
  * (total 0): that is the last page. */
-static void history_pos(const Dt__HistoryResponse *hr, size_t start, size_t *next, size_t *total)
+static void history_pos(const Dtpb__HistoryResponse *hr, size_t start, size_t *next, size_t *total)
 {
     if (hr->total == 0 && hr->next == 0) {
         *next = *total = start + hr->n_events;
@@ -387,7 +387,7 @@ dt_status dt_client_get_history_page(dt_client *c, const char *instance_id, size
     if (st != DT_OK) {
         return st;
     }
-    Dt__HistoryResponse *hr = NULL;
+    Dtpb__HistoryResponse *hr = NULL;
     size_t next = 0, total = 0;
     st = history_ask(c, a, instance_id, start, max_events, &hr);
     st = st == DT_OK ? history_fill(c, a, hr, h) : st;
@@ -422,7 +422,7 @@ dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client
     const char *execution = NULL;
     int restarts = 0;
     while (st == DT_OK && next < total) {
-        Dt__HistoryResponse *hr = NULL;
+        Dtpb__HistoryResponse *hr = NULL;
         size_t start = next;
         st = history_ask(c, a, instance_id, start, 0, &hr);
         if (st != DT_OK) {
@@ -465,23 +465,23 @@ dt_status dt_client_get_history(dt_client *c, const char *instance_id, dt_client
 
 /* ---- payloads left out of a status record ---- */
 
-static dt_status payload_ask(dt_client *c, dt__arena *a, const Dt__InstanceStatus *s,
-                             Dt__PayloadField field, Dt__PayloadResponse **out)
+static dt_status payload_ask(dt_client *c, dt__arena *a, const Dtpb__InstanceStatus *s,
+                             Dtpb__PayloadField field, Dtpb__PayloadResponse **out)
 {
     uint32_t p = dt__partition_of(s->instance_id, c->cfg.partitions);
-    Dt__PayloadRequest preq;
-    dt__payload_request__init(&preq);
+    Dtpb__PayloadRequest preq;
+    dtpb__payload_request__init(&preq);
     preq.instance_id = s->instance_id;
     preq.execution_id = s->execution_id; /* the values of the execution the record names */
     preq.field = field;
-    Dt__QueryRequest req;
-    dt__query_request__init(&req);
-    req.kind_case = DT__QUERY_REQUEST__KIND_PAYLOAD;
+    Dtpb__QueryRequest req;
+    dtpb__query_request__init(&req);
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_PAYLOAD;
     req.payload = &preq;
-    Dt__QueryResponse *r = NULL;
+    Dtpb__QueryResponse *r = NULL;
     dt_status st = ask(c, a, p, &req, &r);
     if (st == DT_OK) {
-        st = expect_result(c, p, r, DT__QUERY_RESPONSE__RESULT_PAYLOAD);
+        st = expect_result(c, p, r, DTPB__QUERY_RESPONSE__RESULT_PAYLOAD);
     }
     if (st == DT_OK) {
         *out = r->payload;
@@ -489,21 +489,21 @@ static dt_status payload_ask(dt_client *c, dt__arena *a, const Dt__InstanceStatu
     return st;
 }
 
-dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dt__InstanceStatus *s)
+dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dtpb__InstanceStatus *s)
 {
-    Dt__PayloadResponse *r = NULL;
-    dt_status st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_INPUT, &r);
+    Dtpb__PayloadResponse *r = NULL;
+    dt_status st = payload_ask(c, a, s, DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_INPUT, &r);
     if (st == DT_OK) {
         s->input = r->value;
-        st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_OUTPUT, &r);
+        st = payload_ask(c, a, s, DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_OUTPUT, &r);
     }
     if (st == DT_OK) {
         s->output = r->value;
-        st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_CUSTOM_STATUS, &r);
+        st = payload_ask(c, a, s, DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_CUSTOM_STATUS, &r);
     }
     if (st == DT_OK) {
         s->custom_status = r->value;
-        st = payload_ask(c, a, s, DT__PAYLOAD_FIELD__PAYLOAD_FIELD_FAILURE, &r);
+        st = payload_ask(c, a, s, DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_FAILURE, &r);
     }
     if (st == DT_OK) {
         s->failure_details = r->failure;
@@ -514,20 +514,20 @@ dt_status dt__client_status_complete(dt_client *c, dt__arena *a, Dt__InstanceSta
 
 /* ---- purge ---- */
 
-static dt_status purge_ask(dt_client *c, uint32_t p, Dt__PurgeRequest *pr, uint32_t *out_deleted)
+static dt_status purge_ask(dt_client *c, uint32_t p, Dtpb__PurgeRequest *pr, uint32_t *out_deleted)
 {
     dt__arena *a = dt__arena_create(0);
     if (a == NULL) {
         return dt__client_fail(c, DT_ENOMEM, "purge: out of memory");
     }
-    Dt__QueryRequest req;
-    dt__query_request__init(&req);
-    req.kind_case = DT__QUERY_REQUEST__KIND_PURGE;
+    Dtpb__QueryRequest req;
+    dtpb__query_request__init(&req);
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_PURGE;
     req.purge = pr;
-    Dt__QueryResponse *r = NULL;
+    Dtpb__QueryResponse *r = NULL;
     dt_status st = ask(c, a, p, &req, &r);
     if (st == DT_OK) {
-        st = expect_result(c, p, r, DT__QUERY_RESPONSE__RESULT_PURGE);
+        st = expect_result(c, p, r, DTPB__QUERY_RESPONSE__RESULT_PURGE);
     }
     if (st == DT_OK) {
         *out_deleted = r->purge->deleted;
@@ -541,7 +541,7 @@ static dt_status purge_ask(dt_client *c, uint32_t p, Dt__PurgeRequest *pr, uint3
 static dt_status purge_orphan_record(dt_client *c, const char *id)
 {
     dt__arena *a = dt__arena_create(0);
-    Dt__InstanceStatus *cur = NULL;
+    Dtpb__InstanceStatus *cur = NULL;
     char key[DT__CLIENT_KEY_BUF];
     dt_status st = a == NULL ? DT_ENOMEM : dt__client_status_read(c, a, id, &cur, NULL);
     bool orphan = st == DT_OK && dt__client_status_finished(cur->runtime_status);
@@ -564,8 +564,8 @@ dt_status dt_client_purge(dt_client *c, const char *instance_id)
     if (st != DT_OK) {
         return st;
     }
-    Dt__PurgeRequest pr;
-    dt__purge_request__init(&pr);
+    Dtpb__PurgeRequest pr;
+    dtpb__purge_request__init(&pr);
     pr.instance_id = (char *)instance_id;
     uint32_t deleted = 0;
     st = purge_ask(c, dt__partition_of(instance_id, c->cfg.partitions), &pr, &deleted);
@@ -582,8 +582,8 @@ dt_status dt_client_purge_where(dt_client *c, const dt_client_filter *filter, ui
     if (st != DT_OK) {
         return st;
     }
-    Dt__PurgeRequest pr;
-    dt__purge_request__init(&pr);
+    Dtpb__PurgeRequest pr;
+    dtpb__purge_request__init(&pr);
     st = a != NULL ? filter_pb(c, a, filter, &pr.filter)
                    : dt__client_fail(c, DT_ENOMEM, "purge: out of memory");
     uint64_t total = 0;

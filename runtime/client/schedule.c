@@ -152,11 +152,11 @@ static dt_status make_ids(dt_client *c, const dt_client_start_options *o, start_
     return st == DT_OK ? DT_OK : dt__client_fail(c, st, "start: message identity too long");
 }
 
-static Dt__Payload *payload_new(dt__arena *a, const void *data, size_t len)
+static Dtpb__Payload *payload_new(dt__arena *a, const void *data, size_t len)
 {
-    Dt__Payload *p = dt__arena_alloc(a, sizeof(*p));
+    Dtpb__Payload *p = dt__arena_alloc(a, sizeof(*p));
     if (p != NULL) {
-        dt__payload__init(p);
+        dtpb__payload__init(p);
         p->value.data = (uint8_t *)data;
         p->value.len = len;
     }
@@ -164,16 +164,16 @@ static Dt__Payload *payload_new(dt__arena *a, const void *data, size_t len)
 }
 
 /* Tags as map entries of ExecutionStartedEvent (n may be 0). */
-static Dt__ExecutionStartedEvent__TagsEntry **tags_new(dt__arena *a,
-                                                       const dt_client_start_options *o)
+static Dtpb__ExecutionStartedEvent__TagsEntry **tags_new(dt__arena *a,
+                                                         const dt_client_start_options *o)
 {
-    Dt__ExecutionStartedEvent__TagsEntry **t = dt__arena_calloc(a, o->ntags + 1, sizeof(*t));
+    Dtpb__ExecutionStartedEvent__TagsEntry **t = dt__arena_calloc(a, o->ntags + 1, sizeof(*t));
     for (size_t i = 0; t != NULL && i < o->ntags; i++) {
         t[i] = dt__arena_alloc(a, sizeof(*t[i]));
         if (t[i] == NULL) {
             return NULL;
         }
-        dt__execution_started_event__tags_entry__init(t[i]);
+        dtpb__execution_started_event__tags_entry__init(t[i]);
         t[i]->key = (char *)o->tags[i].key;
         t[i]->value = (char *)o->tags[i].value;
     }
@@ -181,20 +181,20 @@ static Dt__ExecutionStartedEvent__TagsEntry **tags_new(dt__arena *a,
 }
 
 /* The ExecutionStarted event's body; everything in `a` (strings borrowed). NULL: no memory. */
-static Dt__ExecutionStartedEvent *
+static Dtpb__ExecutionStartedEvent *
 started_new(dt__arena *a, const char *name, const dt_client_start_options *o, const start_ids *ids)
 {
-    Dt__ExecutionStartedEvent *es = dt__arena_alloc(a, sizeof(*es));
-    Dt__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));
-    Dt__Payload *exec = payload_new(a, ids->execution, strlen(ids->execution));
-    Dt__ExecutionStartedEvent__TagsEntry **tags = tags_new(a, o);
+    Dtpb__ExecutionStartedEvent *es = dt__arena_alloc(a, sizeof(*es));
+    Dtpb__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));
+    Dtpb__Payload *exec = payload_new(a, ids->execution, strlen(ids->execution));
+    Dtpb__ExecutionStartedEvent__TagsEntry **tags = tags_new(a, o);
     if (es == NULL || oi == NULL || exec == NULL || tags == NULL) {
         return NULL;
     }
-    dt__orchestration_instance__init(oi);
+    dtpb__orchestration_instance__init(oi);
     oi->instance_id = (char *)ids->instance;
     oi->execution_id = exec;
-    dt__execution_started_event__init(es);
+    dtpb__execution_started_event__init(es);
     es->name = (char *)name;
     es->orchestration_instance = oi;
     es->n_tags = o->ntags;
@@ -215,18 +215,18 @@ started_new(dt__arena *a, const char *name, const dt_client_start_options *o, co
 /* The OrchestrationMessage carrying ExecutionStarted; everything in `a`. */
 static dt_status build_start(dt_client *c, dt__arena *a, const char *name,
                              const dt_client_start_options *o, const start_ids *ids,
-                             Dt__OrchestrationMessage **out)
+                             Dtpb__OrchestrationMessage **out)
 {
-    Dt__OrchestrationMessage *m = dt__arena_alloc(a, sizeof(*m));
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__ExecutionStartedEvent *es = started_new(a, name, o, ids);
+    Dtpb__OrchestrationMessage *m = dt__arena_alloc(a, sizeof(*m));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__ExecutionStartedEvent *es = started_new(a, name, o, ids);
     if (m == NULL || ev == NULL || es == NULL) {
         return dt__client_fail(c, DT_ENOMEM, "start: out of memory");
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = es;
     dt__orch_msg_init(m, ids->instance, ids->execution, ev, ids->dedupe);
-    m->reuse_policy = (Dt__InstanceIdReusePolicy)o->reuse_policy;
+    m->reuse_policy = (Dtpb__InstanceIdReusePolicy)o->reuse_policy;
     m->result_subject = (char *)(o->result_subject != NULL ? o->result_subject : "");
     *out = m;
     return DT_OK;
@@ -239,30 +239,30 @@ static dt_status build_start(dt_client *c, dt__arena *a, const char *name,
 
 /* The PENDING status record of the new execution (shares the start message's fields); with
  * `start_id`, the START_ID_TAG tag too. */
-static dt_status build_pending(dt_client *c, dt__arena *a, const Dt__OrchestrationMessage *m,
+static dt_status build_pending(dt_client *c, dt__arena *a, const Dtpb__OrchestrationMessage *m,
                                const char *start_id, uint8_t **out, size_t *out_len)
 {
-    const Dt__ExecutionStartedEvent *es = m->event->execution_started;
-    Dt__InstanceStatus s;
-    dt__instance_status__init(&s);
+    const Dtpb__ExecutionStartedEvent *es = m->event->execution_started;
+    Dtpb__InstanceStatus s;
+    dtpb__instance_status__init(&s);
     s.instance_id = m->instance_id;
     s.name = es->name;
     s.execution_id = m->execution_id;
-    s.runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
+    s.runtime_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
     s.created_at = m->event->timestamp;
     s.last_updated_at = m->event->timestamp;
     s.input = es->input;
     s.version = es->version;
     /* Same layout of the map entry (key = 1, value = 2) in both messages. */
     size_t n = es->n_tags + (start_id != NULL ? 1 : 0);
-    Dt__InstanceStatus__TagsEntry **t = dt__arena_calloc(a, n + 1, sizeof(*t));
+    Dtpb__InstanceStatus__TagsEntry **t = dt__arena_calloc(a, n + 1, sizeof(*t));
     for (size_t i = 0; t != NULL && i < n; i++) {
         t[i] = dt__arena_alloc(a, sizeof(*t[i]));
         if (t[i] == NULL) {
             t = NULL;
             break;
         }
-        dt__instance_status__tags_entry__init(t[i]);
+        dtpb__instance_status__tags_entry__init(t[i]);
         t[i]->key = i < es->n_tags ? es->tags[i]->key : START_ID_TAG;
         t[i]->value = i < es->n_tags ? es->tags[i]->value : (char *)start_id;
     }
@@ -284,7 +284,7 @@ typedef struct start_req {
     start_ids ids;
     char key[DT__CLIENT_KEY_BUF];
     dt_client_reuse_policy policy;
-    Dt__OrchestrationMessage *m;
+    Dtpb__OrchestrationMessage *m;
     uint8_t *rec; /* the packed PENDING record */
     size_t rec_len;
     rec_write write;
@@ -301,7 +301,7 @@ typedef struct start_req {
     bool ignored;   /* policy IGNORE found an unfinished instance: nothing is sent */
 } start_req;
 
-static bool same_execution(const Dt__InstanceStatus *cur, const start_ids *ids)
+static bool same_execution(const Dtpb__InstanceStatus *cur, const start_ids *ids)
 {
     return cur->execution_id != NULL && strcmp(cur->execution_id, ids->execution) == 0;
 }
@@ -310,7 +310,7 @@ static bool same_execution(const Dt__InstanceStatus *cur, const start_ids *ids)
  * first attempt derived from the state it read); otherwise, and once a worker rewrote the
  * record, the execution's own identity (the worker applies a start of the current execution
  * once). */
-static void retry_identity(start_req *r, const Dt__InstanceStatus *cur)
+static void retry_identity(start_req *r, const Dtpb__InstanceStatus *cur)
 {
     for (size_t i = 0; i < cur->n_tags; i++) {
         const char *v = cur->tags[i]->value;
@@ -324,7 +324,7 @@ static void retry_identity(start_req *r, const Dt__InstanceStatus *cur)
 
 /* Applies the reuse policy to the record `cur` (revision rev): DT_OK with r->write (and the
  * record kept for a restore) chosen, or DT_EEXIST. */
-static dt_status decide(dt_client *c, dt__arena *a, start_req *r, Dt__InstanceStatus *cur,
+static dt_status decide(dt_client *c, dt__arena *a, start_req *r, Dtpb__InstanceStatus *cur,
                         uint64_t rev)
 {
     if (same_execution(cur, &r->ids)) {
@@ -372,7 +372,7 @@ static dt_status state_identity(dt_client *c, start_req *r, uint64_t rev)
  * start that may go ahead on what was read takes its identity from that state. */
 static dt_status check_reuse(dt_client *c, dt__arena *a, start_req *r)
 {
-    Dt__InstanceStatus *cur = NULL;
+    Dtpb__InstanceStatus *cur = NULL;
     uint64_t rev = 0;
     dt_status st = dt__client_status_last(c, a, r->ids.instance, &cur, &rev);
     if (st == DT_OK && cur == NULL) {
@@ -501,10 +501,10 @@ static dt_status send_start(dt_client *c, dt__arena *a, start_req *r)
 static dt_status build_placeholder(dt_client *c, dt__arena *a, const start_req *r, uint8_t **out,
                                    size_t *out_len)
 {
-    Dt__InstanceStatus s;
-    dt__instance_status__init(&s);
+    Dtpb__InstanceStatus s;
+    dtpb__instance_status__init(&s);
     s.instance_id = (char *)r->ids.instance;
-    s.runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
+    s.runtime_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
     s.created_at = r->m->event->timestamp;
     s.last_updated_at = r->m->event->timestamp;
     *out = dt__pack(a, &s.base, out_len);
@@ -528,9 +528,9 @@ static dt_status lost_race(dt_client *c, dt__arena *a, const start_req *r)
 
 /* Whether the winner may overwrite `cur`: a PENDING record of another execution is a losing
  * caller's (or its placeholder), since this start is the one stored for the state read. */
-static bool overwritable(const Dt__InstanceStatus *cur, const start_req *r)
+static bool overwritable(const Dtpb__InstanceStatus *cur, const start_req *r)
 {
-    return cur->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING &&
+    return cur->runtime_status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING &&
            !same_execution(cur, &r->ids);
 }
 
@@ -543,7 +543,7 @@ static bool overwritable(const Dt__InstanceStatus *cur, const start_req *r)
 static void won_race(dt_client *c, dt__arena *a, start_req *r)
 {
     for (int i = 0; i < WIN_ATTEMPTS; i++) {
-        Dt__InstanceStatus *cur = NULL;
+        Dtpb__InstanceStatus *cur = NULL;
         uint64_t rev = 0;
         if (dt__client_status_last(c, a, r->ids.instance, &cur, &rev) != DT_OK) {
             return;
@@ -581,7 +581,7 @@ static dt_status settle_record(dt_client *c, dt__arena *a, start_req *r)
     if (r->write != REC_CREATE || r->write_st != DT_EEXIST) {
         return DT_OK;
     }
-    Dt__InstanceStatus *cur = NULL;
+    Dtpb__InstanceStatus *cur = NULL;
     uint64_t rev = 0;
     if (dt__client_status_read(c, a, r->ids.instance, &cur, &rev) != DT_OK) {
         return DT_OK; /* deleted meanwhile, or unreadable: the worker writes its record */

@@ -15,7 +15,7 @@
 typedef struct signal_req {
     const char *kind; /* "raise", "terminate", "suspend", "resume" */
     const char *idempotency_key;
-    Dt__HistoryEvent *ev;
+    Dtpb__HistoryEvent *ev;
 } signal_req;
 
 static dt_status check_key(dt_client *c, const char *key)
@@ -60,7 +60,7 @@ static dt_status send_signal(dt_client *c, dt__arena *a, const char *id, signal_
     if (st == DT_OK) {
         st = dt__client_ensure_hub(c);
     }
-    Dt__InstanceStatus *cur = NULL;
+    Dtpb__InstanceStatus *cur = NULL;
     if (st == DT_OK) {
         st = dt__client_status_read(c, a, id, &cur, NULL);
     }
@@ -77,11 +77,11 @@ static dt_status send_signal(dt_client *c, dt__arena *a, const char *id, signal_
     if (st != DT_OK) {
         return st;
     }
-    Dt__Timestamp now;
+    Dtpb__Timestamp now;
     dt__client_ts_set(&now, dt__now_ms());
     r->ev->event_id = -1;
     r->ev->timestamp = &now;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, id, "", r->ev, dedupe);
     return dt__client_publish_orch(c, a, &m, NULL);
 }
@@ -99,12 +99,12 @@ static dt_status signal_run(dt_client *c, const char *id, signal_req *r)
 }
 
 /* A payload around borrowed bytes, or NULL when data is NULL. */
-static Dt__Payload *opt_payload(Dt__Payload *p, const void *data, size_t len)
+static Dtpb__Payload *opt_payload(Dtpb__Payload *p, const void *data, size_t len)
 {
     if (data == NULL) {
         return NULL;
     }
-    dt__payload__init(p);
+    dtpb__payload__init(p);
     p->value.data = (uint8_t *)data;
     p->value.len = len;
     return p;
@@ -120,14 +120,14 @@ dt_status dt_client_raise_event(dt_client *c, const char *instance_id, const cha
     if (data == NULL && len > 0) {
         return dt__client_fail(c, DT_EINVAL, "raise: len without data");
     }
-    Dt__Payload p;
-    Dt__EventRaisedEvent er;
-    dt__event_raised_event__init(&er);
+    Dtpb__Payload p;
+    Dtpb__EventRaisedEvent er;
+    dtpb__event_raised_event__init(&er);
     er.name = (char *)event_name;
     er.input = opt_payload(&p, data, len);
-    Dt__HistoryEvent ev;
-    dt__history_event__init(&ev);
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    Dtpb__HistoryEvent ev;
+    dtpb__history_event__init(&ev);
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     ev.event_raised = &er;
     signal_req r = {.kind = "raise", .idempotency_key = idempotency_key, .ev = &ev};
     return signal_run(c, instance_id, &r);
@@ -136,14 +136,14 @@ dt_status dt_client_raise_event(dt_client *c, const char *instance_id, const cha
 dt_status dt_client_terminate(dt_client *c, const char *instance_id, const char *reason,
                               bool recursive)
 {
-    Dt__Payload p;
-    Dt__ExecutionTerminatedEvent et;
-    dt__execution_terminated_event__init(&et);
+    Dtpb__Payload p;
+    Dtpb__ExecutionTerminatedEvent et;
+    dtpb__execution_terminated_event__init(&et);
     et.input = opt_payload(&p, reason, reason != NULL ? strlen(reason) : 0);
     et.recurse = recursive;
-    Dt__HistoryEvent ev;
-    dt__history_event__init(&ev);
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+    Dtpb__HistoryEvent ev;
+    dtpb__history_event__init(&ev);
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
     ev.execution_terminated = &et;
     signal_req r = {.kind = "terminate", .ev = &ev};
     return signal_run(c, instance_id, &r);
@@ -151,13 +151,13 @@ dt_status dt_client_terminate(dt_client *c, const char *instance_id, const char 
 
 dt_status dt_client_suspend(dt_client *c, const char *instance_id, const char *reason)
 {
-    Dt__Payload p;
-    Dt__ExecutionSuspendedEvent es;
-    dt__execution_suspended_event__init(&es);
+    Dtpb__Payload p;
+    Dtpb__ExecutionSuspendedEvent es;
+    dtpb__execution_suspended_event__init(&es);
     es.input = opt_payload(&p, reason, reason != NULL ? strlen(reason) : 0);
-    Dt__HistoryEvent ev;
-    dt__history_event__init(&ev);
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED;
+    Dtpb__HistoryEvent ev;
+    dtpb__history_event__init(&ev);
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED;
     ev.execution_suspended = &es;
     signal_req r = {.kind = "suspend", .ev = &ev};
     return signal_run(c, instance_id, &r);
@@ -165,13 +165,13 @@ dt_status dt_client_suspend(dt_client *c, const char *instance_id, const char *r
 
 dt_status dt_client_resume(dt_client *c, const char *instance_id, const char *reason)
 {
-    Dt__Payload p;
-    Dt__ExecutionResumedEvent er;
-    dt__execution_resumed_event__init(&er);
+    Dtpb__Payload p;
+    Dtpb__ExecutionResumedEvent er;
+    dtpb__execution_resumed_event__init(&er);
     er.input = opt_payload(&p, reason, reason != NULL ? strlen(reason) : 0);
-    Dt__HistoryEvent ev;
-    dt__history_event__init(&ev);
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED;
+    Dtpb__HistoryEvent ev;
+    dtpb__history_event__init(&ev);
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED;
     ev.execution_resumed = &er;
     signal_req r = {.kind = "resume", .ev = &ev};
     return signal_run(c, instance_id, &r);

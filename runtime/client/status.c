@@ -44,10 +44,10 @@ bool dt_client_runtime_status_finished(dt_client_runtime_status s)
 }
 
 dt_status dt__client_decode_record(dt_client *c, dt__arena *a, const char *id, const void *value,
-                                   size_t len, Dt__InstanceStatus **out)
+                                   size_t len, Dtpb__InstanceStatus **out)
 {
-    Dt__InstanceStatus *s = (Dt__InstanceStatus *)dt__pb_unpack(a, &dt__instance_status__descriptor,
-                                                                len, (const uint8_t *)value);
+    Dtpb__InstanceStatus *s = (Dtpb__InstanceStatus *)dt__pb_unpack(
+        a, &dtpb__instance_status__descriptor, len, (const uint8_t *)value);
     if (s == NULL) {
         return dt__client_fail(c, DT_ECORRUPT, "the status record of '%s' is malformed", id);
     }
@@ -63,9 +63,9 @@ static dt_status status_key(dt_client *c, const char *id, char *key)
 }
 
 dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
-                                 Dt__InstanceStatus **out, uint64_t *out_rev)
+                                 Dtpb__InstanceStatus **out, uint64_t *out_rev)
 {
-    Dt__InstanceStatus *s = NULL;
+    Dtpb__InstanceStatus *s = NULL;
     uint64_t rev = 0;
     dt_status st = dt__client_status_last(c, a, id, &s, &rev);
     if (st == DT_OK && s == NULL) {
@@ -81,7 +81,7 @@ dt_status dt__client_status_read(dt_client *c, dt__arena *a, const char *id,
 }
 
 dt_status dt__client_status_last(dt_client *c, dt__arena *a, const char *id,
-                                 Dt__InstanceStatus **out, uint64_t *out_rev)
+                                 Dtpb__InstanceStatus **out, uint64_t *out_rev)
 {
     char key[DT__CLIENT_KEY_BUF];
     dt_status st = status_key(c, id, key);
@@ -170,7 +170,7 @@ dt_status dt__client_kv_write(dt_client *c, const char *key, const void *data, s
 }
 
 /* Builds the public object from a decoded record; takes `a` (destroyed on failure). */
-static dt_status make_instance(dt_client *c, dt__arena *a, Dt__InstanceStatus *s,
+static dt_status make_instance(dt_client *c, dt__arena *a, Dtpb__InstanceStatus *s,
                                bool with_payloads, dt_client_instance **out)
 {
     if (with_payloads && s->payloads_omitted) {
@@ -207,7 +207,7 @@ dt_status dt_client_get_status(dt_client *c, const char *instance_id, bool with_
                                dt_client_instance **out)
 {
     dt__arena *a = NULL;
-    Dt__InstanceStatus *s = NULL;
+    Dtpb__InstanceStatus *s = NULL;
     dt_status st = begin(c, instance_id, &a);
     if (st == DT_OK) {
         st = dt__client_status_read(c, a, instance_id, &s, NULL);
@@ -226,7 +226,7 @@ static bool started(int32_t s)
 
 /* timeout_ms 0: one read, no watch. */
 static dt_status check_once(dt_client *c, dt__arena *a, const char *id, dt__client_wait_pred pred,
-                            const char *what, Dt__InstanceStatus **out)
+                            const char *what, Dtpb__InstanceStatus **out)
 {
     dt_status st = dt__client_status_read(c, a, id, out, NULL);
     if (st == DT_OK && !pred((*out)->runtime_status)) {
@@ -244,7 +244,7 @@ static dt_status wait_for(dt_client *c, const char *id, int64_t timeout_ms, bool
         return DT_ECLOSED; /* destroy began: the client's error text may be gone */
     }
     dt__arena *a = NULL;
-    Dt__InstanceStatus *s = NULL;
+    Dtpb__InstanceStatus *s = NULL;
     dt_status st = begin(c, id, &a);
     if (st == DT_OK) {
         st = timeout_ms == 0 ? check_once(c, a, id, pred, what, &s)

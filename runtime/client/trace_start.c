@@ -9,24 +9,24 @@
 
 #include "client_int.h"
 
-static Dt__TraceContext *tc_new(dt__arena *a, const dt__trace_ctx *c, const char *ts)
+static Dtpb__TraceContext *tc_new(dt__arena *a, const dt__trace_ctx *c, const char *ts)
 {
-    Dt__TraceContext *tc = dt__arena_alloc(a, sizeof(*tc));
+    Dtpb__TraceContext *tc = dt__arena_alloc(a, sizeof(*tc));
     char *tp = dt__arena_alloc(a, DT__TRACEPARENT_BUF);
     if (tc == NULL || tp == NULL) {
         return NULL;
     }
-    dt__trace_context__init(tc);
+    dtpb__trace_context__init(tc);
     dt__trace_format(c, tp);
     tc->trace_parent = tp;
-    if (dt__tracestate_ok(ts)) {
+    if (ts != NULL && dt__tracestate_ok(ts)) {
         tc->trace_state = dt__emit_payload(a, (const uint8_t *)ts, strlen(ts));
     }
     return tc;
 }
 
 dt__span *dt__client_trace_start(dt_client *c, dt__arena *a, const char *name,
-                                 const dt_client_start_options *o, Dt__OrchestrationMessage *m)
+                                 const dt_client_start_options *o, Dtpb__OrchestrationMessage *m)
 {
     dt__trace_ctx caller, own;
     bool have_caller = dt__trace_parse(o->traceparent, &caller);
@@ -34,7 +34,7 @@ dt__span *dt__client_trace_start(dt_client *c, dt__arena *a, const char *name,
         return NULL;
     }
     const char *ts = have_caller && dt__tracestate_ok(o->tracestate) ? o->tracestate : NULL;
-    Dt__ExecutionStartedEvent *es = m->event->execution_started;
+    Dtpb__ExecutionStartedEvent *es = m->event->execution_started;
     if (c->tracer == NULL) {
         es->parent_trace_context = tc_new(a, &caller, ts); /* propagated as given */
         return NULL;
@@ -61,13 +61,13 @@ void dt__client_trace_end(dt__span *span, dt_status st)
     dt__span_end(span, 0);
 }
 
-size_t dt__client_trace_headers(dt__arena *a, const Dt__OrchestrationMessage *m,
+size_t dt__client_trace_headers(dt__arena *a, const Dtpb__OrchestrationMessage *m,
                                 const dt_broker_header **out)
 {
     *out = NULL;
-    const Dt__HistoryEvent *ev = m->event;
-    const Dt__TraceContext *tc =
-        ev != NULL && ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED
+    const Dtpb__HistoryEvent *ev = m->event;
+    const Dtpb__TraceContext *tc =
+        ev != NULL && ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED
             ? ev->execution_started->parent_trace_context
             : NULL;
     if (tc == NULL || tc->trace_parent == NULL) {

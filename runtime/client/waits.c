@@ -186,7 +186,7 @@ typedef struct wait_req {
 
 /* The state a wait has seen: the newest record (NULL: none, or deleted) and its revision. */
 typedef struct wait_state {
-    Dt__InstanceStatus *rec;
+    Dtpb__InstanceStatus *rec;
     uint64_t rev;
     bool seen_record; /* some record was seen (a later absence means a purge) */
     bool seen_any;    /* a read or a change was applied */
@@ -235,7 +235,7 @@ static dt_status judge(dt_client *c, const wait_req *r, const wait_state *ws)
 }
 
 /* Applies a state (rec may be NULL) at revision rev if it is newer than what was seen. */
-static void apply(wait_state *ws, Dt__InstanceStatus *rec, uint64_t rev)
+static void apply(wait_state *ws, Dtpb__InstanceStatus *rec, uint64_t rev)
 {
     if (ws->seen_any && rev <= ws->rev) {
         return;
@@ -249,7 +249,7 @@ static void apply(wait_state *ws, Dt__InstanceStatus *rec, uint64_t rev)
 
 static dt_status read_now(dt_client *c, dt__arena *a, const wait_req *r, wait_state *ws)
 {
-    Dt__InstanceStatus *rec = NULL;
+    Dtpb__InstanceStatus *rec = NULL;
     uint64_t rev = 0;
     dt_status st = dt__client_status_last(c, a, r->id, &rec, &rev);
     if (st == DT_OK) {
@@ -288,7 +288,7 @@ static dt_status take_change(dt_client *c, dt__arena *a, const wait_req *r, dt__
     me->value = NULL;
     me->have = false;
     pthread_mutex_unlock(&c->waits.mu);
-    Dt__InstanceStatus *rec = NULL;
+    Dtpb__InstanceStatus *rec = NULL;
     dt_status st = put ? dt__client_decode_record(c, a, r->id, value, len, &rec) : DT_OK;
     dt_free(value);
     if (st == DT_OK) {
@@ -387,7 +387,7 @@ static dt_status watch_next(dt_client *c, dt__arena *a, dt_broker_kv_key_watch *
             return dt__client_fail(c, DT_ECLOSED, "the client was destroyed during the wait");
         }
     }
-    Dt__InstanceStatus *rec = NULL;
+    Dtpb__InstanceStatus *rec = NULL;
     if (st == DT_OK && e.op == DT_BROKER_KV_PUT) {
         st = dt__client_decode_record(c, a, r->id, e.value, e.len, &rec);
     } else if (st == DT_ENOTFOUND) {
@@ -423,14 +423,14 @@ static dt_status watch_key(dt_client *c, dt__arena *a, const wait_req *r, const 
 /* ---- entry ---- */
 
 dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
-                          dt__client_wait_pred pred, const char *what, Dt__InstanceStatus **out)
+                          dt__client_wait_pred pred, const char *what, Dtpb__InstanceStatus **out)
 {
     return dt__client_wait_after(c, a, id, timeout_ms, 0, pred, what, out);
 }
 
 dt_status dt__client_wait_after(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
                                 uint64_t after_rev, dt__client_wait_pred pred, const char *what,
-                                Dt__InstanceStatus **out)
+                                Dtpb__InstanceStatus **out)
 {
     char key[DT__CLIENT_KEY_BUF];
     if (dt__status_key(id, key, sizeof(key)) != DT_OK) {

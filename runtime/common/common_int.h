@@ -1,5 +1,7 @@
 /*
- * common_int.h: small helpers shared by every module of the runtime (internal, dt__ prefix).
+ * common_int.h: small helpers shared by every module of the runtime (internal, dt__ prefix), on
+ * top of base_int.h (the allocator, status codes, clocks and dt__errf, which the broker adapter
+ * uses as well).
  */
 #ifndef DT_COMMON_INT_H
 #define DT_COMMON_INT_H
@@ -10,15 +12,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base_int.h"
 #include "durabletask/alloc.h"
 #include "durabletask/status.h"
-
-#define DT__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Wall-clock time in milliseconds since the Unix epoch (CLOCK_REALTIME). */
-int64_t dt__now_ms(void);
-/* Monotonic time in milliseconds (CLOCK_MONOTONIC), for deadlines and durations. */
-int64_t dt__mono_ms(void);
 /* `ms` since the epoch as ISO-8601 UTC with milliseconds, "2026-12-07T14:30:00.123Z", into buf
  * (at least DT__ISO8601_BUF bytes); returns buf. */
 #define DT__ISO8601_BUF 32
@@ -54,17 +50,7 @@ void dt__format_uuid(uint64_t hi, uint64_t lo, unsigned version, char out[37]);
  * SDKs derive sub-orchestration IDs from: "<execution ID>:<4 hex digits>"). */
 void dt__uuid_compact(char *s);
 
-/* The absolute time `ms` from now on `clock` (CLOCK_REALTIME for pthread_cond_timedwait with a
- * default condition, CLOCK_MONOTONIC for one set to that clock). */
-struct timespec dt__deadline_in(clockid_t clock, int64_t ms);
-
 /* A ProtobufCAllocator that routes protobuf-c's heap traffic through dt_alloc/dt_free. */
 ProtobufCAllocator *dt__pb_allocator(void);
-
-/*
- * Formats into buf (always NUL-terminated when len > 0), truncating silently: for error texts,
- * where a cut message beats none.
- */
-void dt__errf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

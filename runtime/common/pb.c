@@ -5,7 +5,7 @@
 /* Largest |seconds| whose milliseconds, plus or minus 2147 from the nanos, fit an int64. */
 #define TS_SECONDS_MAX ((INT64_MAX - 2148) / 1000)
 
-int64_t dt__ts_to_ms(const Dt__Timestamp *ts)
+int64_t dt__ts_to_ms(const Dtpb__Timestamp *ts)
 {
     if (ts == NULL) {
         return 0;
@@ -22,13 +22,13 @@ int64_t dt__ts_to_ms(const Dt__Timestamp *ts)
     return ts->seconds * 1000 + ts->nanos / 1000000;
 }
 
-Dt__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms)
+Dtpb__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms)
 {
-    Dt__Timestamp *ts = dt__arena_alloc(arena, sizeof(*ts));
+    Dtpb__Timestamp *ts = dt__arena_alloc(arena, sizeof(*ts));
     if (ts == NULL) {
         return NULL;
     }
-    dt__timestamp__init(ts);
+    dtpb__timestamp__init(ts);
     int64_t sec = ms / 1000, rem = ms % 1000;
     if (rem < 0) { /* floor division so nanos stays in [0, 1e9) as protobuf requires */
         sec -= 1;
@@ -39,25 +39,25 @@ Dt__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms)
     return ts;
 }
 
-Dt__Payload *dt__emit_payload(dt__arena *arena, const uint8_t *data, size_t len)
+Dtpb__Payload *dt__emit_payload(dt__arena *arena, const uint8_t *data, size_t len)
 {
-    Dt__Payload *p = dt__arena_alloc(arena, sizeof(*p));
+    Dtpb__Payload *p = dt__arena_alloc(arena, sizeof(*p));
     if (p == NULL) {
         return NULL;
     }
-    dt__payload__init(p);
+    dtpb__payload__init(p);
     p->value.len = len;
     p->value.data = dt__arena_memdup(arena, data != NULL ? data : (const uint8_t *)"", len);
     return p->value.data != NULL ? p : NULL;
 }
 
-Dt__HistoryEvent *dt__emit_new(dt__arena *arena, int32_t event_id, int64_t now_ms)
+Dtpb__HistoryEvent *dt__emit_new(dt__arena *arena, int32_t event_id, int64_t now_ms)
 {
-    Dt__HistoryEvent *ev = dt__arena_alloc(arena, sizeof(*ev));
+    Dtpb__HistoryEvent *ev = dt__arena_alloc(arena, sizeof(*ev));
     if (ev == NULL) {
         return NULL;
     }
-    dt__history_event__init(ev);
+    dtpb__history_event__init(ev);
     ev->event_id = event_id;
     ev->timestamp = dt__ts_from_ms(arena, now_ms);
     return ev->timestamp != NULL ? ev : NULL;

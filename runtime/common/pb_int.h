@@ -14,13 +14,13 @@
 
 /* Milliseconds since the Unix epoch of a Timestamp (0 for NULL), saturated to INT64_MIN/MAX for
  * seconds too far out to convert. */
-int64_t dt__ts_to_ms(const Dt__Timestamp *ts);
+int64_t dt__ts_to_ms(const Dtpb__Timestamp *ts);
 /* A Timestamp for ms, in `arena`; NULL on out of memory. */
-Dt__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms);
+Dtpb__Timestamp *dt__ts_from_ms(dt__arena *arena, int64_t ms);
 /* A Payload holding a copy of data[0..len) in `arena`; NULL on out of memory. */
-Dt__Payload *dt__emit_payload(dt__arena *arena, const uint8_t *data, size_t len);
+Dtpb__Payload *dt__emit_payload(dt__arena *arena, const uint8_t *data, size_t len);
 /* A HistoryEvent with event_id and a timestamp, no variant chosen yet; NULL on out of memory. */
-Dt__HistoryEvent *dt__emit_new(dt__arena *arena, int32_t event_id, int64_t now_ms);
+Dtpb__HistoryEvent *dt__emit_new(dt__arena *arena, int32_t event_id, int64_t now_ms);
 
 /*
  * Deepest nesting of messages accepted from outside, the message itself counting as 1. The engine

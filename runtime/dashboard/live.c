@@ -124,8 +124,8 @@ static char *change_text(const dt_broker_kv_change *ch, bool *out_finished)
     if (ch->op != DT_BROKER_KV_PUT) {
         json_object_set_new(o, "deleted", json_true());
     } else {
-        Dt__InstanceStatus *st =
-            dt__instance_status__unpack(NULL, ch->len, (const uint8_t *)ch->value);
+        Dtpb__InstanceStatus *st =
+            dtpb__instance_status__unpack(NULL, ch->len, (const uint8_t *)ch->value);
         if (st == NULL) {
             json_decref(o);
             return NULL;
@@ -140,7 +140,7 @@ static char *change_text(const dt_broker_kv_change *ch, bool *out_finished)
                                                        st->last_updated_at->nanos / 1000000
                                                  : 0;
         json_object_set_new(o, "last_updated_at_ms", json_integer(ms));
-        dt__instance_status__free_unpacked(st, NULL);
+        dtpb__instance_status__free_unpacked(st, NULL);
     }
     char *data = json_dumps(o, JSON_COMPACT);
     json_decref(o);

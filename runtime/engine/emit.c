@@ -14,12 +14,12 @@ bool dt__name_eq(const char *a, const char *b)
     return *a == *b;
 }
 
-static Dt__Payload *opt_payload(dt__arena *a, bool has, const uint8_t *data, size_t len, bool *ok)
+static Dtpb__Payload *opt_payload(dt__arena *a, bool has, const uint8_t *data, size_t len, bool *ok)
 {
     if (!has) {
         return NULL;
     }
-    Dt__Payload *p = dt__emit_payload(a, data, len);
+    Dtpb__Payload *p = dt__emit_payload(a, data, len);
     if (p == NULL) {
         *ok = false;
     }
@@ -39,7 +39,7 @@ static char *str(dt__arena *a, const char *s, bool *ok)
     return c;
 }
 
-static Dt__Payload *opt_string(dt__arena *a, const char *s, bool *ok)
+static Dtpb__Payload *opt_string(dt__arena *a, const char *s, bool *ok)
 {
     return opt_payload(a, s != NULL, (const uint8_t *)s, s != NULL ? strlen(s) : 0, ok);
 }
@@ -56,27 +56,28 @@ static void *new_msg(dt__arena *a, size_t size, void (*init)(void *))
     return m;
 }
 
-static bool emit_activity(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
+static bool emit_activity(dt__arena *a, Dtpb__HistoryEvent *ev, const dt_task *t)
 {
     bool ok = true;
-    Dt__TaskScheduledEvent *e = NEW_MSG(a, Dt__TaskScheduledEvent, dt__task_scheduled_event__init);
+    Dtpb__TaskScheduledEvent *e =
+        NEW_MSG(a, Dtpb__TaskScheduledEvent, dtpb__task_scheduled_event__init);
     if (e == NULL) {
         return false;
     }
     e->name = str(a, t->u.action.name, &ok);
     e->task_queue = str(a, t->u.action.task_queue != NULL ? t->u.action.task_queue : "", &ok);
     e->input = opt_payload(a, t->u.action.has_input, t->u.action.input, t->u.action.input_len, &ok);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED;
     ev->task_scheduled = e;
     return ok;
 }
 
-static bool emit_sub_orch(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
+static bool emit_sub_orch(dt__arena *a, Dtpb__HistoryEvent *ev, const dt_task *t)
 {
     bool ok = true;
-    Dt__SubOrchestrationInstanceCreatedEvent *e =
-        NEW_MSG(a, Dt__SubOrchestrationInstanceCreatedEvent,
-                dt__sub_orchestration_instance_created_event__init);
+    Dtpb__SubOrchestrationInstanceCreatedEvent *e =
+        NEW_MSG(a, Dtpb__SubOrchestrationInstanceCreatedEvent,
+                dtpb__sub_orchestration_instance_created_event__init);
     if (e == NULL) {
         return false;
     }
@@ -84,43 +85,44 @@ static bool emit_sub_orch(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
     e->name = str(a, t->u.action.name, &ok);
     e->version = opt_string(a, t->u.action.version, &ok);
     e->input = opt_payload(a, t->u.action.has_input, t->u.action.input, t->u.action.input_len, &ok);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED;
     ev->sub_orchestration_instance_created = e;
     return ok;
 }
 
-static bool emit_timer(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
+static bool emit_timer(dt__arena *a, Dtpb__HistoryEvent *ev, const dt_task *t)
 {
-    Dt__TimerCreatedEvent *e = NEW_MSG(a, Dt__TimerCreatedEvent, dt__timer_created_event__init);
+    Dtpb__TimerCreatedEvent *e =
+        NEW_MSG(a, Dtpb__TimerCreatedEvent, dtpb__timer_created_event__init);
     if (e == NULL) {
         return false;
     }
     e->fire_at = dt__ts_from_ms(a, t->u.timer.fire_at_ms);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED;
     ev->timer_created = e;
     return e->fire_at != NULL;
 }
 
-static bool emit_send_event(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
+static bool emit_send_event(dt__arena *a, Dtpb__HistoryEvent *ev, const dt_task *t)
 {
     bool ok = true;
-    Dt__EventSentEvent *e = NEW_MSG(a, Dt__EventSentEvent, dt__event_sent_event__init);
+    Dtpb__EventSentEvent *e = NEW_MSG(a, Dtpb__EventSentEvent, dtpb__event_sent_event__init);
     if (e == NULL) {
         return false;
     }
     e->instance_id = str(a, t->u.action.target, &ok);
     e->name = str(a, t->u.action.name, &ok);
     e->input = opt_payload(a, t->u.action.has_input, t->u.action.input, t->u.action.input_len, &ok);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT;
     ev->event_sent = e;
     return ok;
 }
 
-static bool emit_publish(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
+static bool emit_publish(dt__arena *a, Dtpb__HistoryEvent *ev, const dt_task *t)
 {
     bool ok = true;
-    Dt__MessagePublishedEvent *e =
-        NEW_MSG(a, Dt__MessagePublishedEvent, dt__message_published_event__init);
+    Dtpb__MessagePublishedEvent *e =
+        NEW_MSG(a, Dtpb__MessagePublishedEvent, dtpb__message_published_event__init);
     if (e == NULL) {
         return false;
     }
@@ -137,9 +139,9 @@ static bool emit_publish(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        Dt__MessagePublishedEvent__HeadersEntry *h =
-            NEW_MSG(a, Dt__MessagePublishedEvent__HeadersEntry,
-                    dt__message_published_event__headers_entry__init);
+        Dtpb__MessagePublishedEvent__HeadersEntry *h =
+            NEW_MSG(a, Dtpb__MessagePublishedEvent__HeadersEntry,
+                    dtpb__message_published_event__headers_entry__init);
         if (h == NULL) {
             return false;
         }
@@ -147,15 +149,15 @@ static bool emit_publish(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
         h->value = str(a, t->u.action.header_values[i], &ok);
         e->headers[i] = h;
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED;
     ev->message_published = e;
     return ok;
 }
 
 /* Everything the event refers to is copied into `arena`: the instance may be freed first. */
-Dt__HistoryEvent *dt__emit_action(dt__arena *arena, const dt_task *t, int64_t now_ms)
+Dtpb__HistoryEvent *dt__emit_action(dt__arena *arena, const dt_task *t, int64_t now_ms)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(arena, t->id, now_ms);
+    Dtpb__HistoryEvent *ev = dt__emit_new(arena, t->id, now_ms);
     if (ev == NULL) {
         return NULL;
     }

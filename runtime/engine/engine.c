@@ -164,7 +164,7 @@ static void cache_put(dt__engine *e, dt__instance *in)
     *slot = in;
     lru_push_front(e, in);
     e->n_cached++;
-    while (e->n_cached > e->cfg.cache_capacity) {
+    while (e->n_cached > e->cfg.cache_capacity && e->lru_tail != NULL) {
         dt__instance *victim = e->lru_tail;
         cache_remove(e, victim);
         instance_free(victim);
@@ -240,13 +240,13 @@ static dt__instance *instance_new(dt__engine *e, const char *id)
 }
 
 /* The ExecutionStarted event that opens a history (after its OrchestratorStarted), or NULL. */
-static const Dt__HistoryEvent *opening(Dt__HistoryEvent *const *evs, size_t n)
+static const Dtpb__HistoryEvent *opening(Dtpb__HistoryEvent *const *evs, size_t n)
 {
     for (size_t i = 0; i < n && i < 2; i++) {
-        if (evs[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+        if (evs[i]->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
             return evs[i];
         }
-        if (evs[i]->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
+        if (evs[i]->event_type_case != DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
             return NULL;
         }
     }
@@ -254,13 +254,13 @@ static const Dt__HistoryEvent *opening(Dt__HistoryEvent *const *evs, size_t n)
 }
 
 /* True when `ev` (an ExecutionStarted, or NULL) opens execution `exec`. */
-static bool same_execution(const Dt__HistoryEvent *ev, const char *exec)
+static bool same_execution(const Dtpb__HistoryEvent *ev, const char *exec)
 {
     if (ev == NULL) {
         return false;
     }
-    const Dt__OrchestrationInstance *oi = ev->execution_started->orchestration_instance;
-    const Dt__Payload *id = oi != NULL ? oi->execution_id : NULL;
+    const Dtpb__OrchestrationInstance *oi = ev->execution_started->orchestration_instance;
+    const Dtpb__Payload *id = oi != NULL ? oi->execution_id : NULL;
     size_t len = id != NULL ? id->value.len : 0;
     return strlen(exec) == len && (len == 0 || memcmp(exec, id->value.data, len) == 0);
 }
@@ -312,7 +312,7 @@ static dt_status check_input(dt__engine *e, const dt__episode_input *in)
         }
     }
     if (in->n_past > 0 && in->past[in->n_past - 1]->event_type_case ==
-                              DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
+                              DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
         return DT_ESTATE;
     }
     bool started = in->n_past > 0 ? opening(in->past, in->n_past) != NULL

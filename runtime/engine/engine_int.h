@@ -63,10 +63,10 @@ dt_status dt__engine_create(const dt__engine_config *cfg, dt__engine **out);
 void dt__engine_destroy(dt__engine *e);
 
 typedef struct dt__episode_input {
-    const char *instance_id;       /* borrowed */
-    Dt__HistoryEvent *const *past; /* borrowed: the execution's history, in order */
+    const char *instance_id;         /* borrowed */
+    Dtpb__HistoryEvent *const *past; /* borrowed: the execution's history, in order */
     size_t n_past;
-    Dt__HistoryEvent *const *new_events; /* borrowed: arrived since, in arrival order */
+    Dtpb__HistoryEvent *const *new_events; /* borrowed: arrived since, in arrival order */
     size_t n_new;
     int64_t now_ms; /* timestamp of this episode (OrchestratorStarted) */
 } dt__episode_input;
@@ -77,25 +77,25 @@ typedef struct dt__episode_result {
      * same pointer: borrowed, so keep the input alive while using the result) or an event that
      * lives in `arena`.
      */
-    Dt__HistoryEvent **appended;
+    Dtpb__HistoryEvent **appended;
     size_t n_appended;
     /* RUNNING (also while suspended: see `suspended`), COMPLETED, FAILED, TERMINATED or
      * CONTINUED_AS_NEW. */
-    Dt__OrchestrationStatus status;
+    Dtpb__OrchestrationStatus status;
     bool suspended;
     /* Output of a completed execution, the reason of a terminated one, or the new input of a
      * continued-as-new one; NULL when none. */
     const uint8_t *output;
     size_t output_len;
     bool has_output;
-    Dt__TaskFailureDetails *failure; /* FAILED only */
-    const uint8_t *custom_status;    /* NULL when not set */
+    Dtpb__TaskFailureDetails *failure; /* FAILED only */
+    const uint8_t *custom_status;      /* NULL when not set */
     size_t custom_status_len;
     bool has_custom_status;
     /* CONTINUED_AS_NEW only: the new execution's deterministic ID and the events to carry over
      * (EventRaised events, in arrival order), to be appended after its ExecutionStarted. */
     const char *next_execution_id;
-    Dt__HistoryEvent **carryover;
+    Dtpb__HistoryEvent **carryover;
     size_t n_carryover;
     /* Owns everything above that the caller did not lend. Destroy with dt__episode_result_free. */
     dt__arena *arena;

@@ -156,45 +156,45 @@ bool dt_in_critical_section(dt_orch_ctx *in)
 
 /* ---- history events ---- */
 
-static Dt__Payload *str_payload(dt__arena *a, const char *s)
+static Dtpb__Payload *str_payload(dt__arena *a, const char *s)
 {
     return s != NULL ? dt__emit_payload(a, (const uint8_t *)s, strlen(s)) : NULL;
 }
 
-static Dt__Payload *input_payload(dt__arena *a, const dt_task *t, bool *ok)
+static Dtpb__Payload *input_payload(dt__arena *a, const dt_task *t, bool *ok)
 {
     if (!t->u.entity.has_input) {
         return NULL;
     }
-    Dt__Payload *p = dt__emit_payload(a, t->u.entity.input, t->u.entity.input_len);
+    Dtpb__Payload *p = dt__emit_payload(a, t->u.entity.input, t->u.entity.input_len);
     *ok = *ok && p != NULL;
     return p;
 }
 
-static bool emit_unlock(dt__arena *a, Dt__HistoryEvent *ev, const char *cs, const char *target)
+static bool emit_unlock(dt__arena *a, Dtpb__HistoryEvent *ev, const char *cs, const char *target)
 {
-    Dt__EntityUnlockSentEvent *u = dt__arena_alloc(a, sizeof(*u));
+    Dtpb__EntityUnlockSentEvent *u = dt__arena_alloc(a, sizeof(*u));
     if (u == NULL) {
         return false;
     }
-    dt__entity_unlock_sent_event__init(u);
+    dtpb__entity_unlock_sent_event__init(u);
     u->critical_section_id = dt__arena_strdup(a, cs);
     u->target_instance_id = str_payload(a, target);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
     ev->entity_unlock_sent = u;
     return u->critical_section_id != NULL && u->target_instance_id != NULL;
 }
 
-bool dt__emit_entity_action(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t)
+bool dt__emit_entity_action(dt__arena *a, Dtpb__HistoryEvent *ev, const dt_task *t)
 {
     bool ok = true;
     switch (t->kind) {
     case TASK_ENTITY_SIGNAL: {
-        Dt__EntityOperationSignaledEvent *s = dt__arena_alloc(a, sizeof(*s));
+        Dtpb__EntityOperationSignaledEvent *s = dt__arena_alloc(a, sizeof(*s));
         if (s == NULL) {
             return false;
         }
-        dt__entity_operation_signaled_event__init(s);
+        dtpb__entity_operation_signaled_event__init(s);
         s->request_id = dt__arena_strdup(a, t->u.entity.request_id);
         s->operation = dt__arena_strdup(a, t->u.entity.operation);
         s->input = input_payload(a, t, &ok);
@@ -203,31 +203,31 @@ bool dt__emit_entity_action(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t
             s->scheduled_time = dt__ts_from_ms(a, t->u.entity.at_ms);
             ok = ok && s->scheduled_time != NULL;
         }
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
         ev->entity_operation_signaled = s;
         return ok && s->request_id != NULL && s->operation != NULL && s->target_instance_id != NULL;
     }
     case TASK_ENTITY_CALL: {
-        Dt__EntityOperationCalledEvent *c = dt__arena_alloc(a, sizeof(*c));
+        Dtpb__EntityOperationCalledEvent *c = dt__arena_alloc(a, sizeof(*c));
         if (c == NULL) {
             return false;
         }
-        dt__entity_operation_called_event__init(c);
+        dtpb__entity_operation_called_event__init(c);
         c->request_id = dt__arena_strdup(a, t->u.entity.request_id);
         c->operation = dt__arena_strdup(a, t->u.entity.operation);
         c->input = input_payload(a, t, &ok);
         c->target_instance_id = str_payload(a, t->u.entity.target);
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED;
         ev->entity_operation_called = c;
         return ok && c->request_id != NULL && c->operation != NULL && c->target_instance_id != NULL;
     }
     case TASK_ENTITY_LOCK: {
-        Dt__EntityLockRequestedEvent *l = dt__arena_alloc(a, sizeof(*l));
+        Dtpb__EntityLockRequestedEvent *l = dt__arena_alloc(a, sizeof(*l));
         char **set = dt__arena_calloc(a, t->u.entity.n_lock, sizeof(char *));
         if (l == NULL || set == NULL) {
             return false;
         }
-        dt__entity_lock_requested_event__init(l);
+        dtpb__entity_lock_requested_event__init(l);
         l->critical_section_id = dt__arena_strdup(a, t->u.entity.request_id);
         for (size_t i = 0; i < t->u.entity.n_lock; i++) {
             set[i] = dt__arena_strdup(a, t->u.entity.lock_set[i]);
@@ -235,7 +235,7 @@ bool dt__emit_entity_action(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t
         }
         l->lock_set = set;
         l->n_lock_set = t->u.entity.n_lock;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
         ev->entity_lock_requested = l;
         return ok && l->critical_section_id != NULL;
     }
@@ -246,7 +246,7 @@ bool dt__emit_entity_action(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t
     }
 }
 
-bool dt__entity_end_unlocks(dt__instance *in, dt__arena *a, int64_t now, Dt__HistoryEvent ***out,
+bool dt__entity_end_unlocks(dt__instance *in, dt__arena *a, int64_t now, Dtpb__HistoryEvent ***out,
                             size_t *n_out)
 {
     *out = NULL;
@@ -254,7 +254,7 @@ bool dt__entity_end_unlocks(dt__instance *in, dt__arena *a, int64_t now, Dt__His
     if (in->cs_id == NULL) {
         return true;
     }
-    Dt__HistoryEvent **evs = dt__arena_calloc(a, in->cs_n, sizeof(*evs));
+    Dtpb__HistoryEvent **evs = dt__arena_calloc(a, in->cs_n, sizeof(*evs));
     if (evs == NULL) {
         return false;
     }
@@ -284,29 +284,29 @@ static dt_task *pending_with(dt__instance *in, task_kind kind, const char *ref)
     return NULL;
 }
 
-bool dt__entity_apply_result(dt__instance *in, const Dt__HistoryEvent *ev)
+bool dt__entity_apply_result(dt__instance *in, const Dtpb__HistoryEvent *ev)
 {
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED: {
-        const Dt__EntityOperationCompletedEvent *c = ev->entity_operation_completed;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED: {
+        const Dtpb__EntityOperationCompletedEvent *c = ev->entity_operation_completed;
         dt_task *t = pending_with(in, TASK_ENTITY_CALL, c->request_id);
         if (t != NULL) {
-            const Dt__Payload *p = c->output;
+            const Dtpb__Payload *p = c->output;
             dt__task_complete(in, t,
                               p != NULL ? dt__inst_copy(in, p->value.data, p->value.len) : NULL,
                               p != NULL ? p->value.len : 0, p != NULL, NULL);
         }
         return true;
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_FAILED: {
-        const Dt__EntityOperationFailedEvent *f = ev->entity_operation_failed;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_FAILED: {
+        const Dtpb__EntityOperationFailedEvent *f = ev->entity_operation_failed;
         dt_task *t = pending_with(in, TASK_ENTITY_CALL, f->request_id);
         if (t != NULL) {
             dt__task_complete(in, t, NULL, 0, false, dt__failure_from_pb(in, f->failure_details));
         }
         return true;
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED: {
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED: {
         const char *cs = ev->entity_lock_granted->critical_section_id;
         dt_task *t = pending_with(in, TASK_ENTITY_LOCK, cs);
         if (t != NULL) {

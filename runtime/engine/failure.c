@@ -8,7 +8,7 @@
 /* Nesting bound: a failure chain deeper than this is cut (history could be hostile). */
 #define MAX_FAILURE_DEPTH 16
 
-static const dt_failure *from_pb(dt__instance *in, const Dt__TaskFailureDetails *pb, int depth)
+static const dt_failure *from_pb(dt__instance *in, const Dtpb__TaskFailureDetails *pb, int depth)
 {
     if (pb == NULL || depth >= MAX_FAILURE_DEPTH) {
         return NULL;
@@ -28,7 +28,7 @@ static const dt_failure *from_pb(dt__instance *in, const Dt__TaskFailureDetails 
     return f;
 }
 
-const dt_failure *dt__failure_from_pb(dt__instance *in, const Dt__TaskFailureDetails *pb)
+const dt_failure *dt__failure_from_pb(dt__instance *in, const Dtpb__TaskFailureDetails *pb)
 {
     if (pb == NULL) {
         return dt__failure_make(in, "dt.Unknown", NULL, "failed without details");
@@ -36,16 +36,16 @@ const dt_failure *dt__failure_from_pb(dt__instance *in, const Dt__TaskFailureDet
     return from_pb(in, pb, 0);
 }
 
-static Dt__TaskFailureDetails *to_pb(dt__arena *a, const dt_failure *f, int depth)
+static Dtpb__TaskFailureDetails *to_pb(dt__arena *a, const dt_failure *f, int depth)
 {
     if (f == NULL || depth >= MAX_FAILURE_DEPTH) {
         return NULL;
     }
-    Dt__TaskFailureDetails *pb = dt__arena_alloc(a, sizeof(*pb));
+    Dtpb__TaskFailureDetails *pb = dt__arena_alloc(a, sizeof(*pb));
     if (pb == NULL) {
         return NULL;
     }
-    dt__task_failure_details__init(pb);
+    dtpb__task_failure_details__init(pb);
     pb->error_type = dt__arena_strdup(a, f->type != NULL ? f->type : "");
     pb->error_message = dt__arena_strdup(a, f->message != NULL ? f->message : "");
     if (pb->error_type == NULL || pb->error_message == NULL) {
@@ -68,7 +68,7 @@ static Dt__TaskFailureDetails *to_pb(dt__arena *a, const dt_failure *f, int dept
     return pb;
 }
 
-Dt__TaskFailureDetails *dt__failure_to_pb(dt__arena *arena, const dt_failure *f)
+Dtpb__TaskFailureDetails *dt__failure_to_pb(dt__arena *arena, const dt_failure *f)
 {
     return to_pb(arena, f, 0);
 }

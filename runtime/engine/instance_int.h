@@ -127,7 +127,7 @@ typedef struct buffered_event {
 
 /* An event held back while the instance is suspended (a deep copy in the arena). */
 typedef struct held_event {
-    Dt__HistoryEvent *ev;
+    Dtpb__HistoryEvent *ev;
     struct held_event *next;
 } held_event;
 
@@ -205,12 +205,12 @@ size_t dt__engine_shed(dt__engine *e, size_t n);
 
 /* ---- entity_tasks.c ---- */
 /* The history event recording an entity action (`ev` has its id and time). False: no memory. */
-bool dt__emit_entity_action(dt__arena *a, Dt__HistoryEvent *ev, const dt_task *t);
+bool dt__emit_entity_action(dt__arena *a, Dtpb__HistoryEvent *ev, const dt_task *t);
 /* Applies an entity answer (completed, failed, lock granted); false for other events. */
-bool dt__entity_apply_result(dt__instance *in, const Dt__HistoryEvent *ev);
+bool dt__entity_apply_result(dt__instance *in, const Dtpb__HistoryEvent *ev);
 /* The unlocks of an open critical section when the execution ends (not actions: event id -1),
  * into *out (arena memory); *n_out 0 when none is open. False: no memory. */
-bool dt__entity_end_unlocks(dt__instance *in, dt__arena *a, int64_t now, Dt__HistoryEvent ***out,
+bool dt__entity_end_unlocks(dt__instance *in, dt__arena *a, int64_t now, Dtpb__HistoryEvent ***out,
                             size_t *n_out);
 
 /* ---- tasks.c ---- */
@@ -237,9 +237,9 @@ const char *dt__inst_strdup(dt__instance *in, const char *s);
 
 /* ---- failure.c ---- */
 /* Deep-copies protobuf failure details into a dt_failure in the instance arena. */
-const dt_failure *dt__failure_from_pb(dt__instance *in, const Dt__TaskFailureDetails *pb);
+const dt_failure *dt__failure_from_pb(dt__instance *in, const Dtpb__TaskFailureDetails *pb);
 /* Deep-copies a dt_failure into protobuf details in `arena`; NULL on out of memory. */
-Dt__TaskFailureDetails *dt__failure_to_pb(dt__arena *arena, const dt_failure *f);
+Dtpb__TaskFailureDetails *dt__failure_to_pb(dt__arena *arena, const dt_failure *f);
 /* A new failure in the instance arena; message formatted. */
 const dt_failure *dt__failure_make(dt__instance *in, const char *type, const dt_failure *inner,
                                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -259,7 +259,7 @@ void dt__instance_end(dt__instance *in, inst_end end, const uint8_t *data, size_
 
 /* ---- replay.c ---- */
 /* Applies one history event to the instance. */
-void dt__instance_apply(dt__instance *in, const Dt__HistoryEvent *ev);
+void dt__instance_apply(dt__instance *in, const Dtpb__HistoryEvent *ev);
 
 /* ---- result.c ---- */
 /* Fills `out` from the instance after the episode's events were applied at time now_ms. */
@@ -270,7 +270,7 @@ void dt__instance_next_execution_id(dt__instance *in, char out[37]);
 
 /* ---- emit.c ---- */
 /* Builds the history event for action task `t` at time now_ms, in `arena`. NULL on OOM. */
-Dt__HistoryEvent *dt__emit_action(dt__arena *arena, const dt_task *t, int64_t now_ms);
+Dtpb__HistoryEvent *dt__emit_action(dt__arena *arena, const dt_task *t, int64_t now_ms);
 /* ASCII case-insensitive string equality. */
 bool dt__name_eq(const char *a, const char *b);
 

@@ -94,15 +94,15 @@ static void confirm(dt__instance *in, int32_t id, task_kind kind, const char *hi
     in->confirmed_id = id + 1;
 }
 
-static const dt_failure *task_failure(dt__instance *in, const Dt__TaskFailureDetails *d)
+static const dt_failure *task_failure(dt__instance *in, const Dtpb__TaskFailureDetails *d)
 {
     return dt__failure_from_pb(in, d);
 }
 
 /* Completes action task `id` of kind `kind` with a result or failure from history. Results for
  * unknown or finished tasks are ignored: they are duplicates or late answers to a retried call. */
-static void complete(dt__instance *in, int32_t id, task_kind kind, const Dt__Payload *result,
-                     const Dt__TaskFailureDetails *failure, bool failed)
+static void complete(dt__instance *in, int32_t id, task_kind kind, const Dtpb__Payload *result,
+                     const Dtpb__TaskFailureDetails *failure, bool failed)
 {
     dt_task *t = dt__task_by_id(in, id);
     if (t == NULL || t->kind != kind || t->state != TASK_PENDING) {
@@ -121,7 +121,7 @@ static void complete(dt__instance *in, int32_t id, task_kind kind, const Dt__Pay
     dt__task_complete(in, t, out, len, result != NULL, NULL);
 }
 
-static void hold(dt__instance *in, const Dt__HistoryEvent *ev)
+static void hold(dt__instance *in, const Dtpb__HistoryEvent *ev)
 {
     /* Deep copy into the arena: the event outlives this episode's input. */
     size_t n = protobuf_c_message_get_packed_size(&ev->base);
@@ -133,7 +133,7 @@ static void hold(dt__instance *in, const Dt__HistoryEvent *ev)
         return;
     }
     protobuf_c_message_pack(&ev->base, buf);
-    h->ev = dt__history_event__unpack(pa, n, buf);
+    h->ev = dtpb__history_event__unpack(pa, n, buf);
     if (h->ev == NULL) {
         in->oom = true;
         return;
@@ -146,7 +146,7 @@ static void hold(dt__instance *in, const Dt__HistoryEvent *ev)
     in->held_tail = h;
 }
 
-static void apply_started(dt__instance *in, const Dt__ExecutionStartedEvent *e)
+static void apply_started(dt__instance *in, const Dtpb__ExecutionStartedEvent *e)
 {
     if (in->started) {
         return;
@@ -158,7 +158,7 @@ static void apply_started(dt__instance *in, const Dt__ExecutionStartedEvent *e)
             (const char *)dt__inst_copy(in, e->version->value.data, e->version->value.len);
     }
     if (e->orchestration_instance != NULL && e->orchestration_instance->execution_id != NULL) {
-        const Dt__Payload *x = e->orchestration_instance->execution_id;
+        const Dtpb__Payload *x = e->orchestration_instance->execution_id;
         in->execution_id = (const char *)dt__inst_copy(in, x->value.data, x->value.len);
     } else {
         in->execution_id = "";
@@ -189,9 +189,9 @@ static void apply_started(dt__instance *in, const Dt__ExecutionStartedEvent *e)
     }
 }
 
-static void apply_terminated(dt__instance *in, const Dt__ExecutionTerminatedEvent *e)
+static void apply_terminated(dt__instance *in, const Dtpb__ExecutionTerminatedEvent *e)
 {
-    const Dt__Payload *p = e->input;
+    const Dtpb__Payload *p = e->input;
     const uint8_t *reason = p != NULL ? dt__inst_copy(in, p->value.data, p->value.len) : NULL;
     dt__instance_end(in, END_TERMINATED, reason, p != NULL ? p->value.len : 0, p != NULL, NULL);
     in->discard_actions = true;
@@ -211,36 +211,36 @@ static void apply_resumed(dt__instance *in)
     }
 }
 
-static void apply_raised(dt__instance *in, const Dt__EventRaisedEvent *e)
+static void apply_raised(dt__instance *in, const Dtpb__EventRaisedEvent *e)
 {
-    const Dt__Payload *p = e->input;
+    const Dtpb__Payload *p = e->input;
     dt__instance_deliver_event(in, e->name != NULL ? e->name : "", p != NULL ? p->value.data : NULL,
                                p != NULL ? p->value.len : 0, p != NULL);
 }
 
-static const char *payload_text(dt__instance *in, const Dt__Payload *p)
+static const char *payload_text(dt__instance *in, const Dtpb__Payload *p)
 {
     return p != NULL ? (const char *)dt__inst_copy(in, p->value.data, p->value.len) : "";
 }
 
 /* Entity actions (entity_tasks.c), checked by the entity ID they address. An unlock the engine
  * sent when the execution ended is not an action (event id -1): nothing to check. */
-static bool apply_entity_record(dt__instance *in, const Dt__HistoryEvent *ev)
+static bool apply_entity_record(dt__instance *in, const Dtpb__HistoryEvent *ev)
 {
     int32_t id = ev->event_id;
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED:
         confirm(in, id, TASK_ENTITY_SIGNAL, "entity-signal",
                 payload_text(in, ev->entity_operation_signaled->target_instance_id));
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED:
         confirm(in, id, TASK_ENTITY_CALL, "entity-call",
                 payload_text(in, ev->entity_operation_called->target_instance_id));
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED:
         confirm(in, id, TASK_ENTITY_LOCK, "entity-lock", NULL);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT:
         if (id >= 0) {
             confirm(in, id, TASK_ENTITY_UNLOCK, "entity-unlock",
                     payload_text(in, ev->entity_unlock_sent->target_instance_id));
@@ -252,24 +252,24 @@ static bool apply_entity_record(dt__instance *in, const Dt__HistoryEvent *ev)
 }
 
 /* Events that record the code's own actions. */
-static bool apply_action_record(dt__instance *in, const Dt__HistoryEvent *ev)
+static bool apply_action_record(dt__instance *in, const Dtpb__HistoryEvent *ev)
 {
     int32_t id = ev->event_id;
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
         confirm(in, id, TASK_ACTIVITY, "activity", ev->task_scheduled->name);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
         confirm(in, id, TASK_TIMER, "timer", NULL);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
         confirm(in, id, TASK_SUB_ORCH, "sub-orchestration",
                 ev->sub_orchestration_instance_created->name);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
         confirm(in, id, TASK_SEND_EVENT, "send-event", ev->event_sent->name);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
         confirm(in, id, TASK_PUBLISH, "publish", ev->message_published->subject);
         return true;
     default:
@@ -278,29 +278,29 @@ static bool apply_action_record(dt__instance *in, const Dt__HistoryEvent *ev)
 }
 
 /* Events that deliver results. */
-static bool apply_result(dt__instance *in, const Dt__HistoryEvent *ev)
+static bool apply_result(dt__instance *in, const Dtpb__HistoryEvent *ev)
 {
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
         complete(in, ev->task_completed->task_scheduled_id, TASK_ACTIVITY,
                  ev->task_completed->result, NULL, false);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
         complete(in, ev->task_failed->task_scheduled_id, TASK_ACTIVITY, NULL,
                  ev->task_failed->failure_details, true);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
         complete(in, ev->sub_orchestration_instance_completed->task_scheduled_id, TASK_SUB_ORCH,
                  ev->sub_orchestration_instance_completed->result, NULL, false);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
         complete(in, ev->sub_orchestration_instance_failed->task_scheduled_id, TASK_SUB_ORCH, NULL,
                  ev->sub_orchestration_instance_failed->failure_details, true);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
         complete(in, ev->timer_fired->timer_id, TASK_TIMER, NULL, NULL, false);
         return true;
-    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
         apply_raised(in, ev->event_raised);
         return true;
     default:
@@ -308,17 +308,17 @@ static bool apply_result(dt__instance *in, const Dt__HistoryEvent *ev)
     }
 }
 
-void dt__instance_apply(dt__instance *in, const Dt__HistoryEvent *ev)
+void dt__instance_apply(dt__instance *in, const Dtpb__HistoryEvent *ev)
 {
-    Dt__HistoryEvent__EventTypeCase k = ev->event_type_case;
+    Dtpb__HistoryEvent__EventTypeCase k = ev->event_type_case;
     int64_t ts = dt__ts_to_ms(ev->timestamp);
     if (ts > in->last_ts) {
         in->last_ts = ts;
     }
     if (in->end == END_CONTINUED && in->keep_events &&
-        k == DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED) {
+        k == DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED) {
         /* Arrived in the episode that continued as new: it belongs to the next execution. */
-        const Dt__Payload *p = ev->event_raised->input;
+        const Dtpb__Payload *p = ev->event_raised->input;
         dt__instance_buffer_event(in, ev->event_raised->name != NULL ? ev->event_raised->name : "",
                                   p != NULL ? p->value.data : NULL, p != NULL ? p->value.len : 0,
                                   p != NULL);
@@ -327,35 +327,35 @@ void dt__instance_apply(dt__instance *in, const Dt__HistoryEvent *ev)
     if (in->end != END_NONE || in->oom) {
         return;
     }
-    if (k == DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
+    if (k == DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
         int64_t t = dt__ts_to_ms(ev->timestamp);
         if (t > in->now_ms) { /* orchestration time never goes backwards */
             in->now_ms = t;
         }
         return;
     }
-    if (k == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED) {
+    if (k == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED) {
         apply_terminated(in, ev->execution_terminated);
         return;
     }
-    if (k == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED) {
+    if (k == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED) {
         apply_resumed(in);
         dt__instance_drive(in);
         return;
     }
-    if (k == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED) {
+    if (k == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED) {
         in->suspended = true;
         return;
     }
     if (apply_action_record(in, ev)) {
         return;
     }
-    if (in->suspended && k != DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+    if (in->suspended && k != DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
         hold(in, ev);
         return;
     }
     switch (k) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED:
         apply_started(in, ev->execution_started);
         return;
     default:

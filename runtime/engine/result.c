@@ -10,18 +10,18 @@
 
 typedef struct builder {
     dt__arena *a;
-    Dt__HistoryEvent **ev;
+    Dtpb__HistoryEvent **ev;
     size_t n, cap;
 } builder;
 
-static bool push(builder *b, Dt__HistoryEvent *ev)
+static bool push(builder *b, Dtpb__HistoryEvent *ev)
 {
     if (ev == NULL) {
         return false;
     }
     if (b->n == b->cap) {
         size_t cap = b->cap == 0 ? 16 : b->cap * 2;
-        Dt__HistoryEvent **grown = dt__arena_alloc(b->a, cap * sizeof(*grown));
+        Dtpb__HistoryEvent **grown = dt__arena_alloc(b->a, cap * sizeof(*grown));
         if (grown == NULL) {
             return false;
         }
@@ -35,43 +35,43 @@ static bool push(builder *b, Dt__HistoryEvent *ev)
     return true;
 }
 
-static Dt__HistoryEvent *orchestrator_started(dt__arena *a, int64_t now)
+static Dtpb__HistoryEvent *orchestrator_started(dt__arena *a, int64_t now)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, now);
-    Dt__OrchestratorStartedEvent *e = dt__arena_alloc(a, sizeof(*e));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, now);
+    Dtpb__OrchestratorStartedEvent *e = dt__arena_alloc(a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return NULL;
     }
-    dt__orchestrator_started_event__init(e);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
+    dtpb__orchestrator_started_event__init(e);
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
     ev->orchestrator_started = e;
     return ev;
 }
 
-static Dt__OrchestrationStatus status_of(inst_end end)
+static Dtpb__OrchestrationStatus status_of(inst_end end)
 {
     switch (end) {
     case END_RETURNED:
-        return DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+        return DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
     case END_FAILED:
-        return DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
+        return DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
     case END_CONTINUED:
-        return DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW;
+        return DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW;
     case END_TERMINATED:
-        return DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+        return DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
     default:
-        return DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+        return DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
     }
 }
 
-static Dt__HistoryEvent *execution_completed(dt__arena *a, const dt__instance *in, int64_t now)
+static Dtpb__HistoryEvent *execution_completed(dt__arena *a, const dt__instance *in, int64_t now)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, now);
-    Dt__ExecutionCompletedEvent *e = dt__arena_alloc(a, sizeof(*e));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, now);
+    Dtpb__ExecutionCompletedEvent *e = dt__arena_alloc(a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return NULL;
     }
-    dt__execution_completed_event__init(e);
+    dtpb__execution_completed_event__init(e);
     e->orchestration_status = status_of(in->end);
     if (in->has_end_data && (e->result = dt__emit_payload(a, in->end_data, in->end_len)) == NULL) {
         return NULL;
@@ -80,7 +80,7 @@ static Dt__HistoryEvent *execution_completed(dt__arena *a, const dt__instance *i
         (e->failure_details = dt__failure_to_pb(a, in->end_failure)) == NULL) {
         return NULL;
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED;
     ev->execution_completed = e;
     return ev;
 }
@@ -131,14 +131,14 @@ static void check_payloads(dt__instance *in)
  * recorded at the episode's time. Returns `ev` itself, or a shallow copy with the later
  * timestamp (the variant stays shared with `ev`, as the event itself would be), NULL on OOM.
  */
-static Dt__HistoryEvent *not_before(dt__arena *a, Dt__HistoryEvent *ev, int64_t *prev)
+static Dtpb__HistoryEvent *not_before(dt__arena *a, Dtpb__HistoryEvent *ev, int64_t *prev)
 {
     int64_t t = dt__ts_to_ms(ev->timestamp);
     if (ev->timestamp != NULL && t >= *prev) {
         *prev = t;
         return ev;
     }
-    Dt__HistoryEvent *c = dt__arena_alloc(a, sizeof(*c));
+    Dtpb__HistoryEvent *c = dt__arena_alloc(a, sizeof(*c));
     if (c == NULL) {
         return NULL;
     }
@@ -178,7 +178,7 @@ static dt_status build_events(builder *b, dt__instance *in, const dt__episode_in
     if (ok && in->end != END_NONE) {
         /* An open critical section ends with the execution, however it ends (terminated and
          * failed ones too): its entities would stay locked for good otherwise. */
-        Dt__HistoryEvent **unlocks = NULL;
+        Dtpb__HistoryEvent **unlocks = NULL;
         size_t n_unlocks = 0;
         ok = dt__entity_end_unlocks(in, b->a, engine_time(now, prev), &unlocks, &n_unlocks);
         for (size_t i = 0; ok && i < n_unlocks; i++) {
@@ -192,20 +192,20 @@ static dt_status build_events(builder *b, dt__instance *in, const dt__episode_in
     return ok ? DT_OK : DT_ENOMEM;
 }
 
-static Dt__HistoryEvent *raised(dt__arena *a, const buffered_event *be, int64_t now)
+static Dtpb__HistoryEvent *raised(dt__arena *a, const buffered_event *be, int64_t now)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, now);
-    Dt__EventRaisedEvent *e = dt__arena_alloc(a, sizeof(*e));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, now);
+    Dtpb__EventRaisedEvent *e = dt__arena_alloc(a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return NULL;
     }
-    dt__event_raised_event__init(e);
+    dtpb__event_raised_event__init(e);
     e->name = dt__arena_strdup(a, be->name);
     if (e->name == NULL ||
         (be->has_data && (e->input = dt__emit_payload(a, be->data, be->len)) == NULL)) {
         return NULL;
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     ev->event_raised = e;
     return ev;
 }

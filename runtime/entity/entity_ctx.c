@@ -25,14 +25,14 @@ void dt__entity_ctx_init(dt_entity_ctx *c, dt__arena *a, const char *instance_id
                          .max_state = max_state};
 }
 
-Dt__TaskFailureDetails *dt__entity_failure(dt__arena *a, const char *type, const char *message,
-                                           bool non_retriable)
+Dtpb__TaskFailureDetails *dt__entity_failure(dt__arena *a, const char *type, const char *message,
+                                             bool non_retriable)
 {
-    Dt__TaskFailureDetails *f = dt__arena_alloc(a, sizeof(*f));
+    Dtpb__TaskFailureDetails *f = dt__arena_alloc(a, sizeof(*f));
     if (f == NULL) {
         return NULL;
     }
-    dt__task_failure_details__init(f);
+    dtpb__task_failure_details__init(f);
     f->error_type = dt__arena_strdup(a, type != NULL ? type : "");
     f->error_message = dt__arena_strdup(a, message != NULL ? message : "");
     f->is_non_retriable = non_retriable;
@@ -118,7 +118,7 @@ void dt_entity_fail(dt_entity_ctx *ctx, const char *type, const char *message)
 }
 
 /* Queues m (arena memory) to be sent once the operation succeeds. */
-static dt_status push_send(dt_entity_ctx *ctx, Dt__OrchestrationMessage *m)
+static dt_status push_send(dt_entity_ctx *ctx, Dtpb__OrchestrationMessage *m)
 {
     if (!dt__arena_grow(ctx->a, (void **)&ctx->sends, &ctx->cap_sends, ctx->n_sends,
                         sizeof(void *))) {
@@ -150,20 +150,20 @@ dt_status dt_entity_signal(dt_entity_ctx *ctx, const char *name, const char *key
     if (st != DT_OK || op == NULL || op[0] == '\0') {
         return st != DT_OK ? st : DT_EINVAL;
     }
-    Dt__HistoryEvent *ev = dt__emit_new(ctx->a, -1, ctx->now_ms);
-    Dt__EntityOperationSignaledEvent *s = dt__arena_alloc(ctx->a, sizeof(*s));
-    Dt__OrchestrationMessage *m = dt__arena_alloc(ctx->a, sizeof(*m));
+    Dtpb__HistoryEvent *ev = dt__emit_new(ctx->a, -1, ctx->now_ms);
+    Dtpb__EntityOperationSignaledEvent *s = dt__arena_alloc(ctx->a, sizeof(*s));
+    Dtpb__OrchestrationMessage *m = dt__arena_alloc(ctx->a, sizeof(*m));
     char *dedupe = send_id(ctx, "sig");
     char *target = dt__arena_strdup(ctx->a, id);
     if (ev == NULL || s == NULL || m == NULL || dedupe == NULL || target == NULL) {
         ctx->error = DT_ENOMEM;
         return DT_ENOMEM;
     }
-    dt__entity_operation_signaled_event__init(s);
+    dtpb__entity_operation_signaled_event__init(s);
     s->request_id = dedupe;
     s->operation = dt__arena_strdup(ctx->a, op);
     s->input = input != NULL ? dt__emit_payload(ctx->a, input, len) : NULL;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
     ev->entity_operation_signaled = s;
     dt__orch_msg_init(m, target, "", ev, dedupe);
     return push_send(ctx, m);
@@ -188,26 +188,26 @@ dt_status dt_entity_start_orchestration(dt_entity_ctx *ctx, const char *name,
     }
     dt__derived_uuid(instance_id, src, exec);
     dt__uuid_compact(exec); /* the form of execution IDs */
-    Dt__HistoryEvent *ev = dt__emit_new(ctx->a, -1, ctx->now_ms);
-    Dt__ExecutionStartedEvent *s = dt__arena_alloc(ctx->a, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_alloc(ctx->a, sizeof(*oi));
-    Dt__OrchestrationMessage *m = dt__arena_alloc(ctx->a, sizeof(*m));
+    Dtpb__HistoryEvent *ev = dt__emit_new(ctx->a, -1, ctx->now_ms);
+    Dtpb__ExecutionStartedEvent *s = dt__arena_alloc(ctx->a, sizeof(*s));
+    Dtpb__OrchestrationInstance *oi = dt__arena_alloc(ctx->a, sizeof(*oi));
+    Dtpb__OrchestrationMessage *m = dt__arena_alloc(ctx->a, sizeof(*m));
     if (ev == NULL || s == NULL || oi == NULL || m == NULL ||
         dt__msg_id(dedupe, sizeof(dedupe), instance_id, exec, "start", 0) != DT_OK) {
         ctx->error = DT_ENOMEM;
         return DT_ENOMEM;
     }
-    dt__execution_started_event__init(s);
-    dt__orchestration_instance__init(oi);
+    dtpb__execution_started_event__init(s);
+    dtpb__orchestration_instance__init(oi);
     oi->instance_id = dt__arena_strdup(ctx->a, instance_id);
     oi->execution_id = dt__emit_payload(ctx->a, (const uint8_t *)exec, strlen(exec));
     s->name = dt__arena_strdup(ctx->a, name);
     s->orchestration_instance = oi;
     s->input = input != NULL ? dt__emit_payload(ctx->a, input, len) : NULL;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = s;
     dt__orch_msg_init(m, oi->instance_id, dt__arena_strdup(ctx->a, exec), ev,
                       dt__arena_strdup(ctx->a, dedupe));
-    m->reuse_policy = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE;
+    m->reuse_policy = DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE;
     return push_send(ctx, m);
 }

@@ -50,7 +50,7 @@ static dt_status remember_release(run *r, const char *cs)
     return DT_OK;
 }
 
-static const char *payload_str(dt__arena *a, const Dt__Payload *p)
+static const char *payload_str(dt__arena *a, const Dtpb__Payload *p)
 {
     return p == NULL ? "" : dt__arena_memdup(a, p->value.data, p->value.len);
 }
@@ -65,7 +65,7 @@ static char *fmt_id(dt__arena *a, const char *x, const char *kind, const char *y
     return s;
 }
 
-static dt_status send(run *r, Dt__OrchestrationMessage *m)
+static dt_status send(run *r, Dtpb__OrchestrationMessage *m)
 {
     dt__entity_out *o = r->out;
     if (!dt__arena_grow(r->a, (void **)&o->sends, &o->cap_sends, o->n_sends, sizeof(void *))) {
@@ -75,7 +75,7 @@ static dt_status send(run *r, Dt__OrchestrationMessage *m)
     return DT_OK;
 }
 
-static dt_status drop(run *r, Dt__OrchestrationMessage *m, const char *why)
+static dt_status drop(run *r, Dtpb__OrchestrationMessage *m, const char *why)
 {
     dt__entity_out *o = r->out;
     if (!dt__arena_grow(r->a, (void **)&o->dropped, &o->cap_dropped, o->n_dropped,
@@ -90,10 +90,10 @@ static dt_status drop(run *r, Dt__OrchestrationMessage *m, const char *why)
 }
 
 /* A message to `to` (execution `exec`, may be "") carrying ev, with identity `dedupe`. */
-static dt_status send_event(run *r, const char *to, const char *exec, Dt__HistoryEvent *ev,
+static dt_status send_event(run *r, const char *to, const char *exec, Dtpb__HistoryEvent *ev,
                             const char *dedupe)
 {
-    Dt__OrchestrationMessage *m = dt__arena_alloc(r->a, sizeof(*m));
+    Dtpb__OrchestrationMessage *m = dt__arena_alloc(r->a, sizeof(*m));
     if (m == NULL || dedupe == NULL) {
         return DT_ENOMEM;
     }
@@ -102,34 +102,34 @@ static dt_status send_event(run *r, const char *to, const char *exec, Dt__Histor
 }
 
 /* The answer to a call: completed with `result` (NULL: no output) or failed with `f`. */
-static dt_status answer(run *r, const Dt__EntityOperationCalledEvent *c, const dt__blob *result,
-                        Dt__TaskFailureDetails *f)
+static dt_status answer(run *r, const Dtpb__EntityOperationCalledEvent *c, const dt__blob *result,
+                        Dtpb__TaskFailureDetails *f)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(r->a, -1, r->in->now_ms);
+    Dtpb__HistoryEvent *ev = dt__emit_new(r->a, -1, r->in->now_ms);
     if (ev == NULL) {
         return DT_ENOMEM;
     }
     if (f != NULL) {
-        Dt__EntityOperationFailedEvent *x = dt__arena_alloc(r->a, sizeof(*x));
+        Dtpb__EntityOperationFailedEvent *x = dt__arena_alloc(r->a, sizeof(*x));
         if (x == NULL) {
             return DT_ENOMEM;
         }
-        dt__entity_operation_failed_event__init(x);
+        dtpb__entity_operation_failed_event__init(x);
         x->request_id = c->request_id;
         x->failure_details = f;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_FAILED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_FAILED;
         ev->entity_operation_failed = x;
     } else {
-        Dt__EntityOperationCompletedEvent *x = dt__arena_alloc(r->a, sizeof(*x));
+        Dtpb__EntityOperationCompletedEvent *x = dt__arena_alloc(r->a, sizeof(*x));
         if (x == NULL) {
             return DT_ENOMEM;
         }
-        dt__entity_operation_completed_event__init(x);
+        dtpb__entity_operation_completed_event__init(x);
         x->request_id = c->request_id;
         x->output = result != NULL && result->data != NULL
                         ? dt__emit_payload(r->a, result->data, result->len)
                         : NULL;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED;
         ev->entity_operation_completed = x;
     }
     return send_event(r, payload_str(r->a, c->parent_instance_id),
@@ -141,8 +141,8 @@ static dt_status answer(run *r, const Dt__EntityOperationCalledEvent *c, const d
  * Runs one operation. `call` is the call to answer (NULL for a signal). A failed operation keeps
  * the state and sends only its failure; a signal nobody can run is dropped with the reason.
  */
-static dt_status run_op(run *r, Dt__OrchestrationMessage *m, const char *op, const Dt__Payload *in,
-                        const Dt__EntityOperationCalledEvent *call)
+static dt_status run_op(run *r, Dtpb__OrchestrationMessage *m, const char *op,
+                        const Dtpb__Payload *in, const Dtpb__EntityOperationCalledEvent *call)
 {
     dt__entity_out *o = r->out;
     if (r->in->fn == NULL) {
@@ -152,7 +152,7 @@ static dt_status run_op(run *r, Dt__OrchestrationMessage *m, const char *op, con
         if (call == NULL) {
             return drop(r, m, why);
         }
-        Dt__TaskFailureDetails *f = dt__entity_failure(r->a, DT__ENTITY_UNKNOWN, why, true);
+        Dtpb__TaskFailureDetails *f = dt__entity_failure(r->a, DT__ENTITY_UNKNOWN, why, true);
         return f != NULL ? answer(r, call, NULL, f) : DT_ENOMEM;
     }
     dt_entity_ctx c;
@@ -197,12 +197,13 @@ static dt_status run_op(run *r, Dt__OrchestrationMessage *m, const char *op, con
     return call != NULL ? answer(r, call, &c.result, NULL) : DT_OK;
 }
 
-static dt_status enqueue(run *r, Dt__OrchestrationMessage *m)
+static dt_status enqueue(run *r, Dtpb__OrchestrationMessage *m)
 {
     if (r->n_queue >= DT__ENTITY_QUEUE_MAX) {
         static const char why[] = "the entity's queue of requests waiting for its lock is full";
-        if (m->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
-            Dt__TaskFailureDetails *f = dt__entity_failure(r->a, "dt.EntityQueueFull", why, false);
+        if (m->event->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
+            Dtpb__TaskFailureDetails *f =
+                dt__entity_failure(r->a, "dt.EntityQueueFull", why, false);
             return f != NULL ? answer(r, m->event->entity_operation_called, NULL, f) : DT_ENOMEM;
         }
         return drop(r, m, why);
@@ -221,40 +222,40 @@ static dt_status enqueue(run *r, Dt__OrchestrationMessage *m)
 }
 
 /* Locks the entity for the request's orchestration and passes the request on (or grants it). */
-static dt_status lock(run *r, const Dt__EntityLockRequestedEvent *l, const char *holder)
+static dt_status lock(run *r, const Dtpb__EntityLockRequestedEvent *l, const char *holder)
 {
     r->locked_by = holder;
     r->csid = l->critical_section_id;
-    Dt__HistoryEvent *ev = dt__emit_new(r->a, -1, r->in->now_ms);
+    Dtpb__HistoryEvent *ev = dt__emit_new(r->a, -1, r->in->now_ms);
     if (ev == NULL) {
         return DT_ENOMEM;
     }
     size_t next = (size_t)l->position + 1;
     if (next < l->n_lock_set) {
-        Dt__EntityLockRequestedEvent *f = dt__arena_alloc(r->a, sizeof(*f));
+        Dtpb__EntityLockRequestedEvent *f = dt__arena_alloc(r->a, sizeof(*f));
         if (f == NULL) {
             return DT_ENOMEM;
         }
         *f = *l;
         f->position = (int32_t)next;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
         ev->entity_lock_requested = f;
         return send_event(r, l->lock_set[next], "", ev,
                           fmt_id(r->a, holder, "lock",
                                  fmt_id(r->a, l->critical_section_id, "at", l->lock_set[next])));
     }
-    Dt__EntityLockGrantedEvent *g = dt__arena_alloc(r->a, sizeof(*g));
+    Dtpb__EntityLockGrantedEvent *g = dt__arena_alloc(r->a, sizeof(*g));
     if (g == NULL) {
         return DT_ENOMEM;
     }
-    dt__entity_lock_granted_event__init(g);
+    dtpb__entity_lock_granted_event__init(g);
     g->critical_section_id = l->critical_section_id;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED;
     ev->entity_lock_granted = g;
     return send_event(r, holder, "", ev, fmt_id(r->a, holder, "granted", l->critical_section_id));
 }
 
-static dt_status handle(run *r, Dt__OrchestrationMessage *m);
+static dt_status handle(run *r, Dtpb__OrchestrationMessage *m);
 
 /* The holder unlocked: the queued requests run in order, until one locks the entity again (the
  * rest then wait on). */
@@ -265,7 +266,7 @@ static dt_status drain(run *r)
     r->queue = NULL;
     r->n_queue = r->cap_queue = 0;
     for (size_t i = 0; i < n; i++) {
-        Dt__OrchestrationMessage *m = NULL;
+        Dtpb__OrchestrationMessage *m = NULL;
         if (dt__orch_msg_decode(r->a, q[i].data, q[i].len, &m) != DT_OK) {
             continue; /* written by this engine: never expected */
         }
@@ -291,17 +292,17 @@ static bool ref_ok(const char *s)
 
 /* Whether a call or lock request can be answered and forwarded: IDs within bounds, the caller an
  * instance ID, every member of a lock set an entity ID. */
-static bool well_formed(const run *r, const Dt__HistoryEvent *ev)
+static bool well_formed(const run *r, const Dtpb__HistoryEvent *ev)
 {
     char name[DT_ENTITY_NAME_MAX + 1], key[DT_ENTITY_KEY_MAX + 1];
-    if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
-        const Dt__EntityOperationCalledEvent *c = ev->entity_operation_called;
+    if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
+        const Dtpb__EntityOperationCalledEvent *c = ev->entity_operation_called;
         return ref_ok(c->request_id) &&
                dt__instance_id_valid(payload_str(r->a, c->parent_instance_id)) &&
                strlen(payload_str(r->a, c->parent_execution_id)) <= DT_INSTANCE_ID_MAX;
     }
-    if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED) {
-        const Dt__EntityLockRequestedEvent *l = ev->entity_lock_requested;
+    if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED) {
+        const Dtpb__EntityLockRequestedEvent *l = ev->entity_lock_requested;
         bool ok = ref_ok(l->critical_section_id) && l->n_lock_set <= LOCK_SET_MAX &&
                   dt__instance_id_valid(payload_str(r->a, l->parent_instance_id));
         for (size_t i = 0; ok && i < l->n_lock_set; i++) {
@@ -312,20 +313,20 @@ static bool well_formed(const run *r, const Dt__HistoryEvent *ev)
     return true;
 }
 
-static dt_status handle(run *r, Dt__OrchestrationMessage *m)
+static dt_status handle(run *r, Dtpb__OrchestrationMessage *m)
 {
     bool locked = r->locked_by[0] != '\0';
     if (!well_formed(r, m->event)) {
         return drop(r, m, "malformed entity call or lock request (caller, IDs or lock set)");
     }
-    const Dt__HistoryEvent *ev = m->event;
+    const Dtpb__HistoryEvent *ev = m->event;
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED: {
-        const Dt__EntityOperationSignaledEvent *s = ev->entity_operation_signaled;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED: {
+        const Dtpb__EntityOperationSignaledEvent *s = ev->entity_operation_signaled;
         return locked ? enqueue(r, m) : run_op(r, m, s->operation, s->input, NULL);
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED: {
-        const Dt__EntityOperationCalledEvent *c = ev->entity_operation_called;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED: {
+        const Dtpb__EntityOperationCalledEvent *c = ev->entity_operation_called;
         const char *caller = payload_str(r->a, c->parent_instance_id);
         if (caller[0] == '\0') {
             return drop(r, m, "entity call without the caller's instance ID");
@@ -333,8 +334,8 @@ static dt_status handle(run *r, Dt__OrchestrationMessage *m)
         bool mine = strcmp(caller, r->locked_by) == 0;
         return locked && !mine ? enqueue(r, m) : run_op(r, m, c->operation, c->input, c);
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED: {
-        const Dt__EntityLockRequestedEvent *l = ev->entity_lock_requested;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED: {
+        const Dtpb__EntityLockRequestedEvent *l = ev->entity_lock_requested;
         const char *holder = payload_str(r->a, l->parent_instance_id);
         if (holder[0] == '\0' || l->position < 0 || (size_t)l->position >= l->n_lock_set ||
             strcmp(l->lock_set[l->position], r->in->instance_id) != 0) {
@@ -349,8 +350,8 @@ static dt_status handle(run *r, Dt__OrchestrationMessage *m)
         }
         return locked ? enqueue(r, m) : lock(r, l, holder);
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT: {
-        const Dt__EntityUnlockSentEvent *u = ev->entity_unlock_sent;
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT: {
+        const Dtpb__EntityUnlockSentEvent *u = ev->entity_unlock_sent;
         const char *holder = payload_str(r->a, u->parent_instance_id);
         if (!locked || strcmp(holder, r->locked_by) != 0 ||
             strcmp(u->critical_section_id, r->csid) != 0) {
@@ -400,7 +401,7 @@ dt_status dt__entity_run(dt__arena *a, const dt__entity_in *in, dt__entity_out *
     if (out->rec == NULL) {
         return DT_ENOMEM;
     }
-    dt__entity_record__init(out->rec);
+    dtpb__entity_record__init(out->rec);
     out->rec->locked_by = (char *)r.locked_by;
     out->rec->critical_section_id = (char *)r.csid;
     out->rec->queue = r.queue;

@@ -34,7 +34,7 @@
 #include "dt_entity.pb-c.h"
 #include "dt_work.pb-c.h"
 #include "durabletask/entity.h"
-#include "history/store_int.h"
+#include "store_int.h"
 
 /* Failure types the runtime gives entity operations. */
 #define DT__ENTITY_UNKNOWN   "dt.UnknownEntity"
@@ -49,10 +49,10 @@
 bool dt__entity_is_id(const char *instance_id);
 
 typedef struct dt__entity_in {
-    const char *instance_id;               /* "@<name>@<key>" (borrowed) */
-    dt__blob state;                        /* data NULL: no state */
-    const Dt__EntityRecord *rec;           /* NULL: unlocked, nothing queued */
-    Dt__OrchestrationMessage *const *msgs; /* new messages in arrival order */
+    const char *instance_id;                 /* "@<name>@<key>" (borrowed) */
+    dt__blob state;                          /* data NULL: no state */
+    const Dtpb__EntityRecord *rec;           /* NULL: unlocked, nothing queued */
+    Dtpb__OrchestrationMessage *const *msgs; /* new messages in arrival order */
     size_t n_msgs;
     dt_entity_fn fn; /* NULL: no function registered under the name: operations fail */
     void *user_data;
@@ -63,13 +63,13 @@ typedef struct dt__entity_in {
 typedef struct dt__entity_out {
     dt__blob state; /* as the batch leaves it (data NULL: none) */
     bool state_changed;
-    Dt__EntityRecord *rec; /* as the batch leaves it; never NULL */
-    bool rec_empty;        /* unlocked with nothing queued (then nothing needs storing) */
-    Dt__OrchestrationMessage **sends; /* to publish, in order */
+    Dtpb__EntityRecord *rec; /* as the batch leaves it; never NULL */
+    bool rec_empty;          /* unlocked with nothing queued (then nothing needs storing) */
+    Dtpb__OrchestrationMessage **sends; /* to publish, in order */
     size_t n_sends, cap_sends;
     /* Messages that could not be run or queued (a signal with no registered function, a full
      * queue), for the caller to dead-letter, with a reason each. */
-    Dt__OrchestrationMessage **dropped;
+    Dtpb__OrchestrationMessage **dropped;
     const char **dropped_why;
     size_t n_dropped, cap_dropped, cap_dropped_why;
     size_t n_ok, n_failed, n_queued; /* operations run, failed, requests queued */
@@ -89,8 +89,8 @@ struct dt_entity_ctx {
     dt__blob state; /* working state (data NULL: none) */
     dt__blob result;
     bool failed;
-    Dt__TaskFailureDetails *failure;
-    Dt__OrchestrationMessage **sends;
+    Dtpb__TaskFailureDetails *failure;
+    Dtpb__OrchestrationMessage **sends;
     size_t n_sends, cap_sends;
     size_t max_state;
     int64_t now_ms;
@@ -102,7 +102,7 @@ void dt__entity_ctx_init(dt_entity_ctx *c, dt__arena *a, const char *instance_id
                          const char *key, const char *operation, const char *source_id,
                          dt__blob input, dt__blob state, size_t max_state);
 /* A failure in arena `a` (strings copied). */
-Dt__TaskFailureDetails *dt__entity_failure(dt__arena *a, const char *type, const char *message,
-                                           bool non_retriable);
+Dtpb__TaskFailureDetails *dt__entity_failure(dt__arena *a, const char *type, const char *message,
+                                             bool non_retriable);
 
 #endif

@@ -29,6 +29,7 @@ void dt__store_options_init(dt__store_options *o)
         .cache_size_kib = 0,
         .max_blob_bytes = DEFAULT_MAX_BLOB_BYTES,
         .max_history_len = DEFAULT_MAX_HISTORY_LEN,
+        .applied_keep_ms = DT__STORE_APPLIED_KEEP_MS,
     };
 }
 
@@ -38,7 +39,7 @@ static dt_status resolve_options(const dt__store_options *in, dt__store_options 
     if (in == NULL) {
         return DT_OK;
     }
-    if (in->busy_timeout_ms < 0 || in->cache_size_kib < 0) {
+    if (in->busy_timeout_ms < 0 || in->cache_size_kib < 0 || in->applied_keep_ms < 0) {
         return DT_EINVAL;
     }
     out->synchronous_full = in->synchronous_full;
@@ -52,6 +53,9 @@ static dt_status resolve_options(const dt__store_options *in, dt__store_options 
     }
     if (in->max_history_len > 0) {
         out->max_history_len = in->max_history_len;
+    }
+    if (in->applied_keep_ms > 0) {
+        out->applied_keep_ms = in->applied_keep_ms;
     }
     return DT_OK;
 }

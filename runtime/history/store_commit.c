@@ -340,6 +340,29 @@ static dt_status append_events(dt__store *s, const dt__episode_commit *e, uint64
     return status;
 }
 
+/*
+ * An entity never completes, so its applied identities are forgotten by age instead: those
+ * recorded more than applied_keep_ms before this episode. The time is the episode's own
+ * (last_updated_ms, carried by the partition log), not the clock of whoever applies the batch,
+ * so a rebuild from the log prunes exactly the same rows.
+ */
+static dt_status prune_aged(dt__store *s, const dt__episode_commit *e)
+{
+    const dt__instance_row *r = e->instance;
+    if (r->instance_id[0] != '@' || r->last_updated_ms <= s->opts.applied_keep_ms) {
+        return DT_OK;
+    }
+    sqlite3_stmt *st = NULL;
+    dt_status status = dt__store_stmt(s, DT__SQL_APPLIED_AGED, &st);
+    if (status != DT_OK) {
+        return status;
+    }
+    int rc = SQLITE_OK;
+    dt__store_bind_text(st, 1, r->instance_id, &rc);
+    dt__store_bind_i64(st, 2, r->last_updated_ms - s->opts.applied_keep_ms, &rc);
+    return dt__store_exec(s, st, rc, "prune aged applied messages");
+}
+
 static dt_status record_applied(dt__store *s, const dt__episode_commit *e)
 {
     sqlite3_stmt *st = NULL;
@@ -349,10 +372,13 @@ static dt_status record_applied(dt__store *s, const dt__episode_commit *e)
         int rc = SQLITE_OK;
         dt__store_bind_text(st, 1, id, &rc);
         dt__store_bind_text(st, 2, e->applied_ids[i], &rc);
+        dt__store_bind_i64(st, 3, e->instance->last_updated_ms, &rc);
         status = dt__store_exec(s, st, rc, "record applied message");
     }
     if (status == DT_OK && e->prune_applied) {
         status = exec_by_instance(s, DT__SQL_APPLIED_PRUNE, id, "prune applied messages");
+    } else if (status == DT_OK && e->n_applied > 0) {
+        status = prune_aged(s, e);
     }
     return status;
 }

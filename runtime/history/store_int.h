@@ -39,7 +39,7 @@
 typedef struct dt__store dt__store;
 
 /* Latest schema version this build writes (PRAGMA user_version of a migrated file). */
-#define DT__STORE_SCHEMA_VERSION 4
+#define DT__STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id of our files: "DTNS". PERSISTED: never change. */
 #define DT__STORE_APPLICATION_ID 0x44544E53
 /* Longest accepted id / name / subject string, in bytes. */
@@ -65,7 +65,15 @@ typedef struct dt__store_options {
      * fills the WAL (store_ckpt.c): the handle's commits never wait for a checkpoint's fsyncs.
      * For the one writer of a file (the partition thread); default false. */
     bool background_checkpoint;
+    /* How long an entity's applied message identities are kept, measured in the episodes' own
+     * times (the instance row's last_updated_ms, which the partition log carries, so a rebuild
+     * prunes the same rows); 0 = DT__STORE_APPLIED_KEEP_MS. docs/design.md, "Durable
+     * entities", says why a day covers every copy that can still arrive. */
+    int64_t applied_keep_ms;
 } dt__store_options;
+
+/* The default of dt__store_options.applied_keep_ms: one day. */
+#define DT__STORE_APPLIED_KEEP_MS ((int64_t)24 * 3600 * 1000)
 
 /* Writes the defaults into *o (borrowed). */
 void dt__store_options_init(dt__store_options *o);
@@ -159,8 +167,10 @@ typedef struct dt__episode_commit {
     const char *const *applied_ids; /* message identities consumed by the episode; an id already
                                        recorded for the instance fails the commit (DT_EEXIST) */
     size_t n_applied;
-    bool prune_applied;     /* forget all applied ids of the instance (it completed), incl. these */
-    bool delete_all_timers; /* drop every pending timer of the instance */
+    bool prune_applied; /* forget all applied ids of the instance (it completed), incl. these */
+    /* Applied ids are stored with instance->last_updated_ms; for an entity (instance id starting
+     * with '@'), those older than last_updated_ms - applied_keep_ms are forgotten too. */
+    bool delete_all_timers;          /* drop every pending timer of the instance */
     const int64_t *delete_timer_ids; /* timers of this instance to drop; unknown ids are ignored */
     size_t n_delete_timers;
     const dt__timer_new *new_timers;

@@ -15,7 +15,8 @@
  *              holds the serialized HistoryEvent when n = 1, else each of the n events as its
  *              byte length (unsigned LEB128 varint) followed by its bytes. A commit packs an
  *              episode's events into rows of at most DT__STORE_HISTORY_ROW_BYTES.
- *   applied    (instance_id, dedupe_id) message identities already applied
+ *   applied    (instance_id, dedupe_id) message identities already applied, with the time of the
+ *              episode that applied them (schema 5: an entity's are pruned by age)
  *   timers     id (AUTOINCREMENT: never reused while a reader may hold it) -> due message
  *   outbox     id (AUTOINCREMENT: publish order) -> message to publish
  *   parked     id (AUTOINCREMENT: arrival order) -> a message for an instance that has no
@@ -90,6 +91,17 @@ static const char *const migrations[] = {
      * again under the same name has a new log that an old file must not be mixed with). */
     ("ALTER TABLE partition ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE partition ADD COLUMN log_origin INTEGER NOT NULL DEFAULT 0;"),
+    /* 5: a live entity's applied identities are pruned by age (store_commit.c), so each row
+     * records the time of the episode that applied it. Existing entity rows take their entity's
+     * last update, no earlier than the truth, so none is forgotten sooner than it would have
+     * been (orchestration rows keep 0: they go when their instance completes, as before). The
+     * partial index makes the age prune a range delete of entity rows only. O(entity rows). */
+    ("ALTER TABLE applied ADD COLUMN applied_ms INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE applied SET applied_ms = coalesce((SELECT last_updated_ms FROM instances i "
+     "WHERE i.instance_id = applied.instance_id), 0) "
+     "WHERE instance_id >= '@' AND instance_id < 'A';"
+     "CREATE INDEX applied_age ON applied (instance_id, applied_ms) "
+     "WHERE instance_id >= '@' AND instance_id < 'A';"),
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DT__STORE_SCHEMA_VERSION,

@@ -16,13 +16,13 @@ static void put_blob(const dt__blob *b, protobuf_c_boolean *has, ProtobufCBinary
     *out = (ProtobufCBinaryData){b->len, (uint8_t *)b->data};
 }
 
-static Dt__LogInstanceRow *enc_row(dt__arena *a, const dt__instance_row *r)
+static Dtpb__LogInstanceRow *enc_row(dt__arena *a, const dt__instance_row *r)
 {
-    Dt__LogInstanceRow *o = dt__arena_alloc(a, sizeof(*o));
+    Dtpb__LogInstanceRow *o = dt__arena_alloc(a, sizeof(*o));
     if (o == NULL) {
         return NULL;
     }
-    dt__log_instance_row__init(o);
+    dtpb__log_instance_row__init(o);
     o->instance_id = (char *)r->instance_id;
     o->execution_id = (char *)r->execution_id;
     o->name = (char *)r->name;
@@ -62,19 +62,19 @@ static void **cells(dt__arena *a, size_t n, size_t size, void (*init)(void *))
 
 static void init_timer(void *p)
 {
-    dt__log_timer__init(p);
+    dtpb__log_timer__init(p);
 }
 static void init_outbox(void *p)
 {
-    dt__log_outbox_msg__init(p);
+    dtpb__log_outbox_msg__init(p);
 }
 static void init_parked(void *p)
 {
-    dt__log_parked__init(p);
+    dtpb__log_parked__init(p);
 }
 static void init_episode(void *p)
 {
-    dt__log_episode__init(p);
+    dtpb__log_episode__init(p);
 }
 
 static ProtobufCBinaryData *enc_blobs(dt__arena *a, const dt__blob *b, size_t n)
@@ -86,7 +86,7 @@ static ProtobufCBinaryData *enc_blobs(dt__arena *a, const dt__blob *b, size_t n)
     return o;
 }
 
-static bool enc_episode(dt__arena *a, const dt__episode_commit *e, Dt__LogEpisode *o)
+static bool enc_episode(dt__arena *a, const dt__episode_commit *e, Dtpb__LogEpisode *o)
 {
     o->instance = enc_row(a, e->instance);
     o->has_reset_history = o->has_base_known = o->has_episode_fields_only = true;
@@ -105,9 +105,10 @@ static bool enc_episode(dt__arena *a, const dt__episode_commit *e, Dt__LogEpisod
     o->n_delete_timer_ids = e->n_delete_timers;
     o->delete_timer_ids = (int64_t *)e->delete_timer_ids;
     o->n_new_timers = e->n_new_timers;
-    o->new_timers = (Dt__LogTimer **)cells(a, e->n_new_timers, sizeof(Dt__LogTimer), init_timer);
+    o->new_timers =
+        (Dtpb__LogTimer **)cells(a, e->n_new_timers, sizeof(Dtpb__LogTimer), init_timer);
     for (size_t i = 0; o->new_timers != NULL && i < e->n_new_timers; i++) {
-        Dt__LogTimer *t = o->new_timers[i];
+        Dtpb__LogTimer *t = o->new_timers[i];
         t->has_fire_at_ms = t->has_payload = true;
         t->fire_at_ms = e->new_timers[i].fire_at_ms;
         t->dedupe_id = (char *)e->new_timers[i].dedupe_id;
@@ -115,9 +116,10 @@ static bool enc_episode(dt__arena *a, const dt__episode_commit *e, Dt__LogEpisod
                                            (uint8_t *)e->new_timers[i].payload.data};
     }
     o->n_outbox = e->n_outbox;
-    o->outbox = (Dt__LogOutboxMsg **)cells(a, e->n_outbox, sizeof(Dt__LogOutboxMsg), init_outbox);
+    o->outbox =
+        (Dtpb__LogOutboxMsg **)cells(a, e->n_outbox, sizeof(Dtpb__LogOutboxMsg), init_outbox);
     for (size_t i = 0; o->outbox != NULL && i < e->n_outbox; i++) {
-        Dt__LogOutboxMsg *m = o->outbox[i];
+        Dtpb__LogOutboxMsg *m = o->outbox[i];
         const dt__outbox_msg *src = &e->outbox[i];
         m->subject = (char *)src->subject;
         m->msg_id = (char *)src->msg_id;
@@ -134,9 +136,10 @@ static bool enc_episode(dt__arena *a, const dt__episode_commit *e, Dt__LogEpisod
 
 dt_status dt__journal_encode(dt__arena *a, const dt__store_batch *b, uint8_t **out, size_t *out_len)
 {
-    Dt__LogChange c = DT__LOG_CHANGE__INIT;
+    Dtpb__LogChange c = DTPB__LOG_CHANGE__INIT;
     c.n_episodes = b != NULL ? b->n : 0;
-    c.episodes = (Dt__LogEpisode **)cells(a, c.n_episodes, sizeof(Dt__LogEpisode), init_episode);
+    c.episodes =
+        (Dtpb__LogEpisode **)cells(a, c.n_episodes, sizeof(Dtpb__LogEpisode), init_episode);
     if (c.n_episodes > 0 && c.episodes == NULL) {
         return DT_ENOMEM;
     }
@@ -149,12 +152,12 @@ dt_status dt__journal_encode(dt__arena *a, const dt__store_batch *b, uint8_t **o
         c.n_published_ids = b->n_published;
         c.published_ids = (int64_t *)b->published_ids;
         c.n_parks = b->n_parks;
-        c.parks = (Dt__LogParked **)cells(a, b->n_parks, sizeof(Dt__LogParked), init_parked);
+        c.parks = (Dtpb__LogParked **)cells(a, b->n_parks, sizeof(Dtpb__LogParked), init_parked);
         if (b->n_parks > 0 && c.parks == NULL) {
             return DT_ENOMEM;
         }
         for (size_t i = 0; i < b->n_parks; i++) {
-            Dt__LogParked *p = c.parks[i];
+            Dtpb__LogParked *p = c.parks[i];
             p->instance_id = (char *)b->parks[i].instance_id;
             p->dedupe_id = (char *)b->parks[i].dedupe_id;
             p->has_parked_ms = p->has_payload = true;
@@ -189,7 +192,7 @@ static dt__blob get_blob(protobuf_c_boolean has, ProtobufCBinaryData d)
     return has ? (dt__blob){d.data != NULL ? d.data : empty, d.len} : (dt__blob){NULL, 0};
 }
 
-static bool dec_row(const Dt__LogInstanceRow *r, dt__instance_row *o)
+static bool dec_row(const Dtpb__LogInstanceRow *r, dt__instance_row *o)
 {
     if (r == NULL) {
         return false;
@@ -213,7 +216,7 @@ static bool dec_row(const Dt__LogInstanceRow *r, dt__instance_row *o)
     return true;
 }
 
-static bool dec_episode(dt__arena *a, const Dt__LogEpisode *e, dt__episode_commit *o)
+static bool dec_episode(dt__arena *a, const Dtpb__LogEpisode *e, dt__episode_commit *o)
 {
     dt__instance_row *row = dt__arena_alloc(a, sizeof(*row));
     if (row == NULL || !dec_row(e->instance, row)) {
@@ -232,11 +235,11 @@ static bool dec_episode(dt__arena *a, const Dt__LogEpisode *e, dt__episode_commi
         events[i] = get_blob(true, e->new_events[i]);
     }
     for (size_t i = 0; i < e->n_new_timers; i++) {
-        const Dt__LogTimer *t = e->new_timers[i];
+        const Dtpb__LogTimer *t = e->new_timers[i];
         timers[i] = (dt__timer_new){t->fire_at_ms, t->dedupe_id, get_blob(true, t->payload)};
     }
     for (size_t i = 0; i < e->n_outbox; i++) {
-        const Dt__LogOutboxMsg *m = e->outbox[i];
+        const Dtpb__LogOutboxMsg *m = e->outbox[i];
         out[i] = (dt__outbox_msg){m->subject, m->msg_id, get_blob(true, m->payload),
                                   get_blob(m->has_headers, m->headers)};
     }
@@ -267,7 +270,7 @@ static bool dec_episode(dt__arena *a, const Dt__LogEpisode *e, dt__episode_commi
 dt_status dt__journal_decode(dt__arena *a, const uint8_t *data, size_t len, dt__store_batch *out,
                              bool *out_empty)
 {
-    Dt__LogChange *c = dt__log_change__unpack(dt__arena_pb_allocator(a), len, data);
+    Dtpb__LogChange *c = dtpb__log_change__unpack(dt__arena_pb_allocator(a), len, data);
     if (c == NULL) {
         return DT_EDECODE;
     }
@@ -283,7 +286,7 @@ dt_status dt__journal_decode(dt__arena *a, const uint8_t *data, size_t len, dt__
         }
     }
     for (size_t i = 0; i < c->n_parks; i++) {
-        const Dt__LogParked *p = c->parks[i];
+        const Dtpb__LogParked *p = c->parks[i];
         parks[i] = (dt__parked_new){p->instance_id, p->dedupe_id, p->parked_ms,
                                     get_blob(true, p->payload)};
     }

@@ -7,7 +7,7 @@
 
 #include "arena_int.h"
 #include "dt_journal.pb-c.h"
-#include "history/store_int.h"
+#include "store_int.h"
 
 /* Packs b (borrowed; NULL: an empty change, i.e. a claim) into arena memory *out / *out_len. */
 dt_status dt__journal_encode(dt__arena *a, const dt__store_batch *b, uint8_t **out,

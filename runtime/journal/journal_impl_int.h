@@ -73,12 +73,12 @@ dt_status dt__journal_append(dt__journal *j, const uint8_t *data, size_t len, ui
 
 /* ---- journal_snapshot.c ---- */
 /* The newest snapshot record (arena memory) and its sequence: DT_ENOTFOUND when there is none. */
-dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dt__LogSnapshot **out,
+dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dtpb__LogSnapshot **out,
                                       uint64_t *out_seq, char *err, size_t errlen);
 /* Writes the snapshot's file to `path` (replacing what is there) after checking its size and
  * SHA-256: DT_ECORRUPT when it does not match. */
-dt_status dt__journal_snapshot_restore(dt__journal *j, const Dt__LogSnapshot *rec, const char *path,
-                                       char *err, size_t errlen);
+dt_status dt__journal_snapshot_restore(dt__journal *j, const Dtpb__LogSnapshot *rec,
+                                       const char *path, char *err, size_t errlen);
 /* dt__journal_snapshot with j->mu held. */
 dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force);
 

@@ -36,7 +36,7 @@
 
 #include "dt_broker.h"
 #include "durabletask/worker.h"
-#include "history/store_int.h"
+#include "store_int.h"
 
 typedef struct dt__journal dt__journal;
 

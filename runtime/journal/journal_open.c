@@ -16,9 +16,9 @@
 
 /* What the log says before the file is judged. */
 typedef struct log_view {
-    uint64_t last;         /* the last message on the entries' subject; 0: none */
-    Dt__LogSnapshot *snap; /* the newest snapshot record; NULL: none */
-    uint64_t snap_seq;     /* its sequence */
+    uint64_t last;           /* the last message on the entries' subject; 0: none */
+    Dtpb__LogSnapshot *snap; /* the newest snapshot record; NULL: none */
+    uint64_t snap_seq;       /* its sequence */
 } log_view;
 
 static dt_status read_view(dt__journal *j, dt__arena *a, log_view *v, char *err, size_t errlen)

@@ -19,7 +19,7 @@
 #include "journal_impl_int.h"
 #include "protocol_int.h"
 
-dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dt__LogSnapshot **out,
+dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dtpb__LogSnapshot **out,
                                       uint64_t *out_seq, char *err, size_t errlen)
 {
     dt_broker_msg *m = NULL;
@@ -31,8 +31,8 @@ dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dt__LogSnaps
         }
         return st;
     }
-    Dt__LogSnapshot *rec = dt__log_snapshot__unpack(dt__arena_pb_allocator(a), dt_broker_msg_len(m),
-                                                    dt_broker_msg_data(m));
+    Dtpb__LogSnapshot *rec = dtpb__log_snapshot__unpack(
+        dt__arena_pb_allocator(a), dt_broker_msg_len(m), dt_broker_msg_data(m));
     *out_seq = dt_broker_msg_stored_seq(m);
     dt_broker_msg_destroy(m);
     if (rec == NULL || rec->sha256.len != 32) {
@@ -43,8 +43,8 @@ dt_status dt__journal_snapshot_latest(dt__journal *j, dt__arena *a, Dt__LogSnaps
     return DT_OK;
 }
 
-dt_status dt__journal_snapshot_restore(dt__journal *j, const Dt__LogSnapshot *rec, const char *path,
-                                       char *err, size_t errlen)
+dt_status dt__journal_snapshot_restore(dt__journal *j, const Dtpb__LogSnapshot *rec,
+                                       const char *path, char *err, size_t errlen)
 {
     if (rec->origin != j->origin) {
         snprintf(err, errlen, "the newest snapshot belongs to another log (origin %lld)",
@@ -129,7 +129,7 @@ static dt_status put(dt__journal *j, const char *subject, const void *data, size
 }
 
 /* Uploads the file at path in chunks; fills the record's chunk list, size and digest. */
-static dt_status upload(dt__journal *j, dt__arena *a, const char *path, Dt__LogSnapshot *rec)
+static dt_status upload(dt__journal *j, dt__arena *a, const char *path, Dtpb__LogSnapshot *rec)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -198,7 +198,7 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
         return st;
     }
     dt__arena *a = dt__arena_create((size_t)16 * 1024);
-    Dt__LogSnapshot rec = DT__LOG_SNAPSHOT__INIT;
+    Dtpb__LogSnapshot rec = DTPB__LOG_SNAPSHOT__INIT;
     rec.has_log_seq = rec.has_origin = rec.has_taken_ms = true;
     rec.log_seq = pos;
     rec.origin = j->origin;
@@ -215,7 +215,7 @@ dt_status dt__journal_snapshot_locked(dt__journal *j, dt__store *s, bool force)
         st = data == NULL ? DT_ENOMEM : put(j, j->snap_subject, data, len, &j->snap_last, &rec_seq);
     }
     if (st == DT_ECONFLICT) {
-        Dt__LogSnapshot *newer = NULL;
+        Dtpb__LogSnapshot *newer = NULL;
         char err[256];
         if (dt__journal_snapshot_latest(j, a, &newer, &j->snap_last, err, sizeof(err)) != DT_OK) {
             j->snap_last = 0;

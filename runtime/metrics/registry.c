@@ -13,7 +13,7 @@
 
 #include "common_int.h"
 #include "dt_history.pb-c.h"
-#include "history/store_int.h"
+#include "store_int.h"
 #include "metrics_int.h"
 #include "metrics_priv_int.h"
 
@@ -239,8 +239,10 @@ void dt__metrics_committed(dt__metrics *m, const void *commits, size_t n, int64_
         /* The first events of an execution (a start, or the new execution after
          * continue-as-new), and its end (only an ended execution's commit prunes). */
         bool started = c[i].n_new_events > 0 && c[i].base_history_len == 0;
-        bool done = row->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
-        bool failed = row->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
+        bool done =
+            row->runtime_status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+        bool failed =
+            row->runtime_status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
         if (!started && !(c[i].prune_applied && (done || failed))) {
             continue;
         }

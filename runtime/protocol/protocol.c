@@ -25,10 +25,10 @@ bool dt__instance_id_valid(const char *id)
 
 bool dt__status_finished(int32_t s)
 {
-    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED;
+    return s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
+           s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
+           s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED ||
+           s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED;
 }
 
 uint32_t dt__partition_of(const char *id, uint32_t partitions)
@@ -123,10 +123,10 @@ uint8_t *dt__pack(dt__arena *a, const ProtobufCMessage *m, size_t *out_len)
     return buf;
 }
 
-void dt__orch_msg_init(Dt__OrchestrationMessage *m, const char *instance_id,
-                       const char *execution_id, Dt__HistoryEvent *ev, const char *dedupe_id)
+void dt__orch_msg_init(Dtpb__OrchestrationMessage *m, const char *instance_id,
+                       const char *execution_id, Dtpb__HistoryEvent *ev, const char *dedupe_id)
 {
-    dt__orchestration_message__init(m);
+    dtpb__orchestration_message__init(m);
     m->instance_id = (char *)instance_id;
     m->execution_id = (char *)(execution_id != NULL ? execution_id : "");
     m->event = ev;
@@ -134,12 +134,12 @@ void dt__orch_msg_init(Dt__OrchestrationMessage *m, const char *instance_id,
 }
 
 dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
-                              Dt__OrchestrationMessage **out)
+                              Dtpb__OrchestrationMessage **out)
 {
-    Dt__OrchestrationMessage *m = (Dt__OrchestrationMessage *)dt__pb_unpack(
-        a, &dt__orchestration_message__descriptor, len, data);
+    Dtpb__OrchestrationMessage *m = (Dtpb__OrchestrationMessage *)dt__pb_unpack(
+        a, &dtpb__orchestration_message__descriptor, len, data);
     if (m == NULL || !dt__instance_id_valid(m->instance_id) || m->event == NULL ||
-        m->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE__NOT_SET ||
+        m->event->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE__NOT_SET ||
         m->dedupe_id == NULL || m->dedupe_id[0] == '\0') {
         return DT_EDECODE;
     }
@@ -148,10 +148,10 @@ dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
 }
 
 dt_status dt__orch_batch_decode(dt__arena *a, const void *data, size_t len,
-                                Dt__OrchestrationBatch **out)
+                                Dtpb__OrchestrationBatch **out)
 {
-    Dt__OrchestrationBatch *m =
-        (Dt__OrchestrationBatch *)dt__pb_unpack(a, &dt__orchestration_batch__descriptor, len, data);
+    Dtpb__OrchestrationBatch *m = (Dtpb__OrchestrationBatch *)dt__pb_unpack(
+        a, &dtpb__orchestration_batch__descriptor, len, data);
     if (m == NULL || m->n_messages == 0) {
         return DT_EDECODE;
     }

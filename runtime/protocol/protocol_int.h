@@ -88,18 +88,18 @@ dt_status dt__msg_id(char *buf, size_t len, const char *instance_id, const char 
 uint8_t *dt__pack(dt__arena *a, const ProtobufCMessage *m, size_t *out_len);
 
 /* Builds an OrchestrationMessage around `ev` (borrowed; pointers are shared, not copied). */
-void dt__orch_msg_init(Dt__OrchestrationMessage *m, const char *instance_id,
-                       const char *execution_id, Dt__HistoryEvent *ev, const char *dedupe_id);
+void dt__orch_msg_init(Dtpb__OrchestrationMessage *m, const char *instance_id,
+                       const char *execution_id, Dtpb__HistoryEvent *ev, const char *dedupe_id);
 
 /* Decodes an OrchestrationMessage into arena memory; DT_EDECODE when malformed or incomplete
  * (no instance ID, no event, no dedupe ID). */
 dt_status dt__orch_msg_decode(dt__arena *a, const void *data, size_t len,
-                              Dt__OrchestrationMessage **out);
+                              Dtpb__OrchestrationMessage **out);
 
 /* Decodes an OrchestrationBatch (its members still packed) into arena memory; DT_EDECODE when
  * malformed or empty. The members are checked one by one with dt__orch_msg_decode. */
 dt_status dt__orch_batch_decode(dt__arena *a, const void *data, size_t len,
-                                Dt__OrchestrationBatch **out);
+                                Dtpb__OrchestrationBatch **out);
 
 /* ---- retention.c: the hub's retention policy (META key DT__RETENTION_KEY) ---- */
 #define DT__RETENTION_KEY "retention"

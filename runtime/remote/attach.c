@@ -13,9 +13,9 @@
 #include "worker_int.h"
 
 /* The outcome an ActivityResponse reports. */
-static void report(dt_activity_ctx *ctx, const Dt__Remote__ActivityResponse *resp)
+static void report(dt_activity_ctx *ctx, const Dtpb__Remote__ActivityResponse *resp)
 {
-    const Dt__TaskFailureDetails *f = resp->failure_details;
+    const Dtpb__TaskFailureDetails *f = resp->failure_details;
     if (f != NULL) {
         const char *stack = NULL;
         char *copy = NULL;
@@ -35,7 +35,7 @@ static void report(dt_activity_ctx *ctx, const Dt__Remote__ActivityResponse *res
 static void remote_activity(dt_activity_ctx *ctx, void *user_data)
 {
     dt__remote *r = user_data;
-    const Dt__ActivityRequest *req = dt__act_ctx_request(ctx);
+    const Dtpb__ActivityRequest *req = dt__act_ctx_request(ctx);
     int64_t end = dt__mono_ms() + r->opt.activity_timeout_ms;
     dt__remote_call *c = NULL;
     if (req == NULL || !dt__remote_await_conn(r, r->opt.activity_timeout_ms, NULL) ||

@@ -19,7 +19,7 @@
 
 /* ---- requests ---- */
 
-static dt_status pack_item(Dt__Remote__WorkItem *wi, uint8_t **out, size_t *len)
+static dt_status pack_item(Dtpb__Remote__WorkItem *wi, uint8_t **out, size_t *len)
 {
     size_t n = protobuf_c_message_get_packed_size(&wi->base);
     uint8_t *buf = dt_alloc(n > 0 ? n : 1);
@@ -34,8 +34,8 @@ static dt_status pack_item(Dt__Remote__WorkItem *wi, uint8_t **out, size_t *len)
 dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *execution_id,
                                     const char *token, uint8_t **out, size_t *len)
 {
-    Dt__Remote__OrchestratorRequest req = DT__REMOTE__ORCHESTRATOR_REQUEST__INIT;
-    Dt__Payload exec = DT__PAYLOAD__INIT;
+    Dtpb__Remote__OrchestratorRequest req = DTPB__REMOTE__ORCHESTRATOR_REQUEST__INIT;
+    Dtpb__Payload exec = DTPB__PAYLOAD__INIT;
     req.instance_id = (char *)in->instance_id;
     if (execution_id != NULL) {
         exec.value.data = (uint8_t *)execution_id;
@@ -46,16 +46,16 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
      * protocol sends them: the SDKs take the orchestration's current time from it. The result
      * appends the same event (same time, convert's begin()). Events are shared, not copied:
      * packing only reads them. */
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
     ts.seconds = in->now_ms / 1000;
     ts.nanos = (int32_t)(in->now_ms % 1000) * 1000000;
-    Dt__OrchestratorStartedEvent ose = DT__ORCHESTRATOR_STARTED_EVENT__INIT;
-    Dt__HistoryEvent os = DT__HISTORY_EVENT__INIT;
+    Dtpb__OrchestratorStartedEvent ose = DTPB__ORCHESTRATOR_STARTED_EVENT__INIT;
+    Dtpb__HistoryEvent os = DTPB__HISTORY_EVENT__INIT;
     os.event_id = -1;
     os.timestamp = &ts;
-    os.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
+    os.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
     os.orchestrator_started = &ose;
-    Dt__HistoryEvent **news = dt_alloc((in->n_new + 1) * sizeof(*news));
+    Dtpb__HistoryEvent **news = dt_alloc((in->n_new + 1) * sizeof(*news));
     if (news == NULL) {
         return DT_ENOMEM;
     }
@@ -63,12 +63,12 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
     for (size_t i = 0; i < in->n_new; i++) {
         news[1 + i] = in->new_events[i];
     }
-    req.past_events = (Dt__HistoryEvent **)in->past;
+    req.past_events = (Dtpb__HistoryEvent **)in->past;
     req.n_past_events = in->n_past;
     req.new_events = news;
     req.n_new_events = in->n_new + 1;
-    Dt__Remote__WorkItem wi = DT__REMOTE__WORK_ITEM__INIT;
-    wi.request_case = DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
+    Dtpb__Remote__WorkItem wi = DTPB__REMOTE__WORK_ITEM__INIT;
+    wi.request_case = DTPB__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST;
     wi.orchestrator_request = &req;
     wi.completion_token = (char *)token;
     dt_status st = pack_item(&wi, out, len);
@@ -76,12 +76,12 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
     return st;
 }
 
-dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *r, const char *token, uint8_t **out,
+dt_status dt__remote_pack_act_item(const Dtpb__ActivityRequest *r, const char *token, uint8_t **out,
                                    size_t *len)
 {
-    Dt__Remote__ActivityRequest req = DT__REMOTE__ACTIVITY_REQUEST__INIT;
-    Dt__OrchestrationInstance oi = DT__ORCHESTRATION_INSTANCE__INIT;
-    Dt__Payload exec = DT__PAYLOAD__INIT;
+    Dtpb__Remote__ActivityRequest req = DTPB__REMOTE__ACTIVITY_REQUEST__INIT;
+    Dtpb__OrchestrationInstance oi = DTPB__ORCHESTRATION_INSTANCE__INIT;
+    Dtpb__Payload exec = DTPB__PAYLOAD__INIT;
     oi.instance_id = r->instance_id;
     if (r->execution_id != NULL && r->execution_id[0] != '\0') {
         exec.value.data = (uint8_t *)r->execution_id;
@@ -94,8 +94,8 @@ dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *r, const char *tok
     req.orchestration_instance = &oi;
     req.task_id = r->task_id;
     req.parent_trace_context = r->parent_trace_context;
-    Dt__Remote__WorkItem wi = DT__REMOTE__WORK_ITEM__INIT;
-    wi.request_case = DT__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST;
+    Dtpb__Remote__WorkItem wi = DTPB__REMOTE__WORK_ITEM__INIT;
+    wi.request_case = DTPB__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST;
     wi.activity_request = &req;
     wi.completion_token = (char *)token;
     return pack_item(&wi, out, len);
@@ -103,19 +103,19 @@ dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *r, const char *tok
 
 /* ---- responses ---- */
 
-Dt__Remote__OrchestratorResponse *dt__remote_parse_orch_response(dt__arena *a, const uint8_t *data,
-                                                                 size_t len)
+Dtpb__Remote__OrchestratorResponse *dt__remote_parse_orch_response(dt__arena *a,
+                                                                   const uint8_t *data, size_t len)
 {
-    Dt__Remote__OrchestratorResponse *r = (Dt__Remote__OrchestratorResponse *)dt__arena_unpack(
-        a, &dt__remote__orchestrator_response__descriptor, len, data);
+    Dtpb__Remote__OrchestratorResponse *r = (Dtpb__Remote__OrchestratorResponse *)dt__arena_unpack(
+        a, &dtpb__remote__orchestrator_response__descriptor, len, data);
     return r != NULL && r->instance_id != NULL && r->instance_id[0] != '\0' ? r : NULL;
 }
 
-Dt__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const uint8_t *data,
-                                                            size_t len)
+Dtpb__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const uint8_t *data,
+                                                              size_t len)
 {
-    Dt__Remote__ActivityResponse *r = (Dt__Remote__ActivityResponse *)dt__arena_unpack(
-        a, &dt__remote__activity_response__descriptor, len, data);
+    Dtpb__Remote__ActivityResponse *r = (Dtpb__Remote__ActivityResponse *)dt__arena_unpack(
+        a, &dtpb__remote__activity_response__descriptor, len, data);
     return r != NULL && r->instance_id != NULL && r->instance_id[0] != '\0' ? r : NULL;
 }
 
@@ -123,15 +123,15 @@ Dt__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const 
 
 typedef struct builder {
     dt__arena *a;
-    Dt__HistoryEvent **ev;
+    Dtpb__HistoryEvent **ev;
     size_t n, cap;
     int64_t now, prev; /* the episode's time; the latest timestamp appended */
 } builder;
 
-static bool push(builder *b, Dt__HistoryEvent *ev)
+static bool push(builder *b, Dtpb__HistoryEvent *ev)
 {
     if (ev == NULL ||
-        !dt__arena_grow(b->a, (void **)&b->ev, &b->cap, b->n, sizeof(Dt__HistoryEvent *))) {
+        !dt__arena_grow(b->a, (void **)&b->ev, &b->cap, b->n, sizeof(Dtpb__HistoryEvent *))) {
         return false;
     }
     b->ev[b->n++] = ev;
@@ -139,9 +139,9 @@ static bool push(builder *b, Dt__HistoryEvent *ev)
 }
 
 /* A new event of the result at the latest time so far (never before the episode's). */
-static Dt__HistoryEvent *event_now(builder *b, int32_t id, Dt__HistoryEvent__EventTypeCase k)
+static Dtpb__HistoryEvent *event_now(builder *b, int32_t id, Dtpb__HistoryEvent__EventTypeCase k)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(b->a, id, b->now > b->prev ? b->now : b->prev);
+    Dtpb__HistoryEvent *ev = dt__emit_new(b->a, id, b->now > b->prev ? b->now : b->prev);
     if (ev != NULL) {
         ev->event_type_case = k;
     }
@@ -150,14 +150,14 @@ static Dt__HistoryEvent *event_now(builder *b, int32_t id, Dt__HistoryEvent__Eve
 
 /* Timestamps in a history never go backwards (the engine's rule, result.c): a new event older
  * than the one before it is appended as a shallow copy at that one's time. */
-static Dt__HistoryEvent *not_before(builder *b, Dt__HistoryEvent *ev)
+static Dtpb__HistoryEvent *not_before(builder *b, Dtpb__HistoryEvent *ev)
 {
     int64_t t = dt__ts_to_ms(ev->timestamp);
     if (ev->timestamp != NULL && t >= b->prev) {
         b->prev = t;
         return ev;
     }
-    Dt__HistoryEvent *c = dt__arena_alloc(b->a, sizeof(*c));
+    Dtpb__HistoryEvent *c = dt__arena_alloc(b->a, sizeof(*c));
     if (c == NULL) {
         return NULL;
     }
@@ -169,12 +169,12 @@ static Dt__HistoryEvent *not_before(builder *b, Dt__HistoryEvent *ev)
 /* OrchestratorStarted and the new events: how every result begins. */
 static bool begin(builder *b, const dt__episode_input *in)
 {
-    Dt__HistoryEvent *os = event_now(b, -1, DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED);
-    Dt__OrchestratorStartedEvent *e = dt__arena_alloc(b->a, sizeof(*e));
+    Dtpb__HistoryEvent *os = event_now(b, -1, DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED);
+    Dtpb__OrchestratorStartedEvent *e = dt__arena_alloc(b->a, sizeof(*e));
     if (os == NULL || e == NULL) {
         return false;
     }
-    dt__orchestrator_started_event__init(e);
+    dtpb__orchestrator_started_event__init(e);
     os->orchestrator_started = e;
     bool ok = push(b, os);
     for (size_t i = 0; ok && i < in->n_new; i++) {
@@ -183,17 +183,17 @@ static bool begin(builder *b, const dt__episode_input *in)
     return ok;
 }
 
-static Dt__HistoryEvent *completed(builder *b, Dt__OrchestrationStatus s, const Dt__Payload *result,
-                                   Dt__TaskFailureDetails *f)
+static Dtpb__HistoryEvent *completed(builder *b, Dtpb__OrchestrationStatus s,
+                                     const Dtpb__Payload *result, Dtpb__TaskFailureDetails *f)
 {
-    Dt__HistoryEvent *ev = event_now(b, -1, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED);
-    Dt__ExecutionCompletedEvent *e = dt__arena_alloc(b->a, sizeof(*e));
+    Dtpb__HistoryEvent *ev = event_now(b, -1, DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED);
+    Dtpb__ExecutionCompletedEvent *e = dt__arena_alloc(b->a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return NULL;
     }
-    dt__execution_completed_event__init(e);
+    dtpb__execution_completed_event__init(e);
     e->orchestration_status = s;
-    e->result = (Dt__Payload *)result;
+    e->result = (Dtpb__Payload *)result;
     e->failure_details = f;
     ev->execution_completed = e;
     return ev;
@@ -201,13 +201,13 @@ static Dt__HistoryEvent *completed(builder *b, Dt__OrchestrationStatus s, const 
 
 /* The ExecutionStarted that opens evs (after this episode's OrchestratorStarted, which the
  * engine appends first), or NULL: the engine's rule. */
-static bool opens(Dt__HistoryEvent *const *evs, size_t n)
+static bool opens(Dtpb__HistoryEvent *const *evs, size_t n)
 {
     for (size_t i = 0; i < n && i < 2; i++) {
-        if (evs[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+        if (evs[i]->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
             return true;
         }
-        if (evs[i]->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
+        if (evs[i]->event_type_case != DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
             return false;
         }
     }
@@ -220,7 +220,7 @@ dt_status dt__remote_check_input(const dt__episode_input *in)
         return DT_EINVAL; /* the engine's cache shortcut: never taken for remote instances */
     }
     if (in->n_past > 0 && in->past[in->n_past - 1]->event_type_case ==
-                              DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
+                              DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
         return DT_ESTATE;
     }
     bool started = in->n_past > 0 ? opens(in->past, in->n_past) : opens(in->new_events, in->n_new);
@@ -232,10 +232,10 @@ static void result_init(dt__episode_result *out, dt__arena *a)
 {
     memset(out, 0, sizeof(*out));
     out->arena = a;
-    out->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+    out->status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
 }
 
-static bool set_output(dt__episode_result *out, const Dt__Payload *p)
+static bool set_output(dt__episode_result *out, const Dtpb__Payload *p)
 {
     if (p == NULL) {
         return true;
@@ -251,10 +251,10 @@ static bool end_unlocks(builder *b, const dt__episode_input *in);
 
 bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out, dt_status *st)
 {
-    const Dt__ExecutionTerminatedEvent *t = NULL;
+    const Dtpb__ExecutionTerminatedEvent *t = NULL;
     for (size_t i = 0; i < in->n_new && t == NULL; i++) {
         if (in->new_events[i]->event_type_case ==
-            DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED) {
+            DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED) {
             t = in->new_events[i]->execution_terminated;
         }
     }
@@ -269,12 +269,12 @@ bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out,
     result_init(out, a);
     builder b = {.a = a, .now = in->now_ms, .prev = in->now_ms};
     if (begin(&b, in) &&
-        push(&b, completed(&b, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED, t->input,
-                           NULL)) &&
+        push(&b, completed(&b, DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED,
+                           t->input, NULL)) &&
         end_unlocks(&b, in) && set_output(out, t->input)) {
         out->appended = b.ev;
         out->n_appended = b.n;
-        out->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+        out->status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
         *st = DT_OK;
         return true;
     }
@@ -308,18 +308,18 @@ static int cmp_str(const void *x, const void *y)
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static bool is_action_event(const Dt__HistoryEvent *ev)
+static bool is_action_event(const Dtpb__HistoryEvent *ev)
 {
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
-    case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT:
         return true;
     default:
         return false;
@@ -402,17 +402,17 @@ static const char *queue_of(const conv *c, const char *name)
                : "";
 }
 
-static bool schedule_task(conv *c, int32_t id, const Dt__Remote__ScheduleTaskAction *a)
+static bool schedule_task(conv *c, int32_t id, const Dtpb__Remote__ScheduleTaskAction *a)
 {
     if (!name_ok(c, id, "the activity name", a->name)) {
         return true;
     }
-    Dt__HistoryEvent *ev = event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED);
-    Dt__TaskScheduledEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    Dtpb__HistoryEvent *ev = event_now(&c->b, id, DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED);
+    Dtpb__TaskScheduledEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return false;
     }
-    dt__task_scheduled_event__init(e);
+    dtpb__task_scheduled_event__init(e);
     e->name = a->name;
     e->version = a->version;
     e->input = a->input;
@@ -421,24 +421,24 @@ static bool schedule_task(conv *c, int32_t id, const Dt__Remote__ScheduleTaskAct
     return push(&c->b, ev);
 }
 
-static bool create_timer(conv *c, int32_t id, const Dt__Remote__CreateTimerAction *a)
+static bool create_timer(conv *c, int32_t id, const Dtpb__Remote__CreateTimerAction *a)
 {
     if (a->fire_at == NULL) {
         problem(c, DT__REMOTE_PROTOCOL_ERROR, "a timer without fireAt", id, NULL);
         return true;
     }
-    Dt__HistoryEvent *ev = event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED);
-    Dt__TimerCreatedEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    Dtpb__HistoryEvent *ev = event_now(&c->b, id, DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED);
+    Dtpb__TimerCreatedEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return false;
     }
-    dt__timer_created_event__init(e);
+    dtpb__timer_created_event__init(e);
     e->fire_at = a->fire_at;
     ev->timer_created = e;
     return push(&c->b, ev);
 }
 
-static bool create_sub(conv *c, int32_t id, const Dt__Remote__CreateSubOrchestrationAction *a)
+static bool create_sub(conv *c, int32_t id, const Dtpb__Remote__CreateSubOrchestrationAction *a)
 {
     if (!name_ok(c, id, "the sub-orchestration name", a->name)) {
         return true;
@@ -453,13 +453,13 @@ static bool create_sub(conv *c, int32_t id, const Dt__Remote__CreateSubOrchestra
         }
         snprintf(child, n, "%s:%04x", c->in->instance_id, (unsigned)id);
     }
-    Dt__HistoryEvent *ev =
-        event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED);
-    Dt__SubOrchestrationInstanceCreatedEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    Dtpb__HistoryEvent *ev =
+        event_now(&c->b, id, DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED);
+    Dtpb__SubOrchestrationInstanceCreatedEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return false;
     }
-    dt__sub_orchestration_instance_created_event__init(e);
+    dtpb__sub_orchestration_instance_created_event__init(e);
     e->instance_id = child;
     e->name = a->name;
     e->version = a->version;
@@ -468,7 +468,7 @@ static bool create_sub(conv *c, int32_t id, const Dt__Remote__CreateSubOrchestra
     return push(&c->b, ev);
 }
 
-static bool send_event(conv *c, int32_t id, const Dt__Remote__SendEventAction *a)
+static bool send_event(conv *c, int32_t id, const Dtpb__Remote__SendEventAction *a)
 {
     if (a->instance == NULL || a->instance->instance_id == NULL ||
         a->instance->instance_id[0] == '\0') {
@@ -478,12 +478,12 @@ static bool send_event(conv *c, int32_t id, const Dt__Remote__SendEventAction *a
     if (!name_ok(c, id, "the event name", a->name)) {
         return true;
     }
-    Dt__HistoryEvent *ev = event_now(&c->b, id, DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT);
-    Dt__EventSentEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
+    Dtpb__HistoryEvent *ev = event_now(&c->b, id, DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT);
+    Dtpb__EventSentEvent *e = dt__arena_alloc(c->b.a, sizeof(*e));
     if (ev == NULL || e == NULL) {
         return false;
     }
-    dt__event_sent_event__init(e);
+    dtpb__event_sent_event__init(e);
     e->instance_id = a->instance->instance_id;
     e->name = a->name;
     e->input = a->data;
@@ -502,11 +502,11 @@ static bool next_execution(conv *c, const char *execution_id)
     return (c->out->next_execution_id = dt__arena_strdup(c->b.a, id)) != NULL;
 }
 
-static bool carry_over(conv *c, int32_t id, const Dt__Remote__CompleteOrchestrationAction *a)
+static bool carry_over(conv *c, int32_t id, const Dtpb__Remote__CompleteOrchestrationAction *a)
 {
     for (size_t i = 0; i < a->n_carryover_events; i++) {
-        const Dt__HistoryEvent *ev = a->carryover_events[i];
-        if (ev->event_type_case != DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED) {
+        const Dtpb__HistoryEvent *ev = a->carryover_events[i];
+        if (ev->event_type_case != DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED) {
             problem(c, DT__REMOTE_PROTOCOL_ERROR,
                     "carryoverEvents may hold only EventRaised events", id, NULL);
             return true;
@@ -517,27 +517,27 @@ static bool carry_over(conv *c, int32_t id, const Dt__Remote__CompleteOrchestrat
     return true;
 }
 
-static Dt__TaskFailureDetails *failure(dt__arena *a, const char *type, const char *msg)
+static Dtpb__TaskFailureDetails *failure(dt__arena *a, const char *type, const char *msg)
 {
-    Dt__TaskFailureDetails *f = dt__arena_alloc(a, sizeof(*f));
+    Dtpb__TaskFailureDetails *f = dt__arena_alloc(a, sizeof(*f));
     if (f == NULL) {
         return NULL;
     }
-    dt__task_failure_details__init(f);
+    dtpb__task_failure_details__init(f);
     f->error_type = (char *)type;
     f->error_message = dt__arena_strdup(a, msg);
     return f->error_message != NULL ? f : NULL;
 }
 
-static bool complete(conv *c, int32_t id, const Dt__Remote__CompleteOrchestrationAction *a,
+static bool complete(conv *c, int32_t id, const Dtpb__Remote__CompleteOrchestrationAction *a,
                      const char *execution_id)
 {
-    Dt__TaskFailureDetails *f = NULL;
+    Dtpb__TaskFailureDetails *f = NULL;
     switch (a->orchestration_status) {
-    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED:
-    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED:
+    case DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED:
+    case DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED:
         break;
-    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED:
+    case DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED:
         f = a->failure_details;
         if (f == NULL &&
             (f = failure(c->b.a, "dt.OrchestrationFailed",
@@ -545,7 +545,7 @@ static bool complete(conv *c, int32_t id, const Dt__Remote__CompleteOrchestratio
             return false;
         }
         break;
-    case DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
+    case DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW:
         if (!next_execution(c, execution_id) || !carry_over(c, id, a)) {
             return false;
         }
@@ -563,18 +563,18 @@ static bool complete(conv *c, int32_t id, const Dt__Remote__CompleteOrchestratio
     c->done = true;
     c->out->status = a->orchestration_status;
     c->out->failure = f;
-    const Dt__Payload *result =
-        a->orchestration_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED
+    const Dtpb__Payload *result =
+        a->orchestration_status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED
             ? NULL
             : a->result;
     return set_output(c->out, result) &&
            push(&c->b, completed(&c->b, a->orchestration_status, result, f));
 }
 
-static bool entity_message(conv *c, int32_t id, const Dt__Remote__SendEntityMessageAction *a)
+static bool entity_message(conv *c, int32_t id, const Dtpb__Remote__SendEntityMessageAction *a)
 {
     const char *why = NULL;
-    Dt__HistoryEvent *ev =
+    Dtpb__HistoryEvent *ev =
         dt__remote_entity_event(c->b.a, id, c->b.now > c->b.prev ? c->b.now : c->b.prev, a, &why);
     if (ev == NULL && why != NULL) {
         problem(c, DT__REMOTE_PROTOCOL_ERROR, why, id, NULL);
@@ -587,7 +587,7 @@ static bool entity_message(conv *c, int32_t id, const Dt__Remote__SendEntityMess
  * before the ExecutionCompleted (the last event). */
 static bool end_unlocks(builder *b, const dt__episode_input *in)
 {
-    Dt__HistoryEvent **u = NULL;
+    Dtpb__HistoryEvent **u = NULL;
     size_t n = 0;
     if (b->n == 0) {
         return true;
@@ -599,7 +599,7 @@ static bool end_unlocks(builder *b, const dt__episode_input *in)
     if (n == 0) {
         return true;
     }
-    Dt__HistoryEvent *last = b->ev[b->n - 1];
+    Dtpb__HistoryEvent *last = b->ev[b->n - 1];
     b->n--;
     for (size_t i = 0; i < n; i++) {
         if (!push(b, u[i])) {
@@ -610,7 +610,7 @@ static bool end_unlocks(builder *b, const dt__episode_input *in)
 }
 
 /* Applies one action; false only when out of memory (a broken rule is noted in c->why). */
-static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
+static bool apply(conv *c, size_t mark, const Dtpb__Remote__OrchestratorAction *a,
                   const char *execution_id)
 {
     if (c->done) {
@@ -619,24 +619,24 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
     }
     bool is_complete =
         a->orchestrator_action_type_case ==
-        DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
+        DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION;
     if (!is_complete && !id_ok(c, mark, a->id)) {
         return true;
     }
     switch (a->orchestrator_action_type_case) {
-    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SCHEDULE_TASK:
+    case DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SCHEDULE_TASK:
         return schedule_task(c, a->id, a->schedule_task);
-    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_TIMER:
+    case DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_TIMER:
         return create_timer(c, a->id, a->create_timer);
-    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_SUB_ORCHESTRATION:
+    case DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_CREATE_SUB_ORCHESTRATION:
         return create_sub(c, a->id, a->create_sub_orchestration);
-    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_EVENT:
+    case DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_EVENT:
         return send_event(c, a->id, a->send_event);
-    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION:
+    case DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_COMPLETE_ORCHESTRATION:
         return complete(c, a->id, a->complete_orchestration, execution_id);
-    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_ENTITY_MESSAGE:
+    case DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_SEND_ENTITY_MESSAGE:
         return entity_message(c, a->id, a->send_entity_message);
-    case DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_TERMINATE_ORCHESTRATION:
+    case DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_TERMINATE_ORCHESTRATION:
         problem(c, DT__REMOTE_PROTOCOL_ERROR,
                 "terminateOrchestration (of another instance) is not supported by this "
                 "backend",
@@ -649,7 +649,7 @@ static bool apply(conv *c, size_t mark, const Dt__Remote__OrchestratorAction *a,
     }
 }
 
-static void check_bounds(conv *c, const Dt__Remote__OrchestratorResponse *resp)
+static void check_bounds(conv *c, const Dtpb__Remote__OrchestratorResponse *resp)
 {
     size_t max_hist =
         c->lim != NULL && c->lim->max_history > 0 ? c->lim->max_history : DEFAULT_MAX_HISTORY;
@@ -682,7 +682,7 @@ static bool fail_instead(conv *c, size_t mark)
     out->n_carryover = 0;
     out->next_execution_id = NULL;
     out->has_custom_status = false;
-    out->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
+    out->status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
     char msg[WHY_LEN + 64];
     snprintf(msg, sizeof(msg), "the SDK worker's response was refused: %s", c->why);
     out->failure = failure(c->b.a, c->fail_type, msg);
@@ -697,10 +697,11 @@ static bool suspended_now(const dt__episode_input *in)
 {
     bool s = false;
     for (size_t i = 0; i < in->n_past + in->n_new; i++) {
-        const Dt__HistoryEvent *ev = i < in->n_past ? in->past[i] : in->new_events[i - in->n_past];
-        if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED) {
+        const Dtpb__HistoryEvent *ev =
+            i < in->n_past ? in->past[i] : in->new_events[i - in->n_past];
+        if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED) {
             s = true;
-        } else if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED) {
+        } else if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED) {
             s = false;
         }
     }
@@ -708,7 +709,7 @@ static bool suspended_now(const dt__episode_input *in)
 }
 
 dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execution_id,
-                                 const Dt__Remote__OrchestratorResponse *resp, dt__arena *a,
+                                 const Dtpb__Remote__OrchestratorResponse *resp, dt__arena *a,
                                  const dt__remote_limits *lim, dt__episode_result *out)
 {
     dt__episode_result r;
@@ -741,14 +742,14 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
     if (c.why[0] != '\0' && !fail_instead(&c, mark)) {
         return DT_ENOMEM;
     }
-    if (r.status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING &&
+    if (r.status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING &&
         !end_unlocks(&c.b, in)) {
         return DT_ENOMEM;
     }
     r.appended = c.b.ev;
     r.n_appended = c.b.n;
     r.suspended =
-        r.status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING && suspended_now(in);
+        r.status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING && suspended_now(in);
     *out = r;
     return DT_OK;
 }

@@ -41,8 +41,8 @@ dt_status dt__remote_pack_orch_item(const dt__episode_input *in, const char *exe
                                     const char *token, uint8_t **out, size_t *len);
 
 /* The packed WorkItem carrying the ActivityRequest for our work item `req`. As above. */
-dt_status dt__remote_pack_act_item(const Dt__ActivityRequest *req, const char *token, uint8_t **out,
-                                   size_t *len);
+dt_status dt__remote_pack_act_item(const Dtpb__ActivityRequest *req, const char *token,
+                                   uint8_t **out, size_t *len);
 
 /* Checks the history of `in` as the engine does: DT_EINVAL when it does not start with
  * ExecutionStarted (and no new event is one), DT_ESTATE when it already ended. */
@@ -56,17 +56,17 @@ bool dt__remote_terminated(const dt__episode_input *in, dt__episode_result *out,
 
 /* Unpacks an OrchestratorResponse / ActivityResponse into arena `a`; NULL when it does not parse
  * or names no instance. */
-Dt__Remote__OrchestratorResponse *dt__remote_parse_orch_response(dt__arena *a, const uint8_t *data,
-                                                                 size_t len);
-Dt__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const uint8_t *data,
-                                                            size_t len);
+Dtpb__Remote__OrchestratorResponse *dt__remote_parse_orch_response(dt__arena *a,
+                                                                   const uint8_t *data, size_t len);
+Dtpb__Remote__ActivityResponse *dt__remote_parse_act_response(dt__arena *a, const uint8_t *data,
+                                                              size_t len);
 
 /* Converts `resp` (living in arena `a`) into *out for episode `in` (borrowed, as for the engine's
  * result: new events are shared with it). `a` becomes out->arena on DT_OK (and is destroyed by
  * dt__episode_result_free); on failure the caller keeps it. DT_ENOMEM only: a response that
  * breaks the rules gives a failed result. */
 dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execution_id,
-                                 const Dt__Remote__OrchestratorResponse *resp, dt__arena *a,
+                                 const Dtpb__Remote__OrchestratorResponse *resp, dt__arena *a,
                                  const dt__remote_limits *lim, dt__episode_result *out);
 
 /* ---- convert_entity.c ---- */
@@ -75,15 +75,15 @@ dt_status dt__remote_orch_result(const dt__episode_input *in, const char *execut
  * action `m` records. NULL: out of memory (*why NULL), or the action breaks a rule (*why says
  * which: a missing request ID, operation or critical section ID, a target that is not an entity
  * ID with a lower-case name, an unsorted lock set, a call scheduled for later). */
-Dt__HistoryEvent *dt__remote_entity_event(dt__arena *a, int32_t id, int64_t now_ms,
-                                          const Dt__Remote__SendEntityMessageAction *m,
-                                          const char **why);
+Dtpb__HistoryEvent *dt__remote_entity_event(dt__arena *a, int32_t id, int64_t now_ms,
+                                            const Dtpb__Remote__SendEntityMessageAction *m,
+                                            const char **why);
 
 /* The EntityUnlockSent events (event_id -1, in `a`) an execution that ends now owes: one per
  * entity of the last critical section opened in past + added (since its ExecutionStarted) that
  * no EntityUnlockSent released. *out NULL and *n_out 0 when none. False: out of memory. */
-bool dt__remote_end_unlocks(dt__arena *a, int64_t now_ms, Dt__HistoryEvent *const *past,
-                            size_t n_past, Dt__HistoryEvent *const *added, size_t n_added,
-                            Dt__HistoryEvent ***out, size_t *n_out);
+bool dt__remote_end_unlocks(dt__arena *a, int64_t now_ms, Dtpb__HistoryEvent *const *past,
+                            size_t n_past, Dtpb__HistoryEvent *const *added, size_t n_added,
+                            Dtpb__HistoryEvent ***out, size_t *n_out);
 
 #endif

@@ -501,7 +501,7 @@ dt_status dt__remote_complete_orchestration(dt__remote *r, const uint8_t *req, s
     if (a == NULL) {
         return DT_ENOMEM;
     }
-    Dt__Remote__OrchestratorResponse *resp = dt__remote_parse_orch_response(a, req, len);
+    Dtpb__Remote__OrchestratorResponse *resp = dt__remote_parse_orch_response(a, req, len);
     dt_status st = resp == NULL
                        ? DT_EINVAL
                        : deliver(r, true, resp->completion_token, resp->instance_id, 0, a, resp);
@@ -517,7 +517,7 @@ dt_status dt__remote_complete_activity(dt__remote *r, const uint8_t *req, size_t
     if (a == NULL) {
         return DT_ENOMEM;
     }
-    Dt__Remote__ActivityResponse *resp = dt__remote_parse_act_response(a, req, len);
+    Dtpb__Remote__ActivityResponse *resp = dt__remote_parse_act_response(a, req, len);
     dt_status st = resp == NULL ? DT_EINVAL
                                 : deliver(r, false, resp->completion_token, resp->instance_id,
                                           resp->task_id, a, resp);
@@ -533,8 +533,8 @@ dt_status dt__remote_abandon(dt__remote *r, const uint8_t *req, size_t len)
     if (a == NULL) {
         return DT_ENOMEM;
     }
-    Dt__Remote__AbandonTaskRequest *m = (Dt__Remote__AbandonTaskRequest *)dt__arena_unpack(
-        a, &dt__remote__abandon_task_request__descriptor, len, req);
+    Dtpb__Remote__AbandonTaskRequest *m = (Dtpb__Remote__AbandonTaskRequest *)dt__arena_unpack(
+        a, &dtpb__remote__abandon_task_request__descriptor, len, req);
     dt_status st = DT_EINVAL;
     if (m != NULL && m->completion_token != NULL && m->completion_token[0] != '\0') {
         st = DT_ENOTFOUND;

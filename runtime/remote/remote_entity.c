@@ -30,11 +30,11 @@ bool dt__remote_takes_entity(const dt__remote *r, const char *name)
 
 static dt_status pack_request(dt_entity_ctx *ctx, const char *token, uint8_t **out, size_t *len)
 {
-    Dt__Remote__OperationRequest op = DT__REMOTE__OPERATION_REQUEST__INIT;
-    Dt__Remote__OperationRequest *ops[1] = {&op};
-    Dt__Remote__EntityBatchRequest req = DT__REMOTE__ENTITY_BATCH_REQUEST__INIT;
-    Dt__Remote__WorkItem wi = DT__REMOTE__WORK_ITEM__INIT;
-    Dt__Payload state = DT__PAYLOAD__INIT, input = DT__PAYLOAD__INIT;
+    Dtpb__Remote__OperationRequest op = DTPB__REMOTE__OPERATION_REQUEST__INIT;
+    Dtpb__Remote__OperationRequest *ops[1] = {&op};
+    Dtpb__Remote__EntityBatchRequest req = DTPB__REMOTE__ENTITY_BATCH_REQUEST__INIT;
+    Dtpb__Remote__WorkItem wi = DTPB__REMOTE__WORK_ITEM__INIT;
+    Dtpb__Payload state = DTPB__PAYLOAD__INIT, input = DTPB__PAYLOAD__INIT;
     op.operation = (char *)ctx->operation;
     op.request_id = (char *)ctx->source_id;
     if (ctx->input.data != NULL) {
@@ -48,7 +48,7 @@ static dt_status pack_request(dt_entity_ctx *ctx, const char *token, uint8_t **o
     }
     req.operations = ops;
     req.n_operations = 1;
-    wi.request_case = DT__REMOTE__WORK_ITEM__REQUEST_ENTITY_REQUEST;
+    wi.request_case = DTPB__REMOTE__WORK_ITEM__REQUEST_ENTITY_REQUEST;
     wi.entity_request = &req;
     wi.completion_token = (char *)token;
     size_t n = protobuf_c_message_get_packed_size(&wi.base);
@@ -62,7 +62,7 @@ static dt_status pack_request(dt_entity_ctx *ctx, const char *token, uint8_t **o
 }
 
 /* A NUL-terminated copy of a payload in the context's arena (NULL for none). */
-static const char *text(dt_entity_ctx *ctx, const Dt__Payload *p)
+static const char *text(dt_entity_ctx *ctx, const Dtpb__Payload *p)
 {
     return p != NULL ? dt__arena_memdup(ctx->a,
                                         p->value.data != NULL ? p->value.data : (const uint8_t *)"",
@@ -76,12 +76,12 @@ static void protocol_error(dt_entity_ctx *ctx, const char *why)
 }
 
 /* Checks an action before anything of the result is applied. NULL: fine; else what is wrong. */
-static const char *check_action(const Dt__Remote__OperationAction *a)
+static const char *check_action(const Dtpb__Remote__OperationAction *a)
 {
     char name[DT_ENTITY_NAME_MAX + 1], key[DT_ENTITY_KEY_MAX + 1];
     switch (a->operation_action_type_case) {
-    case DT__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL: {
-        const Dt__Remote__SendSignalAction *s = a->send_signal;
+    case DTPB__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL: {
+        const Dtpb__Remote__SendSignalAction *s = a->send_signal;
         if (s->instance_id == NULL ||
             dt_entity_id_parse(s->instance_id, name, sizeof name, key, sizeof key) != DT_OK) {
             return "the SDK worker's result signals something that is not an entity ID";
@@ -91,8 +91,8 @@ static const char *check_action(const Dt__Remote__OperationAction *a)
         }
         return NULL;
     }
-    case DT__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_START_NEW_ORCHESTRATION: {
-        const Dt__Remote__StartNewOrchestrationAction *s = a->start_new_orchestration;
+    case DTPB__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_START_NEW_ORCHESTRATION: {
+        const Dtpb__Remote__StartNewOrchestrationAction *s = a->start_new_orchestration;
         if (s->name == NULL || s->name[0] == '\0' || strlen(s->name) > DT_NAME_MAX) {
             return "the SDK worker's result starts an orchestration without a name "
                    "(1..128 bytes)";
@@ -111,11 +111,11 @@ static const char *check_action(const Dt__Remote__OperationAction *a)
     }
 }
 
-static void apply_action(dt_entity_ctx *ctx, const Dt__Remote__OperationAction *a)
+static void apply_action(dt_entity_ctx *ctx, const Dtpb__Remote__OperationAction *a)
 {
     if (a->operation_action_type_case ==
-        DT__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL) {
-        const Dt__Remote__SendSignalAction *s = a->send_signal;
+        DTPB__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL) {
+        const Dtpb__Remote__SendSignalAction *s = a->send_signal;
         char name[DT_ENTITY_NAME_MAX + 1], key[DT_ENTITY_KEY_MAX + 1];
         (void)dt_entity_id_parse(s->instance_id, name, sizeof name, key, sizeof key);
         const char *in = text(ctx, s->input);
@@ -124,7 +124,7 @@ static void apply_action(dt_entity_ctx *ctx, const Dt__Remote__OperationAction *
                                         s->input != NULL ? s->input->value.len : 0);
         if (st == DT_OK && s->scheduled_time != NULL && ctx->n_sends == before + 1) {
             /* The receiving entity's worker defers it (a timer) until then. */
-            Dt__HistoryEvent *ev = ctx->sends[before]->event;
+            Dtpb__HistoryEvent *ev = ctx->sends[before]->event;
             ev->entity_operation_signaled->scheduled_time =
                 dt__ts_from_ms(ctx->a, dt__ts_to_ms(s->scheduled_time));
         }
@@ -133,7 +133,7 @@ static void apply_action(dt_entity_ctx *ctx, const Dt__Remote__OperationAction *
         }
         return;
     }
-    const Dt__Remote__StartNewOrchestrationAction *s = a->start_new_orchestration;
+    const Dtpb__Remote__StartNewOrchestrationAction *s = a->start_new_orchestration;
     const char *in = text(ctx, s->input);
     dt_status st = dt_entity_start_orchestration(
         ctx, s->name, s->instance_id != NULL && s->instance_id[0] != '\0' ? s->instance_id : NULL,
@@ -143,14 +143,14 @@ static void apply_action(dt_entity_ctx *ctx, const Dt__Remote__OperationAction *
     }
 }
 
-static void fail_with(dt_entity_ctx *ctx, const Dt__TaskFailureDetails *f)
+static void fail_with(dt_entity_ctx *ctx, const Dtpb__TaskFailureDetails *f)
 {
     dt_entity_fail(ctx, f->error_type != NULL && f->error_type[0] != '\0' ? f->error_type : "Error",
                    f->error_message != NULL ? f->error_message : "");
 }
 
 /* The operation's outcome, as the EntityBatchResult of one operation reports it. */
-static void report(dt_entity_ctx *ctx, const Dt__Remote__EntityBatchResult *res)
+static void report(dt_entity_ctx *ctx, const Dtpb__Remote__EntityBatchResult *res)
 {
     if (res->failure_details != NULL) {
         fail_with(ctx, res->failure_details); /* the SDK's own failure around the operation */
@@ -161,8 +161,8 @@ static void report(dt_entity_ctx *ctx, const Dt__Remote__EntityBatchResult *res)
                             "operation sent");
         return;
     }
-    const Dt__Remote__OperationResult *r = res->results[0];
-    if (r->result_type_case == DT__REMOTE__OPERATION_RESULT__RESULT_TYPE_FAILURE) {
+    const Dtpb__Remote__OperationResult *r = res->results[0];
+    if (r->result_type_case == DTPB__REMOTE__OPERATION_RESULT__RESULT_TYPE_FAILURE) {
         if (r->failure->failure_details == NULL) {
             protocol_error(ctx, "the SDK worker's result has a failure without details");
         } else {
@@ -170,7 +170,7 @@ static void report(dt_entity_ctx *ctx, const Dt__Remote__EntityBatchResult *res)
         }
         return;
     }
-    if (r->result_type_case != DT__REMOTE__OPERATION_RESULT__RESULT_TYPE_SUCCESS) {
+    if (r->result_type_case != DTPB__REMOTE__OPERATION_RESULT__RESULT_TYPE_SUCCESS) {
         protocol_error(ctx, "the SDK worker's result is neither a success nor a failure");
         return;
     }
@@ -186,7 +186,7 @@ static void report(dt_entity_ctx *ctx, const Dt__Remote__EntityBatchResult *res)
     } else {
         dt_entity_delete_state(ctx);
     }
-    const Dt__Payload *out = r->success->result;
+    const Dtpb__Payload *out = r->success->result;
     if (out != NULL) {
         dt_entity_set_result(ctx, out->value.data, out->value.len);
     }
@@ -236,7 +236,7 @@ void dt__remote_entity_fn(dt_entity_ctx *ctx, void *user_data)
         }
         st = DT_OK;
     }
-    const Dt__Remote__EntityBatchResult *res = st == DT_OK ? c->resp : NULL;
+    const Dtpb__Remote__EntityBatchResult *res = st == DT_OK ? c->resp : NULL;
     if (res != NULL) {
         report(ctx, res);
     } else {
@@ -252,8 +252,8 @@ dt_status dt__remote_complete_entity(dt__remote *r, const uint8_t *req, size_t l
     if (a == NULL) {
         return DT_ENOMEM;
     }
-    Dt__Remote__EntityBatchResult *res = (Dt__Remote__EntityBatchResult *)dt__arena_unpack(
-        a, &dt__remote__entity_batch_result__descriptor, len, req);
+    Dtpb__Remote__EntityBatchResult *res = (Dtpb__Remote__EntityBatchResult *)dt__arena_unpack(
+        a, &dtpb__remote__entity_batch_result__descriptor, len, req);
     dt_status st = DT_EINVAL;
     if (res != NULL && res->completion_token != NULL && res->completion_token[0] != '\0') {
         st = dt__remote_deliver_token(r, res->completion_token, a, res);

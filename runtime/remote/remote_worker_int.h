@@ -11,7 +11,7 @@
 
 #include "engine_int.h"
 #include "durabletask/entity.h"
-#include "remote/remote_int.h"
+#include "remote_int.h"
 
 typedef struct dt__remote_call dt__remote_call; /* one work item on its way to an SDK worker */
 

@@ -49,21 +49,21 @@ static dt_status add_signal(bench_hub *h, dt_broker_publisher *p, const char *ro
         return dt_broker_publisher_add(p, &m, i);
     }
     dt_entity_id("counter", key, id, sizeof(id));
-    Dt__Payload in = DT__PAYLOAD__INIT;
-    Dt__EntityOperationSignaledEvent s = DT__ENTITY_OPERATION_SIGNALED_EVENT__INIT;
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__Payload in = DTPB__PAYLOAD__INIT;
+    Dtpb__EntityOperationSignaledEvent s = DTPB__ENTITY_OPERATION_SIGNALED_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     in.value.data = (uint8_t *)"1";
     in.value.len = 1;
     s.request_id = dedupe;
     s.operation = "add";
     s.input = &in;
     ev.event_id = -1;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
     ev.entity_operation_signaled = &s;
-    Dt__OrchestrationMessage om;
+    Dtpb__OrchestrationMessage om;
     dt__orch_msg_init(&om, id, "", &ev, dedupe);
     uint8_t buf[512];
-    size_t len = dt__orchestration_message__pack(&om, buf);
+    size_t len = dtpb__orchestration_message__pack(&om, buf);
     char tail[16], subject[DT_BROKER_NAME_BUF];
     snprintf(tail, sizeof(tail), "%u", dt__partition_of(id, h->partitions));
     dt_broker_subject(h->name, DT_BROKER_SUBJ_ORCH, tail, subject, sizeof(subject));

@@ -33,9 +33,9 @@ struct bench_observer {
 
 static bool is_finished(int s)
 {
-    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+    return s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
+           s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
+           s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
 }
 
 /* The round index of instance `id`, or SIZE_MAX when it is not "<prefix>-<i>" (caller holds mu). */
@@ -49,13 +49,13 @@ static size_t index_of(const bench_observer *ob, const char *id)
     return (*end == '\0' && i < ob->n) ? (size_t)i : SIZE_MAX;
 }
 
-static void record(bench_observer *ob, const Dt__InstanceStatus *s, double now)
+static void record(bench_observer *ob, const Dtpb__InstanceStatus *s, double now)
 {
     pthread_mutex_lock(&ob->mu);
     size_t i = index_of(ob, s->instance_id);
     if (i != SIZE_MAX) {
         if (!ob->running[i] &&
-            s->runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING) {
+            s->runtime_status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING) {
             ob->running[i] = true;
             ob->n_running++;
         }
@@ -63,7 +63,7 @@ static void record(bench_observer *ob, const Dt__InstanceStatus *s, double now)
             ob->done_at[i] = now;
             ob->n_done++;
             ob->n_failed +=
-                s->runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+                s->runtime_status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
         }
         pthread_cond_broadcast(&ob->cond);
     }
@@ -83,13 +83,13 @@ static void *observer_main(void *arg)
             continue;
         }
         double now = bench_now_ms();
-        Dt__InstanceStatus *s =
-            e.op == DT_BROKER_KV_PUT ? dt__instance_status__unpack(NULL, e.len, e.value) : NULL;
+        Dtpb__InstanceStatus *s =
+            e.op == DT_BROKER_KV_PUT ? dtpb__instance_status__unpack(NULL, e.len, e.value) : NULL;
         if (s != NULL && s->instance_id != NULL) {
             record(ob, s, now);
         }
         if (s != NULL) {
-            dt__instance_status__free_unpacked(s, NULL);
+            dtpb__instance_status__free_unpacked(s, NULL);
         }
         dt_broker_kv_entry_clear(&e);
     }

@@ -29,7 +29,7 @@
 #define T0_MS 1700000000000LL
 
 typedef struct history {
-    Dt__HistoryEvent **ev; /* unpacked with the default allocator */
+    Dtpb__HistoryEvent **ev; /* unpacked with the default allocator */
     uint8_t **packed;
     size_t *len;
     size_t n, cap;
@@ -57,11 +57,11 @@ static dt_status lookup(const char *name, const char *version, void *ctx, dt_orc
 }
 
 /* Appends a copy of ev (packed, and unpacked again so the history owns it). */
-static bool hist_add(history *h, const Dt__HistoryEvent *ev)
+static bool hist_add(history *h, const Dtpb__HistoryEvent *ev)
 {
     if (h->n == h->cap) {
         size_t nc = h->cap == 0 ? 1024 : h->cap * 2;
-        Dt__HistoryEvent **e = realloc(h->ev, nc * sizeof(*e));
+        Dtpb__HistoryEvent **e = realloc(h->ev, nc * sizeof(*e));
         h->ev = e != NULL ? e : h->ev;
         uint8_t **p = realloc(h->packed, nc * sizeof(*p));
         h->packed = p != NULL ? p : h->packed;
@@ -78,7 +78,7 @@ static bool hist_add(history *h, const Dt__HistoryEvent *ev)
         return false;
     }
     protobuf_c_message_pack(&ev->base, buf);
-    h->ev[h->n] = dt__history_event__unpack(NULL, len, buf);
+    h->ev[h->n] = dtpb__history_event__unpack(NULL, len, buf);
     h->packed[h->n] = buf;
     h->len[h->n] = len;
     return h->ev[h->n++] != NULL;
@@ -87,7 +87,7 @@ static bool hist_add(history *h, const Dt__HistoryEvent *ev)
 static void hist_free(history *h)
 {
     for (size_t i = 0; i < h->n; i++) {
-        dt__history_event__free_unpacked(h->ev[i], NULL);
+        dtpb__history_event__free_unpacked(h->ev[i], NULL);
         free(h->packed[i]);
     }
     free(h->ev);
@@ -95,42 +95,42 @@ static void hist_free(history *h)
     free(h->len);
 }
 
-static Dt__HistoryEvent *start_event(dt__arena *a)
+static Dtpb__HistoryEvent *start_event(dt__arena *a)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, T0_MS);
-    Dt__ExecutionStartedEvent *s = dt__arena_alloc(a, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, T0_MS);
+    Dtpb__ExecutionStartedEvent *s = dt__arena_alloc(a, sizeof(*s));
+    Dtpb__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));
     if (ev == NULL || s == NULL || oi == NULL) {
         return NULL;
     }
-    dt__execution_started_event__init(s);
-    dt__orchestration_instance__init(oi);
+    dtpb__execution_started_event__init(s);
+    dtpb__orchestration_instance__init(oi);
     oi->instance_id = "replay-1";
     oi->execution_id = dt__emit_payload(a, (const uint8_t *)"exec-1", 6);
     s->name = "chain";
     s->orchestration_instance = oi;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = s;
     return ev;
 }
 
-static Dt__HistoryEvent *completed_event(dt__arena *a, int32_t task, int64_t now)
+static Dtpb__HistoryEvent *completed_event(dt__arena *a, int32_t task, int64_t now)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, now);
-    Dt__TaskCompletedEvent *tc = dt__arena_alloc(a, sizeof(*tc));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, now);
+    Dtpb__TaskCompletedEvent *tc = dt__arena_alloc(a, sizeof(*tc));
     if (ev == NULL || tc == NULL) {
         return NULL;
     }
-    dt__task_completed_event__init(tc);
+    dtpb__task_completed_event__init(tc);
     tc->task_scheduled_id = task;
     tc->result = dt__emit_payload(a, (const uint8_t *)"\"done\"", 6);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
     ev->task_completed = tc;
     return ev;
 }
 
 /* Runs one episode over past = h->ev[0..n_past) and appends its events to h when `keep`. */
-static bool episode(dt__engine *e, history *h, size_t n_past, Dt__HistoryEvent *news, int64_t now,
+static bool episode(dt__engine *e, history *h, size_t n_past, Dtpb__HistoryEvent *news, int64_t now,
                     bool keep, double *ms)
 {
     /* As the worker does (runtime/worker/partition/episode.c): no history for an instance the cache
@@ -147,7 +147,7 @@ static bool episode(dt__engine *e, history *h, size_t n_past, Dt__HistoryEvent *
         bench_note("replay: episode failed: %s", dt_status_str(st));
         return false;
     }
-    bool ok = r.status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+    bool ok = r.status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
     for (size_t i = 0; ok && keep && i < r.n_appended; i++) {
         ok = hist_add(h, r.appended[i]);
     }
@@ -177,7 +177,7 @@ static double decode_all(const history *h)
     dt__arena *a = dt__arena_create(64 * 1024);
     double t0 = bench_now_ms();
     for (size_t i = 0; a != NULL && i < h->n; i++) {
-        dt__arena_unpack(a, &dt__history_event__descriptor, h->len[i], h->packed[i]);
+        dt__arena_unpack(a, &dtpb__history_event__descriptor, h->len[i], h->packed[i]);
     }
     double ms = bench_now_ms() - t0;
     dt__arena_destroy(a);
@@ -204,7 +204,7 @@ static dt_status store_fill(dt__store *st, uint64_t epoch, const history *h)
                             .execution_id = "exec-1",
                             .name = "chain",
                             .runtime_status =
-                                DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING,
+                                DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING,
                             .created_ms = T0_MS,
                             .last_updated_ms = T0_MS};
     dt__episode_commit c = {.instance = &row, .new_events = evs, .n_new_events = h->n};

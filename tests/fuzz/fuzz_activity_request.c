@@ -1,6 +1,6 @@
 /*
  * Fuzz target: the activity work item (dt.<hub>.act.<queue>) as the activity pool receives it:
- * decoded (dt__activity_request__unpack into the batch arena,
+ * decoded (dtpb__activity_request__unpack into the batch arena,
  * runtime/worker/activity/activity_loop.c), checked (dt__act_request_problem) and, when it passes,
  * answered: the result message of a run that completed, failed, or produced more than the hub takes
  * (dt__act_result_pack).
@@ -15,22 +15,22 @@
 #include "fuzz.h"
 #include "protocol_int.h"
 
-static void check_result(dt__arena *a, const Dt__ActivityRequest *req, const dt__act_result *r)
+static void check_result(dt__arena *a, const Dtpb__ActivityRequest *req, const dt__act_result *r)
 {
-    Dt__OrchestrationMessage *m = NULL;
+    Dtpb__OrchestrationMessage *m = NULL;
     FUZZ_CHECK(dt__orch_msg_decode(a, r->data, r->len, &m) == DT_OK);
     FUZZ_CHECK(strcmp(m->instance_id, req->instance_id) == 0);
     FUZZ_CHECK(strcmp(m->execution_id, req->execution_id) == 0);
     FUZZ_CHECK(strcmp(m->dedupe_id, r->msg_id) == 0);
     FUZZ_CHECK(r->subject == req->reply_subject);
-    Dt__HistoryEvent__EventTypeCase c = m->event->event_type_case;
-    FUZZ_CHECK(c == DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED ||
-               c == DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED);
+    Dtpb__HistoryEvent__EventTypeCase c = m->event->event_type_case;
+    FUZZ_CHECK(c == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED ||
+               c == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED);
 }
 
-static void answer(dt__arena *a, const Dt__ActivityRequest *req)
+static void answer(dt__arena *a, const Dtpb__ActivityRequest *req)
 {
-    const Dt__Payload *in = req->input;
+    const Dtpb__Payload *in = req->input;
     dt__act_outcome ok = {.has_output = in != NULL,
                           .output = in != NULL ? in->value.data : NULL,
                           .output_len = in != NULL ? in->value.len : 0};
@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dt__arena *a = dt__arena_create(512);
     FUZZ_CHECK(a != NULL);
-    Dt__ActivityRequest *req = dt__activity_request__unpack(dt__arena_pb_allocator(a), size, data);
+    Dtpb__ActivityRequest *req =
+        dtpb__activity_request__unpack(dt__arena_pb_allocator(a), size, data);
     const char *why = dt__act_request_problem(a, FUZZ_ORCH_PREFIX, req);
     FUZZ_CHECK((req == NULL) == (why != NULL && strstr(why, "decoding") != NULL));
     if (why == NULL) {

@@ -19,7 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const ProtobufCMessageDescriptor *d = &dt__history_event__descriptor;
+    const ProtobufCMessageDescriptor *d = &dtpb__history_event__descriptor;
     uint8_t *copy = malloc(size > 0 ? size : 1);
     FUZZ_CHECK(copy != NULL);
     if (size > 0) {

@@ -43,7 +43,7 @@ static dt_status lookup(const char *name, const char *version, void *ctx, dt_orc
 }
 
 typedef struct parsed {
-    Dt__HistoryEvent *ev[MAX_EVENTS];
+    Dtpb__HistoryEvent *ev[MAX_EVENTS];
     size_t n_past, n;
 } parsed;
 
@@ -55,8 +55,8 @@ static void parse(dt__arena *a, const uint8_t *data, size_t size, parsed *p)
         size_t len = (size_t)data[off] | (size_t)data[off + 1] << 8;
         off += 2;
         len = len < size - off ? len : size - off;
-        Dt__HistoryEvent *ev = (Dt__HistoryEvent *)dt__arena_unpack(
-            a, &dt__history_event__descriptor, len, data + off);
+        Dtpb__HistoryEvent *ev = (Dtpb__HistoryEvent *)dt__arena_unpack(
+            a, &dtpb__history_event__descriptor, len, data + off);
         off += len;
         bool past = p->n_past == p->n && p->n < want_past;
         if (ev != NULL) {

@@ -34,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void check_routed(const dt__routed *r, uint32_t partitions, dt__arena *a)
 {
-    Dt__OrchestrationMessage *om = NULL;
+    Dtpb__OrchestrationMessage *om = NULL;
     FUZZ_CHECK(dt__orch_msg_decode(a, r->data, r->len, &om) == DT_OK);
     FUZZ_CHECK(dt__instance_id_valid(om->instance_id));
     FUZZ_CHECK(strcmp(om->dedupe_id, r->dedupe) == 0);
@@ -43,10 +43,10 @@ static void check_routed(const dt__routed *r, uint32_t partitions, dt__arena *a)
     if (strcmp(r->subject, want) != 0) {
         fuzz_fail("routed to %s, want %s", r->subject, want);
     }
-    if (om->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+    if (om->event->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
         FUZZ_CHECK(om->execution_id != NULL && om->execution_id[0] != '\0');
-        FUZZ_CHECK(om->reuse_policy >= DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR &&
-                   om->reuse_policy <= DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE);
+        FUZZ_CHECK(om->reuse_policy >= DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR &&
+                   om->reuse_policy <= DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE);
         FUZZ_CHECK(om->event->execution_started->name != NULL);
     }
 }

@@ -35,9 +35,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void check_list(const Dt__QueryRequest *req, const Dt__QueryResponse *back)
+static void check_list(const Dtpb__QueryRequest *req, const Dtpb__QueryResponse *back)
 {
-    const Dt__ListRequest *lr = req->list;
+    const Dtpb__ListRequest *lr = req->list;
     size_t limit = lr->limit == 0 ? DT__QUERY_PAGE_DEFAULT : lr->limit;
     FUZZ_CHECK(back->list->n_instances <= limit);
     const char *prefix = lr->filter != NULL ? lr->filter->instance_id_prefix : "";
@@ -50,25 +50,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dt__arena *a = dt__arena_create(0);
     FUZZ_CHECK(a != NULL);
-    Dt__QueryRequest *req = dt__query_request__unpack(dt__arena_pb_allocator(a), size, data);
-    if (req != NULL && req->kind_case != DT__QUERY_REQUEST__KIND_PURGE) {
-        Dt__QueryResponse r = DT__QUERY_RESPONSE__INIT;
+    Dtpb__QueryRequest *req = dtpb__query_request__unpack(dt__arena_pb_allocator(a), size, data);
+    if (req != NULL && req->kind_case != DTPB__QUERY_REQUEST__KIND_PURGE) {
+        Dtpb__QueryResponse r = DTPB__QUERY_RESPONSE__INIT;
         char err[512] = "";
         dt_status st = fuzz_query_answer(store, a, req, &r, err, sizeof(err));
         r.status = (int32_t)st;
         if (st != DT_OK) { /* as query.c replies */
             r.error = err;
-            r.result_case = DT__QUERY_RESPONSE__RESULT__NOT_SET;
+            r.result_case = DTPB__QUERY_RESPONSE__RESULT__NOT_SET;
         }
         size_t len = 0;
         uint8_t *packed = fuzz_pb_pack(&r.base, &len);
-        Dt__QueryResponse *back = dt__query_response__unpack(NULL, len, packed);
+        Dtpb__QueryResponse *back = dtpb__query_response__unpack(NULL, len, packed);
         FUZZ_CHECK(back != NULL && back->status == (int32_t)st);
         FUZZ_CHECK(st == DT_OK || (back->error[0] != '\0' && back->result_case == 0));
-        if (back->result_case == DT__QUERY_RESPONSE__RESULT_LIST) {
+        if (back->result_case == DTPB__QUERY_RESPONSE__RESULT_LIST) {
             check_list(req, back);
         }
-        dt__query_response__free_unpacked(back, NULL);
+        dtpb__query_response__free_unpacked(back, NULL);
         free(packed);
     }
     dt__arena_destroy(a);

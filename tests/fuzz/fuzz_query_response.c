@@ -12,7 +12,7 @@
 #include "client_int.h"
 #include "fuzz.h"
 
-static void history(dt__arena *a, const Dt__HistoryResponse *hr)
+static void history(dt__arena *a, const Dtpb__HistoryResponse *hr)
 {
     for (size_t i = 0; i < hr->n_events; i++) {
         size_t len = 0;
@@ -22,8 +22,8 @@ static void history(dt__arena *a, const Dt__HistoryResponse *hr)
                    dt__client_event_from_pb(a, hr->events[i], raw, len, &ev) == DT_OK);
         FUZZ_CHECK(ev.type != NULL && ev.raw_len == len);
         FUZZ_CHECK(ev.payload == NULL || ((const char *)ev.payload)[ev.payload_len] == '\0');
-        Dt__HistoryEvent *back =
-            dt__history_event__unpack(dt__arena_pb_allocator(a), ev.raw_len, ev.raw);
+        Dtpb__HistoryEvent *back =
+            dtpb__history_event__unpack(dt__arena_pb_allocator(a), ev.raw_len, ev.raw);
         FUZZ_CHECK(back != NULL);
         char why[1024];
         if (!fuzz_pb_equal(&hr->events[i]->base, &back->base, why, sizeof(why))) {
@@ -36,16 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dt__arena *a = dt__arena_create(512);
     FUZZ_CHECK(a != NULL);
-    Dt__QueryResponse *r =
-        (Dt__QueryResponse *)dt__pb_unpack(a, &dt__query_response__descriptor, size, data);
-    if (r != NULL && r->result_case == DT__QUERY_RESPONSE__RESULT_LIST) {
+    Dtpb__QueryResponse *r =
+        (Dtpb__QueryResponse *)dt__pb_unpack(a, &dtpb__query_response__descriptor, size, data);
+    if (r != NULL && r->result_case == DTPB__QUERY_RESPONSE__RESULT_LIST) {
         for (size_t i = 0; i < r->list->n_instances; i++) {
             dt_client_instance in;
             FUZZ_CHECK(dt__client_instance_from_pb(a, r->list->instances[i], true, &in) == DT_OK);
             FUZZ_CHECK(in.instance_id != NULL && in.name != NULL);
         }
         (void)strlen(r->list->next_page_token);
-    } else if (r != NULL && r->result_case == DT__QUERY_RESPONSE__RESULT_HISTORY) {
+    } else if (r != NULL && r->result_case == DTPB__QUERY_RESPONSE__RESULT_HISTORY) {
         history(a, r->history);
     }
     if (r != NULL) {

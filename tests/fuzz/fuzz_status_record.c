@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dt__arena *a = dt__arena_create(512);
     FUZZ_CHECK(a != NULL);
-    Dt__InstanceStatus *s =
-        (Dt__InstanceStatus *)dt__pb_unpack(a, &dt__instance_status__descriptor, size, data);
+    Dtpb__InstanceStatus *s =
+        (Dtpb__InstanceStatus *)dt__pb_unpack(a, &dtpb__instance_status__descriptor, size, data);
     for (int with = 0; s != NULL && with < 2; with++) {
         dt_client_instance in;
         FUZZ_CHECK(dt__client_instance_from_pb(a, s, with != 0, &in) == DT_OK);

@@ -80,7 +80,7 @@ static void take(hw_world *w, const char *id, fuzz_history *h)
     h->status = hw_status(w, id);
     h->output = dup_or_null(hw_output(w, id));
     h->custom_status = dup_or_null(hw_custom_status(w, id));
-    const Dt__TaskFailureDetails *f = hw_failure(w, id);
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, id);
     h->failure = f != NULL ? fuzz_pb_pack(&f->base, &h->failure_len) : NULL;
 }
 
@@ -88,14 +88,14 @@ static void take(hw_world *w, const char *id, fuzz_history *h)
 static void children(const fuzz_history *h, char **ids, size_t *n)
 {
     for (size_t i = 0; i < h->n; i++) {
-        Dt__HistoryEvent *ev = dt__history_event__unpack(NULL, h->len[i], h->ev[i]);
+        Dtpb__HistoryEvent *ev = dtpb__history_event__unpack(NULL, h->len[i], h->ev[i]);
         FUZZ_CHECK(ev != NULL);
         if (ev->event_type_case ==
-                DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED &&
+                DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED &&
             *n < MAX_INSTANCES) {
             ids[(*n)++] = dup_or_null(ev->sub_orchestration_instance_created->instance_id);
         }
-        dt__history_event__free_unpacked(ev, NULL);
+        dtpb__history_event__free_unpacked(ev, NULL);
     }
 }
 
@@ -138,16 +138,16 @@ void fuzz_world_free(fuzz_history *h, size_t n)
 
 /* The start record the worker keeps in an instance row (its ExecutionStartedEvent), here with a
  * user tag and a reserved one, which readers must drop. Allocated in `a`. */
-static dt__blob start_record(dt__arena *a, const Dt__ExecutionStartedEvent *es)
+static dt__blob start_record(dt__arena *a, const Dtpb__ExecutionStartedEvent *es)
 {
-    Dt__ExecutionStartedEvent copy = *es;
-    Dt__ExecutionStartedEvent__TagsEntry t1 = DT__EXECUTION_STARTED_EVENT__TAGS_ENTRY__INIT;
-    Dt__ExecutionStartedEvent__TagsEntry t2 = DT__EXECUTION_STARTED_EVENT__TAGS_ENTRY__INIT;
+    Dtpb__ExecutionStartedEvent copy = *es;
+    Dtpb__ExecutionStartedEvent__TagsEntry t1 = DTPB__EXECUTION_STARTED_EVENT__TAGS_ENTRY__INIT;
+    Dtpb__ExecutionStartedEvent__TagsEntry t2 = DTPB__EXECUTION_STARTED_EVENT__TAGS_ENTRY__INIT;
     t1.key = "team";
     t1.value = "payments";
     t2.key = "dt.start_id";
     t2.value = "order/exec/start/0";
-    Dt__ExecutionStartedEvent__TagsEntry *tags[] = {&t1, &t2};
+    Dtpb__ExecutionStartedEvent__TagsEntry *tags[] = {&t1, &t2};
     copy.n_tags = 2;
     copy.tags = tags;
     size_t len = protobuf_c_message_get_packed_size(&copy.base);
@@ -163,17 +163,17 @@ static dt__blob text_blob(const char *s)
 }
 
 /* The row of instance h (strings and blobs in `a` or borrowed from h). */
-static void row_of(dt__arena *a, const fuzz_history *h, Dt__HistoryEvent *const *evs,
+static void row_of(dt__arena *a, const fuzz_history *h, Dtpb__HistoryEvent *const *evs,
                    dt__instance_row *row)
 {
-    const Dt__ExecutionStartedEvent *es = NULL;
+    const Dtpb__ExecutionStartedEvent *es = NULL;
     for (size_t i = 0; i < h->n && es == NULL; i++) {
-        if (evs[i]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+        if (evs[i]->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
             es = evs[i]->execution_started;
         }
     }
     FUZZ_CHECK(es != NULL && es->orchestration_instance != NULL);
-    const Dt__Payload *exec = es->orchestration_instance->execution_id;
+    const Dtpb__Payload *exec = es->orchestration_instance->execution_id;
     memset(row, 0, sizeof(*row));
     row->instance_id = h->instance_id;
     row->execution_id = exec != NULL ? dt__arena_memdup(a, exec->value.data, exec->value.len) : "";
@@ -181,7 +181,7 @@ static void row_of(dt__arena *a, const fuzz_history *h, Dt__HistoryEvent *const 
     row->runtime_status = (int32_t)h->status;
     row->created_ms = dt__ts_to_ms(evs[0]->timestamp);
     row->last_updated_ms = dt__ts_to_ms(evs[h->n - 1]->timestamp);
-    row->completed_ms = h->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
+    row->completed_ms = h->status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
                             ? row->last_updated_ms
                             : 0;
     if (es->parent_instance != NULL && es->parent_instance->orchestration_instance != NULL) {
@@ -206,10 +206,11 @@ dt_status fuzz_world_store(dt__store *s, const fuzz_history *h, size_t n)
         }
         dt__arena *a = dt__arena_create(0);
         FUZZ_CHECK(a != NULL);
-        Dt__HistoryEvent *evs[FUZZ_WORLD_MAX_EVENTS];
+        Dtpb__HistoryEvent *evs[FUZZ_WORLD_MAX_EVENTS];
         dt__blob blobs[FUZZ_WORLD_MAX_EVENTS];
         for (size_t k = 0; k < h[i].n; k++) {
-            evs[k] = dt__history_event__unpack(dt__arena_pb_allocator(a), h[i].len[k], h[i].ev[k]);
+            evs[k] =
+                dtpb__history_event__unpack(dt__arena_pb_allocator(a), h[i].len[k], h[i].ev[k]);
             FUZZ_CHECK(evs[k] != NULL);
             blobs[k] = (dt__blob){h[i].ev[k], h[i].len[k]};
         }
@@ -245,16 +246,16 @@ void fuzz_store_destroy(dt__store *s, char *dir)
     free(dir);
 }
 
-dt_status fuzz_query_answer(dt__store *s, dt__arena *a, const Dt__QueryRequest *req,
-                            Dt__QueryResponse *resp, char *err, size_t errlen)
+dt_status fuzz_query_answer(dt__store *s, dt__arena *a, const Dtpb__QueryRequest *req,
+                            Dtpb__QueryResponse *resp, char *err, size_t errlen)
 {
     dt__query_service q = {.partition = 0, .store = s};
     dt__query_ctx x = {
         .q = &q, .a = a, .r = resp, .err = err, .errlen = errlen, .budget = 1024 * 1024};
     switch (req->kind_case) {
-    case DT__QUERY_REQUEST__KIND_LIST:
+    case DTPB__QUERY_REQUEST__KIND_LIST:
         return dt__query_list(&x, req->list);
-    case DT__QUERY_REQUEST__KIND_HISTORY:
+    case DTPB__QUERY_REQUEST__KIND_HISTORY:
         return dt__query_history(&x, req->history);
     default: /* as query.c's dispatch */
         snprintf(err, errlen, "query request names no operation (list, history or purge)");

@@ -23,7 +23,7 @@ typedef struct fuzz_history {
     size_t n;                           /* events */
     uint8_t *ev[FUZZ_WORLD_MAX_EVENTS]; /* each a packed HistoryEvent */
     size_t len[FUZZ_WORLD_MAX_EVENTS];
-    Dt__OrchestrationStatus status;
+    Dtpb__OrchestrationStatus status;
     char *output;        /* NULL: none */
     char *custom_status; /* NULL: none */
     uint8_t *failure;    /* packed TaskFailureDetails; NULL: none */
@@ -50,7 +50,7 @@ void fuzz_store_destroy(dt__store *s, char *dir);
  * and history; purge is left out, it would change the store and needs the status bucket) into
  * `resp` (initialised by the caller; memory in `a`). Returns the status the reply carries.
  */
-dt_status fuzz_query_answer(dt__store *s, dt__arena *a, const Dt__QueryRequest *req,
-                            Dt__QueryResponse *resp, char *err, size_t errlen);
+dt_status fuzz_query_answer(dt__store *s, dt__arena *a, const Dtpb__QueryRequest *req,
+                            Dtpb__QueryResponse *resp, char *err, size_t errlen);
 
 #endif

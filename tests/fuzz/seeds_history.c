@@ -5,31 +5,31 @@
 #include "fuzz_seeds.h"
 
 /* Event kinds that reach an instance from outside (new events of an episode). */
-static bool incoming(Dt__HistoryEvent__EventTypeCase c)
+static bool incoming(Dtpb__HistoryEvent__EventTypeCase c)
 {
     switch (c) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
         return true;
     default:
         return false;
     }
 }
 
-static Dt__HistoryEvent__EventTypeCase kind_of(const fuzz_history *h, size_t k)
+static Dtpb__HistoryEvent__EventTypeCase kind_of(const fuzz_history *h, size_t k)
 {
-    Dt__HistoryEvent *ev = dt__history_event__unpack(NULL, h->len[k], h->ev[k]);
+    Dtpb__HistoryEvent *ev = dtpb__history_event__unpack(NULL, h->len[k], h->ev[k]);
     FUZZ_CHECK(ev != NULL);
-    Dt__HistoryEvent__EventTypeCase c = ev->event_type_case;
-    dt__history_event__free_unpacked(ev, NULL);
+    Dtpb__HistoryEvent__EventTypeCase c = ev->event_type_case;
+    dtpb__history_event__free_unpacked(ev, NULL);
     return c;
 }
 
@@ -53,7 +53,7 @@ static void engine_seeds(const fuzz_history *h)
 {
     static input in;
     for (size_t start = 0; start < h->n; start++) {
-        if (kind_of(h, start) != DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED ||
+        if (kind_of(h, start) != DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED ||
             start > 255) {
             continue;
         }
@@ -63,8 +63,8 @@ static void engine_seeds(const fuzz_history *h)
             add_event(&in, h->ev[k], h->len[k]);
         }
         for (size_t k = start + 1; k < h->n; k++) {
-            Dt__HistoryEvent__EventTypeCase c = kind_of(h, k);
-            if (c == DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
+            Dtpb__HistoryEvent__EventTypeCase c = kind_of(h, k);
+            if (c == DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED) {
                 break;
             }
             if (incoming(c)) {

@@ -6,12 +6,12 @@
 #include "fuzz.h"
 #include "fuzz_seeds.h"
 
-static void ask(dt__store *s, const char *name, Dt__QueryRequest *req)
+static void ask(dt__store *s, const char *name, Dtpb__QueryRequest *req)
 {
     seed_put_msg("fuzz_query_request", name, &req->base);
     dt__arena *a = dt__arena_create(0);
     FUZZ_CHECK(a != NULL);
-    Dt__QueryResponse resp = DT__QUERY_RESPONSE__INIT;
+    Dtpb__QueryResponse resp = DTPB__QUERY_RESPONSE__INIT;
     char err[512] = "";
     dt_status st = fuzz_query_answer(s, a, req, &resp, err, sizeof(err));
     resp.status = (int32_t)st;
@@ -20,7 +20,7 @@ static void ask(dt__store *s, const char *name, Dt__QueryRequest *req)
     }
     seed_put_msg("fuzz_query_response", name, &resp.base);
     for (size_t i = 0;
-         resp.result_case == DT__QUERY_RESPONSE__RESULT_LIST && i < resp.list->n_instances; i++) {
+         resp.result_case == DTPB__QUERY_RESPONSE__RESULT_LIST && i < resp.list->n_instances; i++) {
         char rec[160];
         snprintf(rec, sizeof(rec), "%s-%s", name, resp.list->instances[i]->instance_id);
         seed_put_msg("fuzz_status_record", rec, &resp.list->instances[i]->base);
@@ -30,10 +30,10 @@ static void ask(dt__store *s, const char *name, Dt__QueryRequest *req)
 
 static void lists(dt__store *s)
 {
-    Dt__QueryRequest req = DT__QUERY_REQUEST__INIT;
-    Dt__ListRequest lr = DT__LIST_REQUEST__INIT;
-    Dt__InstanceFilter f = DT__INSTANCE_FILTER__INIT;
-    req.kind_case = DT__QUERY_REQUEST__KIND_LIST;
+    Dtpb__QueryRequest req = DTPB__QUERY_REQUEST__INIT;
+    Dtpb__ListRequest lr = DTPB__LIST_REQUEST__INIT;
+    Dtpb__InstanceFilter f = DTPB__INSTANCE_FILTER__INIT;
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_LIST;
     req.list = &lr;
     ask(s, "list-all", &req);
     lr.with_payloads = 1;
@@ -41,9 +41,9 @@ static void lists(dt__store *s)
     lr.limit = 2;
     lr.page_token = "order-2";
     ask(s, "list-page", &req);
-    Dt__OrchestrationStatus sts[] = {DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED,
-                                     DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED};
-    Dt__Timestamp from = DT__TIMESTAMP__INIT, to = DT__TIMESTAMP__INIT;
+    Dtpb__OrchestrationStatus sts[] = {DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED,
+                                       DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED};
+    Dtpb__Timestamp from = DTPB__TIMESTAMP__INIT, to = DTPB__TIMESTAMP__INIT;
     from.seconds = 1;
     to.seconds = 4000000000LL;
     to.nanos = 500000000;
@@ -61,9 +61,9 @@ static void lists(dt__store *s)
 
 static void histories(dt__store *s, const fuzz_history *h, size_t n)
 {
-    Dt__QueryRequest req = DT__QUERY_REQUEST__INIT;
-    Dt__HistoryRequest hr = DT__HISTORY_REQUEST__INIT;
-    req.kind_case = DT__QUERY_REQUEST__KIND_HISTORY;
+    Dtpb__QueryRequest req = DTPB__QUERY_REQUEST__INIT;
+    Dtpb__HistoryRequest hr = DTPB__HISTORY_REQUEST__INIT;
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_HISTORY;
     req.history = &hr;
     for (size_t i = 0; i < n; i++) {
         char name[160];
@@ -77,11 +77,11 @@ static void histories(dt__store *s, const fuzz_history *h, size_t n)
 
 static void purges(void)
 {
-    Dt__QueryRequest req = DT__QUERY_REQUEST__INIT;
-    Dt__PurgeRequest pr = DT__PURGE_REQUEST__INIT;
-    Dt__InstanceFilter f = DT__INSTANCE_FILTER__INIT;
-    Dt__OrchestrationStatus st = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
-    req.kind_case = DT__QUERY_REQUEST__KIND_PURGE;
+    Dtpb__QueryRequest req = DTPB__QUERY_REQUEST__INIT;
+    Dtpb__PurgeRequest pr = DTPB__PURGE_REQUEST__INIT;
+    Dtpb__InstanceFilter f = DTPB__INSTANCE_FILTER__INIT;
+    Dtpb__OrchestrationStatus st = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_PURGE;
     req.purge = &pr;
     pr.instance_id = "order-3";
     seed_put_msg("fuzz_query_request", "purge-one", &req.base);
@@ -90,10 +90,10 @@ static void purges(void)
     f.statuses = &st;
     pr.filter = &f;
     seed_put_msg("fuzz_query_request", "purge-filter", &req.base);
-    Dt__QueryResponse resp = DT__QUERY_RESPONSE__INIT;
-    Dt__PurgeResponse p = DT__PURGE_RESPONSE__INIT;
+    Dtpb__QueryResponse resp = DTPB__QUERY_RESPONSE__INIT;
+    Dtpb__PurgeResponse p = DTPB__PURGE_RESPONSE__INIT;
     p.deleted = 3;
-    resp.result_case = DT__QUERY_RESPONSE__RESULT_PURGE;
+    resp.result_case = DTPB__QUERY_RESPONSE__RESULT_PURGE;
     resp.purge = &p;
     seed_put_msg("fuzz_query_response", "purge-3", &resp.base);
 }

@@ -9,7 +9,7 @@
 
 typedef struct decoded {
     dt__arena *a;
-    Dt__HistoryEvent *ev[FUZZ_WORLD_MAX_EVENTS];
+    Dtpb__HistoryEvent *ev[FUZZ_WORLD_MAX_EVENTS];
     const char *exec; /* the execution ID of the history */
 } decoded;
 
@@ -19,12 +19,12 @@ static void decode(const fuzz_history *h, decoded *d)
     FUZZ_CHECK(d->a != NULL);
     d->exec = "";
     for (size_t k = 0; k < h->n; k++) {
-        d->ev[k] = dt__history_event__unpack(dt__arena_pb_allocator(d->a), h->len[k], h->ev[k]);
+        d->ev[k] = dtpb__history_event__unpack(dt__arena_pb_allocator(d->a), h->len[k], h->ev[k]);
         FUZZ_CHECK(d->ev[k] != NULL);
-        const Dt__ExecutionStartedEvent *es = d->ev[k]->execution_started;
-        if (d->ev[k]->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED &&
+        const Dtpb__ExecutionStartedEvent *es = d->ev[k]->execution_started;
+        if (d->ev[k]->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED &&
             es->orchestration_instance != NULL && es->orchestration_instance->execution_id) {
-            const Dt__Payload *x = es->orchestration_instance->execution_id;
+            const Dtpb__Payload *x = es->orchestration_instance->execution_id;
             d->exec = dt__arena_memdup(d->a, x->value.data, x->value.len);
         }
     }
@@ -34,17 +34,17 @@ static void decode(const fuzz_history *h, decoded *d)
  * it (dedupe identities as the runtime derives them). */
 static void orch_msg_seed(const fuzz_history *h, const decoded *d, size_t k)
 {
-    Dt__HistoryEvent *ev = d->ev[k];
-    bool started = ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
-    bool client = ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED ||
-                  ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+    Dtpb__HistoryEvent *ev = d->ev[k];
+    bool started = ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    bool client = ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED ||
+                  ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
     char id[512], name[160];
     FUZZ_CHECK(dt__msg_id(id, sizeof(id), h->instance_id, client ? "-" : d->exec, "ev",
                           (int64_t)k) == DT_OK);
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, h->instance_id, client ? "" : d->exec, ev, id);
     if (started) {
-        m.reuse_policy = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
+        m.reuse_policy = DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
         m.result_subject = "app.results.orders";
     }
     snprintf(name, sizeof(name), "%s-msg-%zu", h->instance_id, k);
@@ -55,8 +55,8 @@ static void orch_msg_seed(const fuzz_history *h, const decoded *d, size_t k)
  * activity pool publishes for it. */
 static void activity_seeds(const fuzz_history *h, const decoded *d, size_t k)
 {
-    const Dt__TaskScheduledEvent *t = d->ev[k]->task_scheduled;
-    Dt__ActivityRequest req = DT__ACTIVITY_REQUEST__INIT;
+    const Dtpb__TaskScheduledEvent *t = d->ev[k]->task_scheduled;
+    Dtpb__ActivityRequest req = DTPB__ACTIVITY_REQUEST__INIT;
     req.instance_id = h->instance_id;
     req.execution_id = (char *)d->exec;
     req.name = t->name;
@@ -88,11 +88,11 @@ void seeds_work_items(const fuzz_history *h, size_t n)
         decode(&h[i], &d);
         for (size_t k = 0; k < h[i].n; k++) {
             switch (d.ev[k]->event_type_case) {
-            case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+            case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
                 activity_seeds(&h[i], &d, k);
                 break;
-            case DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
-            case DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_COMPLETED:
+            case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED:
+            case DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_COMPLETED:
                 break;
             default:
                 orch_msg_seed(&h[i], &d, k);

@@ -116,24 +116,24 @@ static inline void ta_publish_raw(ta_env *e, const char *queue, const void *data
 static inline uint8_t *ta_pack_request(const ta_env *e, const char *instance, const char *name,
                                        int32_t task_id, const char *input, size_t *out_len)
 {
-    Dt__ActivityRequest r;
-    dt__activity_request__init(&r);
+    Dtpb__ActivityRequest r;
+    dtpb__activity_request__init(&r);
     r.instance_id = (char *)instance;
     r.execution_id = "e1";
     r.name = (char *)name;
     r.task_id = task_id;
     r.reply_subject = (char *)e->reply;
-    Dt__Payload in;
-    dt__payload__init(&in);
+    Dtpb__Payload in;
+    dtpb__payload__init(&in);
     if (input != NULL) {
         in.value.data = (uint8_t *)input;
         in.value.len = strlen(input);
         r.input = &in;
     }
-    size_t n = dt__activity_request__get_packed_size(&r);
+    size_t n = dtpb__activity_request__get_packed_size(&r);
     uint8_t *buf = malloc(n > 0 ? n : 1);
     assert_non_null(buf);
-    dt__activity_request__pack(&r, buf);
+    dtpb__activity_request__pack(&r, buf);
     *out_len = n;
     return buf;
 }
@@ -152,7 +152,7 @@ static inline void ta_request(ta_env *e, const char *queue, const char *instance
  * Fetches up to `want` results within timeout_ms, acks them and decodes them into e->a. Checks
  * that each message's Nats-Msg-Id equals its dedupe_id. Returns how many were fetched.
  */
-static inline size_t ta_results(ta_env *e, Dt__OrchestrationMessage **out, size_t want,
+static inline size_t ta_results(ta_env *e, Dtpb__OrchestrationMessage **out, size_t want,
                                 int64_t timeout_ms)
 {
     size_t got = 0;
@@ -164,7 +164,7 @@ static inline size_t ta_results(ta_env *e, Dt__OrchestrationMessage **out, size_
         TB_EXPECT(dt_broker_consumer_fetch(e->results, ask, 200, m, &n), DT_OK,
                   dt_broker_consumer_errmsg(e->results));
         for (size_t i = 0; i < n; i++) {
-            Dt__OrchestrationMessage *om = NULL;
+            Dtpb__OrchestrationMessage *om = NULL;
             TB_EXPECT(
                 dt__orch_msg_decode(e->a, dt_broker_msg_data(m[i]), dt_broker_msg_len(m[i]), &om),
                 DT_OK, "decode result");
@@ -180,9 +180,9 @@ static inline size_t ta_results(ta_env *e, Dt__OrchestrationMessage **out, size_
 }
 
 /* Exactly one result within timeout_ms. */
-static inline Dt__OrchestrationMessage *ta_result(ta_env *e, int64_t timeout_ms)
+static inline Dtpb__OrchestrationMessage *ta_result(ta_env *e, int64_t timeout_ms)
 {
-    Dt__OrchestrationMessage *m = NULL;
+    Dtpb__OrchestrationMessage *m = NULL;
     size_t n = ta_results(e, &m, 1, timeout_ms);
     if (n != 1) {
         fail_msg("no result within %lld ms", (long long)timeout_ms);
@@ -193,7 +193,7 @@ static inline Dt__OrchestrationMessage *ta_result(ta_env *e, int64_t timeout_ms)
 /* Asserts that no result arrives within ms. */
 static inline void ta_no_result(ta_env *e, int64_t ms)
 {
-    Dt__OrchestrationMessage *m = NULL;
+    Dtpb__OrchestrationMessage *m = NULL;
     assert_int_equal(ta_results(e, &m, 1, ms), 0);
 }
 
@@ -219,15 +219,15 @@ static inline void ta_wait_stream_msgs(ta_env *e, dt_broker_stream which, uint64
 }
 
 /* The TaskCompleted of a result (fails the test for anything else). */
-static inline Dt__TaskCompletedEvent *ta_completed(Dt__OrchestrationMessage *m)
+static inline Dtpb__TaskCompletedEvent *ta_completed(Dtpb__OrchestrationMessage *m)
 {
-    assert_int_equal(m->event->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED);
+    assert_int_equal(m->event->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED);
     return m->event->task_completed;
 }
 
-static inline Dt__TaskFailedEvent *ta_failed(Dt__OrchestrationMessage *m)
+static inline Dtpb__TaskFailedEvent *ta_failed(Dtpb__OrchestrationMessage *m)
 {
-    assert_int_equal(m->event->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED);
+    assert_int_equal(m->event->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED);
     assert_non_null(m->event->task_failed->failure_details);
     return m->event->task_failed;
 }

@@ -123,7 +123,7 @@ static void test_output(void **state)
     fixture *f = *state;
     int64_t before = dt__now_ms();
     ta_request(&f->e, "q", "inst-1", "echo", 7, "hi");
-    Dt__OrchestrationMessage *m = ta_result(&f->e, 5000);
+    Dtpb__OrchestrationMessage *m = ta_result(&f->e, 5000);
     assert_string_equal(m->instance_id, "inst-1");
     assert_string_equal(m->execution_id, "e1");
     assert_string_equal(m->dedupe_id, "inst-1/e1/res/7");
@@ -131,7 +131,7 @@ static void test_output(void **state)
     assert_non_null(m->event->timestamp);
     int64_t ts = m->event->timestamp->seconds * 1000 + m->event->timestamp->nanos / 1000000;
     assert_true(ts >= before - 1000 && ts <= dt__now_ms() + 1000);
-    Dt__TaskCompletedEvent *tc = ta_completed(m);
+    Dtpb__TaskCompletedEvent *tc = ta_completed(m);
     assert_int_equal(tc->task_scheduled_id, 7);
     assert_non_null(tc->result);
     assert_int_equal(tc->result->value.len, 7);
@@ -152,7 +152,7 @@ static void test_default_queue(void **state)
 {
     fixture *f = *state;
     ta_request(&f->e, "default", "inst-2", "echo", 1, "x");
-    Dt__TaskCompletedEvent *tc = ta_completed(ta_result(&f->e, 5000));
+    Dtpb__TaskCompletedEvent *tc = ta_completed(ta_result(&f->e, 5000));
     assert_int_equal(tc->result->value.len, 9);
     assert_memory_equal(tc->result->value.data, "default:x", 9);
 }
@@ -161,7 +161,7 @@ static void test_no_input_no_output(void **state)
 {
     fixture *f = *state;
     ta_request(&f->e, "q", "inst-3", "noop", 0, NULL);
-    Dt__TaskCompletedEvent *tc = ta_completed(ta_result(&f->e, 5000));
+    Dtpb__TaskCompletedEvent *tc = ta_completed(ta_result(&f->e, 5000));
     assert_int_equal(tc->task_scheduled_id, 0);
     assert_null(tc->result);
     pthread_mutex_lock(&g_seen.mu);
@@ -182,9 +182,9 @@ static void test_failure(void **state)
 {
     fixture *f = *state;
     ta_request(&f->e, "q", "inst-4", "boom", 3, "in");
-    Dt__OrchestrationMessage *m = ta_result(&f->e, 5000);
+    Dtpb__OrchestrationMessage *m = ta_result(&f->e, 5000);
     assert_string_equal(m->dedupe_id, "inst-4/e1/res/3");
-    Dt__TaskFailedEvent *tf = ta_failed(m);
+    Dtpb__TaskFailedEvent *tf = ta_failed(m);
     assert_int_equal(tf->task_scheduled_id, 3);
     assert_string_equal(tf->failure_details->error_type, "app.Boom");
     assert_string_equal(tf->failure_details->error_message, "it broke");
@@ -201,7 +201,7 @@ static void test_last_call_wins(void **state)
 {
     fixture *f = *state;
     ta_request(&f->e, "q", "inst-5", "fail_then_succeed", 5, NULL);
-    Dt__TaskCompletedEvent *tc = ta_completed(ta_result(&f->e, 5000));
+    Dtpb__TaskCompletedEvent *tc = ta_completed(ta_result(&f->e, 5000));
     assert_non_null(tc->result); /* present, empty */
     assert_int_equal(tc->result->value.len, 0);
 }

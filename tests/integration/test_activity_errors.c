@@ -81,30 +81,30 @@ static void test_malformed(void **state)
     ta_publish_raw(&e, "q", garbage, sizeof(garbage) - 1);
     expect_dead(&e, c, garbage, sizeof(garbage) - 1, "decoding failed");
 
-    Dt__ActivityRequest r;
-    dt__activity_request__init(&r);
+    Dtpb__ActivityRequest r;
+    dtpb__activity_request__init(&r);
     r.instance_id = "i1";
     r.name = "count";
-    size_t n = dt__activity_request__get_packed_size(&r); /* no reply subject */
+    size_t n = dtpb__activity_request__get_packed_size(&r); /* no reply subject */
     uint8_t buf[256];
-    dt__activity_request__pack(&r, buf);
+    dtpb__activity_request__pack(&r, buf);
     ta_publish_raw(&e, "q", buf, n);
     expect_dead(&e, c, buf, n, "reply_subject");
 
     r.reply_subject = "dt.otherhub.orch.0"; /* not this hub's */
-    n = dt__activity_request__pack(&r, buf);
+    n = dtpb__activity_request__pack(&r, buf);
     ta_publish_raw(&e, "q", buf, n);
     expect_dead(&e, c, buf, n, "reply_subject");
 
     r.reply_subject = e.reply;
     r.instance_id = "";
-    n = dt__activity_request__pack(&r, buf);
+    n = dtpb__activity_request__pack(&r, buf);
     ta_publish_raw(&e, "q", buf, n);
     expect_dead(&e, c, buf, n, "instance_id");
 
     r.instance_id = "i1";
     r.name = "";
-    n = dt__activity_request__pack(&r, buf);
+    n = dtpb__activity_request__pack(&r, buf);
     ta_publish_raw(&e, "q", buf, n);
     expect_dead(&e, c, buf, n, "name");
 
@@ -131,11 +131,11 @@ static void test_unknown(void **state)
     int64_t t0 = tb_now_ms();
     ta_request(&e, "q", "inst-u", "nope", 9, NULL);
     /* delivery 1 is nak'd with a 250 ms delay; delivery 2 reaches max_deliveries = 2 */
-    Dt__OrchestrationMessage *m = ta_result(&e, 10000);
+    Dtpb__OrchestrationMessage *m = ta_result(&e, 10000);
     int64_t ms = tb_now_ms() - t0;
     assert_true(ms >= 200);
     assert_string_equal(m->dedupe_id, "inst-u/e1/res/9");
-    Dt__TaskFailedEvent *tf = ta_failed(m);
+    Dtpb__TaskFailedEvent *tf = ta_failed(m);
     assert_int_equal(tf->task_scheduled_id, 9);
     assert_string_equal(tf->failure_details->error_type, "dt.UnknownActivity");
     assert_string_equal(tf->failure_details->error_message,
@@ -189,7 +189,7 @@ static void test_crash_bound(void **state)
     __atomic_store_n(&g_runs, 0, __ATOMIC_SEQ_CST);
     dt__activity_def defs[] = {{"count", "crashq", count, NULL}};
     dt__activity_pool *p = ta_pool(&e, defs, 1, 1, 3, 0, NULL);
-    Dt__TaskFailedEvent *tf = ta_failed(ta_result(&e, 5000));
+    Dtpb__TaskFailedEvent *tf = ta_failed(ta_result(&e, 5000));
     assert_int_equal(tf->task_scheduled_id, 4);
     assert_string_equal(tf->failure_details->error_type, "dt.ActivityCrashed");
     assert_string_equal(tf->failure_details->error_message,
@@ -227,10 +227,10 @@ static void test_output_too_large(void **state)
     dt__activity_def defs[] = {{"fits", "q", big, &fits}, {"too_big", "q", big, &too_big}};
     dt__activity_pool *p = ta_pool(&e, defs, 2, 1, 0, 0, NULL);
     ta_request(&e, "q", "inst-b", "fits", 1, NULL);
-    Dt__TaskCompletedEvent *tc = ta_completed(ta_result(&e, 5000));
+    Dtpb__TaskCompletedEvent *tc = ta_completed(ta_result(&e, 5000));
     assert_int_equal(tc->result->value.len, fits);
     ta_request(&e, "q", "inst-b", "too_big", 2, NULL);
-    Dt__TaskFailedEvent *tf = ta_failed(ta_result(&e, 5000));
+    Dtpb__TaskFailedEvent *tf = ta_failed(ta_result(&e, 5000));
     assert_string_equal(tf->failure_details->error_type, "dt.OutputTooLarge");
     assert_non_null(strstr(tf->failure_details->error_message, "65536 bytes of output"));
     assert_true(tf->failure_details->is_non_retriable);

@@ -56,12 +56,12 @@ static void test_parallel_exactly_once(void **state)
     for (int i = 0; i < N_PARALLEL; i++) {
         ta_request(&e, "q", "inst-p", "busy", i, NULL);
     }
-    static Dt__OrchestrationMessage *res[N_PARALLEL + 1];
+    static Dtpb__OrchestrationMessage *res[N_PARALLEL + 1];
     size_t got = ta_results(&e, res, N_PARALLEL, 30000);
     assert_int_equal(got, N_PARALLEL);
     static int seen[N_PARALLEL];
     for (size_t i = 0; i < got; i++) {
-        Dt__TaskCompletedEvent *tc = ta_completed(res[i]);
+        Dtpb__TaskCompletedEvent *tc = ta_completed(res[i]);
         int32_t t = tc->task_scheduled_id;
         assert_true(t >= 0 && t < N_PARALLEL);
         seen[t]++;
@@ -136,7 +136,7 @@ static void test_one_at_a_time(void **state)
     dt__activity_pool *p = ta_pool(&e, defs, 1, 4, 0, 0, NULL);
     for (int i = 0; i < 100; i++) {
         ta_request(&e, "q", "inst-lat", "trivial", i, NULL);
-        Dt__TaskCompletedEvent *tc = ta_completed(ta_result(&e, 5000));
+        Dtpb__TaskCompletedEvent *tc = ta_completed(ta_result(&e, 5000));
         assert_int_equal(tc->task_scheduled_id, i);
     }
     dt__activity_pool_stop(p, 5000);

@@ -108,7 +108,7 @@ static void test_long_activity_not_redelivered(void **state)
     /* ack wait 600 ms, two threads: a redelivery would run it again on the other thread. */
     dt__activity_pool *p = ta_pool(&e, defs, 1, 2, 0, 600, NULL);
     ta_request(&e, "q", "inst-l", "sleepy", 1, NULL);
-    Dt__TaskCompletedEvent *tc = ta_completed(ta_result(&e, 10000));
+    Dtpb__TaskCompletedEvent *tc = ta_completed(ta_result(&e, 10000));
     assert_int_equal(tc->task_scheduled_id, 1);
     tb_sleep_ms(800); /* longer than the ack wait: a redelivery would show now */
     assert_int_equal(runs(), 1);
@@ -173,7 +173,7 @@ static void test_stop_hands_back_unstarted(void **state)
     dt__activity_pool_destroy(p);
     assert_true(took < 5000);    /* not the 10 s stop timeout; runs() is the real check */
     assert_int_equal(runs(), 2); /* the rest of the batch did not run */
-    Dt__OrchestrationMessage *res[10];
+    Dtpb__OrchestrationMessage *res[10];
     assert_int_equal(ta_results(&e, res, 10, 1000), 2);
     /* They went back to the queue at once (nak): another pool runs them, as second deliveries. */
     p = ta_pool(&e, defs, 2, 2, 0, 60000, NULL);
@@ -198,7 +198,7 @@ static void test_long_activity_hands_back_its_batch(void **state)
     ta_log log = {.mu = PTHREAD_MUTEX_INITIALIZER};
     dt__activity_pool *p1 = ta_pool(&e, defs, 2, 1, 0, 60000, &log);
     wait_started(2); /* q0, then gated, which holds the 10 quick ones in its batch */
-    Dt__OrchestrationMessage *res[12];
+    Dtpb__OrchestrationMessage *res[12];
     assert_int_equal(ta_results(&e, res, 1, 2000), 1); /* q0 */
     /* A second worker gets the 10 once the first hands them back (gated runs past 500 ms). */
     dt__activity_pool *p2 = ta_pool(&e, defs, 2, 1, 0, 60000, NULL);

@@ -110,13 +110,13 @@ static inline dt_broker_msg *tc_fetch(tc_fixture *f, int64_t timeout_ms)
 
 /* Fetches one message, checks subject (partition of its instance) and Nats-Msg-Id against the
  * decoded dedupe_id, and returns the decoded message (fixture arena). */
-static inline Dt__OrchestrationMessage *tc_fetch_orch(tc_fixture *f)
+static inline Dtpb__OrchestrationMessage *tc_fetch_orch(tc_fixture *f)
 {
     dt_broker_msg *m = tc_fetch(f, 2000);
     if (m == NULL) {
         fail_msg("no message on the ORCH stream");
     }
-    Dt__OrchestrationMessage *om = NULL;
+    Dtpb__OrchestrationMessage *om = NULL;
     TB_EXPECT(dt__orch_msg_decode(f->a, dt_broker_msg_data(m), dt_broker_msg_len(m), &om), DT_OK,
               "decode");
     char subject[DT_BROKER_NAME_BUF], tail[16];
@@ -140,26 +140,26 @@ static inline uint64_t tc_orch_count(tc_fixture *f)
     return si.msgs;
 }
 
-static inline Dt__Payload *tc_payload(tc_fixture *f, const char *s)
+static inline Dtpb__Payload *tc_payload(tc_fixture *f, const char *s)
 {
-    Dt__Payload *p = dt__arena_alloc(f->a, sizeof(*p));
-    dt__payload__init(p);
+    Dtpb__Payload *p = dt__arena_alloc(f->a, sizeof(*p));
+    dtpb__payload__init(p);
     p->value.data = (uint8_t *)dt__arena_strdup(f->a, s);
     p->value.len = strlen(s);
     return p;
 }
 
-static inline Dt__Timestamp *tc_ts(tc_fixture *f, int64_t ms)
+static inline Dtpb__Timestamp *tc_ts(tc_fixture *f, int64_t ms)
 {
-    Dt__Timestamp *t = dt__arena_alloc(f->a, sizeof(*t));
-    dt__timestamp__init(t);
+    Dtpb__Timestamp *t = dt__arena_alloc(f->a, sizeof(*t));
+    dtpb__timestamp__init(t);
     t->seconds = ms / 1000;
     t->nanos = (int32_t)(ms % 1000) * 1000000;
     return t;
 }
 
 /* Writes a status record as a worker would (instance's key, packed InstanceStatus). */
-static inline void tc_put_status(tc_fixture *f, const Dt__InstanceStatus *s)
+static inline void tc_put_status(tc_fixture *f, const Dtpb__InstanceStatus *s)
 {
     char key[3 * DT_INSTANCE_ID_MAX + 1];
     assert_int_equal(dt__status_key(s->instance_id, key, sizeof(key)), DT_OK);
@@ -172,19 +172,19 @@ static inline void tc_put_status(tc_fixture *f, const Dt__InstanceStatus *s)
 /* A minimal record: instance, execution "exec-1", name "Orch", status. */
 static inline void tc_put_simple(tc_fixture *f, const char *id, int32_t status)
 {
-    Dt__InstanceStatus s;
-    dt__instance_status__init(&s);
+    Dtpb__InstanceStatus s;
+    dtpb__instance_status__init(&s);
     s.instance_id = (char *)id;
     s.execution_id = "exec-1";
     s.name = "Orch";
-    s.runtime_status = (Dt__OrchestrationStatus)status;
+    s.runtime_status = (Dtpb__OrchestrationStatus)status;
     s.created_at = tc_ts(f, 1000);
     s.last_updated_at = tc_ts(f, 2000);
     tc_put_status(f, &s);
 }
 
 /* Reads and decodes the record (NULL when absent or deleted). */
-static inline Dt__InstanceStatus *tc_get_status(tc_fixture *f, const char *id)
+static inline Dtpb__InstanceStatus *tc_get_status(tc_fixture *f, const char *id)
 {
     char key[3 * DT_INSTANCE_ID_MAX + 1];
     assert_int_equal(dt__status_key(id, key, sizeof(key)), DT_OK);
@@ -194,14 +194,14 @@ static inline Dt__InstanceStatus *tc_get_status(tc_fixture *f, const char *id)
         return NULL;
     }
     TB_EXPECT(st, DT_OK, dt_broker_kv_errmsg(f->status_kv));
-    Dt__InstanceStatus *s =
-        dt__instance_status__unpack(dt__arena_pb_allocator(f->a), e.len, (const uint8_t *)e.value);
+    Dtpb__InstanceStatus *s = dtpb__instance_status__unpack(dt__arena_pb_allocator(f->a), e.len,
+                                                            (const uint8_t *)e.value);
     dt_broker_kv_entry_clear(&e);
     assert_non_null(s);
     return s;
 }
 
-static inline void tc_assert_payload(const Dt__Payload *p, const char *want)
+static inline void tc_assert_payload(const Dtpb__Payload *p, const char *want)
 {
     if (want == NULL) {
         assert_null(p);

@@ -16,7 +16,7 @@
 
 #include "test_client.h"
 
-#define PENDING DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING
+#define PENDING DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING
 
 /* What the instance's record is before the schedule. */
 typedef enum before { NONE, RUNNING, PENDING_OTHER, COMPLETED, DELETED, SAME_START } before;
@@ -65,16 +65,16 @@ static void check_case(tc_fixture *f, dt_client_reuse_policy policy, before b, o
     snprintf(exec, sizeof(exec), "x-%d-%d", (int)policy, (int)b);
     dt_client_start_options o = {.instance_id = id, .execution_id = exec, .reuse_policy = policy};
     arrange(f, id, b, &o);
-    Dt__InstanceStatus *pre = tc_get_status(f, id);
+    Dtpb__InstanceStatus *pre = tc_get_status(f, id);
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &o, NULL, 0), want.st);
     if (want.published) {
-        Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+        Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
         assert_string_equal(m->instance_id, id);
         assert_string_equal(m->execution_id, exec);
     }
     /* A retried start is stored again and dropped by JetStream's duplicate window. */
     assert_null(tc_fetch(f, 50));
-    Dt__InstanceStatus *s = tc_get_status(f, id);
+    Dtpb__InstanceStatus *s = tc_get_status(f, id);
     if (want.record_ours) {
         assert_non_null(s);
         assert_int_equal(s->runtime_status, PENDING);
@@ -313,7 +313,7 @@ static void test_racing_starts(void **state)
         a_won += a == DT_OK;
         char id[64];
         snprintf(id, sizeof(id), "race-%d", i);
-        Dt__InstanceStatus *s = tc_get_status(f, id);
+        Dtpb__InstanceStatus *s = tc_get_status(f, id);
         assert_non_null(s);
         assert_int_equal(s->runtime_status, PENDING);
         assert_string_equal(s->execution_id, a == DT_OK ? "exec-A" : "exec-B");
@@ -323,13 +323,13 @@ static void test_racing_starts(void **state)
     assert_int_equal(n, RACE_ROUNDS);
     bool seen[RACE_ROUNDS] = {false};
     for (uint64_t k = 0; k < n; k++) {
-        Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+        Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
         int i = round_of(m->instance_id);
         assert_true(i >= 0 && !seen[i]);
         seen[i] = true;
         const char *winner = rs[0].got[i] == DT_OK ? "exec-A" : "exec-B";
         assert_string_equal(m->execution_id, winner);
-        const Dt__ExecutionStartedEvent *es = m->event->execution_started;
+        const Dtpb__ExecutionStartedEvent *es = m->event->execution_started;
         assert_non_null(es);
         assert_non_null(es->input);
         assert_int_equal(es->input->value.len, strlen(winner));
@@ -362,7 +362,7 @@ static void test_pending_create_fails(void **state)
     delete_stream(f, stream);
     char id[DT_CLIENT_ID_BUF];
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
     assert_string_equal(m->instance_id, id);
     dt_client_start_options o = {.instance_id = "no-record",
                                  .reuse_policy = DT_CLIENT_REUSE_TERMINATE_AND_REPLACE};
@@ -391,7 +391,7 @@ static void test_refused_start_takes_record_back(void **state)
     o.instance_id = "was-done";
     o.reuse_policy = DT_CLIENT_REUSE_REPLACE_IF_FINISHED;
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &o, NULL, 0), DT_EBROKER);
-    Dt__InstanceStatus *s = tc_get_status(f, "was-done");
+    Dtpb__InstanceStatus *s = tc_get_status(f, "was-done");
     assert_non_null(s);
     assert_int_equal(s->runtime_status, DT_CLIENT_COMPLETED);
     assert_string_equal(s->execution_id, "exec-1");

@@ -61,22 +61,22 @@ static void test_start_message_fields(void **state)
     int64_t after = dt__now_ms();
     assert_string_equal(id, "order-42");
 
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
     assert_string_equal(m->instance_id, "order-42");
     assert_true(is_execution_id(m->execution_id));
     /* A caller-chosen ID under a policy that may refuse: the identity names the state read (no
      * record: revision 0), so racing starts of the ID share it (test_client_reuse). */
     assert_string_equal(m->dedupe_id, "order-42/@0/start/0");
     assert_int_equal(m->reuse_policy,
-                     DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED);
+                     DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED);
     assert_string_equal(m->result_subject, "results.order-42");
 
-    Dt__HistoryEvent *ev = m->event;
+    Dtpb__HistoryEvent *ev = m->event;
     assert_int_equal(ev->event_id, -1);
     int64_t ts = ev->timestamp->seconds * 1000 + ev->timestamp->nanos / 1000000;
     assert_true(ts >= before && ts <= after);
-    assert_int_equal(ev->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED);
-    Dt__ExecutionStartedEvent *es = ev->execution_started;
+    assert_int_equal(ev->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED);
+    Dtpb__ExecutionStartedEvent *es = ev->execution_started;
     assert_string_equal(es->name, "ProcessOrder");
     tc_assert_payload(es->version, "1.2");
     tc_assert_payload(es->input, "{\"n\":1}");
@@ -91,9 +91,9 @@ static void test_start_message_fields(void **state)
     assert_string_equal(es->tags[1]->key, "env");
 
     /* The PENDING record written after the PubAck. */
-    Dt__InstanceStatus *s = tc_get_status(f, "order-42");
+    Dtpb__InstanceStatus *s = tc_get_status(f, "order-42");
     assert_non_null(s);
-    assert_int_equal(s->runtime_status, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING);
+    assert_int_equal(s->runtime_status, DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING);
     assert_string_equal(s->execution_id, m->execution_id);
     assert_string_equal(s->name, "ProcessOrder");
     tc_assert_payload(s->input, "{\"n\":1}");
@@ -113,14 +113,14 @@ static void test_minimal_start_has_no_optional_fields(void **state)
 {
     tc_fixture *f = *state;
     TC_EXPECT(f, dt_client_schedule(f->c, "Hello", NULL, NULL, 0), DT_OK);
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
     assert_true(is_uuid_v4(m->instance_id));
-    Dt__ExecutionStartedEvent *es = m->event->execution_started;
+    Dtpb__ExecutionStartedEvent *es = m->event->execution_started;
     assert_null(es->input);
     assert_null(es->version);
     assert_null(es->scheduled_start_timestamp);
     assert_int_equal(es->n_tags, 0);
-    assert_int_equal(m->reuse_policy, DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR);
+    assert_int_equal(m->reuse_policy, DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR);
     assert_string_equal(m->result_subject, "");
     /* An empty input is present, unlike none. */
     dt_client_start_options o = {.input = "", .input_len = 0};
@@ -143,7 +143,7 @@ static void test_generated_ids_valid_and_unique(void **state)
     }
     char execs[N][64];
     for (int i = 0; i < N; i++) {
-        Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+        Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
         assert_true(is_execution_id(m->execution_id));
         snprintf(execs[i], sizeof(execs[i]), "%s", m->execution_id);
         for (int j = 0; j < i; j++) {
@@ -159,10 +159,10 @@ static void test_retried_start_is_deduplicated(void **state)
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &o, NULL, 0), DT_OK);
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &o, NULL, 0), DT_OK);
     assert_int_equal(tc_orch_count(f), 1);
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
     assert_string_equal(m->dedupe_id, "retry-1/@0/start/0");
     /* The retry found this start's PENDING record and sent the identity it holds. */
-    Dt__InstanceStatus *s = tc_get_status(f, "retry-1");
+    Dtpb__InstanceStatus *s = tc_get_status(f, "retry-1");
     assert_non_null(s);
     assert_string_equal(s->execution_id, "exec-fixed");
     /* Another execution ID is another start, refused by the default policy. */
@@ -190,9 +190,9 @@ static void test_reuse_policies(void **state)
     /* Replacing a finished instance: published, and the record becomes the new PENDING one. */
     o.reuse_policy = DT_CLIENT_REUSE_REPLACE_IF_FINISHED;
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch2", &o, NULL, 0), DT_OK);
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
-    Dt__InstanceStatus *s = tc_get_status(f, "done");
-    assert_int_equal(s->runtime_status, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__InstanceStatus *s = tc_get_status(f, "done");
+    assert_int_equal(s->runtime_status, DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING);
     assert_string_equal(s->execution_id, m->execution_id);
     assert_string_equal(s->name, "Orch2");
 
@@ -202,9 +202,9 @@ static void test_reuse_policies(void **state)
     TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &o, NULL, 0), DT_OK);
     m = tc_fetch_orch(f);
     assert_int_equal(m->reuse_policy,
-                     DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE);
+                     DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE);
     s = tc_get_status(f, "busy");
-    assert_int_equal(s->runtime_status, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING);
+    assert_int_equal(s->runtime_status, DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING);
     assert_string_equal(s->execution_id, "exec-1");
 }
 

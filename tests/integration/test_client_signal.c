@@ -14,7 +14,7 @@
 
 /* Checks the envelope common to every signal: any execution, event id -1, a recent timestamp,
  * and dedupe "<id>/-/<kind>/<n>" (or the key form). */
-static void check_envelope(const Dt__OrchestrationMessage *m, const char *id, const char *kind,
+static void check_envelope(const Dtpb__OrchestrationMessage *m, const char *id, const char *kind,
                            int64_t before)
 {
     assert_string_equal(m->instance_id, id);
@@ -37,17 +37,17 @@ static void test_raise_event_message(void **state)
     int64_t before = dt__now_ms();
     TC_EXPECT(f, dt_client_raise_event(f->c, "inst/1", "Approval", "{\"ok\":true}", 11, NULL),
               DT_OK);
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
     check_envelope(m, "inst/1", "raise", before);
-    assert_int_equal(m->event->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED);
+    assert_int_equal(m->event->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED);
     assert_string_equal(m->event->event_raised->name, "Approval");
     tc_assert_payload(m->event->event_raised->input, "{\"ok\":true}");
 
     /* No data: no payload. Each call is a new message. */
     TC_EXPECT(f, dt_client_raise_event(f->c, "inst/1", "Ping", NULL, 0, NULL), DT_OK);
     TC_EXPECT(f, dt_client_raise_event(f->c, "inst/1", "Ping", NULL, 0, NULL), DT_OK);
-    Dt__OrchestrationMessage *a = tc_fetch_orch(f);
-    Dt__OrchestrationMessage *b = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *a = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *b = tc_fetch_orch(f);
     assert_null(a->event->event_raised->input);
     assert_string_not_equal(a->dedupe_id, b->dedupe_id);
 }
@@ -59,7 +59,7 @@ static void test_raise_with_idempotency_key(void **state)
     TC_EXPECT(f, dt_client_raise_event(f->c, "idem", "Pay", "1", 1, "req-77"), DT_OK);
     TC_EXPECT(f, dt_client_raise_event(f->c, "idem", "Pay", "1", 1, "req-77"), DT_OK);
     assert_int_equal(tc_orch_count(f), 1);
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
     assert_string_equal(m->dedupe_id, "idem/-/raise/k.req-77");
     TC_EXPECT(f, dt_client_raise_event(f->c, "idem", "Pay", "1", 1, "bad key"), DT_EINVAL);
 }
@@ -70,9 +70,10 @@ static void test_terminate_suspend_resume_messages(void **state)
     tc_put_simple(f, "ctl", DT_CLIENT_RUNNING);
     int64_t before = dt__now_ms();
     TC_EXPECT(f, dt_client_terminate(f->c, "ctl", "operator said so", true), DT_OK);
-    Dt__OrchestrationMessage *m = tc_fetch_orch(f);
+    Dtpb__OrchestrationMessage *m = tc_fetch_orch(f);
     check_envelope(m, "ctl", "terminate", before);
-    assert_int_equal(m->event->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED);
+    assert_int_equal(m->event->event_type_case,
+                     DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED);
     tc_assert_payload(m->event->execution_terminated->input, "operator said so");
     assert_true(m->event->execution_terminated->recurse);
 
@@ -84,14 +85,15 @@ static void test_terminate_suspend_resume_messages(void **state)
     TC_EXPECT(f, dt_client_suspend(f->c, "ctl", "maintenance"), DT_OK);
     m = tc_fetch_orch(f);
     check_envelope(m, "ctl", "suspend", before);
-    assert_int_equal(m->event->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED);
+    assert_int_equal(m->event->event_type_case,
+                     DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED);
     tc_assert_payload(m->event->execution_suspended->input, "maintenance");
 
     tc_put_simple(f, "ctl", DT_CLIENT_SUSPENDED);
     TC_EXPECT(f, dt_client_resume(f->c, "ctl", NULL), DT_OK);
     m = tc_fetch_orch(f);
     check_envelope(m, "ctl", "resume", before);
-    assert_int_equal(m->event->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED);
+    assert_int_equal(m->event->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED);
     assert_null(m->event->execution_resumed->input);
 }
 

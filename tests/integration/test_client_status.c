@@ -15,30 +15,30 @@
 
 static void put_full(tc_fixture *f, const char *id)
 {
-    Dt__TaskFailureDetails inner, outer;
-    dt__task_failure_details__init(&inner);
+    Dtpb__TaskFailureDetails inner, outer;
+    dtpb__task_failure_details__init(&inner);
     inner.error_type = "IOError";
     inner.error_message = "disk full";
-    dt__task_failure_details__init(&outer);
+    dtpb__task_failure_details__init(&outer);
     outer.error_type = "dt.TaskFailed";
     outer.error_message = "activity Save failed";
     outer.stack_trace = tc_payload(f, "at save()");
     outer.inner_failure = &inner;
     outer.is_non_retriable = true;
-    Dt__InstanceStatus__TagsEntry t0, t1;
-    dt__instance_status__tags_entry__init(&t0);
+    Dtpb__InstanceStatus__TagsEntry t0, t1;
+    dtpb__instance_status__tags_entry__init(&t0);
     t0.key = "team";
     t0.value = "core";
-    dt__instance_status__tags_entry__init(&t1);
+    dtpb__instance_status__tags_entry__init(&t1);
     t1.key = "k";
     t1.value = "";
-    Dt__InstanceStatus__TagsEntry *tags[] = {&t0, &t1};
-    Dt__InstanceStatus s;
-    dt__instance_status__init(&s);
+    Dtpb__InstanceStatus__TagsEntry *tags[] = {&t0, &t1};
+    Dtpb__InstanceStatus s;
+    dtpb__instance_status__init(&s);
     s.instance_id = (char *)id;
     s.name = "Save";
     s.execution_id = "exec-9";
-    s.runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
+    s.runtime_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
     s.created_at = tc_ts(f, 1700000000001);
     s.last_updated_at = tc_ts(f, 1700000000999);
     s.input = tc_payload(f, "{\"in\":1}");
@@ -139,14 +139,14 @@ static void *writer_main(void *arg)
     } else if (w->purge) {
         w->failed = dt_broker_kv_delete(kv, key, 0) != DT_OK;
     } else {
-        Dt__InstanceStatus s;
-        dt__instance_status__init(&s);
+        Dtpb__InstanceStatus s;
+        dtpb__instance_status__init(&s);
         s.instance_id = (char *)w->id;
         s.execution_id = "exec-1";
         s.name = "Orch";
-        s.runtime_status = (Dt__OrchestrationStatus)w->status;
+        s.runtime_status = (Dtpb__OrchestrationStatus)w->status;
         uint8_t buf[256];
-        size_t len = dt__instance_status__pack(&s, buf);
+        size_t len = dtpb__instance_status__pack(&s, buf);
         w->failed = dt_broker_kv_put(kv, key, buf, len, NULL) != DT_OK;
     }
     dt_broker_kv_close(kv);

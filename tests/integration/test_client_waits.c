@@ -232,14 +232,14 @@ static void put_record(dt_test_nats *s, const char *hub, const char *id, int32_t
     dt__status_key(id, key, sizeof(key));
     dt_broker_kv *kv = NULL;
     TB_EXPECT(dt_broker_kv_open(b, bucket, &kv), DT_OK, dt_broker_errmsg(b));
-    Dt__InstanceStatus rec;
-    dt__instance_status__init(&rec);
+    Dtpb__InstanceStatus rec;
+    dtpb__instance_status__init(&rec);
     rec.instance_id = (char *)id;
     rec.execution_id = "exec-1";
     rec.name = "Orch";
-    rec.runtime_status = (Dt__OrchestrationStatus)status;
+    rec.runtime_status = (Dtpb__OrchestrationStatus)status;
     uint8_t buf[256];
-    size_t len = dt__instance_status__pack(&rec, buf);
+    size_t len = dtpb__instance_status__pack(&rec, buf);
     TB_EXPECT(dt_broker_kv_put(kv, key, buf, len, NULL), DT_OK, dt_broker_kv_errmsg(kv));
     dt_broker_kv_close(kv);
     dt_broker_close(b);

@@ -65,23 +65,23 @@ static int teardown(void **state)
 /* Commits an instance with a two-event history into its partition's store. */
 static void add_instance(dfix *d, const char *id, int32_t status, int64_t created)
 {
-    Dt__ExecutionStartedEvent es;
-    dt__execution_started_event__init(&es);
+    Dtpb__ExecutionStartedEvent es;
+    dtpb__execution_started_event__init(&es);
     es.name = "Orch";
     es.input = tc_payload(d->t, "\"in\"");
-    Dt__EventRaisedEvent er;
-    dt__event_raised_event__init(&er);
+    Dtpb__EventRaisedEvent er;
+    dtpb__event_raised_event__init(&er);
     er.name = "Go";
-    Dt__HistoryEvent e[2];
-    dt__history_event__init(&e[0]);
+    Dtpb__HistoryEvent e[2];
+    dtpb__history_event__init(&e[0]);
     e[0].event_id = -1;
     e[0].timestamp = tc_ts(d->t, created);
-    e[0].event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    e[0].event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     e[0].execution_started = &es;
-    dt__history_event__init(&e[1]);
+    dtpb__history_event__init(&e[1]);
     e[1].event_id = -1;
     e[1].timestamp = tc_ts(d->t, created + 1);
-    e[1].event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    e[1].event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     e[1].event_raised = &er;
     dt__blob blobs[2];
     for (int i = 0; i < 2; i++) {

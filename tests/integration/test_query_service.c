@@ -74,16 +74,16 @@ static void start_service(qfix *q, uint32_t p)
  * a user tag and one of the runtime's own ("dt." prefix, not shown to clients). */
 static dt__blob start_record(qfix *q)
 {
-    Dt__ExecutionStartedEvent__TagsEntry t0, t1;
-    dt__execution_started_event__tags_entry__init(&t0);
+    Dtpb__ExecutionStartedEvent__TagsEntry t0, t1;
+    dtpb__execution_started_event__tags_entry__init(&t0);
     t0.key = "team";
     t0.value = "ops";
-    dt__execution_started_event__tags_entry__init(&t1);
+    dtpb__execution_started_event__tags_entry__init(&t1);
     t1.key = "dt.result_subject";
     t1.value = "results.x";
-    Dt__ExecutionStartedEvent__TagsEntry *tags[] = {&t0, &t1};
-    Dt__ExecutionStartedEvent es;
-    dt__execution_started_event__init(&es);
+    Dtpb__ExecutionStartedEvent__TagsEntry *tags[] = {&t0, &t1};
+    Dtpb__ExecutionStartedEvent es;
+    dtpb__execution_started_event__init(&es);
     es.name = "Ship";
     es.n_tags = 2;
     es.tags = tags;
@@ -277,7 +277,7 @@ static void test_list_bad_arguments(void **state)
 }
 
 /* Packs an event into the fixture arena as a blob. */
-static dt__blob event_blob(qfix *q, Dt__HistoryEvent *e, int32_t id, int64_t ts)
+static dt__blob event_blob(qfix *q, Dtpb__HistoryEvent *e, int32_t id, int64_t ts)
 {
     e->event_id = id;
     e->timestamp = tc_ts(q->t, ts);
@@ -290,33 +290,33 @@ static void test_history_round_trip(void **state)
 {
     qfix *q = *state;
     const char *id = "order-04";
-    Dt__ExecutionStartedEvent es;
-    dt__execution_started_event__init(&es);
+    Dtpb__ExecutionStartedEvent es;
+    dtpb__execution_started_event__init(&es);
     es.name = "Order";
     es.input = tc_payload(q->t, "in-order-04");
-    Dt__TaskScheduledEvent ts;
-    dt__task_scheduled_event__init(&ts);
+    Dtpb__TaskScheduledEvent ts;
+    dtpb__task_scheduled_event__init(&ts);
     ts.name = "Charge";
     ts.input = tc_payload(q->t, "42");
-    Dt__TaskCompletedEvent tc;
-    dt__task_completed_event__init(&tc);
+    Dtpb__TaskCompletedEvent tc;
+    dtpb__task_completed_event__init(&tc);
     tc.task_scheduled_id = 0;
     tc.result = tc_payload(q->t, "\"ok\"");
-    Dt__ExecutionCompletedEvent ec;
-    dt__execution_completed_event__init(&ec);
-    ec.orchestration_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+    Dtpb__ExecutionCompletedEvent ec;
+    dtpb__execution_completed_event__init(&ec);
+    ec.orchestration_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
     ec.result = tc_payload(q->t, "done");
-    Dt__HistoryEvent e[4];
+    Dtpb__HistoryEvent e[4];
     for (int i = 0; i < 4; i++) {
-        dt__history_event__init(&e[i]);
+        dtpb__history_event__init(&e[i]);
     }
-    e[0].event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    e[0].event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     e[0].execution_started = &es;
-    e[1].event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED;
+    e[1].event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED;
     e[1].task_scheduled = &ts;
-    e[2].event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+    e[2].event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
     e[2].task_completed = &tc;
-    e[3].event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED;
+    e[3].event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED;
     e[3].execution_completed = &ec;
     dt__blob blobs[4] = {event_blob(q, &e[0], -1, 5000), event_blob(q, &e[1], 0, 5001),
                          event_blob(q, &e[2], -1, 5002), event_blob(q, &e[3], -1, 5003)};
@@ -468,7 +468,7 @@ static void test_purge_fenced(void **state)
 }
 
 /* Sends raw bytes to a partition's query subject and decodes the reply. */
-static Dt__QueryResponse *raw_query(qfix *q, uint32_t p, const void *data, size_t len)
+static Dtpb__QueryResponse *raw_query(qfix *q, uint32_t p, const void *data, size_t len)
 {
     char subject[DT_BROKER_NAME_BUF], tail[8];
     snprintf(tail, sizeof(tail), "%u", p);
@@ -476,7 +476,7 @@ static Dt__QueryResponse *raw_query(qfix *q, uint32_t p, const void *data, size_
     dt_broker_outmsg m = {.subject = subject, .data = data, .len = len};
     dt_broker_msg *reply = NULL;
     TB_EXPECT(dt_broker_request(q->t->b, &m, 5000, &reply), DT_OK, dt_broker_errmsg(q->t->b));
-    Dt__QueryResponse *r = dt__query_response__unpack(
+    Dtpb__QueryResponse *r = dtpb__query_response__unpack(
         dt__arena_pb_allocator(q->t->a), dt_broker_msg_len(reply), dt_broker_msg_data(reply));
     dt_broker_msg_destroy(reply);
     assert_non_null(r);
@@ -487,19 +487,19 @@ static void test_malformed_requests(void **state)
 {
     qfix *q = *state;
     static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x0a, 0x99, 0x01, 0x02};
-    Dt__QueryResponse *r = raw_query(q, 0, garbage, sizeof(garbage));
+    Dtpb__QueryResponse *r = raw_query(q, 0, garbage, sizeof(garbage));
     assert_int_equal(r->status, DT_EDECODE);
     assert_non_null(strstr(r->error, "malformed"));
     r = raw_query(q, 1, "", 0); /* decodes to a request with no operation */
     assert_int_equal(r->status, DT_EDECODE);
-    assert_int_equal(r->result_case, DT__QUERY_RESPONSE__RESULT__NOT_SET);
+    assert_int_equal(r->result_case, DTPB__QUERY_RESPONSE__RESULT__NOT_SET);
     /* A history request with an invalid ID, and a list with an unknown status. */
-    Dt__HistoryRequest hr;
-    dt__history_request__init(&hr);
+    Dtpb__HistoryRequest hr;
+    dtpb__history_request__init(&hr);
     hr.instance_id = "has space";
-    Dt__QueryRequest req;
-    dt__query_request__init(&req);
-    req.kind_case = DT__QUERY_REQUEST__KIND_HISTORY;
+    Dtpb__QueryRequest req;
+    dtpb__query_request__init(&req);
+    req.kind_case = DTPB__QUERY_REQUEST__KIND_HISTORY;
     req.history = &hr;
     size_t len = 0;
     uint8_t *buf = dt__pack(q->t->a, &req.base, &len);

@@ -6,6 +6,7 @@ dt_add_test(NAME test_store_timers_outbox SOURCES test_store_timers_outbox.c LAB
 dt_add_test(NAME test_store_episode SOURCES test_store_episode.c LABELS unit)
 dt_add_test(NAME test_store_parked SOURCES test_store_parked.c LABELS unit)
 dt_add_test(NAME test_store_log SOURCES test_store_log.c LABELS unit)
+dt_add_test(NAME test_store_applied_prune SOURCES test_store_applied_prune.c LABELS unit)
 dt_add_test(NAME test_store_migrate SOURCES test_store_migrate.c LABELS unit)
 target_include_directories(test_store_migrate PRIVATE ${CMAKE_SOURCE_DIR}/runtime/engine)
 dt_add_test(NAME test_store_crash SOURCES test_store_crash.c LABELS unit TIMEOUT 300)

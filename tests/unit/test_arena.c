@@ -257,16 +257,16 @@ static void hooks_run_last_first(void **state)
 static uint8_t *pack_started_event(size_t *len)
 {
     enum { NTAGS = 64 };
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
-    Dt__ExecutionStartedEvent started = DT__EXECUTION_STARTED_EVENT__INIT;
-    Dt__Payload input = DT__PAYLOAD__INIT;
-    Dt__ExecutionStartedEvent__TagsEntry entries[NTAGS];
-    Dt__ExecutionStartedEvent__TagsEntry *tags[NTAGS];
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
+    Dtpb__ExecutionStartedEvent started = DTPB__EXECUTION_STARTED_EVENT__INIT;
+    Dtpb__Payload input = DTPB__PAYLOAD__INIT;
+    Dtpb__ExecutionStartedEvent__TagsEntry entries[NTAGS];
+    Dtpb__ExecutionStartedEvent__TagsEntry *tags[NTAGS];
     char keys[NTAGS][16];
     char values[NTAGS][24];
     for (int i = 0; i < NTAGS; i++) {
-        dt__execution_started_event__tags_entry__init(&entries[i]);
+        dtpb__execution_started_event__tags_entry__init(&entries[i]);
         snprintf(keys[i], sizeof(keys[i]), "k%d", i);
         snprintf(values[i], sizeof(values[i]), "value-%d", i * i);
         entries[i].key = keys[i];
@@ -283,21 +283,21 @@ static uint8_t *pack_started_event(size_t *len)
     started.tags = tags;
     ev.event_id = 7;
     ev.timestamp = &ts;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev.execution_started = &started;
-    *len = dt__history_event__get_packed_size(&ev);
+    *len = dtpb__history_event__get_packed_size(&ev);
     uint8_t *buf = malloc(*len);
     assert_non_null(buf);
-    assert_int_equal(dt__history_event__pack(&ev, buf), *len);
+    assert_int_equal(dtpb__history_event__pack(&ev, buf), *len);
     return buf;
 }
 
-static void check_started_event(const Dt__HistoryEvent *ev)
+static void check_started_event(const Dtpb__HistoryEvent *ev)
 {
     assert_int_equal(ev->event_id, 7);
     assert_int_equal(ev->timestamp->seconds, 1700000000);
-    assert_int_equal(ev->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED);
-    const Dt__ExecutionStartedEvent *s = ev->execution_started;
+    assert_int_equal(ev->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED);
+    const Dtpb__ExecutionStartedEvent *s = ev->execution_started;
     assert_string_equal(s->name, "Greeter");
     assert_int_equal(s->input->value.len, 8);
     assert_memory_equal(s->input->value.data, "{\"n\":42}", 8);
@@ -318,19 +318,19 @@ static void pb_unpack_lives_in_the_arena(void **state)
     assert_ptr_equal(pb, dt__arena_pb_allocator(a));
     size_t before = dt__arena_footprint(a);
 
-    Dt__HistoryEvent *ev = dt__history_event__unpack(pb, len, buf);
+    Dtpb__HistoryEvent *ev = dtpb__history_event__unpack(pb, len, buf);
     assert_non_null(ev);
     check_started_event(ev);
     assert_true(dt__arena_footprint(a) > before); /* the decoded tree came from the arena */
     /* Freeing through the arena allocator is a no-op: the tree is still readable (ASan would
      * report a use after free otherwise). */
-    dt__history_event__free_unpacked(ev, pb);
+    dtpb__history_event__free_unpacked(ev, pb);
     check_started_event(ev);
 
     /* A malformed buffer fails cleanly; its partial allocations stay in the arena. */
     uint8_t bad[] = {0x1a, 0x7f, 0x0a, 0x03, 'a', 'b'};
-    assert_null(dt__history_event__unpack(pb, sizeof(bad), bad));
-    assert_null(dt__history_event__unpack(pb, len - 3, buf));
+    assert_null(dtpb__history_event__unpack(pb, sizeof(bad), bad));
+    assert_null(dtpb__history_event__unpack(pb, len - 3, buf));
     dt__arena_destroy(a);
     free(buf);
 }
@@ -345,7 +345,7 @@ static void pb_unpack_survives_allocation_failure(void **state)
         dt__arena *a = dt__arena_create(512);
         assert_non_null(a);
         dt_test_alloc_fail_after(n);
-        Dt__HistoryEvent *ev = dt__history_event__unpack(dt__arena_pb_allocator(a), len, buf);
+        Dtpb__HistoryEvent *ev = dtpb__history_event__unpack(dt__arena_pb_allocator(a), len, buf);
         dt_test_alloc_fail_after(-1);
         if (ev != NULL) {
             check_started_event(ev);

@@ -27,12 +27,12 @@ typedef struct sample {
     size_t len;
 } sample;
 
-static sample pack_event(const Dt__HistoryEvent *ev)
+static sample pack_event(const Dtpb__HistoryEvent *ev)
 {
-    sample s = {NULL, dt__history_event__get_packed_size(ev)};
+    sample s = {NULL, dtpb__history_event__get_packed_size(ev)};
     s.buf = malloc(s.len > 0 ? s.len : 1);
     assert_non_null(s.buf);
-    assert_int_equal(dt__history_event__pack(ev, s.buf), s.len);
+    assert_int_equal(dtpb__history_event__pack(ev, s.buf), s.len);
     return s;
 }
 
@@ -41,118 +41,118 @@ static sample pack_event(const Dt__HistoryEvent *ev)
  * a field numbered 100, maps (which protobuf-c decodes) and an empty event. */
 static size_t make_samples(sample *out)
 {
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
     ts.seconds = 1700000000123LL;
     ts.nanos = 999999999;
-    Dt__Payload in = DT__PAYLOAD__INIT, empty = DT__PAYLOAD__INIT;
+    Dtpb__Payload in = DTPB__PAYLOAD__INIT, empty = DTPB__PAYLOAD__INIT;
     in.value.data = (uint8_t *)"{\"n\":42}";
     in.value.len = 8;
     size_t n = 0;
 
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     ev.event_id = -1;
     ev.timestamp = &ts;
-    Dt__OrchestratorStartedEvent os = DT__ORCHESTRATOR_STARTED_EVENT__INIT;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
+    Dtpb__OrchestratorStartedEvent os = DTPB__ORCHESTRATOR_STARTED_EVENT__INIT;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED;
     ev.orchestrator_started = &os;
     out[n++] = pack_event(&ev);
 
-    Dt__TaskScheduledEvent sch = DT__TASK_SCHEDULED_EVENT__INIT;
+    Dtpb__TaskScheduledEvent sch = DTPB__TASK_SCHEDULED_EVENT__INIT;
     sch.name = "step";
     sch.version = &empty;
     sch.input = &in;
     sch.task_queue = "q-1";
     ev.event_id = 12345;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED;
     ev.task_scheduled = &sch;
     out[n++] = pack_event(&ev);
 
-    Dt__TaskCompletedEvent tc = DT__TASK_COMPLETED_EVENT__INIT;
+    Dtpb__TaskCompletedEvent tc = DTPB__TASK_COMPLETED_EVENT__INIT;
     tc.task_scheduled_id = -7;
     tc.result = &in;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
     ev.task_completed = &tc;
     out[n++] = pack_event(&ev);
 
-    Dt__TaskFailureDetails inner = DT__TASK_FAILURE_DETAILS__INIT,
-                           fd = DT__TASK_FAILURE_DETAILS__INIT;
+    Dtpb__TaskFailureDetails inner = DTPB__TASK_FAILURE_DETAILS__INIT,
+                             fd = DTPB__TASK_FAILURE_DETAILS__INIT;
     inner.error_type = "Inner";
     inner.is_non_retriable = 1;
     fd.error_type = "Boom";
     fd.error_message = "it broke";
     fd.stack_trace = &in;
     fd.inner_failure = &inner;
-    Dt__TaskFailedEvent tf = DT__TASK_FAILED_EVENT__INIT;
+    Dtpb__TaskFailedEvent tf = DTPB__TASK_FAILED_EVENT__INIT;
     tf.task_scheduled_id = 3;
     tf.failure_details = &fd;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
     ev.task_failed = &tf;
     out[n++] = pack_event(&ev);
 
-    Dt__ExecutionCompletedEvent ec = DT__EXECUTION_COMPLETED_EVENT__INIT;
-    ec.orchestration_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
+    Dtpb__ExecutionCompletedEvent ec = DTPB__EXECUTION_COMPLETED_EVENT__INIT;
+    ec.orchestration_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED;
     ec.failure_details = &fd;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED;
     ev.execution_completed = &ec;
     out[n++] = pack_event(&ev);
 
-    Dt__ExecutionTerminatedEvent et = DT__EXECUTION_TERMINATED_EVENT__INIT;
+    Dtpb__ExecutionTerminatedEvent et = DTPB__EXECUTION_TERMINATED_EVENT__INIT;
     et.recurse = 1;
     et.input = &in;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
     ev.execution_terminated = &et;
     out[n++] = pack_event(&ev);
 
-    Dt__TimerFiredEvent tfe = DT__TIMER_FIRED_EVENT__INIT;
+    Dtpb__TimerFiredEvent tfe = DTPB__TIMER_FIRED_EVENT__INIT;
     tfe.fire_at = &ts;
     tfe.timer_id = 2147483647;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED;
     ev.timer_fired = &tfe;
     out[n++] = pack_event(&ev);
 
-    Dt__Payload exec = DT__PAYLOAD__INIT;
+    Dtpb__Payload exec = DTPB__PAYLOAD__INIT;
     exec.value.data = (uint8_t *)"exec-1";
     exec.value.len = 6;
-    Dt__OrchestrationInstance oi = DT__ORCHESTRATION_INSTANCE__INIT;
+    Dtpb__OrchestrationInstance oi = DTPB__ORCHESTRATION_INSTANCE__INIT;
     oi.instance_id = "parent";
     oi.execution_id = &exec;
-    Dt__ParentInstanceInfo pi = DT__PARENT_INSTANCE_INFO__INIT;
+    Dtpb__ParentInstanceInfo pi = DTPB__PARENT_INSTANCE_INFO__INIT;
     pi.task_scheduled_id = 4;
     pi.name = &exec;
     pi.orchestration_instance = &oi;
-    Dt__ExecutionStartedEvent st = DT__EXECUTION_STARTED_EVENT__INIT;
+    Dtpb__ExecutionStartedEvent st = DTPB__EXECUTION_STARTED_EVENT__INIT;
     st.name = "Greeter";
     st.input = &in;
     st.orchestration_instance = &oi;
     st.parent_instance = &pi;
     st.scheduled_start_timestamp = &ts;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev.execution_started = &st;
     out[n++] = pack_event(&ev);
 
-    Dt__ExecutionStartedEvent__TagsEntry tag = DT__EXECUTION_STARTED_EVENT__TAGS_ENTRY__INIT;
-    Dt__ExecutionStartedEvent__TagsEntry *tags[] = {&tag, &tag};
+    Dtpb__ExecutionStartedEvent__TagsEntry tag = DTPB__EXECUTION_STARTED_EVENT__TAGS_ENTRY__INIT;
+    Dtpb__ExecutionStartedEvent__TagsEntry *tags[] = {&tag, &tag};
     tag.key = "k";
     tag.value = "v";
     st.n_tags = 2;
     st.tags = tags;
     out[n++] = pack_event(&ev);
 
-    Dt__EventRaisedEvent er = DT__EVENT_RAISED_EVENT__INIT;
+    Dtpb__EventRaisedEvent er = DTPB__EVENT_RAISED_EVENT__INIT;
     er.name = ""; /* proto3 default: not on the wire */
     er.input = &empty;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     ev.event_raised = &er;
     out[n++] = pack_event(&ev);
 
-    Dt__HistoryEvent bare = DT__HISTORY_EVENT__INIT;
+    Dtpb__HistoryEvent bare = DTPB__HISTORY_EVENT__INIT;
     out[n++] = pack_event(&bare); /* zero bytes */
 
-    Dt__MessagePublishedEvent mp = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    Dtpb__MessagePublishedEvent mp = DTPB__MESSAGE_PUBLISHED_EVENT__INIT;
     mp.subject = "a.b";
     mp.data.data = (uint8_t *)"xyz";
     mp.data.len = 3;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED;
     ev.message_published = &mp;
     out[n++] = pack_event(&ev);
     assert_int_equal(n, NSAMPLES);
@@ -172,7 +172,7 @@ static bool agree(const uint8_t *buf, size_t len)
 {
     dt__arena *a = dt__arena_create(0);
     assert_non_null(a);
-    const ProtobufCMessageDescriptor *d = &dt__history_event__descriptor;
+    const ProtobufCMessageDescriptor *d = &dtpb__history_event__descriptor;
     ProtobufCMessage *mine = dt__arena_unpack(a, d, len, buf);
     ProtobufCMessage *ref = protobuf_c_message_unpack(d, dt__arena_pb_allocator(a), len, buf);
     assert_int_equal(mine == NULL, ref == NULL);
@@ -185,8 +185,8 @@ static bool agree(const uint8_t *buf, size_t len)
         assert_int_equal(protobuf_c_message_pack(mine, p1), n);
         assert_int_equal(protobuf_c_message_pack(ref, p2), n);
         assert_memory_equal(p1, p2, n);
-        assert_int_equal(((Dt__HistoryEvent *)mine)->event_type_case,
-                         ((Dt__HistoryEvent *)ref)->event_type_case);
+        assert_int_equal(((Dtpb__HistoryEvent *)mine)->event_type_case,
+                         ((Dtpb__HistoryEvent *)ref)->event_type_case);
     }
     dt__arena_destroy(a);
     return mine != NULL;
@@ -210,14 +210,14 @@ static void fields_come_out_as_protobuf_c_gives_them(void **state)
     size_t n = make_samples(s);
     dt__arena *a = dt__arena_create(0);
     assert_non_null(a);
-    const ProtobufCMessageDescriptor *d = &dt__history_event__descriptor;
+    const ProtobufCMessageDescriptor *d = &dtpb__history_event__descriptor;
 
-    Dt__HistoryEvent *ev = (Dt__HistoryEvent *)dt__arena_unpack(a, d, s[1].len, s[1].buf);
+    Dtpb__HistoryEvent *ev = (Dtpb__HistoryEvent *)dt__arena_unpack(a, d, s[1].len, s[1].buf);
     assert_non_null(ev);
     assert_int_equal(ev->event_id, 12345);
     assert_int_equal(ev->timestamp->seconds, 1700000000123LL);
     assert_int_equal(ev->timestamp->nanos, 999999999);
-    assert_int_equal(ev->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED);
+    assert_int_equal(ev->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED);
     assert_string_equal(ev->task_scheduled->name, "step");
     assert_string_equal(ev->task_scheduled->task_queue, "q-1");
     assert_int_equal(ev->task_scheduled->input->value.len, 8);
@@ -229,30 +229,30 @@ static void fields_come_out_as_protobuf_c_gives_them(void **state)
     assert_true((const uint8_t *)ev->task_scheduled->name < s[1].buf ||
                 (const uint8_t *)ev->task_scheduled->name >= s[1].buf + s[1].len);
 
-    ev = (Dt__HistoryEvent *)dt__arena_unpack(a, d, s[0].len, s[0].buf);
+    ev = (Dtpb__HistoryEvent *)dt__arena_unpack(a, d, s[0].len, s[0].buf);
     assert_non_null(ev);
     assert_int_equal(ev->event_id, -1);
-    assert_int_equal(ev->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED);
+    assert_int_equal(ev->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED);
     assert_non_null(ev->orchestrator_started);
 
-    ev = (Dt__HistoryEvent *)dt__arena_unpack(a, d, s[5].len, s[5].buf);
+    ev = (Dtpb__HistoryEvent *)dt__arena_unpack(a, d, s[5].len, s[5].buf);
     assert_non_null(ev);
     assert_true(ev->execution_terminated->recurse);
 
-    ev = (Dt__HistoryEvent *)dt__arena_unpack(a, d, s[10].len, s[10].buf);
+    ev = (Dtpb__HistoryEvent *)dt__arena_unpack(a, d, s[10].len, s[10].buf);
     assert_non_null(ev);
-    assert_int_equal(ev->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE__NOT_SET);
+    assert_int_equal(ev->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE__NOT_SET);
     assert_null(ev->timestamp);
 
-    ev = (Dt__HistoryEvent *)dt__arena_unpack(a, d, s[9].len, s[9].buf);
+    ev = (Dtpb__HistoryEvent *)dt__arena_unpack(a, d, s[9].len, s[9].buf);
     assert_non_null(ev);
     assert_string_equal(ev->event_raised->name, ""); /* the default, as protobuf-c leaves it */
 
     /* An empty bytes field on the wire (TaskCompleted.result.value = ""): data as protobuf-c
      * leaves it (NULL), which packing cannot tell apart. */
     static const uint8_t empty_bytes[] = {0x3a, 0x04, 0x12, 0x02, 0x0a, 0x00};
-    ev = (Dt__HistoryEvent *)dt__arena_unpack(a, d, sizeof(empty_bytes), empty_bytes);
-    Dt__HistoryEvent *ref = (Dt__HistoryEvent *)protobuf_c_message_unpack(
+    ev = (Dtpb__HistoryEvent *)dt__arena_unpack(a, d, sizeof(empty_bytes), empty_bytes);
+    Dtpb__HistoryEvent *ref = (Dtpb__HistoryEvent *)protobuf_c_message_unpack(
         d, dt__arena_pb_allocator(a), sizeof(empty_bytes), empty_bytes);
     assert_non_null(ev);
     assert_non_null(ref);
@@ -361,7 +361,7 @@ static void survives_allocation_failure(void **state)
             assert_non_null(a);
             dt_test_alloc_fail_after(k);
             ProtobufCMessage *m =
-                dt__arena_unpack(a, &dt__history_event__descriptor, s[i].len, s[i].buf);
+                dt__arena_unpack(a, &dtpb__history_event__descriptor, s[i].len, s[i].buf);
             dt_test_alloc_fail_after(-1);
             dt__arena_destroy(a);
             assert_int_equal(dt_test_alloc_outstanding(), dt_test_leakcheck_base());
@@ -398,7 +398,7 @@ static void the_schema_has_no_required_fields(void **state)
     (void)state;
     const ProtobufCMessageDescriptor *seen[128];
     size_t n = 0;
-    walk(&dt__history_event__descriptor, seen, &n);
+    walk(&dtpb__history_event__descriptor, seen, &n);
     assert_true(n > 20);
 }
 

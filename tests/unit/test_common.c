@@ -132,7 +132,7 @@ static void repeated_prefixes_are_found(void **state)
 static void timestamps_saturate(void **state)
 {
     (void)state;
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
     ts.seconds = 1700000000;
     ts.nanos = 999999999;
     assert_true(dt__ts_to_ms(&ts) == 1700000000999LL);

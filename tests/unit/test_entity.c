@@ -58,7 +58,7 @@ static void counter(dt_entity_ctx *c, void *ud)
 
 typedef struct world {
     dt__arena *a;
-    Dt__OrchestrationMessage *msgs[64];
+    Dtpb__OrchestrationMessage *msgs[64];
     size_t n;
     int seq;
 } world;
@@ -79,9 +79,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static Dt__OrchestrationMessage *msg(world *w, const char *to, Dt__HistoryEvent *ev)
+static Dtpb__OrchestrationMessage *msg(world *w, const char *to, Dtpb__HistoryEvent *ev)
 {
-    Dt__OrchestrationMessage *m = dt__arena_alloc(w->a, sizeof(*m));
+    Dtpb__OrchestrationMessage *m = dt__arena_alloc(w->a, sizeof(*m));
     char id[32];
     snprintf(id, sizeof(id), "m%d", w->seq++);
     dt__orch_msg_init(m, to, "", ev, dt__arena_strdup(w->a, id));
@@ -89,20 +89,20 @@ static Dt__OrchestrationMessage *msg(world *w, const char *to, Dt__HistoryEvent 
     return m;
 }
 
-static Dt__Payload *pl(world *w, const char *s)
+static Dtpb__Payload *pl(world *w, const char *s)
 {
     return s != NULL ? dt__emit_payload(w->a, (const uint8_t *)s, strlen(s)) : NULL;
 }
 
 static void signal_op(world *w, const char *to, const char *op, const char *input)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
-    Dt__EntityOperationSignaledEvent *s = dt__arena_alloc(w->a, sizeof(*s));
-    dt__entity_operation_signaled_event__init(s);
+    Dtpb__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
+    Dtpb__EntityOperationSignaledEvent *s = dt__arena_alloc(w->a, sizeof(*s));
+    dtpb__entity_operation_signaled_event__init(s);
     s->request_id = "r";
     s->operation = (char *)op;
     s->input = pl(w, input);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
     ev->entity_operation_signaled = s;
     msg(w, to, ev);
 }
@@ -110,15 +110,15 @@ static void signal_op(world *w, const char *to, const char *op, const char *inpu
 static void call_op(world *w, const char *to, const char *op, const char *input, const char *caller,
                     const char *req)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
-    Dt__EntityOperationCalledEvent *c = dt__arena_alloc(w->a, sizeof(*c));
-    dt__entity_operation_called_event__init(c);
+    Dtpb__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
+    Dtpb__EntityOperationCalledEvent *c = dt__arena_alloc(w->a, sizeof(*c));
+    dtpb__entity_operation_called_event__init(c);
     c->request_id = (char *)req;
     c->operation = (char *)op;
     c->input = pl(w, input);
     c->parent_instance_id = pl(w, caller);
     c->parent_execution_id = pl(w, "e1");
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED;
     ev->entity_operation_called = c;
     msg(w, to, ev);
 }
@@ -126,34 +126,34 @@ static void call_op(world *w, const char *to, const char *op, const char *input,
 static void lock_req(world *w, const char *to, char **set, size_t n, int pos, const char *holder,
                      const char *cs)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
-    Dt__EntityLockRequestedEvent *l = dt__arena_alloc(w->a, sizeof(*l));
-    dt__entity_lock_requested_event__init(l);
+    Dtpb__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
+    Dtpb__EntityLockRequestedEvent *l = dt__arena_alloc(w->a, sizeof(*l));
+    dtpb__entity_lock_requested_event__init(l);
     l->critical_section_id = (char *)cs;
     l->lock_set = set;
     l->n_lock_set = n;
     l->position = pos;
     l->parent_instance_id = pl(w, holder);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
     ev->entity_lock_requested = l;
     msg(w, to, ev);
 }
 
 static void unlock_req(world *w, const char *to, const char *holder, const char *cs)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
-    Dt__EntityUnlockSentEvent *u = dt__arena_alloc(w->a, sizeof(*u));
-    dt__entity_unlock_sent_event__init(u);
+    Dtpb__HistoryEvent *ev = dt__emit_new(w->a, -1, 1000);
+    Dtpb__EntityUnlockSentEvent *u = dt__arena_alloc(w->a, sizeof(*u));
+    dtpb__entity_unlock_sent_event__init(u);
     u->critical_section_id = (char *)cs;
     u->parent_instance_id = pl(w, holder);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
     ev->entity_unlock_sent = u;
     msg(w, to, ev);
 }
 
 /* Runs the queued messages on (state, rec) and clears the queue. */
 static dt__entity_out run_all(world *w, const char *id, const char *state,
-                              const Dt__EntityRecord *rec, dt_entity_fn fn, size_t max)
+                              const Dtpb__EntityRecord *rec, dt_entity_fn fn, size_t max)
 {
     dt__entity_in in = {.instance_id = id,
                         .state = state != NULL ? (dt__blob){(const uint8_t *)state, strlen(state)}
@@ -234,15 +234,15 @@ static void test_call_answers(void **state)
     call_op(w, "@counter@k", "fail", NULL, "orch", "req-2");
     dt__entity_out o = run_all(w, "@counter@k", "42", NULL, counter, 0);
     assert_int_equal(o.n_sends, 2);
-    Dt__OrchestrationMessage *ok = o.sends[0], *bad = o.sends[1];
+    Dtpb__OrchestrationMessage *ok = o.sends[0], *bad = o.sends[1];
     assert_string_equal(ok->instance_id, "orch");
     assert_string_equal(ok->execution_id, "e1");
     assert_int_equal(ok->event->event_type_case,
-                     DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED);
+                     DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED);
     assert_string_equal(ok->event->entity_operation_completed->request_id, "req-1");
     assert_memory_equal(ok->event->entity_operation_completed->output->value.data, "42", 2);
     assert_int_equal(bad->event->event_type_case,
-                     DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_FAILED);
+                     DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_FAILED);
     assert_string_equal(bad->event->entity_operation_failed->failure_details->error_type, "Boom");
     assert_string_equal(str(&o.state), "42");
     assert_string_not_equal(ok->dedupe_id, bad->dedupe_id);
@@ -255,7 +255,7 @@ static void test_unknown_entity(void **state)
     signal_op(w, "@nosuch@k", "add", "1");
     dt__entity_out o = run_all(w, "@nosuch@k", NULL, NULL, NULL, 0);
     assert_int_equal(o.n_sends, 1);
-    const Dt__TaskFailureDetails *f = o.sends[0]->event->entity_operation_failed->failure_details;
+    const Dtpb__TaskFailureDetails *f = o.sends[0]->event->entity_operation_failed->failure_details;
     assert_string_equal(f->error_type, DT__ENTITY_UNKNOWN);
     assert_true(f->is_non_retriable);
     assert_non_null(strstr(f->error_message, "'nosuch'"));
@@ -285,7 +285,7 @@ static void test_sends_of_successful_op(void **state)
     assert_string_equal(o.sends[0]->event->entity_operation_signaled->operation, "add");
     assert_string_equal(o.sends[1]->instance_id, "orch-1");
     assert_int_equal(o.sends[1]->event->event_type_case,
-                     DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED);
+                     DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED);
     /* The same batch again (a crash before its commit) sends the same identities. */
     char *id0 = dt__arena_strdup(w->a, o.sends[0]->dedupe_id);
     w->seq = 0;
@@ -305,12 +305,12 @@ static void test_lock_forward_grant_queue_unlock(void **state)
     assert_string_equal(o.sends[0]->instance_id, "@acct@b");
     assert_int_equal(o.sends[0]->event->entity_lock_requested->position, 1);
     assert_string_equal(o.rec->locked_by, "orch");
-    Dt__EntityRecord *rec_a = o.rec;
+    Dtpb__EntityRecord *rec_a = o.rec;
     /* Second (last): grants to the orchestration. */
     lock_req(w, "@acct@b", set, 2, 1, "orch", "cs1");
     o = run_all(w, "@acct@b", NULL, NULL, counter, 0);
     assert_int_equal(o.sends[0]->event->event_type_case,
-                     DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED);
+                     DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED);
     assert_string_equal(o.sends[0]->instance_id, "orch");
     /* While locked: another's signal and call wait; the holder's call runs. */
     signal_op(w, "@acct@a", "add", "1");
@@ -322,7 +322,7 @@ static void test_lock_forward_grant_queue_unlock(void **state)
     assert_int_equal(o.n_queued, 3);
     assert_int_equal(o.rec->n_queue, 3);
     assert_false(o.rec_empty);
-    Dt__EntityRecord *rec = o.rec;
+    Dtpb__EntityRecord *rec = o.rec;
     /* A stale unlock (another section) changes nothing; the holder's runs the queue in order,
      * up to the queued lock request, which locks it again for other2. */
     unlock_req(w, "@acct@a", "orch", "cs-old");
@@ -345,7 +345,7 @@ static void test_unlock_before_lock_request(void **state)
     unlock_req(w, "@acct@b", "orch", "cs1");
     dt__entity_out o = run_all(w, "@acct@b", NULL, NULL, counter, 0);
     assert_int_equal(o.rec->n_released, 1);
-    Dt__EntityRecord *rec = o.rec;
+    Dtpb__EntityRecord *rec = o.rec;
     lock_req(w, "@acct@b", set, 2, 1, "orch", "cs1");
     signal_op(w, "@acct@b", "add", "1");
     o = run_all(w, "@acct@b", NULL, rec, counter, 0);

@@ -68,7 +68,7 @@ static dt_status decode(const buf *b)
 {
     dt__arena *a = dt__arena_create(0);
     assert_non_null(a);
-    Dt__OrchestrationMessage *m = NULL;
+    Dtpb__OrchestrationMessage *m = NULL;
     dt_status st = dt__orch_msg_decode(a, b->p, b->len, &m);
     dt__arena_destroy(a);
     return st;
@@ -78,9 +78,9 @@ static void nesting_is_bounded(void **state)
 {
     (void)state;
     buf ok = deep_message(DT_PB_MAX_DEPTH - 3), deep = deep_message(DT_PB_MAX_DEPTH - 2);
-    assert_true(dt__pb_wire_ok(&dt__orchestration_message__descriptor, ok.p, ok.len));
+    assert_true(dt__pb_wire_ok(&dtpb__orchestration_message__descriptor, ok.p, ok.len));
     assert_int_equal(decode(&ok), DT_OK);
-    assert_false(dt__pb_wire_ok(&dt__orchestration_message__descriptor, deep.p, deep.len));
+    assert_false(dt__pb_wire_ok(&dtpb__orchestration_message__descriptor, deep.p, deep.len));
     assert_int_equal(decode(&deep), DT_EDECODE);
     free(ok.p);
     free(deep.p);
@@ -88,7 +88,7 @@ static void nesting_is_bounded(void **state)
     buf crash = deep_message(10000);
     assert_int_equal(decode(&crash), DT_EDECODE);
     dt__arena *a = dt__arena_create(0);
-    assert_null(dt__arena_unpack(a, &dt__orchestration_message__descriptor, crash.len, crash.p));
+    assert_null(dt__arena_unpack(a, &dtpb__orchestration_message__descriptor, crash.len, crash.p));
     dt__arena_destroy(a);
     free(crash.p);
 }
@@ -98,7 +98,7 @@ static void field_zero_is_refused(void **state)
     (void)state;
     /* A HistoryEvent: timestamp {seconds: 1, field 0 = 5 keyed "80 00"}, event_raised {}. */
     static const uint8_t ev[] = {0x12, 5, 0x08, 1, 0x80, 0x00, 5, 0x8a, 0x01, 0};
-    const ProtobufCMessageDescriptor *d = &dt__history_event__descriptor;
+    const ProtobufCMessageDescriptor *d = &dtpb__history_event__descriptor;
     assert_false(dt__pb_wire_ok(d, ev, sizeof(ev)));
     dt__arena *a = dt__arena_create(0);
     assert_null(dt__arena_unpack(a, d, sizeof(ev), ev));

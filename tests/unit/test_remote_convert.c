@@ -20,62 +20,62 @@
 #include "protocol_int.h"
 #include "remote/convert_int.h"
 
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
-#define EV(x) DT__HISTORY_EVENT__EVENT_TYPE_##x
-#define AT(x) DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define EV(x) DTPB__HISTORY_EVENT__EVENT_TYPE_##x
+#define AT(x) DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_##x
 #define NOW   1700000000000LL
 
 typedef struct world {
     dt__arena *a; /* events of the input */
-    Dt__HistoryEvent *past[16], *news[8];
+    Dtpb__HistoryEvent *past[16], *news[8];
     size_t n_past, n_new;
     dt__episode_input in;
 } world;
 
-static Dt__Payload *pl(dt__arena *a, const char *s)
+static Dtpb__Payload *pl(dt__arena *a, const char *s)
 {
     return dt__emit_payload(a, (const uint8_t *)s, strlen(s));
 }
 
-static Dt__HistoryEvent *ev(world *w, int32_t id, Dt__HistoryEvent__EventTypeCase k)
+static Dtpb__HistoryEvent *ev(world *w, int32_t id, Dtpb__HistoryEvent__EventTypeCase k)
 {
-    Dt__HistoryEvent *e = dt__emit_new(w->a, id, NOW - 1000);
+    Dtpb__HistoryEvent *e = dt__emit_new(w->a, id, NOW - 1000);
     e->event_type_case = k;
     switch (k) {
     case EV(EXECUTION_STARTED):
         e->execution_started = dt__arena_calloc(w->a, 1, sizeof(*e->execution_started));
-        dt__execution_started_event__init(e->execution_started);
+        dtpb__execution_started_event__init(e->execution_started);
         e->execution_started->name = "Chain";
         e->execution_started->input = pl(w->a, "\"in\"");
         break;
     case EV(ORCHESTRATOR_STARTED):
         e->orchestrator_started = dt__arena_calloc(w->a, 1, sizeof(*e->orchestrator_started));
-        dt__orchestrator_started_event__init(e->orchestrator_started);
+        dtpb__orchestrator_started_event__init(e->orchestrator_started);
         break;
     case EV(TASK_SCHEDULED):
         e->task_scheduled = dt__arena_calloc(w->a, 1, sizeof(*e->task_scheduled));
-        dt__task_scheduled_event__init(e->task_scheduled);
+        dtpb__task_scheduled_event__init(e->task_scheduled);
         e->task_scheduled->name = "Hello";
         break;
     case EV(TASK_COMPLETED):
         e->task_completed = dt__arena_calloc(w->a, 1, sizeof(*e->task_completed));
-        dt__task_completed_event__init(e->task_completed);
+        dtpb__task_completed_event__init(e->task_completed);
         e->task_completed->task_scheduled_id = 0;
         e->task_completed->result = pl(w->a, "\"r0\"");
         break;
     case EV(EVENT_RAISED):
         e->event_raised = dt__arena_calloc(w->a, 1, sizeof(*e->event_raised));
-        dt__event_raised_event__init(e->event_raised);
+        dtpb__event_raised_event__init(e->event_raised);
         e->event_raised->name = "go";
         break;
     case EV(EXECUTION_TERMINATED):
         e->execution_terminated = dt__arena_calloc(w->a, 1, sizeof(*e->execution_terminated));
-        dt__execution_terminated_event__init(e->execution_terminated);
+        dtpb__execution_terminated_event__init(e->execution_terminated);
         e->execution_terminated->input = pl(w->a, "\"bye\"");
         break;
     case EV(EXECUTION_COMPLETED):
         e->execution_completed = dt__arena_calloc(w->a, 1, sizeof(*e->execution_completed));
-        dt__execution_completed_event__init(e->execution_completed);
+        dtpb__execution_completed_event__init(e->execution_completed);
         break;
     default:
         fail();
@@ -103,22 +103,22 @@ static void world_free(world *w)
 /* A response being built in its own arena (which the result takes over). */
 typedef struct resp {
     dt__arena *a;
-    Dt__Remote__OrchestratorResponse r;
-    Dt__Remote__OrchestratorAction *acts[8];
+    Dtpb__Remote__OrchestratorResponse r;
+    Dtpb__Remote__OrchestratorAction *acts[8];
 } resp;
 
 static void resp_init(resp *p)
 {
     p->a = dt__arena_create(0);
-    dt__remote__orchestrator_response__init(&p->r);
+    dtpb__remote__orchestrator_response__init(&p->r);
     p->r.instance_id = "inst-1";
     p->r.actions = p->acts;
 }
 
-static Dt__Remote__OrchestratorAction *act(resp *p, int32_t id)
+static Dtpb__Remote__OrchestratorAction *act(resp *p, int32_t id)
 {
-    Dt__Remote__OrchestratorAction *x = dt__arena_calloc(p->a, 1, sizeof(*x));
-    dt__remote__orchestrator_action__init(x);
+    Dtpb__Remote__OrchestratorAction *x = dt__arena_calloc(p->a, 1, sizeof(*x));
+    dtpb__remote__orchestrator_action__init(x);
     x->id = id;
     p->acts[p->r.n_actions++] = x;
     return x;
@@ -126,21 +126,21 @@ static Dt__Remote__OrchestratorAction *act(resp *p, int32_t id)
 
 static void schedule(resp *p, int32_t id, const char *name)
 {
-    Dt__Remote__OrchestratorAction *x = act(p, id);
+    Dtpb__Remote__OrchestratorAction *x = act(p, id);
     x->orchestrator_action_type_case = AT(SCHEDULE_TASK);
     x->schedule_task = dt__arena_calloc(p->a, 1, sizeof(*x->schedule_task));
-    dt__remote__schedule_task_action__init(x->schedule_task);
+    dtpb__remote__schedule_task_action__init(x->schedule_task);
     x->schedule_task->name = (char *)name;
     x->schedule_task->input = pl(p->a, "\"x\"");
 }
 
-static Dt__Remote__CompleteOrchestrationAction *
-complete(resp *p, int32_t id, Dt__OrchestrationStatus s, const char *result)
+static Dtpb__Remote__CompleteOrchestrationAction *
+complete(resp *p, int32_t id, Dtpb__OrchestrationStatus s, const char *result)
 {
-    Dt__Remote__OrchestratorAction *x = act(p, id);
+    Dtpb__Remote__OrchestratorAction *x = act(p, id);
     x->orchestrator_action_type_case = AT(COMPLETE_ORCHESTRATION);
     x->complete_orchestration = dt__arena_calloc(p->a, 1, sizeof(*x->complete_orchestration));
-    dt__remote__complete_orchestration_action__init(x->complete_orchestration);
+    dtpb__remote__complete_orchestration_action__init(x->complete_orchestration);
     x->complete_orchestration->orchestration_status = s;
     x->complete_orchestration->result = result != NULL ? pl(p->a, result) : NULL;
     return x->complete_orchestration;
@@ -159,7 +159,7 @@ static void convert(world *w, resp *p, const dt__remote_limits *lim, dt__episode
 }
 
 /* A payload holds exactly `want` (payloads are bytes, not NUL-terminated). */
-static void assert_pl(const Dt__Payload *p, const char *want)
+static void assert_pl(const Dtpb__Payload *p, const char *want)
 {
     assert_non_null(p);
     assert_int_equal(p->value.len, strlen(want));
@@ -177,12 +177,12 @@ static void test_request_carries_history_bytes(void **state)
     size_t len = 0;
     assert_int_equal(dt__remote_pack_orch_item(&w.in, "exec-1", "7", &item, &len), DT_OK);
     dt__arena *a = dt__arena_create(0);
-    Dt__Remote__WorkItem *wi =
-        (Dt__Remote__WorkItem *)dt__arena_unpack(a, &dt__remote__work_item__descriptor, len, item);
+    Dtpb__Remote__WorkItem *wi = (Dtpb__Remote__WorkItem *)dt__arena_unpack(
+        a, &dtpb__remote__work_item__descriptor, len, item);
     assert_non_null(wi);
     assert_string_equal(wi->completion_token, "7");
-    assert_int_equal(wi->request_case, DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
-    Dt__Remote__OrchestratorRequest *r = wi->orchestrator_request;
+    assert_int_equal(wi->request_case, DTPB__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST);
+    Dtpb__Remote__OrchestratorRequest *r = wi->orchestrator_request;
     assert_string_equal(r->instance_id, "inst-1");
     assert_pl(r->execution_id, "exec-1");
     assert_int_equal(r->n_past_events, 3);
@@ -207,8 +207,8 @@ static void test_request_carries_history_bytes(void **state)
 static void test_activity_request(void **state)
 {
     (void)state;
-    Dt__ActivityRequest req = DT__ACTIVITY_REQUEST__INIT;
-    Dt__Payload in = DT__PAYLOAD__INIT;
+    Dtpb__ActivityRequest req = DTPB__ACTIVITY_REQUEST__INIT;
+    Dtpb__Payload in = DTPB__PAYLOAD__INIT;
     in.value.data = (uint8_t *)"\"a\"";
     in.value.len = 3;
     req.instance_id = "inst-2";
@@ -220,11 +220,11 @@ static void test_activity_request(void **state)
     size_t len = 0;
     assert_int_equal(dt__remote_pack_act_item(&req, "9", &item, &len), DT_OK);
     dt__arena *a = dt__arena_create(0);
-    Dt__Remote__WorkItem *wi =
-        (Dt__Remote__WorkItem *)dt__arena_unpack(a, &dt__remote__work_item__descriptor, len, item);
+    Dtpb__Remote__WorkItem *wi = (Dtpb__Remote__WorkItem *)dt__arena_unpack(
+        a, &dtpb__remote__work_item__descriptor, len, item);
     assert_non_null(wi);
-    assert_int_equal(wi->request_case, DT__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
-    Dt__Remote__ActivityRequest *ar = wi->activity_request;
+    assert_int_equal(wi->request_case, DTPB__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+    Dtpb__Remote__ActivityRequest *ar = wi->activity_request;
     assert_string_equal(ar->name, "Hello");
     assert_int_equal(ar->task_id, 4);
     assert_string_equal(ar->orchestration_instance->instance_id, "inst-2");
@@ -259,22 +259,22 @@ static void test_actions_become_events(void **state)
     resp p;
     resp_init(&p);
     schedule(&p, 1, "Hello");
-    Dt__Remote__OrchestratorAction *t = act(&p, 2);
+    Dtpb__Remote__OrchestratorAction *t = act(&p, 2);
     t->orchestrator_action_type_case = AT(CREATE_TIMER);
     t->create_timer = dt__arena_calloc(p.a, 1, sizeof(*t->create_timer));
-    dt__remote__create_timer_action__init(t->create_timer);
+    dtpb__remote__create_timer_action__init(t->create_timer);
     t->create_timer->fire_at = dt__ts_from_ms(p.a, NOW + 5000);
-    Dt__Remote__OrchestratorAction *s = act(&p, 3);
+    Dtpb__Remote__OrchestratorAction *s = act(&p, 3);
     s->orchestrator_action_type_case = AT(CREATE_SUB_ORCHESTRATION);
     s->create_sub_orchestration = dt__arena_calloc(p.a, 1, sizeof(*s->create_sub_orchestration));
-    dt__remote__create_sub_orchestration_action__init(s->create_sub_orchestration);
+    dtpb__remote__create_sub_orchestration_action__init(s->create_sub_orchestration);
     s->create_sub_orchestration->name = "Child";
-    Dt__Remote__OrchestratorAction *e = act(&p, 4);
+    Dtpb__Remote__OrchestratorAction *e = act(&p, 4);
     e->orchestrator_action_type_case = AT(SEND_EVENT);
     e->send_event = dt__arena_calloc(p.a, 1, sizeof(*e->send_event));
-    dt__remote__send_event_action__init(e->send_event);
-    e->send_event->instance = dt__arena_calloc(p.a, 1, sizeof(Dt__OrchestrationInstance));
-    dt__orchestration_instance__init(e->send_event->instance);
+    dtpb__remote__send_event_action__init(e->send_event);
+    e->send_event->instance = dt__arena_calloc(p.a, 1, sizeof(Dtpb__OrchestrationInstance));
+    dtpb__orchestration_instance__init(e->send_event->instance);
     e->send_event->instance->instance_id = "other";
     e->send_event->name = "ping";
     p.r.custom_status = pl(p.a, "\"busy\"");
@@ -282,7 +282,7 @@ static void test_actions_become_events(void **state)
     convert(&w, &p, NULL, &r);
     assert_int_equal(r.status, ST(RUNNING));
     assert_int_equal(r.n_appended, 6);
-    Dt__HistoryEvent **x = &r.appended[2];
+    Dtpb__HistoryEvent **x = &r.appended[2];
     assert_int_equal(x[0]->event_type_case, EV(TASK_SCHEDULED));
     assert_int_equal(x[0]->event_id, 1);
     assert_string_equal(x[0]->task_scheduled->name, "Hello");
@@ -333,15 +333,15 @@ static void test_complete_and_fail(void **state)
     assert_int_equal(r.status, ST(COMPLETED));
     assert_true(r.has_output);
     assert_memory_equal(r.output, "\"done\"", 6);
-    Dt__HistoryEvent *last = r.appended[r.n_appended - 1];
+    Dtpb__HistoryEvent *last = r.appended[r.n_appended - 1];
     assert_int_equal(last->event_type_case, EV(EXECUTION_COMPLETED));
     assert_int_equal(last->execution_completed->orchestration_status, ST(COMPLETED));
     dt__episode_result_free(&r);
 
     resp_init(&p);
-    Dt__Remote__CompleteOrchestrationAction *c = complete(&p, 1, ST(FAILED), NULL);
-    c->failure_details = dt__arena_calloc(p.a, 1, sizeof(Dt__TaskFailureDetails));
-    dt__task_failure_details__init(c->failure_details);
+    Dtpb__Remote__CompleteOrchestrationAction *c = complete(&p, 1, ST(FAILED), NULL);
+    c->failure_details = dt__arena_calloc(p.a, 1, sizeof(Dtpb__TaskFailureDetails));
+    dtpb__task_failure_details__init(c->failure_details);
     c->failure_details->error_type = "Error";
     c->failure_details->error_message = "boom";
     convert(&w, &p, NULL, &r);
@@ -359,8 +359,8 @@ static void test_continue_as_new(void **state)
     world_init(&w);
     resp p;
     resp_init(&p);
-    Dt__Remote__CompleteOrchestrationAction *c = complete(&p, 1, ST(CONTINUED_AS_NEW), "2");
-    Dt__HistoryEvent *carried[] = {ev(&w, -1, EV(EVENT_RAISED))};
+    Dtpb__Remote__CompleteOrchestrationAction *c = complete(&p, 1, ST(CONTINUED_AS_NEW), "2");
+    Dtpb__HistoryEvent *carried[] = {ev(&w, -1, EV(EVENT_RAISED))};
     c->carryover_events = carried;
     c->n_carryover_events = 1;
     dt__episode_result r;
@@ -381,7 +381,7 @@ static void test_continue_as_new(void **state)
     /* Only EventRaised events may be carried over. */
     resp_init(&p);
     c = complete(&p, 1, ST(CONTINUED_AS_NEW), "2");
-    Dt__HistoryEvent *wrong[] = {ev(&w, -1, EV(TASK_COMPLETED))};
+    Dtpb__HistoryEvent *wrong[] = {ev(&w, -1, EV(TASK_COMPLETED))};
     c->carryover_events = wrong;
     c->n_carryover_events = 1;
     convert(&w, &p, NULL, &r);
@@ -436,10 +436,10 @@ static void test_refused_responses(void **state)
     complete(&p, 1, ST(PENDING), NULL);
     expect_refused(&w, &p, DT__REMOTE_PROTOCOL_ERROR, "status");
     resp_init(&p);
-    Dt__Remote__OrchestratorAction *t = act(&p, 1);
+    Dtpb__Remote__OrchestratorAction *t = act(&p, 1);
     t->orchestrator_action_type_case = AT(TERMINATE_ORCHESTRATION);
     t->terminate_orchestration = dt__arena_calloc(p.a, 1, sizeof(*t->terminate_orchestration));
-    dt__remote__terminate_orchestration_action__init(t->terminate_orchestration);
+    dtpb__remote__terminate_orchestration_action__init(t->terminate_orchestration);
     expect_refused(&w, &p, DT__REMOTE_PROTOCOL_ERROR, "not supported");
     resp_init(&p);
     p.r.is_partial = true;
@@ -490,7 +490,7 @@ static void test_parse(void **state)
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
     assert_null(dt__remote_parse_orch_response(a, junk, sizeof(junk)));
     assert_null(dt__remote_parse_act_response(a, junk, sizeof(junk)));
-    Dt__Remote__OrchestratorResponse r = DT__REMOTE__ORCHESTRATOR_RESPONSE__INIT;
+    Dtpb__Remote__OrchestratorResponse r = DTPB__REMOTE__ORCHESTRATOR_RESPONSE__INIT;
     size_t n = 0;
     uint8_t *b = dt__pack(a, &r.base, &n);
     assert_null(dt__remote_parse_orch_response(a, b, n)); /* no instance ID */

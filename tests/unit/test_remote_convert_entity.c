@@ -19,13 +19,13 @@
 #include "protocol_int.h"
 #include "remote/convert_int.h"
 
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
-#define EV(x) DT__HISTORY_EVENT__EVENT_TYPE_##x
-#define AT(x) DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_##x
-#define EM(x) DT__REMOTE__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define EV(x) DTPB__HISTORY_EVENT__EVENT_TYPE_##x
+#define AT(x) DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_##x
+#define EM(x) DTPB__REMOTE__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE_##x
 #define NOW   1700000000000LL
 
-static Dt__Payload *pl(dt__arena *a, const char *s)
+static Dtpb__Payload *pl(dt__arena *a, const char *s)
 {
     return dt__emit_payload(a, (const uint8_t *)s, strlen(s));
 }
@@ -33,28 +33,28 @@ static Dt__Payload *pl(dt__arena *a, const char *s)
 /* A history: ExecutionStarted, OrchestratorStarted, and what the test adds. */
 typedef struct world {
     dt__arena *a;
-    Dt__HistoryEvent *past[16], *news[4];
+    Dtpb__HistoryEvent *past[16], *news[4];
     size_t n_past, n_new;
     dt__episode_input in;
 } world;
 
-static Dt__HistoryEvent *plain(world *w, int32_t id, Dt__HistoryEvent__EventTypeCase k)
+static Dtpb__HistoryEvent *plain(world *w, int32_t id, Dtpb__HistoryEvent__EventTypeCase k)
 {
-    Dt__HistoryEvent *e = dt__emit_new(w->a, id, NOW - 1000);
+    Dtpb__HistoryEvent *e = dt__emit_new(w->a, id, NOW - 1000);
     e->event_type_case = k;
     if (k == EV(EXECUTION_STARTED)) {
         e->execution_started = dt__arena_calloc(w->a, 1, sizeof(*e->execution_started));
-        dt__execution_started_event__init(e->execution_started);
+        dtpb__execution_started_event__init(e->execution_started);
         e->execution_started->name = "Locker";
     } else if (k == EV(ORCHESTRATOR_STARTED)) {
         e->orchestrator_started = dt__arena_calloc(w->a, 1, sizeof(*e->orchestrator_started));
-        dt__orchestrator_started_event__init(e->orchestrator_started);
+        dtpb__orchestrator_started_event__init(e->orchestrator_started);
     } else if (k == EV(EXECUTION_TERMINATED)) {
         e->execution_terminated = dt__arena_calloc(w->a, 1, sizeof(*e->execution_terminated));
-        dt__execution_terminated_event__init(e->execution_terminated);
+        dtpb__execution_terminated_event__init(e->execution_terminated);
     } else if (k == EV(ENTITY_LOCK_GRANTED)) {
         e->entity_lock_granted = dt__arena_calloc(w->a, 1, sizeof(*e->entity_lock_granted));
-        dt__entity_lock_granted_event__init(e->entity_lock_granted);
+        dtpb__entity_lock_granted_event__init(e->entity_lock_granted);
         e->entity_lock_granted->critical_section_id = "cs-1";
     }
     return e;
@@ -69,10 +69,10 @@ static void world_init(world *w)
     w->a = dt__arena_create(0);
     w->past[w->n_past++] = plain(w, -1, EV(EXECUTION_STARTED));
     w->past[w->n_past++] = plain(w, -1, EV(ORCHESTRATOR_STARTED));
-    Dt__HistoryEvent *l = dt__emit_new(w->a, 0, NOW - 1000);
+    Dtpb__HistoryEvent *l = dt__emit_new(w->a, 0, NOW - 1000);
     l->event_type_case = EV(ENTITY_LOCK_REQUESTED);
     l->entity_lock_requested = dt__arena_calloc(w->a, 1, sizeof(*l->entity_lock_requested));
-    dt__entity_lock_requested_event__init(l->entity_lock_requested);
+    dtpb__entity_lock_requested_event__init(l->entity_lock_requested);
     l->entity_lock_requested->critical_section_id = "cs-1";
     l->entity_lock_requested->lock_set = lock_set;
     l->entity_lock_requested->n_lock_set = 2;
@@ -83,36 +83,36 @@ static void world_init(world *w)
 
 typedef struct resp {
     dt__arena *a;
-    Dt__Remote__OrchestratorResponse r;
-    Dt__Remote__OrchestratorAction *acts[8];
+    Dtpb__Remote__OrchestratorResponse r;
+    Dtpb__Remote__OrchestratorAction *acts[8];
 } resp;
 
 static void resp_init(resp *p)
 {
     p->a = dt__arena_create(0);
-    dt__remote__orchestrator_response__init(&p->r);
+    dtpb__remote__orchestrator_response__init(&p->r);
     p->r.instance_id = "inst-1";
     p->r.actions = p->acts;
 }
 
-static Dt__Remote__SendEntityMessageAction *msg(resp *p, int32_t id)
+static Dtpb__Remote__SendEntityMessageAction *msg(resp *p, int32_t id)
 {
-    Dt__Remote__OrchestratorAction *x = dt__arena_calloc(p->a, 1, sizeof(*x));
-    dt__remote__orchestrator_action__init(x);
+    Dtpb__Remote__OrchestratorAction *x = dt__arena_calloc(p->a, 1, sizeof(*x));
+    dtpb__remote__orchestrator_action__init(x);
     x->id = id;
     x->orchestrator_action_type_case = AT(SEND_ENTITY_MESSAGE);
     x->send_entity_message = dt__arena_calloc(p->a, 1, sizeof(*x->send_entity_message));
-    dt__remote__send_entity_message_action__init(x->send_entity_message);
+    dtpb__remote__send_entity_message_action__init(x->send_entity_message);
     p->acts[p->r.n_actions++] = x;
     return x->send_entity_message;
 }
 
 static void call(resp *p, int32_t id, const char *target, const char *op)
 {
-    Dt__Remote__SendEntityMessageAction *m = msg(p, id);
+    Dtpb__Remote__SendEntityMessageAction *m = msg(p, id);
     m->entity_message_type_case = EM(ENTITY_OPERATION_CALLED);
     m->entity_operation_called = dt__arena_calloc(p->a, 1, sizeof(*m->entity_operation_called));
-    dt__entity_operation_called_event__init(m->entity_operation_called);
+    dtpb__entity_operation_called_event__init(m->entity_operation_called);
     m->entity_operation_called->request_id = "req-1";
     m->entity_operation_called->operation = (char *)op;
     m->entity_operation_called->target_instance_id = pl(p->a, target);
@@ -121,28 +121,28 @@ static void call(resp *p, int32_t id, const char *target, const char *op)
 
 static void unlock(resp *p, int32_t id, const char *target)
 {
-    Dt__Remote__SendEntityMessageAction *m = msg(p, id);
+    Dtpb__Remote__SendEntityMessageAction *m = msg(p, id);
     m->entity_message_type_case = EM(ENTITY_UNLOCK_SENT);
     m->entity_unlock_sent = dt__arena_calloc(p->a, 1, sizeof(*m->entity_unlock_sent));
-    dt__entity_unlock_sent_event__init(m->entity_unlock_sent);
+    dtpb__entity_unlock_sent_event__init(m->entity_unlock_sent);
     m->entity_unlock_sent->critical_section_id = "cs-1";
     m->entity_unlock_sent->target_instance_id = pl(p->a, target);
 }
 
-static void complete(resp *p, int32_t id, Dt__OrchestrationStatus s)
+static void complete(resp *p, int32_t id, Dtpb__OrchestrationStatus s)
 {
-    Dt__Remote__OrchestratorAction *x = dt__arena_calloc(p->a, 1, sizeof(*x));
-    dt__remote__orchestrator_action__init(x);
+    Dtpb__Remote__OrchestratorAction *x = dt__arena_calloc(p->a, 1, sizeof(*x));
+    dtpb__remote__orchestrator_action__init(x);
     x->id = id;
     x->orchestrator_action_type_case = AT(COMPLETE_ORCHESTRATION);
     x->complete_orchestration = dt__arena_calloc(p->a, 1, sizeof(*x->complete_orchestration));
-    dt__remote__complete_orchestration_action__init(x->complete_orchestration);
+    dtpb__remote__complete_orchestration_action__init(x->complete_orchestration);
     x->complete_orchestration->orchestration_status = s;
     x->complete_orchestration->result = pl(p->a, "1");
     p->acts[p->r.n_actions++] = x;
 }
 
-static bool payload_is(const Dt__Payload *p, const char *s)
+static bool payload_is(const Dtpb__Payload *p, const char *s)
 {
     return p != NULL && p->value.len == strlen(s) && memcmp(p->value.data, s, p->value.len) == 0;
 }
@@ -152,9 +152,9 @@ static void unlocks(dt__episode_result *r, char *buf, size_t len)
 {
     buf[0] = '\0';
     for (size_t i = 0; i < r->n_appended; i++) {
-        const Dt__HistoryEvent *e = r->appended[i];
+        const Dtpb__HistoryEvent *e = r->appended[i];
         if (e->event_type_case == EV(ENTITY_UNLOCK_SENT)) {
-            const Dt__Payload *t = e->entity_unlock_sent->target_instance_id;
+            const Dtpb__Payload *t = e->entity_unlock_sent->target_instance_id;
             snprintf(buf + strlen(buf), len - strlen(buf), "%s%.*s(%d)", buf[0] ? "," : "",
                      (int)t->value.len, (const char *)t->value.data, (int)e->event_id);
         }
@@ -172,7 +172,7 @@ static void test_call_becomes_history_event(void **state)
     dt__episode_result r;
     assert_int_equal(dt__remote_orch_result(&w.in, "exec-1", &p.r, p.a, NULL, &r), DT_OK);
     assert_int_equal(r.status, ST(RUNNING));
-    Dt__HistoryEvent *last = r.appended[r.n_appended - 1];
+    Dtpb__HistoryEvent *last = r.appended[r.n_appended - 1];
     assert_int_equal(last->event_type_case, EV(ENTITY_OPERATION_CALLED));
     assert_int_equal(last->event_id, 1);
     assert_string_equal(last->entity_operation_called->operation, "add");
@@ -274,8 +274,8 @@ static void test_malformed_messages_fail(void **state)
     /* An unsorted lock set, a call without an operation, an empty message. */
     dt__arena *a = dt__arena_create(0);
     const char *why = NULL;
-    Dt__Remote__SendEntityMessageAction m = DT__REMOTE__SEND_ENTITY_MESSAGE_ACTION__INIT;
-    Dt__EntityLockRequestedEvent l = DT__ENTITY_LOCK_REQUESTED_EVENT__INIT;
+    Dtpb__Remote__SendEntityMessageAction m = DTPB__REMOTE__SEND_ENTITY_MESSAGE_ACTION__INIT;
+    Dtpb__EntityLockRequestedEvent l = DTPB__ENTITY_LOCK_REQUESTED_EVENT__INIT;
     char *unsorted[] = {"@b@2", "@a@1"};
     l.critical_section_id = "cs";
     l.lock_set = unsorted;
@@ -287,7 +287,7 @@ static void test_malformed_messages_fail(void **state)
     l.lock_set = lock_set;
     assert_non_null(dt__remote_entity_event(a, 3, NOW, &m, &why));
     assert_null(why);
-    Dt__EntityOperationSignaledEvent s = DT__ENTITY_OPERATION_SIGNALED_EVENT__INIT;
+    Dtpb__EntityOperationSignaledEvent s = DTPB__ENTITY_OPERATION_SIGNALED_EVENT__INIT;
     s.request_id = "r";
     s.operation = "";
     s.target_instance_id = pl(a, "@a@1");
@@ -296,7 +296,7 @@ static void test_malformed_messages_fail(void **state)
     assert_null(dt__remote_entity_event(a, 3, NOW, &m, &why));
     assert_non_null(why);
     m.entity_message_type_case =
-        DT__REMOTE__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE__NOT_SET;
+        DTPB__REMOTE__SEND_ENTITY_MESSAGE_ACTION__ENTITY_MESSAGE_TYPE__NOT_SET;
     assert_null(dt__remote_entity_event(a, 3, NOW, &m, &why));
     assert_non_null(why);
     dt__arena_destroy(a);

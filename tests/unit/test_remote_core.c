@@ -30,7 +30,7 @@ static dt__remote_call *queue_act(dt__remote *r, const char *instance, int32_t t
     dt__remote_call *c = NULL;
     assert_int_equal(dt__remote_call_new(r, false, instance, &c), DT_OK);
     c->task_id = task;
-    Dt__ActivityRequest req = DT__ACTIVITY_REQUEST__INIT;
+    Dtpb__ActivityRequest req = DTPB__ACTIVITY_REQUEST__INIT;
     req.instance_id = (char *)instance;
     req.name = "A";
     req.task_id = task;
@@ -48,8 +48,8 @@ static int32_t poll_task(dt__remote_conn *k, char *token, size_t token_len)
         return -1;
     }
     dt__arena *a = dt__arena_create(0);
-    Dt__Remote__WorkItem *wi =
-        (Dt__Remote__WorkItem *)dt__arena_unpack(a, &dt__remote__work_item__descriptor, len, item);
+    Dtpb__Remote__WorkItem *wi = (Dtpb__Remote__WorkItem *)dt__arena_unpack(
+        a, &dtpb__remote__work_item__descriptor, len, item);
     assert_non_null(wi);
     int32_t t = wi->activity_request->task_id;
     if (token != NULL) {
@@ -62,7 +62,7 @@ static int32_t poll_task(dt__remote_conn *k, char *token, size_t token_len)
 
 static dt_status answer(dt__remote *r, const char *instance, int32_t task, const char *token)
 {
-    Dt__Remote__ActivityResponse resp = DT__REMOTE__ACTIVITY_RESPONSE__INIT;
+    Dtpb__Remote__ActivityResponse resp = DTPB__REMOTE__ACTIVITY_RESPONSE__INIT;
     resp.instance_id = (char *)instance;
     resp.task_id = task;
     resp.completion_token = (char *)token;
@@ -145,7 +145,7 @@ static void test_abandon_and_shutdown(void **state)
     dt__remote_call *c = queue_act(r, "i", 7);
     char tok[24];
     assert_int_equal(poll_task(k, tok, sizeof tok), 7);
-    Dt__Remote__AbandonTaskRequest ab = DT__REMOTE__ABANDON_TASK_REQUEST__INIT;
+    Dtpb__Remote__AbandonTaskRequest ab = DTPB__REMOTE__ABANDON_TASK_REQUEST__INIT;
     ab.completion_token = tok;
     uint8_t buf[64];
     size_t n = protobuf_c_message_pack(&ab.base, buf);

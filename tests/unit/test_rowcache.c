@@ -41,19 +41,19 @@ static dt__engine *new_engine(size_t capacity)
 /* Starts instance `id` (execution "x1"); returns the history length the engine now holds. */
 static size_t start(dt__engine *e, const char *id)
 {
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
-    Dt__ExecutionStartedEvent es = DT__EXECUTION_STARTED_EVENT__INIT;
-    Dt__OrchestrationInstance oi = DT__ORCHESTRATION_INSTANCE__INIT;
-    Dt__Payload ex = DT__PAYLOAD__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
+    Dtpb__ExecutionStartedEvent es = DTPB__EXECUTION_STARTED_EVENT__INIT;
+    Dtpb__OrchestrationInstance oi = DTPB__ORCHESTRATION_INSTANCE__INIT;
+    Dtpb__Payload ex = DTPB__PAYLOAD__INIT;
     ex.value.data = (uint8_t *)"x1";
     ex.value.len = 2;
     oi.instance_id = (char *)id;
     oi.execution_id = &ex;
     es.name = "o";
     es.orchestration_instance = &oi;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev.execution_started = &es;
-    Dt__HistoryEvent *news[] = {&ev};
+    Dtpb__HistoryEvent *news[] = {&ev};
     dt__episode_input in = {id, NULL, 0, news, 1, 1000};
     dt__episode_result r;
     assert_int_equal(dt__engine_run_episode(e, &in, &r), DT_OK);

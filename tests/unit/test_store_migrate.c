@@ -74,7 +74,7 @@ static void events_free(events *e)
     e->n = 0;
 }
 
-static void append_packed(events *out, Dt__HistoryEvent *const *evs, size_t n)
+static void append_packed(events *out, Dtpb__HistoryEvent *const *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         assert_true(out->n < DT__ARRAY_LEN(out->ev));
@@ -86,32 +86,32 @@ static void append_packed(events *out, Dt__HistoryEvent *const *evs, size_t n)
     }
 }
 
-static Dt__HistoryEvent *task_completed(dt__arena *a, int32_t task, const char *result)
+static Dtpb__HistoryEvent *task_completed(dt__arena *a, int32_t task, const char *result)
 {
-    Dt__HistoryEvent *ev = dt__arena_calloc(a, 1, sizeof(*ev));
-    Dt__TaskCompletedEvent *tc = dt__arena_calloc(a, 1, sizeof(*tc));
-    Dt__Payload *p = dt__arena_calloc(a, 1, sizeof(*p));
+    Dtpb__HistoryEvent *ev = dt__arena_calloc(a, 1, sizeof(*ev));
+    Dtpb__TaskCompletedEvent *tc = dt__arena_calloc(a, 1, sizeof(*tc));
+    Dtpb__Payload *p = dt__arena_calloc(a, 1, sizeof(*p));
     assert_true(ev != NULL && tc != NULL && p != NULL);
-    dt__history_event__init(ev);
-    dt__task_completed_event__init(tc);
-    dt__payload__init(p);
+    dtpb__history_event__init(ev);
+    dtpb__task_completed_event__init(tc);
+    dtpb__payload__init(p);
     p->value.data = (uint8_t *)result;
     p->value.len = strlen(result);
     tc->task_scheduled_id = task;
     tc->result = p;
     ev->event_id = -1;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
     ev->task_completed = tc;
     return ev;
 }
 
 /* Unpacks blobs into arena events. */
-static Dt__HistoryEvent **unpack_all(dt__arena *a, const dt__blob *b, size_t n)
+static Dtpb__HistoryEvent **unpack_all(dt__arena *a, const dt__blob *b, size_t n)
 {
-    Dt__HistoryEvent **evs = dt__arena_calloc(a, n + 1, sizeof(*evs));
+    Dtpb__HistoryEvent **evs = dt__arena_calloc(a, n + 1, sizeof(*evs));
     assert_non_null(evs);
     for (size_t i = 0; i < n; i++) {
-        evs[i] = dt__history_event__unpack(dt__arena_pb_allocator(a), b[i].len, b[i].data);
+        evs[i] = dtpb__history_event__unpack(dt__arena_pb_allocator(a), b[i].len, b[i].data);
         assert_non_null(evs[i]);
     }
     return evs;
@@ -119,8 +119,8 @@ static Dt__HistoryEvent **unpack_all(dt__arena *a, const dt__blob *b, size_t n)
 
 /* Runs one episode on a fresh engine (no cache: a full replay of `past`) and returns its
  * appended events, packed. */
-static void run_episode(dt__arena *a, Dt__HistoryEvent *const *past, size_t n_past,
-                        Dt__HistoryEvent *news, int64_t now, events *out)
+static void run_episode(dt__arena *a, Dtpb__HistoryEvent *const *past, size_t n_past,
+                        Dtpb__HistoryEvent *news, int64_t now, events *out)
 {
     dt__engine_config cfg = {.cache_capacity = 0, .lookup = lookup};
     dt__engine *e = NULL;
@@ -137,25 +137,25 @@ static void run_episode(dt__arena *a, Dt__HistoryEvent *const *past, size_t n_pa
 /* The history of instance "i" after two episodes (start, first result). */
 static void make_history(dt__arena *a, events *out)
 {
-    Dt__HistoryEvent *start = dt__arena_calloc(a, 1, sizeof(*start));
-    Dt__ExecutionStartedEvent *es = dt__arena_calloc(a, 1, sizeof(*es));
-    Dt__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
-    Dt__Payload *ex = dt__arena_calloc(a, 1, sizeof(*ex));
+    Dtpb__HistoryEvent *start = dt__arena_calloc(a, 1, sizeof(*start));
+    Dtpb__ExecutionStartedEvent *es = dt__arena_calloc(a, 1, sizeof(*es));
+    Dtpb__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
+    Dtpb__Payload *ex = dt__arena_calloc(a, 1, sizeof(*ex));
     assert_true(start != NULL && es != NULL && oi != NULL && ex != NULL);
-    dt__history_event__init(start);
-    dt__execution_started_event__init(es);
-    dt__orchestration_instance__init(oi);
-    dt__payload__init(ex);
+    dtpb__history_event__init(start);
+    dtpb__execution_started_event__init(es);
+    dtpb__orchestration_instance__init(oi);
+    dtpb__payload__init(ex);
     ex->value.data = (uint8_t *)"x1";
     ex->value.len = 2;
     oi->instance_id = "i";
     oi->execution_id = ex;
     es->name = "two_steps";
     es->orchestration_instance = oi;
-    start->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    start->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     start->execution_started = es;
     run_episode(a, NULL, 0, start, 1000, out);
-    Dt__HistoryEvent **past = unpack_all(a, out->ev, out->n);
+    Dtpb__HistoryEvent **past = unpack_all(a, out->ev, out->n);
     run_episode(a, past, out->n, task_completed(a, 0, "\"a\""), 2000, out);
 }
 
@@ -219,7 +219,7 @@ static void version1_store_migrates_and_replays(void **state)
 
     /* The next episode replays from the migrated history exactly as from the original. */
     events from_old = {0}, from_new = {0};
-    Dt__HistoryEvent *res = task_completed(f->arena, 1, "\"b\"");
+    Dtpb__HistoryEvent *res = task_completed(f->arena, 1, "\"b\"");
     run_episode(f->arena, unpack_all(f->arena, h.ev, h.n), h.n, res, 3000, &from_old);
     run_episode(f->arena, unpack_all(f->arena, got, n), n, res, 3000, &from_new);
     assert_same_events(from_new.ev, from_new.n, &from_old);

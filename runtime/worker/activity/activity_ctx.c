@@ -16,7 +16,7 @@
 #define OOM_MESSAGE "out of memory copying the activity's output or failure"
 
 dt_status dt__act_ctx_init(dt_activity_ctx *ctx, dt__act_slot *s, size_t held_ix,
-                           const Dt__ActivityRequest *req, int delivery, int64_t hb_min_ms,
+                           const Dtpb__ActivityRequest *req, int delivery, int64_t hb_min_ms,
                            dt__arena *a)
 {
     memset(ctx, 0, sizeof(*ctx));
@@ -166,7 +166,7 @@ void dt_activity_heartbeat(dt_activity_ctx *ctx)
     }
 }
 
-const Dt__ActivityRequest *dt__act_ctx_request(const dt_activity_ctx *ctx)
+const Dtpb__ActivityRequest *dt__act_ctx_request(const dt_activity_ctx *ctx)
 {
     return ctx->req;
 }

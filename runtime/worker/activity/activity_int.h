@@ -316,12 +316,12 @@ struct dt_activity_ctx {
     char traceparent[56]; /* the span's W3C traceparent (valid when span is set) */
     /* For runtime/remote, whose activities run in SDK workers: the request (borrowed for the
      * run), and whether the run was abandoned (no outcome: the work item is redelivered). */
-    const Dt__ActivityRequest *req;
+    const Dtpb__ActivityRequest *req;
     bool abandon;
 };
 
 /* The request being run (for activities forwarded to SDK workers, runtime/remote). */
-const Dt__ActivityRequest *dt__act_ctx_request(const dt_activity_ctx *ctx);
+const Dtpb__ActivityRequest *dt__act_ctx_request(const dt_activity_ctx *ctx);
 /* The activity did not run (its SDK worker went away or never answered): its work item is
  * redelivered instead of completed, whatever outcome was set. */
 void dt__act_ctx_abandon(dt_activity_ctx *ctx);
@@ -342,7 +342,7 @@ typedef struct dt__act_outcome {
 /* Sets up `ctx` for one run of `req` (borrowed for the run); held_ix is the work item's index in
  * s->held. The input is copied into arena `a` (NUL-terminated). DT_ENOMEM only. */
 dt_status dt__act_ctx_init(dt_activity_ctx *ctx, dt__act_slot *s, size_t held_ix,
-                           const Dt__ActivityRequest *req, int delivery, int64_t hb_min_ms,
+                           const Dtpb__ActivityRequest *req, int delivery, int64_t hb_min_ms,
                            dt__arena *a);
 /* The outcome after the function returned (borrows from ctx until dt__act_ctx_clear). */
 void dt__act_ctx_outcome(const dt_activity_ctx *ctx, dt__act_outcome *out);
@@ -356,7 +356,7 @@ void dt__act_ctx_clear(dt_activity_ctx *ctx);
  * (orch_prefix is the pool's "dt.<hub>.orch.") and a result identity within
  * DT__ACT_MSG_ID_MAX. The reason is a static string; `a` holds the identity tried. */
 const char *dt__act_request_problem(dt__arena *a, const char *orch_prefix,
-                                    const Dt__ActivityRequest *req);
+                                    const Dtpb__ActivityRequest *req);
 
 /* ---- activity_result.c ---- */
 
@@ -371,7 +371,7 @@ typedef struct dt__act_result {
 
 /* "<instance>/<execution>/res/<task id>" of `req` into arena `a`; NULL when out of memory or
  * when it would exceed DT__ACT_MSG_ID_MAX bytes. */
-char *dt__act_result_id(dt__arena *a, const Dt__ActivityRequest *req);
+char *dt__act_result_id(dt__arena *a, const Dtpb__ActivityRequest *req);
 /* Bytes that one member of `len` adds to an OrchestrationBatch (field tag, length, body). */
 #define DT__ACT_BATCH_MEMBER_COST(len) ((len) + 6)
 /* Bytes of a batch message beyond its members: the header block (Nats-Msg-Id of up to
@@ -392,7 +392,7 @@ dt_status dt__act_results_pack(dt__arena *a, const dt__act_result *const *member
  * max_len bytes, packs a dt.OutputTooLarge failure instead. DT_ENOMEM, or DT_ETOOLARGE when even
  * that does not fit.
  */
-dt_status dt__act_result_pack(dt__arena *a, const Dt__ActivityRequest *req,
+dt_status dt__act_result_pack(dt__arena *a, const Dtpb__ActivityRequest *req,
                               const dt__act_outcome *o, size_t max_len, dt__act_result *out);
 /* Fills `o` with a failure of type `type` and a message formatted into arena `a` (a fallback
  * text when out of memory). */

@@ -60,7 +60,7 @@ typedef struct item {
     item_pub pub;
     uint64_t seq;
     uint64_t deliveries;
-    Dt__ActivityRequest *req; /* batch arena; NULL when it did not decode */
+    Dtpb__ActivityRequest *req; /* batch arena; NULL when it did not decode */
     const dt__activity_def *def;
     const char *why; /* ITEM_DEAD / ITEM_NAK: the reason (static or arena) */
     const char *pub_error;
@@ -384,8 +384,8 @@ static void classify(batch *b, item *it)
     it->seq = st == DT_OK ? meta.stream_seq : 0;
     it->deliveries = st == DT_OK ? meta.deliveries : 1;
     dt__metrics_redelivered(b->p->cfg.metrics, DT__MKIND_ACT, it->deliveries); /* metrics */
-    it->req = dt__activity_request__unpack(dt__arena_pb_allocator(b->a), dt_broker_msg_len(m),
-                                           dt_broker_msg_data(m));
+    it->req = dtpb__activity_request__unpack(dt__arena_pb_allocator(b->a), dt_broker_msg_len(m),
+                                             dt_broker_msg_data(m));
     it->why = dt__act_request_problem(b->a, b->p->orch_prefix, it->req);
     if (it->why != NULL) {
         /* protobuf-c returns NULL for out of memory too: never dead-letter a good item for it. */
@@ -394,7 +394,7 @@ static void classify(batch *b, item *it)
         it->why = oom ? "out of memory decoding it" : it->why;
         return;
     }
-    const Dt__ActivityRequest *req = it->req;
+    const Dtpb__ActivityRequest *req = it->req;
     int64_t max = b->p->cfg.max_deliveries;
     dt__act_outcome o;
     it->def = dt__act_queue_find(s->queue, req->name);

@@ -9,7 +9,7 @@
 #include "protocol_int.h"
 
 const char *dt__act_request_problem(dt__arena *a, const char *orch_prefix,
-                                    const Dt__ActivityRequest *req)
+                                    const Dtpb__ActivityRequest *req)
 {
     if (req == NULL) {
         return "body is not an ActivityRequest (protobuf decoding failed)";

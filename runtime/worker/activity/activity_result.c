@@ -22,7 +22,7 @@
 
 #define TOO_LARGE_TYPE "dt.OutputTooLarge"
 
-char *dt__act_result_id(dt__arena *a, const Dt__ActivityRequest *req)
+char *dt__act_result_id(dt__arena *a, const Dtpb__ActivityRequest *req)
 {
     char buf[DT__ACT_MSG_ID_MAX], kind[32] = "res";
     if (req->rewinds > 0) { /* a call sent again by a rewind (episode_rewind.c) */
@@ -56,56 +56,56 @@ void dt__act_failure(dt__arena *a, dt__act_outcome *o, const char *type, bool no
 }
 
 /* Packs the message for outcome `o` (all pointers borrowed during the call). */
-static uint8_t *pack_outcome(dt__arena *a, const Dt__ActivityRequest *req, const dt__act_outcome *o,
-                             char *msg_id, size_t *out_len)
+static uint8_t *pack_outcome(dt__arena *a, const Dtpb__ActivityRequest *req,
+                             const dt__act_outcome *o, char *msg_id, size_t *out_len)
 {
     int64_t now = dt__now_ms();
-    Dt__Timestamp ts;
-    dt__timestamp__init(&ts);
+    Dtpb__Timestamp ts;
+    dtpb__timestamp__init(&ts);
     ts.seconds = now / 1000;
     ts.nanos = (int32_t)(now % 1000) * 1000000;
-    Dt__HistoryEvent ev;
-    dt__history_event__init(&ev);
+    Dtpb__HistoryEvent ev;
+    dtpb__history_event__init(&ev);
     ev.event_id = -1;
     ev.timestamp = &ts;
-    Dt__TaskCompletedEvent tc;
-    Dt__TaskFailedEvent tf;
-    Dt__TaskFailureDetails fd;
-    Dt__Payload pl;
+    Dtpb__TaskCompletedEvent tc;
+    Dtpb__TaskFailedEvent tf;
+    Dtpb__TaskFailureDetails fd;
+    Dtpb__Payload pl;
     if (o->failed) {
-        dt__task_failure_details__init(&fd);
+        dtpb__task_failure_details__init(&fd);
         fd.error_type = (char *)o->type;
         fd.error_message = (char *)(o->message != NULL ? o->message : "");
         fd.is_non_retriable = o->non_retriable;
         if (o->details != NULL) {
-            dt__payload__init(&pl);
+            dtpb__payload__init(&pl);
             pl.value.data = (uint8_t *)o->details;
             pl.value.len = strlen(o->details);
             fd.stack_trace = &pl;
         }
-        dt__task_failed_event__init(&tf);
+        dtpb__task_failed_event__init(&tf);
         tf.task_scheduled_id = req->task_id;
         tf.failure_details = &fd;
-        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
+        ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
         ev.task_failed = &tf;
     } else {
-        dt__task_completed_event__init(&tc);
+        dtpb__task_completed_event__init(&tc);
         tc.task_scheduled_id = req->task_id;
         if (o->has_output) {
-            dt__payload__init(&pl);
+            dtpb__payload__init(&pl);
             pl.value.data = (uint8_t *)o->output;
             pl.value.len = o->output_len;
             tc.result = &pl;
         }
-        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+        ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
         ev.task_completed = &tc;
     }
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, req->instance_id, req->execution_id, &ev, msg_id);
     return dt__pack(a, &m.base, out_len);
 }
 
-dt_status dt__act_result_pack(dt__arena *a, const Dt__ActivityRequest *req,
+dt_status dt__act_result_pack(dt__arena *a, const Dtpb__ActivityRequest *req,
                               const dt__act_outcome *o, size_t max_len, dt__act_result *out)
 {
     char *id = dt__act_result_id(a, req);
@@ -176,8 +176,8 @@ dt_status dt__act_results_pack(dt__arena *a, const dt__act_result *const *member
         bodies[i].len = members[i]->len;
         h = dt__fnv1a64(dt__fnv1a64(h, members[i]->msg_id), "\x1f");
     }
-    Dt__OrchestrationBatch ob;
-    dt__orchestration_batch__init(&ob);
+    Dtpb__OrchestrationBatch ob;
+    dtpb__orchestration_batch__init(&ob);
     ob.n_messages = n;
     ob.messages = bodies;
     size_t len = 0;

@@ -11,7 +11,7 @@
 
 /* The span of one run, child of the context in traceparent tp (NULL or malformed: none). */
 static dt__span *start_span(dt__tracer *t, const char *tp, const char *ts,
-                            const Dt__ActivityRequest *req, const char *queue)
+                            const Dtpb__ActivityRequest *req, const char *queue)
 {
     dt__trace_ctx parent, c;
     if (t == NULL || !dt__trace_parse(tp, &parent)) {
@@ -35,12 +35,13 @@ static dt__span *start_span(dt__tracer *t, const char *tp, const char *ts,
 }
 
 /* The request's body context (the in-process path, and a header lost on the way). */
-static const char *body_parent(const Dt__ActivityRequest *req)
+static const char *body_parent(const Dtpb__ActivityRequest *req)
 {
     return req->parent_trace_context != NULL ? req->parent_trace_context->trace_parent : NULL;
 }
 
-dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix, const Dt__ActivityRequest *req)
+dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix,
+                                   const Dtpb__ActivityRequest *req)
 {
     dt__tracer *t = s != NULL ? s->pool->cfg.tracer : NULL; /* no slot: run in-process */
     if (t == NULL) {
@@ -63,7 +64,8 @@ dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix, const Dt__Ac
                       s->queue->name);
 }
 
-dt__span *dt__trace_activity_local(dt__tracer *t, const Dt__ActivityRequest *req, const char *queue)
+dt__span *dt__trace_activity_local(dt__tracer *t, const Dtpb__ActivityRequest *req,
+                                   const char *queue)
 {
     dt__span *sp = start_span(t, body_parent(req), NULL, req, queue);
     dt__span_attr_int(sp, "durabletask.in_process", 1);

@@ -26,10 +26,11 @@
 /* ---- activities (trace_activity.c) ---- */
 /* Starts the activity span of work item held[held_ix] of slot s (its traceparent header) and
  * makes it the thread's current span; NULL when not traced. */
-dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix, const Dt__ActivityRequest *req);
+dt__span *dt__trace_activity_begin(dt__act_slot *s, size_t held_ix,
+                                   const Dtpb__ActivityRequest *req);
 /* The span of a request run in the partition's own process (local_act.c), from its body's
  * context; NULL when not traced. */
-dt__span *dt__trace_activity_local(dt__tracer *t, const Dt__ActivityRequest *req,
+dt__span *dt__trace_activity_local(dt__tracer *t, const Dtpb__ActivityRequest *req,
                                    const char *queue);
 /* Ends the span of ctx (its outcome) unless its slot was abandoned (an in-process run: the caller
  * makes sure the tracer still lives); clears the current span. */

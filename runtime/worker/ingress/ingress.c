@@ -148,7 +148,7 @@ static dt_status publish_group(dt__ingress *g, dt__arena *a, const signal_group 
         bodies[i] = (ProtobufCBinaryData){r->len, r->data};
         h = dt__fnv1a64(dt__fnv1a64(h, r->dedupe), "\x1f");
     }
-    Dt__OrchestrationBatch ob = DT__ORCHESTRATION_BATCH__INIT;
+    Dtpb__OrchestrationBatch ob = DTPB__ORCHESTRATION_BATCH__INIT;
     ob.n_messages = sg->n;
     ob.messages = bodies;
     size_t len = 0;

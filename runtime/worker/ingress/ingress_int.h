@@ -38,7 +38,8 @@ const char *dt__ingress_route(const dt__ingress_routing *g, dt__arena *a, dt_bro
 /* The OrchestrationMessage of an entity signal (ingress_signal.c): NULL, or why it cannot be
  * routed. `name` is the subject's entity name, `key` the request's identity. */
 const char *dt__ingress_build_signal(dt__arena *a, dt_broker_msg *m, const char *name,
-                                     Dt__OrchestrationMessage *om, dt__routed *r, const char *key);
+                                     Dtpb__OrchestrationMessage *om, dt__routed *r,
+                                     const char *key);
 
 /* ---- ingress.c: what the supervisor calls ---- */
 typedef struct dt__ingress dt__ingress;

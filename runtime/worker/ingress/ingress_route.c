@@ -33,7 +33,7 @@ static void request_key(dt_broker_msg *m, char *buf, size_t len)
     }
 }
 
-static Dt__Payload *body_payload(dt__arena *a, dt_broker_msg *m)
+static Dtpb__Payload *body_payload(dt__arena *a, dt_broker_msg *m)
 {
     size_t n = dt_broker_msg_len(m);
     return n == 0 ? NULL : dt__emit_payload(a, dt_broker_msg_data(m), n);
@@ -41,18 +41,18 @@ static Dt__Payload *body_payload(dt__arena *a, dt_broker_msg *m)
 
 /* The Dt-Reuse-Policy words; anything else is refused rather than read as another policy (a
  * caller who wrote "replace" must not get "error", nor a running instance terminated). */
-static bool reuse_policy(const char *v, Dt__InstanceIdReusePolicy *out)
+static bool reuse_policy(const char *v, Dtpb__InstanceIdReusePolicy *out)
 {
     static const struct {
         const char *word;
-        Dt__InstanceIdReusePolicy policy;
+        Dtpb__InstanceIdReusePolicy policy;
     } words[] = {
-        {"error", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR},
-        {"replace-if-finished", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED},
-        {"terminate", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE},
-        {"ignore", DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE},
+        {"error", DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR},
+        {"replace-if-finished", DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED},
+        {"terminate", DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE},
+        {"ignore", DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE},
     };
-    *out = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR;
+    *out = DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR;
     for (size_t i = 0; v != NULL && i < sizeof(words) / sizeof(words[0]); i++) {
         if (strcmp(v, words[i].word) == 0) {
             *out = words[i].policy;
@@ -64,18 +64,18 @@ static bool reuse_policy(const char *v, Dt__InstanceIdReusePolicy *out)
 
 /* The publisher's W3C traceparent (and tracestate) as the start's caller context, or NULL when
  * absent or malformed (the start goes on untraced). */
-static Dt__TraceContext *trace_context(dt__arena *a, dt_broker_msg *m)
+static Dtpb__TraceContext *trace_context(dt__arena *a, dt_broker_msg *m)
 {
     const char *tp = header(m, DT__HDR_TRACEPARENT), *ts = header(m, DT__HDR_TRACESTATE);
     dt__trace_ctx c;
     if (!dt__trace_parse(tp, &c)) {
         return NULL;
     }
-    Dt__TraceContext *tc = dt__arena_alloc(a, sizeof(*tc));
+    Dtpb__TraceContext *tc = dt__arena_alloc(a, sizeof(*tc));
     if (tc == NULL) {
         return NULL;
     }
-    dt__trace_context__init(tc);
+    dtpb__trace_context__init(tc);
     tc->trace_parent = dt__arena_strdup(a, tp);
     if (dt__tracestate_ok(ts)) {
         tc->trace_state = dt__emit_payload(a, (const uint8_t *)ts, strlen(ts));
@@ -87,7 +87,7 @@ static Dt__TraceContext *trace_context(dt__arena *a, dt_broker_msg *m)
 #define START_AT_MAX_MS 253402300799999LL
 
 static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_broker_msg *m,
-                               const char *name, Dt__OrchestrationMessage *om, dt__routed *r,
+                               const char *name, Dtpb__OrchestrationMessage *om, dt__routed *r,
                                const char *key)
 {
     char gen[37], exec[37];
@@ -102,14 +102,14 @@ static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_br
     }
     dt__derived_uuid(id, key, exec);
     dt__uuid_compact(exec); /* the form of execution IDs */
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__ExecutionStartedEvent *s = dt__arena_alloc(a, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__ExecutionStartedEvent *s = dt__arena_alloc(a, sizeof(*s));
+    Dtpb__OrchestrationInstance *oi = dt__arena_alloc(a, sizeof(*oi));
     if (ev == NULL || s == NULL || oi == NULL) {
         return "out of memory";
     }
-    dt__execution_started_event__init(s);
-    dt__orchestration_instance__init(oi);
+    dtpb__execution_started_event__init(s);
+    dtpb__orchestration_instance__init(oi);
     oi->instance_id = dt__arena_strdup(a, id);
     oi->execution_id = dt__emit_payload(a, (const uint8_t *)exec, strlen(exec));
     s->name = dt__arena_strdup(a, name);
@@ -130,7 +130,7 @@ static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_br
         }
         s->scheduled_start_timestamp = dt__ts_from_ms(a, ms);
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = s;
     dt__msg_id(r->dedupe, sizeof(r->dedupe), id, exec, "start", 0);
     dt__orch_msg_init(om, oi->instance_id, dt__arena_strdup(a, exec), ev, r->dedupe);
@@ -145,63 +145,63 @@ static const char *build_start(const dt__ingress_routing *g, dt__arena *a, dt_br
 
 /* raise / terminate / suspend / resume / rewind: need the instance ID header. */
 static const char *build_control(dt__arena *a, dt_broker_msg *m, const char *kind, const char *name,
-                                 Dt__OrchestrationMessage *om, dt__routed *r, const char *key)
+                                 Dtpb__OrchestrationMessage *om, dt__routed *r, const char *key)
 {
     const char *id = header(m, DT_HDR_INSTANCE_ID);
     if (id == NULL || !dt__instance_id_valid(id)) {
         return "missing or invalid Dt-Instance-Id header";
     }
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
     if (ev == NULL) {
         return "out of memory";
     }
-    Dt__Payload *body = body_payload(a, m);
+    Dtpb__Payload *body = body_payload(a, m);
     if (strcmp(kind, "raise") == 0) {
-        Dt__EventRaisedEvent *e = dt__arena_alloc(a, sizeof(*e));
+        Dtpb__EventRaisedEvent *e = dt__arena_alloc(a, sizeof(*e));
         if (e == NULL) {
             return "out of memory";
         }
-        dt__event_raised_event__init(e);
+        dtpb__event_raised_event__init(e);
         e->name = dt__arena_strdup(a, name);
         e->input = body;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
         ev->event_raised = e;
     } else if (strcmp(kind, "terminate") == 0) {
-        Dt__ExecutionTerminatedEvent *e = dt__arena_alloc(a, sizeof(*e));
+        Dtpb__ExecutionTerminatedEvent *e = dt__arena_alloc(a, sizeof(*e));
         if (e == NULL) {
             return "out of memory";
         }
-        dt__execution_terminated_event__init(e);
+        dtpb__execution_terminated_event__init(e);
         e->input = body;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
         ev->execution_terminated = e;
     } else if (strcmp(kind, "rewind") == 0) {
-        Dt__ExecutionRewoundEvent *e = dt__arena_alloc(a, sizeof(*e));
+        Dtpb__ExecutionRewoundEvent *e = dt__arena_alloc(a, sizeof(*e));
         if (e == NULL) {
             return "out of memory";
         }
-        dt__execution_rewound_event__init(e);
+        dtpb__execution_rewound_event__init(e);
         e->reason = body;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
         ev->execution_rewound = e;
     } else {
         bool suspend = strcmp(kind, "suspend") == 0;
-        Dt__ExecutionSuspendedEvent *e = dt__arena_alloc(a, sizeof(*e));
+        Dtpb__ExecutionSuspendedEvent *e = dt__arena_alloc(a, sizeof(*e));
         if (e == NULL) {
             return "out of memory";
         }
-        dt__execution_suspended_event__init(e); /* same layout as ExecutionResumedEvent */
+        dtpb__execution_suspended_event__init(e); /* same layout as ExecutionResumedEvent */
         e->input = body;
-        ev->event_type_case = suspend ? DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED
-                                      : DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED;
+        ev->event_type_case = suspend ? DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED
+                                      : DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED;
         if (suspend) {
             ev->execution_suspended = e;
         } else {
-            Dt__ExecutionResumedEvent *res = dt__arena_alloc(a, sizeof(*res));
+            Dtpb__ExecutionResumedEvent *res = dt__arena_alloc(a, sizeof(*res));
             if (res == NULL) {
                 return "out of memory";
             }
-            dt__execution_resumed_event__init(res);
+            dtpb__execution_resumed_event__init(res);
             res->input = body;
             ev->execution_resumed = res;
         }
@@ -233,7 +233,7 @@ const char *dt__ingress_route(const dt__ingress_routing *g, dt__arena *a, dt_bro
     const char *name = dot != NULL ? dot + 1 : NULL;
     char key[DT__INGRESS_ID_BUF];
     request_key(m, key, sizeof(key));
-    Dt__OrchestrationMessage om;
+    Dtpb__OrchestrationMessage om;
     const char *why;
     bool named =
         strcmp(kind, "start") == 0 || strcmp(kind, "raise") == 0 || strcmp(kind, "signal") == 0;

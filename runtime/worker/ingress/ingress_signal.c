@@ -24,7 +24,7 @@ static const char *header(dt_broker_msg *m, const char *name)
 }
 
 const char *dt__ingress_build_signal(dt__arena *a, dt_broker_msg *m, const char *name,
-                                     Dt__OrchestrationMessage *om, dt__routed *r, const char *key)
+                                     Dtpb__OrchestrationMessage *om, dt__routed *r, const char *key)
 {
     const char *ekey = header(m, DT_HDR_ENTITY_KEY), *op = header(m, DT_HDR_OPERATION);
     char id[DT_ENTITY_ID_MAX + 1];
@@ -35,12 +35,12 @@ const char *dt__ingress_build_signal(dt__arena *a, dt_broker_msg *m, const char 
     if (op == NULL || strlen(op) > DT_NAME_MAX) {
         return "missing or invalid Dt-Operation header";
     }
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__EntityOperationSignaledEvent *s = dt__arena_alloc(a, sizeof(*s));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__EntityOperationSignaledEvent *s = dt__arena_alloc(a, sizeof(*s));
     if (ev == NULL || s == NULL) {
         return "out of memory";
     }
-    dt__entity_operation_signaled_event__init(s);
+    dtpb__entity_operation_signaled_event__init(s);
     s->operation = dt__arena_strdup(a, op);
     size_t n = dt_broker_msg_len(m);
     s->input = n > 0 ? dt__emit_payload(a, dt_broker_msg_data(m), n) : NULL;
@@ -60,7 +60,7 @@ const char *dt__ingress_build_signal(dt__arena *a, dt_broker_msg *m, const char 
         return "Nats-Msg-Id too long";
     }
     s->request_id = r->dedupe;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED;
     ev->entity_operation_signaled = s;
     dt__orch_msg_init(om, dt__arena_strdup(a, id), "", ev, r->dedupe);
     return om->instance_id != NULL ? NULL : "out of memory";

@@ -344,14 +344,13 @@ static void heartbeat(dt__leases *l)
 {
     char key[KEY_LEN], val[RECORD_LEN];
     snprintf(key, sizeof(key), "w.%s", l->id);
-    (void)snprintf(val, sizeof(val),
-                   "{\"worker_id\":\"%s\",\"token\":\"%s\",\"started_at_ms\":%" PRId64
-                   ",\"at_ms\":%" PRId64 "}",
-                   l->id, l->token, l->started_wall, dt__now_ms());
+    snprintf(val, sizeof(val),
+             "{\"worker_id\":\"%s\",\"token\":\"%s\",\"started_at_ms\":%" PRId64
+             ",\"at_ms\":%" PRId64 "}",
+             l->id, l->token, l->started_wall, dt__now_ms());
     int64_t sent = dt__mono_ms();
     dt__lk_excl_format(l, sent, val, sizeof(val));
-    int n = (int)strlen(val);
-    dt_status st = dt_broker_kv_put(l->kv, key, val, n > 0 ? (size_t)n : 0, &l->hb_rev);
+    dt_status st = dt_broker_kv_put(l->kv, key, val, strlen(val), &l->hb_rev);
     if (st != DT_OK) {
         if (!l->hb_failing) {
             dt__lk_log(l, DT_LOG_WARN, "heartbeat failed: %s (%s)", dt_status_name(st),

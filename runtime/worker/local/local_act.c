@@ -32,8 +32,8 @@ typedef struct job {
     dt__inbox *in; /* retained */
     const dt__act_queue *q;
     const dt__activity_def *def;
-    Dt__ActivityRequest *req; /* protobuf-c's allocator */
-    dt__local_result *r;      /* allocated up front, so that a result can always be delivered */
+    Dtpb__ActivityRequest *req; /* protobuf-c's allocator */
+    dt__local_result *r;        /* allocated up front, so that a result can always be delivered */
 } job;
 
 struct dt__local_acts {
@@ -59,7 +59,7 @@ static void job_free(job *j)
         return;
     }
     if (j->req != NULL) {
-        dt__activity_request__free_unpacked(j->req, NULL);
+        dtpb__activity_request__free_unpacked(j->req, NULL);
     }
     dt__local_results_free(j->r);
     dt__inbox_release(j->in);
@@ -82,7 +82,7 @@ static void la_release(dt__local_acts *la)
 static void run_job(dt__local_acts *la, job *j)
 {
     dt__arena *a = dt__arena_create(4096);
-    const Dt__ActivityRequest *req = j->req;
+    const Dtpb__ActivityRequest *req = j->req;
     if (a == NULL || dt__act_request_problem(a, la->orch_prefix, req) != NULL) {
         dt__arena_destroy(a); /* published instead: the pool dead-letters what is malformed */
         return;
@@ -321,7 +321,7 @@ bool dt__local_acts_submit(dt__local_acts *la, dt__inbox *in, int64_t row_id, co
         return false;
     }
     j->q = q;
-    j->req = dt__activity_request__unpack(NULL, len, data);
+    j->req = dtpb__activity_request__unpack(NULL, len, data);
     j->def = j->req != NULL && j->req->name != NULL ? dt__act_queue_find(q, j->req->name) : NULL;
     j->r = j->def != NULL ? dt_calloc(1, sizeof(*j->r)) : NULL;
     if (j->r == NULL) {

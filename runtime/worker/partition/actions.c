@@ -14,33 +14,33 @@
  * token), delivered back to this instance like a real result: TaskFailed for an activity,
  * SubOrchestrationInstanceFailed for a sub-orchestration (the engine matches the result's kind
  * to the task's; a TaskFailed for a child would never complete it). */
-static dt_status fail_task_now(dt__episode *e, const Dt__HistoryEvent *action, const char *type,
+static dt_status fail_task_now(dt__episode *e, const Dtpb__HistoryEvent *action, const char *type,
                                const char *msg)
 {
     int32_t task_id = action->event_id;
-    Dt__HistoryEvent *ev = dt__actions_event(e);
-    Dt__TaskFailedEvent *tf = dt__arena_alloc(e->a, sizeof(*tf));
-    Dt__SubOrchestrationInstanceFailedEvent *sf = dt__arena_alloc(e->a, sizeof(*sf));
-    Dt__TaskFailureDetails *fd = dt__arena_alloc(e->a, sizeof(*fd));
+    Dtpb__HistoryEvent *ev = dt__actions_event(e);
+    Dtpb__TaskFailedEvent *tf = dt__arena_alloc(e->a, sizeof(*tf));
+    Dtpb__SubOrchestrationInstanceFailedEvent *sf = dt__arena_alloc(e->a, sizeof(*sf));
+    Dtpb__TaskFailureDetails *fd = dt__arena_alloc(e->a, sizeof(*fd));
     if (ev == NULL || tf == NULL || sf == NULL || fd == NULL) {
         return DT_ENOMEM;
     }
-    dt__task_failure_details__init(fd);
+    dtpb__task_failure_details__init(fd);
     fd->error_type = (char *)type;
     fd->error_message = dt__arena_strdup(e->a, msg);
     fd->is_non_retriable = true;
     if (action->event_type_case ==
-        DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
-        dt__sub_orchestration_instance_failed_event__init(sf);
+        DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
+        dtpb__sub_orchestration_instance_failed_event__init(sf);
         sf->task_scheduled_id = task_id;
         sf->failure_details = fd;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED;
         ev->sub_orchestration_instance_failed = sf;
     } else {
-        dt__task_failed_event__init(tf);
+        dtpb__task_failed_event__init(tf);
         tf->task_scheduled_id = task_id;
         tf->failure_details = fd;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
         ev->task_failed = tf;
     }
     char id[ID_BUF];
@@ -61,7 +61,7 @@ static bool too_large(const dt__episode *e, size_t len)
     return e->pt->max_msg > 0 && len + ITEM_HEADROOM > e->pt->max_msg;
 }
 
-static dt_status fail_too_large(dt__episode *e, const Dt__HistoryEvent *action, const char *what,
+static dt_status fail_too_large(dt__episode *e, const Dtpb__HistoryEvent *action, const char *what,
                                 size_t len)
 {
     char msg[256];
@@ -70,9 +70,9 @@ static dt_status fail_too_large(dt__episode *e, const Dt__HistoryEvent *action, 
     return fail_task_now(e, action, DT_FAILURE_PAYLOAD_TOO_LARGE, msg);
 }
 
-static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
+static dt_status schedule_activity(dt__episode *e, const Dtpb__HistoryEvent *ev)
 {
-    const Dt__TaskScheduledEvent *t = ev->task_scheduled;
+    const Dtpb__TaskScheduledEvent *t = ev->task_scheduled;
     const char *queue =
         t->task_queue != NULL && t->task_queue[0] != '\0' ? t->task_queue : "default";
     if (!dt_broker_token_valid(queue) || !dt_broker_token_valid(t->name)) {
@@ -83,7 +83,7 @@ static dt_status schedule_activity(dt__episode *e, const Dt__HistoryEvent *ev)
                  t->name, queue);
         return fail_task_now(e, ev, "dt.InvalidName", msg);
     }
-    Dt__ActivityRequest req = DT__ACTIVITY_REQUEST__INIT;
+    Dtpb__ActivityRequest req = DTPB__ACTIVITY_REQUEST__INIT;
     req.instance_id = (char *)e->instance_id;
     req.execution_id = (char *)e->execution_id;
     req.name = t->name;
@@ -129,27 +129,27 @@ const char *dt__actions_child_execution(dt__episode *e, int32_t task_id)
     return dt__arena_strdup(e->a, exec);
 }
 
-static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
+static dt_status start_child(dt__episode *e, const Dtpb__HistoryEvent *ev)
 {
-    const Dt__SubOrchestrationInstanceCreatedEvent *c = ev->sub_orchestration_instance_created;
+    const Dtpb__SubOrchestrationInstanceCreatedEvent *c = ev->sub_orchestration_instance_created;
     if (!dt__instance_id_valid(c->instance_id)) {
         return fail_task_now(e, ev, "dt.InvalidInstanceId",
                              "sub-orchestration instance IDs are 1..256 printable characters "
                              "without spaces");
     }
-    Dt__HistoryEvent *start = dt__actions_event(e);
-    Dt__ExecutionStartedEvent *s = dt__arena_alloc(e->a, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_alloc(e->a, sizeof(*oi));
-    Dt__OrchestrationInstance *poi = dt__arena_alloc(e->a, sizeof(*poi));
-    Dt__ParentInstanceInfo *pi = dt__arena_alloc(e->a, sizeof(*pi));
+    Dtpb__HistoryEvent *start = dt__actions_event(e);
+    Dtpb__ExecutionStartedEvent *s = dt__arena_alloc(e->a, sizeof(*s));
+    Dtpb__OrchestrationInstance *oi = dt__arena_alloc(e->a, sizeof(*oi));
+    Dtpb__OrchestrationInstance *poi = dt__arena_alloc(e->a, sizeof(*poi));
+    Dtpb__ParentInstanceInfo *pi = dt__arena_alloc(e->a, sizeof(*pi));
     const char *exec = dt__actions_child_execution(e, ev->event_id);
     if (start == NULL || s == NULL || oi == NULL || poi == NULL || pi == NULL || exec == NULL) {
         return DT_ENOMEM;
     }
-    dt__execution_started_event__init(s);
-    dt__orchestration_instance__init(oi);
-    dt__orchestration_instance__init(poi);
-    dt__parent_instance_info__init(pi);
+    dtpb__execution_started_event__init(s);
+    dtpb__orchestration_instance__init(oi);
+    dtpb__orchestration_instance__init(poi);
+    dtpb__parent_instance_info__init(pi);
     oi->instance_id = c->instance_id;
     oi->execution_id = dt__emit_payload(e->a, (const uint8_t *)exec, strlen(exec));
     poi->instance_id = (char *)e->instance_id;
@@ -164,7 +164,7 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     s->orchestration_instance = oi;
     s->parent_instance = pi;
     dt__trace_child_start(e, s);
-    start->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    start->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     start->execution_started = s;
     char id[ID_BUF];
     const char *kind = dt__episode_kind(e, "sub");
@@ -177,9 +177,9 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     /* A retried child reuses an explicit instance ID: replace it once it has finished. */
     char subject[DT_BROKER_NAME_BUF];
     st = dt__actions_subject(e, c->instance_id, subject, sizeof(subject));
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, c->instance_id, exec, start, id);
-    m.reuse_policy = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED;
+    m.reuse_policy = DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_REPLACE_IF_FINISHED;
     size_t len = 0;
     uint8_t *data = st == DT_OK ? dt__pack(e->a, &m.base, &len) : NULL;
     if (st != DT_OK || data == NULL) {
@@ -191,32 +191,32 @@ static dt_status start_child(dt__episode *e, const Dt__HistoryEvent *ev)
     return dt__outbox_add(e->a, &e->out, subject, id, data, len, dt__trace_headers(e));
 }
 
-static dt_status send_event(dt__episode *e, const Dt__HistoryEvent *ev)
+static dt_status send_event(dt__episode *e, const Dtpb__HistoryEvent *ev)
 {
-    const Dt__EventSentEvent *s = ev->event_sent;
+    const Dtpb__EventSentEvent *s = ev->event_sent;
     if (!dt__instance_id_valid(s->instance_id)) {
         dt__worker_log(e->pt->w, DT_LOG_WARN, e->instance_id,
                        "dt_send_event to an invalid instance ID: event '%s' dropped", s->name);
         return DT_OK;
     }
-    Dt__HistoryEvent *raised = dt__actions_event(e);
-    Dt__EventRaisedEvent *r = dt__arena_alloc(e->a, sizeof(*r));
+    Dtpb__HistoryEvent *raised = dt__actions_event(e);
+    Dtpb__EventRaisedEvent *r = dt__arena_alloc(e->a, sizeof(*r));
     if (raised == NULL || r == NULL) {
         return DT_ENOMEM;
     }
-    dt__event_raised_event__init(r);
+    dtpb__event_raised_event__init(r);
     r->name = s->name;
     r->input = s->input;
-    raised->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    raised->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     raised->event_raised = r;
     char id[ID_BUF];
     dt_status st = dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "evt", ev->event_id);
     return st == DT_OK ? dt__actions_send(e, s->instance_id, "", raised, id) : st;
 }
 
-static dt_status publish(dt__episode *e, const Dt__HistoryEvent *ev)
+static dt_status publish(dt__episode *e, const Dtpb__HistoryEvent *ev)
 {
-    const Dt__MessagePublishedEvent *p = dt__trace_publish_headers(e, ev->message_published);
+    const Dtpb__MessagePublishedEvent *p = dt__trace_publish_headers(e, ev->message_published);
     char id[ID_BUF];
     if (p == NULL) {
         return DT_ENOMEM;
@@ -232,25 +232,25 @@ static dt_status publish(dt__episode *e, const Dt__HistoryEvent *ev)
     return dt__outbox_add(e->a, &e->out, p->subject, id, p->data.data, p->data.len, &headers);
 }
 
-static dt_status add_timer(dt__episode *e, const Dt__HistoryEvent *ev)
+static dt_status add_timer(dt__episode *e, const Dtpb__HistoryEvent *ev)
 {
-    Dt__HistoryEvent *fired = dt__actions_event(e);
-    Dt__TimerFiredEvent *f = dt__arena_alloc(e->a, sizeof(*f));
+    Dtpb__HistoryEvent *fired = dt__actions_event(e);
+    Dtpb__TimerFiredEvent *f = dt__arena_alloc(e->a, sizeof(*f));
     char id[ID_BUF];
     if (fired == NULL || f == NULL ||
         !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
                         sizeof(*e->timers))) {
         return DT_ENOMEM;
     }
-    dt__timer_fired_event__init(f);
+    dtpb__timer_fired_event__init(f);
     f->fire_at = ev->timer_created->fire_at;
     f->timer_id = ev->event_id;
-    fired->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED;
+    fired->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED;
     fired->timer_fired = f;
     dt_status st =
         dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "timer", ev->event_id);
     const char *dedupe = dt__arena_strdup(e->a, id);
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, e->instance_id, e->execution_id, fired, dedupe);
     size_t len = 0;
     uint8_t *data = st == DT_OK ? dt__pack(e->a, &m.base, &len) : NULL;
@@ -262,32 +262,33 @@ static dt_status add_timer(dt__episode *e, const Dt__HistoryEvent *ev)
     return DT_OK;
 }
 
-dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEvent *start, bool ok,
-                                    const Dt__Payload *output, Dt__TaskFailureDetails *failure)
+dt_status dt__actions_notify_parent(dt__episode *e, const Dtpb__ExecutionStartedEvent *start,
+                                    bool ok, const Dtpb__Payload *output,
+                                    Dtpb__TaskFailureDetails *failure)
 {
-    const Dt__ParentInstanceInfo *pi = start != NULL ? start->parent_instance : NULL;
+    const Dtpb__ParentInstanceInfo *pi = start != NULL ? start->parent_instance : NULL;
     if (pi == NULL || pi->orchestration_instance == NULL) {
         return DT_OK;
     }
     const char *parent = pi->orchestration_instance->instance_id;
     const char *pexec = dt__payload_str(e->a, pi->orchestration_instance->execution_id);
-    Dt__HistoryEvent *ev = dt__actions_event(e);
-    Dt__SubOrchestrationInstanceCompletedEvent *c = dt__arena_alloc(e->a, sizeof(*c));
-    Dt__SubOrchestrationInstanceFailedEvent *f = dt__arena_alloc(e->a, sizeof(*f));
+    Dtpb__HistoryEvent *ev = dt__actions_event(e);
+    Dtpb__SubOrchestrationInstanceCompletedEvent *c = dt__arena_alloc(e->a, sizeof(*c));
+    Dtpb__SubOrchestrationInstanceFailedEvent *f = dt__arena_alloc(e->a, sizeof(*f));
     if (ev == NULL || c == NULL || f == NULL) {
         return DT_ENOMEM;
     }
     if (ok) {
-        dt__sub_orchestration_instance_completed_event__init(c);
+        dtpb__sub_orchestration_instance_completed_event__init(c);
         c->task_scheduled_id = pi->task_scheduled_id;
-        c->result = (Dt__Payload *)output;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED;
+        c->result = (Dtpb__Payload *)output;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED;
         ev->sub_orchestration_instance_completed = c;
     } else {
-        dt__sub_orchestration_instance_failed_event__init(f);
+        dtpb__sub_orchestration_instance_failed_event__init(f);
         f->task_scheduled_id = pi->task_scheduled_id;
         f->failure_details = failure;
-        ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED;
+        ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED;
         ev->sub_orchestration_instance_failed = f;
     }
     char id[ID_BUF];
@@ -299,13 +300,13 @@ dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEv
     return st == DT_OK ? dt__actions_send(e, parent, pexec != NULL ? pexec : "", ev, id) : st;
 }
 
-static Dt__TaskFailureDetails *terminated_failure(dt__episode *e, const dt__episode_result *r)
+static Dtpb__TaskFailureDetails *terminated_failure(dt__episode *e, const dt__episode_result *r)
 {
-    Dt__TaskFailureDetails *f = dt__arena_alloc(e->a, sizeof(*f));
+    Dtpb__TaskFailureDetails *f = dt__arena_alloc(e->a, sizeof(*f));
     if (f == NULL) {
         return NULL;
     }
-    dt__task_failure_details__init(f);
+    dtpb__task_failure_details__init(f);
     f->error_type = "dt.Terminated";
     f->error_message =
         r->has_output ? (char *)dt__arena_memdup(e->a, r->output, r->output_len) : "terminated";
@@ -324,8 +325,8 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
     if (subject == NULL) {
         return DT_OK;
     }
-    Dt__InstanceStatus s = DT__INSTANCE_STATUS__INIT;
-    Dt__Payload out = DT__PAYLOAD__INIT;
+    Dtpb__InstanceStatus s = DTPB__INSTANCE_STATUS__INIT;
+    Dtpb__Payload out = DTPB__PAYLOAD__INIT;
     s.instance_id = (char *)e->instance_id;
     s.name = e->start->name;
     s.execution_id = (char *)e->execution_id;
@@ -341,7 +342,7 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
         out.value.len = r->output_len;
         s.output = &out;
     }
-    Dt__Payload cs = DT__PAYLOAD__INIT;
+    Dtpb__Payload cs = DTPB__PAYLOAD__INIT;
     if (r->has_custom_status) {
         cs.value.data = (uint8_t *)r->custom_status;
         cs.value.len = r->custom_status_len;
@@ -349,8 +350,8 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
     }
     s.failure_details = r->failure;
     char id[ID_BUF];
-    Dt__MessagePublishedEvent none = DT__MESSAGE_PUBLISHED_EVENT__INIT;
-    const Dt__MessagePublishedEvent *hs = dt__trace_publish_headers(e, &none);
+    Dtpb__MessagePublishedEvent none = DTPB__MESSAGE_PUBLISHED_EVENT__INIT;
+    const Dtpb__MessagePublishedEvent *hs = dt__trace_publish_headers(e, &none);
     dt__blob headers;
     size_t len = 0;
     uint8_t *data = dt__pack(e->a, &s.base, &len);
@@ -369,12 +370,12 @@ static dt_status publish_result(dt__episode *e, const dt__episode_result *r)
 
 static dt_status on_completed(dt__episode *e, const dt__episode_result *r)
 {
-    if (r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW) {
+    if (r->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW) {
         return DT_OK;
     }
-    bool ok = r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
-    Dt__Payload *out = r->has_output ? dt__emit_payload(e->a, r->output, r->output_len) : NULL;
-    Dt__TaskFailureDetails *f = r->failure;
+    bool ok = r->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+    Dtpb__Payload *out = r->has_output ? dt__emit_payload(e->a, r->output, r->output_len) : NULL;
+    Dtpb__TaskFailureDetails *f = r->failure;
     if (!ok && f == NULL && (f = terminated_failure(e, r)) == NULL) {
         return DT_ENOMEM;
     }
@@ -382,14 +383,14 @@ static dt_status on_completed(dt__episode *e, const dt__episode_result *r)
     return st == DT_OK ? publish_result(e, r) : st;
 }
 
-dt_status dt__actions_resend(dt__episode *e, const Dt__HistoryEvent *ev)
+dt_status dt__actions_resend(dt__episode *e, const Dtpb__HistoryEvent *ev)
 {
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
         return schedule_activity(e, ev);
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
         return start_child(e, ev);
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
         return add_timer(e, ev);
     default:
         return DT_OK;
@@ -402,24 +403,24 @@ dt_status dt__actions_build(dt__episode *e, const dt__episode_result *r)
     /* appended = OrchestratorStarted, the new events (what arrived: never actions, whatever a
      * sender claims), then the episode's own action events and completion. */
     for (size_t i = 1 + e->n_news; st == DT_OK && i < r->n_appended; i++) {
-        const Dt__HistoryEvent *ev = r->appended[i];
+        const Dtpb__HistoryEvent *ev = r->appended[i];
         switch (ev->event_type_case) {
-        case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
             st = schedule_activity(e, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
             st = start_child(e, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
             st = send_event(e, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
             st = publish(e, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
             st = add_timer(e, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED:
             st = on_completed(e, r);
             break;
         default:

@@ -7,7 +7,7 @@
 
 #include "episode_int.h"
 
-Dt__HistoryEvent *dt__actions_event(dt__episode *e)
+Dtpb__HistoryEvent *dt__actions_event(dt__episode *e)
 {
     return dt__emit_new(e->a, -1, e->b->now_ms);
 }
@@ -19,7 +19,7 @@ dt_status dt__actions_subject(dt__episode *e, const char *instance_id, char *buf
     return dt_broker_subject(e->pt->w->hub, DT_BROKER_SUBJ_ORCH, tail, buf, len);
 }
 
-dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m)
+dt_status dt__actions_send_message(dt__episode *e, const Dtpb__OrchestrationMessage *m)
 {
     char subject[DT_BROKER_NAME_BUF];
     dt_status st = dt__actions_subject(e, m->instance_id, subject, sizeof(subject));
@@ -36,9 +36,9 @@ dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessag
 }
 
 dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
-                           Dt__HistoryEvent *ev, const char *dedupe_id)
+                           Dtpb__HistoryEvent *ev, const char *dedupe_id)
 {
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, instance_id, execution_id, ev, dedupe_id);
     return dt__actions_send_message(e, &m);
 }

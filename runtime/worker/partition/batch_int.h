@@ -17,7 +17,7 @@ typedef struct dt__item {
     dt_broker_msg *msg; /* NULL for a timer or a parked message */
     int64_t timer_id;   /* -1 for a message */
     int64_t parked_id;  /* > 0: a message parked earlier (episode_park.c), 0 otherwise */
-    Dt__OrchestrationMessage *om;
+    Dtpb__OrchestrationMessage *om;
     /* A message's packed OrchestrationMessage: the fetched body, or its member of a batch
      * (arena memory, or the fetched message's, which lives as long as the batch). */
     const uint8_t *data;

@@ -8,15 +8,15 @@
 
 #include "episode_int.h"
 
-Dt__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags)
+Dtpb__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags)
 {
     if (tags->data == NULL) {
         return NULL;
     }
-    return dt__execution_started_event__unpack(dt__arena_pb_allocator(a), tags->len, tags->data);
+    return dtpb__execution_started_event__unpack(dt__arena_pb_allocator(a), tags->len, tags->data);
 }
 
-static dt__blob payload_blob(const Dt__Payload *p)
+static dt__blob payload_blob(const Dtpb__Payload *p)
 {
     return p == NULL ? (dt__blob){NULL, 0} : (dt__blob){p->value.data, p->value.len};
 }
@@ -24,7 +24,7 @@ static dt__blob payload_blob(const Dt__Payload *p)
 /* The row as the episode leaves it. */
 static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__instance_row *row)
 {
-    const Dt__ExecutionStartedEvent *s = e->start;
+    const Dtpb__ExecutionStartedEvent *s = e->start;
     *row = e->have_row ? e->row : (dt__instance_row){0};
     row->instance_id = e->instance_id;
     row->execution_id = e->execution_id;
@@ -52,11 +52,11 @@ static dt_status build_row(dt__episode *e, const dt__episode_result *r, dt__inst
         }
     }
     if (r == NULL) { /* deferred start */
-        row->runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
+        row->runtime_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
         return DT_OK;
     }
     row->runtime_status = r->suspended
-                              ? (int32_t)DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED
+                              ? (int32_t)DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED
                               : (int32_t)r->status;
     if (r->has_custom_status) {
         row->custom_status = (dt__blob){r->custom_status, r->custom_status_len};
@@ -102,7 +102,7 @@ static dt_status pack_events(dt__episode *e, const dt__episode_result *r, dt__bl
  * to an execution that had ended, were dropped (test_event_order found it once fetches overlap
  * the outbox). DT_ETOOLARGE when they do not fit one message: they are then sent one by one.
  */
-static dt_status send_start_with_carryover(dt__episode *e, const Dt__OrchestrationMessage *start,
+static dt_status send_start_with_carryover(dt__episode *e, const Dtpb__OrchestrationMessage *start,
                                            const dt__episode_result *r)
 {
     size_t n = 1 + r->n_carryover;
@@ -118,26 +118,27 @@ static dt_status send_start_with_carryover(dt__episode *e, const Dt__Orchestrati
         if (st != DT_OK) {
             return st;
         }
-        Dt__OrchestrationMessage m;
+        Dtpb__OrchestrationMessage m;
         dt__orch_msg_init(&m, e->instance_id, r->next_execution_id, r->carryover[i], dedupe);
         bodies[i + 1].data = dt__pack(e->a, &m.base, &bodies[i + 1].len);
         if (bodies[i + 1].data == NULL) {
             return DT_ENOMEM;
         }
     }
-    Dt__OrchestrationBatch ob;
-    dt__orchestration_batch__init(&ob);
+    Dtpb__OrchestrationBatch ob;
+    dtpb__orchestration_batch__init(&ob);
     ob.n_messages = n;
     ob.messages = bodies;
     size_t len = 0;
     uint8_t *data = bodies[0].data != NULL ? dt__pack(e->a, &ob.base, &len) : NULL;
     char count[24];
     snprintf(count, sizeof(count), "%zu", n);
-    Dt__MessagePublishedEvent__HeadersEntry h = DT__MESSAGE_PUBLISHED_EVENT__HEADERS_ENTRY__INIT;
-    Dt__MessagePublishedEvent__HeadersEntry *hp = &h;
+    Dtpb__MessagePublishedEvent__HeadersEntry h =
+        DTPB__MESSAGE_PUBLISHED_EVENT__HEADERS_ENTRY__INIT;
+    Dtpb__MessagePublishedEvent__HeadersEntry *hp = &h;
     h.key = DT_HDR_BATCH;
     h.value = count;
-    Dt__MessagePublishedEvent src = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    Dtpb__MessagePublishedEvent src = DTPB__MESSAGE_PUBLISHED_EVENT__INIT;
     src.headers = &hp;
     src.n_headers = 1;
     dt__blob headers = {0};
@@ -162,9 +163,9 @@ static dt_status send_start_with_carryover(dt__episode *e, const Dt__Orchestrati
  * events) go through the partition's own subject, so they are applied like any start. */
 static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt__instance_row *row)
 {
-    Dt__ExecutionStartedEvent *s = dt__arena_alloc(e->a, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_alloc(e->a, sizeof(*oi));
-    Dt__HistoryEvent *ev = dt__actions_event(e);
+    Dtpb__ExecutionStartedEvent *s = dt__arena_alloc(e->a, sizeof(*s));
+    Dtpb__OrchestrationInstance *oi = dt__arena_alloc(e->a, sizeof(*oi));
+    Dtpb__HistoryEvent *ev = dt__actions_event(e);
     if (s == NULL || oi == NULL || ev == NULL) {
         return DT_ENOMEM;
     }
@@ -172,7 +173,7 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
     if (dt__episode_rewind_untag(e, s) != DT_OK) {
         return DT_ENOMEM;
     }
-    dt__orchestration_instance__init(oi);
+    dtpb__orchestration_instance__init(oi);
     oi->instance_id = (char *)e->instance_id;
     oi->execution_id =
         dt__emit_payload(e->a, (const uint8_t *)r->next_execution_id, strlen(r->next_execution_id));
@@ -180,14 +181,14 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
     s->input = r->has_output ? dt__emit_payload(e->a, r->output, r->output_len) : NULL;
     s->scheduled_start_timestamp = NULL;
     dt__trace_continue_as_new(e, s);
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = s;
     char dedupe[DT_BROKER_NAME_BUF * 2];
     bool together = false; /* start and carried events sent as one batch */
     dt_status st =
         dt__msg_id(dedupe, sizeof(dedupe), e->instance_id, r->next_execution_id, "start", 0);
     if (st == DT_OK) {
-        Dt__OrchestrationMessage m;
+        Dtpb__OrchestrationMessage m;
         dt__orch_msg_init(&m, e->instance_id, r->next_execution_id, ev, dedupe);
         m.continued_as_new = true; /* a repeat of it, once stale, is dropped (episode.c) */
         st = r->n_carryover > 0 ? send_start_with_carryover(e, &m, r) : DT_ETOOLARGE;
@@ -211,7 +212,7 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
         }
     }
     row->execution_id = r->next_execution_id;
-    row->runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+    row->runtime_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
     row->input = payload_blob(s->input);
     size_t len = 0;
     uint8_t *rec = dt__pack(e->a, &s->base, &len);
@@ -231,9 +232,9 @@ static dt_status continue_as_new(dt__episode *e, const dt__episode_result *r, dt
  * fetch the full values from the partition's owner. An oversized record would be refused by the
  * server and, before, stopped the partition's outbox at its row.
  */
-static void fit_status(Dt__InstanceStatus *s, size_t budget)
+static void fit_status(Dtpb__InstanceStatus *s, size_t budget)
 {
-    Dt__Payload **order[] = {&s->input, &s->custom_status, &s->output};
+    Dtpb__Payload **order[] = {&s->input, &s->custom_status, &s->output};
     for (size_t i = 0; i < 3 && protobuf_c_message_get_packed_size(&s->base) > budget; i++) {
         if (*order[i] != NULL) {
             *order[i] = NULL;
@@ -251,13 +252,13 @@ static void fit_status(Dt__InstanceStatus *s, size_t budget)
 /* Queues the status record for the status bucket (through the outbox: crash-safe, batched). */
 static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint64_t seq)
 {
-    Dt__InstanceStatus s = DT__INSTANCE_STATUS__INIT;
-    Dt__Payload in = DT__PAYLOAD__INIT, out = DT__PAYLOAD__INIT, cs = DT__PAYLOAD__INIT,
-                ver = DT__PAYLOAD__INIT;
+    Dtpb__InstanceStatus s = DTPB__INSTANCE_STATUS__INIT;
+    Dtpb__Payload in = DTPB__PAYLOAD__INIT, out = DTPB__PAYLOAD__INIT, cs = DTPB__PAYLOAD__INIT,
+                  ver = DTPB__PAYLOAD__INIT;
     s.instance_id = (char *)row->instance_id;
     s.name = (char *)row->name;
     s.execution_id = (char *)row->execution_id;
-    s.runtime_status = (Dt__OrchestrationStatus)row->runtime_status;
+    s.runtime_status = (Dtpb__OrchestrationStatus)row->runtime_status;
     s.created_at = dt__ts_from_ms(e->a, row->created_ms);
     s.last_updated_at = dt__ts_from_ms(e->a, row->last_updated_ms);
 #define SET_PAYLOAD(field, pb, blob)                                                               \
@@ -276,23 +277,23 @@ static dt_status queue_status(dt__episode *e, const dt__instance_row *row, uint6
         s.version = &ver;
     }
     if (row->failure_details.data != NULL) {
-        s.failure_details = dt__task_failure_details__unpack(
+        s.failure_details = dtpb__task_failure_details__unpack(
             dt__arena_pb_allocator(e->a), row->failure_details.len, row->failure_details.data);
     }
     s.parent_instance_id = (char *)(row->parent_instance_id != NULL ? row->parent_instance_id : "");
     /* The starter's tags (the runtime's own "dt." tags stay internal). */
     size_t nt = e->start != NULL ? e->start->n_tags : 0, kept = 0;
-    Dt__InstanceStatus__TagsEntry **tags = dt__arena_alloc(e->a, (nt + 1) * sizeof(*tags));
-    Dt__InstanceStatus__TagsEntry *cells = dt__arena_alloc(e->a, (nt + 1) * sizeof(*cells));
+    Dtpb__InstanceStatus__TagsEntry **tags = dt__arena_alloc(e->a, (nt + 1) * sizeof(*tags));
+    Dtpb__InstanceStatus__TagsEntry *cells = dt__arena_alloc(e->a, (nt + 1) * sizeof(*cells));
     if (tags == NULL || cells == NULL) {
         return DT_ENOMEM;
     }
     for (size_t i = 0; i < nt; i++) {
-        const Dt__ExecutionStartedEvent__TagsEntry *t = e->start->tags[i];
+        const Dtpb__ExecutionStartedEvent__TagsEntry *t = e->start->tags[i];
         if (strncmp(t->key, "dt.", 3) == 0) {
             continue;
         }
-        dt__instance_status__tags_entry__init(&cells[kept]);
+        dtpb__instance_status__tags_entry__init(&cells[kept]);
         cells[kept].key = t->key;
         cells[kept].value = t->value;
         tags[kept] = &cells[kept];
@@ -389,7 +390,7 @@ dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r)
     dt__blob *events = NULL;
     size_t n_events = 0;
     bool can =
-        r != NULL && r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW;
+        r != NULL && r->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW;
     bool ended = r != NULL && dt__status_finished(r->status);
     if (st == DT_OK && r != NULL) {
         st = dt__actions_build(e, r);

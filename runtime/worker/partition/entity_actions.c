@@ -10,18 +10,18 @@
 
 #include "episode_int.h"
 
-static const char *text(dt__arena *a, const Dt__Payload *p)
+static const char *text(dt__arena *a, const Dtpb__Payload *p)
 {
     return p != NULL ? dt__arena_memdup(a, p->value.data, p->value.len) : NULL;
 }
 
-static Dt__Payload *str_payload(dt__arena *a, const char *s)
+static Dtpb__Payload *str_payload(dt__arena *a, const char *s)
 {
     return dt__emit_payload(a, (const uint8_t *)s, strlen(s));
 }
 
 /* Sends `ev` (a copy of the action's variant, made a message) to `target` with identity id. */
-static dt_status send_to(dt__episode *e, const char *target, Dt__HistoryEvent *ev, const char *id)
+static dt_status send_to(dt__episode *e, const char *target, Dtpb__HistoryEvent *ev, const char *id)
 {
     if (target == NULL || id == NULL) {
         return DT_ENOMEM;
@@ -39,15 +39,15 @@ static char *ref(dt__arena *a, const char *x, const char *kind, const char *y)
     return s;
 }
 
-dt_status dt__entity_action(dt__episode *e, const Dt__HistoryEvent *rec)
+dt_status dt__entity_action(dt__episode *e, const Dtpb__HistoryEvent *rec)
 {
-    Dt__HistoryEvent *ev = dt__actions_event(e);
+    Dtpb__HistoryEvent *ev = dt__actions_event(e);
     if (ev == NULL) {
         return DT_ENOMEM;
     }
     switch (rec->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED: {
-        Dt__EntityOperationSignaledEvent *s = dt__arena_alloc(e->a, sizeof(*s));
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED: {
+        Dtpb__EntityOperationSignaledEvent *s = dt__arena_alloc(e->a, sizeof(*s));
         if (s == NULL) {
             return DT_ENOMEM;
         }
@@ -58,8 +58,8 @@ dt_status dt__entity_action(dt__episode *e, const Dt__HistoryEvent *rec)
         return send_to(e, text(e->a, rec->entity_operation_signaled->target_instance_id), ev,
                        s->request_id);
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED: {
-        Dt__EntityOperationCalledEvent *c = dt__arena_alloc(e->a, sizeof(*c));
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED: {
+        Dtpb__EntityOperationCalledEvent *c = dt__arena_alloc(e->a, sizeof(*c));
         if (c == NULL) {
             return DT_ENOMEM;
         }
@@ -74,8 +74,8 @@ dt_status dt__entity_action(dt__episode *e, const Dt__HistoryEvent *rec)
                    : send_to(e, text(e->a, rec->entity_operation_called->target_instance_id), ev,
                              c->request_id);
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED: {
-        Dt__EntityLockRequestedEvent *l = dt__arena_alloc(e->a, sizeof(*l));
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED: {
+        Dtpb__EntityLockRequestedEvent *l = dt__arena_alloc(e->a, sizeof(*l));
         if (l == NULL || rec->entity_lock_requested->n_lock_set == 0) {
             return l == NULL ? DT_ENOMEM : DT_OK;
         }
@@ -86,8 +86,8 @@ dt_status dt__entity_action(dt__episode *e, const Dt__HistoryEvent *rec)
         ev->entity_lock_requested = l;
         return send_to(e, l->lock_set[0], ev, ref(e->a, l->critical_section_id, "req", "0"));
     }
-    case DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT: {
-        Dt__EntityUnlockSentEvent *u = dt__arena_alloc(e->a, sizeof(*u));
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT: {
+        Dtpb__EntityUnlockSentEvent *u = dt__arena_alloc(e->a, sizeof(*u));
         const char *target = text(e->a, rec->entity_unlock_sent->target_instance_id);
         if (u == NULL || target == NULL) {
             return DT_ENOMEM;

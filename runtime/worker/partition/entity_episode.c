@@ -39,7 +39,7 @@ typedef struct ent_ep {
     size_t n_fired, cap_fired;
     dt__timer_new *timers;
     size_t n_timers, cap_timers;
-    Dt__OrchestrationMessage **msgs;
+    Dtpb__OrchestrationMessage **msgs;
     size_t n_msgs, cap_msgs;
     dt__outbox_builder out;
 } ent_ep;
@@ -65,12 +65,12 @@ static dt_status consume(ent_ep *e, const char *dedupe)
 }
 
 /* The time a signal or call is scheduled for (0: now). */
-static int64_t scheduled_ms(const Dt__HistoryEvent *ev)
+static int64_t scheduled_ms(const Dtpb__HistoryEvent *ev)
 {
-    const Dt__Timestamp *ts = NULL;
-    if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED) {
+    const Dtpb__Timestamp *ts = NULL;
+    if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED) {
         ts = ev->entity_operation_signaled->scheduled_time;
-    } else if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
+    } else if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED) {
         ts = ev->entity_operation_called->scheduled_time;
     }
     return dt__ts_to_ms(ts);
@@ -79,11 +79,11 @@ static int64_t scheduled_ms(const Dt__HistoryEvent *ev)
 /* A signal for later: delivered by the partition's timer at its time (as itself, unscheduled). */
 static dt_status defer(ent_ep *e, dt__item *it, int64_t at_ms)
 {
-    Dt__OrchestrationMessage copy = *it->om;
-    Dt__HistoryEvent ev = *it->om->event;
-    Dt__EntityOperationSignaledEvent sig;
-    Dt__EntityOperationCalledEvent call;
-    if (ev.event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED) {
+    Dtpb__OrchestrationMessage copy = *it->om;
+    Dtpb__HistoryEvent ev = *it->om->event;
+    Dtpb__EntityOperationSignaledEvent sig;
+    Dtpb__EntityOperationCalledEvent call;
+    if (ev.event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED) {
         sig = *ev.entity_operation_signaled;
         sig.scheduled_time = NULL;
         ev.entity_operation_signaled = &sig;
@@ -109,17 +109,17 @@ static dt_status defer(ent_ep *e, dt__item *it, int64_t at_ms)
     return consume(e, it->om->dedupe_id);
 }
 
-static bool is_operation(const Dt__HistoryEvent *ev)
+static bool is_operation(const Dtpb__HistoryEvent *ev)
 {
-    return ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED ||
-           ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED;
+    return ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED ||
+           ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED;
 }
 
-static bool is_entity_message(const Dt__HistoryEvent *ev)
+static bool is_entity_message(const Dtpb__HistoryEvent *ev)
 {
     return is_operation(ev) ||
-           ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED ||
-           ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
+           ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED ||
+           ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT;
 }
 
 /* Whether an operation for an unregistered name should come again (another worker, or this one
@@ -189,7 +189,7 @@ static dt_status load(ent_ep *e)
 static dt_status send_all(ent_ep *e, const dt__entity_out *o)
 {
     for (size_t i = 0; i < o->n_sends; i++) {
-        const Dt__OrchestrationMessage *m = o->sends[i];
+        const Dtpb__OrchestrationMessage *m = o->sends[i];
         char tail[16], subject[DT_BROKER_NAME_BUF];
         snprintf(tail, sizeof(tail), "%u",
                  dt__partition_of(m->instance_id, e->pt->w->hub_cfg.partitions));
@@ -234,9 +234,12 @@ static dt_status commit(ent_ep *e, const dt__entity_out *o)
     if (row->name == NULL) {
         return DT_ENOMEM;
     }
-    row->runtime_status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+    row->runtime_status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
     row->created_ms = e->have_row ? e->row.created_ms : e->b->now_ms;
-    row->last_updated_ms = o != NULL || !e->have_row ? e->b->now_ms : e->row.last_updated_ms;
+    /* The store dates applied identities with this time and prunes them a day after it
+     * (history/store_commit.c): a commit that applies messages is always "now". */
+    bool now = o != NULL || !e->have_row || e->n_applied > 0;
+    row->last_updated_ms = now ? e->b->now_ms : e->row.last_updated_ms;
     if (o != NULL) {
         row->output = o->state;
         if (!o->rec_empty) {
@@ -341,10 +344,11 @@ dt_status dt__entity_episode_process(dt__partition *pt, dt__batch *b, dt__group 
         bool consumed = e.n_applied > 0 || e.n_fired > 0 || e.n_timers > 0;
         return consumed ? commit(&e, NULL) : DT_OK;
     }
-    Dt__EntityRecord *rec = NULL;
+    Dtpb__EntityRecord *rec = NULL;
     if (e.have_row && e.row.custom_status.data != NULL) {
-        rec = (Dt__EntityRecord *)dt__arena_unpack(
-            e.a, &dt__entity_record__descriptor, e.row.custom_status.len, e.row.custom_status.data);
+        rec = (Dtpb__EntityRecord *)dt__arena_unpack(e.a, &dtpb__entity_record__descriptor,
+                                                     e.row.custom_status.len,
+                                                     e.row.custom_status.data);
         if (rec == NULL) {
             return DT_ECORRUPT; /* written by this code */
         }

@@ -13,7 +13,7 @@
 static const char *status_name(int32_t s)
 {
     const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&dt__orchestration_status__descriptor, s);
+        protobuf_c_enum_descriptor_get_value(&dtpb__orchestration_status__descriptor, s);
     return v != NULL ? v->name : "UNKNOWN";
 }
 
@@ -88,9 +88,9 @@ static dt_status consume_only(dt__episode *e, const dt__item *it)
     return DT_OK;
 }
 
-static const char *start_execution(dt__episode *e, const Dt__OrchestrationMessage *om)
+static const char *start_execution(dt__episode *e, const Dtpb__OrchestrationMessage *om)
 {
-    const Dt__ExecutionStartedEvent *s = om->event->execution_started;
+    const Dtpb__ExecutionStartedEvent *s = om->event->execution_started;
     if (s->orchestration_instance != NULL && s->orchestration_instance->execution_id != NULL) {
         return dt__payload_str(e->a, s->orchestration_instance->execution_id);
     }
@@ -98,7 +98,7 @@ static const char *start_execution(dt__episode *e, const Dt__OrchestrationMessag
 }
 
 /* The value of tag `key` in start record s, or NULL. */
-static const char *tag_of(const Dt__ExecutionStartedEvent *s, const char *key)
+static const char *tag_of(const Dtpb__ExecutionStartedEvent *s, const char *key)
 {
     for (size_t i = 0; s != NULL && i < s->n_tags; i++) {
         if (strcmp(s->tags[i]->key, key) == 0) {
@@ -109,16 +109,16 @@ static const char *tag_of(const Dt__ExecutionStartedEvent *s, const char *key)
 }
 
 /* Adds tag key=value (borrowed; must live in e->a or longer) to start record s. */
-static dt_status add_tag(dt__episode *e, Dt__ExecutionStartedEvent *s, const char *key,
+static dt_status add_tag(dt__episode *e, Dtpb__ExecutionStartedEvent *s, const char *key,
                          const char *value)
 {
-    Dt__ExecutionStartedEvent__TagsEntry **tags =
+    Dtpb__ExecutionStartedEvent__TagsEntry **tags =
         dt__arena_alloc(e->a, (s->n_tags + 1) * sizeof(*tags));
-    Dt__ExecutionStartedEvent__TagsEntry *t = dt__arena_alloc(e->a, sizeof(*t));
+    Dtpb__ExecutionStartedEvent__TagsEntry *t = dt__arena_alloc(e->a, sizeof(*t));
     if (tags == NULL || t == NULL) {
         return DT_ENOMEM;
     }
-    dt__execution_started_event__tags_entry__init(t);
+    dtpb__execution_started_event__tags_entry__init(t);
     t->key = (char *)key;
     t->value = (char *)value;
     if (s->n_tags > 0) {
@@ -132,8 +132,8 @@ static dt_status add_tag(dt__episode *e, Dt__ExecutionStartedEvent *s, const cha
 
 /* Remembers in an accepted start's record the result subject, and the identity of the start
  * that created the instance (kept through continue-as-new, which copies the record). */
-static dt_status keep_start_tags(dt__episode *e, Dt__ExecutionStartedEvent *s,
-                                 const Dt__OrchestrationMessage *om)
+static dt_status keep_start_tags(dt__episode *e, Dtpb__ExecutionStartedEvent *s,
+                                 const Dtpb__OrchestrationMessage *om)
 {
     dt_status st = DT_OK;
     if (om->result_subject != NULL && om->result_subject[0] != '\0') {
@@ -151,13 +151,13 @@ static dt_status reject_start(dt__episode *e, dt__item *it, const char *why)
     dt__dead_letter(e->pt, "start", why, e->instance_id, it->msg != NULL ? it->data : NULL,
                     it->msg != NULL ? it->len : 0, e->pt->subject);
     dt_status st = consume_only(e, it);
-    Dt__ExecutionStartedEvent *s = it->om->event->execution_started;
+    Dtpb__ExecutionStartedEvent *s = it->om->event->execution_started;
     if (st == DT_OK && s->parent_instance != NULL) {
-        Dt__TaskFailureDetails *f = dt__arena_calloc(e->a, 1, sizeof(*f));
+        Dtpb__TaskFailureDetails *f = dt__arena_calloc(e->a, 1, sizeof(*f));
         if (f == NULL) {
             return DT_ENOMEM;
         }
-        dt__task_failure_details__init(f);
+        dtpb__task_failure_details__init(f);
         f->error_type = "dt.InstanceExists";
         f->error_message = dt__arena_strdup(e->a, why);
         st = dt__actions_notify_parent(e, s, false, NULL, f);
@@ -200,15 +200,15 @@ static dt_status on_start(dt__episode *e, dt__item *it)
         }
         front = true; /* events of this execution accepted before it follow it */
     } else if (stored) {
-        int32_t status = e->fresh ? DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
+        int32_t status = e->fresh ? DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING
                                   : e->row.runtime_status;
-        Dt__InstanceIdReusePolicy policy = it->om->reuse_policy;
+        Dtpb__InstanceIdReusePolicy policy = it->om->reuse_policy;
         bool finished = dt__status_finished(status) && !e->fresh;
-        if (!finished && policy == DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE) {
+        if (!finished && policy == DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_IGNORE) {
             return consume_only(e, it); /* as asked: the instance stays, the start has no effect */
         }
-        bool ok = (finished && policy != DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR) ||
-                  policy == DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
+        bool ok = (finished && policy != DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR) ||
+                  policy == DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
         if (!ok) {
             char why[256];
             snprintf(why, sizeof(why), "instance '%s' already exists (status %s)", e->instance_id,
@@ -316,7 +316,7 @@ static dt_status filter_item(dt__episode *e, dt__item *it)
         return st != DT_OK ? st : dt__episode_note_unparked(e, it);
     }
     bool is_start =
-        it->om->event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+        it->om->event->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     return is_start ? on_start(e, it) : on_event(e, it);
 }
 
@@ -371,7 +371,7 @@ static dt_status filter_items(dt__episode *e, dt__group *g)
 /* Decodes the stored history of the current execution into arena memory, unless the engine's
  * cache already holds exactly that history (then *out stays NULL with *out_n set): the common
  * case costs O(new events), not O(history). Recursive terminate needs the history itself. */
-static dt_status load_past(dt__episode *e, Dt__HistoryEvent ***out, size_t *out_n)
+static dt_status load_past(dt__episode *e, Dtpb__HistoryEvent ***out, size_t *out_n)
 {
     *out = NULL;
     *out_n = 0;
@@ -390,13 +390,13 @@ static dt_status load_past(dt__episode *e, Dt__HistoryEvent ***out, size_t *out_
     if (st != DT_OK) {
         return st;
     }
-    Dt__HistoryEvent **evs = dt__arena_alloc(e->a, (n > 0 ? n : 1) * sizeof(*evs));
+    Dtpb__HistoryEvent **evs = dt__arena_alloc(e->a, (n > 0 ? n : 1) * sizeof(*evs));
     if (evs == NULL) {
         return DT_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        evs[i] = (Dt__HistoryEvent *)dt__arena_unpack(e->a, &dt__history_event__descriptor,
-                                                      blobs[i].len, blobs[i].data);
+        evs[i] = (Dtpb__HistoryEvent *)dt__arena_unpack(e->a, &dtpb__history_event__descriptor,
+                                                        blobs[i].len, blobs[i].data);
         if (evs[i] == NULL) {
             return DT_ECORRUPT;
         }
@@ -428,7 +428,7 @@ static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g);
 
 static int64_t scheduled_at(const dt__episode *e)
 {
-    const Dt__Timestamp *ts = e->start != NULL ? e->start->scheduled_start_timestamp : NULL;
+    const Dtpb__Timestamp *ts = e->start != NULL ? e->start->scheduled_start_timestamp : NULL;
     return ts == NULL ? 0 : ts->seconds * 1000 + ts->nanos / 1000000;
 }
 
@@ -460,7 +460,7 @@ dt_status dt__episode_process(dt__partition *pt, dt__batch *b, dt__group *g)
     if (not_started && at > b->now_ms) {
         return defer_start(&e, at, g);
     }
-    Dt__HistoryEvent **past = NULL;
+    Dtpb__HistoryEvent **past = NULL;
     size_t n_past = 0;
     bool remote = dt__episode_is_remote(&e);
     if (remote) {
@@ -515,7 +515,7 @@ static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g)
     (void)g;
     for (size_t k = 0; k < e->n_news; k++) {
         const dt__item *it = e->news_items[k];
-        Dt__OrchestrationMessage copy = *it->om;
+        Dtpb__OrchestrationMessage copy = *it->om;
         char *dedupe = dt__arena_alloc(e->a, strlen(it->om->dedupe_id) + 4);
         if (dedupe == NULL || !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers,
                                               e->n_timers, sizeof(*e->timers))) {
@@ -528,7 +528,7 @@ static dt_status defer_start(dt__episode *e, int64_t at_ms, dt__group *g)
         if (payload == NULL) {
             return DT_ENOMEM;
         }
-        if (copy.event->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
+        if (copy.event->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED) {
             copy.event->execution_started->scheduled_start_timestamp = NULL;
             payload = dt__pack(e->a, &copy.base, &len); /* the delivered start is not deferred */
             copy.event->execution_started->scheduled_start_timestamp =

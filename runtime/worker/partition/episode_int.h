@@ -24,12 +24,12 @@ typedef struct dt__episode {
     dt__instance_row row; /* as stored (valid when have_row) */
     /* The ExecutionStarted of the current execution: from the stored start record, or from an
      * accepted start message (then `fresh` is true and the stored history is replaced). */
-    Dt__ExecutionStartedEvent *start;
+    Dtpb__ExecutionStartedEvent *start;
     const char *execution_id;
     bool fresh;
     bool reset;           /* the accepted start replaces an older execution */
     int64_t requested_ms; /* when the accepted start was requested (its event's timestamp) */
-    Dt__HistoryEvent **news;
+    Dtpb__HistoryEvent **news;
     dt__item **news_items; /* the item of each of news[] */
     size_t n_news, cap_news, cap_news_items;
     /* Events that need a start not applied yet: applied after it when it comes in this batch,
@@ -40,16 +40,16 @@ typedef struct dt__episode {
     size_t n_unparked, cap_unparked;
     /* A rewind of this failed instance (episode_rewind.c): the request, the rewritten history
      * the episode runs on, the actions to send again and the failed children to rewind. */
-    const Dt__OrchestrationMessage *rewind;
-    Dt__HistoryEvent **rw_past;
+    const Dtpb__OrchestrationMessage *rewind;
+    Dtpb__HistoryEvent **rw_past;
     size_t n_rw_past;
-    const Dt__HistoryEvent **rw_again;
+    const Dtpb__HistoryEvent **rw_again;
     size_t n_rw_again;
-    const Dt__HistoryEvent **rw_children;
+    const Dtpb__HistoryEvent **rw_children;
     uint32_t *rw_child_gen; /* the rewinds before each child was created (its start's identity) */
     size_t n_rw_children;
     /* A recursive terminate for this finished instance: passed on to its children. */
-    const Dt__ExecutionTerminatedEvent *forward_term;
+    const Dtpb__ExecutionTerminatedEvent *forward_term;
     const char **applied;
     size_t n_applied, cap_applied;
     int64_t *fired;
@@ -69,7 +69,7 @@ dt_status dt__episode_leave(dt__episode *e, dt__group *g, const char *why);
 bool dt__episode_is_remote(const dt__episode *e);
 /* Sends the episode to an SDK worker and queues it on the batch for collection (or leaves the
  * instance when no SDK worker can take it). past[0..n_past) lives in the batch arena. */
-dt_status dt__episode_remote_send(dt__episode *e, dt__group *g, Dt__HistoryEvent **past,
+dt_status dt__episode_remote_send(dt__episode *e, dt__group *g, Dtpb__HistoryEvent **past,
                                   size_t n_past);
 
 /* ---- episode_park.c ---- */
@@ -82,12 +82,12 @@ dt_status dt__episode_unpark(dt__episode *e, dt__item ***out, size_t *out_n);
 dt_status dt__episode_note_unparked(dt__episode *e, const dt__item *it);
 
 /* ---- episode_terminate.c ---- */
-bool dt__episode_is_recursive_terminate(const Dt__HistoryEvent *ev);
+bool dt__episode_is_recursive_terminate(const Dtpb__HistoryEvent *ev);
 /* The recursive terminate among the episode's news, or NULL. */
-const Dt__ExecutionTerminatedEvent *dt__episode_recursive_terminate(const dt__episode *e);
+const Dtpb__ExecutionTerminatedEvent *dt__episode_recursive_terminate(const dt__episode *e);
 /* After an episode that terminated the instance for a recursive terminate: passes it on to every
  * child created in past[0..n_past) and r's appended events. */
-dt_status dt__episode_terminate_children(dt__episode *e, Dt__HistoryEvent *const *past,
+dt_status dt__episode_terminate_children(dt__episode *e, Dtpb__HistoryEvent *const *past,
                                          size_t n_past, const dt__episode_result *r);
 /* A finished instance got a recursive terminate (`it`): consumes it and remembers it ... */
 dt_status dt__episode_keep_terminate(dt__episode *e, dt__item *it);
@@ -97,7 +97,7 @@ dt_status dt__episode_forward_terminate(dt__episode *e);
 /* ---- episode_rewind.c ---- */
 /* Tag key in the start record: how often the current execution was rewound (absent: never). */
 #define DT__TAG_REWINDS "dt.rewinds"
-bool dt__episode_is_rewind(const Dt__HistoryEvent *ev);
+bool dt__episode_is_rewind(const Dtpb__HistoryEvent *ev);
 /* A rewind request `it` for this instance: when the instance is failed, rewrites its history
  * into e->rw_* and sets *apply (the caller applies the ExecutionRewound event as news); else
  * consumes the request (logged) and leaves *apply false. */
@@ -111,7 +111,7 @@ dt_status dt__episode_rewind_resend(dt__episode *e, const dt__episode_result *r)
 dt_status dt__episode_rewind_events(dt__episode *e, dt__blob **events, size_t *n);
 /* Removes the rewind count from start record s (a copy for the next execution: its count
  * starts again, as its history holds no rewind). */
-dt_status dt__episode_rewind_untag(dt__episode *e, Dt__ExecutionStartedEvent *s);
+dt_status dt__episode_rewind_untag(dt__episode *e, Dtpb__ExecutionStartedEvent *s);
 /* ---- commit.c ---- */
 /* Builds and queues the commit of an episode run (r may be NULL when no episode ran but the
  * instance row and outbox still change, e.g. a deferred start). */
@@ -120,35 +120,36 @@ dt_status dt__episode_commit_result(dt__episode *e, const dt__episode_result *r)
  * change). Requires have_row. */
 dt_status dt__episode_commit_bare(dt__episode *e);
 /* Decodes the start record stored in a row's tags blob (NULL when absent or unreadable). */
-Dt__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags);
+Dtpb__ExecutionStartedEvent *dt__start_record_decode(dt__arena *a, const dt__blob *tags);
 
 /* ---- entity_actions.c ---- */
 /* The message for an entity action event (signal, call, lock request, unlock) into the outbox;
  * DT_OK without effect for any other event. */
-dt_status dt__entity_action(dt__episode *e, const Dt__HistoryEvent *rec);
+dt_status dt__entity_action(dt__episode *e, const Dtpb__HistoryEvent *rec);
 
 /* ---- actions.c ---- */
 /* Adds the outbox messages and timers that the action events of `r` call for. */
 dt_status dt__actions_build(dt__episode *e, const dt__episode_result *r);
 /* Notifies the parent (if any) that this execution ended (status, output, failure). */
-dt_status dt__actions_notify_parent(dt__episode *e, const Dt__ExecutionStartedEvent *start, bool ok,
-                                    const Dt__Payload *output, Dt__TaskFailureDetails *failure);
+dt_status dt__actions_notify_parent(dt__episode *e, const Dtpb__ExecutionStartedEvent *start,
+                                    bool ok, const Dtpb__Payload *output,
+                                    Dtpb__TaskFailureDetails *failure);
 /* The execution ID a child created by task `task_id` of this execution starts with. */
 const char *dt__actions_child_execution(dt__episode *e, int32_t task_id);
 /* Sends again the call that action event `ev` (TaskScheduled, TimerCreated or
  * SubOrchestrationInstanceCreated) made (a rewind). */
-dt_status dt__actions_resend(dt__episode *e, const Dt__HistoryEvent *ev);
+dt_status dt__actions_resend(dt__episode *e, const Dtpb__HistoryEvent *ev);
 
 /* ---- actions_send.c ---- */
 /* Queues an OrchestrationMessage for another (or this) instance into the outbox. */
 dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *execution_id,
-                           Dt__HistoryEvent *ev, const char *dedupe_id);
+                           Dtpb__HistoryEvent *ev, const char *dedupe_id);
 /* Queues an OrchestrationMessage (borrowed; packed into the outbox) to its instance. */
-dt_status dt__actions_send_message(dt__episode *e, const Dt__OrchestrationMessage *m);
+dt_status dt__actions_send_message(dt__episode *e, const Dtpb__OrchestrationMessage *m);
 /* The subject of instance_id's partition stream (dt.<hub>.orch.<p>) into buf. */
 dt_status dt__actions_subject(dt__episode *e, const char *instance_id, char *buf, size_t len);
 /* A new event with timestamp now, in e->a. */
-Dt__HistoryEvent *dt__actions_event(dt__episode *e);
+Dtpb__HistoryEvent *dt__actions_event(dt__episode *e);
 
 /* ---- episode_kind.c ---- */
 /* How often the current execution was rewound (from the start record's tag). */
@@ -162,7 +163,7 @@ const char *dt__episode_kind_at(dt__episode *e, const char *kind, uint32_t n);
 
 /* ---- inline ---- */
 /* A string copy of a Payload's bytes in `a` (NULL for an absent payload). */
-static inline const char *dt__payload_str(dt__arena *a, const Dt__Payload *p)
+static inline const char *dt__payload_str(dt__arena *a, const Dtpb__Payload *p)
 {
     return p == NULL ? NULL : dt__arena_memdup(a, p->value.data, p->value.len);
 }

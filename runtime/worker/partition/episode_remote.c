@@ -17,7 +17,7 @@
 struct dt__remote_pending {
     dt__episode e; /* the episode's state, moved here from dt__episode_process's stack */
     dt__group *g;
-    Dt__HistoryEvent **past;
+    Dtpb__HistoryEvent **past;
     size_t n_past;
     dt__episode_input in;
     dt__remote_call *call;
@@ -41,7 +41,7 @@ bool dt__episode_is_remote(const dt__episode *e)
            dt__remote_takes(w->remote, e->start->name, registered_locally(w, e->start->name));
 }
 
-dt_status dt__episode_remote_send(dt__episode *e, dt__group *g, Dt__HistoryEvent **past,
+dt_status dt__episode_remote_send(dt__episode *e, dt__group *g, Dtpb__HistoryEvent **past,
                                   size_t n_past)
 {
     dt__batch *b = e->b;

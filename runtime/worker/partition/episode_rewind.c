@@ -32,9 +32,9 @@
 
 #include "episode_int.h"
 
-bool dt__episode_is_rewind(const Dt__HistoryEvent *ev)
+bool dt__episode_is_rewind(const Dtpb__HistoryEvent *ev)
 {
-    return ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+    return ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
 }
 
 bool dt__episode_rewinding(const dt__episode *e)
@@ -42,9 +42,9 @@ bool dt__episode_rewinding(const dt__episode *e)
     return e->rewind != NULL && !e->fresh;
 }
 
-dt_status dt__episode_rewind_untag(dt__episode *e, Dt__ExecutionStartedEvent *s)
+dt_status dt__episode_rewind_untag(dt__episode *e, Dtpb__ExecutionStartedEvent *s)
 {
-    Dt__ExecutionStartedEvent__TagsEntry **tags =
+    Dtpb__ExecutionStartedEvent__TagsEntry **tags =
         dt__arena_calloc(e->a, s->n_tags + 1, sizeof(*tags));
     if (tags == NULL) {
         return DT_ENOMEM;
@@ -63,14 +63,14 @@ dt_status dt__episode_rewind_untag(dt__episode *e, Dt__ExecutionStartedEvent *s)
 /* ---- reading history ---- */
 
 /* The task number an action record stands for, or -1 for any other event. */
-static int32_t action_id(const Dt__HistoryEvent *ev)
+static int32_t action_id(const Dtpb__HistoryEvent *ev)
 {
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
-    case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
-    case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
         return ev->event_id;
     default:
         return -1;
@@ -78,20 +78,20 @@ static int32_t action_id(const Dt__HistoryEvent *ev)
 }
 
 /* The task number a result completes (-1: not a result); *failed for a failure. */
-static int32_t result_id(const Dt__HistoryEvent *ev, bool *failed)
+static int32_t result_id(const Dtpb__HistoryEvent *ev, bool *failed)
 {
     *failed = false;
     switch (ev->event_type_case) {
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED:
         return ev->task_completed->task_scheduled_id;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED:
         return ev->sub_orchestration_instance_completed->task_scheduled_id;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
         return ev->timer_fired->timer_id;
-    case DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED:
         *failed = true;
         return ev->task_failed->task_scheduled_id;
-    case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
+    case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED:
         *failed = true;
         return ev->sub_orchestration_instance_failed->task_scheduled_id;
     default:
@@ -99,18 +99,18 @@ static int32_t result_id(const Dt__HistoryEvent *ev, bool *failed)
     }
 }
 
-static dt_status load_history(dt__episode *e, Dt__HistoryEvent ***out, size_t *out_n)
+static dt_status load_history(dt__episode *e, Dtpb__HistoryEvent ***out, size_t *out_n)
 {
     dt__blob *blobs = NULL;
     size_t n = 0;
     dt_status st = dt__store_load_history(e->pt->store, e->instance_id, e->a, &blobs, &n);
-    Dt__HistoryEvent **evs = st == DT_OK ? dt__arena_calloc(e->a, n + 1, sizeof(*evs)) : NULL;
+    Dtpb__HistoryEvent **evs = st == DT_OK ? dt__arena_calloc(e->a, n + 1, sizeof(*evs)) : NULL;
     if (st != DT_OK || evs == NULL) {
         return st != DT_OK ? st : DT_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        evs[i] = (Dt__HistoryEvent *)dt__arena_unpack(e->a, &dt__history_event__descriptor,
-                                                      blobs[i].len, blobs[i].data);
+        evs[i] = (Dtpb__HistoryEvent *)dt__arena_unpack(e->a, &dtpb__history_event__descriptor,
+                                                        blobs[i].len, blobs[i].data);
         if (evs[i] == NULL) {
             return DT_ECORRUPT;
         }
@@ -126,11 +126,11 @@ static dt_status load_history(dt__episode *e, Dt__HistoryEvent ***out, size_t *o
 enum { T_NONE = 0, T_BEFORE = 1, T_RESULT = 2, T_FAILED = 4 };
 
 typedef struct rewrite {
-    Dt__HistoryEvent **past;
+    Dtpb__HistoryEvent **past;
     size_t n_past;
-    size_t first_failure;                   /* F; n_past when nothing failed */
-    uint8_t *task;                          /* by task number */
-    const Dt__TaskFailureDetails **failure; /* the dropped failure of each task */
+    size_t first_failure;                     /* F; n_past when nothing failed */
+    uint8_t *task;                            /* by task number */
+    const Dtpb__TaskFailureDetails **failure; /* the dropped failure of each task */
     int32_t max_id;
 } rewrite;
 
@@ -156,8 +156,8 @@ static dt_status scan(dt__episode *e, rewrite *w)
 /* Whether event i stays in the rewritten history (and notes what it means for its task). */
 static bool keep(rewrite *w, size_t i)
 {
-    const Dt__HistoryEvent *ev = w->past[i];
-    if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
+    const Dtpb__HistoryEvent *ev = w->past[i];
+    if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED) {
         return false;
     }
     bool failed = false;
@@ -174,7 +174,7 @@ static bool keep(rewrite *w, size_t i)
     if (failed || (w->task[r] & T_BEFORE) == 0) {
         if (failed && (w->task[r] & T_BEFORE) != 0) {
             w->task[r] |= T_FAILED;
-            w->failure[r] = ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED
+            w->failure[r] = ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED
                                 ? ev->task_failed->failure_details
                                 : ev->sub_orchestration_instance_failed->failure_details;
         }
@@ -185,7 +185,7 @@ static bool keep(rewrite *w, size_t i)
 }
 
 /* A child's start that the runtime refused (it never ran): started again, not rewound. */
-static bool refused_start(const Dt__TaskFailureDetails *f)
+static bool refused_start(const Dtpb__TaskFailureDetails *f)
 {
     const char *t = f != NULL && f->error_type != NULL ? f->error_type : "";
     return strcmp(t, "dt.InstanceExists") == 0 || strcmp(t, "dt.InvalidInstanceId") == 0 ||
@@ -211,7 +211,7 @@ static dt_status plan_resend(dt__episode *e, rewrite *w)
         return DT_ENOMEM;
     }
     for (size_t i = 0; i < w->first_failure; i++) {
-        const Dt__HistoryEvent *ev = w->past[i];
+        const Dtpb__HistoryEvent *ev = w->past[i];
         gen += dt__episode_is_rewind(ev) ? 1 : 0;
         int32_t a = action_id(ev);
         if (a < 0 || (w->task[a] & T_RESULT) != 0) {
@@ -219,11 +219,11 @@ static dt_status plan_resend(dt__episode *e, rewrite *w)
         }
         bool ok = true;
         switch (ev->event_type_case) {
-        case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
-        case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
             ok = push_ptr(e, &e->rw_again, &e->n_rw_again, &cap_again, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
             if ((w->task[a] & T_FAILED) == 0) {
                 break; /* still running, or its result was lost: nothing to rewind */
             }
@@ -247,8 +247,8 @@ static dt_status plan_resend(dt__episode *e, rewrite *w)
 /* The start record with tag dt.rewinds = n, packed into the row (the episode's start too). */
 static dt_status set_rewinds(dt__episode *e, uint32_t n)
 {
-    Dt__ExecutionStartedEvent *s = dt__arena_alloc(e->a, sizeof(*s));
-    Dt__ExecutionStartedEvent__TagsEntry *t = dt__arena_alloc(e->a, sizeof(*t));
+    Dtpb__ExecutionStartedEvent *s = dt__arena_alloc(e->a, sizeof(*s));
+    Dtpb__ExecutionStartedEvent__TagsEntry *t = dt__arena_alloc(e->a, sizeof(*t));
     char value[16];
     snprintf(value, sizeof(value), "%" PRIu32, n);
     if (s == NULL || t == NULL) {
@@ -259,7 +259,7 @@ static dt_status set_rewinds(dt__episode *e, uint32_t n)
     if (st != DT_OK) {
         return st;
     }
-    dt__execution_started_event__tags_entry__init(t);
+    dtpb__execution_started_event__tags_entry__init(t);
     t->key = DT__TAG_REWINDS;
     t->value = dt__arena_strdup(e->a, value);
     s->tags[s->n_tags++] = t;
@@ -288,7 +288,7 @@ static dt_status ignore(dt__episode *e, const dt__item *it, const char *why)
 static bool repeat_of(const rewrite *w, const char *request_id)
 {
     for (size_t i = 0; i < w->n_past; i++) {
-        const Dt__HistoryEvent *ev = w->past[i];
+        const Dtpb__HistoryEvent *ev = w->past[i];
         if (dt__episode_is_rewind(ev) && ev->execution_rewound->request_id != NULL &&
             strcmp(ev->execution_rewound->request_id, request_id) == 0) {
             return true;
@@ -301,7 +301,7 @@ dt_status dt__episode_rewind_prepare(dt__episode *e, dt__item *it, bool *apply)
 {
     *apply = false;
     if (e->fresh || !e->have_row || e->start == NULL ||
-        e->row.runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) {
+        e->row.runtime_status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) {
         return ignore(e, it, "the instance is not failed");
     }
     if (e->rewind != NULL) {
@@ -313,7 +313,7 @@ dt_status dt__episode_rewind_prepare(dt__episode *e, dt__item *it, bool *apply)
         return ignore(e, it, "a repeat of an applied rewind");
     }
     st = st == DT_OK ? scan(e, &w) : st;
-    Dt__HistoryEvent **kept =
+    Dtpb__HistoryEvent **kept =
         st == DT_OK ? dt__arena_calloc(e->a, w.n_past + 1, sizeof(*kept)) : NULL;
     if (st != DT_OK || kept == NULL) {
         return st != DT_OK ? st : DT_ENOMEM;
@@ -350,19 +350,19 @@ dt_status dt__episode_rewind_prepare(dt__episode *e, dt__item *it, bool *apply)
 /* ---- after the episode ---- */
 
 /* Sends a rewind to the failed child created by `created` (under `gen` rewinds). */
-static dt_status rewind_child(dt__episode *e, const Dt__HistoryEvent *created, uint32_t gen)
+static dt_status rewind_child(dt__episode *e, const Dtpb__HistoryEvent *created, uint32_t gen)
 {
-    Dt__HistoryEvent *ev = dt__actions_event(e);
-    Dt__ExecutionRewoundEvent *rw = dt__arena_alloc(e->a, sizeof(*rw));
+    Dtpb__HistoryEvent *ev = dt__actions_event(e);
+    Dtpb__ExecutionRewoundEvent *rw = dt__arena_alloc(e->a, sizeof(*rw));
     const char *kind = dt__episode_kind(e, "rewind");
     const char *sub = dt__episode_kind_at(e, "sub", gen);
     char id[DT_INSTANCE_ID_MAX * 2 + 96], origin[DT_INSTANCE_ID_MAX * 2 + 96];
     if (ev == NULL || rw == NULL || kind == NULL || sub == NULL) {
         return DT_ENOMEM;
     }
-    dt__execution_rewound_event__init(rw);
+    dtpb__execution_rewound_event__init(rw);
     rw->reason = e->rewind->event->execution_rewound->reason;
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
     ev->execution_rewound = rw;
     dt_status st =
         dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, kind, created->event_id);
@@ -374,7 +374,7 @@ static dt_status rewind_child(dt__episode *e, const Dt__HistoryEvent *created, u
     if (st != DT_OK) {
         return st;
     }
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, created->sub_orchestration_instance_created->instance_id, "", ev, id);
     m.target_origin = origin;
     return dt__actions_send_message(e, &m);
@@ -383,7 +383,7 @@ static dt_status rewind_child(dt__episode *e, const Dt__HistoryEvent *created, u
 dt_status dt__episode_rewind_resend(dt__episode *e, const dt__episode_result *r)
 {
     if (!dt__episode_rewinding(e) || dt__status_finished(r->status) ||
-        r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW) {
+        r->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW) {
         return DT_OK;
     }
     dt_status st = DT_OK;

@@ -14,13 +14,13 @@
 
 #include "episode_int.h"
 
-bool dt__episode_is_recursive_terminate(const Dt__HistoryEvent *ev)
+bool dt__episode_is_recursive_terminate(const Dtpb__HistoryEvent *ev)
 {
-    return ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED &&
+    return ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED &&
            ev->execution_terminated->recurse;
 }
 
-const Dt__ExecutionTerminatedEvent *dt__episode_recursive_terminate(const dt__episode *e)
+const Dtpb__ExecutionTerminatedEvent *dt__episode_recursive_terminate(const dt__episode *e)
 {
     for (size_t i = 0; i < e->n_news; i++) {
         if (dt__episode_is_recursive_terminate(e->news[i])) {
@@ -42,20 +42,20 @@ dt_status dt__episode_keep_terminate(dt__episode *e, dt__item *it)
 }
 
 /* Sends termination `t` to the child created by `created` (a SubOrchestrationInstanceCreated). */
-static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
-                          const Dt__HistoryEvent *created, uint32_t rewinds)
+static dt_status send_one(dt__episode *e, const Dtpb__ExecutionTerminatedEvent *t,
+                          const Dtpb__HistoryEvent *created, uint32_t rewinds)
 {
     const char *sub = dt__episode_kind_at(e, "sub", rewinds);
-    Dt__HistoryEvent *term = dt__actions_event(e);
-    Dt__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
+    Dtpb__HistoryEvent *term = dt__actions_event(e);
+    Dtpb__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
     char id[DT_INSTANCE_ID_MAX * 2 + 64], origin[DT_INSTANCE_ID_MAX * 2 + 64];
     if (term == NULL || te == NULL || sub == NULL) {
         return DT_ENOMEM;
     }
-    dt__execution_terminated_event__init(te);
+    dtpb__execution_terminated_event__init(te);
     te->input = t->input;
     te->recurse = true;
-    term->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+    term->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
     term->execution_terminated = te;
     dt_status st =
         dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "term", created->event_id);
@@ -67,7 +67,7 @@ static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
     if (st != DT_OK) {
         return st;
     }
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, created->sub_orchestration_instance_created->instance_id, "", term, id);
     m.target_origin = origin;
     return dt__actions_send_message(e, &m);
@@ -75,25 +75,25 @@ static dt_status send_one(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
 
 /* Sends `t` to every child created in evs[0..n); *rewinds counts the rewinds met in history
  * (a child's start identity carries the count at its creation, episode_rewind.c). */
-static dt_status send_all(dt__episode *e, const Dt__ExecutionTerminatedEvent *t,
-                          Dt__HistoryEvent *const *evs, size_t n, uint32_t *rewinds)
+static dt_status send_all(dt__episode *e, const Dtpb__ExecutionTerminatedEvent *t,
+                          Dtpb__HistoryEvent *const *evs, size_t n, uint32_t *rewinds)
 {
     dt_status st = DT_OK;
     for (size_t i = 0; st == DT_OK && i < n; i++) {
         *rewinds += dt__episode_is_rewind(evs[i]) ? 1 : 0;
         if (evs[i]->event_type_case ==
-            DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
+            DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
             st = send_one(e, t, evs[i], *rewinds);
         }
     }
     return st;
 }
 
-dt_status dt__episode_terminate_children(dt__episode *e, Dt__HistoryEvent *const *past,
+dt_status dt__episode_terminate_children(dt__episode *e, Dtpb__HistoryEvent *const *past,
                                          size_t n_past, const dt__episode_result *r)
 {
-    const Dt__ExecutionTerminatedEvent *t = dt__episode_recursive_terminate(e);
-    if (t == NULL || r->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED) {
+    const Dtpb__ExecutionTerminatedEvent *t = dt__episode_recursive_terminate(e);
+    if (t == NULL || r->status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED) {
         return DT_OK;
     }
     uint32_t rewinds = 0;
@@ -108,8 +108,8 @@ dt_status dt__episode_forward_terminate(dt__episode *e)
     uint32_t rewinds = 0;
     dt_status st = dt__store_load_history(e->pt->store, e->instance_id, e->a, &blobs, &n);
     for (size_t i = 0; st == DT_OK && i < n; i++) {
-        Dt__HistoryEvent *ev = (Dt__HistoryEvent *)dt__arena_unpack(
-            e->a, &dt__history_event__descriptor, blobs[i].len, blobs[i].data);
+        Dtpb__HistoryEvent *ev = (Dtpb__HistoryEvent *)dt__arena_unpack(
+            e->a, &dtpb__history_event__descriptor, blobs[i].len, blobs[i].data);
         if (ev == NULL) {
             return DT_ECORRUPT;
         }

@@ -109,13 +109,13 @@ dt_status dt__outbox_add(dt__arena *a, dt__outbox_builder *ob, const char *subje
     return DT_OK;
 }
 
-dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src, bool core_ok,
+dt_status dt__outbox_headers(dt__arena *a, const Dtpb__MessagePublishedEvent *src, bool core_ok,
                              dt__blob *out)
 {
-    Dt__MessagePublishedEvent h = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    Dtpb__MessagePublishedEvent h = DTPB__MESSAGE_PUBLISHED_EVENT__INIT;
     size_t n = src->n_headers + (core_ok ? 1 : 0);
-    Dt__MessagePublishedEvent__HeadersEntry **hs = dt__arena_alloc(a, (n + 1) * sizeof(*hs));
-    Dt__MessagePublishedEvent__HeadersEntry *flag = dt__arena_alloc(a, sizeof(*flag));
+    Dtpb__MessagePublishedEvent__HeadersEntry **hs = dt__arena_alloc(a, (n + 1) * sizeof(*hs));
+    Dtpb__MessagePublishedEvent__HeadersEntry *flag = dt__arena_alloc(a, sizeof(*flag));
     if (hs == NULL || flag == NULL) {
         return DT_ENOMEM;
     }
@@ -123,7 +123,7 @@ dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src,
         memcpy(hs, src->headers, src->n_headers * sizeof(*hs));
     }
     if (core_ok) {
-        dt__message_published_event__headers_entry__init(flag);
+        dtpb__message_published_event__headers_entry__init(flag);
         flag->key = CORE_OK_HEADER;
         flag->value = "1";
         hs[src->n_headers] = flag;
@@ -154,8 +154,8 @@ static bool decode_headers(dt__arena *a, const dt__blob *blob, row_headers *out)
     if (blob->data == NULL) {
         return true;
     }
-    Dt__MessagePublishedEvent *m =
-        dt__message_published_event__unpack(dt__arena_pb_allocator(a), blob->len, blob->data);
+    Dtpb__MessagePublishedEvent *m =
+        dtpb__message_published_event__unpack(dt__arena_pb_allocator(a), blob->len, blob->data);
     if (m == NULL) {
         return false;
     }

@@ -61,7 +61,7 @@ static bool group_item(dt__batch *b, dt__item *it)
  * nak'd), and dead-lettered only when the move can never work (too large, invalid). `data` is the
  * packed message (alone, or a member of the batch `m`).
  */
-static bool reroute(dt__partition *pt, dt_broker_msg *m, const Dt__OrchestrationMessage *om,
+static bool reroute(dt__partition *pt, dt_broker_msg *m, const Dtpb__OrchestrationMessage *om,
                     const uint8_t *data, size_t len)
 {
     uint32_t p = dt__partition_of(om->instance_id, pt->w->hub_cfg.partitions);
@@ -147,7 +147,7 @@ static bool add_item(dt__partition *pt, dt__batch *b, size_t i, dt_broker_msg *m
 /* The members of batch message i (Dt-Batch header), each as add_item() takes a lone message. */
 static bool add_batch(dt__partition *pt, dt__batch *b, size_t i, dt_broker_msg *m)
 {
-    Dt__OrchestrationBatch *ob = NULL;
+    Dtpb__OrchestrationBatch *ob = NULL;
     if (dt__orch_batch_decode(b->arena, dt_broker_msg_data(m), dt_broker_msg_len(m), &ob) !=
         DT_OK) {
         dt__dead_letter(pt, "orchestration", "malformed OrchestrationBatch", NULL,

@@ -157,7 +157,7 @@ void dt__outbox_settled_free(dt__partition *pt);
 void dt__outbox_cache_clear(dt__partition *pt);
 /* Encodes headers (and whether a plain NATS publish may stand in when no stream captures the
  * subject) as an outbox headers blob. */
-dt_status dt__outbox_headers(dt__arena *a, const Dt__MessagePublishedEvent *src, bool core_ok,
+dt_status dt__outbox_headers(dt__arena *a, const Dtpb__MessagePublishedEvent *src, bool core_ok,
                              dt__blob *out);
 
 /* ---- rowcache.c ---- */

@@ -15,7 +15,7 @@
 
 #define RETENTION_BATCH 256
 
-#define ST(x) (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x)
+#define ST(x) (1u << DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x)
 
 /* Opens bucket `k` of the hub into *kv unless open (tried again at the next check). */
 static dt_status open_kv(dt__partition *pt, dt_broker_bucket k, dt_broker_kv **kv)

@@ -18,13 +18,13 @@
 
 #define NS_PER_MS 1000000LL
 
-static Dt__TraceContext *tc_new(dt__arena *a, const char *traceparent, const char *tracestate)
+static Dtpb__TraceContext *tc_new(dt__arena *a, const char *traceparent, const char *tracestate)
 {
-    Dt__TraceContext *tc = dt__arena_alloc(a, sizeof(*tc));
+    Dtpb__TraceContext *tc = dt__arena_alloc(a, sizeof(*tc));
     if (tc == NULL) {
         return NULL;
     }
-    dt__trace_context__init(tc);
+    dtpb__trace_context__init(tc);
     tc->trace_parent = dt__arena_strdup(a, traceparent);
     if (tc->trace_parent == NULL) {
         return NULL;
@@ -36,19 +36,19 @@ static Dt__TraceContext *tc_new(dt__arena *a, const char *traceparent, const cha
 }
 
 /* The tracestate of tc as a C string in `a`, or NULL. */
-static const char *tc_state(dt__arena *a, const Dt__TraceContext *tc)
+static const char *tc_state(dt__arena *a, const Dtpb__TraceContext *tc)
 {
     const char *ts = tc != NULL ? dt__payload_str(a, tc->trace_state) : NULL;
     return dt__tracestate_ok(ts) ? ts : NULL;
 }
 
-static bool tc_parse(const Dt__TraceContext *tc, dt__trace_ctx *out)
+static bool tc_parse(const Dtpb__TraceContext *tc, dt__trace_ctx *out)
 {
     return tc != NULL && dt__trace_parse(tc->trace_parent, out);
 }
 
 /* The caller's context from the message's headers (a publisher's traceparent), or NULL. */
-static Dt__TraceContext *from_headers(dt__episode *e, const dt__item *it)
+static Dtpb__TraceContext *from_headers(dt__episode *e, const dt__item *it)
 {
     const char *tp = NULL, *ts = NULL;
     dt__trace_ctx c;
@@ -64,7 +64,7 @@ static Dt__TraceContext *from_headers(dt__episode *e, const dt__item *it)
 
 void dt__trace_on_start(dt__episode *e, const dt__item *it)
 {
-    Dt__ExecutionStartedEvent *s = e->start;
+    Dtpb__ExecutionStartedEvent *s = e->start;
     dt__tracer *t = e->pt->w->tracer;
     dt__trace_ctx parent, own;
     if (s == NULL ||
@@ -124,7 +124,7 @@ void dt__trace_episode_begin(dt__episode *e, dt__trace_episode *te)
     }
 }
 
-static void timer_span(dt__episode *e, dt__trace_episode *te, const Dt__HistoryEvent *ev)
+static void timer_span(dt__episode *e, dt__trace_episode *te, const Dtpb__HistoryEvent *ev)
 {
     dt__trace_ctx c;
     dt__trace_new_child(&te->orch, &c);
@@ -132,7 +132,7 @@ static void timer_span(dt__episode *e, dt__trace_episode *te, const Dt__HistoryE
     dt__span *sp = dt__span_start(e->pt->w->tracer, "timer", DT__SPAN_INTERNAL, &c,
                                   te->orch.span_id, created * NS_PER_MS);
     common_attrs(sp, e, "timer");
-    const Dt__TimerFiredEvent *f = ev->timer_fired;
+    const Dtpb__TimerFiredEvent *f = ev->timer_fired;
     char at[DT__ISO8601_BUF];
     if (f->fire_at != NULL) {
         dt__span_attr_str(sp, "durabletask.fire_at",
@@ -146,23 +146,23 @@ static void timer_span(dt__episode *e, dt__trace_episode *te, const Dt__HistoryE
 static void applied_events(dt__episode *e, dt__trace_episode *te)
 {
     for (size_t i = 0; i < e->n_news; i++) {
-        const Dt__HistoryEvent *ev = e->news[i];
+        const Dtpb__HistoryEvent *ev = e->news[i];
         int64_t at = ev->timestamp != NULL ? dt__ts_to_ms(ev->timestamp) * NS_PER_MS : 0;
         switch (ev->event_type_case) {
-        case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED:
             dt__span_event(te->span, "event_raised", at, "durabletask.event.name",
                            ev->event_raised->name);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED:
             dt__span_event(te->span, "suspended", at, NULL, NULL);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED:
             dt__span_event(te->span, "resumed", at, NULL, NULL);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED:
             dt__span_event(te->span, "terminated", at, NULL, NULL);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED:
             timer_span(e, te, ev);
             break;
         default:
@@ -171,10 +171,10 @@ static void applied_events(dt__episode *e, dt__trace_episode *te)
     }
 }
 
-static const char *status_text(Dt__OrchestrationStatus s)
+static const char *status_text(Dtpb__OrchestrationStatus s)
 {
     const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&dt__orchestration_status__descriptor, (int)s);
+        protobuf_c_enum_descriptor_get_value(&dtpb__orchestration_status__descriptor, (int)s);
     return v != NULL ? v->name : "UNKNOWN";
 }
 
@@ -195,7 +195,7 @@ static void orchestration_span(dt__episode *e, dt__trace_episode *te, const dt__
     dt__span_attr_str(sp, "durabletask.task.version", version);
     dt__span_attr_str(sp, "durabletask.runtime_status", status_text(r->status));
     dt__span_trace_state(sp, tc_state(e->a, e->start->orchestration_trace_context));
-    if (r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) {
+    if (r->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) {
         dt__span_error(sp, r->failure != NULL ? r->failure->error_message : "failed");
     }
     dt__span_end(sp, 0);
@@ -210,7 +210,7 @@ void dt__trace_episode_end(dt__episode *e, dt__trace_episode *te, const dt__epis
     applied_events(e, te);
     if (r == NULL) {
         dt__span_error(te->span, "the episode did not run");
-    } else if (r->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) {
+    } else if (r->status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) {
         dt__span_attr_str(te->span, "durabletask.runtime_status", status_text(r->status));
         orchestration_span(e, te, r);
     }
@@ -220,11 +220,11 @@ void dt__trace_episode_end(dt__episode *e, dt__trace_episode *te, const dt__epis
 
 /* ---- headers of the messages an episode sends ---- */
 
-static Dt__MessagePublishedEvent__HeadersEntry *entry(dt__arena *a, const char *k, const char *v)
+static Dtpb__MessagePublishedEvent__HeadersEntry *entry(dt__arena *a, const char *k, const char *v)
 {
-    Dt__MessagePublishedEvent__HeadersEntry *h = dt__arena_alloc(a, sizeof(*h));
+    Dtpb__MessagePublishedEvent__HeadersEntry *h = dt__arena_alloc(a, sizeof(*h));
     if (h != NULL) {
-        dt__message_published_event__headers_entry__init(h);
+        dtpb__message_published_event__headers_entry__init(h);
         h->key = (char *)k;
         h->value = (char *)v;
     }
@@ -233,9 +233,9 @@ static Dt__MessagePublishedEvent__HeadersEntry *entry(dt__arena *a, const char *
 
 /* The headers to add (traceparent, then tracestate), into hs[0..2); how many; 0 when the
  * execution is not traced or out of memory. */
-static size_t trace_entries(dt__episode *e, Dt__MessagePublishedEvent__HeadersEntry **hs)
+static size_t trace_entries(dt__episode *e, Dtpb__MessagePublishedEvent__HeadersEntry **hs)
 {
-    const Dt__TraceContext *tc = e->start != NULL ? e->start->orchestration_trace_context : NULL;
+    const Dtpb__TraceContext *tc = e->start != NULL ? e->start->orchestration_trace_context : NULL;
     dt__trace_ctx c;
     if (!tc_parse(tc, &c) || (hs[0] = entry(e->a, DT__HDR_TRACEPARENT, tc->trace_parent)) == NULL) {
         return 0;
@@ -253,8 +253,8 @@ const dt__blob *dt__trace_headers(dt__episode *e)
     if (e->start == NULL || e->start->orchestration_trace_context == NULL) {
         return NULL;
     }
-    Dt__MessagePublishedEvent__HeadersEntry **hs = dt__arena_alloc(e->a, 2 * sizeof(*hs));
-    Dt__MessagePublishedEvent h = DT__MESSAGE_PUBLISHED_EVENT__INIT;
+    Dtpb__MessagePublishedEvent__HeadersEntry **hs = dt__arena_alloc(e->a, 2 * sizeof(*hs));
+    Dtpb__MessagePublishedEvent h = DTPB__MESSAGE_PUBLISHED_EVENT__INIT;
     dt__blob *out = dt__arena_alloc(e->a, sizeof(*out));
     if (hs == NULL || out == NULL || (h.n_headers = trace_entries(e, hs)) == 0) {
         return NULL;
@@ -263,8 +263,8 @@ const dt__blob *dt__trace_headers(dt__episode *e)
     return dt__outbox_headers(e->a, &h, false, out) == DT_OK ? out : NULL;
 }
 
-const Dt__MessagePublishedEvent *dt__trace_publish_headers(dt__episode *e,
-                                                           const Dt__MessagePublishedEvent *p)
+const Dtpb__MessagePublishedEvent *dt__trace_publish_headers(dt__episode *e,
+                                                             const Dtpb__MessagePublishedEvent *p)
 {
     if (e->start == NULL || e->start->orchestration_trace_context == NULL) {
         return p;
@@ -274,8 +274,8 @@ const Dt__MessagePublishedEvent *dt__trace_publish_headers(dt__episode *e,
             return p; /* the publisher's own context wins */
         }
     }
-    Dt__MessagePublishedEvent *c = dt__arena_alloc(e->a, sizeof(*c));
-    Dt__MessagePublishedEvent__HeadersEntry **hs =
+    Dtpb__MessagePublishedEvent *c = dt__arena_alloc(e->a, sizeof(*c));
+    Dtpb__MessagePublishedEvent__HeadersEntry **hs =
         dt__arena_alloc(e->a, (p->n_headers + 2) * sizeof(*hs));
     if (c == NULL || hs == NULL) {
         return NULL;
@@ -289,7 +289,7 @@ const Dt__MessagePublishedEvent *dt__trace_publish_headers(dt__episode *e,
     return c;
 }
 
-void dt__trace_child_start(dt__episode *e, Dt__ExecutionStartedEvent *child)
+void dt__trace_child_start(dt__episode *e, Dtpb__ExecutionStartedEvent *child)
 {
     dt__trace_ctx c;
     if (e->start != NULL && tc_parse(e->start->orchestration_trace_context, &c)) {
@@ -297,7 +297,7 @@ void dt__trace_child_start(dt__episode *e, Dt__ExecutionStartedEvent *child)
     }
 }
 
-void dt__trace_continue_as_new(dt__episode *e, Dt__ExecutionStartedEvent *next)
+void dt__trace_continue_as_new(dt__episode *e, Dtpb__ExecutionStartedEvent *next)
 {
     dt__trace_ctx cur, own;
     if (!tc_parse(next->orchestration_trace_context, &cur)) {

@@ -37,13 +37,13 @@ void dt__trace_episode_end(struct dt__episode *e, dt__trace_episode *te,
 const dt__blob *dt__trace_headers(struct dt__episode *e);
 /* A dt_publish's headers with traceparent / tracestate added (a publisher's own win); *p itself
  * when the execution is not traced. NULL: out of memory. */
-const Dt__MessagePublishedEvent *dt__trace_publish_headers(struct dt__episode *e,
-                                                           const Dt__MessagePublishedEvent *p);
+const Dtpb__MessagePublishedEvent *dt__trace_publish_headers(struct dt__episode *e,
+                                                             const Dtpb__MessagePublishedEvent *p);
 /* A sub-orchestration's start: its caller is this execution's orchestration span. */
-void dt__trace_child_start(struct dt__episode *e, Dt__ExecutionStartedEvent *child);
+void dt__trace_child_start(struct dt__episode *e, Dtpb__ExecutionStartedEvent *child);
 /* The start record of the next execution of a continue-as-new (a copy of this one's): a new
  * orchestration span in the same trace, whose parent is this execution's caller (or this
  * execution's span when it had none). */
-void dt__trace_continue_as_new(struct dt__episode *e, Dt__ExecutionStartedEvent *next);
+void dt__trace_continue_as_new(struct dt__episode *e, Dtpb__ExecutionStartedEvent *next);
 
 #endif

@@ -30,7 +30,7 @@ static size_t reply_budget(dt__query_service *q)
     return max > REPLY_HEADROOM ? (size_t)(max - REPLY_HEADROOM) : (size_t)max;
 }
 
-static void respond(dt__query_service *q, dt_broker_msg *m, dt__arena *a, Dt__QueryResponse *r)
+static void respond(dt__query_service *q, dt_broker_msg *m, dt__arena *a, Dtpb__QueryResponse *r)
 {
     size_t len = 0;
     uint8_t *data = dt__pack(a, &r->base, &len);
@@ -42,19 +42,19 @@ static void respond(dt__query_service *q, dt_broker_msg *m, dt__arena *a, Dt__Qu
     (void)q;
 }
 
-static dt_status dispatch(dt__query_service *q, dt__arena *a, const Dt__QueryRequest *req,
-                          Dt__QueryResponse *r, char *err, size_t errlen)
+static dt_status dispatch(dt__query_service *q, dt__arena *a, const Dtpb__QueryRequest *req,
+                          Dtpb__QueryResponse *r, char *err, size_t errlen)
 {
     dt__query_ctx x = {
         .q = q, .a = a, .r = r, .err = err, .errlen = errlen, .budget = reply_budget(q)};
     switch (req->kind_case) {
-    case DT__QUERY_REQUEST__KIND_LIST:
+    case DTPB__QUERY_REQUEST__KIND_LIST:
         return dt__query_list(&x, req->list);
-    case DT__QUERY_REQUEST__KIND_HISTORY:
+    case DTPB__QUERY_REQUEST__KIND_HISTORY:
         return dt__query_history(&x, req->history);
-    case DT__QUERY_REQUEST__KIND_PURGE:
+    case DTPB__QUERY_REQUEST__KIND_PURGE:
         return dt__query_purge(&x, req->purge);
-    case DT__QUERY_REQUEST__KIND_PAYLOAD:
+    case DTPB__QUERY_REQUEST__KIND_PAYLOAD:
         /* One stored value, which fit a message when it came in: a reply without headers
          * carries it with a few bytes of framing, so all but those may be used. */
         x.budget += REPLY_HEADROOM - PAYLOAD_REPLY_FRAMING;
@@ -74,10 +74,10 @@ static void on_request(dt_broker_msg *m, void *ctx)
         return;
     }
     char err[512] = "";
-    Dt__QueryResponse r;
-    dt__query_response__init(&r);
-    Dt__QueryRequest *req = dt__query_request__unpack(dt__arena_pb_allocator(a),
-                                                      dt_broker_msg_len(m), dt_broker_msg_data(m));
+    Dtpb__QueryResponse r;
+    dtpb__query_response__init(&r);
+    Dtpb__QueryRequest *req = dtpb__query_request__unpack(
+        dt__arena_pb_allocator(a), dt_broker_msg_len(m), dt_broker_msg_data(m));
     dt_status st = DT_EDECODE;
     if (req == NULL) {
         /* No partition in the text: the client prefixes it (query_ops.c, fail). */
@@ -88,8 +88,8 @@ static void on_request(dt_broker_msg *m, void *ctx)
     r.status = (int32_t)st;
     if (st != DT_OK) {
         r.error = err;
-        if (r.result_case != DT__QUERY_RESPONSE__RESULT_PURGE) {
-            r.result_case = DT__QUERY_RESPONSE__RESULT__NOT_SET; /* no partial list / history */
+        if (r.result_case != DTPB__QUERY_RESPONSE__RESULT_PURGE) {
+            r.result_case = DTPB__QUERY_RESPONSE__RESULT__NOT_SET; /* no partial list / history */
         }
     }
     respond(q, m, a, &r);

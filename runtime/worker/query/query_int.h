@@ -3,8 +3,8 @@
  *
  * The worker that owns partition p answers the partition's rich reads over core NATS
  * request/reply on dt.<hub>.query.<p>: list (filter + keyset paging), history, and purge of
- * finished instances (one, or a batch by filter). Requests are Dt__QueryRequest, replies
- * Dt__QueryResponse (schema/dt_work.proto); docs/protocol.md describes them for other clients.
+ * finished instances (one, or a batch by filter). Requests are Dtpb__QueryRequest, replies
+ * Dtpb__QueryResponse (schema/dt_work.proto); docs/protocol.md describes them for other clients.
  *
  * The service opens its own dt__store handle on the partition's database: SQLite in WAL mode
  * lets it read while the partition thread writes, and purges are fenced by the epoch the owner
@@ -78,16 +78,16 @@ struct dt__query_service {
 typedef struct dt__query_ctx {
     dt__query_service *q;
     dt__arena *a;
-    Dt__QueryResponse *r;
+    Dtpb__QueryResponse *r;
     char *err;
     size_t errlen;
     size_t budget; /* bytes the packed reply may take */
 } dt__query_ctx;
 
-dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req);
-dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req);
-dt_status dt__query_purge(dt__query_ctx *x, const Dt__PurgeRequest *req);
+dt_status dt__query_list(dt__query_ctx *x, const Dtpb__ListRequest *req);
+dt_status dt__query_history(dt__query_ctx *x, const Dtpb__HistoryRequest *req);
+dt_status dt__query_purge(dt__query_ctx *x, const Dtpb__PurgeRequest *req);
 /* query_payload.c */
-dt_status dt__query_payload(dt__query_ctx *x, const Dt__PayloadRequest *req);
+dt_status dt__query_payload(dt__query_ctx *x, const Dtpb__PayloadRequest *req);
 
 #endif

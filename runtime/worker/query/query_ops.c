@@ -14,12 +14,12 @@
 
 /* Statuses whose instances may be purged: COMPLETED, FAILED, CANCELED, TERMINATED. */
 #define FINISHED_MASK                                                                              \
-    ((1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) |                            \
-     (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) |                               \
-     (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED) |                             \
-     (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED))
+    ((1u << DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) |                          \
+     (1u << DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED) |                             \
+     (1u << DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CANCELED) |                           \
+     (1u << DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED))
 /* The highest OrchestrationStatus value. */
-#define STATUS_MAX DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED
+#define STATUS_MAX DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_SUSPENDED
 /* Bytes a repeated-field element adds to its packed size besides itself (tag + length). */
 #define ELEM_OVERHEAD 8
 
@@ -43,23 +43,23 @@ static dt_status fail(dt__query_ctx *x, dt_status st, const char *fmt, ...)
 static const char *status_name(int32_t s)
 {
     const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&dt__orchestration_status__descriptor, s);
+        protobuf_c_enum_descriptor_get_value(&dtpb__orchestration_status__descriptor, s);
     return v != NULL ? v->name + strlen("ORCHESTRATION_STATUS_") : "UNKNOWN";
 }
 
 /* A Payload over bytes in arena memory (not copied), or NULL for an absent blob. *ok is cleared
  * when out of memory. */
-static Dt__Payload *payload_of(dt__arena *a, const uint8_t *data, size_t len, bool *ok)
+static Dtpb__Payload *payload_of(dt__arena *a, const uint8_t *data, size_t len, bool *ok)
 {
     if (data == NULL) {
         return NULL;
     }
-    Dt__Payload *p = dt__arena_alloc(a, sizeof(*p));
+    Dtpb__Payload *p = dt__arena_alloc(a, sizeof(*p));
     if (p == NULL) {
         *ok = false;
         return NULL;
     }
-    dt__payload__init(p);
+    dtpb__payload__init(p);
     p->value.data = (uint8_t *)data;
     p->value.len = len;
     return p;
@@ -73,16 +73,16 @@ static Dt__Payload *payload_of(dt__arena *a, const uint8_t *data, size_t len, bo
  * tags column (runtime/worker/partition/commit.c); its tags map is what the instance was started
  * with. A blob that does not decode gives no tags. false only when out of memory.
  */
-static bool tags_of(dt__arena *a, const dt__blob *blob, Dt__InstanceStatus *s)
+static bool tags_of(dt__arena *a, const dt__blob *blob, Dtpb__InstanceStatus *s)
 {
-    Dt__ExecutionStartedEvent *es =
-        blob->data == NULL
-            ? NULL
-            : dt__execution_started_event__unpack(dt__arena_pb_allocator(a), blob->len, blob->data);
+    Dtpb__ExecutionStartedEvent *es =
+        blob->data == NULL ? NULL
+                           : dtpb__execution_started_event__unpack(dt__arena_pb_allocator(a),
+                                                                   blob->len, blob->data);
     if (es == NULL || es->n_tags == 0) {
         return true;
     }
-    Dt__InstanceStatus__TagsEntry **t = dt__arena_calloc(a, es->n_tags, sizeof(*t));
+    Dtpb__InstanceStatus__TagsEntry **t = dt__arena_calloc(a, es->n_tags, sizeof(*t));
     if (t == NULL) {
         return false;
     }
@@ -91,11 +91,11 @@ static bool tags_of(dt__arena *a, const dt__blob *blob, Dt__InstanceStatus *s)
         if (k == NULL || strncmp(k, RESERVED_TAG_PREFIX, strlen(RESERVED_TAG_PREFIX)) == 0) {
             continue;
         }
-        Dt__InstanceStatus__TagsEntry *e = dt__arena_alloc(a, sizeof(*e));
+        Dtpb__InstanceStatus__TagsEntry *e = dt__arena_alloc(a, sizeof(*e));
         if (e == NULL) {
             return false;
         }
-        dt__instance_status__tags_entry__init(e);
+        dtpb__instance_status__tags_entry__init(e);
         e->key = es->tags[i]->key;
         e->value = es->tags[i]->value;
         t[s->n_tags++] = e;
@@ -105,18 +105,18 @@ static bool tags_of(dt__arena *a, const dt__blob *blob, Dt__InstanceStatus *s)
 }
 
 /* The InstanceStatus of a stored row (all memory in the arena; row memory is shared). */
-static Dt__InstanceStatus *status_of(dt__arena *a, const dt__instance_row *row)
+static Dtpb__InstanceStatus *status_of(dt__arena *a, const dt__instance_row *row)
 {
-    Dt__InstanceStatus *s = dt__arena_alloc(a, sizeof(*s));
+    Dtpb__InstanceStatus *s = dt__arena_alloc(a, sizeof(*s));
     if (s == NULL) {
         return NULL;
     }
     bool ok = true;
-    dt__instance_status__init(s);
+    dtpb__instance_status__init(s);
     s->instance_id = (char *)row->instance_id;
     s->name = (char *)row->name;
     s->execution_id = (char *)row->execution_id;
-    s->runtime_status = (Dt__OrchestrationStatus)row->runtime_status;
+    s->runtime_status = (Dtpb__OrchestrationStatus)row->runtime_status;
     s->created_at = dt__ts_from_ms(a, row->created_ms);
     s->last_updated_at = dt__ts_from_ms(a, row->last_updated_ms);
     s->input = payload_of(a, row->input.data, row->input.len, &ok);
@@ -129,7 +129,7 @@ static Dt__InstanceStatus *status_of(dt__arena *a, const dt__instance_row *row)
         (char *)(row->parent_instance_id != NULL ? row->parent_instance_id : "");
     if (row->failure_details.data != NULL) {
         /* A blob that does not decode is left out rather than failing the whole listing. */
-        s->failure_details = dt__task_failure_details__unpack(
+        s->failure_details = dtpb__task_failure_details__unpack(
             dt__arena_pb_allocator(a), row->failure_details.len, row->failure_details.data);
     }
     ok = tags_of(a, &row->tags, s) && ok;
@@ -138,7 +138,8 @@ static Dt__InstanceStatus *status_of(dt__arena *a, const dt__instance_row *row)
 
 /* ---- list ---- */
 
-static dt_status filter_of(dt__query_ctx *x, const Dt__InstanceFilter *f, dt__instance_filter *out)
+static dt_status filter_of(dt__query_ctx *x, const Dtpb__InstanceFilter *f,
+                           dt__instance_filter *out)
 {
     memset(out, 0, sizeof(*out));
     if (f == NULL) {
@@ -163,11 +164,11 @@ static dt_status filter_of(dt__query_ctx *x, const Dt__InstanceFilter *f, dt__in
 
 /* Adds rows to the reply while they fit the budget; cuts the page (with a token) where the next
  * one would not. */
-static dt_status list_fill(dt__query_ctx *x, const dt__instance_page *page, Dt__ListResponse *lr)
+static dt_status list_fill(dt__query_ctx *x, const dt__instance_page *page, Dtpb__ListResponse *lr)
 {
     size_t used = 0;
     for (size_t i = 0; i < page->n; i++) {
-        Dt__InstanceStatus *s = status_of(x->a, &page->rows[i]);
+        Dtpb__InstanceStatus *s = status_of(x->a, &page->rows[i]);
         if (s == NULL) {
             return fail(x, DT_ENOMEM, "list: out of memory");
         }
@@ -189,7 +190,7 @@ static dt_status list_fill(dt__query_ctx *x, const dt__instance_page *page, Dt__
     return DT_OK;
 }
 
-dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req)
+dt_status dt__query_list(dt__query_ctx *x, const Dtpb__ListRequest *req)
 {
     dt__instance_filter f;
     dt_status st = filter_of(x, req->filter, &f);
@@ -205,14 +206,14 @@ dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req)
     if (st != DT_OK) {
         return fail(x, st, "list: %s", dt__store_errmsg(x->q->store));
     }
-    Dt__ListResponse *lr = dt__arena_alloc(x->a, sizeof(*lr));
-    Dt__InstanceStatus **arr = dt__arena_calloc(x->a, page.n + 1, sizeof(*arr));
+    Dtpb__ListResponse *lr = dt__arena_alloc(x->a, sizeof(*lr));
+    Dtpb__InstanceStatus **arr = dt__arena_calloc(x->a, page.n + 1, sizeof(*arr));
     if (lr == NULL || arr == NULL) {
         return fail(x, DT_ENOMEM, "list: out of memory");
     }
-    dt__list_response__init(lr);
+    dtpb__list_response__init(lr);
     lr->instances = arr;
-    x->r->result_case = DT__QUERY_RESPONSE__RESULT_LIST;
+    x->r->result_case = DTPB__QUERY_RESPONSE__RESULT_LIST;
     x->r->list = lr;
     return list_fill(x, &page, lr);
 }
@@ -224,7 +225,7 @@ dt_status dt__query_list(dt__query_ctx *x, const Dt__ListRequest *req)
  * max_events); at least one, or DT_ETOOLARGE for a single event over the budget. *from and *n
  * select the blobs.
  */
-static dt_status history_page(dt__query_ctx *x, const char *id, const Dt__HistoryRequest *req,
+static dt_status history_page(dt__query_ctx *x, const char *id, const Dtpb__HistoryRequest *req,
                               const dt__blob *blobs, size_t *from, size_t *n)
 {
     size_t total = *n, start = req->start < total ? req->start : total, bytes = 0, k = 0;
@@ -249,7 +250,7 @@ static dt_status history_page(dt__query_ctx *x, const char *id, const Dt__Histor
 
 /* The reply's history: each stored blob decoded (they must fit the byte budget together). */
 static dt_status history_events(dt__query_ctx *x, const char *id, const dt__blob *blobs, size_t n,
-                                Dt__HistoryResponse *hr)
+                                Dtpb__HistoryResponse *hr)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
@@ -261,13 +262,13 @@ static dt_status history_events(dt__query_ctx *x, const char *id, const dt__blob
                     "(%zu bytes)",
                     id, n, bytes, x->budget);
     }
-    Dt__HistoryEvent **evs = dt__arena_calloc(x->a, n + 1, sizeof(*evs));
+    Dtpb__HistoryEvent **evs = dt__arena_calloc(x->a, n + 1, sizeof(*evs));
     if (evs == NULL) {
         return fail(x, DT_ENOMEM, "history: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         evs[i] =
-            dt__history_event__unpack(dt__arena_pb_allocator(x->a), blobs[i].len, blobs[i].data);
+            dtpb__history_event__unpack(dt__arena_pb_allocator(x->a), blobs[i].len, blobs[i].data);
         if (evs[i] == NULL) {
             return fail(x, DT_ECORRUPT, "event %zu of the history of '%s' is malformed", i, id);
         }
@@ -277,7 +278,7 @@ static dt_status history_events(dt__query_ctx *x, const char *id, const dt__blob
     return DT_OK;
 }
 
-dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
+dt_status dt__query_history(dt__query_ctx *x, const Dtpb__HistoryRequest *req)
 {
     const char *id = req->instance_id;
     if (!dt__instance_id_valid(id)) {
@@ -296,11 +297,11 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
     if (st != DT_OK) {
         return fail(x, st, "history of '%s': %s", id, dt__store_errmsg(x->q->store));
     }
-    Dt__HistoryResponse *hr = dt__arena_alloc(x->a, sizeof(*hr));
+    Dtpb__HistoryResponse *hr = dt__arena_alloc(x->a, sizeof(*hr));
     if (hr == NULL) {
         return fail(x, DT_ENOMEM, "history: out of memory");
     }
-    dt__history_response__init(hr);
+    dtpb__history_response__init(hr);
     size_t from = 0;
     if (req->paged) {
         size_t total = n;
@@ -314,7 +315,7 @@ dt_status dt__query_history(dt__query_ctx *x, const Dt__HistoryRequest *req)
     }
     st = history_events(x, id, blobs + from, n, hr);
     if (st == DT_OK) {
-        x->r->result_case = DT__QUERY_RESPONSE__RESULT_HISTORY;
+        x->r->result_case = DTPB__QUERY_RESPONSE__RESULT_HISTORY;
         x->r->history = hr;
     }
     return st;
@@ -352,10 +353,10 @@ static dt_status purge_row(dt__query_ctx *x, const char *id, uint32_t mask)
 
 /* An entity is purged only while it is empty (dtctl entity clean): no state, no lock, nothing
  * queued or scheduled, checked inside the DELETE (an operation that lands meanwhile keeps it). */
-static dt_status purge_entity(dt__query_ctx *x, const char *id, Dt__PurgeResponse *pr)
+static dt_status purge_entity(dt__query_ctx *x, const char *id, Dtpb__PurgeResponse *pr)
 {
     uint32_t mask =
-        (1u << DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) | DT__STORE_PURGE_IF_EMPTY;
+        (1u << DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) | DT__STORE_PURGE_IF_EMPTY;
     dt_status st = purge_row(x, id, mask);
     if (st == DT_ENOTFOUND || st == DT_ESTATE) {
         return fail(x, st, st == DT_ENOTFOUND ? "no entity '%s'" : "entity '%s' is not empty", id);
@@ -364,7 +365,7 @@ static dt_status purge_entity(dt__query_ctx *x, const char *id, Dt__PurgeRespons
     return st;
 }
 
-static dt_status purge_one(dt__query_ctx *x, const char *id, Dt__PurgeResponse *pr)
+static dt_status purge_one(dt__query_ctx *x, const char *id, Dtpb__PurgeResponse *pr)
 {
     if (!dt__instance_id_valid(id)) {
         return fail(x, DT_EINVAL, "purge: invalid instance ID");
@@ -397,7 +398,8 @@ static dt_status purge_one(dt__query_ctx *x, const char *id, Dt__PurgeResponse *
     return st;
 }
 
-static dt_status purge_filter(dt__query_ctx *x, const Dt__InstanceFilter *pf, Dt__PurgeResponse *pr)
+static dt_status purge_filter(dt__query_ctx *x, const Dtpb__InstanceFilter *pf,
+                              Dtpb__PurgeResponse *pr)
 {
     dt__instance_filter f;
     dt_status st = filter_of(x, pf, &f);
@@ -425,14 +427,14 @@ static dt_status purge_filter(dt__query_ctx *x, const Dt__InstanceFilter *pf, Dt
     return DT_OK;
 }
 
-dt_status dt__query_purge(dt__query_ctx *x, const Dt__PurgeRequest *req)
+dt_status dt__query_purge(dt__query_ctx *x, const Dtpb__PurgeRequest *req)
 {
-    Dt__PurgeResponse *pr = dt__arena_alloc(x->a, sizeof(*pr));
+    Dtpb__PurgeResponse *pr = dt__arena_alloc(x->a, sizeof(*pr));
     if (pr == NULL) {
         return fail(x, DT_ENOMEM, "purge: out of memory");
     }
-    dt__purge_response__init(pr);
-    x->r->result_case = DT__QUERY_RESPONSE__RESULT_PURGE;
+    dtpb__purge_response__init(pr);
+    x->r->result_case = DTPB__QUERY_RESPONSE__RESULT_PURGE;
     x->r->purge = pr;
     if (req->instance_id != NULL && req->instance_id[0] != '\0') {
         return purge_one(x, req->instance_id, pr);

@@ -18,18 +18,18 @@ static dt_status fail(dt__query_ctx *x, dt_status st, const char *what, const ch
     return st;
 }
 
-static Dt__Payload *payload_of(dt__arena *a, const dt__blob *b)
+static Dtpb__Payload *payload_of(dt__arena *a, const dt__blob *b)
 {
-    Dt__Payload *p = b->data != NULL ? dt__arena_alloc(a, sizeof(*p)) : NULL;
+    Dtpb__Payload *p = b->data != NULL ? dt__arena_alloc(a, sizeof(*p)) : NULL;
     if (p != NULL) {
-        dt__payload__init(p);
+        dtpb__payload__init(p);
         p->value.data = (uint8_t *)b->data;
         p->value.len = b->len;
     }
     return p;
 }
 
-dt_status dt__query_payload(dt__query_ctx *x, const Dt__PayloadRequest *req)
+dt_status dt__query_payload(dt__query_ctx *x, const Dtpb__PayloadRequest *req)
 {
     if (req->instance_id == NULL || req->instance_id[0] == '\0') {
         return fail(x, DT_EINVAL, "payload: instance id missing", "");
@@ -46,27 +46,27 @@ dt_status dt__query_payload(dt__query_ctx *x, const Dt__PayloadRequest *req)
                     "record was read; read it again",
                     "");
     }
-    Dt__PayloadResponse *pr = dt__arena_alloc(x->a, sizeof(*pr));
+    Dtpb__PayloadResponse *pr = dt__arena_alloc(x->a, sizeof(*pr));
     if (pr == NULL) {
         return fail(x, DT_ENOMEM, "payload: out of memory", "");
     }
-    dt__payload_response__init(pr);
+    dtpb__payload_response__init(pr);
     const dt__blob *b = NULL;
     switch (req->field) {
-    case DT__PAYLOAD_FIELD__PAYLOAD_FIELD_INPUT:
+    case DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_INPUT:
         b = &row.input;
         break;
-    case DT__PAYLOAD_FIELD__PAYLOAD_FIELD_OUTPUT:
+    case DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_OUTPUT:
         b = &row.output;
         break;
-    case DT__PAYLOAD_FIELD__PAYLOAD_FIELD_CUSTOM_STATUS:
+    case DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_CUSTOM_STATUS:
         b = &row.custom_status;
         break;
-    case DT__PAYLOAD_FIELD__PAYLOAD_FIELD_FAILURE:
+    case DTPB__PAYLOAD_FIELD__PAYLOAD_FIELD_FAILURE:
         if (row.failure_details.data != NULL &&
-            (pr->failure = dt__task_failure_details__unpack(dt__arena_pb_allocator(x->a),
-                                                            row.failure_details.len,
-                                                            row.failure_details.data)) == NULL) {
+            (pr->failure = dtpb__task_failure_details__unpack(dt__arena_pb_allocator(x->a),
+                                                              row.failure_details.len,
+                                                              row.failure_details.data)) == NULL) {
             return fail(x, DT_ECORRUPT, "payload: stored failure details do not decode", "");
         }
         break;
@@ -79,7 +79,7 @@ dt_status dt__query_payload(dt__query_ctx *x, const Dt__PayloadRequest *req)
     if (protobuf_c_message_get_packed_size(&pr->base) > x->budget) {
         return fail(x, DT_ETOOLARGE, "payload: the value is larger than a reply may be", "");
     }
-    x->r->result_case = DT__QUERY_RESPONSE__RESULT_PAYLOAD;
+    x->r->result_case = DTPB__QUERY_RESPONSE__RESULT_PAYLOAD;
     x->r->payload = pr;
     return DT_OK;
 }

@@ -217,7 +217,7 @@ static void start_range(chaos *c, int from, int to)
 }
 
 /* Reads an instance's status record; NULL while absent or unreadable. */
-static Dt__InstanceStatus *status_of(dt_broker_kv *kv, int i)
+static Dtpb__InstanceStatus *status_of(dt_broker_kv *kv, int i)
 {
     char id[32], key[128];
     snprintf(id, sizeof(id), "c-%d", i);
@@ -226,7 +226,7 @@ static Dt__InstanceStatus *status_of(dt_broker_kv *kv, int i)
     if (dt_broker_kv_get(kv, key, &e) != DT_OK) {
         return NULL;
     }
-    Dt__InstanceStatus *s = dt__instance_status__unpack(NULL, e.len, e.value);
+    Dtpb__InstanceStatus *s = dtpb__instance_status__unpack(NULL, e.len, e.value);
     dt_broker_kv_entry_clear(&e);
     return s;
 }
@@ -278,11 +278,11 @@ static int count_done(chaos *c, dt_broker_kv *kv, bool check)
 {
     int done = 0;
     for (int i = 0; i < n_instances; i++) {
-        Dt__InstanceStatus *s = status_of(kv, i);
+        Dtpb__InstanceStatus *s = status_of(kv, i);
         if (s == NULL) {
             continue;
         }
-        if (s->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) {
+        if (s->runtime_status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) {
             done++;
             if (check) {
                 char want[32];
@@ -294,20 +294,20 @@ static int count_done(chaos *c, dt_broker_kv *kv, bool check)
         } else if (check) {
             /* Every unfinished instance with its partition: a stall of one partition shows. */
             for (int k = i; k < n_instances; k++) {
-                Dt__InstanceStatus *u = status_of(kv, k);
-                if (u != NULL &&
-                    u->runtime_status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) {
+                Dtpb__InstanceStatus *u = status_of(kv, k);
+                if (u != NULL && u->runtime_status !=
+                                     DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED) {
                     char id[32];
                     snprintf(id, sizeof(id), "c-%d", k);
                     fprintf(stderr, "unfinished: %s (%s, partition %u) status %d\n", id,
                             kinds[k % N_KINDS], dt__partition_of(id, CHAOS_PARTITIONS),
                             u->runtime_status);
                 }
-                dt__instance_status__free_unpacked(u, NULL);
+                dtpb__instance_status__free_unpacked(u, NULL);
             }
             fail_msg("instance c-%d ended with status %d", i, s->runtime_status);
         }
-        dt__instance_status__free_unpacked(s, NULL);
+        dtpb__instance_status__free_unpacked(s, NULL);
     }
     (void)c;
     return done;

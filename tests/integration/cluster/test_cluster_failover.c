@@ -322,7 +322,7 @@ static void fail_orch_leader(fixture *f)
 
 /* ---- the checks ---- */
 
-static Dt__InstanceStatus *status_of(dt_broker_kv *kv, int i)
+static Dtpb__InstanceStatus *status_of(dt_broker_kv *kv, int i)
 {
     char id[32], key[128];
     snprintf(id, sizeof(id), "c-%d", i);
@@ -331,15 +331,15 @@ static Dt__InstanceStatus *status_of(dt_broker_kv *kv, int i)
     if (dt_broker_kv_get(kv, key, &e) != DT_OK) {
         return NULL;
     }
-    Dt__InstanceStatus *s = dt__instance_status__unpack(NULL, e.len, e.value);
+    Dtpb__InstanceStatus *s = dtpb__instance_status__unpack(NULL, e.len, e.value);
     dt_broker_kv_entry_clear(&e);
     return s;
 }
 
-static bool completed(const Dt__InstanceStatus *s)
+static bool completed(const Dtpb__InstanceStatus *s)
 {
     return s != NULL &&
-           s->runtime_status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+           s->runtime_status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
 }
 
 /* Instances completed, and into *out_final those with a final status (completed or not); with
@@ -348,7 +348,7 @@ static int count_done(dt_broker_kv *kv, bool check, int *out_final)
 {
     int done = 0, final = 0;
     for (int i = 0; i < N_INSTANCES; i++) {
-        Dt__InstanceStatus *s = status_of(kv, i);
+        Dtpb__InstanceStatus *s = status_of(kv, i);
         final += s != NULL && dt__status_finished(s->runtime_status);
         if (completed(s)) {
             char want[32];
@@ -364,7 +364,7 @@ static int count_done(dt_broker_kv *kv, bool check, int *out_final)
         } else if (check) {
             char id[32];
             snprintf(id, sizeof(id), "c-%d", i);
-            const Dt__TaskFailureDetails *fd = s != NULL ? s->failure_details : NULL;
+            const Dtpb__TaskFailureDetails *fd = s != NULL ? s->failure_details : NULL;
             fprintf(stderr, "not completed: %s (%s, partition %u) status %d%s%s%s%s\n", id,
                     cw_kind(i), dt__partition_of(id, PARTITIONS),
                     s != NULL ? (int)s->runtime_status : -1, fd != NULL ? ": " : "",
@@ -372,7 +372,7 @@ static int count_done(dt_broker_kv *kv, bool check, int *out_final)
                     fd != NULL ? ": " : "",
                     fd != NULL && fd->error_message != NULL ? fd->error_message : "");
         }
-        dt__instance_status__free_unpacked(s, NULL);
+        dtpb__instance_status__free_unpacked(s, NULL);
     }
     *out_final = final;
     return done;
@@ -436,11 +436,11 @@ static void wait_all_done(fixture *f)
         print_consumers(f);
     }
     for (int i = 0; i < N_INSTANCES && final < N_INSTANCES; i++) {
-        Dt__InstanceStatus *s = status_of(kv, i);
+        Dtpb__InstanceStatus *s = status_of(kv, i);
         if (!completed(s)) {
             print_history(f, i);
         }
-        dt__instance_status__free_unpacked(s, NULL);
+        dtpb__instance_status__free_unpacked(s, NULL);
     }
     assert_int_equal(count_done(kv, true, &final), N_INSTANCES);
 }

@@ -346,9 +346,9 @@ static size_t count_entities(fixture *f, const char *name, bool empty, size_t pa
 /* A lock request from an orchestration that never existed (as a purged holder would leave). */
 static void publish_ghost_lock(fixture *f, const char *entity_id)
 {
-    Dt__EntityLockRequestedEvent l = DT__ENTITY_LOCK_REQUESTED_EVENT__INIT;
-    Dt__Payload parent = DT__PAYLOAD__INIT;
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__EntityLockRequestedEvent l = DTPB__ENTITY_LOCK_REQUESTED_EVENT__INIT;
+    Dtpb__Payload parent = DTPB__PAYLOAD__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     char *set[1] = {(char *)entity_id};
     parent.value.data = (uint8_t *)"ghost";
     parent.value.len = 5;
@@ -356,12 +356,12 @@ static void publish_ghost_lock(fixture *f, const char *entity_id)
     l.lock_set = set;
     l.n_lock_set = 1;
     l.parent_instance_id = &parent;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED;
     ev.entity_lock_requested = &l;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, entity_id, "", &ev, "ghost-lock-1");
     uint8_t buf[512];
-    size_t len = dt__orchestration_message__pack(&m, buf);
+    size_t len = dtpb__orchestration_message__pack(&m, buf);
     char tail[16], subject[DT_BROKER_NAME_BUF];
     snprintf(tail, sizeof(tail), "%u", dt__partition_of(entity_id, PARTITIONS));
     assert_int_equal(

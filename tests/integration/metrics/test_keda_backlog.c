@@ -268,7 +268,7 @@ static void test_separate_deployments(void **state)
     dt_worker *acts = worker(&env, false, true);
     dt_worker *orchs = worker(&env, true, false);
     wk_start(&env, "onq", "sep-1", NULL, NULL, NULL);
-    wk_expect(&env, "sep-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, NULL);
+    wk_expect(&env, "sep-1", DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, NULL);
     assert_true(metric(acts, "dt_partitions_owned", "") == 0);
     assert_true(metric(acts, "dt_work_items_completed_total", "kind=\"activity\",name=\"hello\"") ==
                 1);

@@ -193,11 +193,12 @@ static void run_workload(wk_env *env)
     wk_start(env, "nosuch", "nosuch-1", NULL, NULL, NULL);
     for (int i = 0; i < CHAINS; i++) {
         snprintf(id, sizeof(id), "chain-%d", i);
-        wk_expect(env, id, DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "\"ok\"");
+        wk_expect(env, id, DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "\"ok\"");
     }
-    wk_expect(env, "caught-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "\"yes\"");
-    wk_expect(env, "sleepy-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "1");
-    wk_expect(env, "nosuch-1", DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED, NULL);
+    wk_expect(env, "caught-1", DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED,
+              "\"yes\"");
+    wk_expect(env, "sleepy-1", DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, "1");
+    wk_expect(env, "nosuch-1", DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED, NULL);
 }
 
 #define ACT(n)  "kind=\"activity\",name=\"" n "\""

@@ -26,9 +26,9 @@
 #include "fake_sdk.h"
 #include "pb_int.h"
 
-#define EV(x) DT__HISTORY_EVENT__EVENT_TYPE_##x
-#define AT(x) DT__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_##x
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define EV(x) DTPB__HISTORY_EVENT__EVENT_TYPE_##x
+#define AT(x) DTPB__REMOTE__ORCHESTRATOR_ACTION__ORCHESTRATOR_ACTION_TYPE_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 static void wake(void *arg)
 {
@@ -43,22 +43,22 @@ static void wake(void *arg)
 
 typedef struct view {
     dt__arena *a;
-    const Dt__Remote__OrchestratorRequest *req;
-    Dt__HistoryEvent *all[256];
+    const Dtpb__Remote__OrchestratorRequest *req;
+    Dtpb__HistoryEvent *all[256];
     size_t n;
-    const Dt__ExecutionStartedEvent *start;
+    const Dtpb__ExecutionStartedEvent *start;
     int32_t next_id; /* actions taken so far (numbered 0, 1, ...) */
-    Dt__Remote__OrchestratorResponse *resp;
-    Dt__Remote__OrchestratorAction *acts[8];
+    Dtpb__Remote__OrchestratorResponse *resp;
+    Dtpb__Remote__OrchestratorAction *acts[8];
 } view;
 
-static void view_init(view *v, dt__arena *a, const Dt__Remote__OrchestratorRequest *req)
+static void view_init(view *v, dt__arena *a, const Dtpb__Remote__OrchestratorRequest *req)
 {
     memset(v, 0, sizeof(*v));
     v->a = a;
     v->req = req;
     for (size_t i = 0; i < req->n_past_events + req->n_new_events; i++) {
-        Dt__HistoryEvent *e =
+        Dtpb__HistoryEvent *e =
             i < req->n_past_events ? req->past_events[i] : req->new_events[i - req->n_past_events];
         assert_true(v->n < 256);
         v->all[v->n++] = e;
@@ -78,16 +78,16 @@ static void view_init(view *v, dt__arena *a, const Dt__Remote__OrchestratorReque
     }
     assert_non_null(v->start);
     v->resp = dt__arena_calloc(a, 1, sizeof(*v->resp));
-    dt__remote__orchestrator_response__init(v->resp);
+    dtpb__remote__orchestrator_response__init(v->resp);
     v->resp->instance_id = req->instance_id;
     v->resp->actions = v->acts;
 }
 
 /* The event completing task `id` (TaskCompleted/Failed, SubOrchestration*, TimerFired), or NULL. */
-static const Dt__HistoryEvent *outcome(const view *v, int32_t id)
+static const Dtpb__HistoryEvent *outcome(const view *v, int32_t id)
 {
     for (size_t i = 0; i < v->n; i++) {
-        const Dt__HistoryEvent *e = v->all[i];
+        const Dtpb__HistoryEvent *e = v->all[i];
         if ((e->event_type_case == EV(TASK_COMPLETED) &&
              e->task_completed->task_scheduled_id == id) ||
             (e->event_type_case == EV(TASK_FAILED) && e->task_failed->task_scheduled_id == id) ||
@@ -100,44 +100,44 @@ static const Dt__HistoryEvent *outcome(const view *v, int32_t id)
     return NULL;
 }
 
-static Dt__Payload *pl(dt__arena *a, const void *data, size_t len)
+static Dtpb__Payload *pl(dt__arena *a, const void *data, size_t len)
 {
     return dt__emit_payload(a, data, len);
 }
 
-static Dt__Remote__OrchestratorAction *act(view *v, int32_t id)
+static Dtpb__Remote__OrchestratorAction *act(view *v, int32_t id)
 {
-    Dt__Remote__OrchestratorAction *x = dt__arena_calloc(v->a, 1, sizeof(*x));
-    dt__remote__orchestrator_action__init(x);
+    Dtpb__Remote__OrchestratorAction *x = dt__arena_calloc(v->a, 1, sizeof(*x));
+    dtpb__remote__orchestrator_action__init(x);
     x->id = id;
     v->acts[v->resp->n_actions++] = x;
     return x;
 }
 
-static void call(view *v, int32_t id, const char *name, const Dt__Payload *input)
+static void call(view *v, int32_t id, const char *name, const Dtpb__Payload *input)
 {
-    Dt__Remote__OrchestratorAction *x = act(v, id);
+    Dtpb__Remote__OrchestratorAction *x = act(v, id);
     x->orchestrator_action_type_case = AT(SCHEDULE_TASK);
     x->schedule_task = dt__arena_calloc(v->a, 1, sizeof(*x->schedule_task));
-    dt__remote__schedule_task_action__init(x->schedule_task);
+    dtpb__remote__schedule_task_action__init(x->schedule_task);
     x->schedule_task->name = (char *)name;
-    x->schedule_task->input = (Dt__Payload *)input;
+    x->schedule_task->input = (Dtpb__Payload *)input;
 }
 
-static Dt__Remote__CompleteOrchestrationAction *finish(view *v, Dt__OrchestrationStatus s,
-                                                       const Dt__Payload *result)
+static Dtpb__Remote__CompleteOrchestrationAction *finish(view *v, Dtpb__OrchestrationStatus s,
+                                                         const Dtpb__Payload *result)
 {
-    Dt__Remote__OrchestratorAction *x = act(v, v->next_id);
+    Dtpb__Remote__OrchestratorAction *x = act(v, v->next_id);
     x->orchestrator_action_type_case = AT(COMPLETE_ORCHESTRATION);
     x->complete_orchestration = dt__arena_calloc(v->a, 1, sizeof(*x->complete_orchestration));
-    dt__remote__complete_orchestration_action__init(x->complete_orchestration);
+    dtpb__remote__complete_orchestration_action__init(x->complete_orchestration);
     x->complete_orchestration->orchestration_status = s;
-    x->complete_orchestration->result = (Dt__Payload *)result;
+    x->complete_orchestration->result = (Dtpb__Payload *)result;
     return x->complete_orchestration;
 }
 
 /* "<prefix><p><suffix>" as a payload. */
-static Dt__Payload *wrap(view *v, const char *prefix, const Dt__Payload *p, const char *suffix)
+static Dtpb__Payload *wrap(view *v, const char *prefix, const Dtpb__Payload *p, const char *suffix)
 {
     char buf[512];
     int n = snprintf(buf, sizeof(buf), "%s%.*s%s", prefix, p != NULL ? (int)p->value.len : 0,
@@ -154,7 +154,7 @@ static void chain(view *v, const char *activity)
         call(v, 0, activity, v->start->input);
         return;
     }
-    const Dt__HistoryEvent *o = outcome(v, k);
+    const Dtpb__HistoryEvent *o = outcome(v, k);
     if (o == NULL) {
         return;
     }
@@ -169,10 +169,10 @@ static void chain(view *v, const char *activity)
 static void timer(view *v)
 {
     if (v->next_id == 0) {
-        Dt__Remote__OrchestratorAction *x = act(v, 0);
+        Dtpb__Remote__OrchestratorAction *x = act(v, 0);
         x->orchestrator_action_type_case = AT(CREATE_TIMER);
         x->create_timer = dt__arena_calloc(v->a, 1, sizeof(*x->create_timer));
-        dt__remote__create_timer_action__init(x->create_timer);
+        dtpb__remote__create_timer_action__init(x->create_timer);
         /* From the episode's time (its OrchestratorStarted, the last one), as an SDK's "now". */
         int64_t now = 0;
         for (size_t i = 0; i < v->n; i++) {
@@ -189,11 +189,11 @@ static void timer(view *v)
 static void parent(view *v, const char *child_name)
 {
     if (v->next_id == 0) {
-        Dt__Remote__OrchestratorAction *x = act(v, 0);
+        Dtpb__Remote__OrchestratorAction *x = act(v, 0);
         x->orchestrator_action_type_case = AT(CREATE_SUB_ORCHESTRATION);
         x->create_sub_orchestration =
             dt__arena_calloc(v->a, 1, sizeof(*x->create_sub_orchestration));
-        dt__remote__create_sub_orchestration_action__init(x->create_sub_orchestration);
+        dtpb__remote__create_sub_orchestration_action__init(x->create_sub_orchestration);
         size_t n = strlen(v->req->instance_id) + 8;
         char *child = dt__arena_alloc(v->a, n);
         snprintf(child, n, "%s-child", v->req->instance_id);
@@ -202,7 +202,7 @@ static void parent(view *v, const char *child_name)
         x->create_sub_orchestration->input = v->start->input;
         return;
     }
-    const Dt__HistoryEvent *o = outcome(v, 0);
+    const Dtpb__HistoryEvent *o = outcome(v, 0);
     if (o != NULL) {
         finish(v, ST(COMPLETED),
                wrap(v, "parent(", o->sub_orchestration_instance_completed->result, ")"));
@@ -228,7 +228,7 @@ static void waiter(view *v)
 
 static void counter(view *v)
 {
-    const Dt__Payload *in = v->start->input;
+    const Dtpb__Payload *in = v->start->input;
     int n = in != NULL && in->value.len > 0 ? in->value.data[0] - '0' : 0;
     char c = (char)('0' + n + 1);
     if (n < 3) {
@@ -244,14 +244,14 @@ static void fail_act(view *v)
         call(v, 0, "SdkFail", NULL);
         return;
     }
-    const Dt__HistoryEvent *o = outcome(v, 0);
+    const Dtpb__HistoryEvent *o = outcome(v, 0);
     if (o == NULL) {
         return;
     }
     assert_int_equal(o->event_type_case, EV(TASK_FAILED));
-    Dt__Remote__CompleteOrchestrationAction *c = finish(v, ST(FAILED), NULL);
-    c->failure_details = dt__arena_calloc(v->a, 1, sizeof(Dt__TaskFailureDetails));
-    dt__task_failure_details__init(c->failure_details);
+    Dtpb__Remote__CompleteOrchestrationAction *c = finish(v, ST(FAILED), NULL);
+    c->failure_details = dt__arena_calloc(v->a, 1, sizeof(Dtpb__TaskFailureDetails));
+    dtpb__task_failure_details__init(c->failure_details);
     c->failure_details->error_type = "app.Wrapped";
     c->failure_details->error_message = "activity failed";
     c->failure_details->inner_failure = o->task_failed->failure_details;
@@ -302,7 +302,7 @@ static uint8_t *pack(dt__arena *a, const ProtobufCMessage *m, size_t *len)
     return b;
 }
 
-static void on_orchestration(fake_sdk *f, dt__arena *a, const Dt__Remote__WorkItem *wi)
+static void on_orchestration(fake_sdk *f, dt__arena *a, const Dtpb__Remote__WorkItem *wi)
 {
     atomic_fetch_add(&f->orch_items, 1);
     view v;
@@ -320,19 +320,19 @@ static void on_orchestration(fake_sdk *f, dt__arena *a, const Dt__Remote__WorkIt
     assert_int_equal(dt__remote_complete_orchestration(f->r, b, len), DT_OK);
 }
 
-static void on_activity(fake_sdk *f, dt__arena *a, const Dt__Remote__WorkItem *wi)
+static void on_activity(fake_sdk *f, dt__arena *a, const Dtpb__Remote__WorkItem *wi)
 {
     atomic_fetch_add(&f->act_items, 1);
-    const Dt__Remote__ActivityRequest *req = wi->activity_request;
-    Dt__Remote__ActivityResponse resp = DT__REMOTE__ACTIVITY_RESPONSE__INIT;
+    const Dtpb__Remote__ActivityRequest *req = wi->activity_request;
+    Dtpb__Remote__ActivityResponse resp = DTPB__REMOTE__ACTIVITY_RESPONSE__INIT;
     resp.instance_id = req->orchestration_instance->instance_id;
     resp.task_id = req->task_id;
     resp.completion_token = ""; /* as some SDKs send it: matched by instance and task */
-    Dt__TaskFailureDetails fd = DT__TASK_FAILURE_DETAILS__INIT;
+    Dtpb__TaskFailureDetails fd = DTPB__TASK_FAILURE_DETAILS__INIT;
     if (strcmp(req->name, "SdkHello") == 0) {
         atomic_fetch_add(&f->sdk_hello_runs, 1);
         char buf[512];
-        const Dt__Payload *in = req->input;
+        const Dtpb__Payload *in = req->input;
         int n = snprintf(buf, sizeof(buf), "Hello %.*s", in != NULL ? (int)in->value.len : 0,
                          in != NULL ? (const char *)in->value.data : "");
         resp.result = pl(a, buf, (size_t)n);
@@ -361,13 +361,13 @@ static bool drop(fake_sdk *f, atomic_int *knob)
 }
 
 /* Abandons the item (as AbandonTaskOrchestratorWorkItem) when the knob says so. */
-static bool give_up(fake_sdk *f, dt__arena *a, const Dt__Remote__WorkItem *wi)
+static bool give_up(fake_sdk *f, dt__arena *a, const Dtpb__Remote__WorkItem *wi)
 {
     int n = atomic_load(&f->abandon_orch);
     if (n <= 0 || !atomic_compare_exchange_strong(&f->abandon_orch, &n, n - 1)) {
         return false;
     }
-    Dt__Remote__AbandonTaskRequest req = DT__REMOTE__ABANDON_TASK_REQUEST__INIT;
+    Dtpb__Remote__AbandonTaskRequest req = DTPB__REMOTE__ABANDON_TASK_REQUEST__INIT;
     req.completion_token = wi->completion_token;
     size_t len = 0;
     uint8_t *b = pack(a, &req.base, &len);
@@ -380,15 +380,15 @@ static bool give_up(fake_sdk *f, dt__arena *a, const Dt__Remote__WorkItem *wi)
 static void handle(fake_sdk *f, const uint8_t *item, size_t len)
 {
     dt__arena *a = dt__arena_create(0);
-    Dt__Remote__WorkItem *wi =
-        (Dt__Remote__WorkItem *)dt__arena_unpack(a, &dt__remote__work_item__descriptor, len, item);
+    Dtpb__Remote__WorkItem *wi = (Dtpb__Remote__WorkItem *)dt__arena_unpack(
+        a, &dtpb__remote__work_item__descriptor, len, item);
     assert_non_null(wi);
-    if (wi->request_case == DT__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST) {
+    if (wi->request_case == DTPB__REMOTE__WORK_ITEM__REQUEST_ORCHESTRATOR_REQUEST) {
         if (!drop(f, &f->drop_orch) && !give_up(f, a, wi)) {
             on_orchestration(f, a, wi);
         }
     } else {
-        assert_int_equal(wi->request_case, DT__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
+        assert_int_equal(wi->request_case, DTPB__REMOTE__WORK_ITEM__REQUEST_ACTIVITY_REQUEST);
         if (!drop(f, &f->drop_act)) {
             on_activity(f, a, wi);
         }

@@ -19,7 +19,7 @@
 #include "fake_sdk.h"
 #include "worker_kit.h"
 
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 typedef struct fixture {
     wk_env env;
@@ -148,9 +148,9 @@ static void test_external_event(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "Waiter", "waiter-1", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "waiter-1", ST(RUNNING), 30000);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "waiter-1", ST(RUNNING), 30000);
     assert_non_null(s);
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     wk_raise(&f->env, "waiter-1", "go", "the data");
     wk_expect(&f->env, "waiter-1", ST(COMPLETED), "the data");
 }
@@ -166,7 +166,7 @@ static void test_failure_details(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "FailAct", "fail-1", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "fail-1", -1, 30000);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "fail-1", -1, 30000);
     assert_non_null(s);
     assert_int_equal(s->runtime_status, ST(FAILED));
     assert_non_null(s->failure_details);
@@ -174,7 +174,7 @@ static void test_failure_details(void **state)
     assert_non_null(s->failure_details->inner_failure);
     assert_string_equal(s->failure_details->inner_failure->error_type, "app.Err");
     assert_string_equal(s->failure_details->inner_failure->error_message, "bad");
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
 }
 
 /* The SDK worker takes the episode and vanishes: the episode is left and comes again; the
@@ -209,15 +209,15 @@ static void test_malformed_response(void **state)
     fixture *f = *state;
     atomic_store(&f->sdk.garbage_first, true);
     wk_start(&f->env, "Reuse", "reuse-1", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "reuse-1", -1, 30000);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "reuse-1", -1, 30000);
     assert_non_null(s);
     assert_int_equal(s->runtime_status, ST(FAILED));
     assert_string_equal(s->failure_details->error_type, "dt.NonDeterminism");
     assert_non_null(strstr(s->failure_details->error_message, "action 0"));
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     assert_int_equal(atomic_load(&f->sdk.garbage_refused), 1);
     /* Nothing is in flight for it any more: a late answer is not found. */
-    Dt__Remote__OrchestratorResponse r = DT__REMOTE__ORCHESTRATOR_RESPONSE__INIT;
+    Dtpb__Remote__OrchestratorResponse r = DTPB__REMOTE__ORCHESTRATOR_RESPONSE__INIT;
     r.instance_id = "reuse-1";
     uint8_t buf[64];
     size_t n = protobuf_c_message_pack(&r.base, buf);
@@ -247,7 +247,7 @@ static void test_no_worker_connected(void **state)
     fake_sdk_stop(&f->sdk);
     assert_int_equal(dt__remote_connections(f->r), 0);
     wk_start(&f->env, "Chain", "chain-alone", "n", NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "chain-alone", ST(RUNNING), 2000);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "chain-alone", ST(RUNNING), 2000);
     assert_null(s); /* not started, not failed: left for redelivery */
     memset(&f->sdk, 0, sizeof(f->sdk));
     fake_sdk_start(&f->sdk, f->r);
@@ -306,9 +306,9 @@ static void test_terminate(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "Waiter", "waiter-term", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "waiter-term", ST(RUNNING), 30000);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "waiter-term", ST(RUNNING), 30000);
     assert_non_null(s);
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     wk_control(&f->env, "terminate", "waiter-term", "enough");
     wk_expect(&f->env, "waiter-term", ST(TERMINATED), NULL);
 }

@@ -31,7 +31,7 @@
 #include "remote/remote_int.h"
 #include "worker_kit.h"
 
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 /* ---- the SDK worker ---- */
 
@@ -52,15 +52,15 @@ static void no_wake(void *arg)
     (void)arg;
 }
 
-static Dt__Payload *text(char *buf, size_t cap, Dt__Payload *p, long v)
+static Dtpb__Payload *text(char *buf, size_t cap, Dtpb__Payload *p, long v)
 {
     snprintf(buf, cap, "%ld", v);
-    dt__payload__init(p);
+    dtpb__payload__init(p);
     p->value = (ProtobufCBinaryData){strlen(buf), (uint8_t *)buf};
     return p;
 }
 
-static long num(const Dt__Payload *p)
+static long num(const Dtpb__Payload *p)
 {
     char buf[32] = "";
     if (p != NULL && p->value.len < sizeof buf) {
@@ -69,7 +69,7 @@ static long num(const Dt__Payload *p)
     return strtol(buf, NULL, 10);
 }
 
-static void send_result(sdk *s, const Dt__Remote__EntityBatchResult *res)
+static void send_result(sdk *s, const Dtpb__Remote__EntityBatchResult *res)
 {
     size_t n = protobuf_c_message_get_packed_size(&res->base);
     uint8_t *buf = malloc(n + 1);
@@ -83,7 +83,7 @@ static void send_result(sdk *s, const Dt__Remote__EntityBatchResult *res)
 
 static void abandon(sdk *s, const char *token)
 {
-    Dt__Remote__AbandonTaskRequest m = DT__REMOTE__ABANDON_TASK_REQUEST__INIT;
+    Dtpb__Remote__AbandonTaskRequest m = DTPB__REMOTE__ABANDON_TASK_REQUEST__INIT;
     m.completion_token = (char *)token;
     uint8_t buf[64];
     size_t n = protobuf_c_message_pack(&m.base, buf);
@@ -94,23 +94,23 @@ static void abandon(sdk *s, const char *token)
  * knobs), two_results, bad_signal, signal K (signals @sdkcounter@K "add" 5). */
 static void handle(sdk *s, const uint8_t *item, size_t len)
 {
-    Dt__Remote__WorkItem *wi = dt__remote__work_item__unpack(NULL, len, item);
+    Dtpb__Remote__WorkItem *wi = dtpb__remote__work_item__unpack(NULL, len, item);
     assert_non_null(wi);
-    assert_int_equal(wi->request_case, DT__REMOTE__WORK_ITEM__REQUEST_ENTITY_REQUEST);
+    assert_int_equal(wi->request_case, DTPB__REMOTE__WORK_ITEM__REQUEST_ENTITY_REQUEST);
     atomic_fetch_add(&s->items, 1);
-    const Dt__Remote__EntityBatchRequest *req = wi->entity_request;
+    const Dtpb__Remote__EntityBatchRequest *req = wi->entity_request;
     assert_int_equal(req->n_operations, 1);
-    const Dt__Remote__OperationRequest *op = req->operations[0];
+    const Dtpb__Remote__OperationRequest *op = req->operations[0];
     long count = num(req->entity_state);
 
-    Dt__Remote__EntityBatchResult res = DT__REMOTE__ENTITY_BATCH_RESULT__INIT;
-    Dt__Remote__OperationResult r0 = DT__REMOTE__OPERATION_RESULT__INIT, *rs[2] = {&r0, &r0};
-    Dt__Remote__OperationResultSuccess ok = DT__REMOTE__OPERATION_RESULT_SUCCESS__INIT;
-    Dt__Remote__OperationAction a0 = DT__REMOTE__OPERATION_ACTION__INIT, *as[1] = {&a0};
-    Dt__Remote__SendSignalAction sig = DT__REMOTE__SEND_SIGNAL_ACTION__INIT;
-    Dt__Payload state, out, in5;
+    Dtpb__Remote__EntityBatchResult res = DTPB__REMOTE__ENTITY_BATCH_RESULT__INIT;
+    Dtpb__Remote__OperationResult r0 = DTPB__REMOTE__OPERATION_RESULT__INIT, *rs[2] = {&r0, &r0};
+    Dtpb__Remote__OperationResultSuccess ok = DTPB__REMOTE__OPERATION_RESULT_SUCCESS__INIT;
+    Dtpb__Remote__OperationAction a0 = DTPB__REMOTE__OPERATION_ACTION__INIT, *as[1] = {&a0};
+    Dtpb__Remote__SendSignalAction sig = DTPB__REMOTE__SEND_SIGNAL_ACTION__INIT;
+    Dtpb__Payload state, out, in5;
     char sbuf[32], obuf[32], ibuf[32], target[DT_ENTITY_ID_MAX + 1];
-    r0.result_type_case = DT__REMOTE__OPERATION_RESULT__RESULT_TYPE_SUCCESS;
+    r0.result_type_case = DTPB__REMOTE__OPERATION_RESULT__RESULT_TYPE_SUCCESS;
     r0.success = &ok;
     res.results = rs;
     res.n_results = 1;
@@ -125,17 +125,17 @@ static void handle(sdk *s, const uint8_t *item, size_t len)
             atomic_fetch_sub(&s->drop, 1);
             dt__remote_disconnect(s->conn); /* the item is in flight: redelivered */
             assert_int_equal(dt__remote_connect(s->r, no_wake, s, &s->conn), DT_OK);
-            dt__remote__work_item__free_unpacked(wi, NULL);
+            dtpb__remote__work_item__free_unpacked(wi, NULL);
             return;
         }
         if (atomic_load(&s->abandon) > 0) {
             atomic_fetch_sub(&s->abandon, 1);
             abandon(s, wi->completion_token);
-            dt__remote__work_item__free_unpacked(wi, NULL);
+            dtpb__remote__work_item__free_unpacked(wi, NULL);
             return;
         }
         /* An ActivityResponse naming this item (token and instance) is not its answer. */
-        Dt__Remote__ActivityResponse ar = DT__REMOTE__ACTIVITY_RESPONSE__INIT;
+        Dtpb__Remote__ActivityResponse ar = DTPB__REMOTE__ACTIVITY_RESPONSE__INIT;
         ar.instance_id = req->instance_id;
         ar.completion_token = wi->completion_token;
         int32_t task_ids[] = {0, INT32_MIN};
@@ -160,7 +160,7 @@ static void handle(sdk *s, const uint8_t *item, size_t len)
         sig.instance_id = "not-an-entity";
         sig.name = "add";
         a0.operation_action_type_case =
-            DT__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL;
+            DTPB__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL;
         a0.send_signal = &sig;
         res.actions = as;
         res.n_actions = 1;
@@ -171,14 +171,14 @@ static void handle(sdk *s, const uint8_t *item, size_t len)
         sig.name = "add";
         sig.input = text(ibuf, sizeof ibuf, &in5, 5);
         a0.operation_action_type_case =
-            DT__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL;
+            DTPB__REMOTE__OPERATION_ACTION__OPERATION_ACTION_TYPE_SEND_SIGNAL;
         a0.send_signal = &sig;
         res.actions = as;
         res.n_actions = 1;
     }
     res.entity_state = text(sbuf, sizeof sbuf, &state, count);
     send_result(s, &res);
-    dt__remote__work_item__free_unpacked(wi, NULL);
+    dtpb__remote__work_item__free_unpacked(wi, NULL);
 }
 
 static void *run(void *arg)

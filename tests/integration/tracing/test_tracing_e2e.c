@@ -413,9 +413,9 @@ static void test_two_processes(void **state)
     f->orch = spawn(f, "orch", "trace-orch", f->orch_dir);
     wait_owner(f, orch_id); /* taken back, rebuilt from the partition log */
     assert_int_equal(dt_client_suspend(c, "waiter-1", "pause"), DT_OK);
-    Dt__InstanceStatus *rec = wk_wait(&f->env, "waiter-1", DT_CLIENT_SUSPENDED, 30000);
+    Dtpb__InstanceStatus *rec = wk_wait(&f->env, "waiter-1", DT_CLIENT_SUSPENDED, 30000);
     assert_non_null(rec);
-    dt__instance_status__free_unpacked(rec, NULL);
+    dtpb__instance_status__free_unpacked(rec, NULL);
     assert_int_equal(dt_client_resume(c, "waiter-1", "go on"), DT_OK);
     assert_int_equal(dt_client_raise_event(c, "waiter-1", "go", "1", 1, NULL), DT_OK);
     expect_completed(c, "waiter-1");

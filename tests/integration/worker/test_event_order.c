@@ -24,7 +24,7 @@
 
 #define WAIT_MS    30000
 #define PARTITIONS 2
-#define ST(x)      DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)      DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 /* Waits for "approve" and returns its data. */
 static void approval(dt_orch_ctx *ctx, void *ud)
@@ -190,7 +190,7 @@ static void test_stale_continuation_is_dropped(void **state)
                              "accumulate",
                              "5 1 2",
                              true,
-                             DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
+                             DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
                              -1};
     wk_publish_start(&f->env, PARTITIONS, &stale);
     /* The instance's first start again, even with a policy that would replace it: the instance
@@ -201,13 +201,13 @@ static void test_stale_continuation_is_dropped(void **state)
                              "accumulate",
                              "0 0 2",
                              false,
-                             DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
+                             DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
                              -1};
     wk_publish_start(&f->env, PARTITIONS, &first);
     wk_raise(&f->env, "acc-first", "add", "7");
     wk_raise(&f->env, "acc-first", "add", "8");
     wk_expect(&f->env, "acc-first", ST(COMPLETED), "15 2 2");
-    first.reuse_policy = DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
+    first.reuse_policy = DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_TERMINATE_AND_REPLACE;
     wk_publish_start(&f->env, PARTITIONS, &first);
     char reasons[1][256];
     assert_int_equal(wk_dead_letters(&f->env, "stale_dead", 1, reasons), 0);

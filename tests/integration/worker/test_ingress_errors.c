@@ -24,7 +24,7 @@
 
 #define WAIT_MS    20000
 #define PARTITIONS 2
-#define ST(x)      DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)      DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 /* Waits for "approve"; outputs "<input>:<event data>". */
 static void approval(dt_orch_ctx *ctx, void *ud)
@@ -155,7 +155,7 @@ static void test_wrong_partition_subject(void **state)
                              "approval",
                              "\"m\"",
                              false,
-                             DT__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
+                             DTPB__INSTANCE_ID_REUSE_POLICY__REUSE_POLICY_ERROR,
                              other};
     wk_publish_start(&f->env, PARTITIONS, &start);
     wk_expect(&f->env, id, ST(RUNNING), NULL);

@@ -25,7 +25,7 @@
 
 #define PARTITIONS 2
 #define CHAIN      3
-#define ST(x)      DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)      DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 static void sleep_ms(int64_t ms)
 {

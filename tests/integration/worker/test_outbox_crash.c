@@ -124,17 +124,17 @@ static void check_history(const wk_env *env, const char *id)
     assert_int_equal(dt__store_load_history(s, id, a, &evs, &n), DT_OK);
     int scheduled[3] = {0}, completed[3] = {0};
     for (size_t i = 0; i < n; i++) {
-        Dt__HistoryEvent *ev = dt__history_event__unpack(NULL, evs[i].len, evs[i].data);
+        Dtpb__HistoryEvent *ev = dtpb__history_event__unpack(NULL, evs[i].len, evs[i].data);
         assert_non_null(ev);
-        if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED) {
+        if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED) {
             assert_in_range(ev->event_id, 0, 2);
             scheduled[ev->event_id]++;
-        } else if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED) {
+        } else if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED) {
             int32_t t = ev->task_completed->task_scheduled_id;
             assert_in_range(t, 0, 2);
             completed[t]++;
         }
-        dt__history_event__free_unpacked(ev, NULL);
+        dtpb__history_event__free_unpacked(ev, NULL);
     }
     for (int t = 0; t < 3; t++) {
         if (scheduled[t] != 1 || completed[t] != 1) {
@@ -171,15 +171,15 @@ static void crash_and_recover(const char *point)
 
     pid_t second = spawn_worker(&env, NULL);
     for (int i = 0; i < N_INSTANCES; i++) {
-        Dt__InstanceStatus *s = wk_wait(
-            &env, ids[i], DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, WAIT_MS);
+        Dtpb__InstanceStatus *s = wk_wait(
+            &env, ids[i], DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED, WAIT_MS);
         if (s == NULL) {
             kill(second, SIGKILL);
             waitpid(second, NULL, 0);
             fail_msg("%s did not complete", ids[i]);
         }
         assert_string_equal(wk_output(s), "[1][2][3]");
-        dt__instance_status__free_unpacked(s, NULL);
+        dtpb__instance_status__free_unpacked(s, NULL);
     }
     for (int i = 0; i < N_INSTANCES; i++) {
         check_history(&env, ids[i]);

@@ -29,7 +29,7 @@
 #include "worker_kit.h"
 
 #define WAIT_MS 30000
-#define ST(x)   DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)   DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 /* Log lines of every worker of the test, with the worker's name in front. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -24,7 +24,7 @@
 
 #define PARTITIONS 2
 #define FAN        24
-#define ST(x)      DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)      DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 /* Calls "hello" FAN times at once; the output is the outputs joined by ','. */
 static void fan(dt_orch_ctx *ctx, void *ud)
@@ -140,16 +140,16 @@ static void test_fan_out_batched(void **state)
 static ProtobufCBinaryData raise_member(dt__arena *a, const char *instance_id, const char *data,
                                         const char *dedupe)
 {
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__EventRaisedEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__EventRaisedEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
     assert_non_null(ev);
     assert_non_null(r);
-    dt__event_raised_event__init(r);
+    dtpb__event_raised_event__init(r);
     r->name = "add";
     r->input = dt__emit_payload(a, (const uint8_t *)data, strlen(data));
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     ev->event_raised = r;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, instance_id, "", ev, dedupe);
     ProtobufCBinaryData out = {0, NULL};
     out.data = dt__pack(a, &m.base, &out.len);
@@ -162,8 +162,8 @@ static ProtobufCBinaryData raise_member(dt__arena *a, const char *instance_id, c
 static void publish_batch(fixture *f, uint32_t p, ProtobufCBinaryData *members, size_t n)
 {
     dt__arena *a = dt__arena_create(0);
-    Dt__OrchestrationBatch ob;
-    dt__orchestration_batch__init(&ob);
+    Dtpb__OrchestrationBatch ob;
+    dtpb__orchestration_batch__init(&ob);
     ob.messages = members;
     ob.n_messages = n;
     size_t len = 0;

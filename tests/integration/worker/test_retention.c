@@ -18,7 +18,7 @@
 #include "durabletask/worker.h"
 #include "worker_kit.h"
 
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 static void sleep_ms(int64_t ms)
 {

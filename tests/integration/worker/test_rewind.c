@@ -28,7 +28,7 @@
 
 #define PARTITIONS 2
 #define WAIT_MS    30000
-#define ST(x)      DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)      DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 static atomic_bool g_fail;   /* "flaky" fails while set */
 static atomic_int g_ok_runs; /* runs of "ok_step" */
@@ -163,14 +163,14 @@ static int teardown(void **state)
 /* Waits for exactly `status` (the record already says FAILED before the rewind is applied). */
 static void expect_exact(fixture *f, const char *id, int status, const char *output)
 {
-    Dt__InstanceStatus *s = wk_wait(&f->env, id, status, WAIT_MS);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, id, status, WAIT_MS);
     if (s == NULL) {
         fail_msg("instance %s did not reach status %d in time", id, status);
     }
     if (output != NULL) {
         assert_string_equal(wk_output(s), output);
     }
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
 }
 
 static char *execution_of(fixture *f, const char *id)

@@ -21,7 +21,7 @@
 #include "worker_kit.h"
 
 #define WAIT_MS 20000
-#define ST(x)   DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)   DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 static void forever(dt_orch_ctx *ctx, void *ud)
 {

@@ -19,7 +19,7 @@
 #include "durabletask/worker.h"
 #include "worker_kit.h"
 
-#define ST(x)   DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x)   DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 #define WAIT_MS 60000
 
 typedef struct fixture {
@@ -148,9 +148,9 @@ static int teardown(void **state)
 }
 
 /* Waits for `id` to end FAILED; returns its status record (the caller frees it). */
-static Dt__InstanceStatus *wait_failed(fixture *f, const char *id)
+static Dtpb__InstanceStatus *wait_failed(fixture *f, const char *id)
 {
-    Dt__InstanceStatus *s = wk_wait(&f->env, id, -1, WAIT_MS);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, id, -1, WAIT_MS);
     if (s == NULL) {
         fail_msg("instance %s did not finish", id);
     }
@@ -180,12 +180,12 @@ static void test_missing_activity_fails_once(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "calls_missing_activity", "miss-act", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wait_failed(f, "miss-act");
-    const Dt__TaskFailureDetails *inner = s->failure_details->inner_failure;
+    Dtpb__InstanceStatus *s = wait_failed(f, "miss-act");
+    const Dtpb__TaskFailureDetails *inner = s->failure_details->inner_failure;
     assert_string_equal(inner->error_type, "dt.UnknownActivity");
     assert_true(inner->is_non_retriable);
     assert_non_null(strstr(inner->error_message, "'not_registered'"));
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     /* One attempt, no backoff timer: the policy's other four attempts were not made. */
     assert_int_equal(count_events(f, "miss-act", "TaskScheduled"), 1);
     assert_int_equal(count_events(f, "miss-act", "TimerCreated"), 0);
@@ -195,12 +195,12 @@ static void test_missing_orchestrator_fails_once(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "calls_missing_child", "miss-orch", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wait_failed(f, "miss-orch");
-    const Dt__TaskFailureDetails *inner = s->failure_details->inner_failure;
+    Dtpb__InstanceStatus *s = wait_failed(f, "miss-orch");
+    const Dtpb__TaskFailureDetails *inner = s->failure_details->inner_failure;
     assert_string_equal(inner->error_type, "dt.UnknownOrchestrator");
     assert_true(inner->is_non_retriable);
     assert_non_null(strstr(inner->error_message, "no_such_child"));
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     assert_int_equal(count_events(f, "miss-orch", "SubOrchestrationInstanceCreated"), 1);
     assert_int_equal(count_events(f, "miss-orch", "TimerCreated"), 0);
 }
@@ -269,11 +269,11 @@ static void test_children_of_two_generations(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "gen_parent", "gp-1", "1", NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "gp-1", -1, WAIT_MS);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "gp-1", -1, WAIT_MS);
     assert_non_null(s);
     assert_int_equal(s->runtime_status, ST(COMPLETED));
     assert_string_equal(wk_output(s), "child(2)");
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     /* Both children exist, completed, each with its generation's input. */
     dt_client_filter flt = {.instance_id_prefix = "gp-1:"};
     const char *token = NULL;

@@ -188,11 +188,11 @@ static int teardown(void **state)
     return 0;
 }
 
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 static void expect(fixture *f, const char *id, int status, const char *output)
 {
-    Dt__InstanceStatus *s = wk_wait(&f->env, id, -1, WAIT_MS);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, id, -1, WAIT_MS);
     if (s == NULL) {
         fail_msg("instance %s did not finish in time", id);
     }
@@ -200,7 +200,7 @@ static void expect(fixture *f, const char *id, int status, const char *output)
     if (output != NULL) {
         assert_string_equal(wk_output(s), output);
     }
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
 }
 
 static void test_chain(void **state)
@@ -221,9 +221,9 @@ static void test_event_and_custom_status(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "approval", "appr-1", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "appr-1", ST(RUNNING), WAIT_MS);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "appr-1", ST(RUNNING), WAIT_MS);
     assert_non_null(s);
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     wk_raise(&f->env, "appr-1", "approve", "\"yes\"");
     expect(f, "appr-1", ST(COMPLETED), "\"yes\"");
 }
@@ -246,28 +246,28 @@ static void test_failure_and_unknown(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "failing", "fail-1", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "fail-1", -1, WAIT_MS);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "fail-1", -1, WAIT_MS);
     assert_non_null(s);
     assert_int_equal(s->runtime_status, ST(FAILED));
     assert_non_null(s->failure_details);
     assert_string_equal(s->failure_details->error_type, "dt.TaskFailed");
     assert_string_equal(s->failure_details->inner_failure->error_type, "app.Nope");
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     wk_start(&f->env, "no_such_orchestrator", "unk-1", NULL, NULL, NULL);
     s = wk_wait(&f->env, "unk-1", -1, WAIT_MS);
     assert_non_null(s);
     assert_int_equal(s->runtime_status, ST(FAILED));
     assert_string_equal(s->failure_details->error_type, "dt.UnknownOrchestrator");
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
 }
 
 static void test_terminate(void **state)
 {
     fixture *f = *state;
     wk_start(&f->env, "forever", "term-1", NULL, NULL, NULL);
-    Dt__InstanceStatus *s = wk_wait(&f->env, "term-1", ST(RUNNING), WAIT_MS);
+    Dtpb__InstanceStatus *s = wk_wait(&f->env, "term-1", ST(RUNNING), WAIT_MS);
     assert_non_null(s);
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     wk_control(&f->env, "terminate", "term-1", "\"enough\"");
     expect(f, "term-1", ST(TERMINATED), "\"enough\"");
 }
@@ -338,7 +338,7 @@ static void test_result_subject(void **state)
     expect(f, "chain-rs", ST(COMPLETED), NULL);
     heard_once(sub, &r);
     /* The final status record: status, output, input and times. */
-    Dt__InstanceStatus *st = dt__instance_status__unpack(NULL, r.len, (const uint8_t *)r.data);
+    Dtpb__InstanceStatus *st = dtpb__instance_status__unpack(NULL, r.len, (const uint8_t *)r.data);
     assert_non_null(st);
     assert_string_equal(st->instance_id, "chain-rs");
     assert_int_equal(st->runtime_status, ST(COMPLETED));
@@ -347,7 +347,7 @@ static void test_result_subject(void **state)
     assert_int_equal(st->input->value.len, 4);
     assert_non_null(st->created_at);
     assert_true(st->created_at->seconds > 0);
-    dt__instance_status__free_unpacked(st, NULL);
+    dtpb__instance_status__free_unpacked(st, NULL);
 }
 
 static int dead_letters(fixture *f, int want, char reasons[][256])

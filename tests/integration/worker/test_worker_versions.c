@@ -17,7 +17,7 @@
 #include "durabletask/worker.h"
 #include "worker_kit.h"
 
-#define ST(x) DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
+#define ST(x) DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_##x
 
 /* Returns "<worker version>:<instance version>", so the test sees who ran it. */
 static void which(dt_orch_ctx *ctx, void *ud)
@@ -47,7 +47,7 @@ static dt_worker *start_worker(wk_env *env, const char *version, dt_version_matc
 
 static void expect_output(wk_env *env, const char *id, int status, const char *output)
 {
-    Dt__InstanceStatus *s = wk_wait(env, id, -1, 30000);
+    Dtpb__InstanceStatus *s = wk_wait(env, id, -1, 30000);
     if (s == NULL) {
         fail_msg("instance %s did not finish in time", id);
     }
@@ -55,7 +55,7 @@ static void expect_output(wk_env *env, const char *id, int status, const char *o
     if (output != NULL) {
         assert_string_equal(wk_output(s), output);
     }
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
 }
 
 static void test_leave_until_a_matching_worker_owns_it(void **state)
@@ -68,7 +68,7 @@ static void test_leave_until_a_matching_worker_owns_it(void **state)
     wk_start(&env, "which", "v1-inst", NULL, "Dt-Version", "1.0");
     expect_output(&env, "v1-inst", ST(COMPLETED), "1.0:1.0");
     /* The 2.0 instance is left alone: no status record appears while only 1.0 runs. */
-    Dt__InstanceStatus *s = wk_wait(&env, "v2-inst", -1, 1500);
+    Dtpb__InstanceStatus *s = wk_wait(&env, "v2-inst", -1, 1500);
     assert_null(s);
     dt_worker *next = start_worker(&env, "2.0", DT_VERSION_MATCH_STRICT, DT_VERSION_FAILURE_LEAVE);
     dt_worker_destroy(old); /* the 2.0 worker takes over every partition */
@@ -87,12 +87,12 @@ static void test_fail_and_current_or_older(void **state)
     wk_start(&env, "which", "older", NULL, "Dt-Version", "2.0.9");
     wk_start(&env, "which", "newer", NULL, "Dt-Version", "2.10");
     expect_output(&env, "older", ST(COMPLETED), "2.1:2.0.9");
-    Dt__InstanceStatus *s = wk_wait(&env, "newer", -1, 30000);
+    Dtpb__InstanceStatus *s = wk_wait(&env, "newer", -1, 30000);
     assert_non_null(s);
     assert_int_equal(s->runtime_status, ST(FAILED));
     assert_string_equal(s->failure_details->error_type, "dt.VersionMismatch");
     assert_non_null(strstr(s->failure_details->error_message, "'2.10'"));
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
     dt_worker_destroy(w);
     wk_teardown(&env);
 }

@@ -109,12 +109,12 @@ void wk_control(wk_env *env, const char *kind, const char *instance_id, const ch
 
 static bool finished(int s)
 {
-    return s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
-           s == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
+    return s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED ||
+           s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_FAILED ||
+           s == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_TERMINATED;
 }
 
-Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int64_t timeout_ms)
+Dtpb__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int64_t timeout_ms)
 {
     char bucket[DT_BROKER_NAME_BUF], key[3 * DT_INSTANCE_ID_MAX + 1];
     assert_int_equal(
@@ -125,19 +125,19 @@ Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int6
     assert_int_equal(dt_broker_kv_open(env->broker, bucket, &kv), DT_OK);
     assert_int_equal(dt_broker_kv_watch(kv, key, NULL, &w), DT_OK);
     int64_t deadline = dt__mono_ms() + timeout_ms;
-    Dt__InstanceStatus *found = NULL;
+    Dtpb__InstanceStatus *found = NULL;
     while (found == NULL && dt__mono_ms() < deadline) {
         dt_broker_kv_entry e = {0};
         if (dt_broker_kv_watcher_next(w, deadline - dt__mono_ms(), &e) != DT_OK) {
             continue;
         }
-        Dt__InstanceStatus *s =
-            e.op == DT_BROKER_KV_PUT ? dt__instance_status__unpack(NULL, e.len, e.value) : NULL;
+        Dtpb__InstanceStatus *s =
+            e.op == DT_BROKER_KV_PUT ? dtpb__instance_status__unpack(NULL, e.len, e.value) : NULL;
         if (s != NULL &&
             (want >= 0 ? (int)s->runtime_status == want : finished(s->runtime_status))) {
             found = s;
         } else if (s != NULL) {
-            dt__instance_status__free_unpacked(s, NULL);
+            dtpb__instance_status__free_unpacked(s, NULL);
         }
         dt_broker_kv_entry_clear(&e);
     }
@@ -146,7 +146,7 @@ Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int6
     return found;
 }
 
-const char *wk_output(const Dt__InstanceStatus *s)
+const char *wk_output(const Dtpb__InstanceStatus *s)
 {
     if (s->output == NULL) {
         return "";
@@ -225,7 +225,7 @@ void wk_expect(wk_env *env, const char *id, int status, const char *output)
 {
     /* A final status: wait for the end and compare (a wrong ending fails at once). */
     bool final = status < 0 || dt__status_finished(status);
-    Dt__InstanceStatus *s = wk_wait(env, id, final ? -1 : status, 30000);
+    Dtpb__InstanceStatus *s = wk_wait(env, id, final ? -1 : status, 30000);
     if (s == NULL) {
         fail_msg("instance %s did not reach status %d in time", id, status);
     }
@@ -235,12 +235,12 @@ void wk_expect(wk_env *env, const char *id, int status, const char *output)
     if (output != NULL) {
         assert_string_equal(wk_output(s), output);
     }
-    dt__instance_status__free_unpacked(s, NULL);
+    dtpb__instance_status__free_unpacked(s, NULL);
 }
 
 /* Publishes m straight to its instance's partition subject (or `partition` when >= 0). */
 static void publish_direct(wk_env *env, uint32_t partitions, int partition, dt__arena *a,
-                           const Dt__OrchestrationMessage *m)
+                           const Dtpb__OrchestrationMessage *m)
 {
     size_t len = 0;
     uint8_t *data = dt__pack(a, &m->base, &len);
@@ -259,18 +259,18 @@ void wk_publish_raise(wk_env *env, uint32_t partitions, const char *instance_id,
                       const char *data, const char *dedupe)
 {
     dt__arena *a = dt__arena_create(0);
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__EventRaisedEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__EventRaisedEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
     assert_non_null(ev);
     assert_non_null(r);
-    dt__event_raised_event__init(r);
+    dtpb__event_raised_event__init(r);
     r->name = (char *)name;
     if (data != NULL) {
         r->input = dt__emit_payload(a, (const uint8_t *)data, strlen(data));
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     ev->event_raised = r;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, instance_id, "", ev, dedupe);
     publish_direct(env, partitions, -1, a, &m);
     dt__arena_destroy(a);
@@ -280,17 +280,17 @@ void wk_publish_rewind(wk_env *env, uint32_t partitions, const char *instance_id
                        const char *reason, const char *dedupe)
 {
     dt__arena *a = dt__arena_create(0);
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__ExecutionRewoundEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__ExecutionRewoundEvent *r = dt__arena_calloc(a, 1, sizeof(*r));
     assert_non_null(ev);
     assert_non_null(r);
-    dt__execution_rewound_event__init(r);
+    dtpb__execution_rewound_event__init(r);
     if (reason != NULL) {
         r->reason = dt__emit_payload(a, (const uint8_t *)reason, strlen(reason));
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
     ev->execution_rewound = r;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, instance_id, "", ev, dedupe);
     publish_direct(env, partitions, -1, a, &m);
     dt__arena_destroy(a);
@@ -299,14 +299,14 @@ void wk_publish_rewind(wk_env *env, uint32_t partitions, const char *instance_id
 void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *d)
 {
     dt__arena *a = dt__arena_create(0);
-    Dt__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
-    Dt__ExecutionStartedEvent *s = dt__arena_calloc(a, 1, sizeof(*s));
-    Dt__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
+    Dtpb__HistoryEvent *ev = dt__emit_new(a, -1, dt__now_ms());
+    Dtpb__ExecutionStartedEvent *s = dt__arena_calloc(a, 1, sizeof(*s));
+    Dtpb__OrchestrationInstance *oi = dt__arena_calloc(a, 1, sizeof(*oi));
     assert_non_null(ev);
     assert_non_null(s);
     assert_non_null(oi);
-    dt__execution_started_event__init(s);
-    dt__orchestration_instance__init(oi);
+    dtpb__execution_started_event__init(s);
+    dtpb__orchestration_instance__init(oi);
     oi->instance_id = (char *)d->instance_id;
     oi->execution_id =
         dt__emit_payload(a, (const uint8_t *)d->execution_id, strlen(d->execution_id));
@@ -315,12 +315,12 @@ void wk_publish_start(wk_env *env, uint32_t partitions, const wk_direct_start *d
     if (d->input != NULL) {
         s->input = dt__emit_payload(a, (const uint8_t *)d->input, strlen(d->input));
     }
-    ev->event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev->execution_started = s;
-    Dt__OrchestrationMessage m;
+    Dtpb__OrchestrationMessage m;
     dt__orch_msg_init(&m, d->instance_id, d->execution_id, ev, d->dedupe_id);
     m.continued_as_new = d->continued_as_new;
-    m.reuse_policy = (Dt__InstanceIdReusePolicy)d->reuse_policy;
+    m.reuse_policy = (Dtpb__InstanceIdReusePolicy)d->reuse_policy;
     publish_direct(env, partitions, d->partition, a, &m);
     dt__arena_destroy(a);
 }

@@ -43,8 +43,8 @@ void wk_control(wk_env *env, const char *kind, const char *instance_id, const ch
 
 /* Waits until the instance's status record shows a finished status (completed, failed,
  * terminated) or `want` when want >= 0; returns the record (caller frees with
- * dt__instance_status__free_unpacked(s, NULL)) or NULL on timeout. */
-Dt__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int64_t timeout_ms);
+ * dtpb__instance_status__free_unpacked(s, NULL)) or NULL on timeout. */
+Dtpb__InstanceStatus *wk_wait(wk_env *env, const char *instance_id, int want, int64_t timeout_ms);
 
 /* Reads the hub's dead letters through the durable consumer `durable` until `want` carrying a
  * Dt-Reason arrived or 10 s passed; copies their reasons into reasons[0..) (256 bytes each) and
@@ -80,6 +80,6 @@ void wk_publish_rewind(wk_env *env, uint32_t partitions, const char *instance_id
 void wk_act_hello(dt_activity_ctx *ctx, void *ud);
 
 /* The output of a status record as a C string ("" when none); lives with the record. */
-const char *wk_output(const Dt__InstanceStatus *s);
+const char *wk_output(const Dtpb__InstanceStatus *s);
 
 #endif

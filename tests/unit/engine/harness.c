@@ -20,7 +20,7 @@ typedef struct instance {
     char *name;
     blob *hist;
     size_t n_hist, cap_hist;
-    Dt__OrchestrationStatus status;
+    Dtpb__OrchestrationStatus status;
     bool suspended;
     bool exists;
     char *output;
@@ -81,8 +81,8 @@ struct hw_world {
     int elided; /* episodes run without loading history (cache current) */
     bool retry_enomem;
     int enomem_episodes;
-    Dt__TaskFailureDetails *failure_view;
-    Dt__HistoryEvent *event_view;
+    Dtpb__TaskFailureDetails *failure_view;
+    Dtpb__HistoryEvent *event_view;
 };
 
 /* ---- small helpers ---- */
@@ -111,7 +111,7 @@ static char *bytes_str(const uint8_t *p, size_t n)
     return s;
 }
 
-static blob pack(const Dt__HistoryEvent *ev)
+static blob pack(const Dtpb__HistoryEvent *ev)
 {
     blob b;
     b.len = protobuf_c_message_get_packed_size(&ev->base);
@@ -120,15 +120,15 @@ static blob pack(const Dt__HistoryEvent *ev)
     return b;
 }
 
-static Dt__Timestamp ts_of(int64_t ms)
+static Dtpb__Timestamp ts_of(int64_t ms)
 {
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
     ts.seconds = ms / 1000;
     ts.nanos = (int32_t)((ms % 1000) * 1000000);
     return ts;
 }
 
-static int64_t ms_of(const Dt__Timestamp *ts)
+static int64_t ms_of(const Dtpb__Timestamp *ts)
 {
     return ts == NULL ? 0 : ts->seconds * 1000 + ts->nanos / 1000000;
 }
@@ -273,8 +273,8 @@ void hw_destroy(hw_world *w)
         free(w->logs[i]);
     }
     free(w->logs);
-    dt__task_failure_details__free_unpacked(w->failure_view, NULL);
-    dt__history_event__free_unpacked(w->event_view, NULL);
+    dtpb__task_failure_details__free_unpacked(w->failure_view, NULL);
+    dtpb__history_event__free_unpacked(w->event_view, NULL);
     free(w);
 }
 
@@ -300,7 +300,7 @@ void hw_hold_activity(hw_world *w, const char *name)
 
 /* ---- the message queue ---- */
 
-static void enqueue(hw_world *w, const char *id, const Dt__HistoryEvent *ev)
+static void enqueue(hw_world *w, const char *id, const Dtpb__HistoryEvent *ev)
 {
     if (w->q_len == w->q_cap) {
         w->q_cap = w->q_cap == 0 ? 64 : w->q_cap * 2;
@@ -322,9 +322,9 @@ static void requeue(hw_world *w, const char *id, blob *batch, size_t nb)
     }
 }
 
-static Dt__HistoryEvent new_event(hw_world *w, Dt__Timestamp *ts)
+static Dtpb__HistoryEvent new_event(hw_world *w, Dtpb__Timestamp *ts)
 {
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     *ts = ts_of(w->now);
     ev.event_id = -1;
     ev.timestamp = ts;
@@ -332,21 +332,21 @@ static Dt__HistoryEvent new_event(hw_world *w, Dt__Timestamp *ts)
 }
 
 static void send_started(hw_world *w, const char *name, const char *id, const char *exec,
-                         const Dt__Payload *input, const char *parent, int32_t parent_task)
+                         const Dtpb__Payload *input, const char *parent, int32_t parent_task)
 {
-    Dt__Timestamp ts;
-    Dt__HistoryEvent ev = new_event(w, &ts);
-    Dt__ExecutionStartedEvent e = DT__EXECUTION_STARTED_EVENT__INIT;
-    Dt__OrchestrationInstance oi = DT__ORCHESTRATION_INSTANCE__INIT;
-    Dt__Payload ex = DT__PAYLOAD__INIT;
+    Dtpb__Timestamp ts;
+    Dtpb__HistoryEvent ev = new_event(w, &ts);
+    Dtpb__ExecutionStartedEvent e = DTPB__EXECUTION_STARTED_EVENT__INIT;
+    Dtpb__OrchestrationInstance oi = DTPB__ORCHESTRATION_INSTANCE__INIT;
+    Dtpb__Payload ex = DTPB__PAYLOAD__INIT;
     ex.value.data = (uint8_t *)exec;
     ex.value.len = strlen(exec);
     oi.instance_id = (char *)id;
     oi.execution_id = &ex;
     e.name = (char *)name;
-    e.input = (Dt__Payload *)input;
+    e.input = (Dtpb__Payload *)input;
     e.orchestration_instance = &oi;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_STARTED;
     ev.execution_started = &e;
     instance *in = find_or_add(w, id);
     free(in->exec);
@@ -362,7 +362,7 @@ static void send_started(hw_world *w, const char *name, const char *id, const ch
 
 void hw_start(hw_world *w, const char *name, const char *instance_id, const char *input)
 {
-    Dt__Payload p = DT__PAYLOAD__INIT;
+    Dtpb__Payload p = DTPB__PAYLOAD__INIT;
     p.value.data = (uint8_t *)input;
     p.value.len = input != NULL ? strlen(input) : 0;
     char exec[64];
@@ -372,54 +372,54 @@ void hw_start(hw_world *w, const char *name, const char *instance_id, const char
 
 void hw_raise(hw_world *w, const char *instance_id, const char *event, const char *data)
 {
-    Dt__Timestamp ts;
-    Dt__HistoryEvent ev = new_event(w, &ts);
-    Dt__EventRaisedEvent e = DT__EVENT_RAISED_EVENT__INIT;
-    Dt__Payload p = DT__PAYLOAD__INIT;
+    Dtpb__Timestamp ts;
+    Dtpb__HistoryEvent ev = new_event(w, &ts);
+    Dtpb__EventRaisedEvent e = DTPB__EVENT_RAISED_EVENT__INIT;
+    Dtpb__Payload p = DTPB__PAYLOAD__INIT;
     p.value.data = (uint8_t *)data;
     p.value.len = data != NULL ? strlen(data) : 0;
     e.name = (char *)event;
     e.input = data != NULL ? &p : NULL;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_RAISED;
     ev.event_raised = &e;
     enqueue(w, instance_id, &ev);
 }
 
 void hw_terminate(hw_world *w, const char *instance_id, const char *reason)
 {
-    Dt__Timestamp ts;
-    Dt__HistoryEvent ev = new_event(w, &ts);
-    Dt__ExecutionTerminatedEvent e = DT__EXECUTION_TERMINATED_EVENT__INIT;
-    Dt__Payload p = DT__PAYLOAD__INIT;
+    Dtpb__Timestamp ts;
+    Dtpb__HistoryEvent ev = new_event(w, &ts);
+    Dtpb__ExecutionTerminatedEvent e = DTPB__EXECUTION_TERMINATED_EVENT__INIT;
+    Dtpb__Payload p = DTPB__PAYLOAD__INIT;
     p.value.data = (uint8_t *)reason;
     p.value.len = reason != NULL ? strlen(reason) : 0;
     e.input = reason != NULL ? &p : NULL;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
     ev.execution_terminated = &e;
     enqueue(w, instance_id, &ev);
 }
 
 void hw_suspend(hw_world *w, const char *instance_id)
 {
-    Dt__Timestamp ts;
-    Dt__HistoryEvent ev = new_event(w, &ts);
-    Dt__ExecutionSuspendedEvent e = DT__EXECUTION_SUSPENDED_EVENT__INIT;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED;
+    Dtpb__Timestamp ts;
+    Dtpb__HistoryEvent ev = new_event(w, &ts);
+    Dtpb__ExecutionSuspendedEvent e = DTPB__EXECUTION_SUSPENDED_EVENT__INIT;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_SUSPENDED;
     ev.execution_suspended = &e;
     enqueue(w, instance_id, &ev);
 }
 
 void hw_resume(hw_world *w, const char *instance_id)
 {
-    Dt__Timestamp ts;
-    Dt__HistoryEvent ev = new_event(w, &ts);
-    Dt__ExecutionResumedEvent e = DT__EXECUTION_RESUMED_EVENT__INIT;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED;
+    Dtpb__Timestamp ts;
+    Dtpb__HistoryEvent ev = new_event(w, &ts);
+    Dtpb__ExecutionResumedEvent e = DTPB__EXECUTION_RESUMED_EVENT__INIT;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_RESUMED;
     ev.execution_resumed = &e;
     enqueue(w, instance_id, &ev);
 }
 
-void hw_send_raw(hw_world *w, const char *instance_id, const Dt__HistoryEvent *ev)
+void hw_send_raw(hw_world *w, const char *instance_id, const Dtpb__HistoryEvent *ev)
 {
     enqueue(w, instance_id, ev);
 }
@@ -430,47 +430,48 @@ static void send_task_result(hw_world *w, const char *id, int32_t task, const ch
                              bool failed, const char *type, const char *message, bool nonretry,
                              bool sub)
 {
-    Dt__Timestamp ts;
-    Dt__HistoryEvent ev = new_event(w, &ts);
-    Dt__Payload p = DT__PAYLOAD__INIT;
+    Dtpb__Timestamp ts;
+    Dtpb__HistoryEvent ev = new_event(w, &ts);
+    Dtpb__Payload p = DTPB__PAYLOAD__INIT;
     p.value.data = (uint8_t *)output;
     p.value.len = output != NULL ? strlen(output) : 0;
-    Dt__TaskFailureDetails fd = DT__TASK_FAILURE_DETAILS__INIT;
+    Dtpb__TaskFailureDetails fd = DTPB__TASK_FAILURE_DETAILS__INIT;
     fd.error_type = (char *)(type != NULL ? type : "");
     fd.error_message = (char *)(message != NULL ? message : "");
     fd.is_non_retriable = nonretry;
-    Dt__TaskCompletedEvent tc = DT__TASK_COMPLETED_EVENT__INIT;
-    Dt__TaskFailedEvent tf = DT__TASK_FAILED_EVENT__INIT;
-    Dt__SubOrchestrationInstanceCompletedEvent sc =
-        DT__SUB_ORCHESTRATION_INSTANCE_COMPLETED_EVENT__INIT;
-    Dt__SubOrchestrationInstanceFailedEvent sf = DT__SUB_ORCHESTRATION_INSTANCE_FAILED_EVENT__INIT;
+    Dtpb__TaskCompletedEvent tc = DTPB__TASK_COMPLETED_EVENT__INIT;
+    Dtpb__TaskFailedEvent tf = DTPB__TASK_FAILED_EVENT__INIT;
+    Dtpb__SubOrchestrationInstanceCompletedEvent sc =
+        DTPB__SUB_ORCHESTRATION_INSTANCE_COMPLETED_EVENT__INIT;
+    Dtpb__SubOrchestrationInstanceFailedEvent sf =
+        DTPB__SUB_ORCHESTRATION_INSTANCE_FAILED_EVENT__INIT;
     if (!sub && !failed) {
         tc.task_scheduled_id = task;
         tc.result = output != NULL ? &p : NULL;
-        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+        ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
         ev.task_completed = &tc;
     } else if (!sub) {
         tf.task_scheduled_id = task;
         tf.failure_details = &fd;
-        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
+        ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_FAILED;
         ev.task_failed = &tf;
     } else if (!failed) {
         sc.task_scheduled_id = task;
         sc.result = output != NULL ? &p : NULL;
-        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED;
+        ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_COMPLETED;
         ev.sub_orchestration_instance_completed = &sc;
     } else {
         sf.task_scheduled_id = task;
         sf.failure_details = &fd;
-        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED;
+        ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_FAILED;
         ev.sub_orchestration_instance_failed = &sf;
     }
     enqueue(w, id, &ev);
 }
 
-static void run_activity(hw_world *w, const char *id, const Dt__HistoryEvent *ev)
+static void run_activity(hw_world *w, const char *id, const Dtpb__HistoryEvent *ev)
 {
-    const Dt__TaskScheduledEvent *ts = ev->task_scheduled;
+    const Dtpb__TaskScheduledEvent *ts = ev->task_scheduled;
     char *input = ts->input != NULL ? bytes_str(ts->input->value.data, ts->input->value.len) : NULL;
     named_fn *a = find_act(w, ts->name);
     if (a != NULL) {
@@ -497,33 +498,33 @@ static void run_activity(hw_world *w, const char *id, const Dt__HistoryEvent *ev
     free(input);
 }
 
-static void add_timer(hw_world *w, const char *id, const Dt__HistoryEvent *ev)
+static void add_timer(hw_world *w, const char *id, const Dtpb__HistoryEvent *ev)
 {
     w->timers = xrealloc(w->timers, (w->n_timers + 1) * sizeof(*w->timers));
     w->timers[w->n_timers++] =
         (timer){xstrdup(id), ms_of(ev->timer_created->fire_at), ev->event_id, false};
 }
 
-static void start_child(hw_world *w, const char *parent, const Dt__HistoryEvent *ev)
+static void start_child(hw_world *w, const char *parent, const Dtpb__HistoryEvent *ev)
 {
-    const Dt__SubOrchestrationInstanceCreatedEvent *c = ev->sub_orchestration_instance_created;
+    const Dtpb__SubOrchestrationInstanceCreatedEvent *c = ev->sub_orchestration_instance_created;
     instance *existing = find(w, c->instance_id);
     if (existing != NULL && existing->exists &&
-        existing->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) {
+        existing->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) {
         send_task_result(w, parent, ev->event_id, NULL, true, "dt.InstanceExists",
                          "instance already running", true, true);
         return;
     }
     if (existing != NULL) {
         clear_hist(existing);
-        existing->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+        existing->status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
     }
     char exec[300];
     snprintf(exec, sizeof(exec), "exec-%s-1", c->instance_id);
     send_started(w, c->name, c->instance_id, exec, c->input, parent, ev->event_id);
 }
 
-static void publish(hw_world *w, const Dt__MessagePublishedEvent *m)
+static void publish(hw_world *w, const Dtpb__MessagePublishedEvent *m)
 {
     char *data = bytes_str(m->data.data, m->data.len);
     size_t n = strlen(m->subject) + strlen(data) + 2;
@@ -534,26 +535,26 @@ static void publish(hw_world *w, const Dt__MessagePublishedEvent *m)
     w->published[w->n_published++] = line;
 }
 
-static void do_actions(hw_world *w, const char *id, Dt__HistoryEvent *const *evs, size_t n)
+static void do_actions(hw_world *w, const char *id, Dtpb__HistoryEvent *const *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const Dt__HistoryEvent *ev = evs[i];
+        const Dtpb__HistoryEvent *ev = evs[i];
         switch (ev->event_type_case) {
-        case DT__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_SCHEDULED:
             run_activity(w, id, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_CREATED:
             add_timer(w, id, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED:
             start_child(w, id, ev);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_EVENT_SENT:
             hw_raise(w, ev->event_sent->instance_id, ev->event_sent->name,
                      ev->event_sent->input != NULL ? (const char *)ev->event_sent->input->value.data
                                                    : NULL);
             break;
-        case DT__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
+        case DTPB__HISTORY_EVENT__EVENT_TYPE_MESSAGE_PUBLISHED:
             publish(w, ev->message_published);
             break;
         default:
@@ -564,7 +565,7 @@ static void do_actions(hw_world *w, const char *id, Dt__HistoryEvent *const *evs
 
 /* ---- episodes ---- */
 
-static void append(instance *in, const Dt__HistoryEvent *ev)
+static void append(instance *in, const Dtpb__HistoryEvent *ev)
 {
     if (in->n_hist == in->cap_hist) {
         in->cap_hist = in->cap_hist == 0 ? 16 : in->cap_hist * 2;
@@ -584,7 +585,7 @@ static void notify_parent(hw_world *w, instance *in, const dt__episode_result *r
     if (in->parent_id == NULL) {
         return;
     }
-    bool ok = r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
+    bool ok = r->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_COMPLETED;
     const char *type = r->failure != NULL ? r->failure->error_type : "dt.Terminated";
     const char *msg = r->failure != NULL ? r->failure->error_message : "terminated";
     send_task_result(w, in->parent_id, in->parent_task, ok ? in->output : NULL, !ok, type, msg,
@@ -594,8 +595,8 @@ static void notify_parent(hw_world *w, instance *in, const dt__episode_result *r
 static void continue_as_new(hw_world *w, instance *in, const dt__episode_result *r)
 {
     clear_hist(in);
-    in->status = DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
-    Dt__Payload p = DT__PAYLOAD__INIT;
+    in->status = DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+    Dtpb__Payload p = DTPB__PAYLOAD__INIT;
     p.value.data = (uint8_t *)r->output;
     p.value.len = r->output_len;
     char *name = xstrdup(in->name), *parent = xstrdup(in->parent_id);
@@ -627,19 +628,19 @@ static void apply_result(hw_world *w, instance *in, const dt__episode_result *r)
     const char *id = in->id;
     do_actions(w, id, r->appended, r->n_appended);
     in = find(w, id); /* starting a child may have moved the instance table */
-    if (r->status == DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW) {
+    if (r->status == DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_CONTINUED_AS_NEW) {
         in->executions++;
         continue_as_new(w, in, r);
-    } else if (r->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) {
+    } else if (r->status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING) {
         notify_parent(w, in, r);
     }
 }
 
-static Dt__HistoryEvent **decode_all(const blob *b, size_t n)
+static Dtpb__HistoryEvent **decode_all(const blob *b, size_t n)
 {
-    Dt__HistoryEvent **evs = xrealloc(NULL, (n > 0 ? n : 1) * sizeof(*evs));
+    Dtpb__HistoryEvent **evs = xrealloc(NULL, (n > 0 ? n : 1) * sizeof(*evs));
     for (size_t i = 0; i < n; i++) {
-        evs[i] = dt__history_event__unpack(NULL, b[i].len, b[i].data);
+        evs[i] = dtpb__history_event__unpack(NULL, b[i].len, b[i].data);
         if (evs[i] == NULL) {
             abort();
         }
@@ -647,17 +648,17 @@ static Dt__HistoryEvent **decode_all(const blob *b, size_t n)
     return evs;
 }
 
-static void free_all(Dt__HistoryEvent **evs, size_t n)
+static void free_all(Dtpb__HistoryEvent **evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        dt__history_event__free_unpacked(evs[i], NULL);
+        dtpb__history_event__free_unpacked(evs[i], NULL);
     }
     free(evs);
 }
 
 static bool finished(const instance *in)
 {
-    return in->n_hist > 0 && in->status != DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
+    return in->n_hist > 0 && in->status != DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_RUNNING;
 }
 
 /* Runs one episode for the instance of the oldest message, with all its queued messages. */
@@ -682,9 +683,9 @@ static void step(hw_world *w)
         size_t n_past = in->n_hist;
         /* Like the worker: skip loading history the engine's cache already reflects. */
         bool elide = in->exec != NULL && dt__engine_is_current(w->engine, id, in->exec, n_past);
-        Dt__HistoryEvent **past = decode_all(in->hist, elide ? 0 : in->n_hist);
+        Dtpb__HistoryEvent **past = decode_all(in->hist, elide ? 0 : in->n_hist);
         w->elided += elide;
-        Dt__HistoryEvent **news = decode_all(batch, nb);
+        Dtpb__HistoryEvent **news = decode_all(batch, nb);
         dt__episode_input input = {id, elide ? NULL : past, n_past, news, nb, w->now};
         dt__episode_result r;
         dt_status st = dt__engine_run_episode(w->engine, &input, &r);
@@ -731,12 +732,12 @@ static bool fire_due(hw_world *w)
         }
         t->fired = true;
         any = true;
-        Dt__Timestamp ts, fa = ts_of(t->fire_at);
-        Dt__HistoryEvent ev = new_event(w, &ts);
-        Dt__TimerFiredEvent e = DT__TIMER_FIRED_EVENT__INIT;
+        Dtpb__Timestamp ts, fa = ts_of(t->fire_at);
+        Dtpb__HistoryEvent ev = new_event(w, &ts);
+        Dtpb__TimerFiredEvent e = DTPB__TIMER_FIRED_EVENT__INIT;
         e.fire_at = &fa;
         e.timer_id = t->id;
-        ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED;
+        ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TIMER_FIRED;
         ev.timer_fired = &e;
         enqueue(w, t->instance_id, &ev);
     }
@@ -827,10 +828,10 @@ bool hw_exists(hw_world *w, const char *id)
     return in != NULL && in->exists;
 }
 
-Dt__OrchestrationStatus hw_status(hw_world *w, const char *id)
+Dtpb__OrchestrationStatus hw_status(hw_world *w, const char *id)
 {
     instance *in = find(w, id);
-    return in != NULL ? in->status : DT__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
+    return in != NULL ? in->status : DTPB__ORCHESTRATION_STATUS__ORCHESTRATION_STATUS_PENDING;
 }
 
 bool hw_is_suspended(hw_world *w, const char *id)
@@ -851,15 +852,15 @@ const char *hw_custom_status(hw_world *w, const char *id)
     return in != NULL ? in->custom_status : NULL;
 }
 
-const Dt__TaskFailureDetails *hw_failure(hw_world *w, const char *id)
+const Dtpb__TaskFailureDetails *hw_failure(hw_world *w, const char *id)
 {
     instance *in = find(w, id);
-    dt__task_failure_details__free_unpacked(w->failure_view, NULL);
+    dtpb__task_failure_details__free_unpacked(w->failure_view, NULL);
     w->failure_view = NULL;
     if (in == NULL || in->failure.data == NULL) {
         return NULL;
     }
-    w->failure_view = dt__task_failure_details__unpack(NULL, in->failure.len, in->failure.data);
+    w->failure_view = dtpb__task_failure_details__unpack(NULL, in->failure.len, in->failure.data);
     return w->failure_view;
 }
 
@@ -869,15 +870,15 @@ size_t hw_history_len(hw_world *w, const char *id)
     return in != NULL ? in->n_hist : 0;
 }
 
-const Dt__HistoryEvent *hw_history_event(hw_world *w, const char *id, size_t i)
+const Dtpb__HistoryEvent *hw_history_event(hw_world *w, const char *id, size_t i)
 {
     instance *in = find(w, id);
-    dt__history_event__free_unpacked(w->event_view, NULL);
+    dtpb__history_event__free_unpacked(w->event_view, NULL);
     w->event_view = NULL;
     if (in == NULL || i >= in->n_hist) {
         return NULL;
     }
-    w->event_view = dt__history_event__unpack(NULL, in->hist[i].len, in->hist[i].data);
+    w->event_view = dtpb__history_event__unpack(NULL, in->hist[i].len, in->hist[i].data);
     return w->event_view;
 }
 

@@ -48,7 +48,7 @@ void hw_terminate(hw_world *w, const char *instance_id, const char *reason);
 void hw_suspend(hw_world *w, const char *instance_id);
 void hw_resume(hw_world *w, const char *instance_id);
 /* Enqueues a raw event (borrowed; packed at once). */
-void hw_send_raw(hw_world *w, const char *instance_id, const Dt__HistoryEvent *ev);
+void hw_send_raw(hw_world *w, const char *instance_id, const Dtpb__HistoryEvent *ev);
 
 /* Processes messages until none is left; timers do not fire. Returns episodes run. */
 int hw_run_idle(hw_world *w);
@@ -67,16 +67,16 @@ void hw_fail_held(hw_world *w, const char *name, size_t i, const char *type, con
 
 /* Instance state (strings live until the next run or hw_destroy). */
 bool hw_exists(hw_world *w, const char *instance_id);
-Dt__OrchestrationStatus hw_status(hw_world *w, const char *instance_id);
+Dtpb__OrchestrationStatus hw_status(hw_world *w, const char *instance_id);
 bool hw_is_suspended(hw_world *w, const char *instance_id);
 const char *hw_output(hw_world *w, const char *instance_id); /* NULL when none */
 const char *hw_custom_status(hw_world *w, const char *instance_id);
 /* Failure of a failed instance, decoded; NULL when none. Owned by the world. */
-const Dt__TaskFailureDetails *hw_failure(hw_world *w, const char *instance_id);
+const Dtpb__TaskFailureDetails *hw_failure(hw_world *w, const char *instance_id);
 size_t hw_history_len(hw_world *w, const char *instance_id);
 /* The i-th event of the current execution's history, decoded (owned by the world until the
  * next call of this function). */
-const Dt__HistoryEvent *hw_history_event(hw_world *w, const char *instance_id, size_t i);
+const Dtpb__HistoryEvent *hw_history_event(hw_world *w, const char *instance_id, size_t i);
 int hw_executions(hw_world *w, const char *instance_id); /* 1 + continue-as-new count */
 int hw_activity_calls(hw_world *w, const char *name);
 /* Messages published with dt_publish, in order: "subject|data". */

@@ -29,11 +29,11 @@ static void chaining(hw_world *w)
     assert_string_equal(hw_output(w, "i1"), "hello(Tokyo);hello(Seattle);hello(London);");
     assert_int_equal(hw_activity_calls(w, "hello"), 3);
     /* started + 3 x (OrchestratorStarted, completion, TaskScheduled) + ... + completed */
-    const Dt__HistoryEvent *first = hw_history_event(w, "i1", 0);
-    assert_int_equal(first->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED);
+    const Dtpb__HistoryEvent *first = hw_history_event(w, "i1", 0);
+    assert_int_equal(first->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_ORCHESTRATOR_STARTED);
     size_t n = hw_history_len(w, "i1");
-    const Dt__HistoryEvent *last = hw_history_event(w, "i1", n - 1);
-    assert_int_equal(last->event_type_case, DT__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED);
+    const Dtpb__HistoryEvent *last = hw_history_event(w, "i1", n - 1);
+    assert_int_equal(last->event_type_case, DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_COMPLETED);
 }
 
 static void test_chaining(void **state)
@@ -100,7 +100,7 @@ static void failures(hw_world *w)
     assert_int_equal(hw_status(w, "c1"), ST_COMPLETED);
     assert_string_equal(hw_output(w, "c1"), "app.Boom|boom: x");
     assert_int_equal(hw_status(w, "n1"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "n1");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "n1");
     assert_non_null(f);
     assert_string_equal(f->error_type, DT_FAILURE_TASK_FAILED);
     assert_non_null(strstr(f->error_message, "activity 'boom' failed: boom: y"));
@@ -128,7 +128,7 @@ static void explicit_failure(hw_world *w)
     hw_start(w, "fail", "f1", NULL);
     hw_run(w);
     assert_int_equal(hw_status(w, "f1"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "f1");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "f1");
     assert_string_equal(f->error_type, "app.Outer");
     assert_string_equal(f->error_message, "it went wrong");
     assert_string_equal(f->inner_failure->error_type, "app.Inner");

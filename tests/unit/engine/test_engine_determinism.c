@@ -34,7 +34,7 @@ static void test_nondeterminism_detected(void **state)
     hw_raise(w, "nd", "next", NULL);
     hw_run(w);
     assert_int_equal(hw_status(w, "nd"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "nd");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "nd");
     assert_string_equal(f->error_type, DT_FAILURE_NONDETERMINISM);
     assert_non_null(strstr(f->error_message, "expected activity 'alpha'"));
     assert_non_null(strstr(f->error_message, "found activity 'beta'"));
@@ -67,7 +67,7 @@ static void test_nondeterminism_missing_action(void **state)
     hw_raise(w, "m", "next", NULL);
     hw_run(w);
     assert_int_equal(hw_status(w, "m"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "m");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "m");
     assert_string_equal(f->error_type, DT_FAILURE_NONDETERMINISM);
     assert_non_null(strstr(f->error_message, "expected timer"));
     assert_non_null(strstr(f->error_message, "found nothing"));
@@ -102,7 +102,7 @@ static void test_nondeterminism_other_kind(void **state)
     hw_raise(w, "k", "next", NULL);
     hw_run(w);
     assert_int_equal(hw_status(w, "k"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "k");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "k");
     assert_string_equal(f->error_type, DT_FAILURE_NONDETERMINISM);
     assert_non_null(strstr(f->error_message, "expected activity 'alpha', found timer ''"));
     hw_destroy(w);

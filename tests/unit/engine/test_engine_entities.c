@@ -37,8 +37,8 @@ static void holder(dt_orch_ctx *ctx, void *ud)
 
 /* The last history event of `kind` of the instance, or NULL; valid until the next harness call
  * that reads history (hw_history_event keeps one decoded event). */
-static const Dt__HistoryEvent *last_of(hw_world *w, const char *id,
-                                       Dt__HistoryEvent__EventTypeCase k)
+static const Dtpb__HistoryEvent *last_of(hw_world *w, const char *id,
+                                         Dtpb__HistoryEvent__EventTypeCase k)
 {
     size_t found = SIZE_MAX;
     for (size_t i = 0; i < hw_history_len(w, id); i++) {
@@ -51,32 +51,32 @@ static const Dt__HistoryEvent *last_of(hw_world *w, const char *id,
 
 static void send_granted(hw_world *w, const char *id, const char *cs)
 {
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
     ts.seconds = hw_now(w) / 1000;
-    Dt__EntityLockGrantedEvent g = DT__ENTITY_LOCK_GRANTED_EVENT__INIT;
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__EntityLockGrantedEvent g = DTPB__ENTITY_LOCK_GRANTED_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     g.critical_section_id = (char *)cs;
     ev.event_id = -1;
     ev.timestamp = &ts;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_GRANTED;
     ev.entity_lock_granted = &g;
     hw_send_raw(w, id, &ev);
 }
 
 static void send_completed(hw_world *w, const char *id, const char *request, const char *out)
 {
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
     ts.seconds = hw_now(w) / 1000;
-    Dt__Payload p = DT__PAYLOAD__INIT;
+    Dtpb__Payload p = DTPB__PAYLOAD__INIT;
     p.value.data = (uint8_t *)out;
     p.value.len = strlen(out);
-    Dt__EntityOperationCompletedEvent c = DT__ENTITY_OPERATION_COMPLETED_EVENT__INIT;
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__EntityOperationCompletedEvent c = DTPB__ENTITY_OPERATION_COMPLETED_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     c.request_id = (char *)request;
     c.output = &p;
     ev.event_id = -1;
     ev.timestamp = &ts;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_COMPLETED;
     ev.entity_operation_completed = &c;
     hw_send_raw(w, id, &ev);
 }
@@ -87,10 +87,10 @@ static void scenario_banker(hw_world *w)
     hw_orchestrator(w, "banker", banker, NULL);
     hw_start(w, "banker", "bk", NULL);
     hw_run(w);
-    const Dt__HistoryEvent *lock =
-        last_of(w, "bk", DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED);
+    const Dtpb__HistoryEvent *lock =
+        last_of(w, "bk", DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED);
     assert_non_null(lock);
-    const Dt__EntityLockRequestedEvent *l = lock->entity_lock_requested;
+    const Dtpb__EntityLockRequestedEvent *l = lock->entity_lock_requested;
     assert_int_equal(l->n_lock_set, 2); /* sorted, lower case, no repeats */
     assert_string_equal(l->lock_set[0], "@account@a");
     assert_string_equal(l->lock_set[1], "@account@b");
@@ -99,8 +99,8 @@ static void scenario_banker(hw_world *w)
     send_granted(w, "bk", "another-section"); /* not this section's: ignored */
     send_granted(w, "bk", cs);
     hw_run(w);
-    const Dt__HistoryEvent *call =
-        last_of(w, "bk", DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED);
+    const Dtpb__HistoryEvent *call =
+        last_of(w, "bk", DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_CALLED);
     assert_non_null(call);
     assert_memory_equal(call->entity_operation_called->target_instance_id->value.data, "@account@a",
                         10);
@@ -110,11 +110,11 @@ static void scenario_banker(hw_world *w)
     hw_run(w);
     assert_int_equal(hw_status(w, "bk"), ST_COMPLETED);
     assert_string_equal(hw_output(w, "bk"), "42");
-    assert_non_null(last_of(w, "bk", DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED));
+    assert_non_null(last_of(w, "bk", DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_OPERATION_SIGNALED));
     size_t unlocks = 0;
     for (size_t i = 0; i < hw_history_len(w, "bk"); i++) {
-        const Dt__HistoryEvent *ev = hw_history_event(w, "bk", i);
-        if (ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT) {
+        const Dtpb__HistoryEvent *ev = hw_history_event(w, "bk", i);
+        if (ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT) {
             assert_true(ev->event_id >= 0); /* actions of dt_unlock_entities */
             unlocks++;
         }
@@ -133,8 +133,8 @@ static void scenario_terminated_holder(hw_world *w)
     hw_orchestrator(w, "holder", holder, NULL);
     hw_start(w, "holder", "h", NULL);
     hw_run(w);
-    const Dt__HistoryEvent *lock =
-        last_of(w, "h", DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED);
+    const Dtpb__HistoryEvent *lock =
+        last_of(w, "h", DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED);
     char cs[256];
     snprintf(cs, sizeof(cs), "%s", lock->entity_lock_requested->critical_section_id);
     send_granted(w, "h", cs);
@@ -142,7 +142,8 @@ static void scenario_terminated_holder(hw_world *w)
     hw_terminate(w, "h", "stop");
     hw_run(w);
     assert_int_equal(hw_status(w, "h"), ST_TERMINATED);
-    const Dt__HistoryEvent *u = last_of(w, "h", DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT);
+    const Dtpb__HistoryEvent *u =
+        last_of(w, "h", DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_UNLOCK_SENT);
     assert_non_null(u); /* released by the engine as the execution ended */
     assert_int_equal(u->event_id, -1);
     assert_string_equal(u->entity_unlock_sent->critical_section_id, cs);
@@ -164,8 +165,8 @@ static void test_changed_entity_is_nondeterminism(void **state)
     call_key = "a";
     hw_start(w, "banker", "nd", NULL);
     hw_run(w);
-    const Dt__HistoryEvent *lock =
-        last_of(w, "nd", DT__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED);
+    const Dtpb__HistoryEvent *lock =
+        last_of(w, "nd", DTPB__HISTORY_EVENT__EVENT_TYPE_ENTITY_LOCK_REQUESTED);
     char cs[256];
     snprintf(cs, sizeof(cs), "%s", lock->entity_lock_requested->critical_section_id);
     send_granted(w, "nd", cs);
@@ -174,7 +175,7 @@ static void test_changed_entity_is_nondeterminism(void **state)
     send_completed(w, "nd", "whatever", "1");
     hw_run(w);
     assert_int_equal(hw_status(w, "nd"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "nd");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "nd");
     assert_string_equal(f->error_type, DT_FAILURE_NONDETERMINISM);
     assert_non_null(strstr(f->error_message, "entity-call '@account@a'"));
     hw_destroy(w);

@@ -158,7 +158,7 @@ static void sub_orchestrations(hw_world *w)
     assert_int_equal(hw_status(w, "p:exec-p-1:0000"), ST_COMPLETED);
     assert_int_equal(hw_status(w, "p:exec-p-1:0001"), ST_FAILED);
     assert_int_equal(hw_status(w, "p2"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "p2");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "p2");
     assert_string_equal(f->error_type, DT_FAILURE_SUB_ORCH_FAILED);
     assert_string_equal(f->inner_failure->error_type, "app.ChildFailed");
     assert_true(hw_exists(w, "kid"));
@@ -363,7 +363,7 @@ static void unknown_orchestrator(hw_world *w)
     hw_start(w, "nobody", "u1", NULL);
     hw_run(w);
     assert_int_equal(hw_status(w, "u1"), ST_FAILED);
-    const Dt__TaskFailureDetails *f = hw_failure(w, "u1");
+    const Dtpb__TaskFailureDetails *f = hw_failure(w, "u1");
     assert_string_equal(f->error_type, DT_FAILURE_UNKNOWN_ORCHESTRATOR);
     assert_non_null(strstr(f->error_message, "'nobody'"));
 }

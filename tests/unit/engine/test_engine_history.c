@@ -20,20 +20,20 @@ static void two_steps(dt_orch_ctx *ctx, void *ud)
 /* A TaskCompleted for `task` stamped by another host's clock at `at`. */
 static void complete_at(hw_world *w, const char *id, int32_t task, int64_t at)
 {
-    Dt__Timestamp ts = DT__TIMESTAMP__INIT;
+    Dtpb__Timestamp ts = DTPB__TIMESTAMP__INIT;
     ts.seconds = at / 1000;
     ts.nanos = (int32_t)(at % 1000) * 1000000;
-    Dt__TaskCompletedEvent tc = DT__TASK_COMPLETED_EVENT__INIT;
+    Dtpb__TaskCompletedEvent tc = DTPB__TASK_COMPLETED_EVENT__INIT;
     tc.task_scheduled_id = task;
-    Dt__HistoryEvent ev = DT__HISTORY_EVENT__INIT;
+    Dtpb__HistoryEvent ev = DTPB__HISTORY_EVENT__INIT;
     ev.event_id = -1;
     ev.timestamp = &ts;
-    ev.event_type_case = DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
+    ev.event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED;
     ev.task_completed = &tc;
     hw_send_raw(w, id, &ev);
 }
 
-static int64_t ts_ms(const Dt__HistoryEvent *ev)
+static int64_t ts_ms(const Dtpb__HistoryEvent *ev)
 {
     return ev->timestamp == NULL ? 0
                                  : ev->timestamp->seconds * 1000 + ev->timestamp->nanos / 1000000;
@@ -67,11 +67,11 @@ static void clocks_apart(hw_world *w)
         prev = t;
     }
     /* A result from a host ahead keeps its own (later) time. */
-    const Dt__HistoryEvent *first_done = NULL;
+    const Dtpb__HistoryEvent *first_done = NULL;
     for (size_t i = 0; i < n && first_done == NULL; i++) {
-        const Dt__HistoryEvent *ev = hw_history_event(w, "t", i);
+        const Dtpb__HistoryEvent *ev = hw_history_event(w, "t", i);
         first_done =
-            ev->event_type_case == DT__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED ? ev : NULL;
+            ev->event_type_case == DTPB__HISTORY_EVENT__EVENT_TYPE_TASK_COMPLETED ? ev : NULL;
     }
     assert_non_null(first_done);
     assert_int_equal(ts_ms(first_done), T0 + 60000);
@@ -110,9 +110,9 @@ static void looping_parent(dt_orch_ctx *ctx, void *ud)
 static const char *child_of(hw_world *w, const char *id, char *buf, size_t len)
 {
     for (size_t i = 0; i < hw_history_len(w, id); i++) {
-        const Dt__HistoryEvent *ev = hw_history_event(w, id, i);
+        const Dtpb__HistoryEvent *ev = hw_history_event(w, id, i);
         if (ev->event_type_case ==
-            DT__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
+            DTPB__HISTORY_EVENT__EVENT_TYPE_SUB_ORCHESTRATION_INSTANCE_CREATED) {
             snprintf(buf, len, "%s", ev->sub_orchestration_instance_created->instance_id);
             return buf;
         }
