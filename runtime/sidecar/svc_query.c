@@ -127,6 +127,80 @@ static bool in_completed_range(const dt_client_instance *inst, int64_t from, int
            (to == 0 || inst->last_updated_at_ms < to);
 }
 
+/* The IDs one ListInstanceIds answer collects (copies: each client page is freed in turn). */
+typedef struct id_page {
+    char **ids; /* room for `want` (at most DT_CLIENT_PAGE_MAX) */
+    size_t n;
+    char *token; /* where the next call goes on; NULL: nothing is left */
+} id_page;
+
+static void id_page_fini(id_page *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        dt_free(p->ids[i]);
+    }
+    dt_free(p->ids);
+    dt_free(p->token);
+}
+
+/* Bounds the instances one call reads while it looks for finished ones in the completed-time
+ * range: a narrow range over a large hub answers a short page and its token (the SDKs page on)
+ * instead of scanning the whole hub in one call. */
+#define LIST_SCAN_MAX 10000
+
+/* Fills up to `want` IDs from the client's pages, starting at `token`. The completed-time range is
+ * not a filter of dt_client_list, so the pages are read until the answer holds `want` matching
+ * IDs: an answer of only the first page's matches would miss instances that match (a page of 100
+ * finished instances might hold none of the range's), and the SDKs read one page when they ask
+ * for one. Each client page asks for no more than what is still wanted, so the token returned
+ * resumes exactly after the last instance examined. */
+static dt_status collect_ids(dt__sidecar_svc *svc, const dt_client_filter *f, const char *token,
+                             size_t want, int64_t from, int64_t to, id_page *out)
+{
+    char *cur = token != NULL ? dt_strdup(token) : NULL;
+    if (token != NULL && cur == NULL) {
+        return DT_ENOMEM;
+    }
+    out->ids = dt_calloc(want, sizeof *out->ids);
+    if (out->ids == NULL) {
+        dt_free(cur);
+        return DT_ENOMEM;
+    }
+    size_t scanned = 0;
+    dt_status st = DT_OK;
+    for (;;) {
+        dt_client_page *page = NULL;
+        st = dt_client_list(svc->client, f, cur, want - out->n, false, &page);
+        if (st != DT_OK) {
+            break;
+        }
+        scanned += page->n;
+        for (size_t i = 0; i < page->n; i++) {
+            if (!in_completed_range(&page->instances[i], from, to)) {
+                continue;
+            }
+            out->ids[out->n] = dt_strdup(page->instances[i].instance_id);
+            if (out->ids[out->n] == NULL) {
+                st = DT_ENOMEM;
+                break;
+            }
+            out->n++;
+        }
+        dt_free(cur);
+        cur = page->next_page_token != NULL ? dt_strdup(page->next_page_token) : NULL;
+        bool lost = page->next_page_token != NULL && cur == NULL;
+        dt_client_page_free(page);
+        if (lost) {
+            st = DT_ENOMEM;
+        }
+        if (st != DT_OK || cur == NULL || out->n >= want || scanned >= LIST_SCAN_MAX) {
+            break;
+        }
+    }
+    out->token = cur;
+    return st;
+}
+
 static void list_instance_ids(dt__grpc_call *call, void *ctx)
 {
     dt__sidecar_svc *svc = ctx;
@@ -147,32 +221,23 @@ static void list_instance_ids(dt__grpc_call *call, void *ctx)
     const char *token = r->last_instance_key != NULL && r->last_instance_key->value[0] != 0
                             ? r->last_instance_key->value
                             : NULL;
-    dt_client_page *page = NULL;
-    dt_status st = dt_client_list(svc->client, &f, token, page_limit(r->page_size), false, &page);
+    int64_t from = dt__svc_ts_ms(r->completed_time_from), to = dt__svc_ts_ms(r->completed_time_to);
+    id_page ids = {0};
+    dt_status st = collect_ids(svc, &f, token, page_limit(r->page_size), from, to, &ids);
     if (st != DT_OK) {
         dt__svc_fail(call, svc, st, "ListInstanceIds");
-        goto out;
-    }
-    int64_t from = dt__svc_ts_ms(r->completed_time_from), to = dt__svc_ts_ms(r->completed_time_to);
-    Dtproto__ListInstanceIdsResponse res = DTPROTO__LIST_INSTANCE_IDS_RESPONSE__INIT;
-    res.instance_ids = page->n > 0 ? dt_calloc(page->n, sizeof *res.instance_ids) : NULL;
-    if (page->n > 0 && res.instance_ids == NULL) {
-        dt__grpc_call_finish(call, DT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     } else {
-        for (size_t i = 0; i < page->n; i++) {
-            if (in_completed_range(&page->instances[i], from, to)) {
-                res.instance_ids[res.n_instance_ids++] = (char *)page->instances[i].instance_id;
-            }
-        }
+        Dtproto__ListInstanceIdsResponse res = DTPROTO__LIST_INSTANCE_IDS_RESPONSE__INIT;
+        res.instance_ids = ids.ids;
+        res.n_instance_ids = ids.n;
         Dtproto__StringValue key = DTPROTO__STRING_VALUE__INIT;
-        if (page->next_page_token != NULL) {
-            key.value = (char *)page->next_page_token;
+        if (ids.token != NULL) {
+            key.value = ids.token;
             res.last_instance_key = &key;
         }
         dt__svc_reply(call, &res.base);
     }
-    dt_free(res.instance_ids);
-    dt_client_page_free(page);
+    id_page_fini(&ids);
 out:
     protobuf_c_message_free_unpacked(&r->base, dt__pb_allocator());
 }

@@ -220,6 +220,17 @@ async function queriesAndHistory() {
   } while (key);
   check('ListInstanceIds', ids.every((id) => listed.includes(id)), listed.join());
 
+  // A completed-time range is applied before the page is cut: with more finished instances in
+  // the hub than the page holds, the one instance finished inside the range is on the first page.
+  await new Promise((res) => setTimeout(res, 50));
+  const since = new Date();
+  const late = await c.scheduleNewOrchestration('Echo', 'late', `${run}-late`);
+  await c.waitForOrchestrationCompletion(late, false, 30);
+  const ranged = await c.listInstanceIds({ runtimeStatus: [S.COMPLETED], pageSize: 2,
+    completedTimeFrom: since, completedTimeTo: new Date(Date.now() + 60000) });
+  check('ListInstanceIds with a completed-time range fills its page from later pages',
+    ranged.values.length === 1 && ranged.values[0] === late, JSON.stringify(ranged));
+
   const h = await c.getOrchestrationHistory(ids[0]);
   const types = h.map((e) => e.type);
   check('history', types[0] === 'OrchestratorStarted' || types.includes('ExecutionStarted'), types.join());
