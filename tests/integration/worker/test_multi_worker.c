@@ -98,14 +98,17 @@ static void doubler_wait(dt_orch_ctx *ctx, void *ud)
     dt_orch_set_output(ctx, out, (size_t)n);
 }
 
-/* Doubles its input five times, 150 ms apart (>= 0.6 s a run): outputs 32 * input. */
+/* Doubles its input five times, 400 ms apart (>= 1.6 s a run): outputs 32 * input. Long enough
+ * that a worker stopped 300 ms after the starts (its stop takes ~0.4-0.6 s) is surely stopped
+ * with instances in flight; with 150 ms (>= 0.6 s) the stopped worker sometimes finished them
+ * all during its stop and the test's precondition failed. */
 static void doubler_slow(dt_orch_ctx *ctx, void *ud)
 {
     count_episode(ctx, ud);
     const char *v = dt_orch_input(ctx, NULL);
     for (int i = 0; i < 5; i++) {
         if (i > 0) {
-            dt_await(ctx, dt_sleep(ctx, 150), NULL);
+            dt_await(ctx, dt_sleep(ctx, 400), NULL);
         }
         v = dt_await(ctx, dt_call_activity(ctx, "double", v, strlen(v), NULL), NULL);
     }
@@ -405,7 +408,7 @@ static void test_stop_while_busy(void **state)
 {
     fixture *f = *state;
     schedule_all(f, "doubler_slow");
-    sleep_ms(300); /* every instance takes >= 0.6 s: stop while episodes, timers and activities
+    sleep_ms(300); /* every instance takes >= 1.6 s: stop while episodes, timers and activities
                       are in flight */
     dt_worker_stop(f->w[0], 5000);
     int stopped_episodes = atomic_load(&f->tallies[0].episodes);
