@@ -10,5 +10,5 @@ dt_add_test(NAME test_remote_entity SOURCES remote/test_remote_entity.c
 # to a C worker serving a C activity on the same hub.
 if(TARGET dt_sidecar)
   dt_add_test(NAME test_remote_sdk SOURCES remote/test_remote_sdk.c LABELS integration tsan
-    TIMEOUT 300 LIBS dt_sidecar dt_sidecar_test_node dt_worker_kit)
+    TIMEOUT 300 LIBS dt_sidecar_test_kit dt_worker_kit)
 endif()

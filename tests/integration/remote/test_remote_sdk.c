@@ -22,7 +22,7 @@
 #include "durabletask/activity.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/worker.h"
-#include "sidecar.h"
+#include "sidecar_kit.h"
 #include "sidecar_node.h"
 #include "worker_kit.h"
 
@@ -58,13 +58,8 @@ static void test_durabletask_js(void **state)
                               .activities = acts,
                               .n_activities = 3,
                               .wait_slice_ms = 500};
-    dt__sidecar *s = NULL;
-    dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
-    if (st != DT_OK) {
-        fail_msg("sidecar: %s (%s)", err, dt_status_name(st));
-    }
     char port[16];
-    snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
+    dt__sidecar *s = sidecar_kit_start(&so, port);
     int rc = sidecar_run_node("sdk_worker.mjs", port, NULL);
 
     dt__sidecar_stop(s);
@@ -166,13 +161,8 @@ static void test_routing_by_name(void **state)
                               .n_activities = 1,
                               .setup = mix_setup,
                               .wait_slice_ms = 500};
-    dt__sidecar *s = NULL;
-    dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
-    if (st != DT_OK) {
-        fail_msg("sidecar: %s (%s)", err, dt_status_name(st));
-    }
     char port[16];
-    snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
+    dt__sidecar *s = sidecar_kit_start(&so, port);
     int rc = sidecar_run_node("sdk_routing.mjs", port, NULL);
 
     dt__sidecar_stop(s);

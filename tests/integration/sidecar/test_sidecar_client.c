@@ -20,7 +20,7 @@
 #include "durabletask/client.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/worker.h"
-#include "sidecar.h"
+#include "sidecar_kit.h"
 #include "sidecar_node.h"
 #include "test_support.h"
 
@@ -93,17 +93,7 @@ static void test_client_rpcs(void **state)
     char hub[64];
     snprintf(hub, sizeof hub, "sc%ld", (long)getpid());
 
-    dt_client_options co;
-    dt_client_options_init(&co);
-    co.nats_url = url;
-    co.hub = hub;
-    dt_client *c = NULL;
-    assert_int_equal(dt_client_create(&co, &c, NULL, 0), DT_OK);
-    dt_client_hub_info hi;
-    dt_client_hub_info_init(&hi);
-    hi.partitions = 2;
-    hi.memory_storage = true;
-    assert_int_equal(dt_client_hub_create(c, &hi, NULL), DT_OK);
+    dt_client *c = sidecar_kit_hub(url, hub);
 
     char *dir = dt_test_mkdtemp("sidecar-client");
     dt_worker_options wo;
@@ -128,13 +118,8 @@ static void test_client_rpcs(void **state)
                               .listen = "127.0.0.1:0",
                               .client_only = true,
                               .wait_slice_ms = 500};
-    dt__sidecar *s = NULL;
-    dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
-    if (st != DT_OK) {
-        fail_msg("sidecar: %s (%s)", err, dt_status_name(st));
-    }
     char port[16];
-    snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
+    dt__sidecar *s = sidecar_kit_start(&so, port);
     int rc = sidecar_run_node("sidecar_client.mjs", port, NULL);
 
     dt__sidecar_stop(s);

@@ -23,7 +23,7 @@
 #include "durabletask/entity.h"
 #include "durabletask/orchestration.h"
 #include "durabletask/worker.h"
-#include "sidecar.h"
+#include "sidecar_kit.h"
 #include "sidecar_node.h"
 #include "test_support.h"
 
@@ -84,29 +84,13 @@ static void test_sdk_entities(void **state)
     assert_non_null(url);
     char hub[64];
     snprintf(hub, sizeof hub, "sdkent%ld", (long)getpid());
-    dt_client_options co;
-    dt_client_options_init(&co);
-    co.nats_url = url;
-    co.hub = hub;
-    dt_client *c = NULL;
-    assert_int_equal(dt_client_create(&co, &c, NULL, 0), DT_OK);
-    dt_client_hub_info hi;
-    dt_client_hub_info_init(&hi);
-    hi.partitions = 2;
-    hi.memory_storage = true;
-    assert_int_equal(dt_client_hub_create(c, &hi, NULL), DT_OK);
+    dt_client *c = sidecar_kit_hub(url, hub);
 
     char *dir = dt_test_mkdtemp("sdkent");
-    char err[512] = "";
     dt__sidecar_options so = {
         .nats_url = url, .hub = hub, .listen = "127.0.0.1:0", .data_dir = dir, .setup = setup};
-    dt__sidecar *s = NULL;
-    dt_status st = dt__sidecar_start(&so, &s, err, sizeof err);
-    if (st != DT_OK) {
-        fail_msg("sidecar: %s (%s)", err, dt_status_name(st));
-    }
     char port[16];
-    snprintf(port, sizeof port, "%d", dt__sidecar_port(s));
+    dt__sidecar *s = sidecar_kit_start(&so, port);
     int rc = sidecar_run_node("sidecar_entity.mjs", port, NULL);
     dt__sidecar_stop(s);
     assert_int_equal(dt_client_hub_delete(c), DT_OK);
