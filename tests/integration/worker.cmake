@@ -83,3 +83,10 @@ dt_add_test(NAME test_retention SOURCES worker/test_retention.c LABELS integrati
 # again; refusals; a repeated request; the rewritten history rebuilt from the partition log.
 dt_add_test(NAME test_rewind SOURCES worker/test_rewind.c LABELS integration tsan TIMEOUT 200
   LIBS dt_worker_kit)
+# Status records of one instance published again after a nats-server restart by the partition's
+# next owner: the newest one wins.
+dt_add_test(NAME test_status_relist SOURCES worker/test_status_relist.c LABELS integration
+  TIMEOUT 120)
+target_link_libraries(test_status_relist PRIVATE PkgConfig::SQLITE3)
+target_include_directories(test_status_relist PRIVATE ${CMAKE_SOURCE_DIR}/broker-adapter/include
+  ${CMAKE_SOURCE_DIR}/runtime/protocol)

@@ -22,6 +22,7 @@
  * nobody sends.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrics_int.h"
@@ -258,6 +259,68 @@ static void local_remove(dt__outbox_local *l, int64_t id)
     }
 }
 
+/* ---- status records listed again ---- */
+
+static bool is_status(const dt__partition *pt, const char *subject)
+{
+    return pt->status_prefix[0] != '\0' &&
+           strncmp(subject, pt->status_prefix, strlen(pt->status_prefix)) == 0;
+}
+
+typedef struct status_ref {
+    const char *subject;
+    size_t i; /* row index in the flight */
+} status_ref;
+
+static int status_ref_cmp(const void *a, const void *b)
+{
+    const status_ref *x = a, *y = b;
+    int c = strcmp(x->subject, y->subject);
+    return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * A listed flight (rows a previous owner left, rows listed again after a failure) can hold two
+ * status records of one instance, both published before: an older one whose PubAck came (or
+ * was not waited for) and a newer one. Publishing both again in order is not safe: the status
+ * bucket keeps one message per key, and once nats-server restarts, JetStream's duplicate window
+ * is rebuilt from the stored messages only, so it still knows the newer record's Nats-Msg-Id (and
+ * drops that repeat) but no longer the older one's (and stores it): the instance is seen RUNNING
+ * for good after it completed (the chaos test found it). So only the newest record of each
+ * instance in the flight is published; the older ones are marked in *out (arena memory; NULL
+ * when the flight holds none) and count as done, being superseded. false: out of memory.
+ * (Records of one instance on two pages of a listing of more than OUTBOX_PAGE rows are not seen
+ * together.)
+ */
+static bool stale_status_rows(const dt__partition *pt, dt__outbox_flight *f, bool **out)
+{
+    *out = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        n += is_status(pt, f->rows[i].msg.subject) ? 1 : 0;
+    }
+    if (n < 2) {
+        return true;
+    }
+    status_ref *refs = dt__arena_alloc(f->arena, n * sizeof(*refs));
+    bool *stale = dt__arena_calloc(f->arena, f->n, sizeof(*stale));
+    if (refs == NULL || stale == NULL) {
+        return false;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (is_status(pt, f->rows[i].msg.subject)) {
+            refs[k++] = (status_ref){f->rows[i].msg.subject, i};
+        }
+    }
+    qsort(refs, n, sizeof(*refs), status_ref_cmp);
+    for (k = 0; k + 1 < n; k++) {
+        stale[refs[k].i] = strcmp(refs[k].subject, refs[k + 1].subject) == 0;
+    }
+    *out = stale;
+    return true;
+}
+
 /* Sends the core-ok rows that no stream captures as plain messages and every other row through
  * the async publisher (tag = row index); returns false when the publisher refused a row (the
  * rows from there on are left for a later round). */
@@ -265,7 +328,15 @@ static bool send_rows(dt__partition *pt, dt__outbox_flight *f)
 {
     row_headers *hs = f->hs;
     bool any_core = false, all = true;
+    bool *stale = NULL; /* a batch's own rows hold one status record per instance at most */
+    if (!f->local_ok && !stale_status_rows(pt, f, &stale)) {
+        return false; /* listed again next round */
+    }
     for (size_t i = 0; i < f->n; i++) {
+        if (stale != NULL && stale[i]) {
+            f->done[f->n_done++] = f->rows[i].id; /* superseded (stale_status_rows) */
+            continue;
+        }
         if (!decode_headers(f->arena, &f->rows[i].msg.headers, &hs[i])) {
             all = false;
             break;
@@ -453,7 +524,7 @@ static bool superseded(const dt__partition *pt, const dt__outbox_flight *f, cons
                        size_t i)
 {
     const char *subject = f->rows[i].msg.subject;
-    if (strncmp(subject, pt->status_prefix, strlen(pt->status_prefix)) != 0) {
+    if (!is_status(pt, subject)) {
         return false;
     }
     for (size_t j = i + 1; j < f->n; j++) {
