@@ -1,7 +1,9 @@
 /*
  * The outbox: messages an episode committed are published after the commit (async, one wait per
  * batch), and their rows are deleted once JetStream acknowledged them. Rows left by a crash or a
- * broker outage are published again later; their Nats-Msg-Id makes the repeat a no-op.
+ * broker outage are published again later; their Nats-Msg-Id makes the repeat a no-op (not
+ * for an older status record once nats-server restarted: such a flight sends only the newest
+ * record of each instance, stale_status_rows).
  *
  * A batch's rows are published from the commit's own copy (the store returns their ids), not
  * read back from SQLite; the ids of acknowledged rows wait in pt->settled and are deleted inside
