@@ -12,6 +12,7 @@
  * Each root ends with one durable publish to chaos.<hub>.fx (body: instance ID), the side effect
  * the test counts, and returns a deterministic output the test checks.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,16 +202,26 @@ int main(int argc, char **argv)
                            .activity_threads = 2};
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
+    /* Blocked before any thread starts (they inherit the mask), so that only this thread takes
+     * them, in sigsuspend below: with pause(), a SIGTERM handled by one of the worker's threads
+     * left this one paused, and the test waited for the process for good. */
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &term, &old);
     dt_worker *w = make_worker(&o);
     /* The broker may be restarting when we start: keep trying. */
     while (!stop && dt_worker_start(w) != DT_OK) {
         dt_worker_destroy(w);
         struct timespec ts = {0, 200 * 1000000L};
-        nanosleep(&ts, NULL);
+        if (sigtimedwait(&term, NULL, &ts) > 0) {
+            stop = 1;
+        }
         w = make_worker(&o);
     }
     while (!stop) {
-        pause();
+        sigsuspend(&old);
     }
     dt_worker_destroy(w);
     return 0;
