@@ -395,6 +395,9 @@ static dt_status add_timers(dt__store *s, const dt__episode_commit *e)
         dt__store_bind_text(st, 3, t->dedupe_id, &rc);
         dt__store_bind_blob(st, 4, t->payload, &rc);
         status = dt__store_exec(s, st, rc, "add timer");
+        if (t->fire_at_ms < s->timer_floor_ms) {
+            s->timer_floor_ms = t->fire_at_ms; /* kept a lower bound, whatever becomes of it */
+        }
     }
     return status;
 }

@@ -151,6 +151,9 @@ struct dt__store {
     const dt__store_batch *open_batch;
     int64_t open_parked_delta;
     struct dt__store_ckpt *ckpt; /* the background checkpointer (store_ckpt.c); NULL: none */
+    /* dt__store_timer_floor_ms: at or before the earliest timer (INT64_MAX: none), when known. */
+    bool timer_floor_known;
+    int64_t timer_floor_ms;
     char errmsg[512];
 };
 

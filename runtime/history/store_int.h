@@ -422,6 +422,17 @@ dt_status dt__store_due_timers(dt__store *s, int64_t now_ms, size_t limit, dt__a
 /* The earliest fire_at_ms of any timer, for sleeping until then; DT_ENOTFOUND when none. */
 dt_status dt__store_next_timer_ms(dt__store *s, int64_t *out_fire_at_ms);
 
+/*
+ * A time at or before the earliest fire_at_ms of any timer (INT64_MAX when there is none), for a
+ * loop that sleeps until then and asks dt__store_due_timers only once it has passed: after one
+ * read of the table it costs no SQL. This handle's inserts lower it (also those of a batch rolled
+ * back later); deletes leave it, as a lower bound stays one; a due_timers call that returns fewer
+ * rows than its limit makes the next call read the table again, so a bound left low by fired
+ * timers costs one more query, not a query per call. Timers inserted through another handle are
+ * not seen until then (the partition's handle is the only writer of timers).
+ */
+dt_status dt__store_timer_floor_ms(dt__store *s, int64_t *out_ms);
+
 /* Outbox rows with id > after_id in id order, at most `limit` (1..DT__STORE_MAX_PAGE). Rows in
  * arena memory; *out_rows is NULL when *out_n == 0. */
 dt_status dt__store_outbox_list(dt__store *s, int64_t after_id, size_t limit, dt__arena *arena,

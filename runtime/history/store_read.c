@@ -226,8 +226,26 @@ dt_status dt__store_due_timers(dt__store *s, int64_t now_ms, size_t limit, dt__a
     if (status == DT_OK) {
         *out_rows = rows;
         *out_n = v.n;
+        /* Fewer than asked: the next timer is later than now_ms, or one of these (about to be
+         * deleted by the commit that fires them): read the floor again next time. */
+        s->timer_floor_known = s->timer_floor_known && v.n == limit;
     }
     return status;
+}
+
+dt_status dt__store_timer_floor_ms(dt__store *s, int64_t *out_ms)
+{
+    if (!s->timer_floor_known) {
+        int64_t next = 0;
+        dt_status status = dt__store_next_timer_ms(s, &next);
+        if (status != DT_OK && status != DT_ENOTFOUND) {
+            return status;
+        }
+        s->timer_floor_ms = status == DT_OK ? next : INT64_MAX;
+        s->timer_floor_known = true;
+    }
+    *out_ms = s->timer_floor_ms;
+    return DT_OK;
 }
 
 dt_status dt__store_next_timer_ms(dt__store *s, int64_t *out_fire_at_ms)

@@ -287,6 +287,53 @@ static void outbox_deletes_by_runs(void **state)
     dt__store_close(s);
 }
 
+/* The floor: read once, lowered by this handle's inserts (kept low by deletes and rollbacks: a
+ * lower bound stays one), read again after a due query that came back short. */
+static void timer_floor_is_a_lower_bound_without_queries(void **state)
+{
+    store_fixture *f = *state;
+    uint64_t epoch = 0;
+    int64_t bound = 0;
+    dt__store *s = open_claimed(f->path, &epoch);
+    assert_int_equal(dt__store_timer_floor_ms(s, &bound), DT_OK);
+    assert_true(bound == INT64_MAX); /* no timers */
+    dt__instance_row a = instance_row("a", "O", 0, 1);
+    dt__timer_new t1 = timer(500, "a/t1", "p1");
+    dt__episode_commit c1 = {.instance = &a, .new_timers = &t1, .n_new_timers = 1};
+    assert_int_equal(dt__store_commit(s, epoch, &c1, 1), DT_OK);
+    assert_int_equal(dt__store_timer_floor_ms(s, &bound), DT_OK);
+    assert_int_equal(bound, 500);
+
+    /* A batch that fails after inserting an earlier timer: the floor stays at or below it. */
+    dt__timer_new t2[] = {timer(50, "a/t2", "p2"), timer(60, "a/t1", "dup")};
+    dt__episode_commit c2 = {.instance = &a, .new_timers = t2, .n_new_timers = 2};
+    assert_int_equal(dt__store_commit(s, epoch, &c2, 1), DT_EEXIST);
+    assert_int_equal(dt__store_timer_floor_ms(s, &bound), DT_OK);
+    assert_true(bound <= 500);
+
+    /* A due query that finds fewer than its limit: the floor is read from the table again. */
+    dt__timer_row *due = NULL;
+    size_t n = 0;
+    assert_int_equal(dt__store_due_timers(s, bound, 10, f->arena, &due, &n), DT_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(dt__store_timer_floor_ms(s, &bound), DT_OK);
+    assert_int_equal(bound, 500);
+
+    /* Fired and deleted: the floor stays (a bound) until a short due query, then none. */
+    assert_int_equal(dt__store_due_timers(s, 500, 10, f->arena, &due, &n), DT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(dt__store_timer_floor_ms(s, &bound), DT_OK);
+    assert_int_equal(bound, 500); /* read again: the fired timer is still there */
+    assert_int_equal(dt__store_timers_delete(s, epoch, &due[0].id, 1), DT_OK);
+    assert_int_equal(dt__store_timer_floor_ms(s, &bound), DT_OK);
+    assert_int_equal(bound, 500); /* no query: still a lower bound */
+    assert_int_equal(dt__store_due_timers(s, 500, 10, f->arena, &due, &n), DT_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(dt__store_timer_floor_ms(s, &bound), DT_OK);
+    assert_true(bound == INT64_MAX);
+    dt__store_close(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, store_setup, store_teardown)
 
 int main(void)
@@ -295,7 +342,7 @@ int main(void)
         T(timers_come_due_in_order),       T(timers_are_deleted_by_episode_or_id),
         T(outbox_keeps_order_and_deletes), T(commit_returns_outbox_ids),
         T(commit_deletes_published_rows),  T(failed_commit_keeps_published_rows),
-        T(outbox_deletes_by_runs),
+        T(outbox_deletes_by_runs),         T(timer_floor_is_a_lower_bound_without_queries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -225,13 +225,17 @@ static bool add_locals(dt__partition *pt, dt__batch *b, dt__local_result *locals
     return true;
 }
 
-/* Adds the partition's due timers as items. */
+/* Adds the partition's due timers as items (no query while the earliest is still ahead). */
 static dt_status add_timers(dt__partition *pt, dt__batch *b)
 {
     dt__timer_row *rows = NULL;
     size_t n = 0;
-    dt_status st =
-        dt__store_due_timers(pt->store, b->now_ms, TIMERS_PER_BATCH, b->arena, &rows, &n);
+    int64_t first = 0;
+    dt_status st = dt__store_timer_floor_ms(pt->store, &first);
+    if (st != DT_OK || first > b->now_ms) {
+        return st;
+    }
+    st = dt__store_due_timers(pt->store, b->now_ms, TIMERS_PER_BATCH, b->arena, &rows, &n);
     for (size_t i = 0; st == DT_OK && i < n; i++) {
         dt__item *it = dt__arena_calloc(b->arena, 1, sizeof(*it));
         if (it == NULL) {
@@ -443,7 +447,7 @@ static void stall_point(const dt__batch *b)
 static int64_t fetch_wait(dt__partition *pt)
 {
     int64_t next = 0;
-    if (dt__store_next_timer_ms(pt->store, &next) != DT_OK) {
+    if (dt__store_timer_floor_ms(pt->store, &next) != DT_OK || next == INT64_MAX) {
         return FETCH_WAIT_MS;
     }
     int64_t d = next - dt__now_ms();
