@@ -663,12 +663,19 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
     if (st == DT_OK && !r->ignored) {
         st = build_pending(c, a, r->m, r->state_id ? r->ids.dedupe : NULL, &r->rec, &r->rec_len);
     }
+    dt__client_waiter *track = NULL;
     if (st == DT_OK && !r->ignored) {
+        /* Registered before the start is sent: a wait for it then needs no read (waits.c). */
+        track = r->write != REC_NONE ? dt__client_track_begin(c, r->key) : NULL;
         st = send_start(c, a, r);
     }
     if (st == DT_OK && !r->ignored) {
         st = settle_record(c, a, r);
     }
+    /* Tracked only where the record is the PENDING one this start wrote, at written_rev. */
+    bool own_record = st == DT_OK && !r->duplicate && r->write != REC_NONE && r->write_st == DT_OK;
+    dt__client_track_end(c, track, own_record ? r->rec : NULL, r->rec_len,
+                         own_record ? r->written_rev : 0);
     if (st == DT_EEXIST && r->policy == DT_CLIENT_REUSE_IGNORE) {
         st = DT_OK; /* another start of the ID won a race: this one has no effect, as asked */
     }
