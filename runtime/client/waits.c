@@ -76,7 +76,7 @@ struct dt__client_waiter {
     bool tracked;
     bool listed;                   /* under mu: in the tracked list, waiting for a wait */
     dt__client_waiter *track_next; /* under mu: the next newer in the tracked list */
-    char own_key[DT__CLIENT_KEY_BUF];
+    char own_key[];                /* tracked: the key, allocated with the entry */
 };
 
 static uint32_t key_hash(const char *k)
@@ -566,8 +566,8 @@ dt__client_waiter *dt__client_track_begin(dt_client *c, const char *key)
     bool open = w->feed != NULL && !w->closing;
     pthread_mutex_unlock(&w->mu);
     size_t n = strlen(key);
-    dt__client_waiter *t = NULL;
-    if (!open || n >= sizeof(t->own_key) || (t = dt_alloc(sizeof(*t))) == NULL) {
+    dt__client_waiter *t = open ? dt_alloc(sizeof(*t) + n + 1) : NULL;
+    if (t == NULL) {
         return NULL; /* no feed yet (the first wait opens it and reads), or no memory */
     }
     memset(t, 0, sizeof(*t));
