@@ -504,6 +504,52 @@ static void test_wait_after_own_start_reads_nothing(void **state)
     free(s);
 }
 
+/* A wait for completion that a RUNNING record does not wake (waits.c peeks at the status): the
+ * record written during the wait still counts — a later COMPLETED ends the wait, and without it
+ * the timeout names the newest status. */
+typedef struct later_writer {
+    tc_fixture *f;
+    const char *id;
+    bool complete;
+} later_writer;
+
+static void *write_later(void *arg)
+{
+    later_writer *lw = arg;
+    tb_sleep_ms(150);
+    tc_put_simple(lw->f, lw->id, DT_CLIENT_RUNNING);
+    if (lw->complete) {
+        tb_sleep_ms(150);
+        tc_put_simple(lw->f, lw->id, DT_CLIENT_COMPLETED);
+    }
+    return NULL;
+}
+
+static void test_changes_during_a_wait_count(void **state)
+{
+    tc_fixture *f = *state;
+    char id[DT_CLIENT_ID_BUF];
+    TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
+    TC_EXPECT(f, dt_client_wait_for_start(f->c, id, 50, false, NULL), DT_ETIMEOUT); /* the feed */
+    for (int complete = 1; complete >= 0; complete--) {
+        TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
+        later_writer lw = {.f = f, .id = id, .complete = complete != 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, write_later, &lw), 0);
+        dt_client_instance *inst = NULL;
+        dt_status st = dt_client_wait_for_completion(f->c, id, complete ? 5000 : 600, false, &inst);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        if (complete) {
+            TC_EXPECT(f, st, DT_OK);
+            assert_int_equal(inst->runtime_status, DT_CLIENT_COMPLETED);
+            dt_client_instance_free(inst);
+        } else {
+            TC_EXPECT(f, st, DT_ETIMEOUT);
+            tc_errmsg_has(f, "(status RUNNING)");
+        }
+    }
+}
+
 int main(void)
 {
     dt_test_alloc_install();
@@ -518,6 +564,7 @@ int main(void)
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_wait_after_own_start_reads_nothing, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_during_a_wait_count, tc_setup, tc_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return tb_finish(failed);
