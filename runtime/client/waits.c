@@ -27,9 +27,10 @@
  * registration, so the feed hands it to the entry; a wait for that instance then takes the entry
  * over and needs no read (the common "schedule, then wait" saves one round trip and the two
  * thread hand-offs of its reply). A possible loss (reconnection, gap) marks tracked entries as it
- * marks waits, and a wait taking such an entry reads as usual. The client keeps the newest
- * TRACK_MAX entries (a start nobody waits for is forgotten in time); starts whose record is not
- * exactly the one written (a race, a replace of a running instance) are not tracked.
+ * marks waits, and a wait taking such an entry (or one older than RESYNC_READ_MS, the waits'
+ * last resort) reads as usual. The client keeps the newest TRACK_MAX entries (a start nobody
+ * waits for is forgotten in time); starts whose record is not exactly the one written (a race,
+ * a replace of a running instance) are not tracked.
  *
  * An instance without a record is waited for too, for the client's wait_missing_ms (within the
  * wait's own timeout): a start published by any NATS client gets its record only when a worker
@@ -74,6 +75,7 @@ struct dt__client_waiter {
     dt__client_wait_pred pred;
     /* Tracked starts only (dt_alloc'd, owned by the client while in the tracked list): */
     bool tracked;
+    int64_t tracked_at;            /* monotonic ms of the start */
     bool listed;                   /* under mu: in the tracked list, waiting for a wait */
     dt__client_waiter *track_next; /* under mu: the next newer in the tracked list */
     char own_key[];                /* tracked: the key, allocated with the entry */
@@ -405,7 +407,9 @@ static dt_status first_state(dt_client *c, dt__arena *a, const wait_req *r, dt__
 {
     dt_status st = DT_OK;
     pthread_mutex_lock(&c->waits.mu);
-    bool usable = me->tracked && me->have && !me->resync;
+    /* An entry older than the resync period reads, as a wait blocked that long would. */
+    bool usable =
+        me->tracked && me->have && !me->resync && dt__mono_ms() - me->tracked_at < RESYNC_READ_MS;
     if (usable) {
         st = take_change(c, a, r, me, ws);
     } else {
@@ -624,6 +628,7 @@ void dt__client_track_end(dt_client *c, dt__client_waiter *t, const void *rec, s
         copy = NULL;
     }
     t->listed = true;
+    t->tracked_at = dt__mono_ms();
     t->track_next = NULL;
     if (w->track_tail != NULL) {
         w->track_tail->track_next = t;
