@@ -48,6 +48,9 @@ typedef struct dt__client_waits {
     dt_broker_kv_feed *feed; /* opened by the first wait; closed by dt_client_destroy */
     bool feed_failed;        /* it could not be opened: waits use a watch of their own key */
     dt__client_waiter *table[DT__CLIENT_WAIT_BUCKETS]; /* registered waits, by key hash */
+    /* Starts tracked for a later wait (waits.c), oldest first; owned by the client. */
+    dt__client_waiter *track_head, *track_tail;
+    size_t ntracked;
     size_t active;       /* waits inside wait_for_* (destroy waits for them to leave) */
     bool closing;        /* dt_client_destroy began: waits end with DT_ECLOSED */
     pthread_cond_t idle; /* signalled when `active` falls to 0 while closing */
@@ -111,6 +114,15 @@ dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t ti
 dt_status dt__client_wait_after(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
                                 uint64_t after_rev, dt__client_wait_pred pred, const char *what,
                                 Dtpb__InstanceStatus **out);
+
+/* A start tracked for a later wait (waits.c): begin registers `key` with the feed before the
+ * start is sent (NULL: not tracked; no feed open yet, or no memory). end gives the entry the
+ * record the start wrote (rec, len; copied) at revision rev, and the client keeps it for a wait
+ * of that instance, which then needs no read; rec NULL or rev 0 (the record is not exactly the
+ * one written) drops it. end takes `t` (NULL accepted). */
+dt__client_waiter *dt__client_track_begin(dt_client *c, const char *key);
+void dt__client_track_end(dt_client *c, dt__client_waiter *t, const void *rec, size_t len,
+                          uint64_t rev);
 
 /* Decodes a record value (DT_ECORRUPT naming the instance). */
 dt_status dt__client_decode_record(dt_client *c, dt__arena *a, const char *id, const void *value,

@@ -2,14 +2,17 @@
  * Starting instances: validate, apply the reuse policy, publish the ExecutionStarted message to
  * the instance's partition and record the instance as PENDING in the status bucket.
  *
- * Round trips. The start and the PENDING record travel together: the start is sent without
- * waiting (the client's async publisher), the record right behind it as a synchronous KV write,
- * whose request flushes both in that order; then the start's PubAck is collected (it has
- * usually arrived by then). One round trip instead of two. The status record is read first only
- * where the reuse policy may refuse the start (a caller-given ID with policy ERROR or
- * REPLACE_IF_FINISHED), so that a refused start is never published; a generated ID cannot be
- * taken, and TERMINATE_AND_REPLACE is never refused, so those start in one round trip and look
- * at the record only when its create fails.
+ * Round trips. The start and the PENDING record travel together: both go through a publisher
+ * of the client's pool (sent at once, the connection writes without coalescing), the start
+ * first, the record's KV create right behind it; then both PubAcks are collected. One round trip
+ * instead of two. The status record is read first only where the reuse policy may refuse the
+ * start (a caller-given ID with policy ERROR, REPLACE_IF_FINISHED or IGNORE), so that a refused
+ * start is never published; a generated ID cannot be taken, and TERMINATE_AND_REPLACE is never
+ * refused, so those start in one round trip and look at the record only when its create fails.
+ * Why that read cannot be saved without giving up a guarantee below: docs/design.md, "The
+ * client's start and wait". Once the client's status feed is open, the start registers its key
+ * with it before sending (dt__client_track_begin), so that a wait for the instance needs no read
+ * (waits.c).
  *
  * Why this order is safe. The start precedes its record on the connection, so a client that dies
  * between the two leaves at most a start without a record, which the worker writes when it runs
@@ -663,12 +666,19 @@ dt_status dt_client_schedule(dt_client *c, const char *name, const dt_client_sta
     if (st == DT_OK && !r->ignored) {
         st = build_pending(c, a, r->m, r->state_id ? r->ids.dedupe : NULL, &r->rec, &r->rec_len);
     }
+    dt__client_waiter *track = NULL;
     if (st == DT_OK && !r->ignored) {
+        /* Registered before the start is sent: a wait for it then needs no read (waits.c). */
+        track = r->write != REC_NONE ? dt__client_track_begin(c, r->key) : NULL;
         st = send_start(c, a, r);
     }
     if (st == DT_OK && !r->ignored) {
         st = settle_record(c, a, r);
     }
+    /* Tracked only where the record is the PENDING one this start wrote, at written_rev. */
+    bool own_record = st == DT_OK && !r->duplicate && r->write != REC_NONE && r->write_st == DT_OK;
+    dt__client_track_end(c, track, own_record ? r->rec : NULL, r->rec_len,
+                         own_record ? r->written_rev : 0);
     if (st == DT_EEXIST && r->policy == DT_CLIENT_REUSE_IGNORE) {
         st = DT_OK; /* another start of the ID won a race: this one has no effect, as asked */
     }

@@ -21,16 +21,27 @@
  * be), no consumer on the server; the cost of the feed: every status change of the hub reaches
  * the client, about three small messages per instance started, for as long as the client lives.
  *
+ * Starts tracked for a later wait (dt__client_track_*): once the feed is open, a start of this
+ * client registers its key in the table before the start is sent, as an entry the client owns,
+ * and hands it the PENDING record it wrote (revision W). Every change after W is stored after the
+ * registration, so the feed hands it to the entry; a wait for that instance then takes the entry
+ * over and needs no read (the common "schedule, then wait" saves one round trip and the two
+ * thread hand-offs of its reply). A possible loss (reconnection, gap) marks tracked entries as it
+ * marks waits, and a wait taking such an entry (or one older than RESYNC_READ_MS, the waits'
+ * last resort) reads as usual. The client keeps the newest TRACK_MAX entries (a start nobody
+ * waits for is forgotten in time); starts whose record is not exactly the one written (a race,
+ * a replace of a running instance) are not tracked.
+ *
  * An instance without a record is waited for too, for the client's wait_missing_ms (within the
  * wait's own timeout): a start published by any NATS client gets its record only when a worker
  * ran its first step, and a caller that published one and waits at once must not be told that
  * the instance does not exist. A deletion marker (a purge) ends a wait at once, as before.
  *
  * Threads: any number of threads wait at once. `waits.mu` guards the table, the waiters' fields
- * marked below and `active`/`closing`; `feed_mu` serializes opening and re-arming the feed (round
- * trips, never under `mu`). The feed's callback runs on the feed's nats.c thread and takes `mu`
- * only. dt_client_destroy may run while waits block: they end with DT_ECLOSED, and destroy
- * returns once each has left the client (`active`).
+ * marked below, the tracked list and `active`/`closing`; `feed_mu` serializes opening and re-arming
+ * the feed (round trips, never under `mu`). The feed's callback runs on the feed's nats.c thread
+ * and takes `mu` only. dt_client_destroy may run while waits block: they end with DT_ECLOSED, and
+ * destroy returns once each has left the client (`active`).
  */
 #include <errno.h>
 #include <string.h>
@@ -42,10 +53,13 @@
 #define REFRESH_SLICE_MS 1000
 /* How often a blocked wait re-reads its key whatever the feed says (one round trip). */
 #define RESYNC_READ_MS 30000
+/* Tracked starts kept for a wait (the oldest is dropped beyond): a few per thread starting and
+ * waiting at once, each with one record copy. */
+#define TRACK_MAX 256
 
 struct dt__client_waiter {
     dt__client_waiter *next; /* in table[hash % DT__CLIENT_WAIT_BUCKETS] */
-    const char *key;         /* borrowed from the waiting call */
+    const char *key;         /* borrowed from the waiting call, or `own_key` (tracked) */
     uint32_t hash;
     pthread_cond_t cv;
     /* Under waits.mu: the newest change the feed handed over and not yet taken (owned here). */
@@ -55,6 +69,16 @@ struct dt__client_waiter {
     void *value; /* dt_alloc'd copy (puts only) */
     size_t len;
     bool resync; /* re-arm the feed if needed and re-read the key */
+    /* Under mu: what the wait waits for (NULL: a tracked start nobody waits for yet). A change
+     * whose status it rejects is handed over without waking the wait (it would only sleep again);
+     * the wait takes it at its next wake-up. */
+    dt__client_wait_pred pred;
+    /* Tracked starts only (dt_alloc'd, owned by the client while in the tracked list): */
+    bool tracked;
+    int64_t tracked_at;            /* monotonic ms of the start */
+    bool listed;                   /* under mu: in the tracked list, waiting for a wait */
+    dt__client_waiter *track_next; /* under mu: the next newer in the tracked list */
+    char own_key[];                /* tracked: the key, allocated with the entry */
 };
 
 static uint32_t key_hash(const char *k)
@@ -96,6 +120,13 @@ void dt__client_waits_destroy(dt_client *c)
     pthread_mutex_unlock(&w->mu);
     dt_broker_kv_feed_close(w->feed); /* its callback is not running once this returns */
     w->feed = NULL;
+    while (w->track_head != NULL) {
+        dt__client_waiter *t = w->track_head;
+        w->track_head = t->track_next;
+        dt_free(t->value);
+        pthread_cond_destroy(&t->cv);
+        dt_free(t);
+    }
     pthread_cond_destroy(&w->idle);
     pthread_mutex_destroy(&w->feed_mu);
     pthread_mutex_destroy(&w->mu);
@@ -108,7 +139,75 @@ void dt__client_waits_reconnected(dt_client *c)
     pthread_mutex_unlock(&c->waits.mu);
 }
 
-/* The feed's callback (its nats.c thread): hands a change of a registered key to its waits. */
+static bool peek_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The runtime_status (field 4) of a packed InstanceStatus, found without decoding the record:
+ * false when the bytes do not parse (the wait then decodes them and says what is wrong). */
+static bool peek_status(const void *value, size_t len, int32_t *out)
+{
+    const uint8_t *p = value, *end = p + len;
+    int32_t status = 0; /* proto3 leaves the default (RUNNING) out */
+    while (p < end) {
+        uint64_t key = 0, v = 0;
+        if (!peek_varint(&p, end, &key)) {
+            return false;
+        }
+        switch (key & 7) {
+        case 0: /* varint */
+            if (!peek_varint(&p, end, &v)) {
+                return false;
+            }
+            status = (key >> 3) == 4 ? (int32_t)v : status;
+            break;
+        case 1: /* 64-bit */
+            if (end - p < 8) {
+                return false;
+            }
+            p += 8;
+            break;
+        case 2: /* length-delimited */
+            if (!peek_varint(&p, end, &v) || v > (uint64_t)(end - p)) {
+                return false;
+            }
+            p += v;
+            break;
+        case 5: /* 32-bit */
+            if (end - p < 4) {
+                return false;
+            }
+            p += 4;
+            break;
+        default:
+            return false;
+        }
+    }
+    *out = status;
+    return true;
+}
+
+/* Whether a change must wake waiter x: a deletion, a record that does not parse, or one whose
+ * status x waits for. */
+static bool wakes(const dt__client_waiter *x, const dt_broker_kv_change *ch)
+{
+    int32_t status = 0;
+    return x->pred == NULL || ch->op != DT_BROKER_KV_PUT ||
+           !peek_status(ch->value, ch->len, &status) || x->pred(status);
+}
+
+/* The feed's callback (its nats.c thread): hands a change of a registered key to its waits,
+ * waking those it may concern. */
 static void on_change(const dt_broker_kv_change *ch, void *ctx)
 {
     dt__client_waits *w = &((dt_client *)ctx)->waits;
@@ -119,8 +218,9 @@ static void on_change(const dt_broker_kv_change *ch, void *ctx)
             continue;
         }
         void *copy = ch->len > 0 ? dt_alloc(ch->len) : NULL;
+        bool wake = wakes(x, ch);
         if (ch->len > 0 && copy == NULL) {
-            x->resync = true; /* out of memory: the wait reads the record itself */
+            x->resync = wake = true; /* out of memory: the wait reads the record itself */
         } else {
             if (ch->len > 0) {
                 memcpy(copy, ch->value, ch->len);
@@ -132,7 +232,9 @@ static void on_change(const dt_broker_kv_change *ch, void *ctx)
             x->rev = ch->revision;
             x->have = true;
         }
-        pthread_cond_signal(&x->cv);
+        if (wake) {
+            pthread_cond_signal(&x->cv);
+        }
     }
     pthread_mutex_unlock(&w->mu);
 }
@@ -298,12 +400,32 @@ static dt_status take_change(dt_client *c, dt__arena *a, const wait_req *r, dt__
     return st;
 }
 
-/* The wait proper, registered as `me`: read, then take changes until the predicate holds. */
+/* The first state of a wait: the tracked start's record and the changes since (no round trip),
+ * unless the feed may have lost some; else a read. */
+static dt_status first_state(dt_client *c, dt__arena *a, const wait_req *r, dt__client_waiter *me,
+                             wait_state *ws)
+{
+    dt_status st = DT_OK;
+    pthread_mutex_lock(&c->waits.mu);
+    /* An entry older than the resync period reads, as a wait blocked that long would. */
+    bool usable =
+        me->tracked && me->have && !me->resync && dt__mono_ms() - me->tracked_at < RESYNC_READ_MS;
+    if (usable) {
+        st = take_change(c, a, r, me, ws);
+    } else {
+        me->resync = false; /* the read below is the resync */
+    }
+    pthread_mutex_unlock(&c->waits.mu);
+    return usable ? st : read_now(c, a, r, ws);
+}
+
+/* The wait proper, registered as `me`: read (or take what a tracked start collected), then take
+ * changes until the predicate holds. */
 static dt_status wait_registered(dt_client *c, dt__arena *a, const wait_req *r,
                                  dt__client_waiter *me, wait_state *ws)
 {
     dt__client_waits *w = &c->waits;
-    dt_status st = read_now(c, a, r, ws);
+    dt_status st = first_state(c, a, r, me, ws);
     int64_t next_read = dt__mono_ms() + RESYNC_READ_MS;
     st = st == DT_OK ? judge(c, r, ws) : st;
     pthread_mutex_lock(&w->mu);
@@ -334,6 +456,15 @@ static dt_status wait_registered(dt_client *c, dt__arena *a, const wait_req *r,
     return st;
 }
 
+static void cv_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 static void link_waiter(dt__client_waits *w, dt__client_waiter *me)
 {
     dt__client_waiter **head = &w->table[me->hash % DT__CLIENT_WAIT_BUCKETS];
@@ -343,9 +474,9 @@ static void link_waiter(dt__client_waits *w, dt__client_waiter *me)
     pthread_mutex_unlock(&w->mu);
 }
 
-static void unlink_waiter(dt__client_waits *w, dt__client_waiter *me)
+/* Takes `me` out of the table (under mu). */
+static void unlink_locked(dt__client_waits *w, dt__client_waiter *me)
 {
-    pthread_mutex_lock(&w->mu);
     dt__client_waiter **p = &w->table[me->hash % DT__CLIENT_WAIT_BUCKETS];
     while (*p != NULL && *p != me) {
         p = &(*p)->next;
@@ -353,9 +484,19 @@ static void unlink_waiter(dt__client_waits *w, dt__client_waiter *me)
     if (*p == me) {
         *p = me->next;
     }
+}
+
+/* Takes `me` out of the table and frees what it holds (a tracked entry itself too). */
+static void unlink_waiter(dt__client_waits *w, dt__client_waiter *me)
+{
+    pthread_mutex_lock(&w->mu);
+    unlink_locked(w, me);
     pthread_mutex_unlock(&w->mu);
     dt_free(me->value);
     pthread_cond_destroy(&me->cv);
+    if (me->tracked) {
+        dt_free(me);
+    }
 }
 
 /* ---- the fallback: a watch of the one key (a consumer per wait) ---- */
@@ -420,6 +561,118 @@ static dt_status watch_key(dt_client *c, dt__arena *a, const wait_req *r, const 
     return st;
 }
 
+/* ---- starts tracked for a later wait ---- */
+
+dt__client_waiter *dt__client_track_begin(dt_client *c, const char *key)
+{
+    dt__client_waits *w = &c->waits;
+    pthread_mutex_lock(&w->mu);
+    bool open = w->feed != NULL && !w->closing;
+    pthread_mutex_unlock(&w->mu);
+    size_t n = strlen(key);
+    dt__client_waiter *t = open ? dt_alloc(sizeof(*t) + n + 1) : NULL;
+    if (t == NULL) {
+        return NULL; /* no feed yet (the first wait opens it and reads), or no memory */
+    }
+    memset(t, 0, sizeof(*t));
+    memcpy(t->own_key, key, n + 1);
+    t->key = t->own_key;
+    t->hash = key_hash(key);
+    t->tracked = true;
+    cv_init(&t->cv);
+    link_waiter(w, t);
+    return t;
+}
+
+/* Drops the oldest listed entries beyond TRACK_MAX (under mu). */
+static void track_trim(dt__client_waits *w)
+{
+    while (w->ntracked > TRACK_MAX) {
+        dt__client_waiter *old = w->track_head;
+        w->track_head = old->track_next;
+        w->ntracked--;
+        unlink_locked(w, old);
+        dt_free(old->value);
+        pthread_cond_destroy(&old->cv);
+        dt_free(old);
+    }
+    if (w->track_head == NULL) {
+        w->track_tail = NULL;
+    }
+}
+
+void dt__client_track_end(dt_client *c, dt__client_waiter *t, const void *rec, size_t len,
+                          uint64_t rev)
+{
+    if (t == NULL) {
+        return;
+    }
+    dt__client_waits *w = &c->waits;
+    void *copy = rec != NULL && len > 0 ? dt_alloc(len) : NULL;
+    if (rec == NULL || rev == 0 || (len > 0 && copy == NULL)) {
+        dt_free(copy);
+        unlink_waiter(w, t); /* not the record written: a wait reads */
+        return;
+    }
+    if (len > 0) {
+        memcpy(copy, rec, len);
+    }
+    pthread_mutex_lock(&w->mu);
+    if (t->rev < rev) { /* else the feed already handed over a newer change */
+        dt_free(t->value);
+        t->value = copy;
+        t->len = len;
+        t->op = DT_BROKER_KV_PUT;
+        t->rev = rev;
+        t->have = true;
+        copy = NULL;
+    }
+    t->listed = true;
+    t->tracked_at = dt__mono_ms();
+    t->track_next = NULL;
+    if (w->track_tail != NULL) {
+        w->track_tail->track_next = t;
+    } else {
+        w->track_head = t;
+    }
+    w->track_tail = t;
+    w->ntracked++;
+    track_trim(w);
+    pthread_mutex_unlock(&w->mu);
+    dt_free(copy);
+}
+
+/* The listed tracked entry of `key`, taken out of the list for a wait for `pred` (NULL: none). */
+static dt__client_waiter *track_take(dt__client_waits *w, const char *key,
+                                     dt__client_wait_pred pred)
+{
+    dt__client_waiter *found = NULL;
+    pthread_mutex_lock(&w->mu);
+    dt__client_waiter *prev = NULL;
+    for (dt__client_waiter *x = w->track_head; x != NULL; prev = x, x = x->track_next) {
+        if (strcmp(x->key, key) == 0) {
+            found = x;
+            break;
+        }
+    }
+    if (found != NULL) {
+        if (prev != NULL) {
+            prev->track_next = found->track_next;
+        } else {
+            w->track_head = found->track_next;
+        }
+        if (w->track_tail == found) {
+            w->track_tail = prev;
+        }
+        w->ntracked--;
+        found->listed = false;
+        found->track_next = NULL;
+        found->pred = pred;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return found;
+}
+
 /* ---- entry ---- */
 
 dt_status dt__client_wait(dt_client *c, dt__arena *a, const char *id, int64_t timeout_ms,
@@ -450,15 +703,16 @@ dt_status dt__client_wait_after(dt_client *c, dt__arena *a, const char *id, int6
                   .after_rev = after_rev};
     wait_state ws = {0};
     dt_status st;
+    dt__client_waiter *t = NULL;
     if (!feed_ready(c)) {
         st = watch_key(c, a, &r, key, &ws);
+    } else if (after_rev == 0 && (t = track_take(&c->waits, key, pred)) != NULL) {
+        feed_refresh(c); /* a loss since the start marks t: then the wait reads */
+        st = wait_registered(c, a, &r, t, &ws);
+        unlink_waiter(&c->waits, t);
     } else {
-        dt__client_waiter me = {.key = key, .hash = key_hash(key)};
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&me.cv, &ca);
-        pthread_condattr_destroy(&ca);
+        dt__client_waiter me = {.key = key, .hash = key_hash(key), .pred = pred};
+        cv_init(&me.cv);
         link_waiter(&c->waits, &me);
         st = wait_registered(c, a, &r, &me, &ws);
         unlink_waiter(&c->waits, &me);

@@ -10,12 +10,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench.h"
 #include "durabletask/client.h"
 
 #define CLIENT_THREADS 16
 #define WAIT_TIMEOUT   60000
+
+/* This process's CPU time (user, system; ms) and context switches so far: the client's cost,
+ * plus the setup's status observer thread (the same in every build being compared). */
+typedef struct self_usage {
+    double user_ms, sys_ms, switches;
+} self_usage;
+
+static self_usage self_usage_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (self_usage){
+        .user_ms = (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3,
+        .sys_ms = (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3,
+        .switches = (double)(ru.ru_nvcsw + ru.ru_nivcsw)};
+}
+
+/* The per-chain cost between two samples. */
+static self_usage per_chain(self_usage a, self_usage b, size_t n)
+{
+    double k = n > 0 ? (double)n : 1;
+    return (self_usage){.user_ms = (b.user_ms - a.user_ms) / k,
+                        .sys_ms = (b.sys_ms - a.sys_ms) / k,
+                        .switches = (b.switches - a.switches) / k};
+}
+
+static void usage_json(bench_json *j, const self_usage *u, int runs)
+{
+    double user[16], sys[16], sw[16];
+    for (int i = 0; i < runs; i++) {
+        user[i] = u[i].user_ms;
+        sys[i] = u[i].sys_ms;
+        sw[i] = u[i].switches;
+    }
+    bench_json_num(j, "client_user_ms_per_chain", bench_median(user, (size_t)runs), 4);
+    bench_json_num(j, "client_sys_ms_per_chain", bench_median(sys, (size_t)runs), 4);
+    bench_json_num(j, "client_switches_per_chain", bench_median(sw, (size_t)runs), 2);
+}
 
 static dt_client *client_new(const bench_opts *o, const bench_hub *h)
 {
@@ -32,8 +71,9 @@ static dt_client *client_new(const bench_opts *o, const bench_hub *h)
     return c;
 }
 
-/* One start-and-wait of "<prefix>-<i>"; its wall time in ms, or < 0 on failure. */
-static double start_and_wait(dt_client *c, const char *prefix, size_t i)
+/* One start-and-wait of "<prefix>-<i>"; its wall time in ms, or < 0 on failure. *sched_ms (may
+ * be NULL): the time dt_client_schedule took. */
+static double start_and_wait(dt_client *c, const char *prefix, size_t i, double *sched_ms)
 {
     char id[64];
     snprintf(id, sizeof(id), "%s-%zu", prefix, i);
@@ -41,6 +81,9 @@ static double start_and_wait(dt_client *c, const char *prefix, size_t i)
     dt_client_instance *inst = NULL;
     double t0 = bench_now_ms();
     dt_status st = dt_client_schedule(c, "seq3", &so, NULL, 0);
+    if (sched_ms != NULL) {
+        *sched_ms = bench_now_ms() - t0;
+    }
     if (st == DT_OK) {
         st = dt_client_wait_for_completion(c, id, WAIT_TIMEOUT, false, &inst);
     }
@@ -70,7 +113,7 @@ static void *c16_main(void *arg)
     c16_thread *t = arg;
     t->ok = true;
     for (size_t i = t->first; t->ok && i < t->first + t->n; i++) {
-        t->ok = start_and_wait(t->c, t->prefix, i) >= 0;
+        t->ok = start_and_wait(t->c, t->prefix, i, NULL) >= 0;
     }
     return NULL;
 }
@@ -115,15 +158,20 @@ int bench_client16(const bench_opts *o)
         ok = (clients[k] = client_new(o, &s.hub)) != NULL;
     }
     double rate[16];
+    self_usage use[16];
     int runs = 0;
     ok = ok && bench_warm_up(&s, "seq3", 20, NULL) && c16_round(clients, nclients, "c16w", 64) > 0;
     for (int r = 0; ok && r < o->runs && r < 16; r++) {
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "c16r%d", r);
+        self_usage u0 = self_usage_now();
         double v = c16_round(clients, nclients, prefix, n);
         if ((ok = v > 0)) {
+            use[runs] = per_chain(u0, self_usage_now(), n);
+            bench_note("client16 run %d: %zu chains, %.0f/s; this process per chain: user %.3f "
+                       "sys %.3f ms, %.1f context switches",
+                       r, n, v, use[runs].user_ms, use[runs].sys_ms, use[runs].switches);
             rate[runs++] = v;
-            bench_note("client16 run %d: %zu chains, %.0f/s", r, n, v);
         }
     }
     for (size_t k = 0; k < nclients && k < CLIENT_THREADS; k++) {
@@ -140,6 +188,7 @@ int bench_client16(const bench_opts *o)
     bench_json_nums(&j, "chains_per_s_runs", rate, (size_t)runs, 0);
     bench_json_int(&j, "threads", CLIENT_THREADS);
     bench_json_int(&j, "clients", (long long)nclients);
+    usage_json(&j, use, runs);
     bench_json_str(&j, "measured",
                    "seq3 chains, each thread: dt_client_schedule (caller-chosen ID, default "
                    "policy) then dt_client_wait_for_completion, from the first start to the "
@@ -159,29 +208,36 @@ int bench_client_lone(const bench_opts *o)
         return 1;
     }
     dt_client *c = client_new(o, &s.hub);
-    double p50[16], p90[16], p99[16];
+    double p50[16], p90[16], p99[16], s50[16];
+    self_usage use[16];
     int runs = 0;
-    double *v = calloc(n, sizeof(*v));
-    bool ok = c != NULL && v != NULL && bench_warm_up(&s, "seq3", 20, NULL);
+    double *v = calloc(n, sizeof(*v)), *sv = calloc(n, sizeof(*sv));
+    bool ok = c != NULL && v != NULL && sv != NULL && bench_warm_up(&s, "seq3", 20, NULL);
     for (size_t i = 0; ok && i < 20; i++) {
-        ok = start_and_wait(c, "clw", i) >= 0;
+        ok = start_and_wait(c, "clw", i, NULL) >= 0;
     }
     for (int r = 0; ok && r < o->runs && r < 16; r++) {
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "clr%d", r);
+        self_usage u0 = self_usage_now();
         for (size_t i = 0; ok && i < n; i++) {
-            ok = (v[i] = start_and_wait(c, prefix, i)) >= 0;
+            ok = (v[i] = start_and_wait(c, prefix, i, &sv[i])) >= 0;
         }
         if (ok) {
+            use[runs] = per_chain(u0, self_usage_now(), n);
             p50[runs] = bench_percentile(v, n, 50);
             p90[runs] = bench_percentile(v, n, 90);
             p99[runs] = bench_percentile(v, n, 99);
-            bench_note("client_lone run %d: p50 %.2f p90 %.2f p99 %.2f ms", r, p50[runs], p90[runs],
-                       p99[runs]);
+            s50[runs] = bench_percentile(sv, n, 50);
+            bench_note("client_lone run %d: p50 %.2f p90 %.2f p99 %.2f ms (schedule p50 %.2f ms); "
+                       "this process per chain: user %.3f sys %.3f ms, %.1f context switches",
+                       r, p50[runs], p90[runs], p99[runs], s50[runs], use[runs].user_ms,
+                       use[runs].sys_ms, use[runs].switches);
             runs++;
         }
     }
     free(v);
+    free(sv);
     dt_client_destroy(c);
     bench_setup_close(&s);
     if (runs == 0) {
@@ -196,6 +252,8 @@ int bench_client_lone(const bench_opts *o)
     bench_json_int(&j, "n", (long long)n);
     bench_json_nums(&j, "p50_ms_runs", p50, k, 2);
     bench_json_nums(&j, "p99_ms_runs", p99, k, 2);
+    bench_json_num(&j, "schedule_p50_ms", bench_median(s50, k), 2);
+    usage_json(&j, use, runs);
     bench_json_str(&j, "measured",
                    "one seq3 at a time: dt_client_schedule (caller-chosen ID, default policy) "
                    "to the return of dt_client_wait_for_completion");

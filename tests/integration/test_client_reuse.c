@@ -4,7 +4,7 @@
  * and a retry of the same start; which requests go on the wire and in which order (no status
  * read where the policy cannot refuse the start; the start ahead of its PENDING record); two
  * callers racing to start one ID; a PENDING record that cannot be written; a start JetStream
- * refuses, whose record is taken back.
+ * refuses, whose record is taken back; a wait after the client's own start, which needs no read.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -408,6 +408,148 @@ static void test_refused_start_takes_record_back(void **state)
     assert_int_equal(s->runtime_status, PENDING);
 }
 
+/* ---- a wait after the client's own start ---- */
+
+static size_t spy_reads(tc_fixture *f, spy *s)
+{
+    char get[DT_BROKER_NAME_BUF], msg_get[DT_BROKER_NAME_BUF];
+    snprintf(get, sizeof(get), "$JS.API.DIRECT.GET.KV_DT_%s_STATUS", f->hub);
+    snprintf(msg_get, sizeof(msg_get), "$JS.API.STREAM.MSG.GET.KV_DT_%s_STATUS", f->hub);
+    return spy_count(s, get) + spy_count(s, msg_get);
+}
+
+static void spy_reset(spy *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->n = 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The reads the spy saw since its reset, once the traffic of the last call has reached it. */
+static size_t settled_reads(tc_fixture *f, spy *s, size_t at_least)
+{
+    for (int i = 0; i < 200 && spy_reads(f, s) < at_least; i++) {
+        tb_sleep_ms(5);
+    }
+    tb_sleep_ms(100); /* room for a read that should not be there */
+    return spy_reads(f, s);
+}
+
+static void wait_started(tc_fixture *f, const char *id, int32_t want)
+{
+    dt_client_instance *inst = NULL;
+    TC_EXPECT(f, dt_client_wait_for_start(f->c, id, 5000, false, &inst), DT_OK);
+    assert_int_equal(inst->runtime_status, want);
+    dt_client_instance_free(inst);
+}
+
+/*
+ * Once the client's feed is open, a start registers its key with it, so that a wait for that
+ * instance takes the record written and every change since from the feed instead of reading:
+ * a change made between the start and the wait is seen, and no read goes on the wire. The entry
+ * serves one wait; the client keeps a bounded number of them (the oldest start's wait reads).
+ */
+static void test_wait_after_own_start_reads_nothing(void **state)
+{
+    tc_fixture *f = *state;
+    spy *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    pthread_mutex_init(&s->mu, NULL);
+    dt_broker_sub *sub = NULL;
+    TB_EXPECT(dt_broker_subscribe(f->b, ">", NULL, spy_cb, s, &sub), DT_OK, dt_broker_errmsg(f->b));
+    TB_EXPECT(dt_broker_flush(f->b, 2000), DT_OK, dt_broker_errmsg(f->b));
+
+    /* The first wait opens the feed (a start made before it is not tracked: its wait reads). */
+    char id[DT_CLIENT_ID_BUF];
+    TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
+    TC_EXPECT(f, dt_client_wait_for_start(f->c, id, 50, false, NULL), DT_ETIMEOUT);
+
+    /* Generated ID: the worker's RUNNING record lands between the start and the wait. */
+    TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
+    tc_put_simple(f, id, DT_CLIENT_RUNNING);
+    spy_reset(s);
+    wait_started(f, id, DT_CLIENT_RUNNING);
+    assert_int_equal(settled_reads(f, s, 0), 0);
+    /* The entry served that wait: the next one reads. */
+    spy_reset(s);
+    wait_started(f, id, DT_CLIENT_RUNNING);
+    assert_int_equal(settled_reads(f, s, 1), 1);
+
+    /* Caller-chosen ID, policy ERROR (the start itself reads once): the wait reads nothing. */
+    dt_client_start_options named = {.instance_id = "tracked-1"};
+    TC_EXPECT(f, dt_client_schedule(f->c, "Orch", &named, NULL, 0), DT_OK);
+    tc_put_simple(f, "tracked-1", DT_CLIENT_RUNNING);
+    spy_reset(s);
+    wait_started(f, "tracked-1", DT_CLIENT_RUNNING);
+    assert_int_equal(settled_reads(f, s, 0), 0);
+
+    /* More starts than the client keeps for waits: the oldest one's wait reads, and is right. */
+    char oldest[DT_CLIENT_ID_BUF];
+    TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, oldest, sizeof(oldest)), DT_OK);
+    for (int i = 0; i < 300; i++) {
+        TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
+    }
+    tc_put_simple(f, oldest, DT_CLIENT_RUNNING);
+    spy_reset(s);
+    wait_started(f, oldest, DT_CLIENT_RUNNING);
+    assert_int_equal(settled_reads(f, s, 1), 1);
+    /* ... while the newest is still tracked. */
+    tc_put_simple(f, id, DT_CLIENT_RUNNING);
+    spy_reset(s);
+    wait_started(f, id, DT_CLIENT_RUNNING);
+    assert_int_equal(settled_reads(f, s, 0), 0);
+
+    dt_broker_sub_destroy(sub);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* A wait for completion that a RUNNING record does not wake (waits.c peeks at the status): the
+ * record written during the wait still counts — a later COMPLETED ends the wait, and without it
+ * the timeout names the newest status. */
+typedef struct later_writer {
+    tc_fixture *f;
+    const char *id;
+    bool complete;
+} later_writer;
+
+static void *write_later(void *arg)
+{
+    later_writer *lw = arg;
+    tb_sleep_ms(150);
+    tc_put_simple(lw->f, lw->id, DT_CLIENT_RUNNING);
+    if (lw->complete) {
+        tb_sleep_ms(150);
+        tc_put_simple(lw->f, lw->id, DT_CLIENT_COMPLETED);
+    }
+    return NULL;
+}
+
+static void test_changes_during_a_wait_count(void **state)
+{
+    tc_fixture *f = *state;
+    char id[DT_CLIENT_ID_BUF];
+    TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
+    TC_EXPECT(f, dt_client_wait_for_start(f->c, id, 50, false, NULL), DT_ETIMEOUT); /* the feed */
+    for (int complete = 1; complete >= 0; complete--) {
+        TC_EXPECT(f, dt_client_schedule(f->c, "Orch", NULL, id, sizeof(id)), DT_OK);
+        later_writer lw = {.f = f, .id = id, .complete = complete != 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, write_later, &lw), 0);
+        dt_client_instance *inst = NULL;
+        dt_status st = dt_client_wait_for_completion(f->c, id, complete ? 5000 : 600, false, &inst);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        if (complete) {
+            TC_EXPECT(f, st, DT_OK);
+            assert_int_equal(inst->runtime_status, DT_CLIENT_COMPLETED);
+            dt_client_instance_free(inst);
+        } else {
+            TC_EXPECT(f, st, DT_ETIMEOUT);
+            tc_errmsg_has(f, "(status RUNNING)");
+        }
+    }
+}
+
 int main(void)
 {
     dt_test_alloc_install();
@@ -420,6 +562,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pending_create_fails, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_refused_start_takes_record_back, tc_setup,
                                         tc_teardown),
+        cmocka_unit_test_setup_teardown(test_wait_after_own_start_reads_nothing, tc_setup,
+                                        tc_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_during_a_wait_count, tc_setup, tc_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return tb_finish(failed);

@@ -354,11 +354,13 @@ DT_API dt_status dt_client_get_status(dt_client *c, const char *instance_id, boo
  * ran out (the message gives the last status seen), DT_ENOTFOUND for an instance that has no
  * status record once the client's wait_missing_ms passed (it may still be on its way: a
  * publish-to-start) or one purged meanwhile, DT_ECLOSED when another thread destroyed the client
- * meanwhile. Cost: one read of the record (one round trip). All waits of a client share one
- * subscription to the hub's status changes, opened by the client's first wait (one more round trip
- * then) and kept until dt_client_destroy: from then on every status change of the hub reaches the
- * client (about three small messages per instance started), whoever waits. Any number of threads
- * may wait at once. timeout_ms 0: one read, nothing more.
+ * meanwhile. Cost: one read of the record (one round trip); none for the first wait on an
+ * instance this client started since its first wait (the start registered it with the client's
+ * subscription, which kept its changes; the client keeps the 256 newest such starts). All waits
+ * of a client share one subscription to the hub's status changes, opened by the client's first
+ * wait (one more round trip then) and kept until dt_client_destroy: from then on every status
+ * change of the hub reaches the client (about three small messages per instance started),
+ * whoever waits. Any number of threads may wait at once. timeout_ms 0: one read, nothing more.
  */
 DT_API dt_status dt_client_wait_for_start(dt_client *c, const char *instance_id, int64_t timeout_ms,
                                           bool with_payloads, dt_client_instance **out);
