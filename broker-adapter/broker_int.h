@@ -260,8 +260,11 @@ typedef struct dt__puback {
     size_t desc_len;
 } dt__puback;
 
-/* Parses a PubAck body; false when it is not one (malformed, or neither seq nor error). */
+/* Parses a PubAck body; false when it is not one (malformed, or neither seq nor error). The common
+ * shapes of a stored message take a fast path; the rest goes through the JSON reader. */
 bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out);
+/* The same through the JSON reader only (tests compare the two). */
+bool dt__broker_puback_parse_json(const char *data, size_t len, dt__puback *out);
 
 /* The parts of a $JS.API.CONSUMER.CREATE reply the single-key KV watch reads
  * (consumer_reply.c). */
