@@ -79,7 +79,11 @@ static char *put_header(char *w, const dt_broker_header *h)
     *w++ = ':';
     *w++ = ' ';
     for (const char *v = h->value != NULL ? h->value : ""; *v != '\0'; v++) {
-        *w++ = (*v == '\r' || *v == '\n') ? ' ' : *v;
+        char ch = *v;
+        if (ch == '\r' || ch == '\n') {
+            ch = ' ';
+        }
+        *w++ = ch;
     }
     *w++ = '\r';
     *w++ = '\n';
