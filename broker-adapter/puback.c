@@ -65,9 +65,12 @@ bool dt__broker_puback_parse_json(const char *data, size_t len, dt__puback *out)
     return true;
 }
 
-/* Consumes `lit` (n bytes) if the input at *p continues with it. */
+/* Skips spaces, then consumes `lit` (n bytes) if the input at *p continues with it. */
 static bool take(const char **p, const char *end, const char *lit, size_t n)
 {
+    while (*p < end && **p == ' ') {
+        (*p)++;
+    }
     if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0) {
         return false;
     }
@@ -78,12 +81,12 @@ static bool take(const char **p, const char *end, const char *lit, size_t n)
 #define TAKE(p, end, lit) take(&(p), end, lit, sizeof(lit) - 1)
 
 /*
- * The two shapes nats-server 2.9 sends for a stored message, {"stream":"<name>","seq":<n>} and
- * the same with ,"duplicate":true before the brace, read byte by byte: one PubAck per published
- * message, and the JSON reader took ~980 instructions for one (docs/performance.md). Anything
- * else (an error, a domain, spaces, an escape, 19 or more digits) is left to the JSON reader,
- * which accepts everything this accepts with the same result (tests/unit/test_broker_json.c,
- * tests/fuzz/fuzz_puback.c).
+ * The two shapes nats-server 2.9 sends for a stored message, {"stream":"<name>", "seq":<n>} and
+ * the same with ,"duplicate": true before the brace (spaces as the server writes them, or none),
+ * read token by token: one PubAck per published message, and the JSON reader took ~980
+ * instructions for one (docs/performance.md). Anything else (an error, a domain, other
+ * whitespace, an escape, 19 or more digits) is left to the JSON reader, which accepts everything
+ * this accepts with the same result (tests/unit/test_broker_json.c, tests/fuzz/fuzz_puback.c).
  */
 static bool parse_common(const char *p, size_t len, dt__puback *out)
 {
@@ -96,7 +99,8 @@ static bool parse_common(const char *p, size_t len, dt__puback *out)
             return false;
         }
     }
-    if (!TAKE(p, end, "\",\"seq\":")) {
+    if (!TAKE(p, end, "\"") || !TAKE(p, end, ",") || !TAKE(p, end, "\"seq\":") ||
+        !TAKE(p, end, "")) {
         return false;
     }
     const char *digits = p;
@@ -107,7 +111,12 @@ static bool parse_common(const char *p, size_t len, dt__puback *out)
     if (p == digits) {
         return false;
     }
-    bool dup = TAKE(p, end, ",\"duplicate\":true");
+    bool dup = false;
+    const char *q = p;
+    if (TAKE(q, end, ",") && TAKE(q, end, "\"duplicate\":") && TAKE(q, end, "true")) {
+        dup = true;
+        p = q;
+    }
     if (!TAKE(p, end, "}") || p != end) {
         return false;
     }

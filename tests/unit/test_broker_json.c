@@ -43,6 +43,11 @@ static void common_pubacks_match_the_reader(void **state)
 {
     (void)state;
     static const char *const cases[] = {
+        "{\"stream\":\"DT_h_ORCH\", \"seq\":12}", /* as nats-server 2.9.10 writes them */
+        "{\"stream\":\"DT_h_ORCH\", \"seq\":12,\"duplicate\": true}",
+        "{ \"stream\" : \"S\" , \"seq\" : 7 , \"duplicate\" : true } ",
+        "{\"stream\":\"S\",\t\"seq\":7}",
+        "{\"stream\":\"S\", \"seq\":7,\"duplicate\": true,\"x\":1}",
         "{\"stream\":\"DT_h_ORCH\",\"seq\":12}",
         "{\"stream\":\"DT_h_ORCH\",\"seq\":12,\"duplicate\":true}",
         "{\"stream\":\"\",\"seq\":0}",
