@@ -148,12 +148,14 @@ bool dt__broker_nkey_sign(const unsigned char seed[DT__ED25519_SEED_LEN], const 
 /* Checks an outgoing message: a subject, named headers, a payload that fits nats.c's int. */
 dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t err_len);
 
-/* Builds a natsMsg from `m` (subject, data, headers; `reply` may be NULL). The caller destroys
- * *out. The JetStream parts of `m` (msg id, expectations) go through dt__broker_pubopts. */
-natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, natsMsg **out);
-/* Sets m->msg_id (when non-empty) as the Nats-Msg-Id header of nm, for publishes that do not go
- * through jsPubOptions. */
-natsStatus dt__broker_set_msg_id(natsMsg *nm, const dt_broker_outmsg *m);
+/* What dt__broker_natsmsg puts in the header block besides m->headers. */
+#define DT__OUT_MSG_ID 1u /* m->msg_id (when non-empty) as Nats-Msg-Id */
+#define DT__OUT_EXPECT 2u /* m's expectation as Nats-Expected-Last-Subject-Sequence */
+/* Builds a natsMsg from `m` (outmsg.c: how, and why not natsMsgHeader_Set): subject, data,
+ * m->headers, and the JetStream headers named by `parts` (DT__OUT_*), which replace caller headers
+ * of the same name. `reply` may be NULL. The caller destroys *out. */
+natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, unsigned parts,
+                              natsMsg **out);
 /* The KV operation a stored KV message records (its KV-Operation header; none: a put). */
 dt_broker_kv_op dt__broker_kv_msg_op(natsMsg *m);
 /* Copies a stored KV message into *out (all or nothing); key, revision and time given by the
@@ -169,8 +171,6 @@ typedef struct dt__ack_meta {
 } dt__ack_meta;
 /* False when `reply` is not a delivery's (a status message, NULL). */
 bool dt__broker_ack_meta(const char *reply, dt__ack_meta *out);
-/* Fills *po from `m`: msg id and expectations; MaxWait 0 (the context's wait). */
-void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po);
 
 /* Wraps a received natsMsg (ownership transferred on success; on failure the caller keeps it). */
 dt_broker_msg *dt__broker_msg_wrap(natsMsg *nm, dt__msg_kind kind, dt_broker *b,
@@ -260,8 +260,11 @@ typedef struct dt__puback {
     size_t desc_len;
 } dt__puback;
 
-/* Parses a PubAck body; false when it is not one (malformed, or neither seq nor error). */
+/* Parses a PubAck body; false when it is not one (malformed, or neither seq nor error). The common
+ * shapes of a stored message take a fast path; the rest goes through the JSON reader. */
 bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out);
+/* The same through the JSON reader only (tests compare the two). */
+bool dt__broker_puback_parse_json(const char *data, size_t len, dt__puback *out);
 
 /* The parts of a $JS.API.CONSUMER.CREATE reply the single-key KV watch reads
  * (consumer_reply.c). */

@@ -246,12 +246,10 @@ static natsStatus kv_write(dt_broker_kv *kv, const write_req *w, uint64_t *out_r
                           .expect_no_message = w->expect_none};
     natsMsg *nm = NULL;
     jsPubAck *pa = NULL;
-    jsPubOptions po;
-    dt__broker_pubopts(&m, &po);
     *jerr = 0;
-    natsStatus s = dt__broker_natsmsg(&m, NULL, &nm);
+    natsStatus s = dt__broker_natsmsg(&m, NULL, DT__OUT_EXPECT, &nm);
     if (s == NATS_OK) {
-        s = js_PublishMsg(&pa, kv->b->js, nm, &po, jerr);
+        s = js_PublishMsg(&pa, kv->b->js, nm, NULL, jerr);
     }
     if (s == NATS_OK && out_rev != NULL) {
         *out_rev = pa->Sequence;

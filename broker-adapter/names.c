@@ -8,7 +8,6 @@
  */
 #include "broker_int.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const char *const stream_suffix[] = {"ORCH", "ACT", "IN", "DEAD", "LOG"};
@@ -77,18 +76,25 @@ static bool tail_valid(const char *tail)
 }
 
 /* Writes "<prefix><a><sep><b>[.<c>]" into buf. */
+/* Concatenates prefix a sep b ["." c] into buf (no snprintf: subjects are built per message). */
 static dt_status put_name(char *buf, size_t len, const char *prefix, const char *a, const char *sep,
                           const char *b, const char *c)
 {
     if (buf == NULL || len == 0) {
         return DT_EINVAL;
     }
-    int n = snprintf(buf, len, "%s%s%s%s%s%s", prefix, a, sep, b, c != NULL ? "." : "",
-                     c != NULL ? c : "");
-    if (n < 0 || (size_t)n >= len) {
-        buf[0] = '\0';
-        return DT_ETOOLARGE;
+    const char *parts[] = {prefix, a, sep, b, c != NULL ? "." : "", c != NULL ? c : ""};
+    size_t n = 0;
+    for (size_t i = 0; i < DT__ARRAY_LEN(parts); i++) {
+        size_t k = strlen(parts[i]);
+        if (k >= len - n) {
+            buf[0] = '\0';
+            return DT_ETOOLARGE;
+        }
+        memcpy(buf + n, parts[i], k);
+        n += k;
     }
+    buf[n] = '\0';
     return DT_OK;
 }
 

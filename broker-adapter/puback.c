@@ -51,7 +51,7 @@ static bool on_field(dt__json *c, const char *k, size_t n, void *ctx)
     return dt__json_skip(c);
 }
 
-bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out)
+bool dt__broker_puback_parse_json(const char *data, size_t len, dt__puback *out)
 {
     dt__puback pa;
     memset(&pa, 0, sizeof(pa));
@@ -63,4 +63,70 @@ bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out)
     }
     *out = pa;
     return true;
+}
+
+/* Skips spaces, then consumes `lit` (n bytes) if the input at *p continues with it. */
+static bool take(const char **p, const char *end, const char *lit, size_t n)
+{
+    while (*p < end && **p == ' ') {
+        (*p)++;
+    }
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0) {
+        return false;
+    }
+    *p += n;
+    return true;
+}
+
+#define TAKE(p, end, lit) take(&(p), end, lit, sizeof(lit) - 1)
+
+/*
+ * The two shapes nats-server 2.9 sends for a stored message, {"stream":"<name>", "seq":<n>} and
+ * the same with ,"duplicate": true before the brace (spaces as the server writes them, or none),
+ * read token by token: one PubAck per published message, and the JSON reader took ~980
+ * instructions for one (docs/performance.md). Anything else (an error, a domain, other
+ * whitespace, an escape, 19 or more digits) is left to the JSON reader, which accepts everything
+ * this accepts with the same result (tests/unit/test_broker_json.c, tests/fuzz/fuzz_puback.c).
+ */
+static bool parse_common(const char *p, size_t len, dt__puback *out)
+{
+    const char *end = p + len;
+    if (!TAKE(p, end, "{\"stream\":\"")) {
+        return false;
+    }
+    while (p < end && *p != '"') {
+        if (*p++ == '\\') {
+            return false;
+        }
+    }
+    if (!TAKE(p, end, "\"") || !TAKE(p, end, ",") || !TAKE(p, end, "\"seq\":") ||
+        !TAKE(p, end, "")) {
+        return false;
+    }
+    const char *digits = p;
+    uint64_t seq = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - digits < 18) {
+        seq = seq * 10 + (uint64_t)(*p++ - '0');
+    }
+    if (p == digits) {
+        return false;
+    }
+    bool dup = false;
+    const char *q = p;
+    if (TAKE(q, end, ",") && TAKE(q, end, "\"duplicate\":") && TAKE(q, end, "true")) {
+        dup = true;
+        p = q;
+    }
+    if (!TAKE(p, end, "}") || p != end) {
+        return false;
+    }
+    memset(out, 0, sizeof(*out));
+    out->seq = seq;
+    out->duplicate = dup;
+    return true;
+}
+
+bool dt__broker_puback_parse(const char *data, size_t len, dt__puback *out)
+{
+    return parse_common(data, len, out) || dt__broker_puback_parse_json(data, len, out);
 }

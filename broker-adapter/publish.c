@@ -21,43 +21,19 @@ dt_status dt__broker_outmsg_check(const dt_broker_outmsg *m, char *err, size_t e
                                  m->subject);
     }
     for (size_t i = 0; i < m->nheaders; i++) {
-        if (m->headers[i].name == NULL || m->headers[i].name[0] == '\0') {
+        const char *name = m->headers[i].name;
+        if (name == NULL || name[0] == '\0') {
             return dt__broker_errbuf(err, err_len, DT_EINVAL, "publish to %s: header %zu unnamed",
                                      m->subject, i);
         }
+        /* The name is written into the header block as it is: these would break the block. */
+        if (strpbrk(name, ":\r\n") != NULL) {
+            return dt__broker_errbuf(err, err_len, DT_EINVAL,
+                                     "publish to %s: header name '%s' has ':', CR or LF",
+                                     m->subject, name);
+        }
     }
     return DT_OK;
-}
-
-natsStatus dt__broker_natsmsg(const dt_broker_outmsg *m, const char *reply, natsMsg **out)
-{
-    natsMsg *nm = NULL;
-    natsStatus s = natsMsg_Create(&nm, m->subject, reply, (const char *)m->data, (int)m->len);
-    for (size_t i = 0; s == NATS_OK && i < m->nheaders; i++) {
-        s = natsMsgHeader_Add(nm, m->headers[i].name, m->headers[i].value);
-    }
-    if (s != NATS_OK) {
-        natsMsg_Destroy(nm);
-        return s;
-    }
-    *out = nm;
-    return NATS_OK;
-}
-
-natsStatus dt__broker_set_msg_id(natsMsg *nm, const dt_broker_outmsg *m)
-{
-    if (m->msg_id == NULL || m->msg_id[0] == '\0') {
-        return NATS_OK;
-    }
-    return natsMsgHeader_Set(nm, DT__HDR_MSG_ID, m->msg_id);
-}
-
-void dt__broker_pubopts(const dt_broker_outmsg *m, jsPubOptions *po)
-{
-    jsPubOptions_Init(po);
-    po->MsgId = m->msg_id;
-    po->ExpectLastSubjectSeq = m->expect_last_subject_seq;
-    po->ExpectNoMessage = m->expect_no_message;
 }
 
 dt_status dt_broker_publish(dt_broker *b, const dt_broker_outmsg *m, dt_broker_puback *out_ack)
@@ -70,11 +46,10 @@ dt_status dt_broker_publish(dt_broker *b, const dt_broker_outmsg *m, dt_broker_p
     natsMsg *nm = NULL;
     jsPubAck *pa = NULL;
     jsErrCode jerr = 0;
-    jsPubOptions po;
-    dt__broker_pubopts(m, &po);
-    natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
+    /* Msg id and expectations are in the header block: no jsPubOptions (the context's wait). */
+    natsStatus s = dt__broker_natsmsg(m, NULL, DT__OUT_MSG_ID | DT__OUT_EXPECT, &nm);
     if (s == NATS_OK) {
-        s = js_PublishMsg(&pa, b->js, nm, &po, &jerr);
+        s = js_PublishMsg(&pa, b->js, nm, NULL, &jerr);
     }
     if (s == NATS_OK) {
         if (out_ack != NULL) {
@@ -97,12 +72,9 @@ dt_status dt_broker_publish_core(dt_broker *b, const dt_broker_outmsg *m)
         return dt__broker_fail(b, st, "%s", err);
     }
     natsMsg *nm = NULL;
-    natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
-    /* Without it, the outbox's plain re-send of a message whose JetStream publish timed out (but
-     * was stored) is stored a second time by a stream that captures the subject. */
-    if (s == NATS_OK) {
-        s = dt__broker_set_msg_id(nm, m);
-    }
+    /* The msg id: without it, the outbox's plain re-send of a message whose JetStream publish
+     * timed out (but was stored) is stored a second time by a stream that captures the subject. */
+    natsStatus s = dt__broker_natsmsg(m, NULL, DT__OUT_MSG_ID, &nm);
     if (s == NATS_OK) {
         s = natsConnection_PublishMsg(b->nc, nm);
     }
@@ -124,7 +96,7 @@ dt_status dt_broker_request(dt_broker *b, const dt_broker_outmsg *m, int64_t tim
     }
     natsMsg *nm = NULL;
     natsMsg *reply = NULL;
-    natsStatus s = dt__broker_natsmsg(m, NULL, &nm);
+    natsStatus s = dt__broker_natsmsg(m, NULL, 0, &nm);
     if (s == NATS_OK) {
         s = natsConnection_RequestMsg(&reply, b->nc, nm, timeout_ms);
     }

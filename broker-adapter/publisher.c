@@ -38,10 +38,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PENDING_STATUS           ((dt_status)-1) /* slot not resolved yet (never returned) */
-#define REPLY_BUF                96              /* "_INBOX.<22 chars>" + "." + 20 digits */
-#define HDR_EXPECT_LAST_SUBJ_SEQ "Nats-Expected-Last-Subject-Sequence"
-#define GRAVEYARD_MAX            1024 /* messages (sent ones and their replies) destroyed per burst */
+#define PENDING_STATUS ((dt_status)-1) /* slot not resolved yet (never returned) */
+#define REPLY_BUF      96              /* "_INBOX.<22 chars>" + "." + 20 digits */
+#define GRAVEYARD_MAX  1024 /* messages (sent ones and their replies) destroyed per burst */
 
 struct dt_broker_publisher {
     dt_broker *b;
@@ -513,16 +512,7 @@ static natsStatus send_msg(dt_broker_publisher *p, const dt_broker_outmsg *m, ui
     char reply[REPLY_BUF];
     reply_subject(p, token, reply);
     natsMsg *nm = NULL;
-    natsStatus s = dt__broker_natsmsg(m, reply, &nm);
-    if (s == NATS_OK) {
-        s = dt__broker_set_msg_id(nm, m);
-    }
-    if (s == NATS_OK && (m->expect_no_message || m->expect_last_subject_seq > 0)) {
-        char seq[24];
-        dt__errf(seq, sizeof(seq), "%llu",
-                 (unsigned long long)(m->expect_no_message ? 0 : m->expect_last_subject_seq));
-        s = natsMsgHeader_Set(nm, HDR_EXPECT_LAST_SUBJ_SEQ, seq);
-    }
+    natsStatus s = dt__broker_natsmsg(m, reply, DT__OUT_MSG_ID | DT__OUT_EXPECT, &nm);
     if (s == NATS_OK) {
         s = natsConnection_PublishMsg(p->b->nc, nm);
     }

@@ -324,6 +324,8 @@ dt_status dt_broker_stream_purge(dt_broker *b, const char *stream, const char *s
  * Publishing
  * ------------------------------------------------------------------------------------------- */
 
+/* A message header. The name must be non-empty and free of ':', CR and LF (DT_EINVAL otherwise);
+ * CR and LF in a value are sent as spaces, a NULL value as "". Names are case-sensitive. */
 typedef struct dt_broker_header {
     const char *name;
     const char *value;
