@@ -490,9 +490,16 @@ static dt_status iterate(dt__partition *pt)
         }
         dt__metrics_batch(pt->w->metrics, DT__MKIND_ORCH, n); /* metrics */
     }
-    /* The previous batch's PubAcks came back while the fetch waited: those rows are deleted by
-     * this batch's commit, or on their own if no commit comes for a while. */
-    dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
+    /* The previous batch's PubAcks, when all came back while the fetch waited: those rows are
+     * deleted by this batch's commit, or on their own if no commit comes for a while. When some
+     * are still out (a lone step: its status record's PubAck takes longer than its in-process
+     * activity), the episodes do not wait for them: they are collected once this batch is
+     * committed, before its own rows go out (below), and their rows deleted by the next commit.
+     * Only the deletion moves; what is published, acked and committed, and in which order, does
+     * not. */
+    if (dt_broker_publisher_inflight(pt->pub) == 0) {
+        dt__outbox_settle(pt, OUTBOX_SETTLE_MS);
+    }
     int64_t *local_rows = NULL;
     size_t n_local = 0;
     if (st == DT_OK) {
@@ -519,6 +526,7 @@ static dt_status iterate(dt__partition *pt)
         dt__inbox_requeue(pt->inbox, locals); /* tried again with the next batch */
         locals = NULL;
     }
+    dt__outbox_settle(pt, OUTBOX_SETTLE_MS); /* if still in flight: one flight at a time */
     if (b.committed || pt->outbox_pending) {
         dt__outbox_send(pt, &b);
     }

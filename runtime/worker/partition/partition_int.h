@@ -2,7 +2,8 @@
  * partition_int.h: one partition's orchestration pipeline (internal to runtime/worker).
  *
  * The partition thread repeats: fetch a batch of OrchestrationMessages (plus the partition's due
- * timers); collect the PubAcks of the previous batch's outbox (usually already there); group the
+ * timers); collect the PubAcks of the previous batch's outbox if all are there (else they are
+ * collected after this batch's commit, before its own outbox goes out); group the
  * items by instance and run one episode per instance through the engine; commit all episodes of
  * the batch in ONE SQLite transaction (history, applied message identities, timers, outbox,
  * instance rows, and the deletion of the outbox rows whose PubAck has arrived since the previous
