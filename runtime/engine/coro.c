@@ -5,7 +5,8 @@
  * where the coroutine continues, and `caller`, where its current resumer continues. Resume swaps
  * caller -> self and yield swaps self -> caller. The stack is one anonymous mapping: a PROT_NONE
  * guard page at the low end (stacks grow down), then the stack, which the kernel commits page by
- * page on first touch.
+ * page on first touch. Destroy parks the mapping in a small pool that create takes from (see
+ * POOL_MAX), so instances do not pay mmap + mprotect + munmap and fresh-page faults each.
  *
  * A coroutine always leaves through one exit, coro_exit(): after its body returns, or when it is
  * destroyed while suspended. In the second case destroy switches into it once with `cancel` set;
@@ -34,6 +35,7 @@
 #include "coro_int.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +219,59 @@ static void coro_entry(int p0, int p1, int p2, int p3)
     coro_exit(co);
 }
 
-/* Maps guard page + stack (stack_size rounded up to pages) into co. */
+/*
+ * The pool of unused stacks, process-wide: dt__coro_destroy parks a stack here instead of
+ * unmapping it, and the next create of the same size takes it, so an instance costs neither
+ * mmap + mprotect + munmap (three system calls and, for munmap, a TLB shootdown across the
+ * worker's threads) nor the page faults of a fresh stack (a parked stack keeps its touched pages).
+ * LIFO, so the stack taken is the one most recently used, still warm in cache. Bounded by
+ * POOL_MAX stacks: a burst of live coroutines (hello5 starts thousands at once) unmaps what does
+ * not fit, so memory after the burst stays at most POOL_MAX stacks' touched pages. One mutex:
+ * partition threads create and destroy, and an uncontended lock costs far less than the calls
+ * it saves.
+ */
+#define POOL_MAX 64
+
+typedef struct {
+    unsigned char *map;
+    size_t len;
+} pooled_stack;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pooled_stack pool[POOL_MAX];
+static size_t pool_n;
+
+/* A parked mapping of exactly `len` bytes, or NULL. */
+static unsigned char *pool_take(size_t len)
+{
+    unsigned char *m = NULL;
+    pthread_mutex_lock(&pool_mu);
+    for (size_t i = pool_n; i > 0; i--) {
+        if (pool[i - 1].len == len) {
+            m = pool[i - 1].map;
+            pool[i - 1] = pool[--pool_n];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return m;
+}
+
+/* Parks a mapping; false when the pool is full (the caller unmaps it). */
+static bool pool_put(unsigned char *map, size_t len)
+{
+    bool parked = false;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n < POOL_MAX) {
+        pool[pool_n++] = (pooled_stack){map, len};
+        parked = true;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return parked;
+}
+
+/* Gives co a guard page + stack (stack_size rounded up to pages): a parked one, else a new
+ * mapping. */
 static dt_status map_stack(dt__coro *co, size_t stack_size)
 {
     long ps = sysconf(_SC_PAGESIZE);
@@ -227,14 +281,18 @@ static dt_status map_stack(dt__coro *co, size_t stack_size)
     }
     stack_size = (stack_size + page - 1) / page * page;
     size_t len = page + stack_size;
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (m == MAP_FAILED) {
-        return DT_ENOMEM;
-    }
-    if (mprotect(m, page, PROT_NONE) != 0) {
-        munmap(m, len);
-        return DT_ENOMEM;
+    unsigned char *m = pool_take(len);
+    if (m == NULL) {
+        void *fresh = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (fresh == MAP_FAILED) {
+            return DT_ENOMEM;
+        }
+        if (mprotect(fresh, page, PROT_NONE) != 0) {
+            munmap(fresh, len);
+            return DT_ENOMEM;
+        }
+        m = fresh;
     }
     co->map = m;
     co->map_len = len;
@@ -248,6 +306,8 @@ static dt_status map_stack(dt__coro *co, size_t stack_size)
     return DT_OK;
 }
 
+/* Ends co's claim on its stack (its TSan fiber, valgrind registration and ASan shadow go with
+ * it), then parks the mapping or unmaps it. */
 static void unmap_stack(dt__coro *co)
 {
 #ifdef CORO_TSAN
@@ -259,7 +319,9 @@ static void unmap_stack(dt__coro *co)
 #ifdef CORO_ASAN
     ASAN_UNPOISON_MEMORY_REGION(stack_base(co), stack_len(co));
 #endif
-    munmap(co->map, co->map_len);
+    if (!pool_put(co->map, co->map_len)) {
+        munmap(co->map, co->map_len);
+    }
 }
 
 /* Points co->self at coro_entry on the mapped stack. */
