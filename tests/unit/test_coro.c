@@ -2,7 +2,8 @@
  * Tests of the stackful coroutines (runtime/engine/coro.c): values across many switches, ten
  * thousand live coroutines resumed in interleaved order, destruction while suspended, deep
  * recursion and big frames on the coroutine stack, resumption from another thread, the guard
- * page, and state errors. Meant to pass unchanged under ASan+UBSan and valgrind.
+ * page, state errors, the floating-point control state and entry alignment a switch must keep,
+ * and stacks cycled through the pool. Meant to pass unchanged under ASan+UBSan and valgrind.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -446,6 +448,56 @@ static void create_fails_cleanly_without_memory(void **state)
     assert_ptr_equal(co, (dt__coro *)&co);
 }
 
+/* ---- what a switch keeps ---- */
+
+typedef struct {
+    dt__coro *co;
+    int entry_aligned;
+    int mode_before_yield;
+    int mode_after_yield;
+} fpenv_state;
+
+/* The ABI's alignment at a call: the frame address (rsp after `push rbp` on x86-64; sp on
+ * aarch64) is 16-byte aligned in any function entered with a correctly aligned stack. */
+static __attribute__((noinline)) int frame_aligned(void)
+{
+    return ((uintptr_t)__builtin_frame_address(0) & 15) == 0;
+}
+
+static void fpenv_body(void *arg)
+{
+    fpenv_state *s = arg;
+    s->entry_aligned = frame_aligned();
+    s->mode_before_yield = fegetround(); /* the creating thread's */
+    fesetround(FE_UPWARD);
+    dt__coro_yield(s->co);
+    s->mode_after_yield = fegetround(); /* its own, whatever the resumer set meanwhile */
+    fesetround(FE_TONEAREST);
+}
+
+/* The floating-point control state (the rounding mode lives in both MXCSR and the x87 control
+ * word on x86-64) is callee-saved: each side of a switch keeps its own. And the first switch into
+ * a fresh coroutine enters it with the ABI's stack alignment. */
+static void switch_keeps_fp_control_and_alignment(void **state)
+{
+    (void)state;
+    fpenv_state s = {0};
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    assert_int_equal(dt__coro_create(fpenv_body, &s, 0, &s.co), DT_OK);
+    assert_int_equal(dt__coro_resume(s.co), DT_OK);
+    assert_int_equal(fegetround(), FE_TONEAREST); /* the coroutine's FE_UPWARD stayed there */
+    fesetround(FE_DOWNWARD);
+    assert_int_equal(dt__coro_resume(s.co), DT_OK);
+    int mine = fegetround();
+    fesetround(FE_TONEAREST);
+    assert_true(dt__coro_finished(s.co));
+    dt__coro_destroy(s.co);
+    assert_int_equal(mine, FE_DOWNWARD);
+    assert_int_equal(s.entry_aligned, 1);
+    assert_int_equal(s.mode_before_yield, FE_TONEAREST);
+    assert_int_equal(s.mode_after_yield, FE_UPWARD);
+}
+
 /* ---- the stack pool ---- */
 
 enum { POOL_CYCLES = 600 };
@@ -553,6 +605,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(state_and_argument_errors, dt_test_leakcheck_setup,
                                         dt_test_leakcheck_teardown),
         cmocka_unit_test_setup_teardown(create_fails_cleanly_without_memory,
+                                        dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(switch_keeps_fp_control_and_alignment,
                                         dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
         cmocka_unit_test_setup_teardown(many_cycles_through_the_pool, dt_test_leakcheck_setup,
                                         dt_test_leakcheck_teardown),
