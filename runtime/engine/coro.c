@@ -109,13 +109,13 @@
 #endif
 
 /*
- * The context switch. On x86-64 (ELF, without shadow stacks) a hand-written one, below; anywhere
- * else, or with -DDT_CORO_UCONTEXT, swapcontext. CTX_SWAP(from, to) saves where the running code
- * continues into *from and continues *to; CTX_JUMP(to) continues *to for good. Macros, not
- * functions: TSan must see the switch in the function that announced it (see TSAN_SWITCH_TO).
+ * The context switch. On x86-64 (LP64, ELF, without shadow stacks) a hand-written one, below;
+ * anywhere else, or with -DDT_CORO_UCONTEXT, swapcontext. CTX_SWAP(from, to) saves where the
+ * running code continues into *from and continues *to; CTX_JUMP(to) continues *to for good. Macros,
+ * not functions: TSan must see the switch in the function that announced it (see TSAN_SWITCH_TO).
  */
-#if defined(__x86_64__) && defined(__ELF__) && !defined(DT_CORO_UCONTEXT) &&                       \
-    !(defined(__CET__) && (__CET__ & 2))
+#if defined(__x86_64__) && !defined(__ILP32__) && defined(__ELF__) &&                              \
+    !defined(DT_CORO_UCONTEXT) && !(defined(__CET__) && (__CET__ & 2))
 #define CORO_ASM_SWITCH 1
 #endif
 
