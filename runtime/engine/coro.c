@@ -130,7 +130,7 @@
  * coroutine, r13 = coro_entry, rbp = 0 (the end of frame-pointer chains), and the ret enters
  * dt__coro_boot with rsp 16-byte aligned, so its call gives coro_entry the ABI's entry alignment.
  */
-__asm__(".text\n"
+__asm__(".pushsection .text\n"
         ".globl dt__coro_switch\n"
         ".hidden dt__coro_switch\n"
         ".type dt__coro_switch, @function\n"
@@ -166,7 +166,8 @@ __asm__(".text\n"
         "    movq %r12, %rdi\n"
         "    callq *%r13\n"
         "    ud2\n" /* coro_entry never returns */
-        ".size dt__coro_boot, .-dt__coro_boot\n");
+        ".size dt__coro_boot, .-dt__coro_boot\n"
+        ".popsection\n");
 
 void dt__coro_switch(void **save, void *to) __attribute__((visibility("hidden")));
 void dt__coro_boot(void) __attribute__((visibility("hidden")));
