@@ -44,12 +44,14 @@ typedef void (*dt__coro_fn)(void *arg);
  * On DT_OK *out owns the coroutine; free it with dt__coro_destroy. Returns DT_ENOMEM when the
  * struct cannot be allocated or the stack cannot be mapped (each stack is two kernel mappings, so
  * vm.max_map_count, 65530 by default, caps live coroutines near 32,000), DT_EINVAL when fn or out
- * is NULL.
+ * is NULL. A parked stack of the same size (see dt__coro_destroy) is used before a new mapping.
  */
 dt_status dt__coro_create(dt__coro_fn fn, void *arg, size_t stack_size, dt__coro **out);
 
 /*
- * Frees the coroutine and its stack. Accepts NULL. A coroutine may be destroyed while suspended
+ * Frees the coroutine. Its stack is parked in a process-wide pool of at most 64 unused stacks
+ * (the next create of the same size takes it, touched pages and all) or, when the pool is full,
+ * unmapped. Accepts NULL. A coroutine may be destroyed while suspended
  * (none of its body runs again and nothing on its stack is unwound, which is why orchestration
  * memory lives in arenas; internally destroy switches into it once so that it leaves through its
  * normal exit, which sanitizers need), but never from inside itself. Same thread rules as resume.

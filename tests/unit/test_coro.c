@@ -2,7 +2,8 @@
  * Tests of the stackful coroutines (runtime/engine/coro.c): values across many switches, ten
  * thousand live coroutines resumed in interleaved order, destruction while suspended, deep
  * recursion and big frames on the coroutine stack, resumption from another thread, the guard
- * page, and state errors. Meant to pass unchanged under ASan+UBSan and valgrind.
+ * page, state errors, the floating-point control state and entry alignment a switch must keep,
+ * and stacks cycled through the pool. Meant to pass unchanged under ASan+UBSan and valgrind.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -446,6 +448,112 @@ static void create_fails_cleanly_without_memory(void **state)
     assert_ptr_equal(co, (dt__coro *)&co);
 }
 
+/* ---- what a switch keeps ---- */
+
+typedef struct {
+    dt__coro *co;
+    int entry_aligned;
+    int mode_before_yield;
+    int mode_after_yield;
+} fpenv_state;
+
+/* The ABI's alignment at a call: the frame address (rsp after `push rbp` on x86-64; sp on
+ * aarch64) is 16-byte aligned in any function entered with a correctly aligned stack. */
+static __attribute__((noinline)) int frame_aligned(void)
+{
+    return ((uintptr_t)__builtin_frame_address(0) & 15) == 0;
+}
+
+static void fpenv_body(void *arg)
+{
+    fpenv_state *s = arg;
+    s->entry_aligned = frame_aligned();
+    s->mode_before_yield = fegetround(); /* the creating thread's */
+    fesetround(FE_UPWARD);
+    dt__coro_yield(s->co);
+    s->mode_after_yield = fegetround(); /* its own, whatever the resumer set meanwhile */
+    fesetround(FE_TONEAREST);
+}
+
+/* The floating-point control state (the rounding mode lives in both MXCSR and the x87 control
+ * word on x86-64) is callee-saved: each side of a switch keeps its own. And the first switch into
+ * a fresh coroutine enters it with the ABI's stack alignment. */
+static void switch_keeps_fp_control_and_alignment(void **state)
+{
+    (void)state;
+    fpenv_state s = {0};
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    assert_int_equal(dt__coro_create(fpenv_body, &s, 0, &s.co), DT_OK);
+    assert_int_equal(dt__coro_resume(s.co), DT_OK);
+    assert_int_equal(fegetround(), FE_TONEAREST); /* the coroutine's FE_UPWARD stayed there */
+    fesetround(FE_DOWNWARD);
+    assert_int_equal(dt__coro_resume(s.co), DT_OK);
+    int mine = fegetround();
+    fesetround(FE_TONEAREST);
+    assert_true(dt__coro_finished(s.co));
+    dt__coro_destroy(s.co);
+    assert_int_equal(mine, FE_DOWNWARD);
+    assert_int_equal(s.entry_aligned, 1);
+    assert_int_equal(s.mode_before_yield, FE_TONEAREST);
+    assert_int_equal(s.mode_after_yield, FE_UPWARD);
+}
+
+/* ---- the stack pool ---- */
+
+enum { POOL_CYCLES = 600 };
+
+/* Create, run and destroy POOL_CYCLES coroutines of three stack sizes, so that destroyed stacks
+ * are parked and handed to later creates. Every other one is destroyed while suspended deep in
+ * a recursion: its abandoned frames (ASan redzones among them) are left on a stack the next
+ * coroutine of that size gets, which must find it as clean as a new one. Returns the number of
+ * wrong results. */
+static int pool_cycles(unsigned seed)
+{
+    static const size_t sizes[] = {32 * 1024, 64 * 1024, 0};
+    int wrong = 0;
+    for (unsigned i = 0; i < POOL_CYCLES; i++) {
+        deep d = {NULL, 10 + (i * 7 + seed) % 40, 0};
+        if (dt__coro_create(deep_body, &d, sizes[(i + seed) % 3], &d.co) != DT_OK) {
+            return wrong + 1;
+        }
+        wrong += dt__coro_resume(d.co) != DT_OK || dt__coro_finished(d.co);
+        if (i % 2 == 0) {
+            wrong += dt__coro_resume(d.co) != DT_OK || !dt__coro_finished(d.co);
+            wrong += d.sum != 1 + (unsigned long)d.depth * (d.depth + 1) / 2;
+        } else {
+            wrong += d.sum != 0; /* abandoned at the bottom: never returned */
+        }
+        dt__coro_destroy(d.co);
+    }
+    return wrong;
+}
+
+static void many_cycles_through_the_pool(void **state)
+{
+    (void)state;
+    assert_int_equal(pool_cycles(0), 0);
+}
+
+static void *pool_cycles_thread(void *arg)
+{
+    *(int *)arg = pool_cycles(1);
+    return NULL;
+}
+
+/* Two threads create and destroy at once: the pool is shared, so a stack parked by one thread
+ * is taken by the other (TSan checks the hand-over). */
+static void pool_shared_by_threads(void **state)
+{
+    (void)state;
+    int wrong_other = -1;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pool_cycles_thread, &wrong_other), 0);
+    int wrong_here = pool_cycles(2);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(wrong_here, 0);
+    assert_int_equal(wrong_other, 0);
+}
+
 /* A retired coroutine restarts from the top of a new body, on the same stack, as often as
  * needed; abandoning a suspended body on the way. */
 static void retire_and_restart(void **state)
@@ -498,6 +606,12 @@ int main(void)
                                         dt_test_leakcheck_teardown),
         cmocka_unit_test_setup_teardown(create_fails_cleanly_without_memory,
                                         dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(switch_keeps_fp_control_and_alignment,
+                                        dt_test_leakcheck_setup, dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(many_cycles_through_the_pool, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
+        cmocka_unit_test_setup_teardown(pool_shared_by_threads, dt_test_leakcheck_setup,
+                                        dt_test_leakcheck_teardown),
         cmocka_unit_test_setup_teardown(retire_and_restart, dt_test_leakcheck_setup,
                                         dt_test_leakcheck_teardown),
     };
