@@ -263,6 +263,19 @@ static void start_attempt(dt__instance *in, dt_task *r)
     link_parent(in, a, r);
 }
 
+/* a + b for times in ms, held at the int64 range: a history's timestamps are input (a malformed
+ * or hostile one may say INT64_MAX), and a delay added to them must not overflow. */
+static int64_t add_ms(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b) {
+        return INT64_MAX;
+    }
+    if (b < 0 && a < INT64_MIN - b) {
+        return INT64_MIN;
+    }
+    return a + b;
+}
+
 /* Milliseconds to wait before the next attempt, or -1 when no retry is allowed. */
 static int64_t retry_delay(const dt__instance *in, const dt_task *r, const dt_failure *f)
 {
@@ -287,7 +300,7 @@ static int64_t retry_delay(const dt__instance *in, const dt_task *r, const dt_fa
     }
     int64_t d = (int64_t)delay;
     if (p->retry_timeout_ms > 0 &&
-        in->now_ms + d > r->u.retry.first_attempt_ms + p->retry_timeout_ms) {
+        add_ms(in->now_ms, d) > add_ms(r->u.retry.first_attempt_ms, p->retry_timeout_ms)) {
         return -1;
     }
     return d;
@@ -315,7 +328,7 @@ static void retry_child_done(dt__instance *in, dt_task *r, dt_task *child)
     if (timer == NULL) {
         return;
     }
-    timer->u.timer.fire_at_ms = in->now_ms + delay;
+    timer->u.timer.fire_at_ms = add_ms(in->now_ms, delay);
     r->u.retry.current = timer;
     link_parent(in, timer, r);
 }
@@ -444,7 +457,7 @@ dt_task *dt_create_timer(dt_orch_ctx *in, int64_t fire_at_ms)
 
 dt_task *dt_sleep(dt_orch_ctx *in, int64_t delay_ms)
 {
-    return dt_create_timer(in, in->now_ms + (delay_ms > 0 ? delay_ms : 0));
+    return dt_create_timer(in, add_ms(in->now_ms, delay_ms > 0 ? delay_ms : 0));
 }
 
 /* Consumes the oldest buffered event named `name`, if any, into wait `t`. */

@@ -429,6 +429,33 @@ static void test_timer_ordering(void **state)
     run_scenario(timer_ordering);
 }
 
+/* A history's clock is input: an ExecutionStarted stamped at the end of time must not make a
+ * sleep's fire time overflow (found by fuzz_engine: signed overflow in dt_sleep). The timer is
+ * held at the largest time instead, so the instance waits rather than firing at once. */
+static void sleep_once(dt_orch_ctx *ctx, void *ud)
+{
+    (void)ud;
+    dt_await(ctx, dt_sleep(ctx, 1000), NULL);
+    dt_orch_set_output(ctx, "\"woke\"", 6);
+}
+
+static void sleep_at_end_of_time(hw_world *w)
+{
+    hw_orchestrator(w, "sleep_once", sleep_once, NULL);
+    hw_advance(w, INT64_MAX - 500 - hw_now(w));
+    hw_start(w, "sleep_once", "late", NULL);
+    hw_run_idle(w);
+    assert_int_equal(hw_status(w, "late"), ST_RUNNING);
+    hw_advance(w, 400);
+    assert_int_equal(hw_status(w, "late"), ST_RUNNING);
+}
+
+static void test_sleep_at_end_of_time(void **state)
+{
+    (void)state;
+    run_scenario(sleep_at_end_of_time);
+}
+
 /* ---- custom status ---- */
 
 static void with_status(dt_orch_ctx *ctx, void *ud)
@@ -474,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_is_replaying),
         cmocka_unit_test(test_invalid_retry_policy),
         cmocka_unit_test(test_timer_ordering),
+        cmocka_unit_test(test_sleep_at_end_of_time),
         cmocka_unit_test(test_custom_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
