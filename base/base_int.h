@@ -7,6 +7,7 @@
 #ifndef DT_BASE_INT_H
 #define DT_BASE_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -30,5 +31,21 @@ struct timespec dt__deadline_in(clockid_t clock, int64_t ms);
  * where a cut message beats none.
  */
 void dt__errf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Reads a protobuf varint from [*p, end) and advances *p past it: false when it runs past end or
+ * over 64 bits. For the few places that peek into a packed message without decoding it. */
+static inline bool dt__varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
 
 #endif

@@ -139,20 +139,6 @@ void dt__client_waits_reconnected(dt_client *c)
     pthread_mutex_unlock(&c->waits.mu);
 }
 
-static bool peek_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* The runtime_status (field 4) of a packed InstanceStatus, found without decoding the record:
  * false when the bytes do not parse (the wait then decodes them and says what is wrong). */
 static bool peek_status(const void *value, size_t len, int32_t *out)
@@ -161,12 +147,12 @@ static bool peek_status(const void *value, size_t len, int32_t *out)
     int32_t status = 0; /* proto3 leaves the default (RUNNING) out */
     while (p < end) {
         uint64_t key = 0, v = 0;
-        if (!peek_varint(&p, end, &key)) {
+        if (!dt__varint_get(&p, end, &key)) {
             return false;
         }
         switch (key & 7) {
         case 0: /* varint */
-            if (!peek_varint(&p, end, &v)) {
+            if (!dt__varint_get(&p, end, &v)) {
                 return false;
             }
             status = (key >> 3) == 4 ? (int32_t)v : status;
@@ -178,7 +164,7 @@ static bool peek_status(const void *value, size_t len, int32_t *out)
             p += 8;
             break;
         case 2: /* length-delimited */
-            if (!peek_varint(&p, end, &v) || v > (uint64_t)(end - p)) {
+            if (!dt__varint_get(&p, end, &v) || v > (uint64_t)(end - p)) {
                 return false;
             }
             p += v;

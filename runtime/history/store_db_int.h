@@ -304,21 +304,6 @@ static inline uint8_t *dt__store_varint_put(uint8_t *p, uint64_t v)
     return p;
 }
 
-/* Reads a varint from [*p, end): false when it runs past end or over 64 bits. */
-static inline bool dt__store_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Validates a limit argument of the listing functions. */
 dt_status dt__store_check_limit(dt__store *s, size_t limit, const char *what);
 

@@ -97,7 +97,7 @@ static dt_status push_row(dt__store *s, sqlite3_stmt *st, dt__arena *arena, dt__
     }
     for (int64_t k = 0; k < n; k++) {
         uint64_t len = 0;
-        if (!dt__store_varint_get(&p, end, &len) || len > (uint64_t)(end - p)) {
+        if (!dt__varint_get(&p, end, &len) || len > (uint64_t)(end - p)) {
             return corrupt_row(s, instance_id, seq);
         }
         dt_status status = push_copy(s, arena, v, p, (size_t)len);
