@@ -43,3 +43,24 @@ bool dt__batch_park(dt__batch *b, const dt__parked_new *p)
     b->parks[b->n_parks++] = *p;
     return true;
 }
+
+dt_status dt__group_leave(dt__group *g, dt__arena *a, int64_t now_ms, dt__leave_out o)
+{
+    for (dt__item *it = g->head; it != NULL; it = it->next) {
+        if (it->msg != NULL) {
+            it->leave = true;
+            continue;
+        }
+        size_t len = 0;
+        uint8_t *payload = dt__pack(a, &it->om->base, &len);
+        if (payload == NULL ||
+            !dt__arena_grow(a, (void **)o.fired, o.cap_fired, *o.n_fired, sizeof(int64_t)) ||
+            !dt__arena_grow(a, (void **)o.timers, o.cap_timers, *o.n_timers, sizeof(**o.timers))) {
+            return DT_ENOMEM;
+        }
+        (*o.fired)[(*o.n_fired)++] = it->timer_id;
+        (*o.timers)[(*o.n_timers)++] =
+            (dt__timer_new){now_ms + DT__LEAVE_TIMER_DELAY_MS, it->om->dedupe_id, {payload, len}};
+    }
+    return DT_OK;
+}

@@ -54,6 +54,21 @@ typedef struct dt__batch {
     bool committed;                    /* `commits` are durable (their outbox_ids filled in) */
     struct dt__remote_pending *remote; /* episodes sent to SDK workers (episode_remote.c) */
 } dt__batch;
+/* Where a group left for later puts the timers it re-arms: `fired` the timer ids consumed,
+ * `timers` the new ones (both grown in the caller's arena). */
+typedef struct dt__leave_out {
+    int64_t **fired;
+    size_t *n_fired, *cap_fired;
+    dt__timer_new **timers;
+    size_t *n_timers, *cap_timers;
+} dt__leave_out;
+
+/* Leaves group `g` for later: its broker messages are marked to be redelivered (it->leave), its
+ * timer-delivered ones re-armed DT__LEAVE_TIMER_DELAY_MS after now_ms (so they do not spin).
+ * Used by orchestration episodes (episode_leave.c) and entity episodes (entity_episode.c).
+ * DT_ENOMEM when the arena is exhausted. */
+#define DT__LEAVE_TIMER_DELAY_MS 5000
+dt_status dt__group_leave(dt__group *g, dt__arena *a, int64_t now_ms, dt__leave_out o);
 
 /* ---- batch.c: appends to the batch's arrays (false: out of memory) ---- */
 bool dt__batch_push_commit(dt__batch *b, const dt__episode_commit *c);

@@ -276,29 +276,17 @@ static dt_status commit(ent_ep *e, const dt__entity_out *o)
  * answer leaves the entity's messages for redelivery, as dt__episode_leave does for an
  * orchestration: nothing of the batch is committed for it, broker messages are nak'd (about 5 s)
  * and timer-delivered ones re-armed as timers 5 s on. */
-#define LEAVE_TIMER_DELAY_MS 5000
 
 static dt_status leave(ent_ep *e, dt__group *g, dt_status why)
 {
     dt__worker_log(e->pt->w, DT_LOG_DEBUG, e->id, "entity left for now: %s", dt_status_str(why));
     e->n_applied = e->n_fired = e->n_timers = 0;
     e->out.n = 0;
-    for (dt__item *it = g->head; it != NULL; it = it->next) {
-        if (it->msg != NULL) {
-            it->leave = true;
-            continue;
-        }
-        size_t len = 0;
-        uint8_t *payload = dt__pack(e->a, &it->om->base, &len);
-        if (payload == NULL ||
-            !dt__arena_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired, sizeof(int64_t)) ||
-            !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
-                            sizeof(*e->timers))) {
-            return DT_ENOMEM;
-        }
-        e->fired[e->n_fired++] = it->timer_id;
-        e->timers[e->n_timers++] =
-            (dt__timer_new){e->b->now_ms + LEAVE_TIMER_DELAY_MS, it->om->dedupe_id, {payload, len}};
+    dt_status st = dt__group_leave(g, e->a, e->b->now_ms,
+                                   (dt__leave_out){&e->fired, &e->n_fired, &e->cap_fired,
+                                                   &e->timers, &e->n_timers, &e->cap_timers});
+    if (st != DT_OK) {
+        return st;
     }
     return e->n_timers > 0 ? commit(e, NULL) : DT_OK;
 }

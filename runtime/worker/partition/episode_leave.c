@@ -5,8 +5,6 @@
  */
 #include "episode_int.h"
 
-#define LEAVE_TIMER_DELAY_MS 5000
-
 /* Leaves the instance untouched: its messages are redelivered later, its due timers are moved a
  * little into the future (so they do not spin), and nothing of it is committed (episode_int.h).
  * Also used for episodes no SDK worker answered (episode_remote.c). */
@@ -16,22 +14,11 @@ dt_status dt__episode_leave(dt__episode *e, dt__group *g, const char *why)
     e->n_news = e->n_applied = e->n_fired = e->n_timers = 0;
     e->n_unparked = 0; /* parked messages stay parked */
     e->out.n = 0;
-    for (dt__item *it = g->head; it != NULL; it = it->next) {
-        if (it->msg != NULL) {
-            it->leave = true;
-            continue;
-        }
-        size_t len = 0;
-        uint8_t *payload = dt__pack(e->a, &it->om->base, &len);
-        if (payload == NULL ||
-            !dt__arena_grow(e->a, (void **)&e->fired, &e->cap_fired, e->n_fired, sizeof(int64_t)) ||
-            !dt__arena_grow(e->a, (void **)&e->timers, &e->cap_timers, e->n_timers,
-                            sizeof(*e->timers))) {
-            return DT_ENOMEM;
-        }
-        e->fired[e->n_fired++] = it->timer_id;
-        e->timers[e->n_timers++] =
-            (dt__timer_new){e->b->now_ms + LEAVE_TIMER_DELAY_MS, it->om->dedupe_id, {payload, len}};
+    dt_status st = dt__group_leave(g, e->a, e->b->now_ms,
+                                   (dt__leave_out){&e->fired, &e->n_fired, &e->cap_fired,
+                                                   &e->timers, &e->n_timers, &e->cap_timers});
+    if (st != DT_OK) {
+        return st;
     }
     return e->n_timers > 0 ? dt__episode_commit_bare(e) : DT_OK;
 }
