@@ -42,3 +42,22 @@ dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *
     dt__orch_msg_init(&m, instance_id, execution_id, ev, dedupe_id);
     return dt__actions_send_message(e, &m);
 }
+
+dt_status dt__actions_send_to_child(dt__episode *e, const Dtpb__HistoryEvent *created,
+                                    Dtpb__HistoryEvent *ev, const char *kind, const char *sub)
+{
+    char id[DT_INSTANCE_ID_MAX * 2 + 96], origin[DT_INSTANCE_ID_MAX * 2 + 96];
+    dt_status st =
+        dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, kind, created->event_id);
+    if (st == DT_OK) {
+        st = dt__msg_id(origin, sizeof(origin), e->instance_id, e->execution_id, sub,
+                        created->event_id);
+    }
+    if (st != DT_OK) {
+        return st;
+    }
+    Dtpb__OrchestrationMessage m;
+    dt__orch_msg_init(&m, created->sub_orchestration_instance_created->instance_id, "", ev, id);
+    m.target_origin = origin;
+    return dt__actions_send_message(e, &m);
+}

@@ -146,6 +146,11 @@ dt_status dt__actions_send(dt__episode *e, const char *instance_id, const char *
                            Dtpb__HistoryEvent *ev, const char *dedupe_id);
 /* Queues an OrchestrationMessage (borrowed; packed into the outbox) to its instance. */
 dt_status dt__actions_send_message(dt__episode *e, const Dtpb__OrchestrationMessage *m);
+/* Queues `ev` (in e->a) for the child instance that `created` (a SubOrchestrationInstanceCreated)
+ * started under kind `sub`: its identity is (kind, created's event id), its target origin the
+ * child start's identity (actions.c start_child), so the child applies it to that execution. */
+dt_status dt__actions_send_to_child(dt__episode *e, const Dtpb__HistoryEvent *created,
+                                    Dtpb__HistoryEvent *ev, const char *kind, const char *sub);
 /* The subject of instance_id's partition stream (dt.<hub>.orch.<p>) into buf. */
 dt_status dt__actions_subject(dt__episode *e, const char *instance_id, char *buf, size_t len);
 /* A new event with timestamp now, in e->a. */

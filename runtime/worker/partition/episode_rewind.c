@@ -356,7 +356,6 @@ static dt_status rewind_child(dt__episode *e, const Dtpb__HistoryEvent *created,
     Dtpb__ExecutionRewoundEvent *rw = dt__arena_alloc(e->a, sizeof(*rw));
     const char *kind = dt__episode_kind(e, "rewind");
     const char *sub = dt__episode_kind_at(e, "sub", gen);
-    char id[DT_INSTANCE_ID_MAX * 2 + 96], origin[DT_INSTANCE_ID_MAX * 2 + 96];
     if (ev == NULL || rw == NULL || kind == NULL || sub == NULL) {
         return DT_ENOMEM;
     }
@@ -364,20 +363,7 @@ static dt_status rewind_child(dt__episode *e, const Dtpb__HistoryEvent *created,
     rw->reason = e->rewind->event->execution_rewound->reason;
     ev->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_REWOUND;
     ev->execution_rewound = rw;
-    dt_status st =
-        dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, kind, created->event_id);
-    if (st == DT_OK) {
-        /* The identity of the child's start (actions.c start_child): its dt.origin. */
-        st = dt__msg_id(origin, sizeof(origin), e->instance_id, e->execution_id, sub,
-                        created->event_id);
-    }
-    if (st != DT_OK) {
-        return st;
-    }
-    Dtpb__OrchestrationMessage m;
-    dt__orch_msg_init(&m, created->sub_orchestration_instance_created->instance_id, "", ev, id);
-    m.target_origin = origin;
-    return dt__actions_send_message(e, &m);
+    return dt__actions_send_to_child(e, created, ev, kind, sub);
 }
 
 dt_status dt__episode_rewind_resend(dt__episode *e, const dt__episode_result *r)

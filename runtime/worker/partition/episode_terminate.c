@@ -48,7 +48,6 @@ static dt_status send_one(dt__episode *e, const Dtpb__ExecutionTerminatedEvent *
     const char *sub = dt__episode_kind_at(e, "sub", rewinds);
     Dtpb__HistoryEvent *term = dt__actions_event(e);
     Dtpb__ExecutionTerminatedEvent *te = dt__arena_alloc(e->a, sizeof(*te));
-    char id[DT_INSTANCE_ID_MAX * 2 + 64], origin[DT_INSTANCE_ID_MAX * 2 + 64];
     if (term == NULL || te == NULL || sub == NULL) {
         return DT_ENOMEM;
     }
@@ -57,20 +56,7 @@ static dt_status send_one(dt__episode *e, const Dtpb__ExecutionTerminatedEvent *
     te->recurse = true;
     term->event_type_case = DTPB__HISTORY_EVENT__EVENT_TYPE_EXECUTION_TERMINATED;
     term->execution_terminated = te;
-    dt_status st =
-        dt__msg_id(id, sizeof(id), e->instance_id, e->execution_id, "term", created->event_id);
-    if (st == DT_OK) {
-        /* The identity of the child's start (actions.c start_child): its dt.origin. */
-        st = dt__msg_id(origin, sizeof(origin), e->instance_id, e->execution_id, sub,
-                        created->event_id);
-    }
-    if (st != DT_OK) {
-        return st;
-    }
-    Dtpb__OrchestrationMessage m;
-    dt__orch_msg_init(&m, created->sub_orchestration_instance_created->instance_id, "", term, id);
-    m.target_origin = origin;
-    return dt__actions_send_message(e, &m);
+    return dt__actions_send_to_child(e, created, term, "term", sub);
 }
 
 /* Sends `t` to every child created in evs[0..n); *rewinds counts the rewinds met in history
